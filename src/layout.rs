@@ -1,0 +1,448 @@
+//! Versioned layouts: discovery, metadata, selection and digest.
+//!
+//! Stage 2 of the data path, next to [`crate::schema`]. A layout version is a
+//! folder `<layouts>/<name>/<version>/` holding `layout.yaml`, the Typst
+//! template (`letter.typ`), `assets/` and optionally `fonts/`. Layouts are
+//! found with walkdir; `NAME` selects the highest approved version and
+//! `NAME@N` exactly version N.
+//!
+//! # Digest
+//! A layout version's digest identifies everything that can change its output.
+//! It is the SHA-256 of, for every regular file in the version folder (all
+//! sub-folders included) in ascending byte order of its relative path written
+//! with `/` separators:
+//! the relative path in UTF-8, one NUL byte, the file length as an 8-byte
+//! big-endian integer, and the file's bytes. Symbolic links are refused, so a
+//! layout cannot reach outside its folder.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::schema::{FieldSpec, FieldType};
+
+/// The name of a layout version's metadata file.
+pub const METADATA_FILE: &str = "layout.yaml";
+
+/// Where a layout version stands in its review lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Being written or reviewed; never sent to customers.
+    Draft,
+    /// Signed off for production.
+    Approved,
+    /// No longer in use.
+    Retired,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Draft => "draft",
+            Status::Approved => "approved",
+            Status::Retired => "retired",
+        })
+    }
+}
+
+/// Paper sizes a layout can declare. The engine checks every rendered page
+/// against the declared size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PageFormat {
+    /// ISO A4, 210 × 297 mm.
+    A4,
+    /// ISO A5, 148 × 210 mm.
+    A5,
+    /// US Letter, 8.5 × 11 in.
+    UsLetter,
+    /// US Legal, 8.5 × 14 in.
+    UsLegal,
+}
+
+impl PageFormat {
+    /// Width and height in millimetres (portrait).
+    pub fn size_mm(self) -> (f64, f64) {
+        match self {
+            PageFormat::A4 => (210.0, 297.0),
+            PageFormat::A5 => (148.0, 210.0),
+            PageFormat::UsLetter => (215.9, 279.4),
+            PageFormat::UsLegal => (215.9, 355.6),
+        }
+    }
+
+    /// The name used in `layout.yaml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PageFormat::A4 => "a4",
+            PageFormat::A5 => "a5",
+            PageFormat::UsLetter => "us-letter",
+            PageFormat::UsLegal => "us-legal",
+        }
+    }
+}
+
+/// Page settings of a layout.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageSettings {
+    /// The paper every page must have.
+    pub format: PageFormat,
+    /// A letter with more pages fails (guards against runaway templates).
+    #[serde(default = "default_max_pages")]
+    pub max_pages: usize,
+}
+
+fn default_max_pages() -> usize {
+    50
+}
+
+/// PDF document metadata set on every letter.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PdfSettings {
+    /// Document author (usually the sending organisation). The template's
+    /// `document(author: ..)` is used when this is absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+}
+
+/// The contents of `layout.yaml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayoutMeta {
+    /// The layout's name; must equal its folder name.
+    pub name: String,
+    /// The version; must equal its folder name.
+    pub version: u32,
+    /// A short human title, e.g. "Welcome letter".
+    pub title: String,
+    /// What the layout is for.
+    #[serde(default)]
+    pub description: String,
+    /// Lifecycle status.
+    pub status: Status,
+    /// The record field holding the record id.
+    pub id_field: String,
+    /// The Typst entry file, relative to the version folder.
+    #[serde(default = "default_template")]
+    pub template: String,
+    /// Page format and limits.
+    pub page: PageSettings,
+    /// PDF metadata.
+    #[serde(default)]
+    pub pdf: PdfSettings,
+    /// The record schema.
+    pub fields: Vec<FieldSpec>,
+}
+
+fn default_template() -> String {
+    "letter.typ".into()
+}
+
+/// One layout version found on disk.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Its metadata.
+    pub meta: LayoutMeta,
+    /// Its version folder.
+    pub dir: PathBuf,
+}
+
+/// How a user names a layout: `NAME` or `NAME@VERSION`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayoutRef {
+    /// Layout name.
+    pub name: String,
+    /// An explicit version, or `None` for "the highest approved".
+    pub version: Option<u32>,
+}
+
+impl std::str::FromStr for LayoutRef {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.split_once('@') {
+            None if !s.is_empty() => Ok(LayoutRef {
+                name: s.into(),
+                version: None,
+            }),
+            Some((name, v)) if !name.is_empty() => match v.parse::<u32>() {
+                Ok(n) if n > 0 => Ok(LayoutRef {
+                    name: name.into(),
+                    version: Some(n),
+                }),
+                _ => Err(format!(
+                    "`{s}`: the version after @ must be a positive integer"
+                )),
+            },
+            _ => Err(format!(
+                "`{s}` is not a layout name (expected NAME or NAME@VERSION)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for LayoutRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.version {
+            Some(v) => write!(f, "{}@{v}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// All layout versions under a layouts folder, by name and version.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    /// Layout versions keyed by name, then version.
+    pub layouts: BTreeMap<String, BTreeMap<u32, Layout>>,
+    /// Version folders whose metadata cannot be used, keyed by the layout
+    /// (folder) name, with the reason. A broken version blocks its own layout
+    /// (it might be the one a user means), never the others.
+    pub broken: BTreeMap<String, Vec<(PathBuf, String)>>,
+}
+
+impl Catalog {
+    /// Finds every `<name>/<version>/layout.yaml` under `root` and reads it.
+    /// A metadata file that cannot be read or does not match its folder is
+    /// kept in [`Catalog::broken`]: a broken layout must be fixed, and
+    /// selecting it is an error, but it does not hide the other layouts.
+    pub fn discover(root: &Path) -> Result<Catalog> {
+        if !root.is_dir() {
+            return Err(Error::Layout(format!(
+                "layouts folder `{}` does not exist (set --layouts or LETTERPRESS_LAYOUTS)",
+                root.display()
+            )));
+        }
+        let mut catalog = Catalog::default();
+        let walker = walkdir::WalkDir::new(root)
+            .min_depth(3)
+            .max_depth(3)
+            .sort_by_file_name();
+        for entry in walker {
+            let entry = entry.map_err(|e| Error::Layout(format!("{}: {e}", root.display())))?;
+            if entry.file_name() != METADATA_FILE {
+                continue;
+            }
+            let dir = entry.path().parent().expect("depth 3");
+            match Layout::load(dir) {
+                Ok(layout) => {
+                    let versions = catalog.layouts.entry(layout.meta.name.clone()).or_default();
+                    versions.insert(layout.meta.version, layout);
+                }
+                Err(e) => {
+                    let name = dir.parent().and_then(|p| p.file_name());
+                    let name = name.map_or(String::new(), |n| n.to_string_lossy().into_owned());
+                    catalog
+                        .broken
+                        .entry(name)
+                        .or_default()
+                        .push((dir.to_path_buf(), e.to_string()));
+                }
+            }
+        }
+        Ok(catalog)
+    }
+
+    /// Picks the layout version `r` names: the given version, or the highest
+    /// approved one.
+    pub fn resolve(&self, r: &LayoutRef) -> Result<&Layout> {
+        let chosen = r.version.and_then(|v| self.layouts.get(&r.name)?.get(&v));
+        if let (None, Some(broken)) = (chosen, self.broken.get(&r.name)) {
+            let reasons: Vec<&str> = broken.iter().map(|(_, why)| why.as_str()).collect();
+            return Err(Error::Layout(format!(
+                "layout `{}` has a broken version: {}",
+                r.name,
+                reasons.join("; ").trim_start_matches("layout error: ")
+            )));
+        }
+        let Some(versions) = self.layouts.get(&r.name) else {
+            let known: Vec<_> = self.layouts.keys().map(String::as_str).collect();
+            return Err(Error::Layout(format!(
+                "no layout named `{}` (known layouts: {})",
+                r.name,
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        };
+        let list = || {
+            versions
+                .values()
+                .map(|l| format!("{} ({})", l.meta.version, l.meta.status))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match r.version {
+            Some(v) => versions.get(&v).ok_or_else(|| {
+                Error::Layout(format!(
+                    "layout `{}` has no version {v} (versions: {})",
+                    r.name,
+                    list()
+                ))
+            }),
+            None => versions
+                .values()
+                .rev()
+                .find(|l| l.meta.status == Status::Approved)
+                .ok_or_else(|| {
+                    Error::Layout(format!(
+                        "layout `{}` has no approved version (versions: {}); name one with {}@N",
+                        r.name,
+                        list(),
+                        r.name
+                    ))
+                }),
+        }
+    }
+}
+
+impl Layout {
+    /// Reads and checks the metadata of the version folder `dir`.
+    pub fn load(dir: &Path) -> Result<Layout> {
+        let file = dir.join(METADATA_FILE);
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| Error::Layout(format!("{}: {e}", file.display())))?;
+        let meta: LayoutMeta = serde_yaml::from_str(&text)
+            .map_err(|e| Error::Layout(format!("{}: {e}", file.display())))?;
+        let mut problems = Vec::new();
+        let folder_version = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let folder_name = dir
+            .parent()
+            .and_then(|p| p.file_name())
+            .and_then(|n| n.to_str());
+        if folder_version != meta.version.to_string() || meta.version == 0 {
+            problems.push(format!(
+                "version {} does not match its folder `{folder_version}` (folders are named by positive version numbers)",
+                meta.version
+            ));
+        }
+        if folder_name != Some(meta.name.as_str()) {
+            problems.push(format!(
+                "name `{}` does not match its folder `{}`",
+                meta.name,
+                folder_name.unwrap_or("?")
+            ));
+        }
+        FieldSpec::check(&meta.fields, "", &mut problems);
+        match meta.fields.iter().find(|f| f.name == meta.id_field) {
+            None => problems.push(format!(
+                "id_field `{}` is not declared in `fields`",
+                meta.id_field
+            )),
+            Some(f) if !f.required || !matches!(f.kind, FieldType::String | FieldType::Integer) => {
+                problems.push(format!(
+                    "id_field `{}` must be a required string or integer field",
+                    meta.id_field
+                ))
+            }
+            Some(_) => {}
+        }
+        if !dir.join(&meta.template).is_file() {
+            problems.push(format!("template `{}` is missing", meta.template));
+        }
+        if problems.is_empty() {
+            Ok(Layout {
+                meta,
+                dir: dir.to_path_buf(),
+            })
+        } else {
+            Err(Error::Layout(format!(
+                "{}: {}",
+                file.display(),
+                problems.join("; ")
+            )))
+        }
+    }
+
+    /// `name@version`.
+    pub fn id(&self) -> String {
+        format!("{}@{}", self.meta.name, self.meta.version)
+    }
+
+    /// Every regular file of the version folder with its relative path
+    /// (`/`-separated), in canonical (byte) order. Symbolic links are an error.
+    pub fn files(&self) -> Result<Vec<(String, PathBuf)>> {
+        let mut files = Vec::new();
+        for entry in walkdir::WalkDir::new(&self.dir).min_depth(1) {
+            let entry = entry.map_err(|e| Error::Layout(format!("{}: {e}", self.dir.display())))?;
+            if entry.path_is_symlink() {
+                return Err(Error::Layout(format!(
+                    "{}: symbolic links are not allowed in a layout",
+                    entry.path().display()
+                )));
+            }
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let rel = entry.path().strip_prefix(&self.dir).expect("inside dir");
+            let rel: Vec<_> = rel
+                .components()
+                .map(|c| c.as_os_str().to_str().map(str::to_owned))
+                .collect::<Option<_>>()
+                .ok_or_else(|| {
+                    Error::Layout(format!(
+                        "{}: file names must be UTF-8",
+                        entry.path().display()
+                    ))
+                })?;
+            files.push((rel.join("/"), entry.path().to_path_buf()));
+        }
+        files.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        Ok(files)
+    }
+
+    /// Reads every file of the version folder (see [`Layout::files`]) and
+    /// returns them with the layout digest (see the module docs).
+    pub fn read_files(&self) -> Result<(Vec<(String, Vec<u8>)>, String)> {
+        let mut hasher = Sha256::new();
+        let mut out = Vec::new();
+        for (rel, path) in self.files()? {
+            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            hasher.update(rel.as_bytes());
+            hasher.update([0u8]);
+            hasher.update((bytes.len() as u64).to_be_bytes());
+            hasher.update(&bytes);
+            out.push((rel, bytes));
+        }
+        Ok((out, hex(&hasher.finalize())))
+    }
+
+    /// The layout digest (see the module docs).
+    pub fn digest(&self) -> Result<String> {
+        Ok(self.read_files()?.1)
+    }
+}
+
+/// Lower-case hexadecimal of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_layout_refs() {
+        assert_eq!(
+            "a".parse::<LayoutRef>().unwrap(),
+            LayoutRef {
+                name: "a".into(),
+                version: None
+            }
+        );
+        assert_eq!("a@2".parse::<LayoutRef>().unwrap().version, Some(2));
+        assert!("a@0".parse::<LayoutRef>().is_err());
+        assert!("a@x".parse::<LayoutRef>().is_err());
+        assert!("@1".parse::<LayoutRef>().is_err());
+    }
+}

@@ -1,0 +1,28 @@
+//! letterpress: a document composition and batch rendering engine for
+//! customer communications.
+//!
+//! Modules follow the data's path through a run:
+//!
+//! 1. [`input`]: stream records from CSV, JSON or JSONL;
+//! 2. [`layout`] and [`schema`]: find the versioned layout and check each
+//!    record against its field schema;
+//! 3. [`render`]: render a record to a PDF letter with Typst;
+//! 4. [`output`]: write files atomically under safe names;
+//! 5. [`manifest`]: record what was produced, for audit.
+//!
+//! [`run`] ties them together and is what the `letterpress` binary calls.
+
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod error;
+pub mod input;
+pub mod layout;
+pub mod manifest;
+pub mod output;
+pub mod render;
+pub mod run;
+pub mod schema;
+pub mod synth;
+
+pub use error::{Error, Result};

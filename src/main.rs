@@ -1,0 +1,303 @@
+//! The `letterpress` command line: a thin shell over the library.
+//!
+//! Every flag is defined here, in one place. Exit codes: 0 everything done,
+//! 1 finished but some records failed or were invalid, 2 nothing done
+//! (usage, layout or input error; nothing was written).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use letterpress::clock::Date;
+use letterpress::error::{Error, EXIT_OK, EXIT_PARTIAL};
+use letterpress::input::Format;
+use letterpress::layout::{Catalog, LayoutRef};
+use letterpress::render::pdf::Standard;
+use letterpress::run::{self, RunOptions};
+use letterpress::schema::FieldSpec;
+
+/// Batch rendering of personalised letters from versioned, approved layouts.
+#[derive(Parser)]
+#[command(name = "letterpress", version, about)]
+struct Cli {
+    /// Folder holding the layouts (`<name>/<version>/layout.yaml`).
+    #[arg(
+        long,
+        global = true,
+        env = "LETTERPRESS_LAYOUTS",
+        default_value = "layouts"
+    )]
+    layouts: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Render one PDF per record and write an audit manifest.
+    Run(RunArgs),
+    /// Check every record against the layout's schema without rendering.
+    Validate(DataArgs),
+    /// List and inspect layouts.
+    #[command(subcommand)]
+    Layouts(LayoutsCommand),
+}
+
+#[derive(clap::Args)]
+struct DataArgs {
+    /// Layout to use: NAME (highest approved version) or NAME@VERSION.
+    #[arg(long)]
+    layout: LayoutRef,
+    /// Data file: .csv, .json (array of objects) or .jsonl.
+    #[arg(long)]
+    data: PathBuf,
+    /// Data format, when the file extension does not tell.
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Output folder; must not hold another run's manifest.
+    #[arg(long)]
+    out: PathBuf,
+    /// The date templates see as today (YYYY-MM-DD); default: today (UTC).
+    #[arg(long, value_parser = parse_date)]
+    as_of: Option<Date>,
+    /// Rendering workers; default: one per core.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Also conform to a PDF standard (repeatable). Letters are tagged PDF always.
+    #[arg(long = "pdf-standard", value_enum)]
+    pdf_standards: Vec<Standard>,
+}
+
+#[derive(Subcommand)]
+enum LayoutsCommand {
+    /// Print a table of every layout version (exit 1 if any is broken).
+    List,
+    /// Print a layout version's metadata and field schema.
+    Show {
+        /// NAME (highest approved version) or NAME@VERSION.
+        layout: LayoutRef,
+    },
+}
+
+fn parse_date(s: &str) -> Result<Date, String> {
+    Date::parse(s).ok_or_else(|| format!("`{s}` is not a date of the form YYYY-MM-DD"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("letterpress: error: {e}");
+            e.exit_code()
+        }
+    };
+    ExitCode::from(code as u8)
+}
+
+fn dispatch(cli: Cli) -> Result<i32, Error> {
+    match cli.command {
+        Command::Run(args) => run_command(&cli.layouts, args),
+        Command::Validate(args) => validate_command(&cli.layouts, args),
+        Command::Layouts(LayoutsCommand::List) => {
+            let catalog = Catalog::discover(&cli.layouts)?;
+            print!("{}", layouts_table(&catalog));
+            for (dir, why) in catalog.broken.values().flatten() {
+                eprintln!("broken: {}: {why}", dir.display());
+            }
+            Ok(if catalog.broken.is_empty() {
+                EXIT_OK
+            } else {
+                EXIT_PARTIAL
+            })
+        }
+        Command::Layouts(LayoutsCommand::Show { layout }) => {
+            let layout = run::find_layout(&cli.layouts, &layout)?;
+            let digest = layout.digest()?;
+            let m = &layout.meta;
+            println!("layout:      {}", layout.id());
+            println!("title:       {}", m.title);
+            println!("status:      {}", m.status);
+            println!("description: {}", m.description.trim());
+            println!("folder:      {}", layout.dir.display());
+            println!("template:    {}", m.template);
+            println!(
+                "page:        {} (at most {} pages)",
+                m.page.format.name(),
+                m.page.max_pages
+            );
+            println!("id field:    {}", m.id_field);
+            println!("digest:      {digest}");
+            println!("fields:");
+            print_fields(&m.fields, 1);
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+fn run_command(layouts: &std::path::Path, args: RunArgs) -> Result<i32, Error> {
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let opts = RunOptions {
+        layouts_dir: layouts.to_path_buf(),
+        layout: args.data.layout,
+        data: args.data.data,
+        format: args.data.format,
+        out: args.out,
+        as_of: args.as_of,
+        jobs,
+        standards: args.pdf_standards,
+        command: std::env::args().collect(),
+    };
+    let report = run::run(&opts)?;
+    let m = &report.manifest;
+    let t = &m.totals;
+    eprintln!(
+        "letterpress: {}@{}: {} records, {} rendered, {} failed, {} pages, {:.1} MB in {:.1} s ({:.0} letters/s); manifest {}",
+        m.layout.name,
+        m.layout.version,
+        t.records,
+        t.rendered,
+        t.failed,
+        t.pages,
+        t.bytes as f64 / 1e6,
+        report.seconds,
+        t.rendered as f64 / report.seconds.max(1e-9),
+        report.manifest_path.display()
+    );
+    for doc in m
+        .documents
+        .iter()
+        .filter_map(|d| d.error.as_deref())
+        .take(10)
+    {
+        eprintln!("  failed: {doc}");
+    }
+    if t.failed > 10 {
+        eprintln!(
+            "  ... and {} more failures (see the manifest)",
+            t.failed - 10
+        );
+    }
+    if args.data.json {
+        let summary = serde_json::json!({
+            "summary_version": 1,
+            "run_id": m.run_id,
+            "exit_code": report.exit_code(),
+            "layout": format!("{}@{}", m.layout.name, m.layout.version),
+            "layout_digest": m.layout.digest,
+            "as_of": m.as_of,
+            "totals": m.totals,
+            "seconds": report.seconds,
+            "manifest": report.manifest_path,
+        });
+        println!("{summary}");
+    }
+    Ok(report.exit_code())
+}
+
+fn validate_command(layouts: &std::path::Path, args: DataArgs) -> Result<i32, Error> {
+    let report = run::validate(layouts, &args.layout, &args.data, args.format)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("serializes")
+        );
+    } else {
+        for doc in &report.invalid {
+            println!("invalid: {}", doc.error.as_deref().unwrap_or(""));
+        }
+        println!(
+            "{}: {} records checked against {}: {} valid, {} invalid",
+            args.data.display(),
+            report.records,
+            report.layout,
+            report.valid,
+            report.invalid.len()
+        );
+    }
+    Ok(if report.invalid.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_PARTIAL
+    })
+}
+
+fn layouts_table(catalog: &Catalog) -> String {
+    let mut rows = vec![[
+        "NAME".to_string(),
+        "VERSION".into(),
+        "STATUS".into(),
+        "DEFAULT".into(),
+        "TITLE".into(),
+    ]];
+    for (name, versions) in &catalog.layouts {
+        let default = catalog
+            .resolve(&LayoutRef {
+                name: name.clone(),
+                version: None,
+            })
+            .ok()
+            .map(|l| l.meta.version);
+        for (v, l) in versions {
+            rows.push([
+                name.clone(),
+                v.to_string(),
+                l.meta.status.to_string(),
+                if default == Some(*v) {
+                    "*".into()
+                } else {
+                    String::new()
+                },
+                l.meta.title.clone(),
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..5)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn print_fields(fields: &[FieldSpec], depth: usize) {
+    for f in fields {
+        let kind = if f.kind == letterpress::schema::FieldType::List {
+            format!("list of {}", f.item_type().name())
+        } else {
+            f.kind.name().to_string()
+        };
+        let req = if f.required { "required" } else { "optional" };
+        let desc = f
+            .description
+            .as_deref()
+            .map(|d| format!("  {d}"))
+            .unwrap_or_default();
+        println!(
+            "{}{:<20} {:<16} {req}{desc}",
+            "  ".repeat(depth),
+            f.name,
+            kind
+        );
+        print_fields(&f.fields, depth + 1);
+    }
+}

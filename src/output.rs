@@ -1,0 +1,125 @@
+//! Output files: safe names and atomic writes.
+//!
+//! Stage 4 of the data path. Every file the engine produces is written to a
+//! temporary file in the same folder and renamed into place, so a reader (or a
+//! re-run after a crash) never sees a half-written file.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::layout::hex;
+
+/// The prefix of temporary files; a completed run leaves none behind.
+pub const TEMP_PREFIX: &str = ".lp-tmp-";
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder,
+/// flushed, then renamed over `path`. With `sync`, the data is also forced to
+/// disk before the rename (used for the manifest).
+pub fn write_atomic(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+    let tmp = dir.join(format!("{TEMP_PREFIX}{}-{name}", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        if sync {
+            file.sync_all()?;
+        }
+        drop(file);
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// SHA-256 of `bytes` in lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// Turns record ids into file names that are safe on every common file system
+/// and never collide within a run.
+///
+/// An id made only of ASCII letters, digits, `-`, `_` and `.` (not starting
+/// with `.`, at most 100 bytes) is used as it is. Any other id has its unsafe
+/// characters replaced by `_`, is shortened, and gets `~` plus 16 hex digits of
+/// its SHA-256; `~` never occurs in an id used as it is, so the two kinds
+/// cannot meet. Two ids that differ only in letter case (which collide on
+/// case-insensitive file systems) get the hash suffix for the later one.
+#[derive(Debug, Default)]
+pub struct FileNamer {
+    taken: HashSet<String>,
+}
+
+impl FileNamer {
+    /// The file stem (no extension) for `id`.
+    pub fn name(&mut self, id: &str) -> String {
+        let plain = !id.is_empty()
+            && id.len() <= 100
+            && !id.starts_with('.')
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        let mut name = if plain { id.to_owned() } else { hashed(id) };
+        if !self.taken.insert(name.to_ascii_lowercase()) {
+            name = hashed(id);
+            self.taken.insert(name.to_ascii_lowercase());
+        }
+        name
+    }
+}
+
+fn hashed(id: &str) -> String {
+    let safe: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(60)
+        .collect();
+    format!("{safe}~{}", &sha256_hex(id.as_bytes())[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_safe_and_distinct() {
+        let mut n = FileNamer::default();
+        assert_eq!(n.name("C-0001"), "C-0001");
+        let a = n.name("a/b");
+        let b = n.name("a:b");
+        assert!(a.starts_with("a_b~") && b.starts_with("a_b~") && a != b);
+        let upper = n.name("c-0001");
+        assert!(upper.starts_with("c-0001~"), "{upper}");
+        let dots = n.name("..");
+        assert!(!dots.starts_with('.'));
+        assert!(n.name(&"x".repeat(500)).len() < 100);
+    }
+
+    #[test]
+    fn atomic_write_leaves_no_temp_file() {
+        let dir = std::env::temp_dir().join(format!("lp-out-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("a.pdf");
+        write_atomic(&file, b"one", false).unwrap();
+        write_atomic(&file, b"two", true).unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"two");
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("a.pdf")]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,400 @@
+//! PDF letters from a Typst template, rendered in process.
+//!
+//! A [`Renderer`] is built once per layout version and shared read-only by all
+//! worker threads: the Typst standard library, the fonts (Typst's embedded
+//! fonts plus the layout's `fonts/`, never system fonts), and every file of
+//! the version folder, read into memory and parsed once. Rendering a record
+//! builds a tiny [`typst::World`] that borrows all that and serves the record
+//! as JSON at the one fixed virtual path [`RECORD_PATH`]; the template reads it
+//! with `json("/record.json")`. Record values are therefore data, never Typst
+//! markup: `#set text(red)` in a name prints literally.
+//!
+//! The template sees only its own version folder (read before rendering
+//! starts, so nothing on disk is reachable while rendering), `datetime.today()`
+//! is the run's as-of date, and `@preview/...` package imports fail with an
+//! explanation. After compilation the engine checks that every character has a
+//! real glyph, every page has the layout's paper size and the page count stays
+//! within the layout's limit; then it exports a tagged PDF whose metadata
+//! (title, author, document id = record id, date = as-of date) is fixed, so the
+//! same inputs give the same bytes.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::LazyLock;
+
+use typst::diag::{FileError, FileResult, Severity, SourceDiagnostic};
+use typst::foundations::{Bytes, Datetime, Duration, Smart};
+use typst::layout::{Frame, FrameItem};
+use typst::syntax::{DiagSpanKind, FileId, RootedPath, Source, VirtualPath, VirtualRoot};
+use typst::text::{Font, FontBook};
+use typst::utils::LazyHash;
+use typst::{Library, LibraryExt, World, WorldExt};
+use typst_kit::fonts::FontStore;
+use typst_layout::PagedDocument;
+use typst_pdf::{PdfOptions, PdfStandard, PdfStandards, Timestamp};
+
+use crate::clock::Date;
+use crate::error::{Error, Result};
+use crate::layout::{Layout, PageSettings};
+
+/// The virtual path at which a template finds its record.
+pub const RECORD_PATH: &str = "/record.json";
+
+/// The record's file id, interned once per process (file ids are never freed).
+static RECORD_ID: LazyLock<FileId> = LazyLock::new(|| vpath_id(RECORD_PATH).expect("valid path"));
+
+fn vpath_id(path: &str) -> Option<FileId> {
+    Some(RootedPath::new(VirtualRoot::Project, VirtualPath::new(path).ok()?).intern())
+}
+
+/// PDF standards a run can ask for on top of the default tagged PDF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+pub enum Standard {
+    /// PDF/A-2b, for archiving.
+    #[value(name = "a-2b")]
+    #[serde(rename = "a-2b")]
+    A2b,
+    /// PDF/UA-1, for accessibility.
+    #[value(name = "ua-1")]
+    #[serde(rename = "ua-1")]
+    Ua1,
+}
+
+/// A rendered letter.
+#[derive(Debug)]
+pub struct Rendered {
+    /// The PDF file's bytes.
+    pub pdf: Vec<u8>,
+    /// Its page count.
+    pub pages: usize,
+}
+
+/// Everything that stays the same for all letters of one layout version.
+pub struct Renderer {
+    library: LazyHash<Library>,
+    fonts: FontStore,
+    main: FileId,
+    sources: HashMap<FileId, Source>,
+    files: HashMap<FileId, Bytes>,
+    today: Datetime,
+    timestamp: Timestamp,
+    standards: PdfStandards,
+    page: PageSettings,
+    title: String,
+    author: Option<String>,
+    keywords: Vec<String>,
+}
+
+impl Renderer {
+    /// Prepares a layout version's files (as returned by
+    /// [`Layout::read_files`]) for rendering with the given as-of date and PDF
+    /// standards. A template with a syntax error is a layout error.
+    pub fn new(
+        layout: &Layout,
+        files: Vec<(String, Vec<u8>)>,
+        as_of: Date,
+        standards: &[Standard],
+    ) -> Result<Renderer> {
+        let layout_err = |msg: String| Error::Layout(format!("{}: {msg}", layout.id()));
+        let mut fonts = FontStore::new();
+        let mut sources = HashMap::new();
+        let mut by_id = HashMap::new();
+        let mut main = None;
+        for (rel, data) in files {
+            let vpath = format!("/{rel}");
+            if vpath == RECORD_PATH {
+                return Err(layout_err(format!(
+                    "a layout cannot contain `{rel}`: that path is reserved for the record"
+                )));
+            }
+            let id = vpath_id(&vpath)
+                .ok_or_else(|| layout_err(format!("`{rel}` is not a usable file name")))?;
+            let bytes = Bytes::new(data);
+            let lower = rel.to_ascii_lowercase();
+            if lower.starts_with("fonts/")
+                && [".ttf", ".otf", ".ttc", ".otc"]
+                    .iter()
+                    .any(|e| lower.ends_with(e))
+            {
+                let mut faces = 0;
+                for font in Font::iter(bytes.clone()) {
+                    let info = font.info().clone();
+                    fonts.push((font, info));
+                    faces += 1;
+                }
+                if faces == 0 {
+                    return Err(layout_err(format!("`{rel}` is not a font Typst can read")));
+                }
+            }
+            if lower.ends_with(".typ") {
+                let text = std::str::from_utf8(&bytes)
+                    .map_err(|_| layout_err(format!("`{rel}` is not valid UTF-8")))?
+                    .to_owned();
+                let source = Source::new(id, text);
+                if let Some(err) = source.root().errors_and_warnings().0.into_iter().next() {
+                    let start = match err.span.get() {
+                        DiagSpanKind::Number { num, sub_range, .. } => {
+                            source.range(num, sub_range).map(|r| r.start)
+                        }
+                        DiagSpanKind::Range { range, .. } => Some(range.start),
+                        DiagSpanKind::Detached => None,
+                    };
+                    let line = start
+                        .and_then(|s| source.lines().byte_to_line(s))
+                        .map_or(0, |l| l + 1);
+                    return Err(layout_err(format!(
+                        "{rel}:{line}: syntax error: {}",
+                        err.message
+                    )));
+                }
+                sources.insert(id, source);
+            }
+            if rel == layout.meta.template {
+                main = Some(id);
+            }
+            by_id.insert(id, bytes);
+        }
+        fonts.extend(typst_kit::fonts::embedded());
+        let main = main
+            .ok_or_else(|| layout_err(format!("template `{}` is missing", layout.meta.template)))?;
+        if !sources.contains_key(&main) {
+            return Err(layout_err(format!(
+                "template `{}` must be a .typ file",
+                layout.meta.template
+            )));
+        }
+        let list: Vec<PdfStandard> = standards
+            .iter()
+            .map(|s| match s {
+                Standard::A2b => PdfStandard::A_2b,
+                Standard::Ua1 => PdfStandard::Ua_1,
+            })
+            .collect();
+        let standards = PdfStandards::new(&list)
+            .map_err(|e| Error::Usage(format!("--pdf-standard: {}", e.message())))?;
+        let today = Datetime::from_ymd(as_of.year, as_of.month, as_of.day)
+            .ok_or_else(|| Error::Usage(format!("as-of date {as_of} is out of range")))?;
+        let midnight = Datetime::from_ymd_hms(as_of.year, as_of.month, as_of.day, 0, 0, 0)
+            .expect("valid date");
+        Ok(Renderer {
+            library: LazyHash::new(Library::default()),
+            fonts,
+            main,
+            sources,
+            files: by_id,
+            today,
+            timestamp: Timestamp::new_utc(midnight),
+            standards,
+            page: layout.meta.page.clone(),
+            title: layout.meta.title.clone(),
+            author: layout.meta.pdf.author.clone(),
+            keywords: vec![format!("layout:{}", layout.id())],
+        })
+    }
+
+    /// Renders one letter from its record (a JSON object's bytes). The error
+    /// is a reason a person can act on, naming template lines or characters.
+    pub fn render(
+        &self,
+        record_id: &str,
+        record_json: Vec<u8>,
+    ) -> std::result::Result<Rendered, String> {
+        let world = RecordWorld {
+            shared: self,
+            record: Bytes::new(record_json),
+        };
+        let result = typst::compile::<PagedDocument>(&world);
+        let mut doc = result.output.map_err(|errors| describe(&world, &errors))?;
+
+        let pages = doc.pages().len();
+        if pages == 0 {
+            return Err("the template produced no pages".into());
+        }
+        if pages > self.page.max_pages {
+            return Err(format!(
+                "the letter has {pages} pages, more than the layout's limit of {} (page.max_pages)",
+                self.page.max_pages
+            ));
+        }
+        let (w, h) = self.page.format.size_mm();
+        for (i, page) in doc.pages().iter().enumerate() {
+            let size = page.frame.size();
+            let (pw, ph) = (size.x.to_mm(), size.y.to_mm());
+            let fits = |a: f64, b: f64| (pw - a).abs() < 1.0 && (ph - b).abs() < 1.0;
+            if !fits(w, h) && !fits(h, w) {
+                return Err(format!(
+                    "page {} is {pw:.1} × {ph:.1} mm but the layout declares {} ({w} × {h} mm)",
+                    i + 1,
+                    self.page.format.name()
+                ));
+            }
+        }
+        let mut missing = BTreeSet::new();
+        for page in doc.pages() {
+            missing_glyphs(&page.frame, &mut missing);
+        }
+        if !missing.is_empty() {
+            let list: Vec<String> = missing
+                .iter()
+                .map(|c| format!("'{c}' (U+{:04X})", *c as u32))
+                .collect();
+            return Err(format!(
+                "no font of the layout covers the characters {}; add a font that has them to the layout's fonts/",
+                list.join(", ")
+            ));
+        }
+
+        let info = doc.info_mut();
+        if info.title.is_none() {
+            info.title = Some(self.title.as_str().into());
+        }
+        if let Some(author) = &self.author {
+            info.author = vec![author.as_str().into()];
+        }
+        info.keywords
+            .extend(self.keywords.iter().map(|k| k.as_str().into()));
+        info.keywords.push(format!("record:{record_id}").into());
+        info.date = Smart::Custom(Some(self.today));
+
+        let options = PdfOptions {
+            ident: Smart::Custom(record_id.to_owned()),
+            creator: Smart::Custom(Some(format!("letterpress {}", env!("CARGO_PKG_VERSION")))),
+            timestamp: Some(self.timestamp),
+            standards: self.standards.clone(),
+            ..PdfOptions::default()
+        };
+        let pdf = typst_pdf::pdf(&doc, &options).map_err(|errors| describe(&world, &errors))?;
+        Ok(Rendered { pdf, pages })
+    }
+}
+
+/// Collects the characters shaped to the `.notdef` glyph (a blank box).
+fn missing_glyphs(frame: &Frame, out: &mut BTreeSet<char>) {
+    for (_, item) in frame.items() {
+        match item {
+            FrameItem::Group(g) => missing_glyphs(&g.frame, out),
+            FrameItem::Text(text) => {
+                for glyph in text.glyphs.iter().filter(|g| g.id == 0) {
+                    let s = text.text.get(glyph.range()).unwrap_or("");
+                    out.extend(s.chars().filter(|c| !c.is_whitespace() && !c.is_control()));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Turns Typst diagnostics into one line each: `file:line: message (hint: ..)`.
+fn describe(world: &RecordWorld, diags: &[SourceDiagnostic]) -> String {
+    let errors = diags.iter().filter(|d| d.severity == Severity::Error);
+    let lines: Vec<String> = errors
+        .take(3)
+        .map(|d| {
+            let mut out = String::new();
+            if let (Some(id), Some(range)) = (d.span.id(), world.range(d.span)) {
+                let path = id.vpath().get_without_slash().to_owned();
+                let text = world.bytes_of(id);
+                let line = text.map_or(0, |t| {
+                    t[..range.start.min(t.len())]
+                        .iter()
+                        .filter(|&&b| b == b'\n')
+                        .count()
+                        + 1
+                });
+                out.push_str(&format!("{path}:{line}: "));
+            }
+            out.push_str(&d.message);
+            for hint in &d.hints {
+                out.push_str(&format!(" (hint: {})", hint.v));
+            }
+            out
+        })
+        .collect();
+    if lines.is_empty() {
+        "typst reported an error without a message".into()
+    } else {
+        lines.join("; ")
+    }
+}
+
+/// The Typst world of one record: the shared layout plus the record.
+struct RecordWorld<'a> {
+    shared: &'a Renderer,
+    record: Bytes,
+}
+
+impl RecordWorld<'_> {
+    fn bytes_of(&self, id: FileId) -> Option<&[u8]> {
+        if id == *RECORD_ID {
+            return Some(&self.record);
+        }
+        self.shared.files.get(&id).map(|b| &b[..])
+    }
+
+    fn check(&self, id: FileId) -> FileResult<()> {
+        if let VirtualRoot::Package(pkg) = id.root() {
+            return Err(FileError::Other(Some(
+                format!(
+                    "package imports are not available in letterpress ({pkg}): a layout must be self-contained, \
+                     so copy the package's files into the layout folder and import them by path"
+                )
+                .into(),
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl World for RecordWorld<'_> {
+    fn library(&self) -> &LazyHash<Library> {
+        &self.shared.library
+    }
+
+    fn book(&self) -> &LazyHash<FontBook> {
+        self.shared.fonts.book()
+    }
+
+    fn main(&self) -> FileId {
+        self.shared.main
+    }
+
+    fn source(&self, id: FileId) -> FileResult<Source> {
+        self.check(id)?;
+        match self.shared.sources.get(&id) {
+            Some(source) => Ok(source.clone()),
+            None if self.shared.files.contains_key(&id) || id == *RECORD_ID => {
+                Err(FileError::NotSource)
+            }
+            None => Err(not_found(id)),
+        }
+    }
+
+    fn file(&self, id: FileId) -> FileResult<Bytes> {
+        self.check(id)?;
+        if id == *RECORD_ID {
+            return Ok(self.record.clone());
+        }
+        self.shared
+            .files
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| not_found(id))
+    }
+
+    fn font(&self, index: usize) -> Option<Font> {
+        self.shared.fonts.font(index)
+    }
+
+    fn today(&self, _offset: Option<Duration>) -> Option<Datetime> {
+        Some(self.shared.today)
+    }
+}
+
+fn not_found(id: FileId) -> FileError {
+    FileError::Other(Some(
+        format!(
+            "file `{}` is not in the layout folder (templates can read only files of their own layout version)",
+            id.vpath().get_with_slash()
+        )
+        .into(),
+    ))
+}

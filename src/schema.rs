@@ -1,0 +1,381 @@
+//! The field schema of a layout and the check of each record against it.
+//!
+//! Stage 2 of the data path: a raw record from [`crate::input`] is checked
+//! and typed here before it reaches the renderer. CSV values arrive as text
+//! and are converted to the declared type; JSON values must already have it.
+//! Every problem names the field by its dotted path (`address.postcode`,
+//! `transactions[3].amount`), so a person can fix the data.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::clock::Date;
+
+/// The type of a field in a layout's schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    /// Any text.
+    String,
+    /// A decimal number (integer or fraction).
+    Number,
+    /// A whole number.
+    Integer,
+    /// `true` or `false` (CSV also accepts `yes`/`no`, `1`/`0`).
+    Bool,
+    /// A calendar date `YYYY-MM-DD`, handed to the template as that string.
+    Date,
+    /// A list; its elements are described by `items` or `fields`.
+    List,
+    /// A nested object described by `fields`.
+    Object,
+}
+
+impl FieldType {
+    /// The name used in `layout.yaml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldType::String => "string",
+            FieldType::Number => "number",
+            FieldType::Integer => "integer",
+            FieldType::Bool => "bool",
+            FieldType::Date => "date",
+            FieldType::List => "list",
+            FieldType::Object => "object",
+        }
+    }
+}
+
+/// One field of a layout's schema, as written in `layout.yaml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSpec {
+    /// The field's key in the record.
+    pub name: String,
+    /// The field's type.
+    #[serde(rename = "type")]
+    pub kind: FieldType,
+    /// Whether a record without this field (or with an empty value) fails.
+    #[serde(default)]
+    pub required: bool,
+    /// What the field means, for `layouts show` and for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// For a `list`: the type of its elements when they are not objects
+    /// (default: `object` when `fields` is given, else `string`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<FieldType>,
+    /// For an `object`, or a `list` of objects: the fields inside.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldSpec>,
+}
+
+impl FieldSpec {
+    /// The type of a list's elements.
+    pub fn item_type(&self) -> FieldType {
+        self.items.unwrap_or(if self.fields.is_empty() {
+            FieldType::String
+        } else {
+            FieldType::Object
+        })
+    }
+
+    /// Checks that the schema itself makes sense; returns the problems found.
+    pub fn check(fields: &[FieldSpec], prefix: &str, problems: &mut Vec<String>) {
+        let mut seen = std::collections::HashSet::new();
+        for f in fields {
+            let path = join(prefix, &f.name);
+            if f.name.is_empty() || f.name.contains('.') {
+                problems.push(format!(
+                    "field `{path}`: a name must be non-empty without `.`"
+                ));
+            }
+            if !seen.insert(&f.name) {
+                problems.push(format!("field `{path}` is declared twice"));
+            }
+            let nested = f.kind == FieldType::Object
+                || (f.kind == FieldType::List && f.item_type() == FieldType::Object);
+            if nested {
+                FieldSpec::check(&f.fields, &path, problems);
+            } else if !f.fields.is_empty() {
+                problems.push(format!(
+                    "field `{path}` has type {} and cannot have `fields`",
+                    f.kind.name()
+                ));
+            }
+            if f.items.is_some() && f.kind != FieldType::List {
+                problems.push(format!("field `{path}`: only a list can have `items`"));
+            }
+            if f.kind == FieldType::List && f.items == Some(FieldType::List) {
+                problems.push(format!("field `{path}`: lists of lists are not supported"));
+            }
+        }
+    }
+}
+
+/// How values arrive from the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Every value is text (CSV): convert it to the declared type.
+    Text,
+    /// Values carry their own JSON types, which must match the schema.
+    Json,
+}
+
+/// Checks `record` against `fields`, converting text values when `origin` is
+/// [`Origin::Text`]. Returns the typed record, or every problem found, each
+/// naming its field. Fields that the schema does not declare are kept as they
+/// are, so templates can use extra data without a schema change.
+pub fn check_record(
+    record: Map<String, Value>,
+    fields: &[FieldSpec],
+    origin: Origin,
+) -> Result<Map<String, Value>, Vec<String>> {
+    let mut problems = Vec::new();
+    let out = check_object(record, fields, origin, "", &mut problems);
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+fn check_object(
+    mut record: Map<String, Value>,
+    fields: &[FieldSpec],
+    origin: Origin,
+    prefix: &str,
+    problems: &mut Vec<String>,
+) -> Map<String, Value> {
+    for spec in fields {
+        let path = join(prefix, &spec.name);
+        let value = record.remove(&spec.name);
+        match value {
+            None | Some(Value::Null) => {
+                if spec.required {
+                    problems.push(format!("field `{path}`: required but missing"));
+                }
+            }
+            Some(Value::String(s)) if s.trim().is_empty() && spec.required => {
+                problems.push(format!("field `{path}`: required but empty"));
+            }
+            Some(Value::String(s)) if s.is_empty() && origin == Origin::Text => {}
+            Some(v) => {
+                if let Some(v) = check_value(v, spec, spec.kind, origin, &path, problems) {
+                    record.insert(spec.name.clone(), v);
+                }
+            }
+        }
+    }
+    record
+}
+
+fn describe(v: &Value) -> String {
+    let s = match v {
+        Value::Null => return "null".into(),
+        Value::Bool(_) => "a bool",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    };
+    let mut shown = v.to_string();
+    if shown.len() > 40 {
+        let cut = (0..=40)
+            .rev()
+            .find(|&i| shown.is_char_boundary(i))
+            .unwrap_or(0);
+        shown.truncate(cut);
+        shown.push('…');
+    }
+    format!("{s} ({shown})")
+}
+
+fn check_value(
+    v: Value,
+    spec: &FieldSpec,
+    kind: FieldType,
+    origin: Origin,
+    path: &str,
+    problems: &mut Vec<String>,
+) -> Option<Value> {
+    let wrong = |problems: &mut Vec<String>, v: &Value| {
+        problems.push(format!(
+            "field `{path}`: expected {}, found {}",
+            kind.name(),
+            describe(v)
+        ));
+        None
+    };
+    match (kind, v) {
+        (FieldType::String, Value::String(s)) => Some(Value::String(s)),
+        (FieldType::Number, Value::Number(n)) => Some(Value::Number(n)),
+        (FieldType::Number, Value::String(s)) if origin == Origin::Text => {
+            match s.trim().parse::<f64>().ok().filter(|f| f.is_finite()) {
+                Some(f) => Some(number(f, s.trim())),
+                None => wrong(problems, &Value::String(s)),
+            }
+        }
+        (FieldType::Integer, Value::Number(n)) if n.is_i64() || n.is_u64() => {
+            Some(Value::Number(n))
+        }
+        (FieldType::Integer, Value::String(s)) if origin == Origin::Text => {
+            match s.trim().parse::<i64>() {
+                Ok(i) => Some(Value::from(i)),
+                Err(_) => wrong(problems, &Value::String(s)),
+            }
+        }
+        (FieldType::Bool, Value::Bool(b)) => Some(Value::Bool(b)),
+        (FieldType::Bool, Value::String(s)) if origin == Origin::Text => {
+            match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "yes" | "1" => Some(Value::Bool(true)),
+                "false" | "no" | "0" => Some(Value::Bool(false)),
+                _ => wrong(problems, &Value::String(s)),
+            }
+        }
+        (FieldType::Date, Value::String(s)) => match Date::parse(s.trim()) {
+            Some(d) => Some(Value::String(d.to_string())),
+            None => {
+                problems.push(format!(
+                    "field `{path}`: `{s}` is not a valid date (expected YYYY-MM-DD)"
+                ));
+                None
+            }
+        },
+        (FieldType::Object, Value::Object(m)) => Some(Value::Object(check_object(
+            m,
+            &spec.fields,
+            origin,
+            path,
+            problems,
+        ))),
+        (FieldType::List, Value::String(s)) if origin == Origin::Text => {
+            // A CSV cell holds a list as a JSON array.
+            match serde_json::from_str::<Value>(&s) {
+                Ok(v @ Value::Array(_)) => check_value(v, spec, kind, Origin::Json, path, problems),
+                _ => {
+                    problems.push(format!(
+                        "field `{path}`: expected a list written as a JSON array, found `{s}`"
+                    ));
+                    None
+                }
+            }
+        }
+        (FieldType::List, Value::Array(items)) => {
+            let item_kind = spec.item_type();
+            let checked = items
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, item)| {
+                    let p = format!("{path}[{i}]");
+                    if item.is_null() {
+                        problems.push(format!("field `{p}`: list element is null"));
+                        return None;
+                    }
+                    check_value(item, spec, item_kind, origin, &p, problems)
+                })
+                .collect();
+            Some(Value::Array(checked))
+        }
+        (_, v) => wrong(problems, &v),
+    }
+}
+
+/// A number from CSV text: integers stay integers so templates print `3`, not `3.0`.
+fn number(f: f64, text: &str) -> Value {
+    match text.parse::<i64>() {
+        Ok(i) => Value::from(i),
+        Err(_) => serde_json::Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn schema() -> Vec<FieldSpec> {
+        serde_yaml::from_str(
+            r#"
+- {name: id, type: string, required: true}
+- {name: balance, type: number}
+- {name: count, type: integer}
+- {name: vip, type: bool}
+- {name: born, type: date}
+- name: address
+  type: object
+  required: true
+  fields:
+    - {name: city, type: string, required: true}
+- name: tx
+  type: list
+  fields:
+    - {name: amount, type: number, required: true}
+"#,
+        )
+        .unwrap()
+    }
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn converts_csv_text_to_declared_types() {
+        let rec = obj(
+            json!({"id": "A1", "balance": "1234.5", "count": "3", "vip": "yes",
+            "born": "1980-02-29", "address": {"city": "Köln"}, "tx": "[{\"amount\": 2}]", "extra": "kept"}),
+        );
+        let out = check_record(rec, &schema(), Origin::Text).unwrap();
+        assert_eq!(out["balance"], json!(1234.5));
+        assert_eq!(out["count"], json!(3));
+        assert_eq!(out["vip"], json!(true));
+        assert_eq!(out["tx"][0]["amount"], json!(2));
+        assert_eq!(out["extra"], json!("kept"));
+    }
+
+    #[test]
+    fn names_every_bad_field() {
+        let rec = obj(json!({"id": "A1", "balance": "12,5", "born": "1981-02-29",
+            "address": {}, "tx": [{"amount": "x"}]}));
+        let errs = check_record(rec, &schema(), Origin::Json).unwrap_err();
+        let all = errs.join("\n");
+        assert!(
+            all.contains("field `balance`: expected number, found a string"),
+            "{all}"
+        );
+        assert!(
+            all.contains("field `born`: `1981-02-29` is not a valid date"),
+            "{all}"
+        );
+        assert!(
+            all.contains("field `address.city`: required but missing"),
+            "{all}"
+        );
+        assert!(
+            all.contains("field `tx[0].amount`: expected number"),
+            "{all}"
+        );
+        assert_eq!(errs.len(), 4);
+    }
+
+    #[test]
+    fn empty_csv_cells_are_missing() {
+        let rec = obj(json!({"id": "", "address": {"city": "X"}}));
+        let errs = check_record(rec, &schema(), Origin::Text).unwrap_err();
+        assert_eq!(errs, vec!["field `id`: required but empty"]);
+        let rec = obj(json!({"id": "A", "balance": "", "address": {"city": "X"}}));
+        let out = check_record(rec, &schema(), Origin::Text).unwrap();
+        assert!(!out.contains_key("balance"));
+    }
+}

@@ -1,0 +1,120 @@
+//! Helpers shared by the integration tests: run the real binary, make
+//! scratch folders, read PDFs with poppler and hash files.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sha2::{Digest, Sha256};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh, empty scratch folder for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("letterpress-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `letterpress` with the repository's layouts and returns its output.
+pub fn letterpress(args: &[&str]) -> Output {
+    letterpress_with_layouts(&root().join("layouts"), args)
+}
+
+/// Runs `letterpress` with the given layouts folder.
+pub fn letterpress_with_layouts(layouts: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_letterpress"))
+        .current_dir(root())
+        .env("LETTERPRESS_LAYOUTS", layouts)
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+/// Exit code, stdout and stderr as text, for assertion messages.
+pub fn describe(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `letterpress run` on a data file into `out` with a fixed as-of date.
+pub fn run_layout(layout: &str, data: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "run",
+        "--layout",
+        layout,
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--as-of",
+        "2026-11-22",
+    ];
+    args.extend_from_slice(extra);
+    letterpress(&args)
+}
+
+/// The parsed manifest of a run.
+pub fn manifest(out: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(out.join("manifest.json")).expect("manifest written");
+    serde_json::from_str(&text).expect("manifest is JSON")
+}
+
+/// The text of a PDF, by poppler's `pdftotext`.
+pub fn pdftotext(pdf: &Path) -> String {
+    let out = Command::new("pdftotext")
+        .args(["-enc", "UTF-8"])
+        .arg(pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext is installed (poppler-utils)");
+    assert!(
+        out.status.success(),
+        "pdftotext failed on {}",
+        pdf.display()
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `pdfinfo` output as text.
+pub fn pdfinfo(pdf: &Path) -> String {
+    let out = Command::new("pdfinfo")
+        .arg(pdf)
+        .output()
+        .expect("pdfinfo is installed");
+    assert!(out.status.success(), "pdfinfo failed on {}", pdf.display());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Whether `qpdf --check` finds the file sound.
+pub fn qpdf_check(pdf: &Path) -> Output {
+    Command::new("qpdf")
+        .arg("--check")
+        .arg(pdf)
+        .output()
+        .expect("qpdf is installed")
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap();
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Text with all whitespace removed, to compare names that a PDF may break
+/// across lines or space differently.
+pub fn squash(s: &str) -> String {
+    s.chars().filter(|c| !c.is_whitespace()).collect()
+}

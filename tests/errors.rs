@@ -1,0 +1,384 @@
+//! Whole-run errors: they exit 2, say what is wrong and where, and write
+//! nothing. Also `validate` and the `layouts` commands.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+/// Copies the repository's layouts into a scratch folder to break them.
+fn copy_layouts(dir: &Path) -> std::path::PathBuf {
+    let dst = dir.join("layouts");
+    for entry in walkdir::WalkDir::new(root().join("layouts")) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(root().join("layouts")).unwrap();
+        let target = dst.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+    dst
+}
+
+fn run_with(layouts: &Path, layout: &str, data: &Path, out: &Path) -> std::process::Output {
+    letterpress_with_layouts(
+        layouts,
+        &[
+            "run",
+            "--layout",
+            layout,
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--as-of",
+            "2026-11-22",
+        ],
+    )
+}
+
+#[test]
+fn a_template_syntax_error_exits_2_and_writes_nothing() {
+    let dir = scratch("broken-typ");
+    let layouts = copy_layouts(&dir);
+    let letter = layouts.join("welcome-letter/1/letter.typ");
+    let text = std::fs::read_to_string(&letter).unwrap();
+    std::fs::write(&letter, text.replacen("Dear #name,", "Dear #name(,", 1)).unwrap();
+    let out = dir.join("out");
+    let res = run_with(
+        &layouts,
+        "welcome-letter",
+        &root().join("fixtures/customers.csv"),
+        &out,
+    );
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        err.contains("welcome-letter@1")
+            && err.contains("letter.typ:")
+            && err.contains("syntax error"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing may be written");
+}
+
+#[test]
+fn a_yaml_error_exits_2_naming_the_file() {
+    let dir = scratch("broken-yaml");
+    let layouts = copy_layouts(&dir);
+    let yaml = layouts.join("welcome-letter/1/layout.yaml");
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    std::fs::write(
+        &yaml,
+        text.replacen("status: approved", "status: [approved", 1),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let res = run_with(
+        &layouts,
+        "welcome-letter",
+        &root().join("fixtures/customers.csv"),
+        &out,
+    );
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    assert!(
+        String::from_utf8_lossy(&res.stderr).contains("welcome-letter/1/layout.yaml"),
+        "{}",
+        describe(&res)
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_package_import_fails_with_a_clear_reason() {
+    let dir = scratch("package");
+    let layouts = copy_layouts(&dir);
+    let letter = layouts.join("welcome-letter/1/letter.typ");
+    let text = std::fs::read_to_string(&letter).unwrap();
+    std::fs::write(
+        &letter,
+        format!("#import \"@preview/cetz:0.3.0\": canvas\n{text}"),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let res = run_with(
+        &layouts,
+        "welcome-letter",
+        &root().join("fixtures/customers.csv"),
+        &out,
+    );
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    let err = manifest(&out)["documents"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(err.contains("package imports are not available"), "{err}");
+}
+
+#[test]
+fn a_template_cannot_read_outside_its_folder() {
+    let dir = scratch("escape");
+    let layouts = copy_layouts(&dir);
+    let letter = layouts.join("welcome-letter/1/letter.typ");
+    let text = std::fs::read_to_string(&letter).unwrap();
+    std::fs::write(
+        &letter,
+        format!("{text}\n#read(\"../../payment-reminder/1/layout.yaml\")\n"),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let res = run_with(
+        &layouts,
+        "welcome-letter",
+        &root().join("fixtures/customers.csv"),
+        &out,
+    );
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    let err = manifest(&out)["documents"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(err.contains("letter.typ:"), "{err}");
+}
+
+#[test]
+fn usage_and_input_errors_exit_2_and_write_nothing() {
+    let dir = scratch("usage");
+    let out = dir.join("out");
+    let o = out.to_str().unwrap();
+    let csv = root().join("fixtures/customers.csv");
+    let c = csv.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["run", "--layout", "no-such", "--data", c, "--out", o],
+            "no layout named `no-such`",
+        ),
+        (
+            vec![
+                "run",
+                "--layout",
+                "welcome-letter@9",
+                "--data",
+                c,
+                "--out",
+                o,
+            ],
+            "has no version 9",
+        ),
+        (
+            vec![
+                "run",
+                "--layout",
+                "welcome-letter",
+                "--data",
+                "missing.csv",
+                "--out",
+                o,
+            ],
+            "cannot open `missing.csv`",
+        ),
+        (
+            vec![
+                "run",
+                "--layout",
+                "welcome-letter",
+                "--data",
+                "README.md",
+                "--out",
+                o,
+            ],
+            "--format",
+        ),
+        (
+            vec![
+                "run",
+                "--layout",
+                "welcome-letter",
+                "--data",
+                c,
+                "--out",
+                o,
+                "--as-of",
+                "2026-02-30",
+            ],
+            "YYYY-MM-DD",
+        ),
+    ];
+    for (args, want) in cases {
+        let res = letterpress(&args);
+        assert_eq!(res.status.code(), Some(2), "{args:?}: {}", describe(&res));
+        assert!(
+            String::from_utf8_lossy(&res.stderr).contains(want),
+            "{args:?}: {}",
+            describe(&res)
+        );
+        assert!(!out.exists(), "{args:?} wrote something");
+    }
+    // Structurally broken inputs.
+    for (name, content, want) in [
+        ("empty.csv", "", "the file is empty"),
+        ("obj.json", "{\"a\": 1}", "must be an array"),
+        (
+            "open.json",
+            "[{\"customer_id\": \"1\"},\n{\"customer_id\": \"2\"",
+            "unexpected end of file",
+        ),
+    ] {
+        let f = dir.join(name);
+        std::fs::write(&f, content).unwrap();
+        let res = letterpress(&[
+            "run",
+            "--layout",
+            "welcome-letter",
+            "--data",
+            f.to_str().unwrap(),
+            "--out",
+            o,
+        ]);
+        assert_eq!(res.status.code(), Some(2), "{name}: {}", describe(&res));
+        assert!(
+            String::from_utf8_lossy(&res.stderr).contains(want),
+            "{name}: {}",
+            describe(&res)
+        );
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn an_out_folder_holding_another_run_is_refused() {
+    let dir = scratch("reuse");
+    let out = dir.join("out");
+    let data = root().join("fixtures/reminders.csv");
+    assert_eq!(
+        run_layout("payment-reminder", &data, &out, &[])
+            .status
+            .code(),
+        Some(0)
+    );
+    let before = std::fs::read(out.join("manifest.json")).unwrap();
+    let res = run_layout("payment-reminder", &data, &out, &[]);
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    assert!(String::from_utf8_lossy(&res.stderr).contains("already holds the manifest"));
+    assert_eq!(std::fs::read(out.join("manifest.json")).unwrap(), before);
+}
+
+#[test]
+fn validate_reports_every_invalid_record() {
+    let dir = scratch("validate");
+    let good = letterpress(&[
+        "validate",
+        "--layout",
+        "welcome-letter",
+        "--data",
+        "fixtures/customers.csv",
+    ]);
+    assert_eq!(good.status.code(), Some(0), "{}", describe(&good));
+    assert!(String::from_utf8_lossy(&good.stdout).contains("56 valid, 0 invalid"));
+
+    let bad = dir.join("bad.jsonl");
+    std::fs::write(&bad, concat!(
+        "{\"customer_id\": \"A\", \"first_name\": \"Ann\", \"last_name\": \"Lee\", \"address\": {\"line1\": \"x\", \"postcode\": \"1\", \"city\": \"y\"}, \"product\": \"p\", \"account_number\": \"1\", \"opened_on\": \"2026-01-01\"}\n",
+        "{\"customer_id\": \"B\", \"first_name\": \"Bo\", \"address\": {\"line1\": \"x\", \"city\": \"y\"}, \"product\": \"p\", \"account_number\": 1, \"opened_on\": \"2026-01-01\", \"overdraft_limit\": \"lots\"}\n",
+        "{\"customer_id\": \"C\",\n",
+    )).unwrap();
+    let res = letterpress(&[
+        "validate",
+        "--layout",
+        "welcome-letter",
+        "--data",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    let text = String::from_utf8_lossy(&res.stdout);
+    for want in [
+        "record B (line 2)",
+        "field `last_name`: required but missing",
+        "field `address.postcode`: required but missing",
+        "field `account_number`: expected string, found a number",
+        "field `overdraft_limit`: expected number",
+        "record at line 3: invalid JSON",
+        "3 records checked against welcome-letter@1: 1 valid, 2 invalid",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn layouts_list_and_show_describe_the_catalog() {
+    let list = letterpress(&["layouts", "list"]);
+    assert_eq!(list.status.code(), Some(0), "{}", describe(&list));
+    let text = String::from_utf8_lossy(&list.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("STATUS") && lines[0].contains("TITLE")
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("payment-reminder") && l.contains(" 2 ") && l.contains('*')),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("annual-statement") && l.contains("approved")),
+        "{text}"
+    );
+
+    let show = letterpress(&["layouts", "show", "welcome-letter@1"]);
+    assert_eq!(show.status.code(), Some(0), "{}", describe(&show));
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        text.contains("status:      approved") && text.contains("id field:    customer_id"),
+        "{text}"
+    );
+    assert!(
+        text.contains("postcode") && text.contains("list of") == false,
+        "{text}"
+    );
+    let digest = text
+        .lines()
+        .find(|l| l.starts_with("digest:"))
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_owned();
+
+    // The digest covers every file: changing an asset changes it.
+    let dir = scratch("digest");
+    let layouts = dir.join("l/welcome-letter/1");
+    for entry in walkdir::WalkDir::new(root().join("layouts/welcome-letter/1")) {
+        let entry = entry.unwrap();
+        let target = layouts.join(
+            entry
+                .path()
+                .strip_prefix(root().join("layouts/welcome-letter/1"))
+                .unwrap(),
+        );
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap()
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+    let same = letterpress_with_layouts(&dir.join("l"), &["layouts", "show", "welcome-letter"]);
+    assert!(
+        String::from_utf8_lossy(&same.stdout).contains(&digest),
+        "a copy has the same digest"
+    );
+    std::fs::write(
+        layouts.join("assets/logo.svg"),
+        "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+    )
+    .unwrap();
+    let changed = letterpress_with_layouts(&dir.join("l"), &["layouts", "show", "welcome-letter"]);
+    assert!(
+        !String::from_utf8_lossy(&changed.stdout).contains(&digest),
+        "a changed asset changes the digest"
+    );
+}
