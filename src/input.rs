@@ -257,7 +257,7 @@ impl<R: BufRead> Iterator for JsonlRecords<R> {
             let data = if too_long {
                 Err(too_big())
             } else {
-                parse_object(&buf, 0)
+                parse_object(buf.trim_ascii_end(), self.line - 1)
             };
             let rec = RawRecord {
                 index: self.index,
@@ -629,7 +629,8 @@ mod tests {
         let recs = read(Format::Jsonl, "{\"a\":1}\n\n{\"a\":\n[1]\n{\"a\":2}").unwrap();
         assert_eq!(recs.len(), 4);
         assert_eq!(recs[1].line, 3);
-        assert!(recs[1].data.as_ref().unwrap_err().contains("line 1"));
+        let err = recs[1].data.as_ref().unwrap_err();
+        assert!(err.contains("at line 3, column"), "{err}");
         assert!(recs[2]
             .data
             .as_ref()

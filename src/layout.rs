@@ -401,25 +401,37 @@ impl Layout {
     }
 
     /// Reads every file of the version folder (see [`Layout::files`]) and
-    /// returns them with the layout digest (see the module docs).
-    pub fn read_files(&self) -> Result<(Vec<(String, Vec<u8>)>, String)> {
+    /// computes the layout digest (see the module docs).
+    pub fn read_files(&self) -> Result<LayoutFiles> {
         let mut hasher = Sha256::new();
-        let mut out = Vec::new();
+        let mut files = Vec::new();
         for (rel, path) in self.files()? {
             let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
             hasher.update(rel.as_bytes());
             hasher.update([0u8]);
             hasher.update((bytes.len() as u64).to_be_bytes());
             hasher.update(&bytes);
-            out.push((rel, bytes));
+            files.push((rel, bytes));
         }
-        Ok((out, hex(&hasher.finalize())))
+        Ok(LayoutFiles {
+            files,
+            digest: hex(&hasher.finalize()),
+        })
     }
 
     /// The layout digest (see the module docs).
     pub fn digest(&self) -> Result<String> {
-        Ok(self.read_files()?.1)
+        Ok(self.read_files()?.digest)
     }
+}
+
+/// The contents of a layout version folder, read once.
+#[derive(Debug, Clone)]
+pub struct LayoutFiles {
+    /// Relative path (`/`-separated) and bytes of every file, in canonical order.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// The layout digest over exactly these files.
+    pub digest: String,
 }
 
 /// Lower-case hexadecimal of `bytes`.

@@ -117,30 +117,36 @@ impl<'a> Checker<'a> {
     }
 
     /// Turns a raw record into a job, or into a failed document.
-    fn check(&mut self, raw: RawRecord) -> std::result::Result<Job, Document> {
+    fn check(&mut self, raw: RawRecord) -> Checked {
         let (index, line) = (raw.index, raw.line);
         let fail = |id: Option<String>, why: String| {
             let who = match &id {
                 Some(id) => format!("record {id} (line {line})"),
                 None => format!("record at line {line}"),
             };
-            failed(index, line, id, format!("{who}: {why}"))
+            Checked::Failed(failed(index, line, id, format!("{who}: {why}")))
         };
-        let record = raw.data.map_err(|e| fail(None, e))?;
+        let record = match raw.data {
+            Ok(record) => record,
+            Err(why) => return fail(None, why),
+        };
         let id = id_of(&record, &self.layout.meta.id_field);
-        let record = check_record(record, &self.layout.meta.fields, self.origin)
-            .map_err(|problems| fail(id.clone(), problems.join("; ")))?;
-        let id = id.expect("id_field is a required string or integer");
+        let record = match check_record(record, &self.layout.meta.fields, self.origin) {
+            Ok(record) => record,
+            Err(problems) => return fail(id, problems.join("; ")),
+        };
+        let Some(id) = id else {
+            let field = &self.layout.meta.id_field;
+            return fail(None, format!("field `{field}`: not a usable record id"));
+        };
         if let Some(first) = self.seen.get(&id) {
-            return Err(fail(
-                Some(id),
-                format!("duplicate record id (first used at line {first})"),
-            ));
+            let why = format!("duplicate record id (first used at line {first})");
+            return fail(Some(id), why);
         }
         self.seen.insert(id.clone(), line);
         let stem = self.namer.name(&id);
         let json = serde_json::to_vec(&Value::Object(record)).expect("JSON values serialize");
-        Ok(Job {
+        Checked::Ready(Job {
             index,
             line,
             id,
@@ -148,6 +154,14 @@ impl<'a> Checker<'a> {
             json,
         })
     }
+}
+
+/// The outcome of checking one record.
+enum Checked {
+    /// Valid: render it.
+    Ready(Job),
+    /// Invalid: this is its manifest entry.
+    Failed(Document),
 }
 
 fn id_of(record: &Map<String, Value>, field: &str) -> Option<String> {
@@ -197,7 +211,8 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
             layout.meta.status
         )));
     }
-    let (files, digest) = layout.read_files()?;
+    let files = layout.read_files()?;
+    let digest = files.digest.clone();
     let renderer = Renderer::new(&layout, files, as_of, &opts.standards)?;
     let input = Input::new(&opts.data, opts.format)?;
     let summary = input.scan()?;
@@ -316,8 +331,8 @@ fn render_all(
             let mut checker = Checker::new(layout, input.format);
             for raw in records {
                 match checker.check(raw?) {
-                    Ok(job) => job_tx.send(job).expect("workers outlive the reader"),
-                    Err(doc) => reader_docs
+                    Checked::Ready(job) => job_tx.send(job).expect("workers outlive the reader"),
+                    Checked::Failed(doc) => reader_docs
                         .send(doc)
                         .expect("collector outlives the reader"),
                 }
@@ -397,8 +412,8 @@ pub fn validate(
     for raw in input.records()? {
         report.records += 1;
         match checker.check(raw?) {
-            Ok(_) => report.valid += 1,
-            Err(doc) => report.invalid.push(doc),
+            Checked::Ready(_) => report.valid += 1,
+            Checked::Failed(doc) => report.invalid.push(doc),
         }
     }
     Ok(report)

@@ -337,8 +337,21 @@ fn layouts_list_and_show_describe_the_catalog() {
         "{text}"
     );
     assert!(
-        text.contains("postcode") && text.contains("list of") == false,
-        "{text}"
+        text.contains("    postcode"),
+        "nested fields are indented: {text}"
+    );
+    let statement = letterpress(&["layouts", "show", "annual-statement"]);
+    let st = String::from_utf8_lossy(&statement.stdout);
+    assert!(
+        st.lines().any(|l| l.contains("transactions")
+            && l.contains("list of object")
+            && l.contains("required")),
+        "{st}"
+    );
+    assert!(
+        st.lines()
+            .any(|l| l.starts_with("    amount") && l.contains("number")),
+        "{st}"
     );
     let digest = text
         .lines()

@@ -290,7 +290,7 @@ fn a_bad_record_fails_alone_with_its_field_and_line() {
     assert_eq!(d[1]["status"], "failed");
     assert_eq!(
         d[1]["error"],
-        "record C-01008 (line 3): field `last_name`: required but empty"
+        "record C-01008 (line 3): field `last_name`: required but missing"
     );
     assert!(d[1]["path"].is_null());
     let e3 = d[3]["error"].as_str().unwrap();

@@ -34,7 +34,7 @@ use typst_pdf::{PdfOptions, PdfStandard, PdfStandards, Timestamp};
 
 use crate::clock::Date;
 use crate::error::{Error, Result};
-use crate::layout::{Layout, PageSettings};
+use crate::layout::{Layout, LayoutFiles, PageSettings};
 
 /// The virtual path at which a template finds its record.
 pub const RECORD_PATH: &str = "/record.json";
@@ -85,12 +85,12 @@ pub struct Renderer {
 }
 
 impl Renderer {
-    /// Prepares a layout version's files (as returned by
-    /// [`Layout::read_files`]) for rendering with the given as-of date and PDF
+    /// Prepares a layout version's files (as read by [`Layout::read_files`])
+    /// for rendering with the given as-of date and PDF
     /// standards. A template with a syntax error is a layout error.
     pub fn new(
         layout: &Layout,
-        files: Vec<(String, Vec<u8>)>,
+        files: LayoutFiles,
         as_of: Date,
         standards: &[Standard],
     ) -> Result<Renderer> {
@@ -99,7 +99,7 @@ impl Renderer {
         let mut sources = HashMap::new();
         let mut by_id = HashMap::new();
         let mut main = None;
-        for (rel, data) in files {
+        for (rel, data) in files.files {
             let vpath = format!("/{rel}");
             if vpath == RECORD_PATH {
                 return Err(layout_err(format!(
