@@ -8,7 +8,8 @@
 //!
 //! Everything that can stop a run as a whole (usage, layout, unreadable
 //! input, an output folder holding another run) is checked before the first
-//! file is written. After that, a problem with one record fails that record
+//! file is written; that includes rendering one sample record in memory, so a
+//! template that fails for every record is a layout error (exit 2). After that, a problem with one record fails that record
 //! only.
 //!
 //! Parallelism follows `shared/notes/typst.md`: one plain thread per worker
@@ -214,6 +215,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
     let files = layout.read_files()?;
     let digest = files.digest.clone();
     let renderer = Renderer::new(&layout, files, as_of, &opts.standards)?;
+    preflight(&layout, &renderer, as_of)?;
     let input = Input::new(&opts.data, opts.format)?;
     let summary = input.scan()?;
     let manifest_path = opts.out.join(manifest::MANIFEST_FILE);
@@ -274,6 +276,36 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         manifest,
         manifest_path,
         seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The layout file holding a sample record for [`preflight`], if any.
+pub const SAMPLE_FILE: &str = "sample.json";
+
+/// Renders one sample record in memory before the run writes anything, so a
+/// template that cannot work for any record (an unknown function, a field
+/// name the schema does not have) stops the run as a layout error instead of
+/// failing every record. The sample is the layout's `sample.json` when it
+/// has one, else a record that fills every declared field (see
+/// [`crate::schema::sample_record`]).
+fn preflight(layout: &Layout, renderer: &Renderer, as_of: Date) -> Result<()> {
+    let path = layout.dir.join(SAMPLE_FILE);
+    let (json, what) = if path.is_file() {
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        (bytes, SAMPLE_FILE.to_string())
+    } else {
+        let record = crate::schema::sample_record(&layout.meta.fields, &as_of.to_string());
+        let json = serde_json::to_vec(&Value::Object(record)).expect("JSON values serialize");
+        (
+            json,
+            "a sample record built from its field schema".to_string(),
+        )
+    };
+    renderer.render("sample", json).map(drop).map_err(|why| {
+        Error::Layout(format!(
+            "{} cannot render {what}: {why} (fix the template, or add a realistic {SAMPLE_FILE} to the layout)",
+            layout.id()
+        ))
     })
 }
 

@@ -289,6 +289,28 @@ fn check_value(
     }
 }
 
+/// A record that fills every declared field with a plausible value of its
+/// type (lists get one element), used to try a template before a run writes
+/// anything. Dates are `date`, so date arithmetic in templates works.
+pub fn sample_record(fields: &[FieldSpec], date: &str) -> Map<String, Value> {
+    fields
+        .iter()
+        .map(|f| (f.name.clone(), sample_value(f, f.kind, date)))
+        .collect()
+}
+
+fn sample_value(spec: &FieldSpec, kind: FieldType, date: &str) -> Value {
+    match kind {
+        FieldType::String => Value::String(format!("Sample {}", spec.name)),
+        FieldType::Number => serde_json::json!(1234.5),
+        FieldType::Integer => Value::from(42),
+        FieldType::Bool => Value::Bool(true),
+        FieldType::Date => Value::String(date.to_owned()),
+        FieldType::Object => Value::Object(sample_record(&spec.fields, date)),
+        FieldType::List => Value::Array(vec![sample_value(spec, spec.item_type(), date)]),
+    }
+}
+
 /// A number from CSV text: integers stay integers so templates print `3`, not `3.0`.
 fn number(f: f64, text: &str) -> Value {
     match text.parse::<i64>() {

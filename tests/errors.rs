@@ -66,6 +66,36 @@ fn a_template_syntax_error_exits_2_and_writes_nothing() {
 }
 
 #[test]
+fn a_template_that_fails_for_every_record_exits_2_and_writes_nothing() {
+    let dir = scratch("runtime-typ");
+    let layouts = copy_layouts(&dir);
+    let letter = layouts.join("welcome-letter/1/letter.typ");
+    let text = std::fs::read_to_string(&letter).unwrap();
+    // A field the schema does not have: fails whatever the data.
+    std::fs::write(
+        &letter,
+        text.replacen("Dear #name,", "Dear #r.frist_name,", 1),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let res = run_with(
+        &layouts,
+        "welcome-letter",
+        &root().join("fixtures/customers.csv"),
+        &out,
+    );
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        err.contains("welcome-letter@1 cannot render")
+            && err.contains("letter.typ:")
+            && err.contains("frist_name"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing may be written");
+}
+
+#[test]
 fn a_yaml_error_exits_2_naming_the_file() {
     let dir = scratch("broken-yaml");
     let layouts = copy_layouts(&dir);
@@ -110,38 +140,41 @@ fn a_package_import_fails_with_a_clear_reason() {
         &root().join("fixtures/customers.csv"),
         &out,
     );
-    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
-    let err = manifest(&out)["documents"][0]["error"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    let err = String::from_utf8_lossy(&res.stderr);
     assert!(err.contains("package imports are not available"), "{err}");
+    assert!(!out.exists(), "nothing may be written");
 }
 
 #[test]
 fn a_template_cannot_read_outside_its_folder() {
-    let dir = scratch("escape");
-    let layouts = copy_layouts(&dir);
-    let letter = layouts.join("welcome-letter/1/letter.typ");
-    let text = std::fs::read_to_string(&letter).unwrap();
-    std::fs::write(
-        &letter,
-        format!("{text}\n#read(\"../../payment-reminder/1/layout.yaml\")\n"),
-    )
-    .unwrap();
-    let out = dir.join("out");
-    let res = run_with(
-        &layouts,
-        "welcome-letter",
-        &root().join("fixtures/customers.csv"),
-        &out,
-    );
-    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
-    let err = manifest(&out)["documents"][0]["error"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(err.contains("letter.typ:"), "{err}");
+    for (path, want) in [
+        (
+            "../../payment-reminder/1/layout.yaml",
+            "would escape the project root",
+        ),
+        ("/etc/passwd", "is not in the layout folder"),
+    ] {
+        let dir = scratch("escape");
+        let layouts = copy_layouts(&dir);
+        let letter = layouts.join("welcome-letter/1/letter.typ");
+        let text = std::fs::read_to_string(&letter).unwrap();
+        std::fs::write(&letter, format!("{text}\n#read(\"{path}\")\n")).unwrap();
+        let out = dir.join("out");
+        let res = run_with(
+            &layouts,
+            "welcome-letter",
+            &root().join("fixtures/customers.csv"),
+            &out,
+        );
+        assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert!(
+            err.contains("letter.typ:") && err.contains(want) && !err.contains("--root"),
+            "{err}"
+        );
+        assert!(!out.exists(), "nothing may be written");
+    }
 }
 
 #[test]

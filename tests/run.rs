@@ -417,6 +417,71 @@ fn a_character_no_font_covers_fails_the_record_naming_it() {
 }
 
 #[test]
+fn a_value_the_template_cannot_handle_fails_that_record_alone() {
+    // The template parses `opened_on` as a date. Declare it a string in a
+    // copy of the layout, so a record can reach the template with text that
+    // is not a date: that record fails with the template line, the others
+    // render. The layout's sample.json keeps the preflight realistic.
+    let dir = scratch("data-error");
+    let src = root().join("layouts/welcome-letter/1");
+    let layouts = dir.join("layouts/welcome-letter/1");
+    for entry in walkdir::WalkDir::new(&src) {
+        let entry = entry.unwrap();
+        let target = layouts.join(entry.path().strip_prefix(&src).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap()
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+    let yaml = layouts.join("layout.yaml");
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    std::fs::write(
+        &yaml,
+        text.replace(
+            "{name: opened_on, type: date",
+            "{name: opened_on, type: string",
+        ),
+    )
+    .unwrap();
+    let sample = serde_json::json!({"customer_id": "X", "first_name": "A", "last_name": "B",
+        "address": {"line1": "1", "postcode": "1", "city": "C"}, "product": "P",
+        "account_number": "1", "opened_on": "2026-01-01"});
+    std::fs::write(layouts.join("sample.json"), sample.to_string()).unwrap();
+    let data = dir.join("d.csv");
+    std::fs::write(
+        &data,
+        "customer_id,first_name,last_name,address.line1,address.postcode,address.city,product,account_number,opened_on\n\
+         A-1,Ann,Lee,1 Road,E1,London,Saver,1,2026-01-02\n\
+         A-2,Bob,Lee,1 Road,E1,London,Saver,1,next tuesday\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let res = letterpress_with_layouts(
+        &dir.join("layouts"),
+        &[
+            "run",
+            "--layout",
+            "welcome-letter",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--as-of",
+            "2026-11-22",
+        ],
+    );
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    let m = manifest(&out);
+    assert_eq!(m["documents"][0]["status"], "rendered");
+    let err = m["documents"][1]["error"].as_str().unwrap();
+    assert!(
+        err.starts_with("record A-2 (line 3): ") && err.contains("format.typ:"),
+        "{err}"
+    );
+}
+
+#[test]
 fn pdf_a_2b_is_offered() {
     let out = scratch("pdfa");
     let data = root().join("fixtures/reminders.csv");
@@ -431,4 +496,22 @@ fn pdf_a_2b_is_offered() {
     );
     assert!(qpdf_check(&pdf).status.success());
     assert_eq!(manifest(&out)["options"]["pdf_standards"][0], "a-2b");
+
+    // PDF/UA-1, alone and with PDF/A-2b.
+    let ua = scratch("pdfua");
+    let args = ["--pdf-standard", "ua-1", "--pdf-standard", "a-2b"];
+    let res = run_layout(
+        "annual-statement",
+        &root().join("fixtures/statements.jsonl"),
+        &ua,
+        &args,
+    );
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let pdf = ua.join(manifest(&ua)["documents"][7]["path"].as_str().unwrap());
+    let raw = std::fs::read(&pdf).unwrap();
+    assert!(
+        raw.windows(9).any(|w| w == b"pdfuaid:p"),
+        "no PDF/UA identification"
+    );
+    assert!(pdfinfo(&pdf).contains("Tagged:          yes"));
 }

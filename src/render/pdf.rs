@@ -24,7 +24,7 @@ use std::sync::LazyLock;
 use typst::diag::{FileError, FileResult, Severity, SourceDiagnostic};
 use typst::foundations::{Bytes, Datetime, Duration, Smart};
 use typst::layout::{Frame, FrameItem};
-use typst::syntax::{DiagSpanKind, FileId, RootedPath, Source, VirtualPath, VirtualRoot};
+use typst::syntax::{DiagSpan, DiagSpanKind, FileId, RootedPath, Source, VirtualPath, VirtualRoot};
 use typst::text::{Font, FontBook};
 use typst::utils::LazyHash;
 use typst::{Library, LibraryExt, World, WorldExt};
@@ -290,20 +290,16 @@ fn describe(world: &RecordWorld, diags: &[SourceDiagnostic]) -> String {
         .take(3)
         .map(|d| {
             let mut out = String::new();
-            if let (Some(id), Some(range)) = (d.span.id(), world.range(d.span)) {
-                let path = id.vpath().get_without_slash().to_owned();
-                let text = world.bytes_of(id);
-                let line = text.map_or(0, |t| {
-                    t[..range.start.min(t.len())]
-                        .iter()
-                        .filter(|&&b| b == b'\n')
-                        .count()
-                        + 1
-                });
-                out.push_str(&format!("{path}:{line}: "));
+            // Errors raised inside a native function (e.g. `int("x")`) have no
+            // span of their own: locate them by the innermost call instead.
+            let spans = std::iter::once(d.span).chain(d.trace.iter().map(|t| t.span.into()));
+            if let Some(place) = spans.filter_map(|span| locate(world, span)).next() {
+                out.push_str(&place);
+                out.push_str(": ");
             }
             out.push_str(&d.message);
-            for hint in &d.hints {
+            // Hints about the typst CLI's flags do not apply here.
+            for hint in d.hints.iter().filter(|h| !h.v.contains("--")) {
                 out.push_str(&format!(" (hint: {})", hint.v));
             }
             out
@@ -314,6 +310,18 @@ fn describe(world: &RecordWorld, diags: &[SourceDiagnostic]) -> String {
     } else {
         lines.join("; ")
     }
+}
+
+/// `path:line` of a diagnostic span, if it points into a file.
+fn locate(world: &RecordWorld, span: DiagSpan) -> Option<String> {
+    let (id, range) = (span.id()?, world.range(span)?);
+    let text = world.bytes_of(id)?;
+    let line = text[..range.start.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1;
+    Some(format!("{}:{line}", id.vpath().get_without_slash()))
 }
 
 /// The Typst world of one record: the shared layout plus the record.
