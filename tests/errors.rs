@@ -3,147 +3,91 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::*;
 
-/// Copies the repository's layouts into a scratch folder to break them.
-fn copy_layouts(dir: &Path) -> std::path::PathBuf {
-    let dst = dir.join("layouts");
-    for entry in walkdir::WalkDir::new(root().join("layouts")) {
-        let entry = entry.unwrap();
-        let rel = entry.path().strip_prefix(root().join("layouts")).unwrap();
-        let target = dst.join(rel);
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-    dst
+/// Copies the repository's layouts into a scratch folder, applies `edit`
+/// to the file `rel` of `welcome-letter/1` (empty `edit` result: unchanged),
+/// and runs welcome-letter on the customers fixture. Returns the output and
+/// the output folder.
+fn run_broken(
+    name: &str,
+    rel: &str,
+    edit: impl Fn(&str) -> String,
+) -> (std::process::Output, PathBuf) {
+    let dir = scratch(name);
+    let layouts = dir.join("layouts");
+    copy_tree(&root().join("layouts"), &layouts);
+    let file = layouts.join("welcome-letter/1").join(rel);
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, edit(&text)).unwrap();
+    let out = dir.join("out");
+    let data = root().join("fixtures/customers.csv");
+    (
+        run_layout_with(&layouts, "welcome-letter", &data, &out, &[]),
+        out,
+    )
 }
 
-fn run_with(layouts: &Path, layout: &str, data: &Path, out: &Path) -> std::process::Output {
-    letterpress_with_layouts(
-        layouts,
-        &[
-            "run",
-            "--layout",
-            layout,
-            "--data",
-            data.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--as-of",
-            "2026-11-22",
-        ],
-    )
+/// Asserts a whole-run error: exit 2, nothing written, stderr containing
+/// every one of `wants`.
+fn assert_refused(res: &std::process::Output, out: &Path, wants: &[&str]) {
+    assert_eq!(res.status.code(), Some(2), "{}", describe(res));
+    let err = String::from_utf8_lossy(&res.stderr);
+    for want in wants {
+        assert!(err.contains(want), "missing {want:?} in: {err}");
+    }
+    assert!(
+        !err.contains("--root"),
+        "typst CLI hints do not apply: {err}"
+    );
+    assert!(!out.exists(), "nothing may be written");
 }
 
 #[test]
 fn a_template_syntax_error_exits_2_and_writes_nothing() {
-    let dir = scratch("broken-typ");
-    let layouts = copy_layouts(&dir);
-    let letter = layouts.join("welcome-letter/1/letter.typ");
-    let text = std::fs::read_to_string(&letter).unwrap();
-    std::fs::write(&letter, text.replacen("Dear #name,", "Dear #name(,", 1)).unwrap();
-    let out = dir.join("out");
-    let res = run_with(
-        &layouts,
-        "welcome-letter",
-        &root().join("fixtures/customers.csv"),
+    let (res, out) = run_broken("broken-typ", "letter.typ", |t| {
+        t.replacen("Dear #name,", "Dear #name(,", 1)
+    });
+    assert_refused(
+        &res,
         &out,
+        &["welcome-letter@1", "letter.typ:", "syntax error"],
     );
-    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
-    let err = String::from_utf8_lossy(&res.stderr);
-    assert!(
-        err.contains("welcome-letter@1")
-            && err.contains("letter.typ:")
-            && err.contains("syntax error"),
-        "{err}"
-    );
-    assert!(!out.exists(), "nothing may be written");
 }
 
 #[test]
 fn a_template_that_fails_for_every_record_exits_2_and_writes_nothing() {
-    let dir = scratch("runtime-typ");
-    let layouts = copy_layouts(&dir);
-    let letter = layouts.join("welcome-letter/1/letter.typ");
-    let text = std::fs::read_to_string(&letter).unwrap();
     // A field the schema does not have: fails whatever the data.
-    std::fs::write(
-        &letter,
-        text.replacen("Dear #name,", "Dear #r.frist_name,", 1),
-    )
-    .unwrap();
-    let out = dir.join("out");
-    let res = run_with(
-        &layouts,
-        "welcome-letter",
-        &root().join("fixtures/customers.csv"),
+    let (res, out) = run_broken("runtime-typ", "letter.typ", |t| {
+        t.replacen("Dear #name,", "Dear #r.frist_name,", 1)
+    });
+    assert_refused(
+        &res,
         &out,
+        &[
+            "welcome-letter@1 cannot render",
+            "letter.typ:",
+            "frist_name",
+        ],
     );
-    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
-    let err = String::from_utf8_lossy(&res.stderr);
-    assert!(
-        err.contains("welcome-letter@1 cannot render")
-            && err.contains("letter.typ:")
-            && err.contains("frist_name"),
-        "{err}"
-    );
-    assert!(!out.exists(), "nothing may be written");
 }
 
 #[test]
 fn a_yaml_error_exits_2_naming_the_file() {
-    let dir = scratch("broken-yaml");
-    let layouts = copy_layouts(&dir);
-    let yaml = layouts.join("welcome-letter/1/layout.yaml");
-    let text = std::fs::read_to_string(&yaml).unwrap();
-    std::fs::write(
-        &yaml,
-        text.replacen("status: approved", "status: [approved", 1),
-    )
-    .unwrap();
-    let out = dir.join("out");
-    let res = run_with(
-        &layouts,
-        "welcome-letter",
-        &root().join("fixtures/customers.csv"),
-        &out,
-    );
-    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
-    assert!(
-        String::from_utf8_lossy(&res.stderr).contains("welcome-letter/1/layout.yaml"),
-        "{}",
-        describe(&res)
-    );
-    assert!(!out.exists());
+    let (res, out) = run_broken("broken-yaml", "layout.yaml", |t| {
+        t.replacen("status: approved", "status: [approved", 1)
+    });
+    assert_refused(&res, &out, &["welcome-letter/1/layout.yaml"]);
 }
 
 #[test]
 fn a_package_import_fails_with_a_clear_reason() {
-    let dir = scratch("package");
-    let layouts = copy_layouts(&dir);
-    let letter = layouts.join("welcome-letter/1/letter.typ");
-    let text = std::fs::read_to_string(&letter).unwrap();
-    std::fs::write(
-        &letter,
-        format!("#import \"@preview/cetz:0.3.0\": canvas\n{text}"),
-    )
-    .unwrap();
-    let out = dir.join("out");
-    let res = run_with(
-        &layouts,
-        "welcome-letter",
-        &root().join("fixtures/customers.csv"),
-        &out,
-    );
-    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
-    let err = String::from_utf8_lossy(&res.stderr);
-    assert!(err.contains("package imports are not available"), "{err}");
-    assert!(!out.exists(), "nothing may be written");
+    let (res, out) = run_broken("package", "letter.typ", |t| {
+        format!("#import \"@preview/cetz:0.3.0\": canvas\n{t}")
+    });
+    assert_refused(&res, &out, &["package imports are not available"]);
 }
 
 #[test]
@@ -155,25 +99,10 @@ fn a_template_cannot_read_outside_its_folder() {
         ),
         ("/etc/passwd", "is not in the layout folder"),
     ] {
-        let dir = scratch("escape");
-        let layouts = copy_layouts(&dir);
-        let letter = layouts.join("welcome-letter/1/letter.typ");
-        let text = std::fs::read_to_string(&letter).unwrap();
-        std::fs::write(&letter, format!("{text}\n#read(\"{path}\")\n")).unwrap();
-        let out = dir.join("out");
-        let res = run_with(
-            &layouts,
-            "welcome-letter",
-            &root().join("fixtures/customers.csv"),
-            &out,
-        );
-        assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
-        let err = String::from_utf8_lossy(&res.stderr);
-        assert!(
-            err.contains("letter.typ:") && err.contains(want) && !err.contains("--root"),
-            "{err}"
-        );
-        assert!(!out.exists(), "nothing may be written");
+        let (res, out) = run_broken("escape", "letter.typ", |t| {
+            format!("{t}\n#read(\"{path}\")\n")
+        });
+        assert_refused(&res, &out, &["letter.typ:", want]);
     }
 }
 
@@ -398,20 +327,7 @@ fn layouts_list_and_show_describe_the_catalog() {
     // The digest covers every file: changing an asset changes it.
     let dir = scratch("digest");
     let layouts = dir.join("l/welcome-letter/1");
-    for entry in walkdir::WalkDir::new(root().join("layouts/welcome-letter/1")) {
-        let entry = entry.unwrap();
-        let target = layouts.join(
-            entry
-                .path()
-                .strip_prefix(root().join("layouts/welcome-letter/1"))
-                .unwrap(),
-        );
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).unwrap()
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
+    copy_tree(&root().join("layouts/welcome-letter/1"), &layouts);
     let same = letterpress_with_layouts(&dir.join("l"), &["layouts", "show", "welcome-letter"]);
     assert!(
         String::from_utf8_lossy(&same.stdout).contains(&digest),

@@ -102,14 +102,7 @@ fn every_customer_gets_a_letter_with_their_name_and_the_manifest_reconciles() {
 
 #[test]
 fn letters_are_sound_tagged_a4_pdfs_with_metadata() {
-    let out = scratch("metadata");
-    let res = run_layout(
-        "welcome-letter",
-        &root().join("fixtures/customers.csv"),
-        &out,
-        &[],
-    );
-    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let out = render_ok("welcome-letter", "fixtures/customers.csv", "metadata", &[]);
     let pdf = out.join("pdf/C-01001.pdf");
     let check = qpdf_check(&pdf);
     assert!(check.status.success(), "{}", describe(&check));
@@ -171,17 +164,7 @@ fn same_inputs_give_the_same_bytes() {
     }
     // A different as-of date changes the letters.
     let c = scratch("repro-c");
-    let res = letterpress(&[
-        "run",
-        "--layout",
-        "welcome-letter",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        c.to_str().unwrap(),
-        "--as-of",
-        "2026-12-01",
-    ]);
+    let res = run_layout("welcome-letter", &data, &c, &["--as-of", "2026-12-01"]);
     assert_eq!(res.status.code(), Some(0));
     assert_ne!(
         manifest(&c)["documents"][0]["sha256"],
@@ -310,14 +293,12 @@ fn a_bad_record_fails_alone_with_its_field_and_line() {
 
 #[test]
 fn a_statement_table_breaks_across_pages_with_its_header_repeated() {
-    let out = scratch("statements");
-    let res = run_layout(
+    let out = render_ok(
         "annual-statement",
-        &root().join("fixtures/statements.jsonl"),
-        &out,
+        "fixtures/statements.jsonl",
+        "statements",
         &[],
     );
-    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
     let m = manifest(&out);
     assert_eq!(m["input"]["format"], "jsonl");
     let docs = m["documents"].as_array().unwrap();
@@ -423,17 +404,8 @@ fn a_value_the_template_cannot_handle_fails_that_record_alone() {
     // is not a date: that record fails with the template line, the others
     // render. The layout's sample.json keeps the preflight realistic.
     let dir = scratch("data-error");
-    let src = root().join("layouts/welcome-letter/1");
     let layouts = dir.join("layouts/welcome-letter/1");
-    for entry in walkdir::WalkDir::new(&src) {
-        let entry = entry.unwrap();
-        let target = layouts.join(entry.path().strip_prefix(&src).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).unwrap()
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
+    copy_tree(&root().join("layouts/welcome-letter/1"), &layouts);
     let yaml = layouts.join("layout.yaml");
     let text = std::fs::read_to_string(&yaml).unwrap();
     std::fs::write(
@@ -457,20 +429,7 @@ fn a_value_the_template_cannot_handle_fails_that_record_alone() {
     )
     .unwrap();
     let out = dir.join("out");
-    let res = letterpress_with_layouts(
-        &dir.join("layouts"),
-        &[
-            "run",
-            "--layout",
-            "welcome-letter",
-            "--data",
-            data.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--as-of",
-            "2026-11-22",
-        ],
-    );
+    let res = run_layout_with(&dir.join("layouts"), "welcome-letter", &data, &out, &[]);
     assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
     let m = manifest(&out);
     assert_eq!(m["documents"][0]["status"], "rendered");

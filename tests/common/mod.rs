@@ -46,21 +46,49 @@ pub fn describe(out: &Output) -> String {
     )
 }
 
-/// `letterpress run` on a data file into `out` with a fixed as-of date.
+/// `letterpress run` on a data file into `out`, as of 2026-11-22 unless
+/// `extra` names another `--as-of`.
 pub fn run_layout(layout: &str, data: &Path, out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "run",
-        "--layout",
-        layout,
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--as-of",
-        "2026-11-22",
-    ];
+    run_layout_with(&root().join("layouts"), layout, data, out, extra)
+}
+
+/// [`run_layout`] with another layouts folder.
+pub fn run_layout_with(
+    layouts: &Path,
+    layout: &str,
+    data: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> Output {
+    let (data, out) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let mut args = vec!["run", "--layout", layout, "--data", data, "--out", out];
+    if !extra.contains(&"--as-of") {
+        args.extend(["--as-of", "2026-11-22"]);
+    }
     args.extend_from_slice(extra);
-    letterpress(&args)
+    letterpress_with_layouts(layouts, &args)
+}
+
+/// Renders a bundled fixture (path relative to the repository) into a
+/// scratch folder, asserts exit 0 and returns the output folder.
+pub fn render_ok(layout: &str, fixture: &str, name: &str, extra: &[&str]) -> PathBuf {
+    let out = scratch(name);
+    let res = run_layout(layout, &root().join(fixture), &out, extra);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    out
+}
+
+/// Copies the folder `src` with everything in it to `dst`.
+pub fn copy_tree(src: &Path, dst: &Path) {
+    for entry in walkdir::WalkDir::new(src) {
+        let entry = entry.unwrap();
+        let target = dst.join(entry.path().strip_prefix(src).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }
 
 /// The parsed manifest of a run.
