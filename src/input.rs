@@ -625,6 +625,16 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_order_mark_is_skipped_in_every_format() {
+        let jsonl = read(Format::Jsonl, "\u{feff}{\"a\":1}\n").unwrap();
+        assert_eq!(jsonl[0].data.as_ref().unwrap()["a"], 1);
+        let json = read(Format::Json, "\u{feff}[{\"a\":1}]").unwrap();
+        assert_eq!(json[0].data.as_ref().unwrap()["a"], 1);
+        let csv = read(Format::Csv, "\u{feff}a\n1\n").unwrap();
+        assert_eq!(csv[0].data.as_ref().unwrap()["a"], "1");
+    }
+
+    #[test]
     fn jsonl_bad_line_fails_alone() {
         let recs = read(Format::Jsonl, "{\"a\":1}\n\n{\"a\":\n[1]\n{\"a\":2}").unwrap();
         assert_eq!(recs.len(), 4);

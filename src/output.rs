@@ -37,6 +37,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()
     result
 }
 
+/// Removes temporary files that a killed run left in `dir` (files whose name
+/// starts with [`TEMP_PREFIX`]). Final files are never touched. Returns how
+/// many were removed.
+pub fn remove_stale_temp_files(dir: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
+            && entry.file_type()?.is_file()
+        {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// SHA-256 of `bytes` in lower-case hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
@@ -120,6 +137,10 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("a.pdf")]);
+        // A killed run's temporary file is cleaned up, the final file kept.
+        std::fs::write(dir.join(format!("{TEMP_PREFIX}99-b.pdf")), b"half").unwrap();
+        assert_eq!(remove_stale_temp_files(&dir).unwrap(), 1);
+        assert!(file.is_file());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

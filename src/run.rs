@@ -227,6 +227,11 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
     }
     let pdf_dir = opts.out.join("pdf");
     std::fs::create_dir_all(&pdf_dir).map_err(|e| Error::io(&pdf_dir, e))?;
+    // A run killed before its manifest leaves no manifest, final files that
+    // this run overwrites, and perhaps temporary files: remove those.
+    for dir in [&opts.out, &pdf_dir] {
+        output::remove_stale_temp_files(dir).map_err(|e| Error::io(dir, e))?;
+    }
 
     let documents = render_all(&layout, &input, &renderer, &pdf_dir, opts.jobs)?;
     let totals = Totals::of(&documents);
