@@ -292,12 +292,9 @@ fn print_fields(fields: &[FieldSpec], depth: usize) {
             .as_deref()
             .map(|d| format!("  {d}"))
             .unwrap_or_default();
-        println!(
-            "{}{:<20} {:<16} {req}{desc}",
-            "  ".repeat(depth),
-            f.name,
-            kind
-        );
+        let indent = "  ".repeat(depth);
+        let width = 24usize.saturating_sub(indent.len());
+        println!("{indent}{:<width$} {kind:<16} {req}{desc}", f.name);
         print_fields(&f.fields, depth + 1);
     }
 }
