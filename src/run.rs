@@ -207,15 +207,20 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
     let layout = find_layout(&opts.layouts_dir, &opts.layout)?;
     if layout.meta.status != Status::Approved {
         return Err(Error::Layout(format!(
-            "{} is {}; only approved layout versions can be run (check it with `letterpress validate`)",
+            "{} is {}; only approved layout versions can be run (`letterpress layouts list` shows which are)",
             layout.id(),
             layout.meta.status
         )));
     }
     let files = layout.read_files()?;
     let digest = files.digest.clone();
+    let sample = files
+        .files
+        .iter()
+        .find(|(rel, _)| rel == SAMPLE_FILE)
+        .map(|(_, b)| b.clone());
     let renderer = Renderer::new(&layout, files, as_of, &opts.standards)?;
-    preflight(&layout, &renderer, as_of)?;
+    preflight(&layout, &renderer, sample, as_of)?;
     let input = Input::new(&opts.data, opts.format)?;
     let summary = input.scan()?;
     let manifest_path = opts.out.join(manifest::MANIFEST_FILE);
@@ -244,17 +249,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         as_of: as_of.to_string(),
         command: opts.command.clone(),
         options: manifest::Options {
-            pdf_standards: opts
-                .standards
-                .iter()
-                .map(|s| {
-                    serde_json::to_value(s)
-                        .expect("serializes")
-                        .as_str()
-                        .unwrap_or("")
-                        .to_owned()
-                })
-                .collect(),
+            pdf_standards: opts.standards.iter().map(|s| s.name().to_owned()).collect(),
             jobs: opts.jobs,
         },
         layout: manifest::LayoutEntry {
@@ -290,21 +285,25 @@ pub const SAMPLE_FILE: &str = "sample.json";
 /// Renders one sample record in memory before the run writes anything, so a
 /// template that cannot work for any record (an unknown function, a field
 /// name the schema does not have) stops the run as a layout error instead of
-/// failing every record. The sample is the layout's `sample.json` when it
-/// has one, else a record that fills every declared field (see
-/// [`crate::schema::sample_record`]).
-fn preflight(layout: &Layout, renderer: &Renderer, as_of: Date) -> Result<()> {
-    let path = layout.dir.join(SAMPLE_FILE);
-    let (json, what) = if path.is_file() {
-        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        (bytes, SAMPLE_FILE.to_string())
-    } else {
-        let record = crate::schema::sample_record(&layout.meta.fields, &as_of.to_string());
-        let json = serde_json::to_vec(&Value::Object(record)).expect("JSON values serialize");
-        (
-            json,
-            "a sample record built from its field schema".to_string(),
-        )
+/// failing every record. The sample is the layout's `sample.json` (as read
+/// with the other layout files) when it has one, else a record that fills
+/// every declared field (see [`crate::schema::sample_record`]).
+fn preflight(
+    layout: &Layout,
+    renderer: &Renderer,
+    sample: Option<Vec<u8>>,
+    as_of: Date,
+) -> Result<()> {
+    let (json, what) = match sample {
+        Some(bytes) => (bytes, SAMPLE_FILE.to_string()),
+        None => {
+            let record = crate::schema::sample_record(&layout.meta.fields, &as_of.to_string());
+            let json = serde_json::to_vec(&Value::Object(record)).expect("JSON values serialize");
+            (
+                json,
+                "a sample record built from its field schema".to_string(),
+            )
+        }
     };
     renderer.render("sample", json).map(drop).map_err(|why| {
         Error::Layout(format!(

@@ -47,16 +47,24 @@ fn vpath_id(path: &str) -> Option<FileId> {
 }
 
 /// PDF standards a run can ask for on top of the default tagged PDF.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Standard {
     /// PDF/A-2b, for archiving.
     #[value(name = "a-2b")]
-    #[serde(rename = "a-2b")]
     A2b,
     /// PDF/UA-1, for accessibility.
     #[value(name = "ua-1")]
-    #[serde(rename = "ua-1")]
     Ua1,
+}
+
+impl Standard {
+    /// The name used on the command line and in the manifest.
+    pub fn name(self) -> &'static str {
+        match self {
+            Standard::A2b => "a-2b",
+            Standard::Ua1 => "ua-1",
+        }
+    }
 }
 
 /// A rendered letter.
@@ -138,9 +146,7 @@ impl Renderer {
                         DiagSpanKind::Range { range, .. } => Some(range.start),
                         DiagSpanKind::Detached => None,
                     };
-                    let line = start
-                        .and_then(|s| source.lines().byte_to_line(s))
-                        .map_or(0, |l| l + 1);
+                    let line = start.map_or(0, |s| line_at(source.text().as_bytes(), s));
                     return Err(layout_err(format!(
                         "{rel}:{line}: syntax error: {}",
                         err.message
@@ -315,13 +321,17 @@ fn describe(world: &RecordWorld, diags: &[SourceDiagnostic]) -> String {
 /// `path:line` of a diagnostic span, if it points into a file.
 fn locate(world: &RecordWorld, span: DiagSpan) -> Option<String> {
     let (id, range) = (span.id()?, world.range(span)?);
-    let text = world.bytes_of(id)?;
-    let line = text[..range.start.min(text.len())]
+    let line = line_at(world.bytes_of(id)?, range.start);
+    Some(format!("{}:{line}", id.vpath().get_without_slash()))
+}
+
+/// The 1-based line of byte `offset` in `text`.
+fn line_at(text: &[u8], offset: usize) -> usize {
+    text[..offset.min(text.len())]
         .iter()
         .filter(|&&b| b == b'\n')
         .count()
-        + 1;
-    Some(format!("{}:{line}", id.vpath().get_without_slash()))
+        + 1
 }
 
 /// The Typst world of one record: the shared layout plus the record.
