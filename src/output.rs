@@ -70,7 +70,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// case-insensitive file systems) get the hash suffix for the later one.
 #[derive(Debug, Default)]
 pub struct FileNamer {
-    taken: HashSet<String>,
+    /// 128-bit hashes of the lower-cased names given out so far.
+    taken: HashSet<u128>,
 }
 
 impl FileNamer {
@@ -83,9 +84,10 @@ impl FileNamer {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
         let mut name = if plain { id.to_owned() } else { hashed(id) };
-        if !self.taken.insert(name.to_ascii_lowercase()) {
+        let key = |name: &str| typst::utils::hash128(&name.to_ascii_lowercase());
+        if !self.taken.insert(key(&name)) {
             name = hashed(id);
-            self.taken.insert(name.to_ascii_lowercase());
+            self.taken.insert(key(&name));
         }
         name
     }

@@ -98,7 +98,11 @@ struct Job {
 struct Checker<'a> {
     layout: &'a Layout,
     origin: Origin,
-    seen: HashMap<String, u64>,
+    /// 128-bit hash of every record id seen so far, with its line: about 40
+    /// bytes a record instead of the id itself. Two different ids would have
+    /// to collide in 128 bits to be taken for duplicates, and even then the
+    /// record fails visibly, it is never lost.
+    seen: HashMap<u128, u64>,
     namer: FileNamer,
 }
 
@@ -140,11 +144,12 @@ impl<'a> Checker<'a> {
             let field = &self.layout.meta.id_field;
             return fail(None, format!("field `{field}`: not a usable record id"));
         };
-        if let Some(first) = self.seen.get(&id) {
+        let key = typst::utils::hash128(&id);
+        if let Some(first) = self.seen.get(&key) {
             let why = format!("duplicate record id (first used at line {first})");
             return fail(Some(id), why);
         }
-        self.seen.insert(id.clone(), line);
+        self.seen.insert(key, line);
         let stem = self.namer.name(&id);
         let json = serde_json::to_vec(&Value::Object(record)).expect("JSON values serialize");
         Checked::Ready(Job {
