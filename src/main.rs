@@ -150,7 +150,7 @@ fn run_command(layouts: &std::path::Path, args: RunArgs) -> Result<i32, Error> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let opts = RunOptions {
         layouts_dir: layouts.to_path_buf(),
-        layout: args.data.layout,
+        layout: args.data.layout.clone(),
         data: args.data.data,
         format: args.data.format,
         out: args.out,
@@ -160,6 +160,9 @@ fn run_command(layouts: &std::path::Path, args: RunArgs) -> Result<i32, Error> {
         command: std::env::args().collect(),
     };
     let report = run::run(&opts)?;
+    for warning in &report.warnings {
+        eprintln!("letterpress: warning: {}: {warning}", opts.layout);
+    }
     let m = &report.manifest;
     let t = &m.totals;
     eprintln!(

@@ -72,6 +72,9 @@ pub struct RunReport {
     pub manifest_path: PathBuf,
     /// Wall-clock seconds.
     pub seconds: f64,
+    /// Typst's warnings on the layout, from the sample render (e.g. an
+    /// unknown font family): worth a layout author's attention.
+    pub warnings: Vec<String>,
 }
 
 impl RunReport {
@@ -225,7 +228,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         .find(|(rel, _)| rel == SAMPLE_FILE)
         .map(|(_, b)| b.clone());
     let renderer = Renderer::new(&layout, files, as_of, &opts.standards)?;
-    preflight(&layout, &renderer, sample, as_of)?;
+    let warnings = preflight(&layout, &renderer, sample, as_of)?;
     let input = Input::new(&opts.data, opts.format)?;
     let summary = input.scan()?;
     let manifest_path = opts.out.join(manifest::MANIFEST_FILE);
@@ -281,6 +284,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         manifest,
         manifest_path,
         seconds: started.elapsed().as_secs_f64(),
+        warnings,
     })
 }
 
@@ -290,7 +294,8 @@ pub const SAMPLE_FILE: &str = "sample.json";
 /// Renders one sample record in memory before the run writes anything, so a
 /// template that cannot work for any record (an unknown function, a field
 /// name the schema does not have) stops the run as a layout error instead of
-/// failing every record. The sample is the layout's `sample.json` (as read
+/// failing every record. Returns Typst's warnings on the sample. The sample
+/// is the layout's `sample.json` (as read
 /// with the other layout files) when it has one, else a record that fills
 /// every declared field (see [`crate::schema::sample_record`]).
 fn preflight(
@@ -298,7 +303,7 @@ fn preflight(
     renderer: &Renderer,
     sample: Option<Vec<u8>>,
     as_of: Date,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     let (json, what) = match sample {
         Some(bytes) => (bytes, SAMPLE_FILE.to_string()),
         None => {
@@ -310,7 +315,7 @@ fn preflight(
             )
         }
     };
-    renderer.render("sample", json).map(drop).map_err(|why| {
+    renderer.render("sample", json).map(|r| r.warnings).map_err(|why| {
         Error::Layout(format!(
             "{} cannot render {what}: {why} (fix the template, or add a realistic {SAMPLE_FILE} to the layout)",
             layout.id()

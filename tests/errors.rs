@@ -75,6 +75,32 @@ fn a_template_that_fails_for_every_record_exits_2_and_writes_nothing() {
 }
 
 #[test]
+fn a_mistyped_font_family_is_reported_as_a_warning() {
+    let (res, out) = run_broken("font-typo", "lib/letterhead.typ", |t| {
+        t.replacen("\"Noto Sans\",", "\"Noto Sanz\",", 1)
+    });
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        err.contains("letterpress: warning: welcome-letter: lib/letterhead.typ:")
+            && err.contains("noto sanz"),
+        "{err}"
+    );
+    assert!(out.join("manifest.json").is_file());
+    let clean = run_layout(
+        "welcome-letter",
+        &root().join("fixtures/customers.csv"),
+        &scratch("no-warning"),
+        &[],
+    );
+    assert!(
+        !String::from_utf8_lossy(&clean.stderr).contains("letterpress: warning"),
+        "{}",
+        describe(&clean)
+    );
+}
+
+#[test]
 fn a_yaml_error_exits_2_naming_the_file() {
     let (res, out) = run_broken("broken-yaml", "layout.yaml", |t| {
         t.replacen("status: approved", "status: [approved", 1)

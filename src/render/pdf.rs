@@ -74,6 +74,9 @@ pub struct Rendered {
     pub pdf: Vec<u8>,
     /// Its page count.
     pub pages: usize,
+    /// Typst's warnings (e.g. an unknown font family, which silently falls
+    /// back to another font), one line each with file and line.
+    pub warnings: Vec<String>,
 }
 
 /// Everything that stays the same for all letters of one layout version.
@@ -209,6 +212,12 @@ impl Renderer {
             record: Bytes::new(record_json),
         };
         let result = typst::compile::<PagedDocument>(&world);
+        let mut warnings: Vec<String> = result
+            .warnings
+            .iter()
+            .map(|d| describe_one(&world, d))
+            .collect();
+        warnings.dedup();
         let mut doc = result.output.map_err(|errors| describe(&world, &errors))?;
 
         let pages = doc.pages().len();
@@ -269,7 +278,11 @@ impl Renderer {
             ..PdfOptions::default()
         };
         let pdf = typst_pdf::pdf(&doc, &options).map_err(|errors| describe(&world, &errors))?;
-        Ok(Rendered { pdf, pages })
+        Ok(Rendered {
+            pdf,
+            pages,
+            warnings,
+        })
     }
 }
 
@@ -289,33 +302,34 @@ fn missing_glyphs(frame: &Frame, out: &mut BTreeSet<char>) {
     }
 }
 
-/// Turns Typst diagnostics into one line each: `file:line: message (hint: ..)`.
+/// Turns Typst's errors into one line: `file:line: message (hint: ..)`, at
+/// most three of them joined by `; `.
 fn describe(world: &RecordWorld, diags: &[SourceDiagnostic]) -> String {
     let errors = diags.iter().filter(|d| d.severity == Severity::Error);
-    let lines: Vec<String> = errors
-        .take(3)
-        .map(|d| {
-            let mut out = String::new();
-            // Errors raised inside a native function (e.g. `int("x")`) have no
-            // span of their own: locate them by the innermost call instead.
-            let spans = std::iter::once(d.span).chain(d.trace.iter().map(|t| t.span.into()));
-            if let Some(place) = spans.filter_map(|span| locate(world, span)).next() {
-                out.push_str(&place);
-                out.push_str(": ");
-            }
-            out.push_str(&d.message);
-            // Hints about the typst CLI's flags do not apply here.
-            for hint in d.hints.iter().filter(|h| !h.v.contains("--")) {
-                out.push_str(&format!(" (hint: {})", hint.v));
-            }
-            out
-        })
-        .collect();
+    let lines: Vec<String> = errors.take(3).map(|d| describe_one(world, d)).collect();
     if lines.is_empty() {
         "typst reported an error without a message".into()
     } else {
         lines.join("; ")
     }
+}
+
+/// One diagnostic as `file:line: message (hint: ..)`.
+fn describe_one(world: &RecordWorld, d: &SourceDiagnostic) -> String {
+    let mut out = String::new();
+    // Errors raised inside a native function (e.g. `int("x")`) have no span
+    // of their own: locate them by the innermost call instead.
+    let spans = std::iter::once(d.span).chain(d.trace.iter().map(|t| t.span.into()));
+    if let Some(place) = spans.filter_map(|span| locate(world, span)).next() {
+        out.push_str(&place);
+        out.push_str(": ");
+    }
+    out.push_str(&d.message);
+    // Hints about the typst CLI's flags do not apply here.
+    for hint in d.hints.iter().filter(|h| !h.v.contains("--")) {
+        out.push_str(&format!(" (hint: {})", hint.v));
+    }
+    out
 }
 
 /// `path:line` of a diagnostic span, if it points into a file.
