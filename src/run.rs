@@ -393,29 +393,35 @@ fn render_all(
 }
 
 fn render_one(renderer: &Renderer, pdf_dir: &Path, job: Job) -> Document {
+    let Job {
+        index,
+        line,
+        id,
+        stem,
+        json,
+    } = job;
     let fail = |why: String| {
         failed(
-            job.index,
-            job.line,
-            Some(job.id.clone()),
-            format!("record {} (line {}): {why}", job.id, job.line),
+            index,
+            line,
+            Some(id.clone()),
+            format!("record {id} (line {line}): {why}"),
         )
     };
-    let rendered = match renderer.render(&job.id, job.json.clone()) {
+    let rendered = match renderer.render(&id, json) {
         Ok(r) => r,
         Err(why) => return fail(why),
     };
-    let rel = format!("pdf/{}.pdf", job.stem);
-    let path = pdf_dir.join(format!("{}.pdf", job.stem));
+    let path = pdf_dir.join(format!("{stem}.pdf"));
     if let Err(e) = output::write_atomic(&path, &rendered.pdf, false) {
         return fail(format!("cannot write {}: {e}", path.display()));
     }
     Document {
-        index: job.index,
-        line: job.line,
-        record_id: Some(job.id.clone()),
+        index,
+        line,
+        record_id: Some(id),
         channel: "pdf".into(),
-        path: Some(rel),
+        path: Some(format!("pdf/{stem}.pdf")),
         sha256: Some(output::sha256_hex(&rendered.pdf)),
         bytes: rendered.pdf.len() as u64,
         pages: rendered.pages,
