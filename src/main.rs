@@ -106,8 +106,14 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> Result<i32, Error> {
     match cli.command {
-        Command::Run(args) => run_command(&cli.layouts, args),
-        Command::Validate(args) => validate_command(&cli.layouts, args),
+        Command::Run(args) => {
+            let json = args.data.json;
+            run_command(&cli.layouts, args).inspect_err(|e| json_error(json, e))
+        }
+        Command::Validate(args) => {
+            let json = args.json;
+            validate_command(&cli.layouts, args).inspect_err(|e| json_error(json, e))
+        }
         Command::Layouts(LayoutsCommand::List) => {
             let catalog = Catalog::discover(&cli.layouts)?;
             print!("{}", layouts_table(&catalog));
@@ -141,6 +147,19 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             print_fields(&m.fields, 1);
             Ok(EXIT_OK)
         }
+    }
+}
+
+/// With `--json`, a command that stops with an error still prints a JSON
+/// document on stdout, so a scheduler always has one to parse.
+fn json_error(json: bool, e: &Error) {
+    if json {
+        let doc = serde_json::json!({
+            "summary_version": 1,
+            "exit_code": e.exit_code(),
+            "error": e.to_string(),
+        });
+        println!("{doc}");
     }
 }
 

@@ -237,6 +237,45 @@ fn usage_and_input_errors_exit_2_and_write_nothing() {
 }
 
 #[test]
+fn json_summaries_are_printed_for_errors_too() {
+    let out = scratch("json-error").join("out");
+    let res = letterpress(&[
+        "run",
+        "--layout",
+        "no-such",
+        "--data",
+        "fixtures/customers.csv",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    let doc: serde_json::Value = serde_json::from_slice(&res.stdout).expect("stdout is JSON");
+    assert_eq!(doc["exit_code"], 2);
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .contains("no layout named `no-such`"),
+        "{doc}"
+    );
+    let res = letterpress(&[
+        "validate",
+        "--layout",
+        "welcome-letter",
+        "--data",
+        "missing.csv",
+        "--json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_slice(&res.stdout).expect("stdout is JSON");
+    assert_eq!(doc["exit_code"], 2);
+    assert!(
+        doc["error"].as_str().unwrap().contains("missing.csv"),
+        "{doc}"
+    );
+}
+
+#[test]
 fn an_out_folder_holding_another_run_is_refused() {
     let dir = scratch("reuse");
     let out = dir.join("out");
