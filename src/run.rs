@@ -9,8 +9,8 @@
 //! Everything that can stop a run as a whole (usage, layout, unreadable
 //! input, an output folder holding another run) is checked before the first
 //! file is written; that includes rendering one sample record in memory, so a
-//! template that fails for every record is a layout error (exit 2). After that, a problem with one record fails that record
-//! only.
+//! template that fails for every record is a layout error (exit 2). After
+//! that, a problem with one record fails that record only.
 //!
 //! Parallelism follows `shared/notes/typst.md`: one plain thread per worker
 //! with a 64 MiB stack pulls records from a bounded channel, Typst keeps rayon
@@ -295,9 +295,9 @@ pub const SAMPLE_FILE: &str = "sample.json";
 /// template that cannot work for any record (an unknown function, a field
 /// name the schema does not have) stops the run as a layout error instead of
 /// failing every record. Returns Typst's warnings on the sample. The sample
-/// is the layout's `sample.json` (as read
-/// with the other layout files) when it has one, else a record that fills
-/// every declared field (see [`crate::schema::sample_record`]).
+/// is the layout's `sample.json` (as read with the other layout files) when
+/// it has one, else a record that fills every declared field (see
+/// [`crate::schema::sample_record`]).
 fn preflight(
     layout: &Layout,
     renderer: &Renderer,
@@ -315,7 +315,7 @@ fn preflight(
             )
         }
     };
-    renderer.render("sample", json).map(|r| r.warnings).map_err(|why| {
+    renderer.render_with_warnings("sample", json).map(|r| r.warnings).map_err(|why| {
         Error::Layout(format!(
             "{} cannot render {what}: {why} (fix the template, or add a realistic {SAMPLE_FILE} to the layout)",
             layout.id()

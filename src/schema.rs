@@ -291,7 +291,8 @@ fn check_value(
 
 /// A record that fills every declared field with a plausible value of its
 /// type (lists get one element), used to try a template before a run writes
-/// anything. Dates are `date`, so date arithmetic in templates works.
+/// anything. Date fields get `date` (the run's as-of date), a real date, so
+/// templates that parse dates work on the sample.
 pub fn sample_record(fields: &[FieldSpec], date: &str) -> Map<String, Value> {
     fields
         .iter()

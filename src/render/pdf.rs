@@ -75,7 +75,8 @@ pub struct Rendered {
     /// Its page count.
     pub pages: usize,
     /// Typst's warnings (e.g. an unknown font family, which silently falls
-    /// back to another font), one line each with file and line.
+    /// back to another font), one line each with file and line; only filled
+    /// by [`Renderer::render_with_warnings`].
     pub warnings: Vec<String>,
 }
 
@@ -202,22 +203,42 @@ impl Renderer {
 
     /// Renders one letter from its record (a JSON object's bytes). The error
     /// is a reason a person can act on, naming template lines or characters.
+    /// [`Rendered::warnings`] stays empty: formatting them for every record
+    /// would be wasted work; see [`Renderer::render_with_warnings`].
     pub fn render(
         &self,
         record_id: &str,
         record_json: Vec<u8>,
+    ) -> std::result::Result<Rendered, String> {
+        self.render_inner(record_id, record_json, false)
+    }
+
+    /// [`Renderer::render`], also returning Typst's warnings. Used once per
+    /// run, on the sample record.
+    pub fn render_with_warnings(
+        &self,
+        record_id: &str,
+        record_json: Vec<u8>,
+    ) -> std::result::Result<Rendered, String> {
+        self.render_inner(record_id, record_json, true)
+    }
+
+    fn render_inner(
+        &self,
+        record_id: &str,
+        record_json: Vec<u8>,
+        want_warnings: bool,
     ) -> std::result::Result<Rendered, String> {
         let world = RecordWorld {
             shared: self,
             record: Bytes::new(record_json),
         };
         let result = typst::compile::<PagedDocument>(&world);
-        let mut warnings: Vec<String> = result
-            .warnings
-            .iter()
-            .map(|d| describe_one(&world, d))
-            .collect();
-        warnings.dedup();
+        let mut warnings: Vec<String> = Vec::new();
+        if want_warnings {
+            warnings.extend(result.warnings.iter().map(|d| describe_one(&world, d)));
+            warnings.dedup();
+        }
         let mut doc = result.output.map_err(|errors| describe(&world, &errors))?;
 
         let pages = doc.pages().len();
