@@ -54,6 +54,8 @@ fn bench(layouts: PathBuf, layout: &str, records: usize, jobs: usize) {
         jobs,
         standards: Vec::new(),
         command: vec!["bench".into()],
+        channels: None,
+        suppress: None,
     };
     let start = Instant::now();
     let report = run(&opts).expect("the benchmark run succeeds");

@@ -58,8 +58,20 @@ impl Date {
         date
     }
 
+    /// Days since the Unix epoch (1970-01-01 is 0).
+    pub fn unix_days(&self) -> i64 {
+        // Howard Hinnant's days_from_civil.
+        let (m, d) = (i64::from(self.month), i64::from(self.day));
+        let y = i64::from(self.year) - i64::from(m <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y.rem_euclid(400);
+        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+
     /// The date `days` days after the Unix epoch.
-    fn from_unix_days(days: i64) -> Date {
+    pub fn from_unix_days(days: i64) -> Date {
         // Howard Hinnant's civil_from_days.
         let z = days + 719_468;
         let era = z.div_euclid(146_097);
@@ -124,5 +136,8 @@ mod tests {
         assert_eq!(Date::from_unix_days(0).to_string(), "1970-01-01");
         assert_eq!(Date::from_unix_days(20_414).to_string(), "2025-11-22");
         assert_eq!(Date::from_unix_days(11_016).to_string(), "2000-02-29");
+        for days in [-800_000, -1, 0, 59, 11_016, 20_414, 3_000_000] {
+            assert_eq!(Date::from_unix_days(days).unix_days(), days);
+        }
     }
 }

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::route::{Channel, Preference};
 use crate::schema::{FieldSpec, FieldType};
 
 /// The name of a layout version's metadata file.
@@ -137,12 +138,81 @@ pub struct LayoutMeta {
     /// PDF metadata.
     #[serde(default)]
     pub pdf: PdfSettings,
+    /// The record field holding the record's locale (e.g. `de-DE`); see
+    /// [`crate::locale`] for how it resolves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale_field: Option<String>,
+    /// The locale of records without a (supported) locale.
+    #[serde(default = "default_locale")]
+    pub default_locale: String,
+    /// The channels a run renders when `--channels` is not given. Default:
+    /// `pdf`, plus `email` when the layout has an `email` section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<Channel>>,
+    /// The record field holding the customer's contact preference (`print`,
+    /// `email` or `both`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preference_field: Option<String>,
+    /// The preference of records that state none.
+    #[serde(default)]
+    pub default_preference: Preference,
+    /// The email channel, if the layout has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailSettings>,
     /// The record schema.
     pub fields: Vec<FieldSpec>,
 }
 
 fn default_template() -> String {
     "letter.typ".into()
+}
+
+fn default_locale() -> String {
+    "en-GB".into()
+}
+
+/// The email channel of a layout (`email:` in `layout.yaml`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    /// The sender, e.g. `Northwind Bank <hello@northwind.example>`.
+    pub from: String,
+    /// Where replies go, if not to the sender.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// The record field holding the recipient's address.
+    pub to_field: String,
+    /// The subject line (Handlebars, not HTML-escaped).
+    pub subject: String,
+    /// The preheader: the hidden first line inbox lists show after the
+    /// subject (Handlebars, not HTML-escaped; inserted after `<body>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preheader: Option<String>,
+    /// The HTML template, relative to the version folder.
+    #[serde(default = "default_email_html")]
+    pub html: String,
+    /// The plain-text template, relative to the version folder.
+    #[serde(default = "default_email_text")]
+    pub text: String,
+}
+
+fn default_email_html() -> String {
+    "email.html.hbs".into()
+}
+
+fn default_email_text() -> String {
+    "email.txt.hbs".into()
+}
+
+impl LayoutMeta {
+    /// The channels a run renders by default.
+    pub fn default_channels(&self) -> Vec<Channel> {
+        match &self.channels {
+            Some(c) => c.clone(),
+            None if self.email.is_some() => vec![Channel::Pdf, Channel::Email],
+            None => vec![Channel::Pdf],
+        }
+    }
 }
 
 /// One layout version found on disk.
@@ -349,6 +419,37 @@ impl Layout {
         if !dir.join(&meta.template).is_file() {
             problems.push(format!("template `{}` is missing", meta.template));
         }
+        if crate::locale::rules(&meta.default_locale).is_none() {
+            let list: Vec<&str> = crate::locale::RULES.iter().map(|r| r.tag).collect();
+            problems.push(format!(
+                "default_locale `{}` is not supported (supported: {})",
+                meta.default_locale,
+                list.join(", ")
+            ));
+        }
+        let declared = |name: &str| meta.fields.iter().any(|f| f.name == name);
+        for (key, field) in [
+            ("locale_field", meta.locale_field.as_deref()),
+            ("preference_field", meta.preference_field.as_deref()),
+            (
+                "email.to_field",
+                meta.email.as_ref().map(|e| e.to_field.as_str()),
+            ),
+        ] {
+            if let Some(f) = field.filter(|f| !declared(f)) {
+                problems.push(format!("{key} `{f}` is not declared in `fields`"));
+            }
+        }
+        if let Some(email) = &meta.email {
+            for t in [&email.html, &email.text] {
+                if !dir.join(t).is_file() {
+                    problems.push(format!("email template `{t}` is missing"));
+                }
+            }
+        }
+        if meta.default_channels().contains(&Channel::Email) && meta.email.is_none() {
+            problems.push("`channels` lists email but the layout has no `email` section".into());
+        }
         if problems.is_empty() {
             Ok(Layout {
                 meta,
@@ -432,6 +533,16 @@ pub struct LayoutFiles {
     pub files: Vec<(String, Vec<u8>)>,
     /// The layout digest over exactly these files.
     pub digest: String,
+}
+
+impl LayoutFiles {
+    /// The bytes of the file at `rel`, if the version folder has it.
+    pub fn get(&self, rel: &str) -> Option<&[u8]> {
+        self.files
+            .iter()
+            .find(|(r, _)| r == rel)
+            .map(|(_, b)| b.as_slice())
+    }
 }
 
 /// Lower-case hexadecimal of `bytes`.

@@ -5,8 +5,9 @@
 //!
 //! 1. [`input`]: stream records from CSV, JSON or JSONL;
 //! 2. [`layout`] and [`schema`]: find the versioned layout and check each
-//!    record against its field schema;
-//! 3. [`render`]: render a record to a PDF letter with Typst;
+//!    record against its field schema; [`route`]: pick the record's channels;
+//! 3. [`render`]: render a record to a PDF letter with Typst and to an email
+//!    with Handlebars, both formatting by the record's [`locale`];
 //! 4. [`output`]: write files atomically under safe names;
 //! 5. [`manifest`]: record what was produced, for audit.
 //!
@@ -18,9 +19,11 @@ pub mod clock;
 pub mod error;
 pub mod input;
 pub mod layout;
+pub mod locale;
 pub mod manifest;
 pub mod output;
 pub mod render;
+pub mod route;
 pub mod run;
 pub mod schema;
 pub mod synth;

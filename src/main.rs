@@ -13,6 +13,7 @@ use letterpress::error::{Error, EXIT_OK, EXIT_PARTIAL};
 use letterpress::input::Format;
 use letterpress::layout::{Catalog, LayoutRef};
 use letterpress::render::pdf::Standard;
+use letterpress::route::Channel;
 use letterpress::run::{self, RunOptions};
 use letterpress::schema::FieldSpec;
 
@@ -34,7 +35,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Render one PDF per record and write an audit manifest.
+    /// Render each record as a PDF letter and/or an email, and write an audit manifest.
     Run(RunArgs),
     /// Check every record against the layout's schema without rendering.
     Validate(DataArgs),
@@ -75,6 +76,13 @@ struct RunArgs {
     /// Also conform to a PDF standard (repeatable). Letters are tagged PDF always.
     #[arg(long = "pdf-standard", value_enum)]
     pdf_standards: Vec<Standard>,
+    /// Channels to render, comma-separated (pdf, email); default: the layout's.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    channels: Option<Vec<Channel>>,
+    /// Suppression list: one record id or email address a line; matching
+    /// records get nothing, and the manifest says why.
+    #[arg(long, value_name = "FILE")]
+    suppress: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -142,6 +150,17 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                 m.page.max_pages
             );
             println!("id field:    {}", m.id_field);
+            let channels: Vec<&str> = m.default_channels().iter().map(|c| c.name()).collect();
+            println!("channels:    {}", channels.join(", "));
+            println!(
+                "locale:      field {}, default {}",
+                m.locale_field.as_deref().unwrap_or("(none)"),
+                m.default_locale
+            );
+            if let Some(e) = &m.email {
+                println!("email:       from {}, to field {}", e.from, e.to_field);
+                println!("             subject {}", e.subject);
+            }
             println!("digest:      {digest}");
             println!("fields:");
             print_fields(&m.fields, 1);
@@ -177,6 +196,8 @@ fn run_command(layouts: &std::path::Path, args: RunArgs) -> Result<i32, Error> {
         jobs,
         standards: args.pdf_standards,
         command: std::env::args().collect(),
+        channels: args.channels,
+        suppress: args.suppress,
     };
     let report = run::run(&opts)?;
     for warning in &report.warnings {
@@ -184,13 +205,22 @@ fn run_command(layouts: &std::path::Path, args: RunArgs) -> Result<i32, Error> {
     }
     let m = &report.manifest;
     let t = &m.totals;
+    let per_channel: Vec<String> = t
+        .channels
+        .iter()
+        .map(|(name, c)| {
+            format!(
+                "{name}: {} rendered, {} failed, {} suppressed",
+                c.rendered, c.failed, c.suppressed
+            )
+        })
+        .collect();
     eprintln!(
-        "letterpress: {}@{}: {} records, {} rendered, {} failed, {} pages, {:.1} MB in {:.1} s ({:.0} letters/s); manifest {}",
+        "letterpress: {}@{}: {} records; {}; {} pages, {:.1} MB in {:.1} s ({:.0} documents/s); manifest {}",
         m.layout.name,
         m.layout.version,
         t.records,
-        t.rendered,
-        t.failed,
+        per_channel.join("; "),
         t.pages,
         t.bytes as f64 / 1e6,
         report.seconds,
@@ -200,6 +230,7 @@ fn run_command(layouts: &std::path::Path, args: RunArgs) -> Result<i32, Error> {
     for doc in m
         .documents
         .iter()
+        .filter(|d| d.status == letterpress::manifest::DocStatus::Failed)
         .filter_map(|d| d.error.as_deref())
         .take(10)
     {

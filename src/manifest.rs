@@ -4,10 +4,12 @@
 //! Stage 5 of the data path. The schema is documented in `docs/manifest.md`;
 //! [`MANIFEST_VERSION`] changes whenever a field changes meaning or goes away.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// The manifest schema version.
-pub const MANIFEST_VERSION: u32 = 1;
+pub const MANIFEST_VERSION: u32 = 2;
 
 /// The file name of the manifest in a run's output folder.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -67,6 +69,22 @@ pub struct Options {
     pub pdf_standards: Vec<String>,
     /// Number of rendering workers (does not change any output byte).
     pub jobs: usize,
+    /// The channels the run rendered, in order.
+    pub channels: Vec<String>,
+    /// The suppression list, if one was given: path, SHA-256 and entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppress: Option<SuppressEntry>,
+}
+
+/// The suppression list a run used.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SuppressEntry {
+    /// The path as given.
+    pub path: String,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// Number of record ids and addresses on it.
+    pub entries: usize,
 }
 
 /// The layout version a run used.
@@ -99,18 +117,42 @@ pub struct InputEntry {
     pub records: usize,
 }
 
-/// Counts that reconcile: `records = rendered + failed`.
+/// Counts that reconcile: for every channel, `records = rendered + failed +
+/// suppressed`; over all channels, `documents = rendered + failed + suppressed`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Totals {
     /// Input records.
     pub records: usize,
-    /// Records rendered to a file.
+    /// Document entries: one per record and channel.
+    pub documents: usize,
+    /// Entries rendered to files.
     pub rendered: usize,
-    /// Records that failed.
+    /// Entries that failed.
     pub failed: usize,
-    /// Pages over all rendered documents.
+    /// Entries suppressed (nothing rendered, on purpose).
+    pub suppressed: usize,
+    /// Pages over all rendered PDFs.
     pub pages: usize,
-    /// Bytes over all rendered documents.
+    /// Bytes over all rendered documents (PDF files and `.eml` files).
+    pub bytes: u64,
+    /// The same counts per channel.
+    pub channels: BTreeMap<String, ChannelTotals>,
+}
+
+/// Counts of one channel: `records = rendered + failed + suppressed`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChannelTotals {
+    /// Records (one entry each).
+    pub records: usize,
+    /// Rendered.
+    pub rendered: usize,
+    /// Failed.
+    pub failed: usize,
+    /// Suppressed.
+    pub suppressed: usize,
+    /// Pages (PDF only).
+    pub pages: usize,
+    /// Bytes of the documents' main files.
     pub bytes: u64,
 }
 
@@ -122,6 +164,9 @@ pub enum DocStatus {
     Rendered,
     /// The record failed; `error` says why.
     Failed,
+    /// Nothing was rendered on purpose; `error` says why (suppression list,
+    /// contact preference, no address).
+    Suppressed,
 }
 
 /// One record's outcome on one channel.
@@ -133,8 +178,20 @@ pub struct Document {
     pub line: u64,
     /// The record id, when the record had a readable one.
     pub record_id: Option<String>,
-    /// The output channel: `pdf`.
+    /// The output channel: `pdf` or `email`.
     pub channel: String,
+    /// The locale the document was rendered in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// Email: the recipient.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// Email: the subject line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Email: the Message-ID (without angle brackets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
     /// The file, relative to the output folder.
     pub path: Option<String>,
     /// SHA-256 of the file.
@@ -143,26 +200,86 @@ pub struct Document {
     pub bytes: u64,
     /// Page count (0 when failed).
     pub pages: usize,
-    /// Rendered or failed.
+    /// Rendered, failed or suppressed.
     pub status: DocStatus,
-    /// Why the record failed, or null.
+    /// Why the record failed or was suppressed, or null.
     pub error: Option<String>,
+    /// A remark on a rendered document, e.g. that a letter is the fallback
+    /// for an email that could not be sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Further files of the document (the `.html` and `.txt` parts of an
+    /// email), each with its hash.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileEntry>,
+}
+
+/// A file that belongs to a document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Relative to the output folder.
+    pub path: String,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+impl Document {
+    /// An entry without a file (failed or suppressed).
+    pub fn without_file(
+        index: usize,
+        line: u64,
+        record_id: Option<String>,
+        channel: &str,
+        status: DocStatus,
+        why: String,
+    ) -> Document {
+        Document {
+            index,
+            line,
+            record_id,
+            channel: channel.into(),
+            locale: None,
+            to: None,
+            subject: None,
+            message_id: None,
+            path: None,
+            sha256: None,
+            bytes: 0,
+            pages: 0,
+            status,
+            error: Some(why),
+            note: None,
+            files: Vec::new(),
+        }
+    }
 }
 
 impl Totals {
-    /// Adds up the documents.
+    /// Adds up the documents (sorted by record index).
     pub fn of(documents: &[Document]) -> Totals {
         let mut t = Totals {
-            records: documents.len(),
+            documents: documents.len(),
             ..Totals::default()
         };
+        let mut last = None;
         for d in documents {
-            match d.status {
-                DocStatus::Rendered => t.rendered += 1,
-                DocStatus::Failed => t.failed += 1,
+            if last != Some(d.index) {
+                t.records += 1;
+                last = Some(d.index);
             }
+            let c = t.channels.entry(d.channel.clone()).or_default();
+            c.records += 1;
+            match d.status {
+                DocStatus::Rendered => (t.rendered += 1, c.rendered += 1),
+                DocStatus::Failed => (t.failed += 1, c.failed += 1),
+                DocStatus::Suppressed => (t.suppressed += 1, c.suppressed += 1),
+            };
             t.pages += d.pages;
             t.bytes += d.bytes;
+            c.pages += d.pages;
+            c.bytes += d.bytes;
         }
         t
     }

@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use serde_json::{Map, Value};
@@ -28,10 +28,13 @@ use serde_json::{Map, Value};
 use crate::clock::{now_rfc3339, Date};
 use crate::error::{Error, Result, EXIT_OK, EXIT_PARTIAL};
 use crate::input::{Format, Input, InputSummary, RawRecord};
-use crate::layout::{Catalog, Layout, LayoutRef, Status};
+use crate::layout::{Catalog, Layout, LayoutFiles, LayoutMeta, LayoutRef, Status};
+use crate::locale::{self, Rules, Texts};
 use crate::manifest::{self, DocStatus, Document, Manifest, Totals};
 use crate::output::{self, FileNamer};
+use crate::render::email::EmailRenderer;
 use crate::render::pdf::{Renderer, Standard};
+use crate::route::{self, Channel, Decision, Route, Suppressions};
 use crate::schema::{check_record, Origin};
 
 /// Evict Typst's memoization cache after this many documents.
@@ -61,6 +64,10 @@ pub struct RunOptions {
     pub standards: Vec<Standard>,
     /// The command line, recorded in the manifest.
     pub command: Vec<String>,
+    /// The channels to render; `None` for the layout's.
+    pub channels: Option<Vec<Channel>>,
+    /// A suppression list (record ids and email addresses).
+    pub suppress: Option<PathBuf>,
 }
 
 /// The outcome of a finished run.
@@ -94,13 +101,19 @@ struct Job {
     line: u64,
     id: String,
     stem: String,
-    json: Vec<u8>,
+    record: Map<String, Value>,
+    locale: &'static Rules,
+    route: Route,
 }
 
-/// Checks records in input order: schema, record id, duplicates, file names.
+/// Checks records in input order: schema, record id, duplicates, file names,
+/// then routes them over the run's channels.
 struct Checker<'a> {
     layout: &'a Layout,
     origin: Origin,
+    channels: &'a [Channel],
+    suppressions: &'a Suppressions,
+    texts: &'a Texts,
     /// 128-bit hash of every record id seen so far, with its line: about 40
     /// bytes a record instead of the id itself. Two different ids would have
     /// to collide in 128 bits to be taken for duplicates, and even then the
@@ -110,7 +123,13 @@ struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    fn new(layout: &'a Layout, format: Format) -> Self {
+    fn new(
+        layout: &'a Layout,
+        format: Format,
+        channels: &'a [Channel],
+        suppressions: &'a Suppressions,
+        texts: &'a Texts,
+    ) -> Self {
         let origin = if format == Format::Csv {
             Origin::Text
         } else {
@@ -119,20 +138,39 @@ impl<'a> Checker<'a> {
         Checker {
             layout,
             origin,
+            channels,
+            suppressions,
+            texts,
             seen: HashMap::new(),
             namer: FileNamer::default(),
         }
     }
 
-    /// Turns a raw record into a job, or into a failed document.
+    /// Turns a raw record into a job, or into failed documents (one per channel).
     fn check(&mut self, raw: RawRecord) -> Checked {
         let (index, line) = (raw.index, raw.line);
+        let channels = self.channels;
         let fail = |id: Option<String>, why: String| {
             let who = match &id {
                 Some(id) => format!("record {id} (line {line})"),
                 None => format!("record at line {line}"),
             };
-            Checked::Failed(failed(index, line, id, format!("{who}: {why}")))
+            Checked::Failed(
+                channels
+                    .iter()
+                    .map(|c| {
+                        let why = format!("{who}: {why}");
+                        Document::without_file(
+                            index,
+                            line,
+                            id.clone(),
+                            c.name(),
+                            DocStatus::Failed,
+                            why,
+                        )
+                    })
+                    .collect(),
+            )
         };
         let record = match raw.data {
             Ok(record) => record,
@@ -154,13 +192,16 @@ impl<'a> Checker<'a> {
         }
         self.seen.insert(key, line);
         let stem = self.namer.name(&id);
-        let json = serde_json::to_vec(&Value::Object(record)).expect("JSON values serialize");
+        let locale = record_locale(&self.layout.meta, self.texts, &record);
+        let route = route::route(&self.layout.meta, &record, &id, channels, self.suppressions);
         Checked::Ready(Job {
             index,
             line,
             id,
             stem,
-            json,
+            record,
+            locale,
+            route,
         })
     }
 }
@@ -169,8 +210,8 @@ impl<'a> Checker<'a> {
 enum Checked {
     /// Valid: render it.
     Ready(Job),
-    /// Invalid: this is its manifest entry.
-    Failed(Document),
+    /// Invalid: these are its manifest entries, one per channel.
+    Failed(Vec<Document>),
 }
 
 fn id_of(record: &Map<String, Value>, field: &str) -> Option<String> {
@@ -181,19 +222,19 @@ fn id_of(record: &Map<String, Value>, field: &str) -> Option<String> {
     }
 }
 
-fn failed(index: usize, line: u64, record_id: Option<String>, error: String) -> Document {
-    Document {
-        index,
-        line,
-        record_id,
-        channel: "pdf".into(),
-        path: None,
-        sha256: None,
-        bytes: 0,
-        pages: 0,
-        status: DocStatus::Failed,
-        error: Some(error),
-    }
+/// The record's locale: its `locale_field` resolved (see [`crate::locale`]),
+/// else the layout's default.
+/// A locale whose language the layout's texts do not have falls back to the
+/// default too.
+fn record_locale(meta: &LayoutMeta, texts: &Texts, record: &Map<String, Value>) -> &'static Rules {
+    meta.locale_field
+        .as_ref()
+        .and_then(|f| record.get(f))
+        .and_then(Value::as_str)
+        .and_then(locale::resolve)
+        .filter(|r| texts.speaks(r.tag))
+        .or_else(|| locale::rules(&meta.default_locale))
+        .unwrap_or(&locale::RULES[0])
 }
 
 /// Loads the catalog and picks the layout a command names.
@@ -201,8 +242,16 @@ pub fn find_layout(layouts_dir: &Path, r: &LayoutRef) -> Result<Layout> {
     Ok(Catalog::discover(layouts_dir)?.resolve(r)?.clone())
 }
 
+/// The renderers and places of one run, shared by all workers.
+struct Stage<'a> {
+    pdf: Option<Renderer>,
+    email: Option<EmailRenderer>,
+    out: &'a Path,
+    as_of: Date,
+}
+
 /// Runs a batch: renders every record of `opts.data` with the chosen layout
-/// version into `opts.out`, then writes the manifest.
+/// version into `opts.out`, on each channel, then writes the manifest.
 pub fn run(opts: &RunOptions) -> Result<RunReport> {
     let started = Instant::now();
     let started_at = now_rfc3339();
@@ -220,15 +269,55 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
             layout.meta.status
         )));
     }
+    let channels = run_channels(&layout, opts.channels.as_deref())?;
+    let suppressions = match &opts.suppress {
+        Some(path) => Suppressions::load(path)?,
+        None => Suppressions::default(),
+    };
+    let suppress_entry = match &opts.suppress {
+        Some(path) => Some(manifest::SuppressEntry {
+            path: path.display().to_string(),
+            sha256: output::sha256_hex(&std::fs::read(path).map_err(|e| Error::io(path, e))?),
+            entries: suppressions.len(),
+        }),
+        None => None,
+    };
     let files = layout.read_files()?;
     let digest = files.digest.clone();
-    let sample = files
-        .files
-        .iter()
-        .find(|(rel, _)| rel == SAMPLE_FILE)
-        .map(|(_, b)| b.clone());
-    let renderer = Renderer::new(&layout, files, as_of, &opts.standards)?;
-    let warnings = preflight(&layout, &renderer, sample, as_of)?;
+    let sample = files.get(SAMPLE_FILE).map(<[u8]>::to_vec);
+    let texts = Arc::new(load_texts(&layout, &files)?);
+    let email = match (&layout.meta.email, channels.contains(&Channel::Email)) {
+        (Some(settings), true) => Some(
+            EmailRenderer::new(
+                &layout,
+                settings,
+                |rel| files.get(rel).map(<[u8]>::to_vec),
+                texts.clone(),
+                as_of,
+                &digest,
+            )
+            .map_err(|e| Error::Layout(format!("{}: {e}", layout.id())))?,
+        ),
+        _ => None,
+    };
+    let pdf = if channels.contains(&Channel::Pdf) {
+        Some(Renderer::new(
+            &layout,
+            files,
+            &texts,
+            as_of,
+            &opts.standards,
+        )?)
+    } else {
+        None
+    };
+    let stage = Stage {
+        pdf,
+        email,
+        out: &opts.out,
+        as_of,
+    };
+    let warnings = preflight(&layout, &stage, sample)?;
     let input = Input::new(&opts.data, opts.format)?;
     let summary = input.scan()?;
     let manifest_path = opts.out.join(manifest::MANIFEST_FILE);
@@ -238,15 +327,28 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
             opts.out.display()
         )));
     }
-    let pdf_dir = opts.out.join("pdf");
-    std::fs::create_dir_all(&pdf_dir).map_err(|e| Error::io(&pdf_dir, e))?;
+    std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
+    let mut dirs = vec![opts.out.clone()];
+    for c in &channels {
+        let dir = opts.out.join(c.name());
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        dirs.push(dir);
+    }
     // A run killed before its manifest leaves no manifest, final files that
     // this run overwrites, and perhaps temporary files: remove those.
-    for dir in [&opts.out, &pdf_dir] {
+    for dir in &dirs {
         output::remove_stale_temp_files(dir).map_err(|e| Error::io(dir, e))?;
     }
 
-    let documents = render_all(&layout, &input, &renderer, &pdf_dir, opts.jobs)?;
+    let documents = render_all(
+        &layout,
+        &input,
+        &stage,
+        &channels,
+        &suppressions,
+        &texts,
+        opts.jobs,
+    )?;
     let totals = Totals::of(&documents);
     let manifest = Manifest {
         manifest_version: manifest::MANIFEST_VERSION,
@@ -259,6 +361,8 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         options: manifest::Options {
             pdf_standards: opts.standards.iter().map(|s| s.name().to_owned()).collect(),
             jobs: opts.jobs,
+            channels: channels.iter().map(|c| c.name().to_owned()).collect(),
+            suppress: suppress_entry,
         },
         layout: manifest::LayoutEntry {
             name: layout.meta.name.clone(),
@@ -288,39 +392,87 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
     })
 }
 
+/// The channels of a run: `--channels` if given, else the layout's.
+fn run_channels(layout: &Layout, asked: Option<&[Channel]>) -> Result<Vec<Channel>> {
+    let mut channels = Vec::new();
+    for c in asked.map_or_else(|| layout.meta.default_channels(), <[Channel]>::to_vec) {
+        if !channels.contains(&c) {
+            channels.push(c);
+        }
+    }
+    if channels.is_empty() {
+        return Err(Error::Usage(
+            "--channels must name at least one channel".into(),
+        ));
+    }
+    if channels.contains(&Channel::Email) && layout.meta.email.is_none() {
+        return Err(Error::Usage(format!(
+            "{} has no email channel (no `email` section in its layout.yaml); run it with --channels pdf",
+            layout.id()
+        )));
+    }
+    Ok(channels)
+}
+
+/// The layout's wording from `texts.yaml` (none when it has no such file).
+fn load_texts(layout: &Layout, files: &LayoutFiles) -> Result<Texts> {
+    let default = locale::rules(&layout.meta.default_locale).unwrap_or(&locale::RULES[0]);
+    match files.get(TEXTS_FILE) {
+        Some(yaml) => {
+            Texts::parse(yaml, default).map_err(|e| Error::Layout(format!("{}: {e}", layout.id())))
+        }
+        None => Ok(Texts::default()),
+    }
+}
+
+/// The layout file holding its wording per locale.
+pub const TEXTS_FILE: &str = "texts.yaml";
+
 /// The layout file holding a sample record for [`preflight`], if any.
 pub const SAMPLE_FILE: &str = "sample.json";
 
-/// Renders one sample record in memory before the run writes anything, so a
-/// template that cannot work for any record (an unknown function, a field
-/// name the schema does not have) stops the run as a layout error instead of
-/// failing every record. Returns Typst's warnings on the sample. The sample
-/// is the layout's `sample.json` (as read with the other layout files) when
-/// it has one, else a record that fills every declared field (see
-/// [`crate::schema::sample_record`]).
-fn preflight(
-    layout: &Layout,
-    renderer: &Renderer,
-    sample: Option<Vec<u8>>,
-    as_of: Date,
-) -> Result<Vec<String>> {
-    let (json, what) = match sample {
-        Some(bytes) => (bytes, SAMPLE_FILE.to_string()),
-        None => {
-            let record = crate::schema::sample_record(&layout.meta.fields, &as_of.to_string());
-            let json = serde_json::to_vec(&Value::Object(record)).expect("JSON values serialize");
-            (
-                json,
-                "a sample record built from its field schema".to_string(),
-            )
+/// Renders one sample record in memory on every channel of the run before
+/// anything is written, so a template that cannot work for any record (an
+/// unknown function, a field name the schema does not have) stops the run as
+/// a layout error instead of failing every record. Returns Typst's warnings
+/// on the sample. The sample is the layout's `sample.json` (as read with the
+/// other layout files) when it has one, else a record that fills every
+/// declared field (see [`crate::schema::sample_record`]); it is rendered in
+/// the layout's default locale, its email to a placeholder address.
+fn preflight(layout: &Layout, stage: &Stage, sample: Option<Vec<u8>>) -> Result<Vec<String>> {
+    let (record, what) = match sample {
+        Some(bytes) => {
+            let record: Map<String, Value> = serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Layout(format!("{}: {SAMPLE_FILE}: {e}", layout.id())))?;
+            (record, SAMPLE_FILE.to_string())
         }
+        None => (
+            crate::schema::sample_record(&layout.meta.fields, &stage.as_of.to_string()),
+            "a sample record built from its field schema".to_string(),
+        ),
     };
-    renderer.render_with_warnings("sample", json).map(|r| r.warnings).map_err(|why| {
+    let fail = |why: String| {
         Error::Layout(format!(
             "{} cannot render {what}: {why} (fix the template, or add a realistic {SAMPLE_FILE} to the layout)",
             layout.id()
         ))
-    })
+    };
+    let rules = locale::rules(&layout.meta.default_locale).unwrap_or(&locale::RULES[0]);
+    let mut warnings = Vec::new();
+    if let Some(pdf) = &stage.pdf {
+        let json = serde_json::to_vec(&Value::Object(record.clone())).expect("JSON serializes");
+        warnings = pdf
+            .render_with_warnings("sample", json, rules)
+            .map_err(&fail)?
+            .warnings;
+    }
+    if let Some(email) = &stage.email {
+        let to: lettre::Address = "sample@example.com".parse().expect("valid address");
+        email
+            .render("sample", &record, &to, rules, stage.as_of)
+            .map_err(|e| fail(format!("email: {e}")))?;
+    }
+    Ok(warnings)
 }
 
 /// A run id unique to this run: a hash of its start time, process and inputs.
@@ -337,18 +489,21 @@ fn run_id(started_at: &str, input: &InputSummary, digest: &str) -> String {
     format!("{}-{}", started_at.replace([':', '-'], ""), &h[..12])
 }
 
-/// Renders every record with `jobs` workers; returns the documents in input order.
+/// Renders every record with `jobs` workers; returns the documents in input
+/// order (per record, in the order of the run's channels).
 fn render_all(
     layout: &Layout,
     input: &Input,
-    renderer: &Renderer,
-    pdf_dir: &Path,
+    stage: &Stage,
+    channels: &[Channel],
+    suppressions: &Suppressions,
+    texts: &Texts,
     jobs: usize,
 ) -> Result<Vec<Document>> {
     let records = input.records()?;
     let (job_tx, job_rx) = mpsc::sync_channel::<Job>(jobs * 4);
     let job_rx = std::sync::Mutex::new(job_rx);
-    let (doc_tx, doc_rx) = mpsc::channel::<Document>();
+    let (doc_tx, doc_rx) = mpsc::channel::<Vec<Document>>();
     let done = AtomicUsize::new(0);
 
     std::thread::scope(|scope| -> Result<Vec<Document>> {
@@ -362,11 +517,11 @@ fn render_all(
                         Ok(job) => job,
                         Err(_) => break,
                     };
-                    let doc = render_one(renderer, pdf_dir, job);
+                    let docs = render_one(stage, job);
                     if done.fetch_add(1, Ordering::Relaxed) % EVICT_EVERY == EVICT_EVERY - 1 {
                         typst::comemo::evict(1);
                     }
-                    if doc_tx.send(doc).is_err() {
+                    if doc_tx.send(docs).is_err() {
                         break;
                     }
                 })
@@ -374,60 +529,136 @@ fn render_all(
         }
         let reader_docs = doc_tx;
         let reader = scope.spawn(move || -> Result<()> {
-            let mut checker = Checker::new(layout, input.format);
+            let mut checker = Checker::new(layout, input.format, channels, suppressions, texts);
             for raw in records {
                 match checker.check(raw?) {
                     Checked::Ready(job) => job_tx.send(job).expect("workers outlive the reader"),
-                    Checked::Failed(doc) => reader_docs
-                        .send(doc)
+                    Checked::Failed(docs) => reader_docs
+                        .send(docs)
                         .expect("collector outlives the reader"),
                 }
             }
             Ok(())
         });
-        let mut docs: Vec<Document> = doc_rx.iter().collect();
+        let mut docs: Vec<Document> = doc_rx.iter().flatten().collect();
         reader.join().expect("reader thread does not panic")?;
+        // Stable: a record's entries keep the channel order.
         docs.sort_by_key(|d| d.index);
         Ok(docs)
     })
 }
 
-fn render_one(renderer: &Renderer, pdf_dir: &Path, job: Job) -> Document {
-    let Job {
-        index,
-        line,
-        id,
-        stem,
-        json,
-    } = job;
-    let fail = |why: String| {
-        failed(
-            index,
-            line,
-            Some(id.clone()),
-            format!("record {id} (line {line}): {why}"),
-        )
-    };
-    let rendered = match renderer.render(&id, json) {
-        Ok(r) => r,
-        Err(why) => return fail(why),
-    };
-    let path = pdf_dir.join(format!("{stem}.pdf"));
-    if let Err(e) = output::write_atomic(&path, &rendered.pdf, false) {
-        return fail(format!("cannot write {}: {e}", path.display()));
+/// Renders one record on each channel its route says.
+fn render_one(stage: &Stage, job: Job) -> Vec<Document> {
+    let mut docs = Vec::with_capacity(job.route.decisions.len());
+    for (channel, decision) in &job.route.decisions {
+        let entry = |status, why: String| {
+            Document::without_file(
+                job.index,
+                job.line,
+                Some(job.id.clone()),
+                channel.name(),
+                status,
+                why,
+            )
+        };
+        let doc = match decision {
+            Decision::Suppress(why) => entry(DocStatus::Suppressed, why.clone()),
+            Decision::Fail(why) => entry(
+                DocStatus::Failed,
+                format!("record {} (line {}): {why}", job.id, job.line),
+            ),
+            Decision::Render(note) => {
+                let result = match channel {
+                    Channel::Pdf => render_pdf(stage, &job),
+                    Channel::Email => render_email(stage, &job),
+                };
+                match result {
+                    Ok(mut doc) => {
+                        doc.note = note.clone();
+                        doc
+                    }
+                    Err(why) => entry(
+                        DocStatus::Failed,
+                        format!("record {} (line {}): {why}", job.id, job.line),
+                    ),
+                }
+            }
+        };
+        docs.push(doc);
     }
+    docs
+}
+
+/// A rendered document's entry, before its channel's details.
+fn rendered(job: &Job, channel: Channel, path: String, bytes: &[u8]) -> Document {
     Document {
-        index,
-        line,
-        record_id: Some(id),
-        channel: "pdf".into(),
-        path: Some(format!("pdf/{stem}.pdf")),
-        sha256: Some(output::sha256_hex(&rendered.pdf)),
-        bytes: rendered.pdf.len() as u64,
-        pages: rendered.pages,
+        index: job.index,
+        line: job.line,
+        record_id: Some(job.id.clone()),
+        channel: channel.name().into(),
+        locale: Some(job.locale.tag.into()),
+        to: None,
+        subject: None,
+        message_id: None,
+        sha256: Some(output::sha256_hex(bytes)),
+        bytes: bytes.len() as u64,
+        path: Some(path),
+        pages: 0,
         status: DocStatus::Rendered,
         error: None,
+        note: None,
+        files: Vec::new(),
     }
+}
+
+/// Writes `bytes` to `<out>/<rel>` atomically.
+fn write(stage: &Stage, rel: &str, bytes: &[u8]) -> std::result::Result<(), String> {
+    let path = stage.out.join(rel);
+    output::write_atomic(&path, bytes, false)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn render_pdf(stage: &Stage, job: &Job) -> std::result::Result<Document, String> {
+    let renderer = stage.pdf.as_ref().expect("pdf channel prepared");
+    let json = serde_json::to_vec(&job.record).expect("JSON values serialize");
+    let pdf = renderer.render(&job.id, json, job.locale)?;
+    let rel = format!("pdf/{}.pdf", job.stem);
+    write(stage, &rel, &pdf.pdf)?;
+    let mut doc = rendered(job, Channel::Pdf, rel, &pdf.pdf);
+    doc.pages = pdf.pages;
+    Ok(doc)
+}
+
+fn render_email(stage: &Stage, job: &Job) -> std::result::Result<Document, String> {
+    let renderer = stage.email.as_ref().expect("email channel prepared");
+    let to = job
+        .route
+        .to
+        .as_ref()
+        .expect("routed to email with an address");
+    let email = renderer.render(&job.id, &job.record, to, job.locale, stage.as_of)?;
+    let mut files = Vec::new();
+    for (ext, bytes) in [
+        ("html", email.html.as_bytes()),
+        ("txt", email.text.as_bytes()),
+    ] {
+        let rel = format!("email/{}.{ext}", job.stem);
+        write(stage, &rel, bytes)?;
+        files.push(manifest::FileEntry {
+            sha256: output::sha256_hex(bytes),
+            bytes: bytes.len() as u64,
+            path: rel,
+        });
+    }
+    let rel = format!("email/{}.eml", job.stem);
+    write(stage, &rel, &email.eml)?;
+    let mut doc = rendered(job, Channel::Email, rel, &email.eml);
+    doc.to = Some(email.to);
+    doc.subject = Some(email.subject);
+    doc.message_id = Some(email.message_id);
+    doc.files = files;
+    Ok(doc)
 }
 
 /// The result of `validate`: every record checked, nothing rendered.
@@ -454,7 +685,10 @@ pub fn validate(
     let layout = find_layout(layouts_dir, r)?;
     let input = Input::new(data, format)?;
     input.scan()?;
-    let mut checker = Checker::new(&layout, input.format);
+    let channels = layout.meta.default_channels();
+    let suppressions = Suppressions::default();
+    let texts = Texts::default();
+    let mut checker = Checker::new(&layout, input.format, &channels, &suppressions, &texts);
     let mut report = ValidationReport {
         layout: layout.id(),
         records: 0,
@@ -465,7 +699,7 @@ pub fn validate(
         report.records += 1;
         match checker.check(raw?) {
             Checked::Ready(_) => report.valid += 1,
-            Checked::Failed(doc) => report.invalid.push(doc),
+            Checked::Failed(mut docs) => report.invalid.extend(docs.drain(..1)),
         }
     }
     Ok(report)

@@ -113,6 +113,29 @@ impl FieldSpec {
     }
 }
 
+/// Adds `null` for every declared field a (checked) record lacks, in nested
+/// objects and lists of objects too, so that a template in strict mode fails
+/// only on names the schema does not declare (a typo), never on an optional
+/// field a record happens to leave out.
+pub fn fill_nulls(record: &mut Map<String, Value>, fields: &[FieldSpec]) {
+    for f in fields {
+        match record.get_mut(&f.name) {
+            None => {
+                record.insert(f.name.clone(), Value::Null);
+            }
+            Some(Value::Object(inner)) if !f.fields.is_empty() => fill_nulls(inner, &f.fields),
+            Some(Value::Array(items)) if !f.fields.is_empty() => {
+                for item in items {
+                    if let Value::Object(inner) = item {
+                        fill_nulls(inner, &f.fields);
+                    }
+                }
+            }
+            Some(_) => {}
+        }
+    }
+}
+
 /// How values arrive from the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {

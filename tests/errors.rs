@@ -25,7 +25,7 @@ fn run_broken(
     let out = dir.join("out");
     let data = root().join("fixtures/customers.csv");
     (
-        run_layout_with(&layouts, "welcome-letter", &data, &out, &[]),
+        run_layout_with(&layouts, "welcome-letter@1", &data, &out, &[]),
         out,
     )
 }
@@ -82,7 +82,7 @@ fn a_mistyped_font_family_is_reported_as_a_warning() {
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(
-        err.contains("letterpress: warning: welcome-letter: lib/letterhead.typ:")
+        err.contains("letterpress: warning: welcome-letter@1: lib/letterhead.typ:")
             && err.contains("noto sanz"),
         "{err}"
     );
@@ -328,7 +328,7 @@ fn validate_reports_every_invalid_record() {
         "field `account_number`: expected string, found a number",
         "field `overdraft_limit`: expected number",
         "record at line 3: invalid JSON",
-        "3 records checked against welcome-letter@1: 1 valid, 2 invalid",
+        "3 records checked against welcome-letter@2: 1 valid, 2 invalid",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
@@ -346,7 +346,7 @@ fn layouts_list_and_show_describe_the_catalog() {
     assert!(
         lines
             .iter()
-            .any(|l| l.starts_with("payment-reminder") && l.contains(" 2 ") && l.contains('*')),
+            .any(|l| l.starts_with("payment-reminder") && l.contains(" 3 ") && l.contains('*')),
         "{text}"
     );
     assert!(

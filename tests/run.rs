@@ -25,11 +25,11 @@ fn csv_field_rows(path: &std::path::Path) -> Vec<BTreeMap<String, String>> {
 fn every_customer_gets_a_letter_with_their_name_and_the_manifest_reconciles() {
     let out = scratch("customers");
     let data = root().join("fixtures/customers.csv");
-    let res = run_layout("welcome-letter", &data, &out, &["--json"]);
+    let res = run_layout("welcome-letter@1", &data, &out, &["--json"]);
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
     let stderr = String::from_utf8_lossy(&res.stderr);
     assert!(
-        stderr.contains("56 records, 56 rendered, 0 failed"),
+        stderr.contains("56 records; pdf: 56 rendered, 0 failed, 0 suppressed"),
         "{stderr}"
     );
 
@@ -102,7 +102,12 @@ fn every_customer_gets_a_letter_with_their_name_and_the_manifest_reconciles() {
 
 #[test]
 fn letters_are_sound_tagged_a4_pdfs_with_metadata() {
-    let out = render_ok("welcome-letter", "fixtures/customers.csv", "metadata", &[]);
+    let out = render_ok(
+        "welcome-letter@1",
+        "fixtures/customers.csv",
+        "metadata",
+        &[],
+    );
     let pdf = out.join("pdf/C-01001.pdf");
     let check = qpdf_check(&pdf);
     assert!(check.status.success(), "{}", describe(&check));
@@ -135,13 +140,13 @@ fn same_inputs_give_the_same_bytes() {
     let (a, b) = (scratch("repro-a"), scratch("repro-b"));
     let data = root().join("fixtures/customers.csv");
     assert_eq!(
-        run_layout("welcome-letter", &data, &a, &["--jobs", "2"])
+        run_layout("welcome-letter@1", &data, &a, &["--jobs", "2"])
             .status
             .code(),
         Some(0)
     );
     assert_eq!(
-        run_layout("welcome-letter", &data, &b, &["--jobs", "1"])
+        run_layout("welcome-letter@1", &data, &b, &["--jobs", "1"])
             .status
             .code(),
         Some(0)
@@ -164,7 +169,7 @@ fn same_inputs_give_the_same_bytes() {
     }
     // A different as-of date changes the letters.
     let c = scratch("repro-c");
-    let res = run_layout("welcome-letter", &data, &c, &["--as-of", "2026-12-01"]);
+    let res = run_layout("welcome-letter@1", &data, &c, &["--as-of", "2026-12-01"]);
     assert_eq!(res.status.code(), Some(0));
     assert_ne!(
         manifest(&c)["documents"][0]["sha256"],
@@ -228,7 +233,7 @@ fn record_values_print_literally_and_never_run_as_code() {
     .unwrap();
     w.flush().unwrap();
     let out = dir.join("out");
-    let res = run_layout("welcome-letter", &data, &out, &[]);
+    let res = run_layout("welcome-letter@1", &data, &out, &[]);
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
     let m = manifest(&out);
     for (i, h) in HOSTILE.iter().enumerate() {
@@ -263,7 +268,7 @@ fn a_bad_record_fails_alone_with_its_field_and_line() {
     lines.push(lines[1].clone());
     std::fs::write(dir.join("data.csv"), lines.join("\n")).unwrap();
     let out = dir.join("out");
-    let res = run_layout("welcome-letter", &dir.join("data.csv"), &out, &[]);
+    let res = run_layout("welcome-letter@1", &dir.join("data.csv"), &out, &[]);
     assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
     let m = manifest(&out);
     assert_eq!(m["totals"]["records"], 57);
@@ -355,14 +360,21 @@ fn both_payment_reminder_versions_render_their_own_wording() {
         Some(0)
     );
     assert_eq!(
-        run_layout("payment-reminder", &data, &v2, &[])
+        run_layout("payment-reminder@2", &data, &v2, &[])
+            .status
+            .code(),
+        Some(0)
+    );
+    let v3 = scratch("reminder-3");
+    assert_eq!(
+        run_layout("payment-reminder", &data, &v3, &[])
             .status
             .code(),
         Some(0)
     );
     assert_eq!(
-        manifest(&v2)["layout"]["version"],
-        2,
+        manifest(&v3)["layout"]["version"],
+        3,
         "the highest approved version is the default"
     );
     let t1 = pdftotext(&v1.join("pdf/C-01001.pdf"));
@@ -386,7 +398,7 @@ fn a_character_no_font_covers_fails_the_record_naming_it() {
         "product": "Saver", "account_number": "1", "opened_on": "2026-01-01"});
     std::fs::write(&data, format!("{rec}\n{ok}\n")).unwrap();
     let out = dir.join("out");
-    let res = run_layout("welcome-letter", &data, &out, &[]);
+    let res = run_layout("welcome-letter@1", &data, &out, &[]);
     assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
     let err = manifest(&out)["documents"][0]["error"]
         .as_str()
@@ -429,7 +441,7 @@ fn a_value_the_template_cannot_handle_fails_that_record_alone() {
     )
     .unwrap();
     let out = dir.join("out");
-    let res = run_layout_with(&dir.join("layouts"), "welcome-letter", &data, &out, &[]);
+    let res = run_layout_with(&dir.join("layouts"), "welcome-letter@1", &data, &out, &[]);
     assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
     let m = manifest(&out);
     assert_eq!(m["documents"][0]["status"], "rendered");
@@ -444,7 +456,12 @@ fn a_value_the_template_cannot_handle_fails_that_record_alone() {
 fn pdf_a_2b_is_offered() {
     let out = scratch("pdfa");
     let data = root().join("fixtures/reminders.csv");
-    let res = run_layout("payment-reminder", &data, &out, &["--pdf-standard", "a-2b"]);
+    let res = run_layout(
+        "payment-reminder@2",
+        &data,
+        &out,
+        &["--pdf-standard", "a-2b"],
+    );
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
     let pdf = out.join("pdf/C-01001.pdf");
     let raw = std::fs::read(&pdf).unwrap();

@@ -9,6 +9,11 @@
 //! with `json("/record.json")`. Record values are therefore data, never Typst
 //! markup: `#set text(red)` in a name prints literally.
 //!
+//! The engine also serves its locale module at [`LOCALE_MODULE`] and, for the
+//! record's resolved locale, the formatting rules and the layout's wording at
+//! `/letterpress/locale.json` (see [`crate::locale`]). A layout's own files
+//! cannot use the `letterpress/` folder.
+//!
 //! The template sees only its own version folder (read before rendering
 //! starts, so nothing on disk is reachable while rendering), `datetime.today()`
 //! is the run's as-of date, and `@preview/...` package imports fail with an
@@ -35,12 +40,22 @@ use typst_pdf::{PdfOptions, PdfStandard, PdfStandards, Timestamp};
 use crate::clock::Date;
 use crate::error::{Error, Result};
 use crate::layout::{Layout, LayoutFiles, PageSettings};
+use crate::locale::{Rules, Texts, RULES, TYPST_MODULE};
 
 /// The virtual path at which a template finds its record.
 pub const RECORD_PATH: &str = "/record.json";
 
+/// The virtual path of the engine's locale module.
+pub const LOCALE_MODULE: &str = "/letterpress/locale.typ";
+
+/// The virtual path of the record's locale rules and wording.
+const LOCALE_JSON: &str = "/letterpress/locale.json";
+
 /// The record's file id, interned once per process (file ids are never freed).
 static RECORD_ID: LazyLock<FileId> = LazyLock::new(|| vpath_id(RECORD_PATH).expect("valid path"));
+
+/// The locale rules' file id.
+static LOCALE_ID: LazyLock<FileId> = LazyLock::new(|| vpath_id(LOCALE_JSON).expect("valid path"));
 
 fn vpath_id(path: &str) -> Option<FileId> {
     Some(RootedPath::new(VirtualRoot::Project, VirtualPath::new(path).ok()?).intern())
@@ -87,6 +102,8 @@ pub struct Renderer {
     main: FileId,
     sources: HashMap<FileId, Source>,
     files: HashMap<FileId, Bytes>,
+    /// `/letterpress/locale.json` for each supported locale.
+    locales: HashMap<&'static str, Bytes>,
     today: Datetime,
     timestamp: Timestamp,
     standards: PdfStandards,
@@ -98,11 +115,12 @@ pub struct Renderer {
 
 impl Renderer {
     /// Prepares a layout version's files (as read by [`Layout::read_files`])
-    /// for rendering with the given as-of date and PDF
+    /// and wording for rendering with the given as-of date and PDF
     /// standards. A template with a syntax error is a layout error.
     pub fn new(
         layout: &Layout,
         files: LayoutFiles,
+        texts: &Texts,
         as_of: Date,
         standards: &[Standard],
     ) -> Result<Renderer> {
@@ -113,9 +131,9 @@ impl Renderer {
         let mut main = None;
         for (rel, data) in files.files {
             let vpath = format!("/{rel}");
-            if vpath == RECORD_PATH {
+            if vpath == RECORD_PATH || rel.starts_with("letterpress/") {
                 return Err(layout_err(format!(
-                    "a layout cannot contain `{rel}`: that path is reserved for the record"
+                    "a layout cannot contain `{rel}`: `record.json` and the `letterpress/` folder are reserved for the engine"
                 )));
             }
             let id = vpath_id(&vpath)
@@ -164,6 +182,21 @@ impl Renderer {
             by_id.insert(id, bytes);
         }
         fonts.extend(typst_kit::fonts::embedded());
+        let module = vpath_id(LOCALE_MODULE).expect("valid path");
+        sources.insert(module, Source::new(module, TYPST_MODULE.to_owned()));
+        by_id.insert(module, Bytes::new(TYPST_MODULE.as_bytes().to_vec()));
+        let locales = RULES
+            .iter()
+            .map(|r| {
+                let mut json = r.to_json();
+                json["texts"] =
+                    serde_json::to_value(texts.for_locale(r.tag)).expect("texts serialize");
+                (
+                    r.tag,
+                    Bytes::new(serde_json::to_vec(&json).expect("JSON serializes")),
+                )
+            })
+            .collect();
         let main = main
             .ok_or_else(|| layout_err(format!("template `{}` is missing", layout.meta.template)))?;
         if !sources.contains_key(&main) {
@@ -191,6 +224,7 @@ impl Renderer {
             main,
             sources,
             files: by_id,
+            locales,
             today,
             timestamp: Timestamp::new_utc(midnight),
             standards,
@@ -209,8 +243,9 @@ impl Renderer {
         &self,
         record_id: &str,
         record_json: Vec<u8>,
+        locale: &Rules,
     ) -> std::result::Result<Rendered, String> {
-        self.render_inner(record_id, record_json, false)
+        self.render_inner(record_id, record_json, locale, false)
     }
 
     /// [`Renderer::render`], also returning Typst's warnings. Used once per
@@ -219,19 +254,22 @@ impl Renderer {
         &self,
         record_id: &str,
         record_json: Vec<u8>,
+        locale: &Rules,
     ) -> std::result::Result<Rendered, String> {
-        self.render_inner(record_id, record_json, true)
+        self.render_inner(record_id, record_json, locale, true)
     }
 
     fn render_inner(
         &self,
         record_id: &str,
         record_json: Vec<u8>,
+        locale: &Rules,
         want_warnings: bool,
     ) -> std::result::Result<Rendered, String> {
         let world = RecordWorld {
             shared: self,
             record: Bytes::new(record_json),
+            locale: self.locales[locale.tag].clone(),
         };
         let result = typst::compile::<PagedDocument>(&world);
         let mut warnings: Vec<String> = Vec::new();
@@ -373,12 +411,16 @@ fn line_at(text: &[u8], offset: usize) -> usize {
 struct RecordWorld<'a> {
     shared: &'a Renderer,
     record: Bytes,
+    locale: Bytes,
 }
 
 impl RecordWorld<'_> {
     fn bytes_of(&self, id: FileId) -> Option<&[u8]> {
         if id == *RECORD_ID {
             return Some(&self.record);
+        }
+        if id == *LOCALE_ID {
+            return Some(&self.locale);
         }
         self.shared.files.get(&id).map(|b| &b[..])
     }
@@ -414,7 +456,7 @@ impl World for RecordWorld<'_> {
         self.check(id)?;
         match self.shared.sources.get(&id) {
             Some(source) => Ok(source.clone()),
-            None if self.shared.files.contains_key(&id) || id == *RECORD_ID => {
+            None if self.shared.files.contains_key(&id) || id == *RECORD_ID || id == *LOCALE_ID => {
                 Err(FileError::NotSource)
             }
             None => Err(not_found(id)),
@@ -425,6 +467,9 @@ impl World for RecordWorld<'_> {
         self.check(id)?;
         if id == *RECORD_ID {
             return Ok(self.record.clone());
+        }
+        if id == *LOCALE_ID {
+            return Ok(self.locale.clone());
         }
         self.shared
             .files

@@ -1,0 +1,527 @@
+//! Locale rules: how money, numbers and dates are written, and a layout's
+//! wording per locale. One source of truth for both channels.
+//!
+//! Part of stage 3 (rendering). The rules live in [`RULES`], a table in this
+//! file and nowhere else. The email channel formats with the functions here
+//! (as Handlebars helpers); the PDF channel gets the same table as JSON at
+//! the virtual path `/letterpress/locale.json` and formats with the engine's
+//! Typst module `/letterpress/locale.typ` ([`TYPST_MODULE`]), which applies
+//! the rules with the same algorithm. The integration tests check that a
+//! record's PDF and email show identical strings.
+//!
+//! # Resolving a record's locale
+//! A layout names the record field holding the locale (`locale_field`) and a
+//! `default_locale`. A record's value is matched exactly (`de-DE`), else by
+//! language (`de-AT` and `de` get `de-DE`), else the layout's default is used.
+//! The manifest records the locale each document was rendered in.
+//!
+//! # Wording (`texts.yaml`)
+//! A layout may keep its sentences in `texts.yaml`: a map from a locale tag or
+//! a language (`en`, `de-DE`) to a map of keys to sentences. A sentence may
+//! name arguments in braces, `Dear {name},`; templates call
+//! `t("greeting", name: ..)` (Typst) or `{{t "greeting" name=..}}`
+//! (Handlebars). A key is looked up in the record's locale, then its
+//! language, then the default locale, then the default language; every key
+//! must exist for the default locale, so a lookup never fails at run time.
+//!
+//! A layout speaks only the languages its `texts.yaml` has: a record whose
+//! locale's language has no wording there is rendered in the layout's
+//! default locale, numbers and dates included, so a letter never mixes an
+//! English sentence with a French date. (A layout without `texts.yaml`
+//! formats in every supported locale.)
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::clock::Date;
+
+/// How one locale writes numbers, money and dates.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rules {
+    /// The BCP 47 tag, e.g. `de-DE`.
+    pub tag: &'static str,
+    /// The decimal separator.
+    pub decimal: &'static str,
+    /// The thousands separator.
+    pub group: &'static str,
+    /// Integer parts are grouped only from `3 + min_grouping` digits on
+    /// (CLDR's minimum grouping digits: Spanish writes `1234` but `12.345`).
+    pub min_grouping: usize,
+    /// The minus sign.
+    pub minus: &'static str,
+    /// Money pattern: `{number}` and `{symbol}`; the sign goes in front.
+    pub money: &'static str,
+    /// Currency symbols by ISO 4217 code; other codes print as the code.
+    pub symbols: &'static [(&'static str, &'static str)],
+    /// Month names, January first.
+    pub months: [&'static str; 12],
+    /// Long date pattern: `{day}`, `{month}` (name), `{year}`.
+    pub long_date: &'static str,
+    /// Short date pattern: `{dd}`, `{mm}` (zero-padded), `{yyyy}`.
+    pub short_date: &'static str,
+}
+
+const NBSP: &str = "\u{a0}";
+
+/// The supported locales (CLDR conventions). The first one of a language is
+/// used for other regions of that language.
+pub static RULES: &[Rules] = &[
+    Rules {
+        tag: "en-GB",
+        decimal: ".",
+        group: ",",
+        min_grouping: 1,
+        minus: "-",
+        money: "{symbol}{number}",
+        symbols: &[("GBP", "£"), ("EUR", "€"), ("USD", "US$")],
+        months: [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ],
+        long_date: "{day} {month} {year}",
+        short_date: "{dd}/{mm}/{yyyy}",
+    },
+    Rules {
+        tag: "en-US",
+        decimal: ".",
+        group: ",",
+        min_grouping: 1,
+        minus: "-",
+        money: "{symbol}{number}",
+        symbols: &[("USD", "$"), ("EUR", "€"), ("GBP", "£")],
+        months: [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ],
+        long_date: "{month} {day}, {year}",
+        short_date: "{mm}/{dd}/{yyyy}",
+    },
+    Rules {
+        tag: "de-DE",
+        decimal: ",",
+        group: ".",
+        min_grouping: 1,
+        minus: "-",
+        money: "{number}\u{a0}{symbol}",
+        symbols: &[("EUR", "€"), ("GBP", "£"), ("USD", "$")],
+        months: [
+            "Januar",
+            "Februar",
+            "März",
+            "April",
+            "Mai",
+            "Juni",
+            "Juli",
+            "August",
+            "September",
+            "Oktober",
+            "November",
+            "Dezember",
+        ],
+        long_date: "{day}. {month} {year}",
+        short_date: "{dd}.{mm}.{yyyy}",
+    },
+    Rules {
+        tag: "fr-FR",
+        decimal: ",",
+        group: "\u{202f}",
+        min_grouping: 1,
+        minus: "-",
+        money: "{number}\u{a0}{symbol}",
+        symbols: &[("EUR", "€"), ("GBP", "£GB"), ("USD", "$US")],
+        months: [
+            "janvier",
+            "février",
+            "mars",
+            "avril",
+            "mai",
+            "juin",
+            "juillet",
+            "août",
+            "septembre",
+            "octobre",
+            "novembre",
+            "décembre",
+        ],
+        long_date: "{day} {month} {year}",
+        short_date: "{dd}/{mm}/{yyyy}",
+    },
+    Rules {
+        tag: "es-ES",
+        decimal: ",",
+        group: ".",
+        min_grouping: 2,
+        minus: "-",
+        money: "{number}\u{a0}{symbol}",
+        symbols: &[("EUR", "€"), ("GBP", "GBP"), ("USD", "US$")],
+        months: [
+            "enero",
+            "febrero",
+            "marzo",
+            "abril",
+            "mayo",
+            "junio",
+            "julio",
+            "agosto",
+            "septiembre",
+            "octubre",
+            "noviembre",
+            "diciembre",
+        ],
+        long_date: "{day} de {month} de {year}",
+        short_date: "{dd}/{mm}/{yyyy}",
+    },
+];
+
+/// The engine's Typst module, served at `/letterpress/locale.typ`.
+pub const TYPST_MODULE: &str = include_str!("locale.typ");
+
+/// The rules of an exactly supported tag.
+pub fn rules(tag: &str) -> Option<&'static Rules> {
+    RULES.iter().find(|r| r.tag.eq_ignore_ascii_case(tag))
+}
+
+/// The supported locale for a record's value: exact match, else the first
+/// locale of the same language, else `None` (the caller uses its default).
+pub fn resolve(value: &str) -> Option<&'static Rules> {
+    let value = value.trim().replace('_', "-");
+    if let Some(r) = rules(&value) {
+        return Some(r);
+    }
+    let lang = value.split('-').next().unwrap_or("");
+    RULES
+        .iter()
+        .find(|r| !lang.is_empty() && r.tag.split('-').next() == Some(lang))
+        .or_else(|| {
+            let lower = lang.to_ascii_lowercase();
+            RULES
+                .iter()
+                .find(|r| r.tag.split('-').next() == Some(&*lower))
+        })
+}
+
+impl Rules {
+    /// The language part of the tag (`de`).
+    pub fn lang(&self) -> &'static str {
+        self.tag.split('-').next().unwrap_or(self.tag)
+    }
+
+    /// `x` with `decimals` decimals, grouped: `1,234.56` / `1.234,56`.
+    /// Rounds half away from zero on `x * 10^decimals`, as the Typst module does.
+    pub fn number(&self, x: f64, decimals: u32) -> String {
+        let scale = 10f64.powi(decimals as i32);
+        let scaled = (x.abs() * scale).round();
+        let digits = format!("{scaled:.0}");
+        let d = decimals as usize;
+        let padded = if digits.len() <= d {
+            format!("{}{digits}", "0".repeat(d + 1 - digits.len()))
+        } else {
+            digits
+        };
+        let (int, frac) = padded.split_at(padded.len() - d);
+        self.assemble(x, scaled, int, frac)
+    }
+
+    fn assemble(&self, x: f64, scaled: f64, int: &str, frac: &str) -> String {
+        let mut out = String::new();
+        if x < 0.0 && scaled > 0.0 {
+            out.push_str(self.minus);
+        }
+        if int.len() >= 3 + self.min_grouping {
+            let head = int.len() % 3;
+            if head > 0 {
+                out.push_str(&int[..head]);
+            }
+            for (i, chunk) in int.as_bytes()[head..].chunks(3).enumerate() {
+                if i > 0 || head > 0 {
+                    out.push_str(self.group);
+                }
+                out.push_str(std::str::from_utf8(chunk).expect("ASCII digits"));
+            }
+        } else {
+            out.push_str(int);
+        }
+        if !frac.is_empty() {
+            out.push_str(self.decimal);
+            out.push_str(frac);
+        }
+        out
+    }
+
+    /// The symbol this locale writes for an ISO 4217 currency code.
+    pub fn symbol<'a>(&self, currency: &'a str) -> &'a str {
+        self.symbols
+            .iter()
+            .find(|(code, _)| *code == currency)
+            .map_or(currency, |(_, s)| s)
+    }
+
+    /// An amount of money with two decimals: `£1,234.56`, `1.234,56 €`.
+    pub fn money(&self, x: f64, currency: &str) -> String {
+        let number = self.number(x.abs(), 2);
+        let negative = x < 0.0 && number.bytes().any(|b| (b'1'..=b'9').contains(&b));
+        let body = self
+            .money
+            .replace("{number}", &number)
+            .replace("{symbol}", self.symbol(currency));
+        if negative {
+            format!("{}{body}", self.minus)
+        } else {
+            body
+        }
+    }
+
+    /// A date written out: `22 November 2026`, `22. November 2026`.
+    pub fn long_date(&self, d: Date) -> String {
+        self.long_date
+            .replace("{day}", &d.day.to_string())
+            .replace("{month}", self.months[d.month as usize - 1])
+            .replace("{year}", &d.year.to_string())
+    }
+
+    /// A date in digits: `22/11/2026`, `11/22/2026`, `22.11.2026`.
+    pub fn short_date(&self, d: Date) -> String {
+        self.short_date
+            .replace("{dd}", &format!("{:02}", d.day))
+            .replace("{mm}", &format!("{:02}", d.month))
+            .replace("{yyyy}", &format!("{:04}", d.year))
+    }
+
+    /// The rules as JSON for the Typst module.
+    pub fn to_json(&self) -> Value {
+        let mut v = serde_json::to_value(self).expect("rules serialize");
+        let symbols: Map<String, Value> = self
+            .symbols
+            .iter()
+            .map(|(c, s)| (c.to_string(), Value::String(s.to_string())))
+            .collect();
+        v["symbols"] = Value::Object(symbols);
+        v["lang"] = Value::String(self.lang().into());
+        v
+    }
+}
+
+/// A layout's wording, resolved per supported locale.
+#[derive(Debug, Clone, Default)]
+pub struct Texts {
+    /// For each supported tag, every key with its sentence after fallback.
+    by_locale: BTreeMap<&'static str, BTreeMap<String, String>>,
+    /// The supported tags whose language (or tag) has wording of its own;
+    /// `None` when the layout has no texts at all.
+    spoken: Option<Vec<&'static str>>,
+}
+
+impl Texts {
+    /// Reads `texts.yaml` (already loaded as `yaml`) for a layout whose
+    /// default locale is `default`. Errors name the problem for the layout
+    /// author.
+    pub fn parse(yaml: &[u8], default: &Rules) -> Result<Texts, String> {
+        let raw: BTreeMap<String, BTreeMap<String, String>> =
+            serde_yaml::from_slice(yaml).map_err(|e| format!("texts.yaml: {e}"))?;
+        for tag in raw.keys() {
+            let known = RULES
+                .iter()
+                .any(|r| r.tag.eq_ignore_ascii_case(tag) || r.lang().eq_ignore_ascii_case(tag));
+            if !known {
+                let list: Vec<&str> = RULES.iter().map(|r| r.tag).collect();
+                return Err(format!(
+                    "texts.yaml: `{tag}` is not a supported locale or language (supported: {})",
+                    list.join(", ")
+                ));
+            }
+        }
+        let layer = |tag: &str| raw.iter().find(|(k, _)| k.eq_ignore_ascii_case(tag));
+        let chain = |r: &Rules| -> Vec<&BTreeMap<String, String>> {
+            [r.tag, r.lang(), default.tag, default.lang()]
+                .iter()
+                .filter_map(|t| layer(t).map(|(_, m)| m))
+                .collect()
+        };
+        let base = chain(default);
+        let all_keys: std::collections::BTreeSet<&String> =
+            raw.values().flat_map(|m| m.keys()).collect();
+        for key in &all_keys {
+            if !base.iter().any(|m| m.contains_key(*key)) {
+                return Err(format!(
+                    "texts.yaml: `{key}` has no wording for the default locale {}; every key needs one, so any locale can fall back to it",
+                    default.tag
+                ));
+            }
+        }
+        let spoken = RULES
+            .iter()
+            .filter(|r| layer(r.tag).is_some() || layer(r.lang()).is_some())
+            .map(|r| r.tag)
+            .collect();
+        let mut by_locale = BTreeMap::new();
+        for r in RULES {
+            let layers = chain(r);
+            let mut resolved = BTreeMap::new();
+            for key in &all_keys {
+                if let Some(s) = layers.iter().find_map(|m| m.get(*key)) {
+                    resolved.insert((*key).clone(), s.clone());
+                }
+            }
+            by_locale.insert(r.tag, resolved);
+        }
+        Ok(Texts {
+            by_locale,
+            spoken: Some(spoken),
+        })
+    }
+
+    /// Whether the layout has wording in this locale's language (always
+    /// true for a layout without texts).
+    pub fn speaks(&self, tag: &str) -> bool {
+        self.spoken.as_ref().is_none_or(|s| s.contains(&tag))
+    }
+
+    /// All keys and sentences for a supported locale.
+    pub fn for_locale(&self, tag: &str) -> BTreeMap<String, String> {
+        self.by_locale.get(tag).cloned().unwrap_or_default()
+    }
+
+    /// One sentence with its `{arg}`s filled by `arg`.
+    pub fn get(
+        &self,
+        tag: &str,
+        key: &str,
+        arg: impl Fn(&str) -> Option<String>,
+    ) -> Result<String, String> {
+        let sentence = self
+            .by_locale
+            .get(tag)
+            .and_then(|m| m.get(key))
+            .ok_or_else(|| format!("texts.yaml has no sentence `{key}`"))?;
+        fill(sentence, arg).map_err(|name| {
+            format!("the sentence `{key}` needs the argument `{name}`, which was not given")
+        })
+    }
+}
+
+/// Replaces every `{name}` in `sentence` by `arg(name)`; the error is the
+/// first name without a value.
+pub fn fill(sentence: &str, arg: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(sentence.len() + 16);
+    let mut rest = sentence;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close)
+                if !after[..close].is_empty()
+                    && after[..close]
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || c == '_' || c == '-') =>
+            {
+                let name = &after[..close];
+                out.push_str(&arg(name).ok_or_else(|| name.to_string())?);
+                rest = &after[close + 1..];
+            }
+            _ => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Spaces that some locales use inside numbers and money; tests compare text
+/// extracted from PDFs, where these become plain spaces.
+pub const SPECIAL_SPACES: [&str; 2] = [NBSP, "\u{202f}"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(tag: &str) -> &'static Rules {
+        rules(tag).unwrap()
+    }
+
+    #[test]
+    fn money_follows_each_locale() {
+        assert_eq!(r("en-US").money(1234.56, "USD"), "$1,234.56");
+        assert_eq!(r("en-GB").money(1234.56, "GBP"), "£1,234.56");
+        assert_eq!(r("de-DE").money(1234.56, "EUR"), "1.234,56\u{a0}€");
+        assert_eq!(r("fr-FR").money(1234.56, "EUR"), "1\u{202f}234,56\u{a0}€");
+        assert_eq!(r("es-ES").money(1234.56, "EUR"), "1234,56\u{a0}€");
+        assert_eq!(r("es-ES").money(12345.6, "EUR"), "12.345,60\u{a0}€");
+        assert_eq!(r("en-US").money(-0.004, "USD"), "$0.00");
+        assert_eq!(r("en-US").money(-1234567.891, "CHF"), "-CHF1,234,567.89");
+        assert_eq!(r("de-DE").number(0.5, 0), "1");
+        assert_eq!(r("de-DE").number(999.995, 2), "1.000,00");
+        assert_eq!(r("en-GB").number(0.05, 2), "0.05");
+    }
+
+    #[test]
+    fn dates_follow_each_locale() {
+        let d = Date::parse("2026-11-02").unwrap();
+        assert_eq!(r("en-US").long_date(d), "November 2, 2026");
+        assert_eq!(r("en-GB").long_date(d), "2 November 2026");
+        assert_eq!(r("de-DE").long_date(d), "2. November 2026");
+        assert_eq!(r("fr-FR").long_date(d), "2 novembre 2026");
+        assert_eq!(r("es-ES").long_date(d), "2 de noviembre de 2026");
+        assert_eq!(r("en-US").short_date(d), "11/02/2026");
+        assert_eq!(r("de-DE").short_date(d), "02.11.2026");
+    }
+
+    #[test]
+    fn locales_resolve_by_tag_then_language() {
+        assert_eq!(resolve("de-DE").unwrap().tag, "de-DE");
+        assert_eq!(resolve("de_AT").unwrap().tag, "de-DE");
+        assert_eq!(resolve("EN-us").unwrap().tag, "en-US");
+        assert_eq!(resolve("en-AU").unwrap().tag, "en-GB");
+        assert!(resolve("pt-BR").is_none());
+        assert!(resolve("").is_none());
+    }
+
+    #[test]
+    fn texts_fall_back_per_key_and_fill_arguments() {
+        let yaml =
+            b"en:\n  hello: 'Dear {name},'\n  bye: Goodbye\nde:\n  hello: 'Guten Tag {name},'\n";
+        let t = Texts::parse(yaml, r("en-GB")).unwrap();
+        let name = |n: &str| (n == "name").then(|| "Zoë".to_string());
+        assert_eq!(t.get("de-DE", "hello", name).unwrap(), "Guten Tag Zoë,");
+        assert_eq!(t.get("de-DE", "bye", name).unwrap(), "Goodbye");
+        assert!(t.speaks("de-DE") && t.speaks("en-US") && !t.speaks("fr-FR"));
+        assert!(Texts::default().speaks("fr-FR"));
+        assert!(t
+            .get("en-US", "hello", |_| None)
+            .unwrap_err()
+            .contains("`name`"));
+        assert!(t.get("en-US", "nope", name).is_err());
+        let bad = b"de:\n  only_de: x\n";
+        assert!(Texts::parse(bad, r("en-GB"))
+            .unwrap_err()
+            .contains("only_de"));
+        assert!(Texts::parse(b"pt: {a: b}\n", r("en-GB")).is_err());
+        assert_eq!(
+            fill("{ not an arg } {x}", |_| Some("1".into())).unwrap(),
+            "{ not an arg } 1"
+        );
+    }
+}
