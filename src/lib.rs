@@ -11,7 +11,8 @@
 //! 4. [`output`]: write files atomically under safe names;
 //! 5. [`manifest`]: record what was produced, for audit.
 //!
-//! [`run`] ties them together and is what the `letterpress` binary calls.
+//! [`run`] ties them together and is what the `letterpress` binary calls;
+//! [`send`] delivers a finished run's emails over SMTP.
 
 #![warn(missing_docs)]
 
@@ -26,6 +27,7 @@ pub mod render;
 pub mod route;
 pub mod run;
 pub mod schema;
+pub mod send;
 pub mod synth;
 
 pub use error::{Error, Result};

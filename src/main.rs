@@ -42,6 +42,46 @@ enum Command {
     /// List and inspect layouts.
     #[command(subcommand)]
     Layouts(LayoutsCommand),
+    /// Submit a finished run's emails to an SMTP relay, each exactly once.
+    Send(SendArgs),
+}
+
+#[derive(clap::Args)]
+struct SendArgs {
+    /// The folder of a finished run (holding manifest.json).
+    #[arg(long = "run", value_name = "DIR")]
+    run_dir: PathBuf,
+    /// The relay: smtps://host[:465], smtp://host[:587] (STARTTLS), or
+    /// smtp://127.0.0.1:PORT?tls=none for a local relay. Credentials come
+    /// from LETTERPRESS_SMTP_USER and LETTERPRESS_SMTP_PASSWORD.
+    #[arg(long, env = "LETTERPRESS_SMTP_URL", default_value = "")]
+    smtp: String,
+    /// Global rate limit, messages per second (e.g. 20 or 20/s).
+    #[arg(long, default_value = "10/s", value_parser = parse_rate)]
+    rate: f64,
+    /// Parallel SMTP connections.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Attempts per message before a temporary failure counts as failed.
+    #[arg(long, default_value_t = 4)]
+    max_attempts: u32,
+    /// Seconds before the first retry of a temporary failure (doubles each time).
+    #[arg(long, default_value_t = 2.0)]
+    retry_delay: f64,
+    /// List what would be sent; send nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let n = s.strip_suffix("/s").unwrap_or(s);
+    n.parse::<f64>()
+        .ok()
+        .filter(|r| *r > 0.0 && r.is_finite())
+        .ok_or_else(|| format!("`{s}` is not a rate like 20/s"))
 }
 
 #[derive(clap::Args)]
@@ -121,6 +161,10 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Validate(args) => {
             let json = args.json;
             validate_command(&cli.layouts, args).inspect_err(|e| json_error(json, e))
+        }
+        Command::Send(args) => {
+            let json = args.json;
+            send_command(args).inspect_err(|e| json_error(json, e))
         }
         Command::Layouts(LayoutsCommand::List) => {
             let catalog = Catalog::discover(&cli.layouts)?;
@@ -257,6 +301,50 @@ fn run_command(layouts: &std::path::Path, args: RunArgs) -> Result<i32, Error> {
         println!("{summary}");
     }
     Ok(report.exit_code())
+}
+
+fn send_command(args: SendArgs) -> Result<i32, Error> {
+    let opts = letterpress::send::SendOptions {
+        run: args.run_dir,
+        smtp: args.smtp,
+        rate: args.rate,
+        connections: args.connections,
+        max_attempts: args.max_attempts,
+        retry_delay: std::time::Duration::from_secs_f64(args.retry_delay.max(0.0)),
+        dry_run: args.dry_run,
+    };
+    let report = letterpress::send::send(&opts)?;
+    for line in &report.would_send {
+        println!("would send: {line}");
+    }
+    for e in &report.errors {
+        eprintln!("  failed: {e}");
+    }
+    eprintln!(
+        "letterpress: send {}: {} emails: {} accepted now, {} accepted before, {} failed{}",
+        opts.run.display(),
+        report.messages,
+        report.accepted,
+        report.already_accepted,
+        report.failed,
+        if opts.dry_run {
+            format!(", {} would be sent (dry run)", report.would_send.len())
+        } else {
+            String::new()
+        }
+    );
+    let code = if report.failed == 0 {
+        EXIT_OK
+    } else {
+        EXIT_PARTIAL
+    };
+    if args.json {
+        let mut doc = serde_json::to_value(&report).expect("serializes");
+        doc["summary_version"] = 1.into();
+        doc["exit_code"] = code.into();
+        println!("{doc}");
+    }
+    Ok(code)
 }
 
 fn validate_command(layouts: &std::path::Path, args: DataArgs) -> Result<i32, Error> {

@@ -1,0 +1,521 @@
+//! Delivery: submit a finished run's emails to an SMTP relay, exactly once.
+//!
+//! After stage 5: `letterpress send --run DIR --smtp URL` reads the run's
+//! manifest, checks each `.eml` against the hash the manifest recorded (an
+//! altered or missing file is never sent), and submits the messages over a
+//! small pool of SMTP connections in parallel, under a global rate limit.
+//!
+//! Every outcome is appended to the delivery journal `DIR/delivery.jsonl`
+//! (one JSON object a line, flushed and synced after each message): the
+//! message id, record id, recipient, `status` (`accepted`, `deferred` for a
+//! temporary failure that will be retried, `failed` for a permanent one or
+//! when the retries are used up), the attempt number and the server's reply.
+//! A message is sent only if the journal holds no `accepted` line for its
+//! Message-ID, so re-running `send` after a crash or a partial failure never
+//! sends an accepted message twice. The one window left is a crash after the
+//! server accepted a message and before its journal line reached the disk;
+//! the Message-ID (the same on every re-run) lets the receiving side spot
+//! such a duplicate. A lock file keeps two `send`s off the same run.
+//!
+//! # SMTP URL
+//! `smtps://host[:465]` (TLS from the first byte), `smtp://host[:587]`
+//! (STARTTLS, required), or `smtp://host:port?tls=none`, which sends in
+//! plain text and is allowed only to a loopback address (a local relay or a
+//! test sink). Credentials never come from the command line: set
+//! `LETTERPRESS_SMTP_USER` and `LETTERPRESS_SMTP_PASSWORD`.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::PoolConfig;
+use lettre::{Address, SmtpTransport, Transport};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::now_rfc3339;
+use crate::error::{Error, Result};
+use crate::manifest::{DocStatus, Manifest, MANIFEST_FILE};
+
+/// The delivery journal's file name in a run folder.
+pub const JOURNAL_FILE: &str = "delivery.jsonl";
+
+/// The lock file a running `send` holds in the run folder.
+pub const LOCK_FILE: &str = ".send.lock";
+
+/// Environment variables holding the SMTP credentials.
+pub const USER_ENV: &str = "LETTERPRESS_SMTP_USER";
+/// See [`USER_ENV`].
+pub const PASSWORD_ENV: &str = "LETTERPRESS_SMTP_PASSWORD";
+
+/// What `send` is asked to do.
+#[derive(Debug, Clone)]
+pub struct SendOptions {
+    /// The run folder (holding `manifest.json`).
+    pub run: PathBuf,
+    /// The relay, see the module docs.
+    pub smtp: String,
+    /// Messages per second over all connections.
+    pub rate: f64,
+    /// Parallel connections.
+    pub connections: usize,
+    /// Attempts per message before a temporary failure counts as failed.
+    pub max_attempts: u32,
+    /// The wait before the first retry; it doubles with each attempt.
+    pub retry_delay: Duration,
+    /// List what would be sent, send nothing.
+    pub dry_run: bool,
+}
+
+/// One line of the delivery journal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// The message's Message-ID.
+    pub message_id: String,
+    /// The record it belongs to.
+    pub record_id: String,
+    /// The recipient.
+    pub to: String,
+    /// `accepted`, `deferred` or `failed`.
+    pub status: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// The server's reply, or the error.
+    pub reply: String,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+}
+
+/// The outcome of a `send`.
+#[derive(Debug, Default, Serialize)]
+pub struct SendReport {
+    /// Emails the run rendered.
+    pub messages: usize,
+    /// Accepted by the server in this `send`.
+    pub accepted: usize,
+    /// Skipped: accepted by an earlier `send`.
+    pub already_accepted: usize,
+    /// Failed permanently, or temporarily on every attempt.
+    pub failed: usize,
+    /// In a dry run: what would be sent, as `path -> to`.
+    pub would_send: Vec<String>,
+    /// The failures, one line each.
+    pub errors: Vec<String>,
+}
+
+/// A message to submit.
+struct Outgoing {
+    record_id: String,
+    message_id: String,
+    to: String,
+    path: PathBuf,
+    sha256: String,
+}
+
+/// Sends the run's emails; see the module docs.
+pub fn send(opts: &SendOptions) -> Result<SendReport> {
+    let manifest_path = opts.run.join(MANIFEST_FILE);
+    let bytes = std::fs::read(&manifest_path).map_err(|e| {
+        Error::Input(format!(
+            "{}: {e} (send needs the folder of a finished run)",
+            manifest_path.display()
+        ))
+    })?;
+    let manifest: Manifest = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Input(format!("{}: {e}", manifest_path.display())))?;
+    let outgoing: Vec<Outgoing> = manifest
+        .documents
+        .iter()
+        .filter(|d| d.channel == "email" && d.status == DocStatus::Rendered)
+        .filter_map(|d| {
+            Some(Outgoing {
+                record_id: d.record_id.clone()?,
+                message_id: d.message_id.clone()?,
+                to: d.to.clone()?,
+                path: opts.run.join(d.path.as_ref()?),
+                sha256: d.sha256.clone()?,
+            })
+        })
+        .collect();
+    if opts.rate <= 0.0 || opts.connections == 0 || opts.max_attempts == 0 {
+        return Err(Error::Usage(
+            "--rate, --connections and --max-attempts must be positive".into(),
+        ));
+    }
+    let transport = if opts.dry_run {
+        None
+    } else {
+        Some(transport(&opts.smtp, opts.connections)?)
+    };
+
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        Some(Lock::take(&opts.run.join(LOCK_FILE))?)
+    };
+    let journal_path = opts.run.join(JOURNAL_FILE);
+    let accepted = accepted_ids(&journal_path)?;
+    let mut report = SendReport {
+        messages: outgoing.len(),
+        ..SendReport::default()
+    };
+    let todo: Vec<&Outgoing> = outgoing
+        .iter()
+        .filter(|o| {
+            let done = accepted.contains(&o.message_id);
+            if done {
+                report.already_accepted += 1;
+            }
+            !done
+        })
+        .collect();
+    let Some(transport) = transport else {
+        report.would_send = todo
+            .iter()
+            .map(|o| format!("{} -> {}", o.path.display(), o.to))
+            .collect();
+        return Ok(report);
+    };
+
+    let journal = Mutex::new(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&journal_path)
+            .map_err(|e| Error::io(&journal_path, e))?,
+    );
+    let pacer = Pacer::new(opts.rate);
+    let next = Mutex::new(todo.into_iter());
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..opts.connections {
+            scope.spawn(|| loop {
+                let Some(o) = next.lock().expect("no panics while locked").next() else {
+                    break;
+                };
+                let outcome = deliver(o, &transport, &pacer, &journal, opts);
+                results
+                    .lock()
+                    .expect("no panics while locked")
+                    .push(outcome);
+            });
+        }
+    });
+    for outcome in results.into_inner().expect("threads joined") {
+        match outcome {
+            Ok(()) => report.accepted += 1,
+            Err(why) => {
+                report.failed += 1;
+                report.errors.push(why);
+            }
+        }
+    }
+    report.errors.sort();
+    Ok(report)
+}
+
+/// Submits one message, retrying temporary failures with backoff; journals
+/// every attempt. The error is the final reason.
+fn deliver(
+    o: &Outgoing,
+    transport: &SmtpTransport,
+    pacer: &Pacer,
+    journal: &Mutex<std::fs::File>,
+    opts: &SendOptions,
+) -> std::result::Result<(), String> {
+    let record = |status: &str, attempt: u32, reply: String| {
+        let entry = JournalEntry {
+            message_id: o.message_id.clone(),
+            record_id: o.record_id.clone(),
+            to: o.to.clone(),
+            status: status.into(),
+            attempt,
+            reply,
+            at: now_rfc3339(),
+        };
+        let mut line = serde_json::to_vec(&entry).expect("entry serializes");
+        line.push(b'\n');
+        let mut file = journal.lock().expect("no panics while locked");
+        // A journal that cannot be written would risk a second delivery on
+        // the next send: stop this message's delivery with the reason.
+        file.write_all(&line)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| format!("cannot write the delivery journal: {e}"))
+    };
+    let fail = |attempt: u32, why: String| -> std::result::Result<(), String> {
+        record("failed", attempt, why.clone())?;
+        Err(format!("{} ({}): {why}", o.record_id, o.to))
+    };
+    let bytes = match std::fs::read(&o.path) {
+        Ok(b) => b,
+        Err(e) => return fail(0, format!("cannot read {}: {e}", o.path.display())),
+    };
+    if crate::output::sha256_hex(&bytes) != o.sha256 {
+        return fail(
+            0,
+            format!(
+                "{} does not match the hash in the manifest; it was changed after the run and is not sent",
+                o.path.display()
+            ),
+        );
+    }
+    let (from, to) = match (envelope_sender(&bytes), o.to.parse::<Address>()) {
+        (Some(f), Ok(t)) => (f, t),
+        _ => return fail(0, "cannot read the sender or recipient address".into()),
+    };
+    let envelope = Envelope::new(Some(from), vec![to]).map_err(|e| e.to_string())?;
+    let mut delay = opts.retry_delay;
+    for attempt in 1..=opts.max_attempts {
+        pacer.wait();
+        match transport.send_raw(&envelope, &bytes) {
+            Ok(response) => {
+                let reply = format!(
+                    "{} {}",
+                    response.code(),
+                    response.message().collect::<Vec<_>>().join(" ")
+                );
+                return record("accepted", attempt, reply);
+            }
+            Err(e) if e.is_permanent() => return fail(attempt, e.to_string()),
+            Err(e) if attempt < opts.max_attempts => {
+                record("deferred", attempt, e.to_string())?;
+                std::thread::sleep(delay);
+                delay *= 2;
+            }
+            Err(e) => {
+                return fail(
+                    attempt,
+                    format!("{e} (temporary, but still failing after {attempt} attempts)"),
+                )
+            }
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// The address in the message's `From:` header.
+fn envelope_sender(eml: &[u8]) -> Option<Address> {
+    let head_end = eml.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&eml[..head_end]).ok()?;
+    let line = head
+        .split("\r\n")
+        .find(|l| l.len() > 5 && l[..5].eq_ignore_ascii_case("from:"))?;
+    let value = &line[5..];
+    let addr = match (value.rfind('<'), value.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &value[a + 1..b],
+        _ => value.trim(),
+    };
+    addr.trim().parse().ok()
+}
+
+/// The Message-IDs the journal records as accepted.
+fn accepted_ids(path: &Path) -> Result<HashSet<String>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashSet::new()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    // A line cut short by a crash is ignored: its message was not recorded
+    // as accepted, so it is sent again (see the module docs).
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<JournalEntry>(l).ok())
+        .filter(|e| e.status == "accepted")
+        .map(|e| e.message_id)
+        .collect())
+}
+
+/// Builds the SMTP transport for `url` (see the module docs).
+fn transport(url: &str, connections: usize) -> Result<SmtpTransport> {
+    let usage = |why: &str| Error::Usage(format!("--smtp `{url}`: {why}"));
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| usage("expected smtp://host[:port] or smtps://host[:port]"))?;
+    let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let authority = authority.trim_end_matches('/');
+    if authority.contains('@') {
+        return Err(usage(&format!(
+            "credentials do not belong on the command line; set {USER_ENV} and {PASSWORD_ENV}"
+        )));
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+            (h, Some(p.parse::<u16>().map_err(|_| usage("bad port"))?))
+        }
+        _ => (authority, None),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(usage("no host"));
+    }
+    let plain = match query {
+        "" => false,
+        "tls=none" => true,
+        _ => return Err(usage("the only option is ?tls=none")),
+    };
+    let tls = |h: &str| {
+        TlsParameters::new(h.into()).map_err(|e| usage(&format!("TLS setup failed: {e}")))
+    };
+    let (tls, default_port) = match (scheme, plain) {
+        ("smtps", false) => (Tls::Wrapper(tls(host)?), 465),
+        ("smtp", false) => (Tls::Required(tls(host)?), 587),
+        ("smtp", true) => {
+            let loopback = host == "localhost"
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if !loopback {
+                return Err(usage(
+                    "?tls=none sends in plain text and is allowed only to a loopback address",
+                ));
+            }
+            (Tls::None, 25)
+        }
+        _ => return Err(usage("the scheme must be smtp or smtps")),
+    };
+    let mut builder = SmtpTransport::builder_dangerous(host)
+        .port(port.unwrap_or(default_port))
+        .tls(tls)
+        .timeout(Some(Duration::from_secs(30)))
+        .pool_config(PoolConfig::new().max_size(connections as u32));
+    match (std::env::var(USER_ENV), std::env::var(PASSWORD_ENV)) {
+        (Ok(user), Ok(password)) => builder = builder.credentials(Credentials::new(user, password)),
+        (Ok(_), Err(_)) | (Err(_), Ok(_)) => {
+            return Err(Error::Usage(format!(
+                "set both {USER_ENV} and {PASSWORD_ENV}, or neither"
+            )))
+        }
+        _ => {}
+    }
+    Ok(builder.build())
+}
+
+/// A global rate limit: hands out send slots `1/rate` seconds apart.
+struct Pacer {
+    gap: Duration,
+    next: Mutex<Instant>,
+}
+
+impl Pacer {
+    fn new(rate: f64) -> Pacer {
+        Pacer {
+            gap: Duration::from_secs_f64(1.0 / rate),
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Blocks until this caller's slot.
+    fn wait(&self) {
+        let slot = {
+            let mut next = self.next.lock().expect("no panics while locked");
+            let now = Instant::now();
+            let slot = (*next).max(now);
+            *next = slot + self.gap;
+            slot
+        };
+        let now = Instant::now();
+        if slot > now {
+            std::thread::sleep(slot - now);
+        }
+    }
+}
+
+/// The lock file of a running `send`, removed when dropped.
+struct Lock(PathBuf);
+
+impl Lock {
+    /// Takes the lock, or names the process holding it. A lock left by a
+    /// process that no longer runs is taken over.
+    fn take(path: &Path) -> Result<Lock> {
+        let me = format!("{} {}\n", std::process::id(), now_rfc3339());
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+            {
+                Ok(mut f) => {
+                    f.write_all(me.as_bytes()).map_err(|e| Error::io(path, e))?;
+                    return Ok(Lock(path.to_path_buf()));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(path).unwrap_or_default();
+                    let pid = holder.split_whitespace().next().unwrap_or("");
+                    let alive = !pid.is_empty() && Path::new("/proc").join(pid).exists();
+                    if alive {
+                        return Err(Error::Output(format!(
+                            "another send is running on this run (pid {pid}, started {}); lock file {}",
+                            holder.split_whitespace().nth(1).unwrap_or("?"),
+                            path.display()
+                        )));
+                    }
+                    eprintln!(
+                        "letterpress: warning: taking over the lock of a send that no longer runs (pid {pid})"
+                    );
+                    let _ = std::fs::remove_file(path);
+                }
+                Err(e) => return Err(Error::io(path, e)),
+            }
+        }
+        Err(Error::Output(format!(
+            "cannot take the lock {}",
+            path.display()
+        )))
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked_before_connecting() {
+        let err = |u: &str| {
+            transport(u, 2)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(err("smtp://user:pw@mail.example").contains(USER_ENV));
+        assert!(err("smtp://mail.example?tls=none").contains("loopback"));
+        assert!(err("http://mail.example").contains("scheme"));
+        assert!(err("mail.example").contains("smtp://"));
+        assert!(err("smtp://mail.example:x").contains("port"));
+        assert!(transport("smtp://127.0.0.1:2525?tls=none", 2).is_ok());
+        assert!(transport("smtps://mail.example", 2).is_ok());
+        assert!(transport("smtp://[::1]:25?tls=none", 2).is_ok());
+    }
+
+    #[test]
+    fn the_sender_is_read_from_the_from_header() {
+        let eml = b"From: \"Bank\" <hello@bank.example>\r\nTo: a@b.example\r\n\r\nbody";
+        assert_eq!(
+            envelope_sender(eml).unwrap().to_string(),
+            "hello@bank.example"
+        );
+    }
+
+    #[test]
+    fn the_pacer_spaces_slots() {
+        let p = Pacer::new(50.0);
+        let start = Instant::now();
+        for _ in 0..6 {
+            p.wait();
+        }
+        assert!(
+            start.elapsed() >= Duration::from_millis(95),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+}

@@ -1,0 +1,242 @@
+//! `letterpress send` against a real SMTP server on 127.0.0.1: Debian's
+//! aiosmtpd (installed by `.ci/run`), with a small handler that stores every
+//! message it accepts and can defer or refuse recipients.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use common::*;
+use mail_parser::MessageParser;
+
+/// An aiosmtpd handler: stores each accepted message as a file; with
+/// `flaky`, answers 451 to a recipient's first attempt and 550 to
+/// `customer5@example.com`.
+const HANDLER: &str = r#"
+import itertools, os
+
+class Sink:
+    def __init__(self, folder, flaky):
+        self.folder, self.flaky, self.seen = folder, flaky == "flaky", set()
+        self.n = itertools.count()
+
+    @classmethod
+    def from_cli(cls, parser, *args):
+        return cls(*args)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.flaky and address == "customer5@example.com":
+            return "550 5.1.1 no such mailbox"
+        if self.flaky and address not in self.seen:
+            self.seen.add(address)
+            return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        path = os.path.join(self.folder, "%05d.eml" % next(self.n))
+        with open(path + ".tmp", "wb") as f:
+            f.write(envelope.original_content)
+        os.rename(path + ".tmp", path)
+        return "250 2.0.0 stored"
+"#;
+
+/// A running SMTP sink, stopped when dropped.
+struct Sink {
+    child: Child,
+    port: u16,
+    folder: PathBuf,
+}
+
+impl Sink {
+    fn start(dir: &Path, mode: &str) -> Sink {
+        let folder = dir.join("received");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(dir.join("lpsink.py"), HANDLER).unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("/usr/bin/python3")
+            .env("PYTHONPATH", dir)
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "lpsink.Sink"])
+            .arg(&folder)
+            .arg(mode)
+            .spawn()
+            .expect("python3-aiosmtpd is installed (see .ci/run)");
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the SMTP sink did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Sink {
+            child,
+            port,
+            folder,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}?tls=none", self.port)
+    }
+
+    /// Message-ID → how many times it arrived.
+    fn received(&self) -> HashMap<String, usize> {
+        let mut seen = HashMap::new();
+        for entry in std::fs::read_dir(&self.folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "eml") {
+                let raw = std::fs::read(&path).unwrap();
+                let msg = MessageParser::default().parse(&raw).unwrap();
+                *seen
+                    .entry(msg.message_id().unwrap().to_owned())
+                    .or_default() += 1;
+            }
+        }
+        seen
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Renders the welcome letters (PDF + email) into `dir/run`.
+fn rendered_run(dir: &Path) -> (PathBuf, Vec<String>) {
+    let out = dir.join("run");
+    let res = run_layout(
+        "welcome-letter",
+        &root().join("fixtures/customers.csv"),
+        &out,
+        &[],
+    );
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let ids = manifest(&out)["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["channel"] == "email" && d["status"] == "rendered")
+        .map(|d| d["message_id"].as_str().unwrap().to_owned())
+        .collect();
+    (out, ids)
+}
+
+fn send(run: &Path, url: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["send", "--run", run.to_str().unwrap(), "--smtp", url];
+    args.extend_from_slice(extra);
+    letterpress(&args)
+}
+
+#[test]
+fn every_message_arrives_exactly_once_also_after_a_second_send() {
+    let dir = scratch("send");
+    let (run, ids) = rendered_run(&dir);
+    assert!(ids.len() >= 30);
+    let sink = Sink::start(&dir, "plain");
+
+    let dry = send(&run, &sink.url(), &["--dry-run"]);
+    assert_eq!(dry.status.code(), Some(0), "{}", describe(&dry));
+    assert_eq!(
+        String::from_utf8_lossy(&dry.stdout)
+            .matches("would send:")
+            .count(),
+        ids.len()
+    );
+    assert!(sink.received().is_empty(), "a dry run sends nothing");
+
+    let first = send(&run, &sink.url(), &["--rate", "500/s", "--json"]);
+    assert_eq!(first.status.code(), Some(0), "{}", describe(&first));
+    let summary: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(summary["accepted"], ids.len());
+    let got = sink.received();
+    assert_eq!(got.len(), ids.len());
+    for id in &ids {
+        assert_eq!(got.get(id), Some(&1), "{id} must arrive exactly once");
+    }
+    // What arrived is the file the run wrote, byte for byte.
+    let journal = std::fs::read_to_string(run.join("delivery.jsonl")).unwrap();
+    assert_eq!(journal.lines().count(), ids.len());
+    assert!(journal
+        .lines()
+        .all(|l| l.contains("\"status\":\"accepted\"") && l.contains("250")));
+
+    let second = send(&run, &sink.url(), &["--json"]);
+    assert_eq!(second.status.code(), Some(0), "{}", describe(&second));
+    let summary: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert_eq!(summary["accepted"], 0);
+    assert_eq!(summary["already_accepted"], ids.len());
+    assert_eq!(sink.received(), got, "a second send sends nothing again");
+    assert!(!run.join(".send.lock").exists());
+}
+
+#[test]
+fn temporary_failures_are_retried_and_permanent_ones_reported() {
+    let dir = scratch("send-flaky");
+    let (run, ids) = rendered_run(&dir);
+    // An email altered after the run is never sent.
+    let altered = manifest(&run)["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| {
+            d["channel"] == "email"
+                && d["status"] == "rendered"
+                && d["to"] != "customer5@example.com"
+        })
+        .unwrap()
+        .clone();
+    let path = run.join(altered["path"].as_str().unwrap());
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replacen("Northwind", "Northwlnd", 1)).unwrap();
+
+    let sink = Sink::start(&dir, "flaky");
+    let args = ["--rate", "500/s", "--retry-delay", "0.05", "--json"];
+    let res = send(&run, &sink.url(), &args);
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    let summary: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    assert_eq!(summary["failed"], 2, "{summary}");
+    assert_eq!(summary["accepted"], ids.len() - 2);
+    let errors = summary["errors"].to_string();
+    assert!(
+        errors.contains("550") && errors.contains("customer5@example.com"),
+        "{errors}"
+    );
+    assert!(errors.contains("does not match the hash"), "{errors}");
+
+    let got = sink.received();
+    assert_eq!(got.len(), ids.len() - 2);
+    assert!(got.values().all(|&n| n == 1));
+    assert!(!got.contains_key(altered["message_id"].as_str().unwrap()));
+    let journal = std::fs::read_to_string(run.join("delivery.jsonl")).unwrap();
+    let deferred = journal
+        .lines()
+        .filter(|l| l.contains("\"deferred\""))
+        .count();
+    assert_eq!(
+        deferred,
+        ids.len() - 2,
+        "every recipient but the two failures was deferred once"
+    );
+    assert!(journal.contains("451"));
+
+    // A re-run retries only what was not accepted.
+    let again = send(&run, &sink.url(), &args);
+    assert_eq!(again.status.code(), Some(1), "{}", describe(&again));
+    let summary: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(summary["already_accepted"], ids.len() - 2);
+    assert_eq!(summary["accepted"], 0);
+    assert_eq!(sink.received(), got);
+}
