@@ -4,18 +4,28 @@
 //!     cargo bench                             # 2,000 letters
 //!     LP_BENCH_RECORDS=20000 cargo bench      # the 20,000-letter memory target
 //!
+//!     LP_BENCH_DIR=/dev/shm cargo bench       # write the output to tmpfs
+//!
+//! Each case runs in a process of its own (the binary re-runs itself with
+//! `LP_BENCH_CASE`), so its peak RSS and caches are its own.
+//!
 //! Targets on the 2-core development machine: at least 800 one-page letters/s
 //! and a peak RSS under 200 MB at 20,000 letters.
 //!
-//! Two layouts run: the sample `welcome-letter` (a realistic letter: two
-//! fonts, logo, footer, address window) and `benches/layouts/minimal` (one
-//! page of text in an embedded font), which shows the engine's own cost per
-//! letter apart from what a template costs.
+//! Runs, each on its own synthetic records:
+//! - the sample `welcome-letter` as PDF only (a realistic letter: two fonts,
+//!   logo, footer, address window);
+//! - the same layout as email only (HTML + text + `.eml` written; target at
+//!   least 10,000 emails/s), on ten times as many records;
+//! - both channels at once (target: no slower than the PDF run plus 10%);
+//! - `benches/layouts/minimal` (one page of text in an embedded font), which
+//!   shows the engine's own cost per letter apart from what a template costs.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use letterpress::route::Channel;
 use letterpress::run::{run, RunOptions};
 use letterpress::synth::{welcome_record, Rng};
 
@@ -29,11 +39,17 @@ fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-/// Renders `records` synthetic letters with `layout` from `layouts` and
-/// prints one result line.
-fn bench(layouts: PathBuf, layout: &str, records: usize, jobs: usize) {
-    let dir =
-        std::env::temp_dir().join(format!("letterpress-bench-{}-{layout}", std::process::id()));
+/// Renders `records` synthetic records with `layout` from `layouts` on
+/// `channels`, prints one result line and returns the seconds taken.
+fn bench(layouts: PathBuf, layout: &str, channels: &[Channel], records: usize, jobs: usize) -> f64 {
+    let names: Vec<&str> = channels.iter().map(|c| c.name()).collect();
+    let label = format!("{layout} [{}]", names.join("+"));
+    let base = std::env::var_os("LP_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    let dir = base.join(format!(
+        "letterpress-bench-{}-{layout}-{}",
+        std::process::id(),
+        names.join("-")
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let data = dir.join("records.jsonl");
     let mut w = std::io::BufWriter::new(std::fs::File::create(&data).unwrap());
@@ -54,23 +70,65 @@ fn bench(layouts: PathBuf, layout: &str, records: usize, jobs: usize) {
         jobs,
         standards: Vec::new(),
         command: vec!["bench".into()],
-        channels: None,
+        channels: Some(channels.to_vec()),
         suppress: None,
     };
     let start = Instant::now();
     let report = run(&opts).expect("the benchmark run succeeds");
     let secs = start.elapsed().as_secs_f64();
     let t = &report.manifest.totals;
-    assert_eq!(t.rendered, records, "every letter renders");
+    assert_eq!(
+        t.rendered,
+        records * channels.len(),
+        "every document renders"
+    );
     println!(
-        "{layout}: {records} letters, {jobs} workers: {secs:.2} s, {:.0} letters/s, {} pages, {:.1} KB/letter, peak RSS so far {:.0} MB",
+        "{label}: {records} records, {jobs} workers: {secs:.2} s, {:.0} records/s, {} pages, {:.1} KB/record, peak RSS {:.0} MB",
         records as f64 / secs,
         t.pages,
         t.bytes as f64 / records as f64 / 1024.0,
         peak_rss_mb()
     );
     std::fs::remove_dir_all(&dir).unwrap();
+    secs
 }
+
+/// One benchmark case, run in a process of its own so that each measures
+/// what a real `letterpress run` does (fresh caches, its own peak RSS).
+struct Case {
+    layouts: &'static str,
+    layout: &'static str,
+    channels: &'static str,
+    /// Records as a multiple of `LP_BENCH_RECORDS`.
+    scale: usize,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        layouts: "layouts",
+        layout: "welcome-letter",
+        channels: "pdf",
+        scale: 1,
+    },
+    Case {
+        layouts: "layouts",
+        layout: "welcome-letter",
+        channels: "email",
+        scale: 10,
+    },
+    Case {
+        layouts: "layouts",
+        layout: "welcome-letter",
+        channels: "pdf,email",
+        scale: 1,
+    },
+    Case {
+        layouts: "benches/layouts",
+        layout: "minimal",
+        channels: "pdf",
+        scale: 1,
+    },
+];
 
 fn main() {
     let records: usize = std::env::var("LP_BENCH_RECORDS")
@@ -79,7 +137,51 @@ fn main() {
         .unwrap_or(2_000);
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    // The sample letter first, so the peak RSS it prints is its own.
-    bench(root.join("layouts"), "welcome-letter", records, jobs);
-    bench(root.join("benches/layouts"), "minimal", records, jobs);
+    if let Ok(i) = std::env::var("LP_BENCH_CASE") {
+        let case = &CASES[i.parse::<usize>().expect("a case number")];
+        let channels: Vec<Channel> = case
+            .channels
+            .split(',')
+            .map(|c| {
+                if c == "pdf" {
+                    Channel::Pdf
+                } else {
+                    Channel::Email
+                }
+            })
+            .collect();
+        let secs = bench(
+            root.join(case.layouts),
+            case.layout,
+            &channels,
+            records * case.scale,
+            jobs,
+        );
+        println!("SECONDS {secs}");
+        return;
+    }
+    let exe = std::env::current_exe().expect("the bench binary");
+    let mut seconds = Vec::new();
+    for i in 0..CASES.len() {
+        let out = std::process::Command::new(&exe)
+            .env("LP_BENCH_CASE", i.to_string())
+            .output()
+            .expect("the bench re-runs itself");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        for line in text.lines() {
+            match line.strip_prefix("SECONDS ") {
+                Some(s) => seconds.push(s.parse::<f64>().unwrap()),
+                None => println!("{line}"),
+            }
+        }
+    }
+    println!(
+        "mixed run (pdf+email) against the PDF channel alone: {:+.1}%",
+        (seconds[2] / seconds[0] - 1.0) * 100.0
+    );
 }

@@ -20,9 +20,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use ring::digest::{Context as Sha256, SHA256};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::layout::hex;
@@ -124,7 +124,7 @@ impl Input {
     pub fn scan(&self) -> Result<InputSummary> {
         let hashing = Hashing {
             inner: self.open()?,
-            hasher: Sha256::new(),
+            hasher: Sha256::new(&SHA256),
             bytes: 0,
         };
         let mut reader = BufReader::with_capacity(256 << 10, hashing);
@@ -138,7 +138,7 @@ impl Input {
             .map_err(|e| Error::Input(format!("{}: {e}", self.path.display())))?;
         let hashing = reader.into_inner();
         Ok(InputSummary {
-            sha256: hex(&hashing.hasher.finalize()),
+            sha256: hex(hashing.hasher.finish().as_ref()),
             records,
             bytes: hashing.bytes,
         })

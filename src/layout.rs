@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use ring::digest::{Context as Sha256, SHA256};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::route::{Channel, Preference};
@@ -504,19 +504,19 @@ impl Layout {
     /// Reads every file of the version folder (see [`Layout::files`]) and
     /// computes the layout digest (see the module docs).
     pub fn read_files(&self) -> Result<LayoutFiles> {
-        let mut hasher = Sha256::new();
+        let mut hasher = Sha256::new(&SHA256);
         let mut files = Vec::new();
         for (rel, path) in self.files()? {
             let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
             hasher.update(rel.as_bytes());
-            hasher.update([0u8]);
-            hasher.update((bytes.len() as u64).to_be_bytes());
+            hasher.update(&[0u8]);
+            hasher.update(&(bytes.len() as u64).to_be_bytes());
             hasher.update(&bytes);
             files.push((rel, bytes));
         }
         Ok(LayoutFiles {
             files,
-            digest: hex(&hasher.finalize()),
+            digest: hex(hasher.finish().as_ref()),
         })
     }
 

@@ -40,6 +40,9 @@ use crate::schema::{check_record, Origin};
 /// Evict Typst's memoization cache after this many documents.
 pub const EVICT_EVERY: usize = 50;
 
+/// Records handed to a worker at a time.
+const BATCH: usize = 8;
+
 /// Stack size of a rendering worker (deeply nested layouts need more than 2 MiB).
 const WORKER_STACK: usize = 64 << 20;
 
@@ -501,7 +504,7 @@ fn render_all(
     jobs: usize,
 ) -> Result<Vec<Document>> {
     let records = input.records()?;
-    let (job_tx, job_rx) = mpsc::sync_channel::<Job>(jobs * 4);
+    let (job_tx, job_rx) = mpsc::sync_channel::<Vec<Job>>(jobs * 2);
     let job_rx = std::sync::Mutex::new(job_rx);
     let (doc_tx, doc_rx) = mpsc::channel::<Vec<Document>>();
     let done = AtomicUsize::new(0);
@@ -513,13 +516,16 @@ fn render_all(
                 .name(format!("render-{n}"))
                 .stack_size(WORKER_STACK)
                 .spawn_scoped(scope, move || loop {
-                    let job = match job_rx.lock().expect("no panics while locked").recv() {
-                        Ok(job) => job,
+                    let batch = match job_rx.lock().expect("no panics while locked").recv() {
+                        Ok(batch) => batch,
                         Err(_) => break,
                     };
-                    let docs = render_one(stage, job);
-                    if done.fetch_add(1, Ordering::Relaxed) % EVICT_EVERY == EVICT_EVERY - 1 {
-                        typst::comemo::evict(1);
+                    let mut docs = Vec::with_capacity(batch.len() * 2);
+                    for job in batch {
+                        docs.extend(render_one(stage, job));
+                        if done.fetch_add(1, Ordering::Relaxed) % EVICT_EVERY == EVICT_EVERY - 1 {
+                            typst::comemo::evict(1);
+                        }
                     }
                     if doc_tx.send(docs).is_err() {
                         break;
@@ -530,13 +536,25 @@ fn render_all(
         let reader_docs = doc_tx;
         let reader = scope.spawn(move || -> Result<()> {
             let mut checker = Checker::new(layout, input.format, channels, suppressions, texts);
+            // Jobs travel in small batches: an email takes a fraction of a
+            // millisecond, and handing each over alone costs about as much.
+            let mut batch = Vec::with_capacity(BATCH);
             for raw in records {
                 match checker.check(raw?) {
-                    Checked::Ready(job) => job_tx.send(job).expect("workers outlive the reader"),
+                    Checked::Ready(job) => {
+                        batch.push(job);
+                        if batch.len() == BATCH {
+                            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                            job_tx.send(full).expect("workers outlive the reader");
+                        }
+                    }
                     Checked::Failed(docs) => reader_docs
                         .send(docs)
                         .expect("collector outlives the reader"),
                 }
+            }
+            if !batch.is_empty() {
+                job_tx.send(batch).expect("workers outlive the reader");
             }
             Ok(())
         });

@@ -128,8 +128,15 @@ pub fn welcome_record(i: usize, rng: &mut Rng) -> Value {
     if rng.below(3) == 0 {
         rec["overdraft_limit"] = json!(500 * (1 + rng.below(10)));
     }
+    rec["email"] = json!(format!("customer{}@example.com", i + 1));
+    rec["locale"] = json!(rng.pick(LOCALES));
     rec
 }
+
+/// Record locales, roughly as a UK bank with customers abroad might have them.
+const LOCALES: &[&str] = &[
+    "en-GB", "en-GB", "en-GB", "en-GB", "en-GB", "de-DE", "fr-FR", "es-ES", "en-US",
+];
 
 /// Record number `i` (from 0) for the `annual-statement` layout, with 0 to
 /// `max_transactions` transactions.
