@@ -56,6 +56,10 @@ struct SendArgs {
     /// from LETTERPRESS_SMTP_USER and LETTERPRESS_SMTP_PASSWORD.
     #[arg(long, env = "LETTERPRESS_SMTP_URL", default_value = "")]
     smtp: String,
+    /// A PEM CA certificate to trust besides the public roots (a relay with
+    /// a company-internal certificate).
+    #[arg(long = "smtp-ca", value_name = "FILE")]
+    smtp_ca: Option<PathBuf>,
     /// Global rate limit, messages per second (e.g. 20 or 20/s).
     #[arg(long, default_value = "10/s", value_parser = parse_rate)]
     rate: f64,
@@ -312,6 +316,7 @@ fn send_command(args: SendArgs) -> Result<i32, Error> {
         max_attempts: args.max_attempts,
         retry_delay: std::time::Duration::from_secs_f64(args.retry_delay.max(0.0)),
         dry_run: args.dry_run,
+        ca: args.smtp_ca,
     };
     let report = letterpress::send::send(&opts)?;
     for line in &report.would_send {

@@ -21,7 +21,9 @@
 //! `smtps://host[:465]` (TLS from the first byte), `smtp://host[:587]`
 //! (STARTTLS, required), or `smtp://host:port?tls=none`, which sends in
 //! plain text and is allowed only to a loopback address (a local relay or a
-//! test sink). Credentials never come from the command line: set
+//! test sink). Certificates are verified against the public web roots plus,
+//! with `--smtp-ca FILE`, a company CA. Credentials never come from the
+//! command line: set
 //! `LETTERPRESS_SMTP_USER` and `LETTERPRESS_SMTP_PASSWORD`.
 
 use std::collections::HashSet;
@@ -32,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::PoolConfig;
 use lettre::{Address, SmtpTransport, Transport};
 use serde::{Deserialize, Serialize};
@@ -69,6 +71,9 @@ pub struct SendOptions {
     pub retry_delay: Duration,
     /// List what would be sent, send nothing.
     pub dry_run: bool,
+    /// A PEM file with a CA certificate to trust besides the public roots
+    /// (a relay with a company-internal certificate).
+    pub ca: Option<PathBuf>,
 }
 
 /// One line of the delivery journal.
@@ -149,7 +154,14 @@ pub fn send(opts: &SendOptions) -> Result<SendReport> {
     let transport = if opts.dry_run {
         None
     } else {
-        Some(transport(&opts.smtp, opts.connections)?)
+        let ca = match &opts.ca {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .map_err(|e| Error::Usage(format!("--smtp-ca `{}`: {e}", path.display())))?,
+            ),
+            None => None,
+        };
+        Some(transport(&opts.smtp, opts.connections, ca.as_deref())?)
     };
 
     let _lock = if opts.dry_run {
@@ -330,7 +342,7 @@ fn accepted_ids(path: &Path) -> Result<HashSet<String>> {
 }
 
 /// Builds the SMTP transport for `url` (see the module docs).
-fn transport(url: &str, connections: usize) -> Result<SmtpTransport> {
+fn transport(url: &str, connections: usize, ca: Option<&[u8]>) -> Result<SmtpTransport> {
     let usage = |why: &str| Error::Usage(format!("--smtp `{url}`: {why}"));
     let (scheme, rest) = url
         .split_once("://")
@@ -358,7 +370,20 @@ fn transport(url: &str, connections: usize) -> Result<SmtpTransport> {
         _ => return Err(usage("the only option is ?tls=none")),
     };
     let tls = |h: &str| {
-        TlsParameters::new(h.into()).map_err(|e| usage(&format!("TLS setup failed: {e}")))
+        let mut params = TlsParameters::builder(h.into());
+        if let Some(pem) = ca {
+            if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                return Err(Error::Usage(
+                    "--smtp-ca: not a PEM certificate (no BEGIN CERTIFICATE block)".into(),
+                ));
+            }
+            let cert = Certificate::from_pem(pem)
+                .map_err(|e| Error::Usage(format!("--smtp-ca: not a PEM certificate: {e}")))?;
+            params = params.add_root_certificate(cert);
+        }
+        params
+            .build()
+            .map_err(|e| usage(&format!("TLS setup failed: {e}")))
     };
     let (tls, default_port) = match (scheme, plain) {
         ("smtps", false) => (Tls::Wrapper(tls(host)?), 465),
@@ -481,7 +506,7 @@ mod tests {
     #[test]
     fn urls_are_checked_before_connecting() {
         let err = |u: &str| {
-            transport(u, 2)
+            transport(u, 2, None)
                 .err()
                 .map(|e| e.to_string())
                 .unwrap_or_default()
@@ -491,9 +516,11 @@ mod tests {
         assert!(err("http://mail.example").contains("scheme"));
         assert!(err("mail.example").contains("smtp://"));
         assert!(err("smtp://mail.example:x").contains("port"));
-        assert!(transport("smtp://127.0.0.1:2525?tls=none", 2).is_ok());
-        assert!(transport("smtps://mail.example", 2).is_ok());
-        assert!(transport("smtp://[::1]:25?tls=none", 2).is_ok());
+        assert!(transport("smtp://127.0.0.1:2525?tls=none", 2, None).is_ok());
+        assert!(transport("smtps://mail.example", 2, None).is_ok());
+        assert!(transport("smtp://[::1]:25?tls=none", 2, None).is_ok());
+        let bad_ca = transport("smtps://mail.example", 2, Some(b"not pem"));
+        assert!(bad_ca.err().unwrap().to_string().contains("--smtp-ca"));
     }
 
     #[test]

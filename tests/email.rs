@@ -304,7 +304,7 @@ fn hostile_values_are_escaped_in_the_html_and_literal_in_the_text() {
     for (i, h) in hostile.iter().enumerate() {
         let rec = serde_json::json!({"customer_id": format!("H-{i}"), "first_name": h, "last_name": "Smith",
             "address": {"line1": h, "postcode": "E1 1AA", "city": "London"}, "email": format!("h{i}@example.com"),
-            "product": h, "account_number": "12345678", "opened_on": "2026-01-02", "contact_preference": "email"});
+            "product": h, "account_number": "12345678", "opened_on": "2026-01-02", "contact_preference": "both"});
         lines.push_str(&rec.to_string());
         lines.push('\n');
     }
@@ -314,6 +314,13 @@ fn hostile_values_are_escaped_in_the_html_and_literal_in_the_text() {
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
     let e = entries(&manifest(&out));
     for (i, h) in hostile.iter().enumerate() {
+        // The letter, worded through texts.yaml, prints the value literally too.
+        let pdf = &e[&(format!("H-{i}"), "pdf".to_owned())];
+        let letter = pdftotext(&out.join(pdf["path"].as_str().unwrap()));
+        assert!(
+            letter.contains(&format!("Dear {h} Smith,")),
+            "{h:?} not literal in:\n{letter}"
+        );
         let d = &e[&(format!("H-{i}"), "email".to_owned())];
         assert_eq!(d["status"], "rendered", "{d}");
         let (_, msg) = parse_eml(&out.join(d["path"].as_str().unwrap()));

@@ -54,6 +54,11 @@ struct Sink {
 
 impl Sink {
     fn start(dir: &Path, mode: &str) -> Sink {
+        Sink::start_with(dir, mode, &[])
+    }
+
+    /// Starts the sink with extra aiosmtpd options (TLS certificates).
+    fn start_with(dir: &Path, mode: &str, options: &[&str]) -> Sink {
         let folder = dir.join("received");
         std::fs::create_dir_all(&folder).unwrap();
         std::fs::write(dir.join("lpsink.py"), HANDLER).unwrap();
@@ -66,6 +71,7 @@ impl Sink {
             .env("PYTHONPATH", dir)
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
+            .args(options)
             .args(["-c", "lpsink.Sink"])
             .arg(&folder)
             .arg(mode)
@@ -239,4 +245,119 @@ fn temporary_failures_are_retried_and_permanent_ones_reported() {
     assert_eq!(summary["already_accepted"], ids.len() - 2);
     assert_eq!(summary["accepted"], 0);
     assert_eq!(sink.received(), got);
+}
+
+/// A private CA and a server certificate for 127.0.0.1, made with openssl.
+fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let ssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("openssl runs");
+        assert!(out.status.success(), "{}", describe(&out));
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    ssl(&[
+        &["req", "-x509"],
+        &ec[..],
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=letterpress test CA",
+        ],
+    ]
+    .concat());
+    ssl(&[
+        &["req"],
+        &ec[..],
+        &[
+            "-keyout",
+            "srv.key",
+            "-out",
+            "srv.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    ssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "srv.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (dir.join("ca.pem"), dir.join("srv.pem"), dir.join("srv.key"))
+}
+
+#[test]
+fn delivery_is_encrypted_with_starttls_or_tls_and_certificates_are_checked() {
+    let dir = scratch("send-tls");
+    let (run, ids) = rendered_run(&dir);
+    let (ca, cert, key) = certificates(&dir);
+    let (ca, cert, key) = (
+        ca.to_str().unwrap(),
+        cert.to_str().unwrap(),
+        key.to_str().unwrap(),
+    );
+
+    // STARTTLS (required by the server too).
+    let starttls = Sink::start_with(
+        &dir.join("starttls"),
+        "plain",
+        &["--tlscert", cert, "--tlskey", key],
+    );
+    let url = format!("smtp://127.0.0.1:{}", starttls.port);
+    // Without the company CA the certificate is refused: nothing is sent.
+    let res = send(
+        &run,
+        &url,
+        &["--max-attempts", "1", "--connections", "1", "--json"],
+    );
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    assert!(starttls.received().is_empty());
+    let summary: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    assert_eq!(summary["failed"], ids.len());
+    // With it, everything arrives, once.
+    let res = send(&run, &url, &["--smtp-ca", ca, "--rate", "500/s"]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let got = starttls.received();
+    assert_eq!(got.len(), ids.len());
+    assert!(got.values().all(|&n| n == 1));
+
+    // Implicit TLS (smtps) into a second, fresh run.
+    let dir2 = scratch("send-tls-2");
+    let (run2, ids2) = rendered_run(&dir2);
+    let smtps = Sink::start_with(&dir2, "plain", &["--smtpscert", cert, "--smtpskey", key]);
+    let url = format!("smtps://127.0.0.1:{}", smtps.port);
+    let res = send(&run2, &url, &["--smtp-ca", ca, "--rate", "500/s"]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    assert_eq!(smtps.received().len(), ids2.len());
 }
