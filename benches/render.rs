@@ -72,6 +72,7 @@ fn bench(layouts: PathBuf, layout: &str, channels: &[Channel], records: usize, j
         command: vec!["bench".into()],
         channels: Some(channels.to_vec()),
         suppress: None,
+        allow_draft: false,
     };
     let start = Instant::now();
     let report = run(&opts).expect("the benchmark run succeeds");

@@ -14,6 +14,12 @@
 //! the relative path in UTF-8, one NUL byte, the file length as an 8-byte
 //! big-endian integer, and the file's bytes. Symbolic links are refused, so a
 //! layout cannot reach outside its folder.
+//!
+//! Two things are left out, because they record a decision about the files
+//! rather than change any output: the approval record `approval.yaml` (see
+//! [`crate::approval`]), and the `status:` line of `layout.yaml` (its other
+//! lines are hashed as they are). So approving or retiring a version keeps
+//! its digest.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -22,6 +28,7 @@ use std::path::{Path, PathBuf};
 use ring::digest::{Context as Sha256, SHA256};
 use serde::{Deserialize, Serialize};
 
+use crate::clock::Date;
 use crate::error::{Error, Result};
 use crate::route::{Channel, Preference};
 use crate::schema::{FieldSpec, FieldType};
@@ -128,6 +135,12 @@ pub struct LayoutMeta {
     pub description: String,
     /// Lifecycle status.
     pub status: Status,
+    /// The first day this version may be sent (`YYYY-MM-DD`, inclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_from: Option<String>,
+    /// The last day this version may be sent (`YYYY-MM-DD`, inclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_until: Option<String>,
     /// The record field holding the record id.
     pub id_field: String,
     /// The Typst entry file, relative to the version folder.
@@ -205,6 +218,24 @@ fn default_email_text() -> String {
 }
 
 impl LayoutMeta {
+    /// Whether the version is in effect on `day` (its effective dates, if
+    /// any, include it).
+    pub fn in_effect(&self, day: Date) -> bool {
+        let from = self.effective_from.as_deref().and_then(Date::parse);
+        let until = self.effective_until.as_deref().and_then(Date::parse);
+        from.is_none_or(|f| f <= day) && until.is_none_or(|u| day <= u)
+    }
+
+    /// `from 2026-01-01 until 2026-06-30`, or `always` without dates.
+    pub fn effective(&self) -> String {
+        match (&self.effective_from, &self.effective_until) {
+            (None, None) => "always".into(),
+            (Some(f), None) => format!("from {f}"),
+            (None, Some(u)) => format!("until {u}"),
+            (Some(f), Some(u)) => format!("from {f} until {u}"),
+        }
+    }
+
     /// The channels a run renders by default.
     pub fn default_channels(&self) -> Vec<Channel> {
         match &self.channels {
@@ -321,8 +352,8 @@ impl Catalog {
     }
 
     /// Picks the layout version `r` names: the given version, or the highest
-    /// approved one.
-    pub fn resolve(&self, r: &LayoutRef) -> Result<&Layout> {
+    /// approved one in effect on `day`.
+    pub fn resolve(&self, r: &LayoutRef, day: Date) -> Result<&Layout> {
         let chosen = r.version.and_then(|v| self.layouts.get(&r.name)?.get(&v));
         if let (None, Some(broken)) = (chosen, self.broken.get(&r.name)) {
             let reasons: Vec<&str> = broken.iter().map(|(_, why)| why.as_str()).collect();
@@ -347,7 +378,14 @@ impl Catalog {
         let list = || {
             versions
                 .values()
-                .map(|l| format!("{} ({})", l.meta.version, l.meta.status))
+                .map(|l| {
+                    format!(
+                        "{} ({}, {})",
+                        l.meta.version,
+                        l.meta.status,
+                        l.meta.effective()
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -362,10 +400,10 @@ impl Catalog {
             None => versions
                 .values()
                 .rev()
-                .find(|l| l.meta.status == Status::Approved)
+                .find(|l| l.meta.status == Status::Approved && l.meta.in_effect(day))
                 .ok_or_else(|| {
                     Error::Layout(format!(
-                        "layout `{}` has no approved version (versions: {}); name one with {}@N",
+                        "layout `{}` has no approved version in effect on {day} (versions: {}); name one with {}@N",
                         r.name,
                         list(),
                         r.name
@@ -418,6 +456,24 @@ impl Layout {
         }
         if !dir.join(&meta.template).is_file() {
             problems.push(format!("template `{}` is missing", meta.template));
+        }
+        let dates: Vec<Option<Date>> = [&meta.effective_from, &meta.effective_until]
+            .iter()
+            .zip(["effective_from", "effective_until"])
+            .map(|(d, key)| {
+                d.as_deref().and_then(|s| {
+                    let parsed = Date::parse(s);
+                    if parsed.is_none() {
+                        problems.push(format!("{key} `{s}` is not a date (YYYY-MM-DD)"));
+                    }
+                    parsed
+                })
+            })
+            .collect();
+        if let (Some(f), Some(u)) = (dates[0], dates[1]) {
+            if u < f {
+                problems.push(format!("effective_until {u} is before effective_from {f}"));
+            }
         }
         if crate::locale::rules(&meta.default_locale).is_none() {
             let list: Vec<&str> = crate::locale::RULES.iter().map(|r| r.tag).collect();
@@ -506,17 +562,28 @@ impl Layout {
     pub fn read_files(&self) -> Result<LayoutFiles> {
         let mut hasher = Sha256::new(&SHA256);
         let mut files = Vec::new();
+        let mut hashes = BTreeMap::new();
         for (rel, path) in self.files()? {
+            if rel == crate::approval::APPROVAL_FILE {
+                continue;
+            }
             let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            let canonical = if rel == METADATA_FILE {
+                without_status(&bytes)
+            } else {
+                bytes.clone()
+            };
             hasher.update(rel.as_bytes());
             hasher.update(&[0u8]);
-            hasher.update(&(bytes.len() as u64).to_be_bytes());
-            hasher.update(&bytes);
+            hasher.update(&(canonical.len() as u64).to_be_bytes());
+            hasher.update(&canonical);
+            hashes.insert(rel.clone(), crate::output::sha256_hex(&canonical));
             files.push((rel, bytes));
         }
         Ok(LayoutFiles {
             files,
             digest: hex(hasher.finish().as_ref()),
+            hashes,
         })
     }
 
@@ -533,6 +600,19 @@ pub struct LayoutFiles {
     pub files: Vec<(String, Vec<u8>)>,
     /// The layout digest over exactly these files.
     pub digest: String,
+    /// SHA-256 of each file as the digest sees it (see the module docs).
+    pub hashes: BTreeMap<String, String>,
+}
+
+/// `layout.yaml` without its `status:` line(s), as the digest sees it.
+fn without_status(yaml: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(yaml.len());
+    for line in yaml.split_inclusive(|&b| b == b'\n') {
+        if !line.starts_with(b"status:") {
+            out.extend_from_slice(line);
+        }
+    }
+    out
 }
 
 impl LayoutFiles {

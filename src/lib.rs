@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+pub mod approval;
 pub mod clock;
 pub mod error;
 pub mod input;

@@ -120,6 +120,11 @@ struct RunArgs {
     /// Also conform to a PDF standard (repeatable). Letters are tagged PDF always.
     #[arg(long = "pdf-standard", value_enum)]
     pdf_standards: Vec<Standard>,
+    /// Render a version that is not approved (draft, retired, changed since
+    /// its approval, or out of its effective dates) as a review copy: every
+    /// page marked DRAFT - NOT APPROVED, email subjects start with [DRAFT].
+    #[arg(long)]
+    allow_draft: bool,
     /// Channels to render, comma-separated (pdf, email); default: the layout's.
     #[arg(long, value_enum, value_delimiter = ',')]
     channels: Option<Vec<Channel>>,
@@ -133,11 +138,32 @@ struct RunArgs {
 enum LayoutsCommand {
     /// Print a table of every layout version (exit 1 if any is broken).
     List,
-    /// Print a layout version's metadata and field schema.
+    /// Print a layout version's metadata, approval and field schema.
     Show {
-        /// NAME (highest approved version) or NAME@VERSION.
+        /// NAME (the approved version in effect on --as-of) or NAME@VERSION.
         layout: LayoutRef,
+        /// Which version was in effect on this date (default: today).
+        #[arg(long, value_parser = parse_date)]
+        as_of: Option<Date>,
     },
+    /// Approve a layout version: record who approved it, when, and the hash
+    /// of every file, and set its status to approved.
+    Approve {
+        /// NAME@VERSION.
+        layout: LayoutRef,
+        /// Who approves it.
+        #[arg(long)]
+        by: String,
+        /// A note, e.g. the review ticket.
+        #[arg(long)]
+        note: Option<String>,
+        /// The approval date (default: today, UTC).
+        #[arg(long, value_parser = parse_date)]
+        date: Option<Date>,
+    },
+    /// Check every version against its approval: exit 1 if an approved
+    /// version has no approval record or its files changed.
+    Check,
 }
 
 fn parse_date(s: &str) -> Result<Date, String> {
@@ -182,13 +208,93 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                 EXIT_PARTIAL
             })
         }
-        Command::Layouts(LayoutsCommand::Show { layout }) => {
-            let layout = run::find_layout(&cli.layouts, &layout)?;
-            let digest = layout.digest()?;
+        Command::Layouts(LayoutsCommand::Approve {
+            layout,
+            by,
+            note,
+            date,
+        }) => {
+            let Some(version) = layout.version else {
+                return Err(Error::Usage(format!(
+                    "name the version to approve: {}@N",
+                    layout.name
+                )));
+            };
+            let catalog = Catalog::discover(&cli.layouts)?;
+            let found = catalog
+                .layouts
+                .get(&layout.name)
+                .and_then(|v| v.get(&version))
+                .ok_or_else(|| Error::Layout(format!("no layout version {layout}")))?;
+            let a = letterpress::approval::approve(
+                found,
+                &by,
+                note.as_deref(),
+                date.unwrap_or_else(Date::today_utc),
+            )?;
+            println!(
+                "{layout}: approved by {} on {}; digest {}; {} files recorded in {}",
+                a.approved_by,
+                a.approved_on,
+                a.digest,
+                a.files.len(),
+                found
+                    .dir
+                    .join(letterpress::approval::APPROVAL_FILE)
+                    .display()
+            );
+            Ok(EXIT_OK)
+        }
+        Command::Layouts(LayoutsCommand::Check) => {
+            let catalog = Catalog::discover(&cli.layouts)?;
+            let mut bad = 0;
+            for versions in catalog.layouts.values() {
+                for l in versions.values() {
+                    let standing = letterpress::approval::standing(l, &l.read_files()?)?;
+                    let ok = l.meta.status != letterpress::layout::Status::Approved
+                        || standing.is_approved();
+                    if !ok {
+                        bad += 1;
+                    }
+                    println!(
+                        "{:<24} {:<9} {:<32} {}{}",
+                        l.id(),
+                        l.meta.status.to_string(),
+                        l.meta.effective(),
+                        if ok { "" } else { "PROBLEM: " },
+                        standing.describe()
+                    );
+                }
+            }
+            for (dir, why) in catalog.broken.values().flatten() {
+                bad += 1;
+                println!("broken: {}: {why}", dir.display());
+            }
+            Ok(if bad == 0 { EXIT_OK } else { EXIT_PARTIAL })
+        }
+        Command::Layouts(LayoutsCommand::Show { layout, as_of }) => {
+            let day = as_of.unwrap_or_else(Date::today_utc);
+            let layout = run::find_layout(&cli.layouts, &layout, day)?;
+            let files = layout.read_files()?;
+            let digest = files.digest.clone();
+            let standing = letterpress::approval::standing(&layout, &files)?;
             let m = &layout.meta;
             println!("layout:      {}", layout.id());
             println!("title:       {}", m.title);
             println!("status:      {}", m.status);
+            println!("approval:    {}", standing.describe());
+            if let Some(note) = standing.approval().and_then(|a| a.note.as_deref()) {
+                println!("             note: {note}");
+            }
+            println!(
+                "effective:   {}{}",
+                m.effective(),
+                if m.in_effect(day) {
+                    format!(" (in effect on {day})")
+                } else {
+                    format!(" (NOT in effect on {day})")
+                }
+            );
             println!("description: {}", m.description.trim());
             println!("folder:      {}", layout.dir.display());
             println!("template:    {}", m.template);
@@ -246,6 +352,7 @@ fn run_command(layouts: &std::path::Path, args: RunArgs) -> Result<i32, Error> {
         command: std::env::args().collect(),
         channels: args.channels,
         suppress: args.suppress,
+        allow_draft: args.allow_draft,
     };
     let report = run::run(&opts)?;
     for warning in &report.warnings {
@@ -389,10 +496,13 @@ fn layouts_table(catalog: &Catalog) -> String {
     ]];
     for (name, versions) in &catalog.layouts {
         let default = catalog
-            .resolve(&LayoutRef {
-                name: name.clone(),
-                version: None,
-            })
+            .resolve(
+                &LayoutRef {
+                    name: name.clone(),
+                    version: None,
+                },
+                Date::today_utc(),
+            )
             .ok()
             .map(|l| l.meta.version);
         for (v, l) in versions {

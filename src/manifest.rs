@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// The manifest schema version.
-pub const MANIFEST_VERSION: u32 = 2;
+pub const MANIFEST_VERSION: u32 = 3;
 
 /// The file name of the manifest in a run's output folder.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -29,6 +29,9 @@ pub struct Manifest {
     pub finished_at: String,
     /// The date templates saw as today (`YYYY-MM-DD`).
     pub as_of: String,
+    /// A review run of a version that is not approved (`--allow-draft`):
+    /// nothing in it may go to customers.
+    pub draft: bool,
     /// The command line, argument by argument.
     pub command: Vec<String>,
     /// Options that shaped the output.
@@ -100,6 +103,25 @@ pub struct LayoutEntry {
     pub title: String,
     /// SHA-256 over the version folder (see `layout` module docs).
     pub digest: String,
+    /// The version's approval record, if it has one.
+    pub approval: Option<ApprovalEntry>,
+    /// When the version is in effect: `always`, `from D`, `until D`, `from D until D`.
+    pub effective: String,
+}
+
+/// Who approved the layout version a run used.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApprovalEntry {
+    /// The approver.
+    pub by: String,
+    /// The approval date.
+    pub on: String,
+    /// The approver's note.
+    pub note: Option<String>,
+    /// The layout digest that was approved.
+    pub digest: String,
+    /// Whether the files still matched the approval (false only in a draft run).
+    pub files_match: bool,
 }
 
 /// The input data file of a run.

@@ -25,6 +25,7 @@ use std::time::Instant;
 
 use serde_json::{Map, Value};
 
+use crate::approval::{self, Standing};
 use crate::clock::{now_rfc3339, Date};
 use crate::error::{Error, Result, EXIT_OK, EXIT_PARTIAL};
 use crate::input::{Format, Input, InputSummary, RawRecord};
@@ -71,7 +72,13 @@ pub struct RunOptions {
     pub channels: Option<Vec<Channel>>,
     /// A suppression list (record ids and email addresses).
     pub suppress: Option<PathBuf>,
+    /// Render a version that is not approved (draft, retired, drifted, or
+    /// out of its effective dates) as a marked review copy.
+    pub allow_draft: bool,
 }
+
+/// The mark on every page of a draft run.
+pub const DRAFT_MARK: &str = "DRAFT - NOT APPROVED";
 
 /// The outcome of a finished run.
 #[derive(Debug)]
@@ -241,8 +248,30 @@ fn record_locale(meta: &LayoutMeta, texts: &Texts, record: &Map<String, Value>) 
 }
 
 /// Loads the catalog and picks the layout a command names.
-pub fn find_layout(layouts_dir: &Path, r: &LayoutRef) -> Result<Layout> {
-    Ok(Catalog::discover(layouts_dir)?.resolve(r)?.clone())
+pub fn find_layout(layouts_dir: &Path, r: &LayoutRef, day: Date) -> Result<Layout> {
+    Ok(Catalog::discover(layouts_dir)?.resolve(r, day)?.clone())
+}
+
+/// Why a layout version may not render for customers on `day`, if it may not.
+fn review_problem(layout: &Layout, standing: &Standing, day: Date) -> Option<String> {
+    if layout.meta.status != Status::Approved {
+        return Some(format!("it is {}", layout.meta.status));
+    }
+    match standing {
+        Standing::Unapproved => return Some(
+            "it has no approval record (`letterpress layouts approve NAME@N --by NAME` writes one)"
+                .into(),
+        ),
+        Standing::Drifted { .. } => return Some(format!("its files {}", standing.describe())),
+        Standing::Approved(_) => {}
+    }
+    if !layout.meta.in_effect(day) {
+        return Some(format!(
+            "it is not in effect on {day} (effective {})",
+            layout.meta.effective()
+        ));
+    }
+    None
 }
 
 /// The renderers and places of one run, shared by all workers.
@@ -264,14 +293,26 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
     }
 
     // Everything that can stop the run is checked before anything is written.
-    let layout = find_layout(&opts.layouts_dir, &opts.layout)?;
-    if layout.meta.status != Status::Approved {
-        return Err(Error::Layout(format!(
-            "{} is {}; only approved layout versions can be run (`letterpress layouts list` shows which are)",
-            layout.id(),
-            layout.meta.status
-        )));
-    }
+    let layout = find_layout(&opts.layouts_dir, &opts.layout, as_of)?;
+    let files = layout.read_files()?;
+    let standing = approval::standing(&layout, &files)?;
+    let mut notices = Vec::new();
+    let draft = match review_problem(&layout, &standing, as_of) {
+        None => false,
+        Some(why) if opts.allow_draft => {
+            notices.push(format!(
+                "draft run: {} may not go to customers because {why}; every page is marked DRAFT - NOT APPROVED",
+                layout.id()
+            ));
+            true
+        }
+        Some(why) => {
+            return Err(Error::Layout(format!(
+                "{} cannot run because {why}. Only approved versions whose files match their approval run for customers (`letterpress layouts check` lists them; --allow-draft renders a marked review copy)",
+                layout.id()
+            )))
+        }
+    };
     let channels = run_channels(&layout, opts.channels.as_deref())?;
     let suppressions = match &opts.suppress {
         Some(path) => Suppressions::load(path)?,
@@ -285,7 +326,6 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         }),
         None => None,
     };
-    let files = layout.read_files()?;
     let digest = files.digest.clone();
     let sample = files.get(SAMPLE_FILE).map(<[u8]>::to_vec);
     let texts = Arc::new(load_texts(&layout, &files)?);
@@ -298,6 +338,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
                 texts.clone(),
                 as_of,
                 &digest,
+                draft,
             )
             .map_err(|e| Error::Layout(format!("{}: {e}", layout.id())))?,
         ),
@@ -310,6 +351,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
             &texts,
             as_of,
             &opts.standards,
+            draft.then_some(DRAFT_MARK),
         )?)
     } else {
         None
@@ -320,7 +362,8 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         out: &opts.out,
         as_of,
     };
-    let warnings = preflight(&layout, &stage, sample)?;
+    let mut warnings = preflight(&layout, &stage, sample)?;
+    warnings.extend(notices);
     let input = Input::new(&opts.data, opts.format)?;
     let summary = input.scan()?;
     let manifest_path = opts.out.join(manifest::MANIFEST_FILE);
@@ -360,6 +403,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         started_at,
         finished_at: now_rfc3339(),
         as_of: as_of.to_string(),
+        draft,
         command: opts.command.clone(),
         options: manifest::Options {
             pdf_standards: opts.standards.iter().map(|s| s.name().to_owned()).collect(),
@@ -373,6 +417,14 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
             status: layout.meta.status.to_string(),
             title: layout.meta.title.clone(),
             digest,
+            approval: standing.approval().map(|a| manifest::ApprovalEntry {
+                by: a.approved_by.clone(),
+                on: a.approved_on.clone(),
+                note: a.note.clone(),
+                digest: a.digest.clone(),
+                files_match: standing.is_approved(),
+            }),
+            effective: layout.meta.effective(),
         },
         input: manifest::InputEntry {
             path: opts.data.display().to_string(),
@@ -700,7 +752,7 @@ pub fn validate(
     data: &Path,
     format: Option<Format>,
 ) -> Result<ValidationReport> {
-    let layout = find_layout(layouts_dir, r)?;
+    let layout = find_layout(layouts_dir, r, Date::today_utc())?;
     let input = Input::new(data, format)?;
     input.scan()?;
     let channels = layout.meta.default_channels();

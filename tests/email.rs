@@ -171,6 +171,7 @@ fn the_typst_module_formats_exactly_like_the_engine() {
         lines.push('\n');
     }
     std::fs::write(&data, lines).unwrap();
+    approve(&dir.join("layouts"), "fmt@1");
     let out = dir.join("out");
     let res = run_layout_with(&dir.join("layouts"), "fmt", &data, &out, &[]);
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
@@ -477,6 +478,7 @@ fn run_edited(
     let file = layouts.join("welcome-letter/2").join(rel);
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, edit(&text)).unwrap();
+    approve(&layouts, "welcome-letter@2");
     let data = dir.join("d.jsonl");
     let lines: Vec<String> = records.iter().map(|r| r.to_string()).collect();
     std::fs::write(&data, lines.join("\n")).unwrap();

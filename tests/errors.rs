@@ -22,6 +22,7 @@ fn run_broken(
     let file = layouts.join("welcome-letter/1").join(rel);
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, edit(&text)).unwrap();
+    approve(&layouts, "welcome-letter@1");
     let out = dir.join("out");
     let data = root().join("fixtures/customers.csv");
     (

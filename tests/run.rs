@@ -441,6 +441,7 @@ fn a_value_the_template_cannot_handle_fails_that_record_alone() {
     )
     .unwrap();
     let out = dir.join("out");
+    approve(&dir.join("layouts"), "welcome-letter@1");
     let res = run_layout_with(&dir.join("layouts"), "welcome-letter@1", &data, &out, &[]);
     assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
     let m = manifest(&out);

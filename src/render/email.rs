@@ -93,6 +93,8 @@ pub struct EmailRenderer {
     seed: String,
     has_preheader: bool,
     fields: Vec<crate::schema::FieldSpec>,
+    /// A draft run: subjects start with `[DRAFT] `.
+    draft: bool,
 }
 
 const HTML: &str = "html";
@@ -111,6 +113,7 @@ impl EmailRenderer {
         texts: Arc<Texts>,
         as_of: Date,
         digest: &str,
+        draft: bool,
     ) -> Result<EmailRenderer, String> {
         let source = |rel: &str| -> Result<String, String> {
             let bytes = read(rel).ok_or_else(|| format!("`{rel}` is missing"))?;
@@ -165,6 +168,7 @@ impl EmailRenderer {
             seed: format!("{}|{digest}|{as_of}", layout.id()),
             has_preheader: settings.preheader.is_some(),
             fields: layout.meta.fields.clone(),
+            draft,
         })
     }
 
@@ -224,6 +228,11 @@ impl EmailRenderer {
         if subject.is_empty() {
             return Err("the subject is empty".into());
         }
+        let subject = if self.draft {
+            format!("[DRAFT] {subject}")
+        } else {
+            subject
+        };
         let html = unprotect(&html);
         let text = unprotect(&text);
 

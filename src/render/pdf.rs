@@ -48,6 +48,9 @@ pub const RECORD_PATH: &str = "/record.json";
 /// The virtual path of the engine's locale module.
 pub const LOCALE_MODULE: &str = "/letterpress/locale.typ";
 
+/// The virtual path of the main file that puts a mark on every page.
+const MARKED_MAIN: &str = "/letterpress/marked.typ";
+
 /// The virtual path of the record's locale rules and wording.
 const LOCALE_JSON: &str = "/letterpress/locale.json";
 
@@ -108,6 +111,7 @@ pub struct Renderer {
     timestamp: Timestamp,
     standards: PdfStandards,
     page: PageSettings,
+    mark: Option<String>,
     title: String,
     author: Option<String>,
     keywords: Vec<String>,
@@ -117,12 +121,19 @@ impl Renderer {
     /// Prepares a layout version's files (as read by [`Layout::read_files`])
     /// and wording for rendering with the given as-of date and PDF
     /// standards. A template with a syntax error is a layout error.
+    ///
+    /// With a `mark` (e.g. `DRAFT - NOT APPROVED`), every page carries it in
+    /// large diagonal letters: the engine compiles a small main file that
+    /// sets the page foreground and includes the template, and checks every
+    /// letter for the mark (a template that sets its own page foreground
+    /// would hide it, and that letter fails).
     pub fn new(
         layout: &Layout,
         files: LayoutFiles,
         texts: &Texts,
         as_of: Date,
         standards: &[Standard],
+        mark: Option<&str>,
     ) -> Result<Renderer> {
         let layout_err = |msg: String| Error::Layout(format!("{}: {msg}", layout.id()));
         let mut fonts = FontStore::new();
@@ -205,6 +216,20 @@ impl Renderer {
                 layout.meta.template
             )));
         }
+        let main = match mark {
+            None => main,
+            Some(mark) => {
+                let id = vpath_id(MARKED_MAIN).expect("valid path");
+                let quoted = mark.replace('\\', "\\\\").replace('"', "\\\"");
+                let text = format!(
+                    "#set page(foreground: place(center + horizon, rotate(-50deg, text(font: \"Libertinus Serif\", size: 46pt, weight: \"bold\", fill: rgb(200, 30, 30, 90), \"{quoted}\"))))\n#include \"/{}\"\n",
+                    layout.meta.template
+                );
+                sources.insert(id, Source::new(id, text.clone()));
+                by_id.insert(id, Bytes::new(text.into_bytes()));
+                id
+            }
+        };
         let list: Vec<PdfStandard> = standards
             .iter()
             .map(|s| match s {
@@ -228,6 +253,7 @@ impl Renderer {
             today,
             timestamp: Timestamp::new_utc(midnight),
             standards,
+            mark: mark.map(str::to_owned),
             page: layout.meta.page.clone(),
             title: layout.meta.title.clone(),
             author: layout.meta.pdf.author.clone(),
@@ -306,6 +332,18 @@ impl Renderer {
         for page in doc.pages() {
             missing_glyphs(&page.frame, &mut missing);
         }
+        if let Some(mark) = &self.mark {
+            for (i, page) in doc.pages().iter().enumerate() {
+                let mut text = String::new();
+                frame_text(&page.frame, &mut text);
+                if !text.contains(mark.as_str()) {
+                    return Err(format!(
+                        "page {} does not show the mark `{mark}`: the template sets its own page foreground, which hides it",
+                        i + 1
+                    ));
+                }
+            }
+        }
         if !missing.is_empty() {
             let list: Vec<String> = missing
                 .iter()
@@ -342,6 +380,20 @@ impl Renderer {
             pages,
             warnings,
         })
+    }
+}
+
+/// Appends the text of a frame, a space between text runs.
+pub fn frame_text(frame: &Frame, out: &mut String) {
+    for (_, item) in frame.items() {
+        match item {
+            FrameItem::Group(g) => frame_text(&g.frame, out),
+            FrameItem::Text(text) => {
+                out.push_str(&text.text);
+                out.push(' ');
+            }
+            _ => {}
+        }
     }
 }
 

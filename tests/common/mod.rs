@@ -146,3 +146,21 @@ pub fn sha256_file(path: &Path) -> String {
 pub fn squash(s: &str) -> String {
     s.chars().filter(|c| !c.is_whitespace()).collect()
 }
+
+/// Approves a layout version under `layouts` after a test edited it (the
+/// edit made it drift from its approval). A layout too broken to load stays
+/// unapproved; the run then reports what is broken.
+pub fn approve(layouts: &Path, id: &str) {
+    letterpress_with_layouts(
+        layouts,
+        &[
+            "layouts",
+            "approve",
+            id,
+            "--by",
+            "Test Reviewer",
+            "--date",
+            "2026-11-22",
+        ],
+    );
+}

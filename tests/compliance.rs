@@ -1,0 +1,327 @@
+//! Compliance: approval records that catch any change, draft review runs
+//! that are visibly marked, and effective dates.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+/// A scratch copy of the repository's layouts.
+fn layouts_copy(name: &str) -> (PathBuf, PathBuf) {
+    let dir = scratch(name);
+    let layouts = dir.join("layouts");
+    copy_tree(&root().join("layouts"), &layouts);
+    (dir, layouts)
+}
+
+fn edit(file: &Path, f: impl Fn(&str) -> String) {
+    let text = std::fs::read_to_string(file).unwrap();
+    std::fs::write(file, f(&text)).unwrap();
+}
+
+#[test]
+fn any_change_to_an_approved_version_is_caught_and_stops_the_run() {
+    let (dir, layouts) = layouts_copy("drift");
+    let check = letterpress_with_layouts(&layouts, &["layouts", "check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", describe(&check));
+
+    // One byte of a template, an asset, a new file, a removed file.
+    let v1 = layouts.join("welcome-letter/1");
+    edit(&v1.join("letter.typ"), |t| t.replacen("Dear", "Deer", 1));
+    let logo = layouts.join("payment-reminder/2/assets/logo.svg");
+    let mut bytes = std::fs::read(&logo).unwrap();
+    let last = bytes.len() - 2;
+    bytes[last] ^= 1;
+    std::fs::write(&logo, bytes).unwrap();
+    std::fs::write(layouts.join("annual-statement/1/assets/extra.txt"), "x").unwrap();
+    std::fs::remove_file(layouts.join("payment-reminder/1/fonts/OFL.txt")).unwrap();
+    // Retiring a version is a status change, not drift.
+    edit(&layouts.join("payment-reminder/3/layout.yaml"), |t| {
+        t.replace("status: approved", "status: retired")
+    });
+
+    let check = letterpress_with_layouts(&layouts, &["layouts", "check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", describe(&check));
+    let text = String::from_utf8_lossy(&check.stdout);
+    for (id, want) in [
+        ("welcome-letter@1", "letter.typ changed"),
+        ("payment-reminder@2", "assets/logo.svg changed"),
+        ("annual-statement@1", "assets/extra.txt added"),
+        ("payment-reminder@1", "fonts/OFL.txt removed"),
+    ] {
+        let line = text.lines().find(|l| l.starts_with(id)).unwrap();
+        assert!(line.contains("PROBLEM") && line.contains(want), "{line}");
+    }
+    let retired = text
+        .lines()
+        .find(|l| l.starts_with("payment-reminder@3"))
+        .unwrap();
+    assert!(
+        retired.contains("retired") && retired.contains("files match"),
+        "{retired}"
+    );
+    let fine = text
+        .lines()
+        .find(|l| l.starts_with("welcome-letter@2"))
+        .unwrap();
+    assert!(!fine.contains("PROBLEM"), "{fine}");
+
+    // The run refuses the changed version, names it and the file, writes nothing.
+    let out = dir.join("out");
+    let data = root().join("fixtures/customers.csv");
+    let res = run_layout_with(&layouts, "welcome-letter@1", &data, &out, &[]);
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        err.contains("welcome-letter@1") && err.contains("letter.typ changed"),
+        "{err}"
+    );
+    assert!(!out.exists());
+
+    // A retired version does not run either; `payment-reminder` now resolves
+    // to version 2, which has drifted.
+    let res = run_layout_with(
+        &layouts,
+        "payment-reminder@3",
+        &root().join("fixtures/reminders.csv"),
+        &out,
+        &[],
+    );
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    assert!(String::from_utf8_lossy(&res.stderr).contains("it is retired"));
+
+    // Re-approving records the new state; the run goes ahead.
+    approve(&layouts, "welcome-letter@1");
+    let res = run_layout_with(&layouts, "welcome-letter@1", &data, &out, &[]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let m = manifest(&out);
+    assert_eq!(m["draft"], false);
+    assert_eq!(m["layout"]["approval"]["by"], "Test Reviewer");
+    assert_eq!(m["layout"]["approval"]["files_match"], true);
+    assert_eq!(m["layout"]["approval"]["digest"], m["layout"]["digest"]);
+}
+
+#[test]
+fn a_draft_run_marks_every_page_and_every_subject() {
+    let (dir, layouts) = layouts_copy("draft");
+    let v2 = layouts.join("welcome-letter/2");
+    edit(&v2.join("texts.yaml"), |t| {
+        t.replace(
+            "We look forward to working with you.",
+            "We really look forward to working with you.",
+        )
+    });
+    let data = root().join("fixtures/customers.csv");
+    let out = dir.join("out");
+    let res = run_layout_with(&layouts, "welcome-letter@2", &data, &out, &[]);
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    assert!(String::from_utf8_lossy(&res.stderr).contains("texts.yaml changed"));
+
+    let res = run_layout_with(
+        &layouts,
+        "welcome-letter@2",
+        &data,
+        &out,
+        &["--allow-draft"],
+    );
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    assert!(String::from_utf8_lossy(&res.stderr).contains("draft run"));
+    let m = manifest(&out);
+    assert_eq!(m["draft"], true);
+    assert_eq!(m["layout"]["approval"]["files_match"], false);
+    let mut letters = 0;
+    let mut emails = 0;
+    for d in m["documents"].as_array().unwrap() {
+        if d["status"] != "rendered" {
+            continue;
+        }
+        let path = out.join(d["path"].as_str().unwrap());
+        if d["channel"] == "pdf" {
+            // Rotated text comes out scattered in layout mode; raw mode keeps
+            // the order in which the page draws it.
+            let raw = Command::new("pdftotext")
+                .args(["-raw", path.to_str().unwrap(), "-"])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&raw.stdout).into_owned();
+            let pages: Vec<&str> = text
+                .split('\u{c}')
+                .filter(|p| !p.trim().is_empty())
+                .collect();
+            assert!(!pages.is_empty());
+            for p in pages {
+                assert!(
+                    squash(p).contains("DRAFT-NOTAPPROVED"),
+                    "a page without the mark:\n{p}"
+                );
+            }
+            if d["locale"].as_str().unwrap().starts_with("en") {
+                assert!(
+                    squash(&text).contains("Wereallylookforward"),
+                    "the draft's wording"
+                );
+            }
+            letters += 1;
+        } else {
+            assert!(
+                d["subject"].as_str().unwrap().starts_with("[DRAFT] "),
+                "{d}"
+            );
+            emails += 1;
+        }
+    }
+    assert!(
+        letters > 30 && emails > 30,
+        "{letters} letters, {emails} emails"
+    );
+    // The picture shows it too: red over the middle of the page, where the
+    // approved letter has none.
+    let red = |pdf: &Path| {
+        let prefix = dir.join("picture");
+        let res = Command::new("pdftoppm")
+            .args(["-r", "40", "-f", "1", "-l", "1", pdf.to_str().unwrap()])
+            .arg(&prefix)
+            .output()
+            .unwrap();
+        assert!(res.status.success());
+        let ppm = std::fs::read(dir.join("picture-1.ppm")).unwrap();
+        // P6 header: magic, width, height, maximum, then RGB bytes.
+        let mut fields = 0;
+        let mut start = 0;
+        for (i, &b) in ppm.iter().enumerate() {
+            if b.is_ascii_whitespace() && i > 0 && !ppm[i - 1].is_ascii_whitespace() {
+                fields += 1;
+                if fields == 4 {
+                    start = i + 1;
+                    break;
+                }
+            }
+        }
+        ppm[start..]
+            .chunks(3)
+            .filter(|p| p[0] as i32 - p[1] as i32 > 40 && p[0] as i32 - p[2] as i32 > 40)
+            .count()
+    };
+    let marked = red(&out.join("pdf/C-01001.pdf"));
+    let clean_out = dir.join("clean");
+    let res = run_layout("welcome-letter@2", &data, &clean_out, &[]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let clean = red(&clean_out.join("pdf/C-01001.pdf"));
+    assert!(
+        marked > 200 && clean < 10,
+        "red pixels: draft {marked}, approved {clean}"
+    );
+    assert!(qpdf_check(&out.join("pdf/C-01001.pdf")).status.success());
+
+    // A version whose status is draft needs --allow-draft as well.
+    edit(&layouts.join("payment-reminder/3/layout.yaml"), |t| {
+        t.replace("status: approved", "status: draft")
+    });
+    let out2 = dir.join("out2");
+    let reminders = root().join("fixtures/reminders.csv");
+    let res = run_layout_with(&layouts, "payment-reminder@3", &reminders, &out2, &[]);
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    assert!(String::from_utf8_lossy(&res.stderr).contains("it is draft"));
+    let res = run_layout_with(
+        &layouts,
+        "payment-reminder@3",
+        &reminders,
+        &out2,
+        &["--allow-draft"],
+    );
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+}
+
+#[test]
+fn the_version_in_effect_on_the_as_of_date_is_used() {
+    let (dir, layouts) = layouts_copy("effective");
+    let set = |v: u32, lines: &str| {
+        edit(
+            &layouts.join(format!("payment-reminder/{v}/layout.yaml")),
+            |t| {
+                t.replacen(
+                    "status: approved\n",
+                    &format!("status: approved\n{lines}"),
+                    1,
+                )
+            },
+        );
+        approve(&layouts, &format!("payment-reminder@{v}"));
+    };
+    set(1, "effective_until: 2026-03-31\n");
+    set(
+        2,
+        "effective_from: 2026-04-01\neffective_until: 2026-09-30\n",
+    );
+    set(3, "effective_from: 2026-11-01\n");
+    let data = root().join("fixtures/reminders.csv");
+    for (as_of, want) in [
+        ("2026-03-31", 1),
+        ("2026-04-01", 2),
+        ("2026-09-30", 2),
+        ("2026-11-01", 3),
+    ] {
+        let out = dir.join(format!("out-{as_of}"));
+        let res = run_layout_with(
+            &layouts,
+            "payment-reminder",
+            &data,
+            &out,
+            &["--as-of", as_of],
+        );
+        assert_eq!(res.status.code(), Some(0), "{as_of}: {}", describe(&res));
+        assert_eq!(manifest(&out)["layout"]["version"], want, "{as_of}");
+        let effective = manifest(&out)["layout"]["effective"].clone();
+        assert!(effective.as_str().unwrap().contains("2026-"), "{effective}");
+        let show = letterpress_with_layouts(
+            &layouts,
+            &["layouts", "show", "payment-reminder", "--as-of", as_of],
+        );
+        let text = String::from_utf8_lossy(&show.stdout);
+        assert!(
+            text.contains(&format!("layout:      payment-reminder@{want}"))
+                && text.contains("approved by Test Reviewer on 2026-11-22")
+                && text.contains(&format!("(in effect on {as_of})")),
+            "{text}"
+        );
+    }
+    // October falls between versions 2 and 3: nothing is in effect.
+    let out = dir.join("out-gap");
+    let res = run_layout_with(
+        &layouts,
+        "payment-reminder",
+        &data,
+        &out,
+        &["--as-of", "2026-10-15"],
+    );
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        err.contains("no approved version in effect on 2026-10-15")
+            && err.contains("2 (approved, from 2026-04-01 until 2026-09-30)")
+            && err.contains("3 (approved, from 2026-11-01)"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    // Naming a version outside its dates is refused too, unless for review.
+    let res = run_layout_with(
+        &layouts,
+        "payment-reminder@3",
+        &data,
+        &out,
+        &["--as-of", "2026-10-15"],
+    );
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    assert!(String::from_utf8_lossy(&res.stderr).contains("not in effect on 2026-10-15"));
+    let res = run_layout_with(
+        &layouts,
+        "payment-reminder@3",
+        &data,
+        &out,
+        &["--as-of", "2026-10-15", "--allow-draft"],
+    );
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    assert_eq!(manifest(&out)["draft"], true);
+}
