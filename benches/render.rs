@@ -73,6 +73,7 @@ fn bench(layouts: PathBuf, layout: &str, channels: &[Channel], records: usize, j
         channels: Some(channels.to_vec()),
         suppress: None,
         allow_draft: false,
+        only: None,
     };
     let start = Instant::now();
     let report = run(&opts).expect("the benchmark run succeeds");

@@ -12,7 +12,8 @@
 //! 5. [`manifest`]: record what was produced, for audit.
 //!
 //! [`run`] ties them together and is what the `letterpress` binary calls;
-//! [`send`] delivers a finished run's emails over SMTP.
+//! [`send`] delivers a finished run's emails over SMTP, [`verify`] checks
+//! a finished run, and [`approval`] keeps layout versions as approved.
 
 #![warn(missing_docs)]
 
@@ -30,5 +31,6 @@ pub mod run;
 pub mod schema;
 pub mod send;
 pub mod synth;
+pub mod verify;
 
 pub use error::{Error, Result};

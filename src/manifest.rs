@@ -19,6 +19,10 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 pub struct Manifest {
     /// Schema version ([`MANIFEST_VERSION`]).
     pub manifest_version: u32,
+    /// SHA-256 over the manifest's own content (see [`content_digest`]), so
+    /// that `letterpress verify` notices an edited manifest.
+    #[serde(default)]
+    pub manifest_digest: String,
     /// A unique id of this run.
     pub run_id: String,
     /// The engine that produced the run.
@@ -275,6 +279,30 @@ impl Document {
             note: None,
             files: Vec::new(),
         }
+    }
+}
+
+/// The digest of a manifest's content: SHA-256 of its compact JSON with the
+/// `manifest_digest` key left out (keys in the order they are written).
+/// This catches an edited manifest; it is not a signature: whoever can
+/// write the file can also recompute it.
+pub fn content_digest(manifest: &serde_json::Value) -> String {
+    let mut copy = manifest.clone();
+    if let Some(obj) = copy.as_object_mut() {
+        obj.shift_remove("manifest_digest");
+    }
+    crate::output::sha256_hex(&serde_json::to_vec(&copy).expect("JSON serializes"))
+}
+
+impl Manifest {
+    /// Fills [`Manifest::manifest_digest`] and returns the pretty JSON to write.
+    pub fn seal(&mut self) -> Vec<u8> {
+        self.manifest_digest = String::new();
+        let value = serde_json::to_value(&*self).expect("manifest serializes");
+        self.manifest_digest = content_digest(&value);
+        let mut json = serde_json::to_vec_pretty(&*self).expect("manifest serializes");
+        json.push(b'\n');
+        json
     }
 }
 

@@ -75,6 +75,10 @@ pub struct RunOptions {
     /// Render a version that is not approved (draft, retired, drifted, or
     /// out of its effective dates) as a marked review copy.
     pub allow_draft: bool,
+    /// Render only the records at these input positions (all are still
+    /// read and checked, so ids and file names come out as in a full run);
+    /// used by `verify --rerender`.
+    pub only: Option<std::collections::BTreeSet<usize>>,
 }
 
 /// The mark on every page of a draft run.
@@ -132,25 +136,28 @@ struct Checker<'a> {
     namer: FileNamer,
 }
 
+/// What checking and routing a record needs besides the record.
+#[derive(Clone, Copy)]
+struct Plan<'a> {
+    layout: &'a Layout,
+    channels: &'a [Channel],
+    suppressions: &'a Suppressions,
+    texts: &'a Texts,
+}
+
 impl<'a> Checker<'a> {
-    fn new(
-        layout: &'a Layout,
-        format: Format,
-        channels: &'a [Channel],
-        suppressions: &'a Suppressions,
-        texts: &'a Texts,
-    ) -> Self {
+    fn new(plan: Plan<'a>, format: Format) -> Self {
         let origin = if format == Format::Csv {
             Origin::Text
         } else {
             Origin::Json
         };
         Checker {
-            layout,
+            layout: plan.layout,
             origin,
-            channels,
-            suppressions,
-            texts,
+            channels: plan.channels,
+            suppressions: plan.suppressions,
+            texts: plan.texts,
             seen: HashMap::new(),
             namer: FileNamer::default(),
         }
@@ -386,18 +393,17 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         output::remove_stale_temp_files(dir).map_err(|e| Error::io(dir, e))?;
     }
 
-    let documents = render_all(
-        &layout,
-        &input,
-        &stage,
-        &channels,
-        &suppressions,
-        &texts,
-        opts.jobs,
-    )?;
+    let plan = Plan {
+        layout: &layout,
+        channels: &channels,
+        suppressions: &suppressions,
+        texts: &texts,
+    };
+    let documents = render_all(plan, &input, &stage, opts.jobs, opts.only.as_ref())?;
     let totals = Totals::of(&documents);
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         manifest_version: manifest::MANIFEST_VERSION,
+        manifest_digest: String::new(),
         run_id: run_id(&started_at, &summary, &digest),
         engine: manifest::Engine::current(),
         started_at,
@@ -436,8 +442,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         totals,
         documents,
     };
-    let mut json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
-    json.push(b'\n');
+    let json = manifest.seal();
     output::write_atomic(&manifest_path, &json, true).map_err(|e| Error::io(&manifest_path, e))?;
     Ok(RunReport {
         manifest,
@@ -547,13 +552,11 @@ fn run_id(started_at: &str, input: &InputSummary, digest: &str) -> String {
 /// Renders every record with `jobs` workers; returns the documents in input
 /// order (per record, in the order of the run's channels).
 fn render_all(
-    layout: &Layout,
+    plan: Plan,
     input: &Input,
     stage: &Stage,
-    channels: &[Channel],
-    suppressions: &Suppressions,
-    texts: &Texts,
     jobs: usize,
+    only: Option<&std::collections::BTreeSet<usize>>,
 ) -> Result<Vec<Document>> {
     let records = input.records()?;
     let (job_tx, job_rx) = mpsc::sync_channel::<Vec<Job>>(jobs * 2);
@@ -587,12 +590,20 @@ fn render_all(
         }
         let reader_docs = doc_tx;
         let reader = scope.spawn(move || -> Result<()> {
-            let mut checker = Checker::new(layout, input.format, channels, suppressions, texts);
+            let mut checker = Checker::new(plan, input.format);
             // Jobs travel in small batches: an email takes a fraction of a
             // millisecond, and handing each over alone costs about as much.
             let mut batch = Vec::with_capacity(BATCH);
             for raw in records {
-                match checker.check(raw?) {
+                let checked = checker.check(raw?);
+                let index = match &checked {
+                    Checked::Ready(job) => job.index,
+                    Checked::Failed(docs) => docs.first().map_or(0, |d| d.index),
+                };
+                if only.is_some_and(|set| !set.contains(&index)) {
+                    continue;
+                }
+                match checked {
                     Checked::Ready(job) => {
                         batch.push(job);
                         if batch.len() == BATCH {
@@ -758,7 +769,13 @@ pub fn validate(
     let channels = layout.meta.default_channels();
     let suppressions = Suppressions::default();
     let texts = Texts::default();
-    let mut checker = Checker::new(&layout, input.format, &channels, &suppressions, &texts);
+    let plan = Plan {
+        layout: &layout,
+        channels: &channels,
+        suppressions: &suppressions,
+        texts: &texts,
+    };
+    let mut checker = Checker::new(plan, input.format);
     let mut report = ValidationReport {
         layout: layout.id(),
         records: 0,

@@ -28,7 +28,8 @@ impl Rng {
         items[(self.next_u64() % items.len() as u64) as usize]
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n
     }
 }

@@ -1,0 +1,324 @@
+//! Verify a finished run: every file is there and unchanged, nothing was
+//! added, the totals reconcile, the manifest was not edited, and (with
+//! `--rerender K`) the same inputs still give the same bytes.
+//!
+//! After stage 5. `letterpress verify RUN_DIR` reads the manifest and checks:
+//!
+//! - the manifest's own content digest (`manifest_digest`), so an edited
+//!   number or path is caught (this detects edits, it is not a signature:
+//!   whoever can rewrite the manifest can recompute it);
+//! - every file the manifest lists (PDFs, `.eml`, `.html`, `.txt`): present,
+//!   of the recorded size and SHA-256;
+//! - no file in the run folder that the manifest does not list (a left-over
+//!   temporary file counts too); `manifest.json` and the delivery journal
+//!   are expected;
+//! - the totals: recomputed from the entries, they equal the recorded ones,
+//!   and every channel accounts for every input record once.
+//!
+//! `--rerender K` picks K rendered records (a seeded choice, `--seed`),
+//! checks that the recorded input and layout version are unchanged, renders
+//! those records again with the recorded options into a temporary folder
+//! and compares every file byte for byte.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::clock::Date;
+use crate::error::{Error, Result};
+use crate::manifest::{content_digest, DocStatus, Manifest, Totals, MANIFEST_FILE};
+use crate::output::sha256_hex;
+use crate::run::{run, RunOptions};
+
+/// What `verify` is asked to do.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// The run folder.
+    pub run: PathBuf,
+    /// Records to render again (0: none).
+    pub rerender: usize,
+    /// The seed of the choice of records.
+    pub seed: u64,
+    /// Where the layouts are (for `rerender`).
+    pub layouts_dir: PathBuf,
+}
+
+/// The outcome of `verify`.
+#[derive(Debug, Default, Serialize)]
+pub struct VerifyReport {
+    /// Files whose hash was checked.
+    pub files_checked: usize,
+    /// Records rendered again.
+    pub rerendered: usize,
+    /// Every problem found, one line each; empty when the run is intact.
+    pub problems: Vec<String>,
+}
+
+/// Verifies a run folder; see the module docs. Errors (exit 2) are for a
+/// folder without a readable manifest; everything else is a problem in the
+/// report.
+pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
+    let path = opts.run.join(MANIFEST_FILE);
+    let bytes = std::fs::read(&path).map_err(|e| {
+        Error::Input(format!(
+            "{}: {e} (verify needs the folder of a finished run)",
+            path.display()
+        ))
+    })?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Input(format!("{}: not JSON: {e}", path.display())))?;
+    let mut report = VerifyReport::default();
+    let recorded = value["manifest_digest"].as_str().unwrap_or("");
+    if recorded != content_digest(&value) {
+        report.problems.push(
+            "manifest.json was edited after the run: its content does not match its manifest_digest"
+                .into(),
+        );
+    }
+    let manifest: Manifest = serde_json::from_value(value).map_err(|e| {
+        Error::Input(format!(
+            "{}: not a letterpress manifest: {e}",
+            path.display()
+        ))
+    })?;
+
+    // Every listed file, as recorded.
+    let mut listed: HashSet<String> = [MANIFEST_FILE, crate::send::JOURNAL_FILE]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for d in &manifest.documents {
+        let who = format!(
+            "record {} ({})",
+            d.record_id.as_deref().unwrap_or("?"),
+            d.channel
+        );
+        let main = d
+            .path
+            .as_ref()
+            .map(|p| (p.clone(), d.sha256.clone().unwrap_or_default(), d.bytes));
+        let others = d
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), f.sha256.clone(), f.bytes));
+        for (rel, sha, size) in main.into_iter().chain(others) {
+            listed.insert(rel.clone());
+            report.files_checked += 1;
+            match std::fs::read(opts.run.join(&rel)) {
+                Err(_) => report.problems.push(format!("missing: {rel} ({who})")),
+                Ok(b) if b.len() as u64 != size || sha256_hex(&b) != sha => {
+                    report.problems.push(format!(
+                        "altered: {rel} ({who}): its SHA-256 or size differs from the manifest"
+                    ))
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+    // Nothing else in the folder.
+    for entry in walkdir::WalkDir::new(&opts.run)
+        .min_depth(1)
+        .sort_by_file_name()
+    {
+        let entry = entry.map_err(|e| Error::Input(format!("{}: {e}", opts.run.display())))?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(&opts.run)
+            .expect("inside the run")
+            .to_string_lossy()
+            .replace('\\', "/");
+        if !listed.contains(&rel) {
+            let what = if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(crate::output::TEMP_PREFIX)
+            {
+                "a temporary file left by an interrupted run"
+            } else {
+                "not in the manifest"
+            };
+            report.problems.push(format!("extra: {rel} ({what})"));
+        }
+    }
+    // Totals.
+    let totals = Totals::of(&manifest.documents);
+    if totals != manifest.totals {
+        let recorded = serde_json::to_value(&manifest.totals).expect("serializes");
+        let counted = serde_json::to_value(&totals).expect("serializes");
+        let mut diffs = Vec::new();
+        differences(&recorded, &counted, "totals", &mut diffs);
+        report.problems.push(format!(
+            "the totals do not reconcile with the entries: {}",
+            diffs.join(", ")
+        ));
+    }
+    for (name, c) in &totals.channels {
+        if c.records != manifest.input.records {
+            report.problems.push(format!(
+                "channel {name} accounts for {} records, the input had {}",
+                c.records, manifest.input.records
+            ));
+        }
+    }
+    if opts.rerender > 0 {
+        rerender(opts, &manifest, &mut report)?;
+    }
+    Ok(report)
+}
+
+/// The leaves where two JSON values differ, as `path: recorded A, counted B`.
+fn differences(a: &serde_json::Value, b: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+    match (a, b) {
+        (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+            let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let null = serde_json::Value::Null;
+                differences(
+                    x.get(k).unwrap_or(&null),
+                    y.get(k).unwrap_or(&null),
+                    &format!("{path}.{k}"),
+                    out,
+                );
+            }
+        }
+        _ if a != b => out.push(format!("{path}: recorded {a}, counted {b}")),
+        _ => {}
+    }
+}
+
+/// Renders `opts.rerender` records again and compares the bytes.
+fn rerender(opts: &VerifyOptions, m: &Manifest, report: &mut VerifyReport) -> Result<()> {
+    let input = PathBuf::from(&m.input.path);
+    match std::fs::read(&input) {
+        Ok(b) if sha256_hex(&b) == m.input.sha256 => {}
+        Ok(_) => {
+            report.problems.push(format!(
+                "cannot re-render: the input file {} changed since the run (its SHA-256 differs)",
+                input.display()
+            ));
+            return Ok(());
+        }
+        Err(e) => {
+            report.problems.push(format!(
+                "cannot re-render: the input file {} cannot be read: {e}",
+                input.display()
+            ));
+            return Ok(());
+        }
+    }
+    let id = format!("{}@{}", m.layout.name, m.layout.version);
+    let layout_ref = id.parse().map_err(Error::Usage)?;
+    let as_of = Date::parse(&m.as_of)
+        .ok_or_else(|| Error::Input(format!("manifest as_of `{}` is not a date", m.as_of)))?;
+    let layout = crate::run::find_layout(&opts.layouts_dir, &layout_ref, as_of)?;
+    if layout.read_files()?.digest != m.layout.digest {
+        report.problems.push(format!(
+            "cannot re-render: the files of layout {id} changed since the run (its digest differs; `letterpress layouts check` names them)"
+        ));
+        return Ok(());
+    }
+    // A seeded choice among the records that rendered something.
+    let mut candidates: Vec<usize> = m
+        .documents
+        .iter()
+        .filter(|d| d.status == DocStatus::Rendered)
+        .map(|d| d.index)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut rng = crate::synth::Rng::new(opts.seed);
+    let mut chosen = BTreeSet::new();
+    while chosen.len() < opts.rerender && !candidates.is_empty() {
+        let i = rng.below(candidates.len() as u64) as usize;
+        chosen.insert(candidates.swap_remove(i));
+    }
+    let out = std::env::temp_dir().join(format!("letterpress-verify-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let standards = m
+        .options
+        .pdf_standards
+        .iter()
+        .map(|s| match s.as_str() {
+            "a-2b" => Ok(crate::render::pdf::Standard::A2b),
+            "ua-1" => Ok(crate::render::pdf::Standard::Ua1),
+            other => Err(Error::Input(format!(
+                "unknown PDF standard `{other}` in the manifest"
+            ))),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let channels = m
+        .options
+        .channels
+        .iter()
+        .map(|c| match c.as_str() {
+            "pdf" => Ok(crate::route::Channel::Pdf),
+            "email" => Ok(crate::route::Channel::Email),
+            other => Err(Error::Input(format!(
+                "unknown channel `{other}` in the manifest"
+            ))),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let format = match m.input.format.as_str() {
+        "csv" => crate::input::Format::Csv,
+        "json" => crate::input::Format::Json,
+        _ => crate::input::Format::Jsonl,
+    };
+    let again = run(&RunOptions {
+        layouts_dir: opts.layouts_dir.clone(),
+        layout: layout_ref,
+        data: input,
+        format: Some(format),
+        out: out.clone(),
+        as_of: Some(as_of),
+        jobs: 2,
+        standards,
+        command: vec!["verify --rerender".into()],
+        channels: Some(channels),
+        suppress: m.options.suppress.as_ref().map(|s| PathBuf::from(&s.path)),
+        allow_draft: m.draft,
+        only: Some(chosen.clone()),
+    });
+    let again = match again {
+        Ok(r) => r.manifest,
+        Err(e) => {
+            report.problems.push(format!("cannot re-render: {e}"));
+            return Ok(());
+        }
+    };
+    for d in m.documents.iter().filter(|d| chosen.contains(&d.index)) {
+        let Some(new) = again
+            .documents
+            .iter()
+            .find(|n| n.index == d.index && n.channel == d.channel)
+        else {
+            report.problems.push(format!(
+                "re-render: record at index {} gave no {} entry",
+                d.index, d.channel
+            ));
+            continue;
+        };
+        let who = d.record_id.as_deref().unwrap_or("?");
+        if new.status != d.status || new.sha256 != d.sha256 {
+            report.problems.push(format!(
+                "re-render: record {who} ({}) does not give the same bytes as in the run ({})",
+                d.channel,
+                d.path.as_deref().unwrap_or("no file")
+            ));
+        }
+        for (a, b) in d.files.iter().zip(&new.files) {
+            if a.sha256 != b.sha256 {
+                report.problems.push(format!(
+                    "re-render: {} of record {who} does not give the same bytes",
+                    a.path
+                ));
+            }
+        }
+    }
+    report.rerendered = chosen.len();
+    let _ = std::fs::remove_dir_all(&out);
+    Ok(())
+}
