@@ -172,6 +172,12 @@ pub struct LayoutMeta {
     /// The email channel, if the layout has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<EmailSettings>,
+    /// Sentences every document must contain (see [`crate::wording`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_text: Vec<crate::wording::Required>,
+    /// Strings no document may contain (see [`crate::wording`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forbidden_text: Vec<String>,
     /// The record schema.
     pub fields: Vec<FieldSpec>,
 }

@@ -32,5 +32,6 @@ pub mod schema;
 pub mod send;
 pub mod synth;
 pub mod verify;
+pub mod wording;
 
 pub use error::{Error, Result};

@@ -325,3 +325,85 @@ fn the_version_in_effect_on_the_as_of_date_is_used() {
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
     assert_eq!(manifest(&out)["draft"], true);
 }
+
+#[test]
+fn required_and_forbidden_wording_fail_the_document_naming_the_rule() {
+    let (dir, layouts) = layouts_copy("wording");
+    let rec = |id: &str, product: &str, locale: &str| {
+        serde_json::json!({"customer_id": id, "first_name": "Ann", "last_name": "Lee",
+            "address": {"line1": "1 Road", "postcode": "E1 1AA", "city": "London"},
+            "email": format!("{id}@example.com"), "locale": locale, "product": product,
+            "account_number": "1", "opened_on": "2026-01-02", "contact_preference": "both"})
+        .to_string()
+    };
+    let data = dir.join("d.jsonl");
+    std::fs::write(
+        &data,
+        [
+            rec("W-1", "Saver", "en-GB"),
+            rec("W-2", "TODO", "en-GB"),
+            rec("W-3", "Sparkonto", "de-DE"),
+            rec("W-4", "Nullify Saver", "en-GB"),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let entries = |out: &Path| -> Vec<(String, String, String)> {
+        manifest(out)["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    format!(
+                        "{} {}",
+                        d["record_id"].as_str().unwrap(),
+                        d["channel"].as_str().unwrap()
+                    ),
+                    d["status"].as_str().unwrap().to_owned(),
+                    d["error"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    };
+    let out = dir.join("out");
+    let res = run_layout_with(&layouts, "welcome-letter", &data, &out, &[]);
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    for (who, status, error) in entries(&out) {
+        if who.starts_with("W-2") {
+            assert_eq!(status, "failed", "{who}");
+            assert!(
+                error.contains("forbidden text \"TODO\" found") && error.contains("Your TODO "),
+                "{who}: {error}"
+            );
+        } else {
+            assert_eq!(status, "rendered", "{who}: {error}");
+        }
+    }
+    assert!(!out.join("pdf/W-2.pdf").exists() && !out.join("email/W-2.eml").exists());
+
+    // The German disclosure loses the scheme's name: German documents fail.
+    edit(&layouts.join("welcome-letter/2/texts.yaml"), |t| {
+        t.replace(
+            "sind durch das Financial Services Compensation Scheme bis zu",
+            "sind bis zu",
+        )
+    });
+    approve(&layouts, "welcome-letter@2");
+    let out = dir.join("out2");
+    let res = run_layout_with(&layouts, "welcome-letter", &data, &out, &[]);
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    for (who, status, error) in entries(&out) {
+        if who.starts_with("W-3") {
+            assert_eq!(status, "failed", "{who}");
+            assert!(
+                error.contains(
+                    "required text missing: \"durch das Financial Services Compensation Scheme\""
+                ),
+                "{who}: {error}"
+            );
+        } else if who.starts_with("W-1") || who.starts_with("W-4") {
+            assert_eq!(status, "rendered", "{who}: {error}");
+        }
+    }
+}

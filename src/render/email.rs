@@ -95,6 +95,7 @@ pub struct EmailRenderer {
     fields: Vec<crate::schema::FieldSpec>,
     /// A draft run: subjects start with `[DRAFT] `.
     draft: bool,
+    wording: crate::wording::Wording,
 }
 
 const HTML: &str = "html";
@@ -169,6 +170,10 @@ impl EmailRenderer {
             has_preheader: settings.preheader.is_some(),
             fields: layout.meta.fields.clone(),
             draft,
+            wording: crate::wording::Wording::new(
+                &layout.meta.required_text,
+                &layout.meta.forbidden_text,
+            ),
         })
     }
 
@@ -235,6 +240,17 @@ impl EmailRenderer {
         };
         let html = unprotect(&html);
         let text = unprotect(&text);
+        if !self.wording.is_empty() {
+            self.wording
+                .check(
+                    &format!("{subject} {}", crate::wording::html_text(&html)),
+                    rules,
+                )
+                .map_err(|e| format!("HTML part: {e}"))?;
+            self.wording
+                .check(&format!("{subject} {text}"), rules)
+                .map_err(|e| format!("text part: {e}"))?;
+        }
 
         let hash = crate::output::sha256_hex(format!("{}|{record_id}", self.seed).as_bytes());
         let message_id = format!("{}@{}", &hash[..32], self.domain);

@@ -28,7 +28,7 @@ use std::sync::LazyLock;
 
 use typst::diag::{FileError, FileResult, Severity, SourceDiagnostic};
 use typst::foundations::{Bytes, Datetime, Duration, Smart};
-use typst::layout::{Frame, FrameItem};
+use typst::layout::{Abs, Frame, FrameItem};
 use typst::syntax::{DiagSpan, DiagSpanKind, FileId, RootedPath, Source, VirtualPath, VirtualRoot};
 use typst::text::{Font, FontBook};
 use typst::utils::LazyHash;
@@ -41,6 +41,7 @@ use crate::clock::Date;
 use crate::error::{Error, Result};
 use crate::layout::{Layout, LayoutFiles, PageSettings};
 use crate::locale::{Rules, Texts, RULES, TYPST_MODULE};
+use crate::wording::Wording;
 
 /// The virtual path at which a template finds its record.
 pub const RECORD_PATH: &str = "/record.json";
@@ -112,6 +113,7 @@ pub struct Renderer {
     standards: PdfStandards,
     page: PageSettings,
     mark: Option<String>,
+    wording: Wording,
     title: String,
     author: Option<String>,
     keywords: Vec<String>,
@@ -254,6 +256,7 @@ impl Renderer {
             timestamp: Timestamp::new_utc(midnight),
             standards,
             mark: mark.map(str::to_owned),
+            wording: Wording::new(&layout.meta.required_text, &layout.meta.forbidden_text),
             page: layout.meta.page.clone(),
             title: layout.meta.title.clone(),
             author: layout.meta.pdf.author.clone(),
@@ -332,6 +335,14 @@ impl Renderer {
         for page in doc.pages() {
             missing_glyphs(&page.frame, &mut missing);
         }
+        if !self.wording.is_empty() {
+            let mut text = String::new();
+            for page in doc.pages() {
+                frame_text(&page.frame, &mut text);
+                text.push(' ');
+            }
+            self.wording.check(&text, locale)?;
+        }
         if let Some(mark) = &self.mark {
             for (i, page) in doc.pages().iter().enumerate() {
                 let mut text = String::new();
@@ -383,14 +394,28 @@ impl Renderer {
     }
 }
 
-/// Appends the text of a frame, a space between text runs.
+/// Appends the text of a frame as a reader would take it in: runs that
+/// continue each other on a line are joined, anything else (a new line,
+/// another cell, a group) is separated by a space.
 pub fn frame_text(frame: &Frame, out: &mut String) {
-    for (_, item) in frame.items() {
+    let mut last: Option<(Abs, Abs)> = None;
+    for (pos, item) in frame.items() {
         match item {
-            FrameItem::Group(g) => frame_text(&g.frame, out),
-            FrameItem::Text(text) => {
-                out.push_str(&text.text);
+            FrameItem::Group(g) => {
                 out.push(' ');
+                frame_text(&g.frame, out);
+                out.push(' ');
+                last = None;
+            }
+            FrameItem::Text(text) => {
+                let joined = last.is_some_and(|(y, x)| {
+                    (y - pos.y).abs() < Abs::pt(0.5) && (pos.x - x).abs() < Abs::pt(1.0)
+                });
+                if !joined {
+                    out.push(' ');
+                }
+                out.push_str(&text.text);
+                last = Some((pos.y, pos.x + text.width()));
             }
             _ => {}
         }
