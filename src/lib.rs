@@ -19,6 +19,7 @@
 
 pub mod approval;
 pub mod clock;
+pub mod diff;
 pub mod error;
 pub mod input;
 pub mod layout;

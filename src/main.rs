@@ -47,6 +47,32 @@ enum Command {
     /// Check a finished run: every file present and unchanged, nothing
     /// extra, totals reconciled, manifest not edited (exit 1 on a problem).
     Verify(VerifyArgs),
+    /// Render the same records with two layout versions and report what
+    /// changes for each customer.
+    Diff(DiffArgs),
+}
+
+#[derive(clap::Args)]
+struct DiffArgs {
+    /// The old version, NAME@A.
+    old: LayoutRef,
+    /// The new version, NAME@B.
+    new: LayoutRef,
+    /// Data file: .csv, .json or .jsonl.
+    #[arg(long)]
+    data: PathBuf,
+    /// Data format, when the file extension does not tell.
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// The date templates see as today (default: today, UTC).
+    #[arg(long, value_parser = parse_date)]
+    as_of: Option<Date>,
+    /// Also write the report as a self-contained HTML page.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -190,6 +216,14 @@ fn parse_date(s: &str) -> Result<Date, String> {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` and the like ends quietly, as with other
+    // command-line tools, instead of a panic about a broken pipe.
+    // SAFETY: restoring the default signal disposition at start-up, before
+    // any thread exists.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let code = match dispatch(cli) {
         Ok(code) => code,
@@ -210,6 +244,10 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Validate(args) => {
             let json = args.json;
             validate_command(&cli.layouts, args).inspect_err(|e| json_error(json, e))
+        }
+        Command::Diff(args) => {
+            let json = args.json;
+            diff_command(&cli.layouts, args).inspect_err(|e| json_error(json, e))
         }
         Command::Verify(args) => {
             let json = args.json;
@@ -436,6 +474,42 @@ fn run_command(layouts: &std::path::Path, args: RunArgs) -> Result<i32, Error> {
         println!("{summary}");
     }
     Ok(report.exit_code())
+}
+
+fn diff_command(layouts: &std::path::Path, args: DiffArgs) -> Result<i32, Error> {
+    let report = letterpress::diff::diff(&letterpress::diff::DiffOptions {
+        layouts_dir: layouts.to_path_buf(),
+        old: args.old,
+        new: args.new,
+        data: args.data,
+        format: args.format,
+        as_of: args.as_of.unwrap_or_else(Date::today_utc),
+    })?;
+    if let Some(out) = &args.out {
+        letterpress::output::write_atomic(out, report.html().as_bytes(), false)
+            .map_err(|e| Error::io(out, e))?;
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("serializes")
+        );
+    } else {
+        println!(
+            "{} -> {}: {} records, {} letters change",
+            report.old, report.new, report.records, report.changed
+        );
+        for (line, n) in report.disappearing.iter().take(10) {
+            println!("  - in {n:>5} letters: {line}");
+        }
+        for (line, n) in report.appearing.iter().take(10) {
+            println!("  + in {n:>5} letters: {line}");
+        }
+        for d in report.diffs.iter().filter(|d| d.error.is_some()) {
+            println!("  ! {}: {}", d.record, d.error.as_deref().unwrap_or(""));
+        }
+    }
+    Ok(EXIT_OK)
 }
 
 fn verify_command(layouts: &std::path::Path, args: VerifyArgs) -> Result<i32, Error> {

@@ -231,7 +231,7 @@ enum Checked {
     Failed(Vec<Document>),
 }
 
-fn id_of(record: &Map<String, Value>, field: &str) -> Option<String> {
+pub(crate) fn id_of(record: &Map<String, Value>, field: &str) -> Option<String> {
     match record.get(field)? {
         Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
         Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
@@ -243,7 +243,11 @@ fn id_of(record: &Map<String, Value>, field: &str) -> Option<String> {
 /// else the layout's default.
 /// A locale whose language the layout's texts do not have falls back to the
 /// default too.
-fn record_locale(meta: &LayoutMeta, texts: &Texts, record: &Map<String, Value>) -> &'static Rules {
+pub(crate) fn record_locale(
+    meta: &LayoutMeta,
+    texts: &Texts,
+    record: &Map<String, Value>,
+) -> &'static Rules {
     meta.locale_field
         .as_ref()
         .and_then(|f| record.get(f))
@@ -475,7 +479,7 @@ fn run_channels(layout: &Layout, asked: Option<&[Channel]>) -> Result<Vec<Channe
 }
 
 /// The layout's wording from `texts.yaml` (none when it has no such file).
-fn load_texts(layout: &Layout, files: &LayoutFiles) -> Result<Texts> {
+pub(crate) fn load_texts(layout: &Layout, files: &LayoutFiles) -> Result<Texts> {
     let default = locale::rules(&layout.meta.default_locale).unwrap_or(&locale::RULES[0]);
     match files.get(TEXTS_FILE) {
         Some(yaml) => {

@@ -407,3 +407,76 @@ fn required_and_forbidden_wording_fail_the_document_naming_the_rule() {
         }
     }
 }
+
+#[test]
+fn diff_reports_what_a_new_version_changes_for_each_customer() {
+    let dir = scratch("diff");
+    let html = dir.join("diff.html");
+    let data = root().join("fixtures/reminders.csv");
+    let res = letterpress(&[
+        "diff",
+        "payment-reminder@1",
+        "payment-reminder@2",
+        "--data",
+        data.to_str().unwrap(),
+        "--as-of",
+        "2026-11-22",
+        "--out",
+        html.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let r: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    assert_eq!(r["records"], 24);
+    assert_eq!(r["changed"], 24);
+    let has = |key: &str, sentence: &str, n: u64| {
+        r[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e[0] == sentence && e[1] == n)
+    };
+    assert!(has(
+        "disappearing",
+        "We kindly request that you settle the outstanding amount at your earliest convenience.",
+        24
+    ));
+    assert!(has(
+        "appearing",
+        "If you have paid in the last few days, thank you, and please ignore this letter.",
+        24
+    ));
+    let first = &r["diffs"][0];
+    assert_eq!(first["record"], "C-01001");
+    assert!(first["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l.as_str().unwrap().contains("We kindly request")));
+    assert!(
+        first["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().starts_with(' ')),
+        "unchanged lines are kept for context"
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("24</strong> letters change") && page.contains("Sentences that disappear")
+    );
+    assert!(page.contains("We kindly request") && !page.contains("<script"));
+
+    // The same version against itself changes nothing.
+    let res = letterpress(&[
+        "diff",
+        "payment-reminder@2",
+        "payment-reminder@2",
+        "--data",
+        data.to_str().unwrap(),
+        "--as-of",
+        "2026-11-22",
+    ]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    assert!(String::from_utf8_lossy(&res.stdout).contains("24 records, 0 letters change"));
+}

@@ -28,7 +28,7 @@ use std::sync::LazyLock;
 
 use typst::diag::{FileError, FileResult, Severity, SourceDiagnostic};
 use typst::foundations::{Bytes, Datetime, Duration, Smart};
-use typst::layout::{Abs, Frame, FrameItem};
+use typst::layout::{Abs, Frame, FrameItem, Point};
 use typst::syntax::{DiagSpan, DiagSpanKind, FileId, RootedPath, Source, VirtualPath, VirtualRoot};
 use typst::text::{Font, FontBook};
 use typst::utils::LazyHash;
@@ -97,6 +97,17 @@ pub struct Rendered {
     /// back to another font), one line each with file and line; only filled
     /// by [`Renderer::render_with_warnings`].
     pub warnings: Vec<String>,
+    /// The text lines of each page; only filled by [`Renderer::text_lines`]
+    /// (which leaves `pdf` empty).
+    pub lines: Vec<Vec<String>>,
+}
+
+/// What [`Renderer::render_inner`] produces besides the checks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Pdf,
+    PdfAndWarnings,
+    Text,
 }
 
 /// Everything that stays the same for all letters of one layout version.
@@ -274,7 +285,18 @@ impl Renderer {
         record_json: Vec<u8>,
         locale: &Rules,
     ) -> std::result::Result<Rendered, String> {
-        self.render_inner(record_id, record_json, locale, false)
+        self.render_inner(record_id, record_json, locale, Mode::Pdf)
+    }
+
+    /// Compiles and checks a letter like [`Renderer::render`] but returns
+    /// the text lines of each page instead of a PDF (used by `diff`).
+    pub fn text_lines(
+        &self,
+        record_id: &str,
+        record_json: Vec<u8>,
+        locale: &Rules,
+    ) -> std::result::Result<Rendered, String> {
+        self.render_inner(record_id, record_json, locale, Mode::Text)
     }
 
     /// [`Renderer::render`], also returning Typst's warnings. Used once per
@@ -285,7 +307,7 @@ impl Renderer {
         record_json: Vec<u8>,
         locale: &Rules,
     ) -> std::result::Result<Rendered, String> {
-        self.render_inner(record_id, record_json, locale, true)
+        self.render_inner(record_id, record_json, locale, Mode::PdfAndWarnings)
     }
 
     fn render_inner(
@@ -293,8 +315,9 @@ impl Renderer {
         record_id: &str,
         record_json: Vec<u8>,
         locale: &Rules,
-        want_warnings: bool,
+        mode: Mode,
     ) -> std::result::Result<Rendered, String> {
+        let want_warnings = mode == Mode::PdfAndWarnings;
         let world = RecordWorld {
             shared: self,
             record: Bytes::new(record_json),
@@ -366,6 +389,23 @@ impl Renderer {
             ));
         }
 
+        if mode == Mode::Text {
+            let lines = doc
+                .pages()
+                .iter()
+                .map(|p| {
+                    let mut items = Vec::new();
+                    positioned_text(&p.frame, Point::zero(), &mut items);
+                    lines_of(items)
+                })
+                .collect();
+            return Ok(Rendered {
+                pdf: Vec::new(),
+                pages,
+                warnings,
+                lines,
+            });
+        }
         let info = doc.info_mut();
         if info.title.is_none() {
             info.title = Some(self.title.as_str().into());
@@ -390,6 +430,7 @@ impl Renderer {
             pdf,
             pages,
             warnings,
+            lines: Vec::new(),
         })
     }
 }
@@ -420,6 +461,43 @@ pub fn frame_text(frame: &Frame, out: &mut String) {
             _ => {}
         }
     }
+}
+
+/// Every text run of a frame with its position on the page and its width,
+/// in the order the frame draws them.
+fn positioned_text(frame: &Frame, at: Point, out: &mut Vec<(Point, Abs, String)>) {
+    for (pos, item) in frame.items() {
+        match item {
+            FrameItem::Group(g) => positioned_text(&g.frame, at + *pos, out),
+            FrameItem::Text(text) => out.push((at + *pos, text.width(), text.text.to_string())),
+            _ => {}
+        }
+    }
+}
+
+/// Text runs joined into lines: a run continues the line when it sits on the
+/// same baseline to the right of the previous one.
+fn lines_of(items: Vec<(Point, Abs, String)>) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut last: Option<(Abs, Abs)> = None;
+    for (pos, width, text) in items {
+        match last {
+            Some((y, end)) if (y - pos.y).abs() < Abs::pt(1.0) && pos.x + Abs::pt(1.0) >= end => {
+                let line = lines.last_mut().expect("a line was started");
+                if pos.x - end > Abs::pt(1.0) && !line.ends_with(' ') {
+                    line.push(' ');
+                }
+                line.push_str(&text);
+            }
+            _ => lines.push(text),
+        }
+        last = Some((pos.y, pos.x + width));
+    }
+    lines
+        .into_iter()
+        .map(|l| crate::wording::normalize(&l))
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 /// Collects the characters shaped to the `.notdef` glyph (a blank box).
