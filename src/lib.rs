@@ -26,6 +26,7 @@ pub mod layout;
 pub mod locale;
 pub mod manifest;
 pub mod output;
+pub mod proof;
 pub mod render;
 pub mod route;
 pub mod run;

@@ -50,6 +50,38 @@ enum Command {
     /// Render the same records with two layout versions and report what
     /// changes for each customer.
     Diff(DiffArgs),
+    /// Pick the records a reviewer must see and render them into one proof
+    /// PDF (with a cover page saying why each was picked) and one HTML page
+    /// of their emails.
+    Proof(ProofArgs),
+}
+
+#[derive(clap::Args)]
+struct ProofArgs {
+    /// Layout to proof: NAME@VERSION (any status) or NAME.
+    #[arg(long)]
+    layout: LayoutRef,
+    /// Data file: .csv, .json or .jsonl.
+    #[arg(long)]
+    data: PathBuf,
+    /// Data format, when the file extension does not tell.
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// The proof PDF to write; the emails go next to it as .html.
+    #[arg(long)]
+    out: PathBuf,
+    /// Random records on top of the chosen ones.
+    #[arg(long, default_value_t = 3)]
+    sample: usize,
+    /// The seed of the random choice.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The date templates see as today (default: today, UTC).
+    #[arg(long, value_parser = parse_date)]
+    as_of: Option<Date>,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -244,6 +276,10 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Validate(args) => {
             let json = args.json;
             validate_command(&cli.layouts, args).inspect_err(|e| json_error(json, e))
+        }
+        Command::Proof(args) => {
+            let json = args.json;
+            proof_command(&cli.layouts, args).inspect_err(|e| json_error(json, e))
         }
         Command::Diff(args) => {
             let json = args.json;
@@ -474,6 +510,49 @@ fn run_command(layouts: &std::path::Path, args: RunArgs) -> Result<i32, Error> {
         println!("{summary}");
     }
     Ok(report.exit_code())
+}
+
+fn proof_command(layouts: &std::path::Path, args: ProofArgs) -> Result<i32, Error> {
+    let report = letterpress::proof::proof(&letterpress::proof::ProofOptions {
+        layouts_dir: layouts.to_path_buf(),
+        layout: args.layout,
+        data: args.data,
+        format: args.format,
+        out: args.out,
+        as_of: args.as_of.unwrap_or_else(Date::today_utc),
+        sample: args.sample,
+        seed: args.seed,
+    })?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("serializes")
+        );
+    } else {
+        for p in &report.picks {
+            println!(
+                "{:<20} pages {:<7} {}",
+                p.record_id,
+                p.proof_pages,
+                p.reasons.join("; ")
+            );
+        }
+    }
+    eprintln!(
+        "letterpress: proof of {}: {} records read, {} not proofed, {} picked; {} ({} pages){}",
+        report.layout,
+        report.records,
+        report.invalid,
+        report.picks.len(),
+        report.pdf.display(),
+        report.pages,
+        report
+            .html
+            .as_ref()
+            .map(|h| format!(" and {}", h.display()))
+            .unwrap_or_default()
+    );
+    Ok(EXIT_OK)
 }
 
 fn diff_command(layouts: &std::path::Path, args: DiffArgs) -> Result<i32, Error> {

@@ -480,3 +480,175 @@ fn diff_reports_what_a_new_version_changes_for_each_customer() {
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
     assert!(String::from_utf8_lossy(&res.stdout).contains("24 records, 0 letters change"));
 }
+
+#[test]
+fn a_proof_set_shows_the_variety_with_reasons_on_its_cover() {
+    let dir = scratch("proof");
+    let pdf = dir.join("proof.pdf");
+    let res = letterpress(&[
+        "proof",
+        "--layout",
+        "annual-statement@1",
+        "--data",
+        root().join("fixtures/statements.jsonl").to_str().unwrap(),
+        "--out",
+        pdf.to_str().unwrap(),
+        "--as-of",
+        "2026-11-22",
+        "--sample",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let r: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    let picks = r["picks"].as_array().unwrap();
+    let reasons: Vec<String> = picks
+        .iter()
+        .flat_map(|p| {
+            p["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_owned())
+        })
+        .collect();
+    for want in [
+        "shortest letter",
+        "longest letter",
+        "most transactions (200)",
+        "fewest transactions (0)",
+        "random sample (seed 1)",
+    ] {
+        assert!(
+            reasons.iter().any(|r| r.starts_with(want)),
+            "no {want:?} in {reasons:?}"
+        );
+    }
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| r.starts_with("random sample"))
+            .count(),
+        2
+    );
+    assert!(qpdf_check(&pdf).status.success());
+    // Cover + every picked letter, every page marked.
+    let raw = std::process::Command::new("pdftotext")
+        .args(["-raw", pdf.to_str().unwrap(), "-"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&raw.stdout).into_owned();
+    let pages: Vec<&str> = text
+        .split('\u{c}')
+        .filter(|p| !p.trim().is_empty())
+        .collect();
+    assert_eq!(pages.len() as u64, r["pages"].as_u64().unwrap());
+    assert!(pdfinfo(&pdf).contains(&format!("Pages:           {}", pages.len())));
+    for (i, p) in pages.iter().enumerate() {
+        // Rotated letters may come out one per line: compare without white space.
+        assert!(squash(p).contains("PROOF"), "page {} is not marked", i + 1);
+    }
+    let cover = squash(pages[0]);
+    assert!(cover.contains("Proof:annual-statement@1") && cover.contains("Digest"));
+    for p in picks {
+        assert!(
+            cover.contains(&squash(p["record_id"].as_str().unwrap())),
+            "cover lacks {}",
+            p["record_id"]
+        );
+        for reason in p["reasons"].as_array().unwrap() {
+            assert!(
+                cover.contains(&squash(reason.as_str().unwrap())),
+                "cover lacks {reason}"
+            );
+        }
+        // The letter is on the proof pages the cover gives.
+        let first: usize = p["proof_pages"]
+            .as_str()
+            .unwrap()
+            .split('–')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let holder = r["picks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|q| q == p)
+            .unwrap();
+        let _ = holder;
+        assert!(
+            squash(pages[first - 1]).contains("Statement")
+                || squash(pages[first - 1]).contains("statement"),
+            "page {first}"
+        );
+    }
+}
+
+#[test]
+fn a_draft_can_be_proofed_and_its_emails_go_into_one_page() {
+    let (dir, layouts) = layouts_copy("proof-draft");
+    edit(&layouts.join("welcome-letter/2/texts.yaml"), |t| {
+        t.replace("We look forward", "We so look forward")
+    });
+    let pdf = dir.join("p.pdf");
+    let res = letterpress_with_layouts(
+        &layouts,
+        &[
+            "proof",
+            "--layout",
+            "welcome-letter@2",
+            "--data",
+            root().join("fixtures/customers.csv").to_str().unwrap(),
+            "--out",
+            pdf.to_str().unwrap(),
+            "--as-of",
+            "2026-11-22",
+            "--json",
+        ],
+    );
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let r: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    let cover = squash(pdftotext(&pdf).split('\u{c}').next().unwrap());
+    assert!(
+        cover.contains("changedsinceapproved") && cover.contains("texts.yamlchanged"),
+        "{cover}"
+    );
+    for want in [
+        "locale: de-DE",
+        "locale: fr-FR",
+        "locale: es-ES",
+        "locale: en-US",
+        "channels: email",
+        "channels: pdf (fallback)",
+        "longest name",
+    ] {
+        assert!(
+            r["picks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["reasons"].to_string().contains(want)),
+            "no pick for {want}"
+        );
+    }
+    let html = std::fs::read_to_string(dir.join("p.html")).unwrap();
+    let emailed: Vec<&serde_json::Value> = r["picks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["email"] == true)
+        .collect();
+    assert!(emailed.len() >= 3, "{}", emailed.len());
+    assert_eq!(html.matches("<iframe sandbox").count(), emailed.len());
+    assert_eq!(
+        html.matches("<strong>Subject:</strong>").count(),
+        emailed.len()
+    );
+    for p in emailed {
+        assert!(html.contains(&format!("<h2>{} <span", p["record_id"].as_str().unwrap())));
+    }
+    assert!(html.contains("Welcome to Northwind Bank") && html.contains("PROOF"));
+    assert!(!html.contains("<script"), "the page runs nothing");
+}
