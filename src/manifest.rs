@@ -118,8 +118,8 @@ pub struct LayoutEntry {
 pub struct ApprovalEntry {
     /// The approver.
     pub by: String,
-    /// The approval date.
-    pub on: String,
+    /// The approval date (`YYYY-MM-DD`).
+    pub at: String,
     /// The approver's note.
     pub note: Option<String>,
     /// The layout digest that was approved.

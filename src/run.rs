@@ -429,7 +429,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
             digest,
             approval: standing.approval().map(|a| manifest::ApprovalEntry {
                 by: a.approved_by.clone(),
-                on: a.approved_on.clone(),
+                at: a.approved_on.clone(),
                 note: a.note.clone(),
                 digest: a.digest.clone(),
                 files_match: standing.is_approved(),

@@ -99,6 +99,7 @@ fn any_change_to_an_approved_version_is_caught_and_stops_the_run() {
     let m = manifest(&out);
     assert_eq!(m["draft"], false);
     assert_eq!(m["layout"]["approval"]["by"], "Test Reviewer");
+    assert_eq!(m["layout"]["approval"]["at"], "2026-11-22");
     assert_eq!(m["layout"]["approval"]["files_match"], true);
     assert_eq!(m["layout"]["approval"]["digest"], m["layout"]["digest"]);
 }
