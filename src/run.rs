@@ -1,16 +1,19 @@
 //! A batch run from start to finish, and the schema-only `validate`.
 //!
 //! This module ties the stages together: read records ([`crate::input`]),
-//! check them ([`crate::schema`]), render them in parallel
-//! ([`crate::render::pdf`]), write the files ([`crate::output`]) and the
+//! check them ([`crate::schema`]), route them over the channels
+//! ([`crate::route`]), render them in parallel ([`crate::render::pdf`],
+//! [`crate::render::email`]), write the files ([`crate::output`]) and the
 //! manifest ([`crate::manifest`]). It is the library entry point a scheduler
 //! or another program calls; the CLI is a thin shell over it.
 //!
-//! Everything that can stop a run as a whole (usage, layout, unreadable
-//! input, an output folder holding another run) is checked before the first
-//! file is written; that includes rendering one sample record in memory, so a
-//! template that fails for every record is a layout error (exit 2). After
-//! that, a problem with one record fails that record only.
+//! Everything that can stop a run as a whole (usage, a layout version that
+//! is not approved, has drifted from its approval or is not in effect, an
+//! unreadable input, an output folder holding another run) is checked before
+//! the first file is written; that includes rendering one sample record in
+//! memory on every channel, so a template that fails for every record is a
+//! layout error (exit 2). After that, a problem with one record fails that
+//! record's document only.
 //!
 //! Parallelism follows `shared/notes/typst.md`: one plain thread per worker
 //! with a 64 MiB stack pulls records from a bounded channel, Typst keeps rayon
