@@ -73,6 +73,8 @@ fn bench(layouts: PathBuf, layout: &str, channels: &[Channel], records: usize, j
         channels: Some(channels.to_vec()),
         suppress: None,
         allow_draft: false,
+        print: false,
+        sequence: None,
         only: None,
     };
     let start = Instant::now();

@@ -172,6 +172,9 @@ pub struct LayoutMeta {
     /// The email channel, if the layout has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<EmailSettings>,
+    /// Print production settings (see [`crate::print`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub print: Option<crate::print::PrintSettings>,
     /// Sentences every document must contain (see [`crate::wording`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub required_text: Vec<crate::wording::Required>,

@@ -26,6 +26,7 @@ pub mod layout;
 pub mod locale;
 pub mod manifest;
 pub mod output;
+pub mod print;
 pub mod proof;
 pub mod render;
 pub mod route;

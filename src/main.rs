@@ -202,6 +202,12 @@ struct RunArgs {
     /// page marked DRAFT - NOT APPROVED, email subjects start with [DRAFT].
     #[arg(long)]
     allow_draft: bool,
+    /// Also write print files in mailing order and a job ticket to <out>/print/.
+    #[arg(long)]
+    print: bool,
+    /// A presort tool's sequence file: one record id a line, in mailing order.
+    #[arg(long, value_name = "FILE", requires = "print")]
+    sequence: Option<PathBuf>,
     /// Channels to render, comma-separated (pdf, email); default: the layout's.
     #[arg(long, value_enum, value_delimiter = ',')]
     channels: Option<Vec<Channel>>,
@@ -450,6 +456,8 @@ fn run_command(layouts: &std::path::Path, args: RunArgs) -> Result<i32, Error> {
         channels: args.channels,
         suppress: args.suppress,
         allow_draft: args.allow_draft,
+        print: args.print,
+        sequence: args.sequence,
         only: None,
     };
     let report = run::run(&opts)?;

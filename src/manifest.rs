@@ -46,6 +46,9 @@ pub struct Manifest {
     pub input: InputEntry,
     /// Counts over all documents.
     pub totals: Totals,
+    /// The print files and job ticket (`run --print`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub print: Option<crate::print::PrintOutput>,
     /// One entry per input record, in input order.
     pub documents: Vec<Document>,
 }
@@ -81,6 +84,12 @@ pub struct Options {
     /// The suppression list, if one was given: path, SHA-256 and entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppress: Option<SuppressEntry>,
+    /// Whether print files were made (`--print`).
+    #[serde(default)]
+    pub print: bool,
+    /// The presort sequence file, if one set the mailing order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<String>,
 }
 
 /// The suppression list a run used.
@@ -238,6 +247,9 @@ pub struct Document {
     /// email), each with its hash.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileEntry>,
+    /// The mail piece this letter became (`run --print`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub piece: Option<crate::print::Piece>,
 }
 
 /// A file that belongs to a document.
@@ -278,6 +290,7 @@ impl Document {
             error: Some(why),
             note: None,
             files: Vec::new(),
+            piece: None,
         }
     }
 }

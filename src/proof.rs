@@ -28,7 +28,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use lopdf::{dictionary, Document, Object, ObjectId};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -184,9 +183,9 @@ pub fn proof(opts: &ProofOptions) -> Result<ProofReport> {
             page += l.pages;
         }
         let cover = cover_of(&picks)?;
-        let mut parts = vec![cover.pdf];
-        parts.extend(letters.into_iter().map(|l| l.pdf));
-        let pdf = merge(&parts, &format!("Proof: {}", layout.id()))
+        let mut parts = vec![(cover.pdf, cover.pages)];
+        parts.extend(letters.into_iter().map(|l| (l.pdf, l.pages)));
+        let pdf = crate::print::combine(&parts, Some(&format!("Proof: {}", layout.id())))
             .map_err(|e| Error::Output(format!("cannot assemble the proof PDF: {e}")))?;
         crate::output::write_atomic(&opts.out, &pdf, true).map_err(|e| Error::io(&opts.out, e))?;
 
@@ -551,77 +550,6 @@ fn cover(
             rules,
         )
         .map_err(|e| Error::Layout(format!("the proof cover: {e}")))
-}
-
-/// Joins PDFs into one, pages in order. Document catalogs, structure trees
-/// and outlines are left behind: a proof is for reading, not for archiving.
-fn merge(parts: &[Vec<u8>], title: &str) -> std::result::Result<Vec<u8>, String> {
-    let mut out = Document::with_version("1.7");
-    let pages_id = out.new_object_id();
-    let mut kids: Vec<Object> = Vec::new();
-    let mut next_id = out.max_id + 1;
-    for bytes in parts {
-        let mut doc = Document::load_mem(bytes).map_err(|e| e.to_string())?;
-        // Inherited page attributes move onto each page before its tree goes.
-        for page_id in doc.get_pages().into_values() {
-            let mut page = doc
-                .get_dictionary(page_id)
-                .map_err(|e| e.to_string())?
-                .clone();
-            for key in [&b"MediaBox"[..], b"Resources", b"CropBox", b"Rotate"] {
-                if page.get(key).is_err() {
-                    if let Some(v) = inherited(&doc, page_id, key) {
-                        page.set(key, v);
-                    }
-                }
-            }
-            page.remove(b"StructParents");
-            doc.objects.insert(page_id, Object::Dictionary(page));
-        }
-        doc.renumber_objects_with(next_id);
-        next_id = doc.max_id + 1;
-        let pages: Vec<ObjectId> = doc.get_pages().into_values().collect();
-        for (id, obj) in doc.objects {
-            let kind = obj.type_name().ok().map(<[u8]>::to_vec);
-            if matches!(kind.as_deref(), Some(b"Catalog") | Some(b"Pages")) {
-                continue;
-            }
-            out.objects.insert(id, obj);
-        }
-        for id in pages {
-            if let Some(Object::Dictionary(d)) = out.objects.get_mut(&id) {
-                d.set("Parent", pages_id);
-            }
-            kids.push(Object::Reference(id));
-        }
-    }
-    let count = kids.len() as i64;
-    out.objects.insert(
-        pages_id,
-        Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => count }),
-    );
-    out.max_id = next_id;
-    let catalog = out.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
-    let info = out.add_object(dictionary! { "Title" => Object::string_literal(title), "Creator" => Object::string_literal("letterpress proof") });
-    out.trailer.set("Root", catalog);
-    out.trailer.set("Info", info);
-    out.prune_objects();
-    let mut buf = Vec::new();
-    out.save_to(&mut buf).map_err(|e| e.to_string())?;
-    Ok(buf)
-}
-
-/// A page attribute set on the page or one of its ancestors.
-fn inherited(doc: &Document, page: ObjectId, key: &[u8]) -> Option<Object> {
-    let mut current = page;
-    for _ in 0..32 {
-        let node = doc.get_dictionary(current).ok()?;
-        if let Ok(v) = node.get(key) {
-            return Some(v.clone());
-        }
-        current = node.get(b"Parent").ok()?.as_reference().ok()?;
-    }
-    None
 }
 
 fn esc(s: &str) -> String {

@@ -78,6 +78,12 @@ pub struct RunOptions {
     /// Render a version that is not approved (draft, retired, drifted, or
     /// out of its effective dates) as a marked review copy.
     pub allow_draft: bool,
+    /// Also produce print files in mailing order and a job ticket
+    /// (see [`crate::print`]).
+    pub print: bool,
+    /// A presort tool's sequence file (one record id a line) that sets the
+    /// mailing order instead of the layout's sort key.
+    pub sequence: Option<PathBuf>,
     /// Render only the records at these input positions (all are still
     /// read and checked, so ids and file names come out as in a full run);
     /// used by `verify --rerender`.
@@ -121,7 +127,12 @@ struct Job {
     record: Map<String, Value>,
     locale: &'static Rules,
     route: Route,
+    /// The mail piece number in a print run.
+    sequence: Option<u32>,
 }
+
+/// Mail pieces of a print run: input position → (sequence, postcode).
+type Pieces = HashMap<usize, (u32, String)>;
 
 /// Checks records in input order: schema, record id, duplicates, file names,
 /// then routes them over the run's channels.
@@ -131,6 +142,7 @@ struct Checker<'a> {
     channels: &'a [Channel],
     suppressions: &'a Suppressions,
     texts: &'a Texts,
+    pieces: Option<&'a Pieces>,
     /// 128-bit hash of every record id seen so far, with its line: about 40
     /// bytes a record instead of the id itself. Two different ids would have
     /// to collide in 128 bits to be taken for duplicates, and even then the
@@ -146,6 +158,7 @@ struct Plan<'a> {
     channels: &'a [Channel],
     suppressions: &'a Suppressions,
     texts: &'a Texts,
+    pieces: Option<&'a Pieces>,
 }
 
 impl<'a> Checker<'a> {
@@ -161,6 +174,7 @@ impl<'a> Checker<'a> {
             channels: plan.channels,
             suppressions: plan.suppressions,
             texts: plan.texts,
+            pieces: plan.pieces,
             seen: HashMap::new(),
             namer: FileNamer::default(),
         }
@@ -214,6 +228,7 @@ impl<'a> Checker<'a> {
         let stem = self.namer.name(&id);
         let locale = record_locale(&self.layout.meta, self.texts, &record);
         let route = route::route(&self.layout.meta, &record, &id, channels, self.suppressions);
+        let sequence = self.pieces.and_then(|p| p.get(&index)).map(|(n, _)| *n);
         Checked::Ready(Job {
             index,
             line,
@@ -222,6 +237,7 @@ impl<'a> Checker<'a> {
             record,
             locale,
             route,
+            sequence,
         })
     }
 }
@@ -400,13 +416,24 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         output::remove_stale_temp_files(dir).map_err(|e| Error::io(dir, e))?;
     }
 
-    let plan = Plan {
+    let mut plan = Plan {
         layout: &layout,
         channels: &channels,
         suppressions: &suppressions,
         texts: &texts,
+        pieces: None,
     };
-    let documents = render_all(plan, &input, &stage, opts.jobs, opts.only.as_ref())?;
+    let pieces = if opts.print {
+        Some(mailing_order(plan, &input, opts.sequence.as_deref())?)
+    } else {
+        None
+    };
+    plan.pieces = pieces.as_ref();
+    let mut documents = render_all(plan, &input, &stage, opts.jobs, opts.only.as_ref())?;
+    let print = match &pieces {
+        Some(pieces) => Some(print_files(&layout, opts, pieces, &mut documents)?),
+        None => None,
+    };
     let totals = Totals::of(&documents);
     let mut manifest = Manifest {
         manifest_version: manifest::MANIFEST_VERSION,
@@ -423,6 +450,8 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
             jobs: opts.jobs,
             channels: channels.iter().map(|c| c.name().to_owned()).collect(),
             suppress: suppress_entry,
+            print: opts.print,
+            sequence: opts.sequence.as_ref().map(|p| p.display().to_string()),
         },
         layout: manifest::LayoutEntry {
             name: layout.meta.name.clone(),
@@ -447,6 +476,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
             records: summary.records,
         },
         totals,
+        print,
         documents,
     };
     let json = manifest.seal();
@@ -490,6 +520,90 @@ pub(crate) fn load_texts(layout: &Layout, files: &LayoutFiles) -> Result<Texts> 
         }
         None => Ok(Texts::default()),
     }
+}
+
+/// Numbers the records that get a letter in mailing order: by the presort
+/// tool's sequence file when given (ids in it first, in its order; any
+/// other letter after them in the layout's order), else by the layout's
+/// `print.sort` key, then the record id.
+fn mailing_order(plan: Plan, input: &Input, sequence: Option<&Path>) -> Result<Pieces> {
+    if !plan.channels.contains(&Channel::Pdf) {
+        return Err(Error::Usage("--print needs the pdf channel".into()));
+    }
+    let settings = plan.layout.meta.print.clone().unwrap_or_default();
+    let presorted: HashMap<String, usize> = match sequence {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| Error::Input(format!("sequence file `{}`: {e}", path.display())))?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .enumerate()
+            .map(|(i, id)| (id.to_owned(), i))
+            .collect(),
+        None => HashMap::new(),
+    };
+    let mut checker = Checker::new(plan, input.format);
+    let mut letters = Vec::new();
+    for raw in input.records()? {
+        if let Checked::Ready(job) = checker.check(raw?) {
+            let prints = job
+                .route
+                .decisions
+                .iter()
+                .any(|(c, d)| *c == Channel::Pdf && matches!(d, Decision::Render(_)));
+            if prints {
+                let key: Vec<String> = settings
+                    .sort
+                    .iter()
+                    .map(|f| crate::print::field_text(&job.record, f))
+                    .collect();
+                let postcode = crate::print::field_text(&job.record, &settings.postcode_field);
+                let first = presorted.get(&job.id).copied().unwrap_or(usize::MAX);
+                letters.push((first, key, job.id, job.index, postcode));
+            }
+        }
+    }
+    letters.sort();
+    Ok(letters
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, _, _, index, postcode))| (index, (i as u32 + 1, postcode)))
+        .collect())
+}
+
+/// Combines the run's letters into print files and a job ticket, and links
+/// each letter's manifest entry to its piece.
+fn print_files(
+    layout: &Layout,
+    opts: &RunOptions,
+    pieces: &Pieces,
+    documents: &mut [Document],
+) -> Result<crate::print::PrintOutput> {
+    let settings = layout.meta.print.clone().unwrap_or_default();
+    let letters = documents
+        .iter()
+        .filter(|d| d.channel == "pdf" && d.status == DocStatus::Rendered)
+        .filter_map(|d| {
+            let (sequence, postcode) = pieces.get(&d.index)?;
+            Some(crate::print::Letter {
+                sequence: *sequence,
+                record_id: d.record_id.clone()?,
+                path: d.path.clone()?,
+                pages: d.pages,
+                postcode: postcode.clone(),
+            })
+        })
+        .collect();
+    let (placed, output) = crate::print::produce(&opts.out, &settings, letters)
+        .map_err(|e| Error::Output(format!("print files: {e}")))?;
+    let by_id: HashMap<&str, &crate::print::Piece> =
+        placed.iter().map(|p| (p.record_id.as_str(), p)).collect();
+    for d in documents.iter_mut().filter(|d| d.channel == "pdf") {
+        if let Some(p) = d.record_id.as_deref().and_then(|id| by_id.get(id)) {
+            d.piece = Some((*p).clone());
+        }
+    }
+    Ok(output)
 }
 
 /// The layout file holding its wording per locale.
@@ -697,6 +811,7 @@ fn rendered(job: &Job, channel: Channel, path: String, bytes: &[u8]) -> Document
         error: None,
         note: None,
         files: Vec::new(),
+        piece: None,
     }
 }
 
@@ -710,7 +825,7 @@ fn write(stage: &Stage, rel: &str, bytes: &[u8]) -> std::result::Result<(), Stri
 fn render_pdf(stage: &Stage, job: &Job) -> std::result::Result<Document, String> {
     let renderer = stage.pdf.as_ref().expect("pdf channel prepared");
     let json = serde_json::to_vec(&job.record).expect("JSON values serialize");
-    let pdf = renderer.render(&job.id, json, job.locale)?;
+    let pdf = renderer.render_piece(&job.id, json, job.locale, job.sequence)?;
     let rel = format!("pdf/{}.pdf", job.stem);
     write(stage, &rel, &pdf.pdf)?;
     let mut doc = rendered(job, Channel::Pdf, rel, &pdf.pdf);
@@ -781,6 +896,7 @@ pub fn validate(
         channels: &channels,
         suppressions: &suppressions,
         texts: &texts,
+        pieces: None,
     };
     let mut checker = Checker::new(plan, input.format);
     let mut report = ValidationReport {

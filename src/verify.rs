@@ -116,6 +116,24 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
             }
         }
     }
+    // The print files and the job ticket.
+    if let Some(print) = &manifest.print {
+        let files = print.files.iter().map(|f| (&f.path, &f.sha256, f.bytes));
+        let tickets = print.tickets.iter().map(|f| (&f.path, &f.sha256, f.bytes));
+        for (rel, sha, size) in files.chain(tickets) {
+            listed.insert(rel.clone());
+            report.files_checked += 1;
+            match std::fs::read(opts.run.join(rel)) {
+                Err(_) => report.problems.push(format!("missing: {rel} (print)")),
+                Ok(b) if b.len() as u64 != size || &sha256_hex(&b) != sha => {
+                    report.problems.push(format!(
+                        "altered: {rel} (print): its SHA-256 or size differs from the manifest"
+                    ))
+                }
+                Ok(_) => {}
+            }
+        }
+    }
     // Nothing else in the folder.
     for entry in walkdir::WalkDir::new(&opts.run)
         .min_depth(1)
@@ -280,6 +298,9 @@ fn rerender(opts: &VerifyOptions, m: &Manifest, report: &mut VerifyReport) -> Re
         channels: Some(channels),
         suppress: m.options.suppress.as_ref().map(|s| PathBuf::from(&s.path)),
         allow_draft: m.draft,
+        // The same mailing order, so templates see the same piece numbers.
+        print: m.options.print,
+        sequence: m.options.sequence.as_ref().map(PathBuf::from),
         only: Some(chosen.clone()),
     });
     let again = match again {

@@ -58,6 +58,10 @@ const LOCALE_JSON: &str = "/letterpress/locale.json";
 /// The record's file id, interned once per process (file ids are never freed).
 static RECORD_ID: LazyLock<FileId> = LazyLock::new(|| vpath_id(RECORD_PATH).expect("valid path"));
 
+/// The piece file's id: `{"sequence": n}` in a print run, else null.
+static PIECE_ID: LazyLock<FileId> =
+    LazyLock::new(|| vpath_id("/letterpress/piece.json").expect("valid path"));
+
 /// The locale rules' file id.
 static LOCALE_ID: LazyLock<FileId> = LazyLock::new(|| vpath_id(LOCALE_JSON).expect("valid path"));
 
@@ -119,6 +123,8 @@ pub struct Renderer {
     files: HashMap<FileId, Bytes>,
     /// `/letterpress/locale.json` for each supported locale.
     locales: HashMap<&'static str, Bytes>,
+    /// `/letterpress/piece.json` outside print runs.
+    no_piece: Bytes,
     today: Datetime,
     timestamp: Timestamp,
     standards: PdfStandards,
@@ -263,6 +269,7 @@ impl Renderer {
             sources,
             files: by_id,
             locales,
+            no_piece: Bytes::new(b"{\"sequence\":null}".to_vec()),
             today,
             timestamp: Timestamp::new_utc(midnight),
             standards,
@@ -285,7 +292,19 @@ impl Renderer {
         record_json: Vec<u8>,
         locale: &Rules,
     ) -> std::result::Result<Rendered, String> {
-        self.render_inner(record_id, record_json, locale, Mode::Pdf)
+        self.render_inner(record_id, record_json, locale, Mode::Pdf, None)
+    }
+
+    /// [`Renderer::render`] for a mail piece: the template finds its
+    /// mailing-order number at `/letterpress/piece.json` (`sequence`).
+    pub fn render_piece(
+        &self,
+        record_id: &str,
+        record_json: Vec<u8>,
+        locale: &Rules,
+        sequence: Option<u32>,
+    ) -> std::result::Result<Rendered, String> {
+        self.render_inner(record_id, record_json, locale, Mode::Pdf, sequence)
     }
 
     /// Compiles and checks a letter like [`Renderer::render`] but returns
@@ -296,7 +315,7 @@ impl Renderer {
         record_json: Vec<u8>,
         locale: &Rules,
     ) -> std::result::Result<Rendered, String> {
-        self.render_inner(record_id, record_json, locale, Mode::Text)
+        self.render_inner(record_id, record_json, locale, Mode::Text, None)
     }
 
     /// [`Renderer::render`], also returning Typst's warnings. Used once per
@@ -307,7 +326,7 @@ impl Renderer {
         record_json: Vec<u8>,
         locale: &Rules,
     ) -> std::result::Result<Rendered, String> {
-        self.render_inner(record_id, record_json, locale, Mode::PdfAndWarnings)
+        self.render_inner(record_id, record_json, locale, Mode::PdfAndWarnings, None)
     }
 
     fn render_inner(
@@ -316,12 +335,18 @@ impl Renderer {
         record_json: Vec<u8>,
         locale: &Rules,
         mode: Mode,
+        sequence: Option<u32>,
     ) -> std::result::Result<Rendered, String> {
         let want_warnings = mode == Mode::PdfAndWarnings;
+        let piece = match sequence {
+            Some(n) => Bytes::new(format!("{{\"sequence\":{n}}}").into_bytes()),
+            None => self.no_piece.clone(),
+        };
         let world = RecordWorld {
             shared: self,
             record: Bytes::new(record_json),
             locale: self.locales[locale.tag].clone(),
+            piece,
         };
         let result = typst::compile::<PagedDocument>(&world);
         let mut warnings: Vec<String> = Vec::new();
@@ -567,6 +592,7 @@ struct RecordWorld<'a> {
     shared: &'a Renderer,
     record: Bytes,
     locale: Bytes,
+    piece: Bytes,
 }
 
 impl RecordWorld<'_> {
@@ -576,6 +602,9 @@ impl RecordWorld<'_> {
         }
         if id == *LOCALE_ID {
             return Some(&self.locale);
+        }
+        if id == *PIECE_ID {
+            return Some(&self.piece);
         }
         self.shared.files.get(&id).map(|b| &b[..])
     }
@@ -611,7 +640,11 @@ impl World for RecordWorld<'_> {
         self.check(id)?;
         match self.shared.sources.get(&id) {
             Some(source) => Ok(source.clone()),
-            None if self.shared.files.contains_key(&id) || id == *RECORD_ID || id == *LOCALE_ID => {
+            None if self.shared.files.contains_key(&id)
+                || id == *RECORD_ID
+                || id == *LOCALE_ID
+                || id == *PIECE_ID =>
+            {
                 Err(FileError::NotSource)
             }
             None => Err(not_found(id)),
@@ -625,6 +658,9 @@ impl World for RecordWorld<'_> {
         }
         if id == *LOCALE_ID {
             return Ok(self.locale.clone());
+        }
+        if id == *PIECE_ID {
+            return Ok(self.piece.clone());
         }
         self.shared
             .files

@@ -1,0 +1,527 @@
+//! Print production: letters in mailing order, combined into print files,
+//! with a job ticket a print shop reconciles on receipt.
+//!
+//! Stage 4 of the data path, for the pdf channel (`run --print`). Before
+//! rendering, the run sorts the records that get a letter by the layout's
+//! mailing-order key (`print.sort`, then the record id) or by a sequence file
+//! a presort tool returned (`--sequence FILE`: one record id a line), and
+//! numbers the pieces 1..n. The template knows its piece number before it
+//! renders: `json("/letterpress/piece.json").sequence`.
+//!
+//! After rendering, the letters are combined in that order into
+//! `print/print-001.pdf`, `print-002.pdf`, ..., each at most
+//! `print.max_sheets_per_file` sheets. In duplex every letter starts on the
+//! front of a sheet: a letter with an odd page count gets a blank back page.
+//! Each piece gets an envelope class by its sheet count (`print.envelopes`,
+//! the first class whose `max_sheets` it fits). Identical objects of the
+//! letters (the logo, colour profiles, and any identical font data) are
+//! stored once per print file. The job ticket `print/job-ticket.csv` (and
+//! `.json`) has one row per piece, then totals rows whose `sequence` is
+//! `TOTAL`, `FILE` or `ENVELOPE`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use lopdf::{dictionary, Document, Object, ObjectId};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Paper handling of a print run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Plex {
+    /// One side per sheet.
+    #[default]
+    Simplex,
+    /// Both sides; every letter starts on the front of a sheet.
+    Duplex,
+}
+
+/// An envelope class: pieces of up to `max_sheets` sheets (no limit when
+/// absent).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// The class's name, e.g. `C5/6` or `hand insert`.
+    pub name: String,
+    /// The most sheets this envelope takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_sheets: Option<usize>,
+}
+
+/// The `print:` section of `layout.yaml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrintSettings {
+    /// Simplex or duplex.
+    #[serde(default)]
+    pub plex: Plex,
+    /// Mailing order: record fields (dotted paths), then the record id.
+    #[serde(default)]
+    pub sort: Vec<String>,
+    /// The record field printed as the postcode in the ticket.
+    #[serde(default = "default_postcode")]
+    pub postcode_field: String,
+    /// A print file holds at most this many sheets.
+    #[serde(default = "default_max_sheets")]
+    pub max_sheets_per_file: usize,
+    /// Envelope classes by sheet count, smallest first.
+    #[serde(default = "default_envelopes")]
+    pub envelopes: Vec<Envelope>,
+}
+
+fn default_postcode() -> String {
+    "address.postcode".into()
+}
+
+/// Combining holds a print file's letters in memory (about 240 KB a letter
+/// with lopdf), so files stay at a size a print shop handles well anyway.
+fn default_max_sheets() -> usize {
+    1_000
+}
+
+fn default_envelopes() -> Vec<Envelope> {
+    vec![
+        Envelope {
+            name: "C5/6".into(),
+            max_sheets: Some(5),
+        },
+        Envelope {
+            name: "C4".into(),
+            max_sheets: Some(50),
+        },
+        Envelope {
+            name: "hand insert".into(),
+            max_sheets: None,
+        },
+    ]
+}
+
+impl Default for PrintSettings {
+    fn default() -> Self {
+        PrintSettings {
+            plex: Plex::Simplex,
+            sort: Vec::new(),
+            postcode_field: default_postcode(),
+            max_sheets_per_file: default_max_sheets(),
+            envelopes: default_envelopes(),
+        }
+    }
+}
+
+/// The value at a dotted path of a record, as text (empty when absent).
+pub fn field_text(record: &Map<String, Value>, path: &str) -> String {
+    let mut parts = path.split('.');
+    let Some(first) = parts.next() else {
+        return String::new();
+    };
+    let mut v = record.get(first);
+    for p in parts {
+        v = v.and_then(|x| x.get(p));
+    }
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// One mail piece in a print file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Piece {
+    /// 1-based position in mailing order.
+    pub sequence: u32,
+    /// The record.
+    pub record_id: String,
+    /// The print file, relative to the output folder.
+    pub print_file: String,
+    /// First page in the print file (1-based).
+    pub first_page: usize,
+    /// Last page, padding included.
+    pub last_page: usize,
+    /// Pages of the letter, padding included.
+    pub pages: usize,
+    /// Sheets.
+    pub sheets: usize,
+    /// Envelope class.
+    pub envelope: String,
+    /// Postcode, for the shop.
+    pub postcode: String,
+    /// Postal barcode payload (empty: none yet).
+    pub barcode: String,
+}
+
+/// A piece waiting to be placed: its letter and what the ticket shows.
+pub struct Letter {
+    /// Mailing-order number.
+    pub sequence: u32,
+    /// The record id.
+    pub record_id: String,
+    /// The rendered PDF, relative to the output folder.
+    pub path: String,
+    /// Its page count.
+    pub pages: usize,
+    /// The postcode.
+    pub postcode: String,
+}
+
+/// A written print file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PrintFile {
+    /// Relative to the output folder.
+    pub path: String,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Pieces in it.
+    pub pieces: usize,
+    /// Pages, padding included.
+    pub pages: usize,
+    /// Sheets.
+    pub sheets: usize,
+}
+
+/// What `print` produced: files, pieces, and the ticket's files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PrintOutput {
+    /// The print files.
+    pub files: Vec<PrintFile>,
+    /// The job ticket files (CSV and JSON), with their hashes.
+    pub tickets: Vec<crate::manifest::FileEntry>,
+    /// Bytes of the print files per piece, for the README's figure.
+    pub bytes_per_piece: u64,
+}
+
+/// Combines the letters (sorted by sequence) into print files under
+/// `<out>/print/` and writes the job ticket. Returns the pieces and the
+/// output summary.
+pub fn produce(
+    out: &Path,
+    settings: &PrintSettings,
+    mut letters: Vec<Letter>,
+) -> Result<(Vec<Piece>, PrintOutput), String> {
+    letters.sort_by_key(|l| l.sequence);
+    let dir = out.join("print");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    crate::output::remove_stale_temp_files(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+
+    // Place the pieces: padding, sheets, envelope, file.
+    let mut pieces = Vec::with_capacity(letters.len());
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new()];
+    let (mut file_sheets, mut file_pages) = (0usize, 0usize);
+    for (i, l) in letters.iter().enumerate() {
+        let padded = match settings.plex {
+            Plex::Duplex => l.pages + l.pages % 2,
+            Plex::Simplex => l.pages,
+        };
+        let sheets = match settings.plex {
+            Plex::Duplex => padded / 2,
+            Plex::Simplex => padded,
+        };
+        if file_sheets > 0 && file_sheets + sheets > settings.max_sheets_per_file {
+            groups.push(Vec::new());
+            file_sheets = 0;
+            file_pages = 0;
+        }
+        let file_no = groups.len();
+        groups.last_mut().expect("a group").push(i);
+        let envelope = settings
+            .envelopes
+            .iter()
+            .find(|e| e.max_sheets.is_none_or(|m| sheets <= m))
+            .map_or_else(|| "unclassified".to_string(), |e| e.name.clone());
+        pieces.push(Piece {
+            sequence: l.sequence,
+            record_id: l.record_id.clone(),
+            print_file: format!("print/print-{file_no:03}.pdf"),
+            first_page: file_pages + 1,
+            last_page: file_pages + padded,
+            pages: padded,
+            sheets,
+            envelope,
+            postcode: l.postcode.clone(),
+            barcode: String::new(),
+        });
+        file_sheets += sheets;
+        file_pages += padded;
+    }
+
+    // Write each print file.
+    let mut files = Vec::new();
+    for (n, group) in groups.iter().enumerate().filter(|(_, g)| !g.is_empty()) {
+        let mut parts = Vec::with_capacity(group.len());
+        for &i in group {
+            let path = out.join(&letters[i].path);
+            let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            parts.push((bytes, pieces[i].pages));
+        }
+        let pdf = combine(&parts, None)?;
+        let rel = format!("print/print-{:03}.pdf", n + 1);
+        crate::output::write_atomic(&out.join(&rel), &pdf, true)
+            .map_err(|e| format!("{rel}: {e}"))?;
+        files.push(PrintFile {
+            sha256: crate::output::sha256_hex(&pdf),
+            bytes: pdf.len() as u64,
+            pieces: group.len(),
+            pages: group.iter().map(|&i| pieces[i].pages).sum(),
+            sheets: group.iter().map(|&i| pieces[i].sheets).sum(),
+            path: rel,
+        });
+    }
+    let tickets = write_ticket(out, &pieces, &files, settings)?;
+    let total: u64 = files.iter().map(|f| f.bytes).sum();
+    let bytes_per_piece = if pieces.is_empty() {
+        0
+    } else {
+        total / pieces.len() as u64
+    };
+    Ok((
+        pieces,
+        PrintOutput {
+            files,
+            tickets,
+            bytes_per_piece,
+        },
+    ))
+}
+
+/// The job ticket: one row per piece, then totals.
+fn write_ticket(
+    out: &Path,
+    pieces: &[Piece],
+    files: &[PrintFile],
+    settings: &PrintSettings,
+) -> Result<Vec<crate::manifest::FileEntry>, String> {
+    let header = [
+        "sequence",
+        "record_id",
+        "print_file",
+        "first_page",
+        "last_page",
+        "pages",
+        "sheets",
+        "envelope",
+        "postcode",
+        "barcode",
+    ];
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    let mut rows: Vec<Vec<String>> = pieces
+        .iter()
+        .map(|p| {
+            vec![
+                p.sequence.to_string(),
+                p.record_id.clone(),
+                p.print_file.clone(),
+                p.first_page.to_string(),
+                p.last_page.to_string(),
+                p.pages.to_string(),
+                p.sheets.to_string(),
+                p.envelope.clone(),
+                p.postcode.clone(),
+                p.barcode.clone(),
+            ]
+        })
+        .collect();
+    let total = |kind: &str, file: &str, env: &str, ps: Vec<&Piece>| {
+        vec![
+            kind.to_string(),
+            format!("{} pieces", ps.len()),
+            file.to_string(),
+            String::new(),
+            String::new(),
+            ps.iter().map(|p| p.pages).sum::<usize>().to_string(),
+            ps.iter().map(|p| p.sheets).sum::<usize>().to_string(),
+            env.to_string(),
+            String::new(),
+            String::new(),
+        ]
+    };
+    rows.push(total("TOTAL", "", "", pieces.iter().collect()));
+    for f in files {
+        rows.push(total(
+            "FILE",
+            &f.path,
+            "",
+            pieces.iter().filter(|p| p.print_file == f.path).collect(),
+        ));
+    }
+    for e in &settings.envelopes {
+        rows.push(total(
+            "ENVELOPE",
+            "",
+            &e.name,
+            pieces.iter().filter(|p| p.envelope == e.name).collect(),
+        ));
+    }
+    csv.write_record(header).map_err(|e| e.to_string())?;
+    for r in &rows {
+        csv.write_record(r).map_err(|e| e.to_string())?;
+    }
+    let csv = csv.into_inner().map_err(|e| e.to_string())?;
+    let json_rows: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            Value::Object(
+                header
+                    .iter()
+                    .map(|h| h.to_string())
+                    .zip(r.iter().map(|v| Value::String(v.clone())))
+                    .collect(),
+            )
+        })
+        .collect();
+    let mut json = serde_json::to_vec_pretty(&json_rows).expect("JSON serializes");
+    json.push(b'\n');
+    let mut entries = Vec::new();
+    for (rel, bytes) in [
+        ("print/job-ticket.csv", csv),
+        ("print/job-ticket.json", json),
+    ] {
+        crate::output::write_atomic(&out.join(rel), &bytes, true)
+            .map_err(|e| format!("{rel}: {e}"))?;
+        entries.push(crate::manifest::FileEntry {
+            path: rel.into(),
+            sha256: crate::output::sha256_hex(&bytes),
+            bytes: bytes.len() as u64,
+        });
+    }
+    Ok(entries)
+}
+
+/// Combines PDFs into one, pages in order, padding each part to the given
+/// page count with blank pages of its last page's size, and stores identical
+/// streams once. Catalogs, structure trees and outlines of the parts are
+/// left behind (a print file is for printing; a proof for reading). With a
+/// title, the result gets an Info dictionary.
+pub fn combine(parts: &[(Vec<u8>, usize)], title: Option<&str>) -> Result<Vec<u8>, String> {
+    let mut out = Document::with_version("1.7");
+    let pages_id = out.new_object_id();
+    let mut kids: Vec<Object> = Vec::new();
+    let mut next_id = out.max_id + 1;
+    for (bytes, padded) in parts {
+        let mut doc = Document::load_mem(bytes).map_err(|e| e.to_string())?;
+        for page_id in doc.get_pages().into_values() {
+            let mut page = doc
+                .get_dictionary(page_id)
+                .map_err(|e| e.to_string())?
+                .clone();
+            for key in [&b"MediaBox"[..], b"Resources", b"CropBox", b"Rotate"] {
+                if page.get(key).is_err() {
+                    if let Some(v) = inherited(&doc, page_id, key) {
+                        page.set(key, v);
+                    }
+                }
+            }
+            page.remove(b"StructParents");
+            doc.objects.insert(page_id, Object::Dictionary(page));
+        }
+        doc.renumber_objects_with(next_id);
+        next_id = doc.max_id + 1;
+        let pages: Vec<ObjectId> = doc.get_pages().into_values().collect();
+        let last_box = pages
+            .last()
+            .and_then(|id| doc.get_dictionary(*id).ok())
+            .and_then(|d| d.get(b"MediaBox").ok().cloned());
+        for (id, obj) in doc.objects {
+            if matches!(obj.type_name().ok(), Some(b"Catalog") | Some(b"Pages")) {
+                continue;
+            }
+            out.objects.insert(id, obj);
+        }
+        for id in &pages {
+            if let Some(Object::Dictionary(d)) = out.objects.get_mut(id) {
+                d.set("Parent", pages_id);
+            }
+            kids.push(Object::Reference(*id));
+        }
+        for _ in pages.len()..*padded {
+            let media = last_box.clone().unwrap_or_else(|| {
+                Object::Array(vec![0.into(), 0.into(), 595.276.into(), 841.89.into()])
+            });
+            out.max_id = out.max_id.max(next_id);
+            let blank = out.add_object(dictionary! {
+                "Type" => "Page", "Parent" => pages_id, "MediaBox" => media,
+                "Resources" => dictionary! {},
+            });
+            next_id = out.max_id + 1;
+            kids.push(Object::Reference(blank));
+        }
+    }
+    let count = kids.len() as i64;
+    out.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => count }),
+    );
+    out.max_id = out.max_id.max(next_id);
+    let catalog = out.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    out.trailer.set("Root", catalog);
+    if let Some(title) = title {
+        let info = out.add_object(dictionary! {
+            "Title" => Object::string_literal(title),
+            "Creator" => Object::string_literal("letterpress"),
+        });
+        out.trailer.set("Info", info);
+    }
+    out.prune_objects();
+    dedupe_streams(&mut out);
+    let mut buf = Vec::new();
+    out.save_to(&mut buf).map_err(|e| e.to_string())?;
+    Ok(buf)
+}
+
+/// Keeps one copy of streams that are byte-identical (dictionary and data)
+/// and points every reference at it.
+fn dedupe_streams(doc: &mut Document) {
+    // Keyed by a 128-bit hash of dictionary and data, not by copies of them.
+    let mut first: HashMap<u128, ObjectId> = HashMap::new();
+    let mut alias: HashMap<ObjectId, ObjectId> = HashMap::new();
+    for (id, obj) in &doc.objects {
+        if let Object::Stream(s) = obj {
+            let key = typst::utils::hash128(&(format!("{:?}", s.dict), &s.content));
+            match first.get(&key) {
+                Some(keep) => {
+                    alias.insert(*id, *keep);
+                }
+                None => {
+                    first.insert(key, *id);
+                }
+            }
+        }
+    }
+    if alias.is_empty() {
+        return;
+    }
+    fn redirect(o: &mut Object, alias: &HashMap<ObjectId, ObjectId>) {
+        match o {
+            Object::Reference(r) => {
+                if let Some(k) = alias.get(r) {
+                    *r = *k;
+                }
+            }
+            Object::Array(a) => a.iter_mut().for_each(|x| redirect(x, alias)),
+            Object::Dictionary(d) => d.iter_mut().for_each(|(_, x)| redirect(x, alias)),
+            Object::Stream(s) => s.dict.iter_mut().for_each(|(_, x)| redirect(x, alias)),
+            _ => {}
+        }
+    }
+    for obj in doc.objects.values_mut() {
+        redirect(obj, &alias);
+    }
+    for id in alias.keys() {
+        doc.objects.remove(id);
+    }
+}
+
+/// A page attribute set on the page or one of its ancestors.
+fn inherited(doc: &Document, page: ObjectId, key: &[u8]) -> Option<Object> {
+    let mut current = page;
+    for _ in 0..32 {
+        let node = doc.get_dictionary(current).ok()?;
+        if let Ok(v) = node.get(key) {
+            return Some(v.clone());
+        }
+        current = node.get(b"Parent").ok()?.as_reference().ok()?;
+    }
+    None
+}

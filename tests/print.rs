@@ -1,0 +1,255 @@
+//! Print production: print files in mailing order, duplex padding, the job
+//! ticket reconciled against the files, and the piece number known to the
+//! template.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+fn ticket(out: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut rdr = csv::Reader::from_path(out.join("print/job-ticket.csv")).unwrap();
+    let headers = rdr.headers().unwrap().clone();
+    rdr.records()
+        .map(|r| {
+            headers
+                .iter()
+                .zip(r.unwrap().iter())
+                .map(|(h, v)| (h.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .collect()
+}
+
+fn page_text(pdf: &Path, page: usize) -> String {
+    let p = page.to_string();
+    let out = Command::new("pdftotext")
+        .args(["-f", &p, "-l", &p, pdf.to_str().unwrap(), "-"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn duplex_statements_become_a_print_file_in_mailing_order_with_a_ticket_that_reconciles() {
+    let out = scratch("print-duplex").join("run");
+    let data = root().join("fixtures/statements.jsonl");
+    let res = run_layout("annual-statement", &data, &out, &["--print"]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let rows = ticket(&out);
+    let pieces: Vec<_> = rows
+        .iter()
+        .filter(|r| r["sequence"].parse::<u32>().is_ok())
+        .collect();
+    assert_eq!(pieces.len(), 20);
+
+    // Mailing order: country, then postcode, then record id.
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&data)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let key = |id: &str| {
+        let r = records.iter().find(|r| r["customer_id"] == id).unwrap();
+        let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
+        (
+            s(&r["address"]["country"]),
+            s(&r["address"]["postcode"]),
+            id.to_owned(),
+        )
+    };
+    for w in pieces.windows(2) {
+        assert!(
+            key(&w[0]["record_id"]) <= key(&w[1]["record_id"]),
+            "{:?} before {:?}",
+            w[0],
+            w[1]
+        );
+    }
+
+    // Duplex: every piece starts on a front page, padded to an even count.
+    let file = out.join("print/print-001.pdf");
+    assert!(qpdf_check(&file).status.success());
+    let m = manifest(&out);
+    let mut next = 1;
+    for (i, p) in pieces.iter().enumerate() {
+        let num = |k: &str| p[k].parse::<usize>().unwrap();
+        assert_eq!(num("sequence"), i + 1);
+        assert_eq!(num("first_page"), next, "{p:?}");
+        assert_eq!(num("first_page") % 2, 1, "starts on a front page: {p:?}");
+        assert_eq!(num("pages") % 2, 0);
+        assert_eq!(num("sheets"), num("pages") / 2);
+        assert_eq!(num("last_page"), num("first_page") + num("pages") - 1);
+        let sheets = num("sheets");
+        let want = if sheets <= 5 {
+            "C5/6"
+        } else if sheets <= 25 {
+            "C4"
+        } else {
+            "hand insert"
+        };
+        assert_eq!(p["envelope"], want);
+        next = num("last_page") + 1;
+        // The letter is where the ticket says; a padded back page is blank.
+        let doc = m["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["record_id"] == p["record_id"].as_str())
+            .unwrap();
+        assert_eq!(doc["piece"]["sequence"], num("sequence"));
+        assert_eq!(doc["piece"]["first_page"], num("first_page"));
+        let first = page_text(&file, num("first_page"));
+        assert!(
+            first.contains(p["record_id"].as_str())
+                || squash(&first).contains(&squash(&p["postcode"])),
+            "page {} is not {}'s",
+            num("first_page"),
+            p["record_id"]
+        );
+        let own = doc["pages"].as_u64().unwrap() as usize;
+        if own < num("pages") {
+            assert!(
+                page_text(&file, num("last_page")).trim().is_empty(),
+                "padding is blank"
+            );
+        }
+    }
+    // Totals reconcile with the file.
+    let total = rows.iter().find(|r| r["sequence"] == "TOTAL").unwrap();
+    assert_eq!(total["record_id"], "20 pieces");
+    let pages: usize = pieces
+        .iter()
+        .map(|p| p["pages"].parse::<usize>().unwrap())
+        .sum();
+    let sheets: usize = pieces
+        .iter()
+        .map(|p| p["sheets"].parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(total["pages"], pages.to_string());
+    assert_eq!(total["sheets"], sheets.to_string());
+    assert!(pdfinfo(&file).contains(&format!("Pages:           {pages}")));
+    let file_row = rows.iter().find(|r| r["sequence"] == "FILE").unwrap();
+    assert_eq!(file_row["print_file"], "print/print-001.pdf");
+    assert_eq!(file_row["pages"], pages.to_string());
+    let by_env: usize = rows
+        .iter()
+        .filter(|r| r["sequence"] == "ENVELOPE")
+        .map(|r| {
+            r["record_id"]
+                .trim_end_matches(" pieces")
+                .parse::<usize>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(by_env, 20);
+    // Every font embedded.
+    let fonts = Command::new("pdffonts").arg(&file).output().unwrap();
+    let listing = String::from_utf8_lossy(&fonts.stdout);
+    assert!(listing.lines().count() > 2, "{listing}");
+    for line in listing.lines().skip(2) {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let emb = cols[cols.len() - 5];
+        assert_eq!(emb, "yes", "a font is not embedded: {line}");
+    }
+    // The JSON ticket says the same, and verify knows the print files.
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("print/job-ticket.json")).unwrap()).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), rows.len());
+    let v = letterpress(&["verify", out.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(0), "{}", describe(&v));
+}
+
+#[test]
+fn files_split_by_sheets_a_sequence_file_sets_the_order_and_the_template_knows_its_piece() {
+    let dir = scratch("print-split");
+    let layouts = dir.join("layouts");
+    copy_tree(&root().join("layouts"), &layouts);
+    let v1 = layouts.join("annual-statement/1");
+    let yaml = std::fs::read_to_string(v1.join("layout.yaml")).unwrap();
+    std::fs::write(
+        v1.join("layout.yaml"),
+        yaml.replace("max_sheets_per_file: 1000", "max_sheets_per_file: 6"),
+    )
+    .unwrap();
+    let letter = std::fs::read_to_string(v1.join("letter.typ")).unwrap();
+    std::fs::write(
+        v1.join("letter.typ"),
+        format!("{letter}\n#place(bottom + left, dy: 1cm, text(size: 6pt)[Piece #json(\"/letterpress/piece.json\").sequence])\n"),
+    )
+    .unwrap();
+    approve(&layouts, "annual-statement@1");
+    // The presort tool's order: the input reversed.
+    let data = root().join("fixtures/statements.jsonl");
+    let ids: Vec<String> = std::fs::read_to_string(&data)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["customer_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let seq = dir.join("presorted.txt");
+    std::fs::write(
+        &seq,
+        ids.iter().rev().cloned().collect::<Vec<_>>().join("\n"),
+    )
+    .unwrap();
+    let out = dir.join("run");
+    let res = run_layout_with(
+        &layouts,
+        "annual-statement",
+        &data,
+        &out,
+        &["--print", "--sequence", seq.to_str().unwrap()],
+    );
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let rows = ticket(&out);
+    let pieces: Vec<_> = rows
+        .iter()
+        .filter(|r| r["sequence"].parse::<u32>().is_ok())
+        .collect();
+    let order: Vec<&str> = pieces.iter().map(|p| p["record_id"].as_str()).collect();
+    let reversed: Vec<&str> = ids.iter().rev().map(String::as_str).collect();
+    assert_eq!(order, reversed, "the sequence file's order");
+    // No file over 6 sheets unless one piece alone is larger.
+    let files: Vec<_> = rows.iter().filter(|r| r["sequence"] == "FILE").collect();
+    assert!(files.len() > 3, "{} files", files.len());
+    for f in &files {
+        let in_file: Vec<_> = pieces
+            .iter()
+            .filter(|p| p["print_file"] == f["print_file"])
+            .collect();
+        let sheets: usize = in_file
+            .iter()
+            .map(|p| p["sheets"].parse::<usize>().unwrap())
+            .sum();
+        assert!(
+            sheets <= 6 || in_file.len() == 1,
+            "{} has {sheets} sheets",
+            f["print_file"]
+        );
+        let path = out.join(&f["print_file"]);
+        assert!(qpdf_check(&path).status.success());
+        assert!(pdfinfo(&path).contains(&format!("Pages:           {}", f["pages"])));
+    }
+    // Each letter prints its own piece number (at the end of its text).
+    for p in &pieces {
+        let (first, last): (usize, usize) = (
+            p["first_page"].parse().unwrap(),
+            p["last_page"].parse().unwrap(),
+        );
+        let text: String = (first..=last)
+            .map(|n| page_text(&out.join(&p["print_file"]), n))
+            .collect();
+        assert!(
+            text.contains(&format!("Piece {}", p["sequence"])),
+            "{}: {text}",
+            p["record_id"]
+        );
+    }
+}
