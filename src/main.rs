@@ -50,10 +50,25 @@ enum Command {
     /// Render the same records with two layout versions and report what
     /// changes for each customer.
     Diff(DiffArgs),
+    /// Reprint pieces of a finished print run: the same letters in a new
+    /// print file with its own ticket, recorded in the run folder.
+    Reprint(ReprintArgs),
     /// Pick the records a reviewer must see and render them into one proof
     /// PDF (with a cover page saying why each was picked) and one HTML page
     /// of their emails.
     Proof(ProofArgs),
+}
+
+#[derive(clap::Args)]
+struct ReprintArgs {
+    /// The folder of a finished run made with --print.
+    run_dir: PathBuf,
+    /// Piece (sequence) numbers, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pieces: Vec<u32>,
+    /// Record ids, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    records: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -282,6 +297,23 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Validate(args) => {
             let json = args.json;
             validate_command(&cli.layouts, args).inspect_err(|e| json_error(json, e))
+        }
+        Command::Reprint(args) => {
+            let r = letterpress::print::reprint(&args.run_dir, &args.pieces, &args.records)?;
+            for f in &r.files {
+                println!("{}", args.run_dir.join(&f.path).display());
+            }
+            eprintln!(
+                "letterpress: reprint {} of {}: pieces {}",
+                r.reprint,
+                args.run_dir.display(),
+                r.pieces
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Ok(EXIT_OK)
         }
         Command::Proof(args) => {
             let json = args.json;

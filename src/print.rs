@@ -163,6 +163,8 @@ pub struct Letter {
     pub pages: usize,
     /// The postcode.
     pub postcode: String,
+    /// The envelope class, when already known (a reprint keeps the original's).
+    pub envelope: Option<String>,
 }
 
 /// A written print file.
@@ -185,6 +187,8 @@ pub struct PrintFile {
 /// What `print` produced: files, pieces, and the ticket's files.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PrintOutput {
+    /// Simplex or duplex.
+    pub plex: Plex,
     /// The print files.
     pub files: Vec<PrintFile>,
     /// The job ticket files (CSV and JSON), with their hashes.
@@ -199,7 +203,19 @@ pub struct PrintOutput {
 pub fn produce(
     out: &Path,
     settings: &PrintSettings,
+    letters: Vec<Letter>,
+) -> Result<(Vec<Piece>, PrintOutput), String> {
+    produce_named(out, settings, letters, "print", "job-ticket")
+}
+
+/// [`produce`] with other names: print files `print/<stem>-NNN.pdf` and the
+/// ticket `print/<ticket>.csv` and `.json` (reprints use their own).
+fn produce_named(
+    out: &Path,
+    settings: &PrintSettings,
     mut letters: Vec<Letter>,
+    stem: &str,
+    ticket: &str,
 ) -> Result<(Vec<Piece>, PrintOutput), String> {
     letters.sort_by_key(|l| l.sequence);
     let dir = out.join("print");
@@ -226,15 +242,17 @@ pub fn produce(
         }
         let file_no = groups.len();
         groups.last_mut().expect("a group").push(i);
-        let envelope = settings
-            .envelopes
-            .iter()
-            .find(|e| e.max_sheets.is_none_or(|m| sheets <= m))
-            .map_or_else(|| "unclassified".to_string(), |e| e.name.clone());
+        let envelope = l.envelope.clone().unwrap_or_else(|| {
+            settings
+                .envelopes
+                .iter()
+                .find(|e| e.max_sheets.is_none_or(|m| sheets <= m))
+                .map_or_else(|| "unclassified".to_string(), |e| e.name.clone())
+        });
         pieces.push(Piece {
             sequence: l.sequence,
             record_id: l.record_id.clone(),
-            print_file: format!("print/print-{file_no:03}.pdf"),
+            print_file: format!("print/{stem}-{file_no:03}.pdf"),
             first_page: file_pages + 1,
             last_page: file_pages + padded,
             pages: padded,
@@ -257,7 +275,7 @@ pub fn produce(
             parts.push((bytes, pieces[i].pages));
         }
         let pdf = combine(&parts, None)?;
-        let rel = format!("print/print-{:03}.pdf", n + 1);
+        let rel = format!("print/{stem}-{:03}.pdf", n + 1);
         crate::output::write_atomic(&out.join(&rel), &pdf, true)
             .map_err(|e| format!("{rel}: {e}"))?;
         files.push(PrintFile {
@@ -269,7 +287,7 @@ pub fn produce(
             path: rel,
         });
     }
-    let tickets = write_ticket(out, &pieces, &files, settings)?;
+    let tickets = write_ticket(out, &pieces, &files, settings, ticket)?;
     let total: u64 = files.iter().map(|f| f.bytes).sum();
     let bytes_per_piece = if pieces.is_empty() {
         0
@@ -279,6 +297,7 @@ pub fn produce(
     Ok((
         pieces,
         PrintOutput {
+            plex: settings.plex,
             files,
             tickets,
             bytes_per_piece,
@@ -292,6 +311,7 @@ fn write_ticket(
     pieces: &[Piece],
     files: &[PrintFile],
     settings: &PrintSettings,
+    name: &str,
 ) -> Result<Vec<crate::manifest::FileEntry>, String> {
     let header = [
         "sequence",
@@ -375,13 +395,13 @@ fn write_ticket(
     json.push(b'\n');
     let mut entries = Vec::new();
     for (rel, bytes) in [
-        ("print/job-ticket.csv", csv),
-        ("print/job-ticket.json", json),
+        (format!("print/{name}.csv"), csv),
+        (format!("print/{name}.json"), json),
     ] {
-        crate::output::write_atomic(&out.join(rel), &bytes, true)
+        crate::output::write_atomic(&out.join(&rel), &bytes, true)
             .map_err(|e| format!("{rel}: {e}"))?;
         entries.push(crate::manifest::FileEntry {
-            path: rel.into(),
+            path: rel,
             sha256: crate::output::sha256_hex(&bytes),
             bytes: bytes.len() as u64,
         });
@@ -524,4 +544,149 @@ fn inherited(doc: &Document, page: ObjectId, key: &[u8]) -> Option<Object> {
         current = node.get(b"Parent").ok()?.as_reference().ok()?;
     }
     None
+}
+
+/// The record of reprints in a run folder, one JSON object a line.
+pub const REPRINTS_FILE: &str = "print/reprints.jsonl";
+
+/// One reprint, as recorded in [`REPRINTS_FILE`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reprint {
+    /// 1 for the first reprint of the run.
+    pub reprint: usize,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// The reprinted pieces' sequence numbers.
+    pub pieces: Vec<u32>,
+    /// Its print files and ticket, with their hashes.
+    pub files: Vec<crate::manifest::FileEntry>,
+}
+
+/// The reprints recorded in a run folder.
+pub fn reprints(run: &Path) -> Vec<Reprint> {
+    std::fs::read_to_string(run.join(REPRINTS_FILE))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Reprints pieces of a finished print run: the same letters (so the same
+/// pages, piece numbers and marks) in a new print file with its own ticket,
+/// recorded in [`REPRINTS_FILE`]. `pieces` are sequence numbers; `records`
+/// record ids. A letter whose file no longer matches the manifest is refused.
+pub fn reprint(run: &Path, pieces: &[u32], records: &[String]) -> crate::Result<Reprint> {
+    use crate::error::Error;
+    let path = run.join(crate::manifest::MANIFEST_FILE);
+    let bytes =
+        std::fs::read(&path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+    let m: crate::manifest::Manifest = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+    if m.print.is_none() {
+        return Err(Error::Usage(format!(
+            "{} was not a print run (run --print)",
+            run.display()
+        )));
+    }
+    let known: Vec<(&crate::manifest::Document, &Piece)> = m
+        .documents
+        .iter()
+        .filter_map(|d| d.piece.as_ref().map(|p| (d, p)))
+        .collect();
+    let mut chosen = Vec::new();
+    let mut unknown = Vec::new();
+    for n in pieces {
+        match known.iter().find(|(_, p)| p.sequence == *n) {
+            Some(k) => chosen.push(*k),
+            None => unknown.push(format!("piece {n}")),
+        }
+    }
+    for id in records {
+        match known.iter().find(|(_, p)| &p.record_id == id) {
+            Some(k) => chosen.push(*k),
+            None => unknown.push(format!("record {id}")),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(Error::Usage(format!(
+            "not pieces of this print run: {}",
+            unknown.join(", ")
+        )));
+    }
+    if chosen.is_empty() {
+        return Err(Error::Usage(
+            "name the pieces to reprint (--pieces or --records)".into(),
+        ));
+    }
+    chosen.sort_by_key(|(_, p)| p.sequence);
+    chosen.dedup_by_key(|(_, p)| p.sequence);
+    let mut letters = Vec::new();
+    for (d, p) in &chosen {
+        let rel = d.path.clone().unwrap_or_default();
+        let data =
+            std::fs::read(run.join(&rel)).map_err(|e| Error::Input(format!("{rel}: {e}")))?;
+        if Some(crate::output::sha256_hex(&data)) != d.sha256 {
+            return Err(Error::Input(format!(
+                "{rel} (piece {}) no longer matches the manifest; it is not reprinted (`letterpress verify` lists what changed)",
+                p.sequence
+            )));
+        }
+        letters.push(Letter {
+            sequence: p.sequence,
+            record_id: p.record_id.clone(),
+            path: rel,
+            pages: d.pages,
+            postcode: p.postcode.clone(),
+            envelope: Some(p.envelope.clone()),
+        });
+    }
+    // The run's plex; one file; each piece keeps its envelope class.
+    let mut envelopes: Vec<Envelope> = Vec::new();
+    for (_, p) in &chosen {
+        if !envelopes.iter().any(|e| e.name == p.envelope) {
+            envelopes.push(Envelope {
+                name: p.envelope.clone(),
+                max_sheets: None,
+            });
+        }
+    }
+    let settings = PrintSettings {
+        plex: m.print.as_ref().map_or(Plex::Simplex, |p| p.plex),
+        max_sheets_per_file: usize::MAX,
+        envelopes,
+        ..PrintSettings::default()
+    };
+    let n = reprints(run).len() + 1;
+    let stem = format!("reprint-{n:03}");
+    let (placed, output) = produce_named(run, &settings, letters, &stem, &format!("{stem}-ticket"))
+        .map_err(|e| Error::Output(format!("reprint: {e}")))?;
+    drop(placed);
+    let mut files: Vec<crate::manifest::FileEntry> = output
+        .files
+        .iter()
+        .map(|f| crate::manifest::FileEntry {
+            path: f.path.clone(),
+            sha256: f.sha256.clone(),
+            bytes: f.bytes,
+        })
+        .collect();
+    files.extend(output.tickets);
+    let record = Reprint {
+        reprint: n,
+        at: crate::clock::now_rfc3339(),
+        pieces: chosen.iter().map(|(_, p)| p.sequence).collect(),
+        files,
+    };
+    let mut line = serde_json::to_vec(&record).expect("serializes");
+    line.push(b'\n');
+    let journal = run.join(REPRINTS_FILE);
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&journal)
+        .map_err(|e| Error::io(&journal, e))?;
+    std::io::Write::write_all(&mut f, &line)
+        .and_then(|()| f.sync_data())
+        .map_err(|e| Error::io(&journal, e))?;
+    Ok(record)
 }

@@ -591,6 +591,7 @@ fn print_files(
                 path: d.path.clone()?,
                 pages: d.pages,
                 postcode: postcode.clone(),
+                envelope: None,
             })
         })
         .collect();

@@ -134,6 +134,24 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
             }
         }
     }
+    // Reprints made since, as recorded.
+    let reprints = crate::print::reprints(&opts.run);
+    if !reprints.is_empty() {
+        listed.insert(crate::print::REPRINTS_FILE.into());
+    }
+    for r in &reprints {
+        for f in &r.files {
+            listed.insert(f.path.clone());
+            report.files_checked += 1;
+            match std::fs::read(opts.run.join(&f.path)) {
+                Err(_) => report.problems.push(format!("missing: {} (reprint {})", f.path, r.reprint)),
+                Ok(b) if b.len() as u64 != f.bytes || sha256_hex(&b) != f.sha256 => report.problems.push(
+                    format!("altered: {} (reprint {}): its SHA-256 or size differs from the reprint record", f.path, r.reprint),
+                ),
+                Ok(_) => {}
+            }
+        }
+    }
     // Nothing else in the folder.
     for entry in walkdir::WalkDir::new(&opts.run)
         .min_depth(1)

@@ -253,3 +253,74 @@ fn files_split_by_sheets_a_sequence_file_sets_the_order_and_the_template_knows_i
         );
     }
 }
+
+#[test]
+fn a_reprint_has_the_same_pages_and_numbers_and_is_recorded() {
+    let out = scratch("reprint").join("run");
+    let data = root().join("fixtures/statements.jsonl");
+    let res = run_layout("annual-statement", &data, &out, &["--print"]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let rows = ticket(&out);
+    let piece = |n: &str| rows.iter().find(|r| r["sequence"] == n).unwrap().clone();
+    let (p3, p7) = (piece("3"), piece("7"));
+    let by_record = piece("12")["record_id"].clone();
+    let res = letterpress(&[
+        "reprint",
+        out.to_str().unwrap(),
+        "--pieces",
+        "7,3",
+        "--records",
+        &by_record,
+    ]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    // The reprint's own ticket, pieces in sequence order, their pages unchanged.
+    let mut rdr = csv::Reader::from_path(out.join("print/reprint-001-ticket.csv")).unwrap();
+    let re: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    let seqs: Vec<&str> = re
+        .iter()
+        .map(|r| &r[0])
+        .filter(|s| s.parse::<u32>().is_ok())
+        .collect();
+    assert_eq!(seqs, ["3", "7", "12"]);
+    let file = out.join("print/reprint-001-001.pdf");
+    assert!(qpdf_check(&file).status.success());
+    let original = out.join(&p3["print_file"]);
+    let (o3, r3) = (
+        page_text(&original, p3["first_page"].parse().unwrap()),
+        page_text(&file, 1),
+    );
+    assert_eq!(o3, r3, "the reprint's first page is piece 3's first page");
+    let pages: usize = re
+        .iter()
+        .filter(|r| r[0].parse::<u32>().is_ok())
+        .map(|r| r[5].parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(
+        pages,
+        p3["pages"].parse::<usize>().unwrap()
+            + p7["pages"].parse::<usize>().unwrap()
+            + piece("12")["pages"].parse::<usize>().unwrap()
+    );
+    assert!(pdfinfo(&file).contains(&format!("Pages:           {pages}")));
+    for r in re.iter().filter(|r| r[0].parse::<u32>().is_ok()) {
+        assert_eq!(
+            r[7],
+            piece(&r[0])["envelope"],
+            "a reprint keeps the envelope class"
+        );
+    }
+    // Recorded, and verify accepts it (and catches a change to it).
+    let log = std::fs::read_to_string(out.join("print/reprints.jsonl")).unwrap();
+    assert!(log.contains("\"pieces\":[3,7,12]"), "{log}");
+    let v = letterpress(&["verify", out.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(0), "{}", describe(&v));
+    std::fs::write(&file, b"%PDF-1.7 broken").unwrap();
+    let v = letterpress(&["verify", out.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(1), "{}", describe(&v));
+    assert!(String::from_utf8_lossy(&v.stdout)
+        .contains("altered: print/reprint-001-001.pdf (reprint 1)"));
+    // Unknown pieces are refused.
+    let res = letterpress(&["reprint", out.to_str().unwrap(), "--pieces", "99"]);
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    assert!(String::from_utf8_lossy(&res.stderr).contains("piece 99"));
+}
