@@ -68,6 +68,48 @@ pub struct PrintSettings {
     /// Envelope classes by sheet count, smallest first.
     #[serde(default = "default_envelopes")]
     pub envelopes: Vec<Envelope>,
+    /// The envelope window the address must fit, checked on every letter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Window>,
+}
+
+/// An envelope window on the first page, in millimetres from the page's
+/// top-left corner: a preset (`din-5008-a`, `din-5008-b`: the address field
+/// of DIN 5008 forms A and B, 85 × 45 mm at 20 mm from the left and 27 or
+/// 45 mm from the top) or explicit `{left, top, width, height}`. The
+/// template labels its address block `<address>`; the engine measures the
+/// text inside it from the compiled document, and a letter whose address
+/// does not lie wholly inside the window fails.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Window {
+    /// A named window.
+    Preset(String),
+    /// A window in millimetres.
+    Area {
+        /// From the left edge.
+        left: f64,
+        /// From the top edge.
+        top: f64,
+        /// Width.
+        width: f64,
+        /// Height.
+        height: f64,
+    },
+}
+
+impl Window {
+    /// `(left, top, width, height)` in millimetres.
+    pub fn area(&self) -> Result<(f64, f64, f64, f64), String> {
+        match self {
+            Window::Preset(p) if p == "din-5008-b" => Ok((20.0, 45.0, 85.0, 45.0)),
+            Window::Preset(p) if p == "din-5008-a" => Ok((20.0, 27.0, 85.0, 45.0)),
+            Window::Preset(p) => Err(format!(
+                "print.window `{p}` is not a known window (din-5008-a, din-5008-b, or {{left, top, width, height}} in mm)"
+            )),
+            Window::Area { left, top, width, height } => Ok((*left, *top, *width, *height)),
+        }
+    }
 }
 
 fn default_postcode() -> String {
@@ -105,6 +147,7 @@ impl Default for PrintSettings {
             postcode_field: default_postcode(),
             max_sheets_per_file: default_max_sheets(),
             envelopes: default_envelopes(),
+            window: None,
         }
     }
 }

@@ -324,3 +324,44 @@ fn a_reprint_has_the_same_pages_and_numbers_and_is_recorded() {
     assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
     assert!(String::from_utf8_lossy(&res.stderr).contains("piece 99"));
 }
+
+#[test]
+fn an_address_that_does_not_fit_the_window_fails_that_letter() {
+    let dir = scratch("window");
+    let rec = |id: &str, line1: &str| {
+        serde_json::json!({"customer_id": id, "first_name": "Ann", "last_name": "Lee",
+            "address": {"line1": line1, "line2": "Industrial Estate Road Number Seven Hundred and Seventy-Seven",
+                        "postcode": "E1 1AA", "city": "London"},
+            "product": "Saver", "account_number": "1", "opened_on": "2026-01-02", "contact_preference": "print"})
+        .to_string()
+    };
+    let data = dir.join("d.jsonl");
+    let long = "Flat 12, The Very Long Named Building Complex, ".repeat(4);
+    std::fs::write(&data, [rec("W-1", "1 Road"), rec("W-2", &long)].join("\n")).unwrap();
+    let out = dir.join("out");
+    let res = run_layout("welcome-letter", &data, &out, &[]);
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    let m = manifest(&out);
+    let docs = m["documents"].as_array().unwrap();
+    let pdf = |id: &str| {
+        docs.iter()
+            .find(|d| d["record_id"] == id && d["channel"] == "pdf")
+            .unwrap()
+    };
+    assert_eq!(pdf("W-1")["status"], "rendered");
+    let err = pdf("W-2")["error"].as_str().unwrap();
+    assert!(
+        err.contains("does not fit the envelope window") && err.contains("below its bottom edge"),
+        "{err}"
+    );
+    assert!(!out.join("pdf/W-2.pdf").exists());
+    // Every sample customer's address fits.
+    let all = dir.join("all");
+    let res = run_layout(
+        "welcome-letter",
+        &root().join("fixtures/customers.csv"),
+        &all,
+        &[],
+    );
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+}

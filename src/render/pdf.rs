@@ -130,6 +130,8 @@ pub struct Renderer {
     standards: PdfStandards,
     page: PageSettings,
     mark: Option<String>,
+    /// The envelope window the `<address>` block must fit, in mm.
+    window: Option<(f64, f64, f64, f64)>,
     wording: Wording,
     title: String,
     author: Option<String>,
@@ -274,6 +276,10 @@ impl Renderer {
             timestamp: Timestamp::new_utc(midnight),
             standards,
             mark: mark.map(str::to_owned),
+            window: match layout.meta.print.as_ref().and_then(|p| p.window.as_ref()) {
+                Some(w) => Some(w.area().map_err(layout_err)?),
+                None => None,
+            },
             wording: Wording::new(&layout.meta.required_text, &layout.meta.forbidden_text),
             page: layout.meta.page.clone(),
             title: layout.meta.title.clone(),
@@ -383,6 +389,9 @@ impl Renderer {
         for page in doc.pages() {
             missing_glyphs(&page.frame, &mut missing);
         }
+        if let Some(window) = self.window {
+            check_window(&doc.pages()[0].frame, window)?;
+        }
         if !self.wording.is_empty() {
             let mut text = String::new();
             for page in doc.pages() {
@@ -482,6 +491,91 @@ pub fn frame_text(frame: &Frame, out: &mut String) {
                 }
                 out.push_str(&text.text);
                 last = Some((pos.y, pos.x + text.width()));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Checks that the text of the element labelled `<address>` on the first
+/// page lies inside the window `(left, top, width, height)` in mm.
+fn check_window(
+    frame: &Frame,
+    (left, top, width, height): (f64, f64, f64, f64),
+) -> Result<(), String> {
+    let mut bounds: Option<(f64, f64, f64, f64)> = None;
+    let mut found = false;
+    address_bounds(frame, Point::zero(), &mut None, &mut bounds, &mut found);
+    if !found {
+        return Err(
+            "the layout checks an envelope window but the first page has no block labelled <address>".into(),
+        );
+    }
+    let Some((x0, y0, x1, y1)) = bounds else {
+        return Err("the <address> block is empty".into());
+    };
+    let (right, bottom) = (left + width, top + height);
+    let mut off = Vec::new();
+    if x0 < left - 0.05 {
+        off.push(format!("starts {:.1} mm left of it", left - x0));
+    }
+    if x1 > right + 0.05 {
+        off.push(format!(
+            "reaches {:.1} mm beyond its right edge",
+            x1 - right
+        ));
+    }
+    if y0 < top - 0.05 {
+        off.push(format!("starts {:.1} mm above it", top - y0));
+    }
+    if y1 > bottom + 0.05 {
+        off.push(format!(
+            "reaches {:.1} mm below its bottom edge",
+            y1 - bottom
+        ));
+    }
+    if off.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the address does not fit the envelope window ({width} × {height} mm at {left} mm from the left, {top} mm from the top): it {}; shorten the address lines",
+            off.join(" and ")
+        ))
+    }
+}
+
+/// The bounding box (mm) of the text inside the element labelled `<address>`.
+fn address_bounds(
+    frame: &Frame,
+    at: Point,
+    open: &mut Option<typst::introspection::Location>,
+    bounds: &mut Option<(f64, f64, f64, f64)>,
+    found: &mut bool,
+) {
+    use typst::introspection::Tag;
+    for (pos, item) in frame.items() {
+        let p = at + *pos;
+        match item {
+            FrameItem::Group(g) => address_bounds(&g.frame, p, open, bounds, found),
+            FrameItem::Tag(Tag::Start(elem, _))
+                if open.is_none()
+                    && elem
+                        .label()
+                        .is_some_and(|l| l.resolve().as_str() == "address") =>
+            {
+                *open = elem.location();
+                *found = true;
+            }
+            FrameItem::Tag(Tag::End(loc, ..)) if open.as_ref() == Some(loc) => *open = None,
+            FrameItem::Text(text) if open.is_some() => {
+                let size = text.size.to_mm();
+                let (x0, x1) = (p.x.to_mm(), (p.x + text.width()).to_mm());
+                // The baseline is at p.y; ascenders and descenders around it.
+                let (y0, y1) = (p.y.to_mm() - 0.75 * size, p.y.to_mm() + 0.25 * size);
+                *bounds = Some(match *bounds {
+                    None => (x0, y0, x1, y1),
+                    Some((a, b, c, d)) => (a.min(x0), b.min(y0), c.max(x1), d.max(y1)),
+                });
             }
             _ => {}
         }
