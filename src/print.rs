@@ -71,6 +71,90 @@ pub struct PrintSettings {
     /// The envelope window the address must fit, checked on every letter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<Window>,
+    /// Inserter marks printed on every sheet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub omr: Option<Omr>,
+}
+
+/// OMR inserter marks: a column of short horizontal bars near the left
+/// edge of the front of every sheet (blank padding sheets included), read
+/// by the inserting machine. From the top, one position per mark: start
+/// (always), end of set (last sheet of a piece), three bits of the sheet
+/// number in the print file (1-based, modulo 8, lowest bit first), parity
+/// (makes the number of bars even) and safety (always). Geometry in mm.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Omr {
+    /// From the left edge to the bars' left ends.
+    #[serde(default = "omr_left")]
+    pub left: f64,
+    /// From the top edge to the first mark.
+    #[serde(default = "omr_top")]
+    pub top: f64,
+    /// Between marks.
+    #[serde(default = "omr_pitch")]
+    pub pitch: f64,
+    /// Bar length.
+    #[serde(default = "omr_length")]
+    pub length: f64,
+    /// Bar thickness.
+    #[serde(default = "omr_thickness")]
+    pub thickness: f64,
+}
+
+fn omr_left() -> f64 {
+    4.0
+}
+fn omr_top() -> f64 {
+    120.0
+}
+fn omr_pitch() -> f64 {
+    4.0
+}
+fn omr_length() -> f64 {
+    10.0
+}
+fn omr_thickness() -> f64 {
+    0.5
+}
+
+impl Omr {
+    /// The marks of a sheet: start, end of set, 3 sequence bits, parity,
+    /// safety.
+    pub fn marks(sheet_in_file: usize, last_of_piece: bool) -> [bool; 7] {
+        let n = sheet_in_file % 8;
+        let mut m = [
+            true,
+            last_of_piece,
+            n & 1 != 0,
+            n & 2 != 0,
+            n & 4 != 0,
+            false,
+            true,
+        ];
+        m[5] = m.iter().filter(|b| **b).count() % 2 == 1;
+        m
+    }
+
+    /// PDF drawing operators for a sheet's marks on a page `height` pt tall.
+    fn content(&self, marks: [bool; 7], height: f64) -> String {
+        let pt = |mm: f64| mm * 72.0 / 25.4;
+        let mut ops = String::from("q 0 0 0 rg\n");
+        for (i, on) in marks.iter().enumerate() {
+            if *on {
+                let y = height - pt(self.top + i as f64 * self.pitch) - pt(self.thickness) / 2.0;
+                ops.push_str(&format!(
+                    "{:.3} {:.3} {:.3} {:.3} re f\n",
+                    pt(self.left),
+                    y,
+                    pt(self.length),
+                    pt(self.thickness)
+                ));
+            }
+        }
+        ops.push_str("Q\n");
+        ops
+    }
 }
 
 /// An envelope window on the first page, in millimetres from the page's
@@ -148,6 +232,7 @@ impl Default for PrintSettings {
             max_sheets_per_file: default_max_sheets(),
             envelopes: default_envelopes(),
             window: None,
+            omr: None,
         }
     }
 }
@@ -317,7 +402,7 @@ fn produce_named(
             let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             parts.push((bytes, pieces[i].pages));
         }
-        let pdf = combine(&parts, None)?;
+        let pdf = combine_marked(&parts, None, settings.omr.as_ref(), settings.plex)?;
         let rel = format!("print/{stem}-{:03}.pdf", n + 1);
         crate::output::write_atomic(&out.join(&rel), &pdf, true)
             .map_err(|e| format!("{rel}: {e}"))?;
@@ -458,6 +543,16 @@ fn write_ticket(
 /// left behind (a print file is for printing; a proof for reading). With a
 /// title, the result gets an Info dictionary.
 pub fn combine(parts: &[(Vec<u8>, usize)], title: Option<&str>) -> Result<Vec<u8>, String> {
+    combine_marked(parts, title, None, Plex::Simplex)
+}
+
+/// [`combine`], with OMR marks on the front of every sheet.
+fn combine_marked(
+    parts: &[(Vec<u8>, usize)],
+    title: Option<&str>,
+    omr: Option<&Omr>,
+    plex: Plex,
+) -> Result<Vec<u8>, String> {
     let mut out = Document::with_version("1.7");
     let pages_id = out.new_object_id();
     let mut kids: Vec<Object> = Vec::new();
@@ -511,12 +606,30 @@ pub fn combine(parts: &[(Vec<u8>, usize)], title: Option<&str>) -> Result<Vec<u8
             kids.push(Object::Reference(blank));
         }
     }
+    out.max_id = out.max_id.max(next_id);
+    if let Some(omr) = omr {
+        let mut page_no = 0;
+        let mut sheet_in_file = 0;
+        for (_, padded) in parts {
+            let per_sheet = if plex == Plex::Duplex { 2 } else { 1 };
+            let sheets = padded.div_ceil(per_sheet);
+            for s in 0..sheets {
+                sheet_in_file += 1;
+                let front = match kids.get(page_no + s * per_sheet) {
+                    Some(Object::Reference(id)) => *id,
+                    _ => continue,
+                };
+                let marks = Omr::marks(sheet_in_file, s + 1 == sheets);
+                mark_page(&mut out, front, omr, marks)?;
+            }
+            page_no += padded;
+        }
+    }
     let count = kids.len() as i64;
     out.objects.insert(
         pages_id,
         Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => count }),
     );
-    out.max_id = out.max_id.max(next_id);
     let catalog = out.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
     out.trailer.set("Root", catalog);
     if let Some(title) = title {
@@ -531,6 +644,46 @@ pub fn combine(parts: &[(Vec<u8>, usize)], title: Option<&str>) -> Result<Vec<u8
     let mut buf = Vec::new();
     out.save_to(&mut buf).map_err(|e| e.to_string())?;
     Ok(buf)
+}
+
+/// Draws a sheet's OMR marks over a page: its content is wrapped in `q`/`Q`
+/// so the marks are drawn in the page's default coordinates.
+fn mark_page(
+    doc: &mut Document,
+    page: ObjectId,
+    omr: &Omr,
+    marks: [bool; 7],
+) -> Result<(), String> {
+    let height = match doc
+        .get_dictionary(page)
+        .ok()
+        .and_then(|d| d.get(b"MediaBox").ok())
+    {
+        Some(Object::Array(a)) if a.len() == 4 => match &a[3] {
+            Object::Real(r) => f64::from(*r),
+            Object::Integer(i) => *i as f64,
+            _ => 841.89,
+        },
+        _ => 841.89,
+    };
+    let open = doc.add_object(lopdf::Stream::new(dictionary! {}, b"q\n".to_vec()));
+    let close = doc.add_object(lopdf::Stream::new(
+        dictionary! {},
+        format!("Q\n{}", omr.content(marks, height)).into_bytes(),
+    ));
+    let dict = match doc.objects.get_mut(&page) {
+        Some(Object::Dictionary(d)) => d,
+        _ => return Err("a page is not a dictionary".into()),
+    };
+    let mut contents = vec![Object::Reference(open)];
+    match dict.get(b"Contents") {
+        Ok(Object::Array(a)) => contents.extend(a.iter().cloned()),
+        Ok(other) => contents.push(other.clone()),
+        Err(_) => {}
+    }
+    contents.push(Object::Reference(close));
+    dict.set("Contents", Object::Array(contents));
+    Ok(())
 }
 
 /// Keeps one copy of streams that are byte-identical (dictionary and data)

@@ -365,3 +365,94 @@ fn an_address_that_does_not_fit_the_window_fails_that_letter() {
     );
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
 }
+
+/// Page `page` of a PDF as a grey image: (width, height, pixels).
+fn grey(pdf: &Path, page: usize, dpi: u32, dir: &Path) -> (usize, usize, Vec<u8>) {
+    let prefix = dir.join(format!("grey-{page}"));
+    let p = page.to_string();
+    let res = Command::new("pdftoppm")
+        .args([
+            "-gray",
+            "-r",
+            &dpi.to_string(),
+            "-f",
+            &p,
+            "-l",
+            &p,
+            "-singlefile",
+        ])
+        .arg(pdf)
+        .arg(&prefix)
+        .output()
+        .unwrap();
+    assert!(res.status.success(), "{}", describe(&res));
+    let data = std::fs::read(prefix.with_extension("pgm")).unwrap();
+    // P5 header: magic, width, height, maximum, one white-space, pixels.
+    let mut fields = Vec::new();
+    let mut i = 0;
+    while fields.len() < 4 {
+        while data[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let start = i;
+        while !data[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        fields.push(String::from_utf8_lossy(&data[start..i]).into_owned());
+    }
+    let (w, h): (usize, usize) = (fields[1].parse().unwrap(), fields[2].parse().unwrap());
+    (w, h, data[i + 1..].to_vec())
+}
+
+#[test]
+fn every_sheet_carries_its_omr_marks() {
+    let dir = scratch("omr");
+    let out = dir.join("run");
+    let res = run_layout(
+        "annual-statement",
+        &root().join("fixtures/statements.jsonl"),
+        &out,
+        &["--print"],
+    );
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let rows = ticket(&out);
+    let pieces: Vec<_> = rows
+        .iter()
+        .filter(|r| r["sequence"].parse::<u32>().is_ok())
+        .collect();
+    // The layout's geometry: left 4, top 120, pitch 4, length 10 (mm).
+    let dpi = 100;
+    let px = |mm: f64| (mm * dpi as f64 / 25.4).round() as usize;
+    let file = out.join("print/print-001.pdf");
+    let mut sheet_in_file = 0;
+    let mut multi = 0;
+    for p in &pieces {
+        let sheets: usize = p["sheets"].parse().unwrap();
+        let first: usize = p["first_page"].parse().unwrap();
+        if sheets > 1 {
+            multi += 1;
+        }
+        for s in 0..sheets {
+            sheet_in_file += 1;
+            let last = s + 1 == sheets;
+            let n = sheet_in_file % 8;
+            let mut want = vec![true, last, n & 1 == 1, n & 2 == 2, n & 4 == 4, false, true];
+            want[5] = want.iter().filter(|b| **b).count() % 2 == 1;
+            let (w, _, img) = grey(&file, first + 2 * s, dpi, &dir);
+            let seen: Vec<bool> = (0..7)
+                .map(|i| {
+                    let (x, y) = (px(9.0), px(120.0 + 4.0 * i as f64));
+                    (y - 1..=y + 1).any(|yy| img[yy * w + x] < 100)
+                })
+                .collect();
+            assert_eq!(
+                seen,
+                want,
+                "sheet {} of piece {} (sheet {sheet_in_file} of the file)",
+                s + 1,
+                p["sequence"]
+            );
+        }
+    }
+    assert!(multi >= 3, "the sample has multi-sheet pieces");
+}
