@@ -74,6 +74,72 @@ pub struct PrintSettings {
     /// Inserter marks printed on every sheet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub omr: Option<Omr>,
+    /// A 2D DataMatrix code printed on every sheet instead of (or besides) OMR.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datamatrix: Option<Code>,
+}
+
+/// A DataMatrix (ECC 200) code on the front of every sheet, encoding
+/// `<run id>|<piece>|<sheet>/<sheets>`, drawn as vector modules at `left`,
+/// `top` (mm from the page's top-left corner), each module `module` mm.
+/// Leave at least two modules of white around it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Code {
+    /// From the left edge.
+    #[serde(default = "dm_left")]
+    pub left: f64,
+    /// From the top edge.
+    #[serde(default = "dm_top")]
+    pub top: f64,
+    /// Module size.
+    #[serde(default = "dm_module")]
+    pub module: f64,
+}
+
+fn dm_left() -> f64 {
+    5.0
+}
+fn dm_top() -> f64 {
+    255.0
+}
+fn dm_module() -> f64 {
+    0.5
+}
+
+impl Code {
+    /// The payload of a sheet's code.
+    pub fn payload(run_id: &str, piece: u32, sheet: usize, sheets: usize) -> String {
+        format!("{run_id}|{piece}|{sheet}/{sheets}")
+    }
+
+    /// PDF drawing operators for a code on a page `height` pt tall.
+    fn content(&self, payload: &str, height: f64) -> Result<String, String> {
+        let code = datamatrix::DataMatrix::encode_str(payload, datamatrix::SymbolList::default())
+            .map_err(|e| format!("DataMatrix for {payload:?}: {e:?}"))?;
+        let pt = |mm: f64| mm * 72.0 / 25.4;
+        let m = pt(self.module);
+        let mut ops = String::from("q 0 0 0 rg\n");
+        for (x, y) in code.bitmap().pixels() {
+            let px = pt(self.left) + x as f64 * m;
+            let py = height - pt(self.top) - (y as f64 + 1.0) * m;
+            ops.push_str(&format!("{px:.3} {py:.3} {m:.3} {m:.3} re\n"));
+        }
+        ops.push_str("f Q\n");
+        Ok(ops)
+    }
+}
+
+/// What is printed on every sheet of a print file besides the letters.
+pub struct SheetMarks<'a> {
+    /// OMR bars.
+    pub omr: Option<&'a Omr>,
+    /// A DataMatrix code.
+    pub code: Option<&'a Code>,
+    /// The run id, in the code.
+    pub run_id: &'a str,
+    /// The piece number of each part.
+    pub pieces: &'a [u32],
 }
 
 /// OMR inserter marks: a column of short horizontal bars near the left
@@ -233,6 +299,7 @@ impl Default for PrintSettings {
             envelopes: default_envelopes(),
             window: None,
             omr: None,
+            datamatrix: None,
         }
     }
 }
@@ -332,8 +399,9 @@ pub fn produce(
     out: &Path,
     settings: &PrintSettings,
     letters: Vec<Letter>,
+    run_id: &str,
 ) -> Result<(Vec<Piece>, PrintOutput), String> {
-    produce_named(out, settings, letters, "print", "job-ticket")
+    produce_named(out, settings, letters, "print", "job-ticket", run_id)
 }
 
 /// [`produce`] with other names: print files `print/<stem>-NNN.pdf` and the
@@ -344,6 +412,7 @@ fn produce_named(
     mut letters: Vec<Letter>,
     stem: &str,
     ticket: &str,
+    run_id: &str,
 ) -> Result<(Vec<Piece>, PrintOutput), String> {
     letters.sort_by_key(|l| l.sequence);
     let dir = out.join("print");
@@ -402,7 +471,14 @@ fn produce_named(
             let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             parts.push((bytes, pieces[i].pages));
         }
-        let pdf = combine_marked(&parts, None, settings.omr.as_ref(), settings.plex)?;
+        let sequences: Vec<u32> = group.iter().map(|&i| pieces[i].sequence).collect();
+        let marks = SheetMarks {
+            omr: settings.omr.as_ref(),
+            code: settings.datamatrix.as_ref(),
+            run_id,
+            pieces: &sequences,
+        };
+        let pdf = combine_marked(&parts, None, Some(&marks), settings.plex)?;
         let rel = format!("print/{stem}-{:03}.pdf", n + 1);
         crate::output::write_atomic(&out.join(&rel), &pdf, true)
             .map_err(|e| format!("{rel}: {e}"))?;
@@ -550,7 +626,7 @@ pub fn combine(parts: &[(Vec<u8>, usize)], title: Option<&str>) -> Result<Vec<u8
 fn combine_marked(
     parts: &[(Vec<u8>, usize)],
     title: Option<&str>,
-    omr: Option<&Omr>,
+    marks: Option<&SheetMarks>,
     plex: Plex,
 ) -> Result<Vec<u8>, String> {
     let mut out = Document::with_version("1.7");
@@ -607,10 +683,10 @@ fn combine_marked(
         }
     }
     out.max_id = out.max_id.max(next_id);
-    if let Some(omr) = omr {
+    if let Some(marks) = marks.filter(|m| m.omr.is_some() || m.code.is_some()) {
         let mut page_no = 0;
         let mut sheet_in_file = 0;
-        for (_, padded) in parts {
+        for (part, (_, padded)) in parts.iter().enumerate() {
             let per_sheet = if plex == Plex::Duplex { 2 } else { 1 };
             let sheets = padded.div_ceil(per_sheet);
             for s in 0..sheets {
@@ -619,8 +695,17 @@ fn combine_marked(
                     Some(Object::Reference(id)) => *id,
                     _ => continue,
                 };
-                let marks = Omr::marks(sheet_in_file, s + 1 == sheets);
-                mark_page(&mut out, front, omr, marks)?;
+                let height = page_height(&out, front);
+                let mut ops = String::new();
+                if let Some(omr) = marks.omr {
+                    ops.push_str(&omr.content(Omr::marks(sheet_in_file, s + 1 == sheets), height));
+                }
+                if let Some(code) = marks.code {
+                    let piece = marks.pieces.get(part).copied().unwrap_or(0);
+                    let payload = Code::payload(marks.run_id, piece, s + 1, sheets);
+                    ops.push_str(&code.content(&payload, height)?);
+                }
+                mark_page(&mut out, front, ops)?;
             }
             page_no += padded;
         }
@@ -646,30 +731,14 @@ fn combine_marked(
     Ok(buf)
 }
 
-/// Draws a sheet's OMR marks over a page: its content is wrapped in `q`/`Q`
-/// so the marks are drawn in the page's default coordinates.
-fn mark_page(
-    doc: &mut Document,
-    page: ObjectId,
-    omr: &Omr,
-    marks: [bool; 7],
-) -> Result<(), String> {
-    let height = match doc
-        .get_dictionary(page)
-        .ok()
-        .and_then(|d| d.get(b"MediaBox").ok())
-    {
-        Some(Object::Array(a)) if a.len() == 4 => match &a[3] {
-            Object::Real(r) => f64::from(*r),
-            Object::Integer(i) => *i as f64,
-            _ => 841.89,
-        },
-        _ => 841.89,
-    };
+/// Draws a sheet's marks (PDF operators) over a page: its content is
+/// wrapped in `q`/`Q` so the marks are drawn in the page's default
+/// coordinates.
+fn mark_page(doc: &mut Document, page: ObjectId, ops: String) -> Result<(), String> {
     let open = doc.add_object(lopdf::Stream::new(dictionary! {}, b"q\n".to_vec()));
     let close = doc.add_object(lopdf::Stream::new(
         dictionary! {},
-        format!("Q\n{}", omr.content(marks, height)).into_bytes(),
+        format!("Q\n{ops}").into_bytes(),
     ));
     let dict = match doc.objects.get_mut(&page) {
         Some(Object::Dictionary(d)) => d,
@@ -684,6 +753,22 @@ fn mark_page(
     contents.push(Object::Reference(close));
     dict.set("Contents", Object::Array(contents));
     Ok(())
+}
+
+/// The height of a page in points (A4 if it cannot be read).
+fn page_height(doc: &Document, page: ObjectId) -> f64 {
+    match doc
+        .get_dictionary(page)
+        .ok()
+        .and_then(|d| d.get(b"MediaBox").ok())
+    {
+        Some(Object::Array(a)) if a.len() == 4 => match &a[3] {
+            Object::Real(r) => f64::from(*r),
+            Object::Integer(i) => *i as f64,
+            _ => 841.89,
+        },
+        _ => 841.89,
+    }
 }
 
 /// Keeps one copy of streams that are byte-identical (dictionary and data)
@@ -854,8 +939,15 @@ pub fn reprint(run: &Path, pieces: &[u32], records: &[String]) -> crate::Result<
     };
     let n = reprints(run).len() + 1;
     let stem = format!("reprint-{n:03}");
-    let (placed, output) = produce_named(run, &settings, letters, &stem, &format!("{stem}-ticket"))
-        .map_err(|e| Error::Output(format!("reprint: {e}")))?;
+    let (placed, output) = produce_named(
+        run,
+        &settings,
+        letters,
+        &stem,
+        &format!("{stem}-ticket"),
+        &m.run_id,
+    )
+    .map_err(|e| Error::Output(format!("reprint: {e}")))?;
     drop(placed);
     let mut files: Vec<crate::manifest::FileEntry> = output
         .files

@@ -430,15 +430,16 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
     };
     plan.pieces = pieces.as_ref();
     let mut documents = render_all(plan, &input, &stage, opts.jobs, opts.only.as_ref())?;
+    let run_id = run_id(&started_at, &summary, &digest);
     let print = match &pieces {
-        Some(pieces) => Some(print_files(&layout, opts, pieces, &mut documents)?),
+        Some(pieces) => Some(print_files(&layout, opts, pieces, &mut documents, &run_id)?),
         None => None,
     };
     let totals = Totals::of(&documents);
     let mut manifest = Manifest {
         manifest_version: manifest::MANIFEST_VERSION,
         manifest_digest: String::new(),
-        run_id: run_id(&started_at, &summary, &digest),
+        run_id,
         engine: manifest::Engine::current(),
         started_at,
         finished_at: now_rfc3339(),
@@ -578,6 +579,7 @@ fn print_files(
     opts: &RunOptions,
     pieces: &Pieces,
     documents: &mut [Document],
+    run_id: &str,
 ) -> Result<crate::print::PrintOutput> {
     let settings = layout.meta.print.clone().unwrap_or_default();
     let letters = documents
@@ -595,7 +597,7 @@ fn print_files(
             })
         })
         .collect();
-    let (placed, output) = crate::print::produce(&opts.out, &settings, letters)
+    let (placed, output) = crate::print::produce(&opts.out, &settings, letters, run_id)
         .map_err(|e| Error::Output(format!("print files: {e}")))?;
     let by_id: HashMap<&str, &crate::print::Piece> =
         placed.iter().map(|p| (p.record_id.as_str(), p)).collect();

@@ -456,3 +456,84 @@ fn every_sheet_carries_its_omr_marks() {
     }
     assert!(multi >= 3, "the sample has multi-sheet pieces");
 }
+
+/// Reads the DataMatrix in the left margin of a page (pdftoppm + dmtxread).
+fn read_code(pdf: &Path, page: usize, dir: &Path) -> String {
+    let prefix = dir.join(format!("code-{page}"));
+    let p = page.to_string();
+    let res = Command::new("pdftoppm")
+        .args(["-png", "-r", "300", "-f", &p, "-l", &p, "-singlefile"])
+        .args(["-x", "0", "-y", "2900", "-W", "400", "-H", "400"])
+        .arg(pdf)
+        .arg(&prefix)
+        .output()
+        .unwrap();
+    assert!(res.status.success(), "{}", describe(&res));
+    let out = Command::new("dmtxread")
+        .args(["-n", "-m", "5000"])
+        .arg(prefix.with_extension("png"))
+        .output()
+        .expect("dmtxread from dmtx-utils is installed (see .ci/run)");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn every_sheet_carries_a_datamatrix_that_reads_back() {
+    let dir = scratch("datamatrix");
+    // The sample welcome letter: one sheet a piece.
+    let out = dir.join("welcome");
+    let res = run_layout(
+        "welcome-letter",
+        &root().join("fixtures/customers.csv"),
+        &out,
+        &["--print", "--channels", "pdf"],
+    );
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let run_id = manifest(&out)["run_id"].as_str().unwrap().to_owned();
+    let file = out.join("print/print-001.pdf");
+    for seq in [1usize, 2, 17] {
+        assert_eq!(read_code(&file, seq, &dir), format!("{run_id}|{seq}|1/1"));
+    }
+    // Statements with a code too: sheet i of n on every front page.
+    let layouts = dir.join("layouts");
+    copy_tree(&root().join("layouts"), &layouts);
+    let yaml = layouts.join("annual-statement/1/layout.yaml");
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    std::fs::write(
+        &yaml,
+        text.replace(
+            "  omr: {",
+            "  datamatrix: {left: 5, top: 255, module: 0.5}\n  omr: {",
+        ),
+    )
+    .unwrap();
+    approve(&layouts, "annual-statement@1");
+    let out = dir.join("statements");
+    let res = run_layout_with(
+        &layouts,
+        "annual-statement",
+        &root().join("fixtures/statements.jsonl"),
+        &out,
+        &["--print"],
+    );
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let run_id = manifest(&out)["run_id"].as_str().unwrap().to_owned();
+    let file = out.join("print/print-001.pdf");
+    let rows = ticket(&out);
+    let big = rows
+        .iter()
+        .filter(|r| r["sequence"].parse::<u32>().is_ok())
+        .max_by_key(|r| r["sheets"].parse::<usize>().unwrap())
+        .unwrap();
+    let (first, sheets): (usize, usize) = (
+        big["first_page"].parse().unwrap(),
+        big["sheets"].parse().unwrap(),
+    );
+    assert!(sheets >= 3, "{big:?}");
+    for s in 0..sheets {
+        assert_eq!(
+            read_code(&file, first + 2 * s, &dir),
+            format!("{run_id}|{}|{}/{sheets}", big["sequence"], s + 1)
+        );
+    }
+}
