@@ -21,6 +21,7 @@ pub mod approval;
 pub mod clock;
 pub mod diff;
 pub mod error;
+pub mod imb;
 pub mod input;
 pub mod layout;
 pub mod locale;
