@@ -129,10 +129,20 @@ struct Job {
     route: Route,
     /// The mail piece number in a print run.
     sequence: Option<u32>,
+    /// Its IMb (payload, bars) or why it cannot have one.
+    imb: Option<std::result::Result<(String, String), String>>,
 }
 
-/// Mail pieces of a print run: input position → (sequence, postcode).
-type Pieces = HashMap<usize, (u32, String)>;
+/// A mail piece of a print run, as planned before rendering.
+struct Planned {
+    sequence: u32,
+    postcode: String,
+    /// The IMb payload and bars, or why the record cannot have one.
+    imb: Option<std::result::Result<(String, String), String>>,
+}
+
+/// Mail pieces of a print run by input position.
+type Pieces = HashMap<usize, Planned>;
 
 /// Checks records in input order: schema, record id, duplicates, file names,
 /// then routes them over the run's channels.
@@ -228,8 +238,10 @@ impl<'a> Checker<'a> {
         let stem = self.namer.name(&id);
         let locale = record_locale(&self.layout.meta, self.texts, &record);
         let route = route::route(&self.layout.meta, &record, &id, channels, self.suppressions);
-        let sequence = self.pieces.and_then(|p| p.get(&index)).map(|(n, _)| *n);
-        Checked::Ready(Job {
+        let planned = self.pieces.and_then(|p| p.get(&index));
+        let sequence = planned.map(|p| p.sequence);
+        let imb = planned.and_then(|p| p.imb.clone());
+        Checked::Ready(Box::new(Job {
             index,
             line,
             id,
@@ -238,14 +250,15 @@ impl<'a> Checker<'a> {
             locale,
             route,
             sequence,
-        })
+            imb,
+        }))
     }
 }
 
 /// The outcome of checking one record.
 enum Checked {
-    /// Valid: render it.
-    Ready(Job),
+    /// Valid: render it (boxed: a job is much larger than a failure).
+    Ready(Box<Job>),
     /// Invalid: these are its manifest entries, one per channel.
     Failed(Vec<Document>),
 }
@@ -559,8 +572,12 @@ fn mailing_order(plan: Plan, input: &Input, sequence: Option<&Path>) -> Result<P
                     .map(|f| crate::print::field_text(&job.record, f))
                     .collect();
                 let postcode = crate::print::field_text(&job.record, &settings.postcode_field);
+                let zip = settings
+                    .imb
+                    .as_ref()
+                    .map(|i| crate::print::field_text(&job.record, &i.zip_field));
                 let first = presorted.get(&job.id).copied().unwrap_or(usize::MAX);
-                letters.push((first, key, job.id, job.index, postcode));
+                letters.push((first, key, job.id, job.index, postcode, zip));
             }
         }
     }
@@ -568,7 +585,22 @@ fn mailing_order(plan: Plan, input: &Input, sequence: Option<&Path>) -> Result<P
     Ok(letters
         .into_iter()
         .enumerate()
-        .map(|(i, (_, _, _, index, postcode))| (index, (i as u32 + 1, postcode)))
+        .map(|(i, (_, _, _, index, postcode, zip))| {
+            let sequence = i as u32 + 1;
+            let imb = settings
+                .imb
+                .as_ref()
+                .zip(zip)
+                .map(|(s, zip)| s.barcode(sequence, &zip));
+            (
+                index,
+                Planned {
+                    sequence,
+                    postcode,
+                    imb,
+                },
+            )
+        })
         .collect())
 }
 
@@ -586,8 +618,14 @@ fn print_files(
         .iter()
         .filter(|d| d.channel == "pdf" && d.status == DocStatus::Rendered)
         .filter_map(|d| {
-            let (sequence, postcode) = pieces.get(&d.index)?;
+            let planned = pieces.get(&d.index)?;
+            let (sequence, postcode) = (&planned.sequence, &planned.postcode);
+            let barcode = match &planned.imb {
+                Some(Ok((payload, _))) => payload.clone(),
+                _ => String::new(),
+            };
             Some(crate::print::Letter {
+                barcode,
                 sequence: *sequence,
                 record_id: d.record_id.clone()?,
                 path: d.path.clone()?,
@@ -729,7 +767,7 @@ fn render_all(
                 }
                 match checked {
                     Checked::Ready(job) => {
-                        batch.push(job);
+                        batch.push(*job);
                         if batch.len() == BATCH {
                             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                             job_tx.send(full).expect("workers outlive the reader");
@@ -828,7 +866,12 @@ fn write(stage: &Stage, rel: &str, bytes: &[u8]) -> std::result::Result<(), Stri
 fn render_pdf(stage: &Stage, job: &Job) -> std::result::Result<Document, String> {
     let renderer = stage.pdf.as_ref().expect("pdf channel prepared");
     let json = serde_json::to_vec(&job.record).expect("JSON values serialize");
-    let pdf = renderer.render_piece(&job.id, json, job.locale, job.sequence)?;
+    let bars = match &job.imb {
+        Some(Ok((_, bars))) => Some(bars.as_str()),
+        Some(Err(why)) => return Err(why.clone()),
+        None => None,
+    };
+    let pdf = renderer.render_piece(&job.id, json, job.locale, job.sequence, bars)?;
     let rel = format!("pdf/{}.pdf", job.stem);
     write(stage, &rel, &pdf.pdf)?;
     let mut doc = rendered(job, Channel::Pdf, rel, &pdf.pdf);

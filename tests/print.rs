@@ -537,3 +537,91 @@ fn every_sheet_carries_a_datamatrix_that_reads_back() {
         );
     }
 }
+
+#[test]
+fn each_piece_gets_its_intelligent_mail_barcode_drawn_and_in_the_ticket() {
+    let dir = scratch("imb");
+    let layouts = dir.join("layouts");
+    copy_tree(&root().join("layouts"), &layouts);
+    let v2 = layouts.join("welcome-letter/2");
+    let yaml = std::fs::read_to_string(v2.join("layout.yaml")).unwrap();
+    std::fs::write(
+        v2.join("layout.yaml"),
+        yaml.replace(
+            "  window: din-5008-b\n",
+            "  window: din-5008-b\n  imb: {barcode_id: \"00\", service_type: \"270\", mailer_id: \"123456\", serial_offset: 1000}\n",
+        ),
+    )
+    .unwrap();
+    let letter = std::fs::read_to_string(v2.join("letter.typ")).unwrap();
+    std::fs::write(
+        v2.join("letter.typ"),
+        letter.replacen(
+            "#show: page-setup\n",
+            "#show: page-setup\n#import \"/letterpress/print.typ\": imb\n#let piece = json(\"/letterpress/piece.json\")\n#place(top + right, dy: -8mm, imb(piece.imb))\n",
+            1,
+        ),
+    )
+    .unwrap();
+    approve(&layouts, "welcome-letter@2");
+    let zips = ["12345", "123456789", "12345678901", "20260-1234"];
+    let lines: Vec<String> = zips
+        .iter()
+        .enumerate()
+        .map(|(i, zip)| {
+            serde_json::json!({"customer_id": format!("U-{i}"), "first_name": "Ann", "last_name": "Lee",
+                "address": {"line1": "1 Main St", "postcode": zip, "city": "Springfield"},
+                "product": "Checking", "account_number": "1", "opened_on": "2026-01-02", "contact_preference": "print"})
+            .to_string()
+        })
+        .collect();
+    let data = dir.join("us.jsonl");
+    std::fs::write(&data, lines.join("\n")).unwrap();
+    let out = dir.join("run");
+    let res = run_layout_with(&layouts, "welcome-letter", &data, &out, &["--print"]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let rows = ticket(&out);
+    let file = out.join("print/print-001.pdf");
+    for p in rows.iter().filter(|r| r["sequence"].parse::<u32>().is_ok()) {
+        let seq: u32 = p["sequence"].parse().unwrap();
+        let zip: String = p["postcode"].chars().filter(char::is_ascii_digit).collect();
+        let tracking = format!("00270123456{:09}", 1000 + seq);
+        assert_eq!(p["barcode"], format!("{tracking}-{zip}"));
+        let bars = letterpress::imb::encode(&tracking, &zip).unwrap();
+        // Read the drawn bars back: 300 dpi, the code's top 12 mm from the
+        // page top, its right end at 190 mm.
+        let (w, _, img) = grey(&file, seq as usize, 300, &dir);
+        let px = |mm: f64| (mm * 300.0 / 25.4).round() as usize;
+        let inch = |i: f64| (i * 300.0).round() as usize;
+        let (top, left) = (px(12.0), px(190.0) - inch(65.0 / 22.0));
+        let dark = |x: usize, y: usize| img[y * w + x] < 128;
+        let read: String = (0..65)
+            .map(|i| {
+                let x = left + inch(i as f64 / 22.0) + inch(0.01);
+                let up = dark(x, top + inch(0.01));
+                let down = dark(x, top + inch(0.135));
+                let track = dark(x, top + inch(0.0725));
+                assert!(track, "bar {i} of piece {seq} has no tracker");
+                match (up, down) {
+                    (true, true) => 'F',
+                    (true, false) => 'A',
+                    (false, true) => 'D',
+                    (false, false) => 'T',
+                }
+            })
+            .collect();
+        assert_eq!(read, bars, "piece {seq}");
+    }
+    // A UK postcode has no ZIP digits to speak of: that letter fails, named.
+    let uk = dir.join("uk.jsonl");
+    std::fs::write(&uk, lines[0].replace("12345", "SW1A 1AA")).unwrap();
+    let res = run_layout_with(
+        &layouts,
+        "welcome-letter",
+        &uk,
+        &dir.join("uk"),
+        &["--print"],
+    );
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    assert!(String::from_utf8_lossy(&res.stderr).contains("IMb: routing code"));
+}

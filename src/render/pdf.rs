@@ -214,9 +214,14 @@ impl Renderer {
             by_id.insert(id, bytes);
         }
         fonts.extend(typst_kit::fonts::embedded());
-        let module = vpath_id(LOCALE_MODULE).expect("valid path");
-        sources.insert(module, Source::new(module, TYPST_MODULE.to_owned()));
-        by_id.insert(module, Bytes::new(TYPST_MODULE.as_bytes().to_vec()));
+        for (path, text) in [
+            (LOCALE_MODULE, TYPST_MODULE),
+            ("/letterpress/print.typ", crate::print::TYPST_MODULE),
+        ] {
+            let module = vpath_id(path).expect("valid path");
+            sources.insert(module, Source::new(module, text.to_owned()));
+            by_id.insert(module, Bytes::new(text.as_bytes().to_vec()));
+        }
         let locales = RULES
             .iter()
             .map(|r| {
@@ -271,7 +276,7 @@ impl Renderer {
             sources,
             files: by_id,
             locales,
-            no_piece: Bytes::new(b"{\"sequence\":null}".to_vec()),
+            no_piece: Bytes::new(b"{\"sequence\":null,\"imb\":null}".to_vec()),
             today,
             timestamp: Timestamp::new_utc(midnight),
             standards,
@@ -302,15 +307,19 @@ impl Renderer {
     }
 
     /// [`Renderer::render`] for a mail piece: the template finds its
-    /// mailing-order number at `/letterpress/piece.json` (`sequence`).
+    /// mailing-order number and its IMb bars at `/letterpress/piece.json`
+    /// (`sequence`, `imb`).
     pub fn render_piece(
         &self,
         record_id: &str,
         record_json: Vec<u8>,
         locale: &Rules,
         sequence: Option<u32>,
+        imb: Option<&str>,
     ) -> std::result::Result<Rendered, String> {
-        self.render_inner(record_id, record_json, locale, Mode::Pdf, sequence)
+        let piece = serde_json::json!({"sequence": sequence, "imb": imb});
+        let piece = Bytes::new(serde_json::to_vec(&piece).expect("JSON serializes"));
+        self.render_inner(record_id, record_json, locale, Mode::Pdf, Some(piece))
     }
 
     /// Compiles and checks a letter like [`Renderer::render`] but returns
@@ -341,13 +350,10 @@ impl Renderer {
         record_json: Vec<u8>,
         locale: &Rules,
         mode: Mode,
-        sequence: Option<u32>,
+        piece: Option<Bytes>,
     ) -> std::result::Result<Rendered, String> {
         let want_warnings = mode == Mode::PdfAndWarnings;
-        let piece = match sequence {
-            Some(n) => Bytes::new(format!("{{\"sequence\":{n}}}").into_bytes()),
-            None => self.no_piece.clone(),
-        };
+        let piece = piece.unwrap_or_else(|| self.no_piece.clone());
         let world = RecordWorld {
             shared: self,
             record: Bytes::new(record_json),
