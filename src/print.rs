@@ -142,6 +142,22 @@ pub const TYPST_MODULE: &str = r#"// Print helpers provided by the letterpress e
 // the engine serves them at json("/letterpress/piece.json").imb: bars
 // 0.02 in wide at 22 bars per inch, full height 0.145 in, tracker 0.05 in.
 // Nothing when there are no bars (outside a print run).
+
+// The address block placed where an envelope window shows it, labelled
+// <address> so the engine's window check measures it. `window` is
+// "din-5008-b" or "din-5008-a" (A4; DL and C5/6 windows: 85 x 45 mm, the
+// return line in its top 17.7 mm, the address below) or "us-10" (US
+// Letter, tri-folded into a #10 window envelope). `margin` must be the
+// page's top-left margins, as `place` measures from there.
+#let address-window(recipient, return-line: none, window: "din-5008-b", margin: (left: 25mm, top: 20mm)) = {
+  let (x, y, w, h, head) = if window == "din-5008-b" { (20mm, 45mm, 85mm, 45mm, 17.7mm) } else if window == "din-5008-a" { (20mm, 27mm, 85mm, 45mm, 17.7mm) } else if window == "us-10" { (0.875in + 0.125in, 2.5in + 0.125in, 4.25in, 0.875in, 0pt) } else { panic("unknown window: " + window) }
+  place(top + left, dx: x - margin.left, dy: y - margin.top, box(width: w, height: h, inset: (x: 5mm * int(head > 0pt)), {
+    if head > 0pt {
+      block(height: head, inset: (top: head - 5mm), text(size: 7pt, return-line))
+    }
+    [#block(text(size: 9.5pt, recipient)) <address>]
+  }))
+}
 #let imb(bars) = if bars == none { none } else {
   let (w, pitch) = (0.02in, 1in / 22)
   let (full, track) = (0.145in, 0.05in)
@@ -302,7 +318,9 @@ impl Omr {
 /// An envelope window on the first page, in millimetres from the page's
 /// top-left corner: a preset (`din-5008-a`, `din-5008-b`: the address field
 /// of DIN 5008 forms A and B, 85 × 45 mm at 20 mm from the left and 27 or
-/// 45 mm from the top) or explicit `{left, top, width, height}`. The
+/// 45 mm from the top; `us-10`: a #10 window over a tri-folded US Letter
+/// sheet, 4 1/2 × 1 1/8 in at 7/8 in from the left and 2 1/2 in from the
+/// top) or explicit `{left, top, width, height}`. The
 /// template labels its address block `<address>`; the engine measures the
 /// text inside it from the compiled document, and a letter whose address
 /// does not lie wholly inside the window fails.
@@ -330,8 +348,12 @@ impl Window {
         match self {
             Window::Preset(p) if p == "din-5008-b" => Ok((20.0, 45.0, 85.0, 45.0)),
             Window::Preset(p) if p == "din-5008-a" => Ok((20.0, 27.0, 85.0, 45.0)),
+            // A #10 envelope's window (4 1/2 x 1 1/8 in, 7/8 in from the
+            // left, 1/2 in from the bottom) over a tri-folded US Letter
+            // sheet: 2 1/2 in from the sheet's top edge.
+            Window::Preset(p) if p == "us-10" => Ok((22.225, 63.5, 114.3, 28.575)),
             Window::Preset(p) => Err(format!(
-                "print.window `{p}` is not a known window (din-5008-a, din-5008-b, or {{left, top, width, height}} in mm)"
+                "print.window `{p}` is not a known window (din-5008-a, din-5008-b, us-10, or {{left, top, width, height}} in mm)"
             )),
             Window::Area { left, top, width, height } => Ok((*left, *top, *width, *height)),
         }

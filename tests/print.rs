@@ -625,3 +625,64 @@ fn each_piece_gets_its_intelligent_mail_barcode_drawn_and_in_the_ticket() {
     assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
     assert!(String::from_utf8_lossy(&res.stderr).contains("IMb: routing code"));
 }
+
+#[test]
+fn the_address_helpers_put_the_address_where_each_window_shows_it() {
+    let dir = scratch("address-helpers");
+    for (window, paper, format) in [
+        ("us-10", "us-letter", "us-letter"),
+        ("din-5008-a", "a4", "a4"),
+        ("din-5008-b", "a4", "a4"),
+    ] {
+        let layouts = dir.join(window).join("layouts");
+        let v = layouts.join("addr/1");
+        std::fs::create_dir_all(&v).unwrap();
+        std::fs::write(
+            v.join("layout.yaml"),
+            format!(
+                "name: addr\nversion: 1\ntitle: Address\nstatus: approved\nid_field: id\npage: {{format: {format}}}\n\
+                 print: {{window: {window}}}\nfields:\n  - {{name: id, type: string, required: true}}\n\
+                 \x20 - {{name: name, type: string, required: true}}\n  - {{name: street, type: string, required: true}}\n\
+                 \x20 - {{name: city, type: string, required: true}}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            v.join("letter.typ"),
+            format!(
+                "#import \"/letterpress/print.typ\": address-window\n#let r = json(\"/record.json\")\n\
+                 #set page(paper: \"{paper}\", margin: (left: 25mm, top: 20mm, rest: 20mm))\n\
+                 #address-window([#r.name \\ #r.street \\ #r.city], return-line: [Northwind Bank · 1 Harbour Square], window: \"{window}\")\n\
+                 #v(110mm)\nDear #r.name,\n"
+            ),
+        )
+        .unwrap();
+        approve(&layouts, "addr@1");
+        let data = dir.join(window).join("d.jsonl");
+        let long = "A very long street name that goes on and on, ".repeat(9);
+        std::fs::write(
+            &data,
+            format!(
+                "{}\n{}\n",
+                serde_json::json!({"id": "ok", "name": "Ann Lee", "street": "1 Main St", "city": "Springfield IL 62701"}),
+                serde_json::json!({"id": "long", "name": "Ann Lee", "street": long, "city": "Springfield IL 62701"}),
+            ),
+        )
+        .unwrap();
+        let out = dir.join(window).join("out");
+        let res = run_layout_with(&layouts, "addr", &data, &out, &[]);
+        assert_eq!(res.status.code(), Some(1), "{window}: {}", describe(&res));
+        let m = manifest(&out);
+        assert_eq!(
+            m["documents"][0]["status"], "rendered",
+            "{window}: {}",
+            m["documents"][0]
+        );
+        let err = m["documents"][1]["error"].as_str().unwrap();
+        assert!(
+            err.contains("does not fit the envelope window"),
+            "{window}: {err}"
+        );
+        assert!(pdftotext(&out.join("pdf/ok.pdf")).contains("Springfield IL 62701"));
+    }
+}
