@@ -296,6 +296,33 @@ mod tests {
     }
 
     #[test]
+    fn the_specification_examples_encode_as_published() {
+        // The four examples of USPS-B-3200 (tracking code 01234567094987654321
+        // with no routing code, a ZIP, a ZIP+4 and a ZIP+4+delivery point).
+        let t = "01234567094987654321";
+        for (routing, bars) in [
+            (
+                "",
+                "ATTFATTDTTADTAATTDTDTATTDAFDDFADFDFTFFFFFTATFAAAATDFFTDAADFTFDTDT",
+            ),
+            (
+                "01234",
+                "DTTAFADDTTFTDTFTFDTDDADADAFADFATDDFTAAAFDTTADFAAATDFDTDFADDDTDFFT",
+            ),
+            (
+                "012345678",
+                "ADFTTAFDTTTTFATTADTAAATFTFTATDAAAFDDADATATDTDTTDFDTDATADADTDFFTFA",
+            ),
+            (
+                "01234567891",
+                "AADTFFDFTDADTAADAATFDTDDAAADDTDTTDAFADADDDTFFFDDTTTADFAAADFTDAADA",
+            ),
+        ] {
+            assert_eq!(encode(t, routing).unwrap(), bars, "routing `{routing}`");
+        }
+    }
+
+    #[test]
     fn invalid_inputs_say_what_is_wrong() {
         let err = |t: &str, r: &str| encode(t, r).unwrap_err().0;
         assert!(err("0123", "").contains("20 digits"));
