@@ -142,22 +142,6 @@ pub const TYPST_MODULE: &str = r#"// Print helpers provided by the letterpress e
 // the engine serves them at json("/letterpress/piece.json").imb: bars
 // 0.02 in wide at 22 bars per inch, full height 0.145 in, tracker 0.05 in.
 // Nothing when there are no bars (outside a print run).
-
-// The address block placed where an envelope window shows it, labelled
-// <address> so the engine's window check measures it. `window` is
-// "din-5008-b" or "din-5008-a" (A4; DL and C5/6 windows: 85 x 45 mm, the
-// return line in its top 17.7 mm, the address below) or "us-10" (US
-// Letter, tri-folded into a #10 window envelope). `margin` must be the
-// page's top-left margins, as `place` measures from there.
-#let address-window(recipient, return-line: none, window: "din-5008-b", margin: (left: 25mm, top: 20mm)) = {
-  let (x, y, w, h, head) = if window == "din-5008-b" { (20mm, 45mm, 85mm, 45mm, 17.7mm) } else if window == "din-5008-a" { (20mm, 27mm, 85mm, 45mm, 17.7mm) } else if window == "us-10" { (0.875in + 0.125in, 2.5in + 0.125in, 4.25in, 0.875in, 0pt) } else { panic("unknown window: " + window) }
-  place(top + left, dx: x - margin.left, dy: y - margin.top, box(width: w, height: h, inset: (x: 5mm * int(head > 0pt)), {
-    if head > 0pt {
-      block(height: head, inset: (top: head - 5mm), text(size: 7pt, return-line))
-    }
-    [#block(text(size: 9.5pt, recipient)) <address>]
-  }))
-}
 #let imb(bars) = if bars == none { none } else {
   let (w, pitch) = (0.02in, 1in / 22)
   let (full, track) = (0.145in, 0.05in)
@@ -168,6 +152,25 @@ pub const TYPST_MODULE: &str = r#"// Print helpers provided by the letterpress e
       place(top + left, dx: i * pitch, dy: y, rect(width: w, height: h, fill: black, stroke: none))
     }
   })
+}
+
+// The address block placed where an envelope window shows it, labelled
+// <address> so the engine's window check measures it. `window` is
+// "din-5008-b" or "din-5008-a" (A4; DL and C5/6 windows: 85 x 45 mm, the
+// return line in its top 17.7 mm, the address below) or "us-10" (US
+// Letter, tri-folded into a #10 window envelope). `margin` must be the
+// page's top-left margins, as `place` measures from there. With `barcode`
+// (the bars of piece.json's imb), the Intelligent Mail barcode goes in the
+// block, under the address.
+#let address-window(recipient, return-line: none, window: "din-5008-b", margin: (left: 25mm, top: 20mm), barcode: none) = {
+  let (x, y, w, h, head) = if window == "din-5008-b" { (20mm, 45mm, 85mm, 45mm, 17.7mm) } else if window == "din-5008-a" { (20mm, 27mm, 85mm, 45mm, 17.7mm) } else if window == "us-10" { (0.875in + 0.125in, 2.5in + 0.125in, 4.25in, 0.875in, 0pt) } else { panic("unknown window: " + window) }
+  place(top + left, dx: x - margin.left, dy: y - margin.top, box(width: w, height: h, inset: (x: 5mm * int(head > 0pt)), {
+    if head > 0pt {
+      block(height: head, inset: (top: head - 5mm), text(size: 7pt, return-line))
+    }
+    [#block(text(size: 9.5pt, recipient)) <address>]
+    if barcode != none { v(1mm); imb(barcode) }
+  }))
 }
 "#;
 
@@ -733,6 +736,7 @@ fn combine_marked(
     let mut out = Document::with_version("1.7");
     let pages_id = out.new_object_id();
     let mut kids: Vec<Object> = Vec::new();
+    let mut own_pages: Vec<usize> = Vec::with_capacity(parts.len());
     let mut next_id = out.max_id + 1;
     for (bytes, padded) in parts {
         let mut doc = Document::load_mem(bytes).map_err(|e| e.to_string())?;
@@ -754,6 +758,7 @@ fn combine_marked(
         doc.renumber_objects_with(next_id);
         next_id = doc.max_id + 1;
         let pages: Vec<ObjectId> = doc.get_pages().into_values().collect();
+        own_pages.push(pages.len());
         let last_box = pages
             .last()
             .and_then(|id| doc.get_dictionary(*id).ok())
@@ -805,6 +810,16 @@ fn combine_marked(
                     let piece = marks.pieces.get(part).copied().unwrap_or(0);
                     let payload = Code::payload(marks.run_id, piece, s + 1, sheets);
                     ops.push_str(&code.content(&payload, height)?);
+                }
+                // A blank padding page (the back of the last sheet) carries
+                // the sheet's marks too.
+                let back = page_no + s * per_sheet + 1;
+                let padding =
+                    per_sheet == 2 && back < page_no + padded && back >= page_no + own_pages[part];
+                if padding {
+                    if let Some(Object::Reference(id)) = kids.get(back) {
+                        mark_page(&mut out, *id, ops.clone())?;
+                    }
                 }
                 mark_page(&mut out, front, ops)?;
             }

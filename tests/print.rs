@@ -23,6 +23,18 @@ fn ticket(out: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
         .collect()
 }
 
+/// A letter's own page count, from the manifest.
+fn manifest_pages(out: &Path, record_id: &str) -> usize {
+    manifest(out)["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["record_id"] == record_id && d["channel"] == "pdf")
+        .unwrap()["pages"]
+        .as_u64()
+        .unwrap() as usize
+}
+
 fn page_text(pdf: &Path, page: usize) -> String {
     let p = page.to_string();
     let out = Command::new("pdftotext")
@@ -426,6 +438,7 @@ fn every_sheet_carries_its_omr_marks() {
     let file = out.join("print/print-001.pdf");
     let mut sheet_in_file = 0;
     let mut multi = 0;
+    let mut padded_checked = 0;
     for p in &pieces {
         let sheets: usize = p["sheets"].parse().unwrap();
         let first: usize = p["first_page"].parse().unwrap();
@@ -452,9 +465,24 @@ fn every_sheet_carries_its_omr_marks() {
                 s + 1,
                 p["sequence"]
             );
+            // A blank padding page (the back of the last sheet) carries them too.
+            let own = manifest_pages(&out, &p["record_id"]);
+            let padded: usize = p["pages"].parse().unwrap();
+            if last && own < padded {
+                let (w, _, img) = grey(&file, first + padded - 1, dpi, &dir);
+                let back: Vec<bool> = (0..7)
+                    .map(|i| {
+                        let (x, y) = (px(9.0), px(120.0 + 4.0 * i as f64));
+                        (y - 1..=y + 1).any(|yy| img[yy * w + x] < 100)
+                    })
+                    .collect();
+                assert_eq!(back, want, "the padding page of piece {}", p["sequence"]);
+                padded_checked += 1;
+            }
         }
     }
     assert!(multi >= 3, "the sample has multi-sheet pieces");
+    assert!(padded_checked >= 3, "the sample has padded pieces");
 }
 
 /// Reads the DataMatrix in the left margin of a page (pdftoppm + dmtxread).
@@ -652,7 +680,7 @@ fn the_address_helpers_put_the_address_where_each_window_shows_it() {
             format!(
                 "#import \"/letterpress/print.typ\": address-window\n#let r = json(\"/record.json\")\n\
                  #set page(paper: \"{paper}\", margin: (left: 25mm, top: 20mm, rest: 20mm))\n\
-                 #address-window([#r.name \\ #r.street \\ #r.city], return-line: [Northwind Bank · 1 Harbour Square], window: \"{window}\")\n\
+                 #address-window([#r.name \\ #r.street \\ #r.city], return-line: [Northwind Bank · 1 Harbour Square], window: \"{window}\", barcode: json(\"/letterpress/piece.json\").imb)\n\
                  #v(110mm)\nDear #r.name,\n"
             ),
         )
