@@ -143,6 +143,19 @@ fn duplex_statements_become_a_print_file_in_mailing_order_with_a_ticket_that_rec
     assert_eq!(total["pages"], pages.to_string());
     assert_eq!(total["sheets"], sheets.to_string());
     assert!(pdfinfo(&file).contains(&format!("Pages:           {pages}")));
+    // Every page, blank padding included, has the configured paper size.
+    let sizes = Command::new("pdfinfo")
+        .args(["-f", "1", "-l", &pages.to_string()])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let sizes = String::from_utf8_lossy(&sizes.stdout);
+    let lines: Vec<&str> = sizes
+        .lines()
+        .filter(|l| l.starts_with("Page") && l.contains("size:"))
+        .collect();
+    assert_eq!(lines.len(), pages);
+    assert!(lines.iter().all(|l| l.contains("(A4)")), "{sizes}");
     let file_row = rows.iter().find(|r| r["sequence"] == "FILE").unwrap();
     assert_eq!(file_row["print_file"], "print/print-001.pdf");
     assert_eq!(file_row["pages"], pages.to_string());
