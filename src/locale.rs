@@ -65,6 +65,22 @@ pub struct Rules {
 
 const NBSP: &str = "\u{a0}";
 
+/// Month names shared by the English locales.
+const ENGLISH_MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
 /// The supported locales (CLDR conventions). The first one of a language is
 /// used for other regions of that language.
 pub static RULES: &[Rules] = &[
@@ -76,20 +92,7 @@ pub static RULES: &[Rules] = &[
         minus: "-",
         money: "{symbol}{number}",
         symbols: &[("GBP", "£"), ("EUR", "€"), ("USD", "US$")],
-        months: [
-            "January",
-            "February",
-            "March",
-            "April",
-            "May",
-            "June",
-            "July",
-            "August",
-            "September",
-            "October",
-            "November",
-            "December",
-        ],
+        months: ENGLISH_MONTHS,
         long_date: "{day} {month} {year}",
         short_date: "{dd}/{mm}/{yyyy}",
     },
@@ -101,20 +104,7 @@ pub static RULES: &[Rules] = &[
         minus: "-",
         money: "{symbol}{number}",
         symbols: &[("USD", "$"), ("EUR", "€"), ("GBP", "£")],
-        months: [
-            "January",
-            "February",
-            "March",
-            "April",
-            "May",
-            "June",
-            "July",
-            "August",
-            "September",
-            "October",
-            "November",
-            "December",
-        ],
+        months: ENGLISH_MONTHS,
         long_date: "{month} {day}, {year}",
         short_date: "{mm}/{dd}/{yyyy}",
     },

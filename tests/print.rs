@@ -10,17 +10,7 @@ use std::process::Command;
 use common::*;
 
 fn ticket(out: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
-    let mut rdr = csv::Reader::from_path(out.join("print/job-ticket.csv")).unwrap();
-    let headers = rdr.headers().unwrap().clone();
-    rdr.records()
-        .map(|r| {
-            headers
-                .iter()
-                .zip(r.unwrap().iter())
-                .map(|(h, v)| (h.to_owned(), v.to_owned()))
-                .collect()
-        })
-        .collect()
+    csv_rows(&out.join("print/job-ticket.csv"))
 }
 
 /// A letter's own page count, from the manifest.

@@ -3,23 +3,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use common::*;
-
-fn csv_field_rows(path: &std::path::Path) -> Vec<BTreeMap<String, String>> {
-    let mut rdr = csv::Reader::from_path(path).unwrap();
-    let headers = rdr.headers().unwrap().clone();
-    rdr.records()
-        .map(|r| {
-            headers
-                .iter()
-                .zip(r.unwrap().iter())
-                .map(|(h, v)| (h.to_owned(), v.to_owned()))
-                .collect()
-        })
-        .collect()
-}
 
 #[test]
 fn every_customer_gets_a_letter_with_their_name_and_the_manifest_reconciles() {
@@ -39,7 +23,7 @@ fn every_customer_gets_a_letter_with_their_name_and_the_manifest_reconciles() {
     assert_eq!(summary["exit_code"], 0);
 
     let m = manifest(&out);
-    let rows = csv_field_rows(&data);
+    let rows = csv_rows(&data);
     let docs = m["documents"].as_array().unwrap();
     assert_eq!(docs.len(), rows.len());
     assert_eq!(m["input"]["records"], 56);
