@@ -76,6 +76,8 @@ fn bench(layouts: PathBuf, layout: &str, channels: &[Channel], records: usize, j
         print: false,
         sequence: None,
         only: None,
+        resume: false,
+        shard: None,
     };
     let start = Instant::now();
     let report = run(&opts).expect("the benchmark run succeeds");

@@ -200,9 +200,20 @@ struct DataArgs {
 struct RunArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Output folder; must not hold another run's manifest.
+    /// Output folder; must not hold another run (unless --resume).
     #[arg(long)]
     out: PathBuf,
+    /// Continue the interrupted run in --out: keep every document whose
+    /// journal entry and file agree, render the rest. Starts the run if
+    /// there is none; does nothing if it finished. Schedulers should always
+    /// pass it, so a retry continues instead of failing.
+    #[arg(long)]
+    resume: bool,
+    /// Render only shard K of N (1 <= K <= N), chosen by a hash of the
+    /// record id, so N machines share one batch; its manifest goes to
+    /// <out>/shard-K-of-N/. Combine with `letterpress manifest merge`.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<letterpress::manifest::Shard>,
     /// The date templates see as today (YYYY-MM-DD); default: today (UTC).
     #[arg(long, value_parser = parse_date)]
     as_of: Option<Date>,
@@ -491,8 +502,25 @@ fn run_command(layouts: &std::path::Path, args: RunArgs) -> Result<i32, Error> {
         print: args.print,
         sequence: args.sequence,
         only: None,
+        resume: args.resume,
+        shard: args.shard,
     };
     let report = run::run(&opts)?;
+    if report.already_finished {
+        eprintln!(
+            "letterpress: the run in {} had already finished; nothing to do",
+            report.manifest_path.display()
+        );
+    }
+    if let Some(r) = &report.resumed {
+        eprintln!(
+            "letterpress: resumed: kept {} records done before{}",
+            r.kept_records,
+            r.cut.as_ref().map_or(String::new(), |c| format!(
+                " (the journal was cut where {c})"
+            ))
+        );
+    }
     for warning in &report.warnings {
         eprintln!("letterpress: warning: {}: {warning}", opts.layout);
     }
@@ -520,14 +548,8 @@ fn run_command(layouts: &std::path::Path, args: RunArgs) -> Result<i32, Error> {
         t.rendered as f64 / report.seconds.max(1e-9),
         report.manifest_path.display()
     );
-    for doc in m
-        .documents
-        .iter()
-        .filter(|d| d.status == letterpress::manifest::DocStatus::Failed)
-        .filter_map(|d| d.error.as_deref())
-        .take(10)
-    {
-        eprintln!("  failed: {doc}");
+    for why in &report.failures {
+        eprintln!("  failed: {why}");
     }
     if t.failed > 10 {
         eprintln!(
@@ -546,6 +568,9 @@ fn run_command(layouts: &std::path::Path, args: RunArgs) -> Result<i32, Error> {
             "totals": m.totals,
             "seconds": report.seconds,
             "manifest": report.manifest_path,
+            "shard": m.shard.map(|s| s.to_string()),
+            "resumed": report.resumed,
+            "already_finished": report.already_finished,
         });
         println!("{summary}");
     }

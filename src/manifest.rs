@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// The manifest schema version.
-pub const MANIFEST_VERSION: u32 = 3;
+pub const MANIFEST_VERSION: u32 = 4;
 
 /// The file name of the manifest in a run's output folder.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -49,8 +49,85 @@ pub struct Manifest {
     /// The print files and job ticket (`run --print`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub print: Option<crate::print::PrintOutput>,
-    /// One entry per input record, in input order.
-    pub documents: Vec<Document>,
+    /// The shard of the input this run rendered (`run --shard K/N`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// A merged run (`letterpress manifest merge`): the shard manifests and
+    /// journals it was merged from, with their hashes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<FileEntry>,
+    /// Earlier attempts this run resumed from (`run --resume`), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumed: Vec<Resumed>,
+    /// The document entries: one per record and channel, in input order, one
+    /// JSON object a line in this file (see [`crate::journal`]).
+    pub documents: crate::journal::DocumentsFile,
+}
+
+/// A part of the input rendered on its own (`run --shard K/N`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, from 1.
+    pub index: u32,
+    /// Number of shards.
+    pub count: u32,
+}
+
+impl Shard {
+    /// Whether a record with this id (or, without a usable id, this input
+    /// position) belongs to the shard: the first 8 bytes of the SHA-256 of
+    /// the id, as a big-endian number, modulo `count`, equal `index - 1`.
+    /// Stable across machines and versions, so N machines split one input
+    /// into N disjoint parts without talking to each other.
+    pub fn owns(&self, id: Option<&str>, index: usize) -> bool {
+        let key = match id {
+            Some(id) => id.to_owned(),
+            None => format!("#{index}"),
+        };
+        let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
+        let n = u64::from_be_bytes(digest.as_ref()[..8].try_into().expect("8 bytes"));
+        n % u64::from(self.count) == u64::from(self.index - 1)
+    }
+
+    /// The folder of the shard's manifest and journal inside the run folder.
+    pub fn folder(&self) -> String {
+        format!("shard-{}-of-{}", self.index, self.count)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let bad = || format!("`{s}` is not a shard: write K/N with 1 <= K <= N, e.g. 2/8");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (u32, u32) = (
+            k.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// An interrupted attempt of a run that a later attempt resumed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Resumed {
+    /// When the resuming attempt started (RFC 3339).
+    pub at: String,
+    /// Records whose entries and files were kept from before.
+    pub kept_records: usize,
+    /// Why the journal was cut before its end, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut: Option<String>,
 }
 
 /// Name and version of the engine.
@@ -307,6 +384,17 @@ pub fn content_digest(manifest: &serde_json::Value) -> String {
     crate::output::sha256_hex(&serde_json::to_vec(&copy).expect("JSON serializes"))
 }
 
+/// Reads a manifest file.
+pub fn load(path: &std::path::Path) -> crate::Result<Manifest> {
+    let bytes = std::fs::read(path).map_err(|e| crate::Error::io(path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        crate::Error::Input(format!(
+            "{}: not a letterpress manifest of version {MANIFEST_VERSION}: {e}",
+            path.display()
+        ))
+    })
+}
+
 impl Manifest {
     /// Fills [`Manifest::manifest_digest`] and returns the pretty JSON to write.
     pub fn seal(&mut self) -> Vec<u8> {
@@ -321,29 +409,11 @@ impl Manifest {
 
 impl Totals {
     /// Adds up the documents (sorted by record index).
-    pub fn of(documents: &[Document]) -> Totals {
-        let mut t = Totals {
-            documents: documents.len(),
-            ..Totals::default()
-        };
-        let mut last = None;
+    pub fn of<'a>(documents: impl IntoIterator<Item = &'a Document>) -> Totals {
+        let mut tally = crate::journal::Tally::default();
         for d in documents {
-            if last != Some(d.index) {
-                t.records += 1;
-                last = Some(d.index);
-            }
-            let c = t.channels.entry(d.channel.clone()).or_default();
-            c.records += 1;
-            match d.status {
-                DocStatus::Rendered => (t.rendered += 1, c.rendered += 1),
-                DocStatus::Failed => (t.failed += 1, c.failed += 1),
-                DocStatus::Suppressed => (t.suppressed += 1, c.suppressed += 1),
-            };
-            t.pages += d.pages;
-            t.bytes += d.bytes;
-            c.pages += d.pages;
-            c.bytes += d.bytes;
+            tally.add(d);
         }
-        t
+        tally.totals
     }
 }

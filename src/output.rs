@@ -17,9 +17,21 @@ pub const TEMP_PREFIX: &str = ".lp-tmp-";
 /// flushed, then renamed over `path`. With `sync`, the data is also forced to
 /// disk before the rename (used for the manifest).
 pub fn write_atomic(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
+    write_atomic_tagged(path, bytes, sync, "")
+}
+
+/// [`write_atomic`] with `tag` in the temporary file's name, so that
+/// [`remove_stale_temp_files`] can clean up one writer's files only (a
+/// shard's, in folders that several shards write to).
+pub fn write_atomic_tagged(
+    path: &Path,
+    bytes: &[u8],
+    sync: bool,
+    tag: &str,
+) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let tmp = dir.join(format!("{TEMP_PREFIX}{}-{name}", std::process::id()));
+    let tmp = dir.join(format!("{TEMP_PREFIX}{tag}{}-{name}", std::process::id()));
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(bytes)?;
@@ -36,14 +48,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()
 }
 
 /// Removes temporary files that a killed run left in `dir` (files whose name
-/// starts with [`TEMP_PREFIX`]). Final files are never touched. Returns how
-/// many were removed.
-pub fn remove_stale_temp_files(dir: &Path) -> std::io::Result<usize> {
+/// starts with [`TEMP_PREFIX`] and then `tag`). Final files are never
+/// touched. Returns how many were removed.
+pub fn remove_stale_temp_files(dir: &Path, tag: &str) -> std::io::Result<usize> {
     let mut removed = 0;
+    let prefix = format!("{TEMP_PREFIX}{tag}");
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
-        if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
-            && entry.file_type()?.is_file()
+        if entry.file_name().to_string_lossy().starts_with(&prefix) && entry.file_type()?.is_file()
         {
             std::fs::remove_file(entry.path())?;
             removed += 1;
@@ -144,7 +156,8 @@ mod tests {
         assert_eq!(names, vec![std::ffi::OsString::from("a.pdf")]);
         // A killed run's temporary file is cleaned up, the final file kept.
         std::fs::write(dir.join(format!("{TEMP_PREFIX}99-b.pdf")), b"half").unwrap();
-        assert_eq!(remove_stale_temp_files(&dir).unwrap(), 1);
+        assert_eq!(remove_stale_temp_files(&dir, "s2-").unwrap(), 0);
+        assert_eq!(remove_stale_temp_files(&dir, "").unwrap(), 1);
         assert!(file.is_file());
         std::fs::remove_dir_all(&dir).unwrap();
     }

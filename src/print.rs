@@ -521,7 +521,8 @@ fn produce_named(
     letters.sort_by_key(|l| l.sequence);
     let dir = out.join("print");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    crate::output::remove_stale_temp_files(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    crate::output::remove_stale_temp_files(&dir, "")
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
 
     // Place the pieces: padding, sheets, envelope, file.
     let mut pieces = Vec::with_capacity(letters.len());
@@ -985,8 +986,8 @@ pub fn reprint(run: &Path, pieces: &[u32], records: &[String]) -> crate::Result<
             run.display()
         )));
     }
-    let known: Vec<(&crate::manifest::Document, &Piece)> = m
-        .documents
+    let documents = crate::journal::read_all(run)?;
+    let known: Vec<(&crate::manifest::Document, &Piece)> = documents
         .iter()
         .filter_map(|d| d.piece.as_ref().map(|p| (d, p)))
         .collect();

@@ -32,9 +32,11 @@ use crate::approval::{self, Standing};
 use crate::clock::{now_rfc3339, Date};
 use crate::error::{Error, Result, EXIT_OK, EXIT_PARTIAL};
 use crate::input::{Format, Input, InputSummary, RawRecord};
+use crate::journal::{self, Journal};
 use crate::layout::{Catalog, Layout, LayoutFiles, LayoutMeta, LayoutRef, Status};
 use crate::locale::{self, Rules, Texts};
-use crate::manifest::{self, DocStatus, Document, Manifest, Totals};
+use crate::lock::Lock;
+use crate::manifest::{self, DocStatus, Document, Manifest, Shard};
 use crate::output::{self, FileNamer};
 use crate::render::email::EmailRenderer;
 use crate::render::pdf::{Renderer, Standard};
@@ -88,6 +90,11 @@ pub struct RunOptions {
     /// read and checked, so ids and file names come out as in a full run);
     /// used by `verify --rerender`.
     pub only: Option<std::collections::BTreeSet<usize>>,
+    /// Continue an interrupted run in `out` (see [`crate::journal`]); with
+    /// no interrupted run there, start one. A finished run is left as it is.
+    pub resume: bool,
+    /// Render only this shard of the input (see [`Shard::owns`]).
+    pub shard: Option<Shard>,
 }
 
 /// The mark on every page of a draft run.
@@ -96,8 +103,15 @@ pub const DRAFT_MARK: &str = "DRAFT - NOT APPROVED";
 /// The outcome of a finished run.
 #[derive(Debug)]
 pub struct RunReport {
-    /// The manifest as written.
+    /// The manifest as written (its document entries are in the journal,
+    /// [`crate::journal::documents`]).
     pub manifest: Manifest,
+    /// The first few failure reasons, for a summary.
+    pub failures: Vec<String>,
+    /// What a resumed run kept from before, if it resumed.
+    pub resumed: Option<manifest::Resumed>,
+    /// True when `--resume` found the run already finished and did nothing.
+    pub already_finished: bool,
     /// Where it was written.
     pub manifest_path: PathBuf,
     /// Wall-clock seconds.
@@ -323,6 +337,8 @@ struct Stage<'a> {
     email: Option<EmailRenderer>,
     out: &'a Path,
     as_of: Date,
+    /// Tags this run's temporary files (a shard's, in shared folders).
+    temp_tag: String,
 }
 
 /// Runs a batch: renders every record of `opts.data` with the chosen layout
@@ -330,10 +346,38 @@ struct Stage<'a> {
 pub fn run(opts: &RunOptions) -> Result<RunReport> {
     let started = Instant::now();
     let started_at = now_rfc3339();
-    let as_of = opts.as_of.unwrap_or_else(Date::today_utc);
     if opts.jobs == 0 {
         return Err(Error::Usage("--jobs must be at least 1".into()));
     }
+    if opts.shard.is_some() && opts.print {
+        return Err(Error::Usage(
+            "--print cannot be combined with --shard: print files put every letter of the batch in one mailing order, so make them in one unsharded run".into(),
+        ));
+    }
+    let folder = run_folder(opts);
+    let manifest_path = folder.join(manifest::MANIFEST_FILE);
+    if manifest_path.exists() {
+        if opts.resume {
+            return finished(&folder, started);
+        }
+        return Err(Error::Output(format!(
+            "`{}` already holds the manifest of a finished run; choose a new --out folder",
+            folder.display()
+        )));
+    }
+    let previous = RunState::load(&folder)?;
+    if let (Some(prev), false) = (&previous, opts.resume) {
+        return Err(Error::Output(format!(
+            "`{}` holds a run that did not finish (started {}); add --resume to continue it, or choose a new --out folder",
+            folder.display(),
+            prev.started_at
+        )));
+    }
+    // A resumed run keeps the date its first attempt used.
+    let as_of = opts
+        .as_of
+        .or_else(|| previous.as_ref().and_then(|p| Date::parse(&p.as_of)))
+        .unwrap_or_else(Date::today_utc);
 
     // Everything that can stop the run is checked before anything is written.
     let layout = find_layout(&opts.layouts_dir, &opts.layout, as_of)?;
@@ -404,18 +448,58 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         email,
         out: &opts.out,
         as_of,
+        temp_tag: opts
+            .shard
+            .map_or(String::new(), |s| format!("s{}of{}-", s.index, s.count)),
     };
     let mut warnings = preflight(&layout, &stage, sample)?;
     warnings.extend(notices);
     let input = Input::new(&opts.data, opts.format)?;
     let summary = input.scan()?;
-    let manifest_path = opts.out.join(manifest::MANIFEST_FILE);
-    if manifest_path.exists() {
-        return Err(Error::Output(format!(
-            "`{}` already holds the manifest of another run; choose a new --out folder",
-            opts.out.display()
-        )));
-    }
+    let options = manifest::Options {
+        pdf_standards: opts.standards.iter().map(|s| s.name().to_owned()).collect(),
+        jobs: opts.jobs,
+        channels: channels.iter().map(|c| c.name().to_owned()).collect(),
+        suppress: suppress_entry,
+        print: opts.print,
+        sequence: opts.sequence.as_ref().map(|p| p.display().to_string()),
+    };
+    let mut state = RunState {
+        run_id: run_id(&started_at, &summary, &digest),
+        started_at,
+        as_of: as_of.to_string(),
+        command: opts.command.clone(),
+        draft,
+        layout: layout.id(),
+        layout_digest: digest.clone(),
+        input_sha256: summary.sha256.clone(),
+        options,
+        shard: opts.shard,
+        resumed: Vec::new(),
+    };
+
+    // From here on, files are written.
+    std::fs::create_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
+    let _lock = Lock::take(&folder.join(journal::LOCK_FILE), "run")?;
+    let reopened = match RunState::load(&folder)? {
+        Some(prev) => {
+            let changed = prev.differences(&state);
+            if !changed.is_empty() {
+                return Err(Error::Usage(format!(
+                    "cannot resume the run in `{}`: {} changed since it started. Resume with the same input, layout and options, or start a new --out folder",
+                    folder.display(),
+                    changed.join(", ")
+                )));
+            }
+            state.run_id = prev.run_id;
+            state.started_at = prev.started_at;
+            state.command = prev.command;
+            state.options.jobs = prev.options.jobs;
+            state.resumed = prev.resumed;
+            true
+        }
+        None => false,
+    };
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
     let mut dirs = vec![opts.out.clone()];
     for c in &channels {
@@ -423,11 +507,24 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         dirs.push(dir);
     }
-    // A run killed before its manifest leaves no manifest, final files that
-    // this run overwrites, and perhaps temporary files: remove those.
+    // A killed run leaves temporary files: remove this run's (a shard's
+    // only, as other shards may be writing into the same folders).
     for dir in &dirs {
-        output::remove_stale_temp_files(dir).map_err(|e| Error::io(dir, e))?;
+        output::remove_stale_temp_files(dir, &stage.temp_tag).map_err(|e| Error::io(dir, e))?;
     }
+    let (mut journal, resumed) = if reopened {
+        let (journal, found) = Journal::reopen(&folder, &opts.out, channels.len())?;
+        let resumed = manifest::Resumed {
+            at: now_rfc3339(),
+            kept_records: found.kept_records,
+            cut: found.cut,
+        };
+        state.resumed.push(resumed.clone());
+        (journal, Some((resumed, found.done_through)))
+    } else {
+        (Journal::create(&folder, &opts.out)?, None)
+    };
+    state.save(&folder)?;
 
     let mut plan = Plan {
         layout: &layout,
@@ -442,31 +539,32 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         None
     };
     plan.pieces = pieces.as_ref();
-    let mut documents = render_all(plan, &input, &stage, opts.jobs, opts.only.as_ref())?;
-    let run_id = run_id(&started_at, &summary, &digest);
+    let pick = Pick {
+        only: opts.only.as_ref(),
+        shard: opts.shard,
+        done_through: resumed.as_ref().and_then(|(_, d)| *d),
+    };
+    render_all(plan, &input, &stage, opts.jobs, pick, &mut journal)?;
+    let (mut documents, tally) = journal.finish()?;
     let print = match &pieces {
-        Some(pieces) => Some(print_files(&layout, opts, pieces, &mut documents, &run_id)?),
+        Some(pieces) => {
+            let (print, entry) = print_files(&layout, opts, &folder, pieces, &state.run_id)?;
+            documents = entry;
+            Some(print)
+        }
         None => None,
     };
-    let totals = Totals::of(&documents);
     let mut manifest = Manifest {
         manifest_version: manifest::MANIFEST_VERSION,
         manifest_digest: String::new(),
-        run_id,
+        run_id: state.run_id.clone(),
         engine: manifest::Engine::current(),
-        started_at,
+        started_at: state.started_at.clone(),
         finished_at: now_rfc3339(),
         as_of: as_of.to_string(),
         draft,
-        command: opts.command.clone(),
-        options: manifest::Options {
-            pdf_standards: opts.standards.iter().map(|s| s.name().to_owned()).collect(),
-            jobs: opts.jobs,
-            channels: channels.iter().map(|c| c.name().to_owned()).collect(),
-            suppress: suppress_entry,
-            print: opts.print,
-            sequence: opts.sequence.as_ref().map(|p| p.display().to_string()),
-        },
+        command: state.command.clone(),
+        options: state.options.clone(),
         layout: manifest::LayoutEntry {
             name: layout.meta.name.clone(),
             version: layout.meta.version,
@@ -489,18 +587,164 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
             bytes: summary.bytes,
             records: summary.records,
         },
-        totals,
+        totals: tally.totals,
         print,
+        shard: opts.shard,
+        shards: Vec::new(),
+        resumed: state.resumed.clone(),
         documents,
     };
     let json = manifest.seal();
     output::write_atomic(&manifest_path, &json, true).map_err(|e| Error::io(&manifest_path, e))?;
+    let state_path = folder.join(journal::STATE_FILE);
+    std::fs::remove_file(&state_path).map_err(|e| Error::io(&state_path, e))?;
     Ok(RunReport {
         manifest,
         manifest_path,
+        failures: tally.failures,
+        resumed: resumed.map(|(r, _)| r),
+        already_finished: false,
         seconds: started.elapsed().as_secs_f64(),
         warnings,
     })
+}
+
+/// The folder of a run's manifest, journal, state and lock: `--out`, or a
+/// shard's folder inside it.
+pub fn run_folder(opts: &RunOptions) -> PathBuf {
+    match &opts.shard {
+        Some(shard) => opts.out.join(shard.folder()),
+        None => opts.out.clone(),
+    }
+}
+
+/// The report of a run that had already finished (`--resume` on it).
+fn finished(folder: &Path, started: Instant) -> Result<RunReport> {
+    let manifest_path = folder.join(manifest::MANIFEST_FILE);
+    let manifest = manifest::load(&manifest_path)?;
+    let failures = journal::documents(folder)?
+        .filter_map(|d| d.ok())
+        .filter(|d| d.status == DocStatus::Failed)
+        .filter_map(|d| d.error)
+        .take(10)
+        .collect();
+    Ok(RunReport {
+        manifest,
+        manifest_path,
+        failures,
+        resumed: None,
+        already_finished: true,
+        seconds: started.elapsed().as_secs_f64(),
+        warnings: Vec::new(),
+    })
+}
+
+/// What a run records when it starts, so that `--resume` can tell whether
+/// it is asked to continue the same run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct RunState {
+    run_id: String,
+    started_at: String,
+    as_of: String,
+    command: Vec<String>,
+    draft: bool,
+    layout: String,
+    layout_digest: String,
+    input_sha256: String,
+    options: manifest::Options,
+    shard: Option<Shard>,
+    #[serde(default)]
+    resumed: Vec<manifest::Resumed>,
+}
+
+impl RunState {
+    /// The state of an unfinished run in `folder`, if there is one.
+    fn load(folder: &Path) -> Result<Option<RunState>> {
+        let path = folder.join(journal::STATE_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                Error::Output(format!(
+                    "{}: {e}; this file describes an unfinished run: remove the folder to start afresh",
+                    path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+
+    fn save(&self, folder: &Path) -> Result<()> {
+        let path = folder.join(journal::STATE_FILE);
+        let json = serde_json::to_vec_pretty(self).expect("state serializes");
+        output::write_atomic(&path, &json, true).map_err(|e| Error::io(&path, e))
+    }
+
+    /// What differs between the run that started and the one asked to
+    /// resume it, in words.
+    fn differences(&self, now: &RunState) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut check = |what: &str, a: String, b: String| {
+            if a != b {
+                out.push(format!("{what} (was {a}, now {b})"));
+            }
+        };
+        check(
+            "the input file",
+            format!(
+                "SHA-256 {}",
+                &self.input_sha256[..12.min(self.input_sha256.len())]
+            ),
+            format!(
+                "SHA-256 {}",
+                &now.input_sha256[..12.min(now.input_sha256.len())]
+            ),
+        );
+        check(
+            "the layout version",
+            self.layout.clone(),
+            now.layout.clone(),
+        );
+        check(
+            "the layout's files",
+            format!(
+                "digest {}",
+                &self.layout_digest[..12.min(self.layout_digest.len())]
+            ),
+            format!(
+                "digest {}",
+                &now.layout_digest[..12.min(now.layout_digest.len())]
+            ),
+        );
+        check("--as-of", self.as_of.clone(), now.as_of.clone());
+        check(
+            "--allow-draft",
+            self.draft.to_string(),
+            now.draft.to_string(),
+        );
+        let (a, b) = (&self.options, &now.options);
+        check("--channels", a.channels.join(","), b.channels.join(","));
+        check(
+            "--pdf-standard",
+            a.pdf_standards.join(","),
+            b.pdf_standards.join(","),
+        );
+        let list = |s: &Option<manifest::SuppressEntry>| {
+            s.as_ref().map_or("none".into(), |s| {
+                format!(
+                    "{} with SHA-256 {}",
+                    s.path,
+                    &s.sha256[..12.min(s.sha256.len())]
+                )
+            })
+        };
+        check("--suppress", list(&a.suppress), list(&b.suppress));
+        check("--print", a.print.to_string(), b.print.to_string());
+        let seq = |s: &Option<String>| s.clone().unwrap_or_else(|| "none".into());
+        check("--sequence", seq(&a.sequence), seq(&b.sequence));
+        let shard = |s: &Option<Shard>| s.map_or("none".into(), |s| s.to_string());
+        check("--shard", shard(&self.shard), shard(&now.shard));
+        out
+    }
 }
 
 /// The channels of a run: `--channels` if given, else the layout's.
@@ -605,46 +849,52 @@ fn mailing_order(plan: Plan, input: &Input, sequence: Option<&Path>) -> Result<P
 }
 
 /// Combines the run's letters into print files and a job ticket, and links
-/// each letter's manifest entry to its piece.
+/// each letter's entry in the journal to its piece (rewriting the journal).
 fn print_files(
     layout: &Layout,
     opts: &RunOptions,
+    folder: &Path,
     pieces: &Pieces,
-    documents: &mut [Document],
     run_id: &str,
-) -> Result<crate::print::PrintOutput> {
+) -> Result<(crate::print::PrintOutput, journal::DocumentsFile)> {
     let settings = layout.meta.print.clone().unwrap_or_default();
-    let letters = documents
-        .iter()
-        .filter(|d| d.channel == "pdf" && d.status == DocStatus::Rendered)
-        .filter_map(|d| {
-            let planned = pieces.get(&d.index)?;
-            let (sequence, postcode) = (&planned.sequence, &planned.postcode);
-            let barcode = match &planned.imb {
-                Some(Ok((payload, _))) => payload.clone(),
-                _ => String::new(),
-            };
-            Some(crate::print::Letter {
+    let mut letters = Vec::new();
+    for d in journal::documents(folder)? {
+        let d = d?;
+        if d.channel != "pdf" || d.status != DocStatus::Rendered {
+            continue;
+        }
+        let Some(planned) = pieces.get(&d.index) else {
+            continue;
+        };
+        let barcode = match &planned.imb {
+            Some(Ok((payload, _))) => payload.clone(),
+            _ => String::new(),
+        };
+        if let (Some(record_id), Some(path)) = (d.record_id, d.path) {
+            letters.push(crate::print::Letter {
                 barcode,
-                sequence: *sequence,
-                record_id: d.record_id.clone()?,
-                path: d.path.clone()?,
+                sequence: planned.sequence,
+                record_id,
+                path,
                 pages: d.pages,
-                postcode: postcode.clone(),
+                postcode: planned.postcode.clone(),
                 envelope: None,
-            })
-        })
-        .collect();
-    let (placed, output) = crate::print::produce(&opts.out, &settings, letters, run_id)
-        .map_err(|e| Error::Output(format!("print files: {e}")))?;
-    let by_id: HashMap<&str, &crate::print::Piece> =
-        placed.iter().map(|p| (p.record_id.as_str(), p)).collect();
-    for d in documents.iter_mut().filter(|d| d.channel == "pdf") {
-        if let Some(p) = d.record_id.as_deref().and_then(|id| by_id.get(id)) {
-            d.piece = Some((*p).clone());
+            });
         }
     }
-    Ok(output)
+    let (placed, output) = crate::print::produce(&opts.out, &settings, letters, run_id)
+        .map_err(|e| Error::Output(format!("print files: {e}")))?;
+    let mut by_id: HashMap<String, crate::print::Piece> = placed
+        .into_iter()
+        .map(|p| (p.record_id.clone(), p))
+        .collect();
+    let entry = journal::rewrite(folder, |d| {
+        if d.channel == "pdf" {
+            d.piece = d.record_id.as_deref().and_then(|id| by_id.remove(id));
+        }
+    })?;
+    Ok((output, entry))
 }
 
 /// The layout file holding its wording per locale.
@@ -711,83 +961,143 @@ fn run_id(started_at: &str, input: &InputSummary, digest: &str) -> String {
     format!("{}-{}", started_at.replace([':', '-'], ""), &h[..12])
 }
 
-/// Renders every record with `jobs` workers; returns the documents in input
-/// order (per record, in the order of the run's channels).
+/// Which records a run renders.
+#[derive(Clone, Copy)]
+struct Pick<'a> {
+    /// Only these input positions (`verify --rerender`).
+    only: Option<&'a std::collections::BTreeSet<usize>>,
+    /// Only this shard's records.
+    shard: Option<Shard>,
+    /// Records up to this input position are already in the journal (resume).
+    done_through: Option<usize>,
+}
+
+impl Pick<'_> {
+    fn takes(&self, index: usize, id: Option<&str>) -> bool {
+        self.done_through.is_none_or(|d| index > d)
+            && self.only.is_none_or(|set| set.contains(&index))
+            && self.shard.is_none_or(|s| s.owns(id, index))
+    }
+}
+
+/// A record on its way to a worker: to render, or already failed.
+enum Item {
+    Job(Box<Job>),
+    Failed(Vec<Document>),
+}
+
+/// Renders the picked records with `jobs` workers and appends their entries
+/// to the journal in input order (per record, in the order of the run's
+/// channels).
+///
+/// Every record is read and checked in order (so duplicate ids and file
+/// names come out the same whatever is picked); picked ones travel to the
+/// workers in numbered batches, and the caller's thread puts the finished
+/// batches back in order: the reorder window is bounded by the channel
+/// (`2 × jobs` batches) plus those being rendered.
 fn render_all(
     plan: Plan,
     input: &Input,
     stage: &Stage,
     jobs: usize,
-    only: Option<&std::collections::BTreeSet<usize>>,
-) -> Result<Vec<Document>> {
+    pick: Pick,
+    journal: &mut Journal,
+) -> Result<()> {
     let records = input.records()?;
-    let (job_tx, job_rx) = mpsc::sync_channel::<Vec<Job>>(jobs * 2);
+    let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Vec<Item>)>(jobs * 2);
     let job_rx = std::sync::Mutex::new(job_rx);
-    let (doc_tx, doc_rx) = mpsc::channel::<Vec<Document>>();
+    let (doc_tx, doc_rx) = mpsc::channel::<(u64, Vec<Document>)>();
     let done = AtomicUsize::new(0);
 
-    std::thread::scope(|scope| -> Result<Vec<Document>> {
+    std::thread::scope(|scope| -> Result<()> {
         for n in 0..jobs {
             let (job_rx, doc_tx, done) = (&job_rx, doc_tx.clone(), &done);
             std::thread::Builder::new()
                 .name(format!("render-{n}"))
                 .stack_size(WORKER_STACK)
                 .spawn_scoped(scope, move || loop {
-                    let batch = match job_rx.lock().expect("no panics while locked").recv() {
+                    let (seq, batch) = match job_rx.lock().expect("no panics while locked").recv() {
                         Ok(batch) => batch,
                         Err(_) => break,
                     };
                     let mut docs = Vec::with_capacity(batch.len() * 2);
-                    for job in batch {
-                        docs.extend(render_one(stage, job));
-                        if done.fetch_add(1, Ordering::Relaxed) % EVICT_EVERY == EVICT_EVERY - 1 {
-                            typst::comemo::evict(1);
+                    for item in batch {
+                        match item {
+                            Item::Failed(failed) => docs.extend(failed),
+                            Item::Job(job) => {
+                                docs.extend(render_one(stage, *job));
+                                if done.fetch_add(1, Ordering::Relaxed) % EVICT_EVERY
+                                    == EVICT_EVERY - 1
+                                {
+                                    typst::comemo::evict(1);
+                                }
+                            }
                         }
                     }
-                    if doc_tx.send(docs).is_err() {
+                    if doc_tx.send((seq, docs)).is_err() {
                         break;
                     }
                 })
                 .map_err(|e| Error::Output(format!("cannot start a worker thread: {e}")))?;
         }
-        let reader_docs = doc_tx;
+        drop(doc_tx);
         let reader = scope.spawn(move || -> Result<()> {
             let mut checker = Checker::new(plan, input.format);
-            // Jobs travel in small batches: an email takes a fraction of a
-            // millisecond, and handing each over alone costs about as much.
+            // Records travel in small batches: an email takes a fraction of
+            // a millisecond, and handing each over alone costs about as much.
             let mut batch = Vec::with_capacity(BATCH);
+            let mut seq = 0;
             for raw in records {
                 let checked = checker.check(raw?);
-                let index = match &checked {
-                    Checked::Ready(job) => job.index,
-                    Checked::Failed(docs) => docs.first().map_or(0, |d| d.index),
+                let (index, id) = match &checked {
+                    Checked::Ready(job) => (job.index, Some(job.id.as_str())),
+                    Checked::Failed(docs) => docs
+                        .first()
+                        .map_or((0, None), |d| (d.index, d.record_id.as_deref())),
                 };
-                if only.is_some_and(|set| !set.contains(&index)) {
+                if !pick.takes(index, id) {
                     continue;
                 }
-                match checked {
-                    Checked::Ready(job) => {
-                        batch.push(*job);
-                        if batch.len() == BATCH {
-                            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                            job_tx.send(full).expect("workers outlive the reader");
-                        }
-                    }
-                    Checked::Failed(docs) => reader_docs
-                        .send(docs)
-                        .expect("collector outlives the reader"),
+                batch.push(match checked {
+                    Checked::Ready(job) => Item::Job(job),
+                    Checked::Failed(docs) => Item::Failed(docs),
+                });
+                if batch.len() == BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    job_tx
+                        .send((seq, full))
+                        .expect("workers outlive the reader");
+                    seq += 1;
                 }
             }
             if !batch.is_empty() {
-                job_tx.send(batch).expect("workers outlive the reader");
+                job_tx
+                    .send((seq, batch))
+                    .expect("workers outlive the reader");
             }
             Ok(())
         });
-        let mut docs: Vec<Document> = doc_rx.iter().flatten().collect();
+        // Put the batches back in input order as they come.
+        let mut waiting: std::collections::BTreeMap<u64, Vec<Document>> = Default::default();
+        let mut next = 0;
+        let mut written = Ok(());
+        for (seq, docs) in doc_rx.iter() {
+            waiting.insert(seq, docs);
+            while let Some(docs) = waiting.remove(&next) {
+                if written.is_ok() {
+                    written = journal.append(&docs);
+                }
+                next += 1;
+            }
+        }
         reader.join().expect("reader thread does not panic")?;
-        // Stable: a record's entries keep the channel order.
-        docs.sort_by_key(|d| d.index);
-        Ok(docs)
+        written?;
+        if !waiting.is_empty() {
+            return Err(Error::Output(
+                "a rendering worker stopped before its batch was done".into(),
+            ));
+        }
+        Ok(())
     })
 }
 
@@ -859,7 +1169,7 @@ fn rendered(job: &Job, channel: Channel, path: String, bytes: &[u8]) -> Document
 /// Writes `bytes` to `<out>/<rel>` atomically.
 fn write(stage: &Stage, rel: &str, bytes: &[u8]) -> std::result::Result<(), String> {
     let path = stage.out.join(rel);
-    output::write_atomic(&path, bytes, false)
+    output::write_atomic_tagged(&path, bytes, false, &stage.temp_tag)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 

@@ -130,10 +130,11 @@ pub fn send(opts: &SendOptions) -> Result<SendReport> {
             manifest_path.display()
         ))
     })?;
-    let manifest: Manifest = serde_json::from_slice(&bytes)
+    // The manifest only says the run finished; the entries are in its journal.
+    let _: Manifest = serde_json::from_slice(&bytes)
         .map_err(|e| Error::Input(format!("{}: {e}", manifest_path.display())))?;
-    let outgoing: Vec<Outgoing> = manifest
-        .documents
+    let documents = crate::journal::read_all(&opts.run)?;
+    let outgoing: Vec<Outgoing> = documents
         .iter()
         .filter(|d| d.channel == "email" && d.status == DocStatus::Rendered)
         .filter_map(|d| {
@@ -167,7 +168,7 @@ pub fn send(opts: &SendOptions) -> Result<SendReport> {
     let _lock = if opts.dry_run {
         None
     } else {
-        Some(Lock::take(&opts.run.join(LOCK_FILE))?)
+        Some(crate::lock::Lock::take(&opts.run.join(LOCK_FILE), "send")?)
     };
     let journal_path = opts.run.join(JOURNAL_FILE);
     let accepted = accepted_ids(&journal_path)?;
@@ -446,56 +447,6 @@ impl Pacer {
         if slot > now {
             std::thread::sleep(slot - now);
         }
-    }
-}
-
-/// The lock file of a running `send`, removed when dropped.
-struct Lock(PathBuf);
-
-impl Lock {
-    /// Takes the lock, or names the process holding it. A lock left by a
-    /// process that no longer runs is taken over.
-    fn take(path: &Path) -> Result<Lock> {
-        let me = format!("{} {}\n", std::process::id(), now_rfc3339());
-        for _ in 0..2 {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(path)
-            {
-                Ok(mut f) => {
-                    f.write_all(me.as_bytes()).map_err(|e| Error::io(path, e))?;
-                    return Ok(Lock(path.to_path_buf()));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = std::fs::read_to_string(path).unwrap_or_default();
-                    let pid = holder.split_whitespace().next().unwrap_or("");
-                    let alive = !pid.is_empty() && Path::new("/proc").join(pid).exists();
-                    if alive {
-                        return Err(Error::Output(format!(
-                            "another send is running on this run (pid {pid}, started {}); lock file {}",
-                            holder.split_whitespace().nth(1).unwrap_or("?"),
-                            path.display()
-                        )));
-                    }
-                    eprintln!(
-                        "letterpress: warning: taking over the lock of a send that no longer runs (pid {pid})"
-                    );
-                    let _ = std::fs::remove_file(path);
-                }
-                Err(e) => return Err(Error::io(path, e)),
-            }
-        }
-        Err(Error::Output(format!(
-            "cannot take the lock {}",
-            path.display()
-        )))
-    }
-}
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }
 

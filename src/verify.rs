@@ -27,7 +27,8 @@ use serde::Serialize;
 
 use crate::clock::Date;
 use crate::error::{Error, Result};
-use crate::manifest::{content_digest, DocStatus, Manifest, Totals, MANIFEST_FILE};
+use crate::journal::{Tally, DOCUMENTS_FILE};
+use crate::manifest::{content_digest, DocStatus, Document, Manifest, MANIFEST_FILE};
 use crate::output::sha256_hex;
 use crate::run::{run, RunOptions};
 
@@ -83,38 +84,70 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         ))
     })?;
 
-    // Every listed file, as recorded.
-    let mut listed: HashSet<String> = [MANIFEST_FILE, crate::send::JOURNAL_FILE]
+    // A shard's files are in the run folder above its own.
+    let root = match manifest.shard {
+        Some(_) => opts.run.parent().unwrap_or(&opts.run).to_path_buf(),
+        None => opts.run.clone(),
+    };
+    let check = |rel: &str, sha: &str, size: u64, who: &str, report: &mut VerifyReport| {
+        report.files_checked += 1;
+        match std::fs::read(root.join(rel)) {
+            Err(_) => report.problems.push(format!("missing: {rel} ({who})")),
+            Ok(b) if b.len() as u64 != size || sha256_hex(&b) != sha => report.problems.push(
+                format!("altered: {rel} ({who}): its SHA-256 or size differs from the manifest"),
+            ),
+            Ok(_) => {}
+        }
+    };
+    // Every listed file, as recorded, streaming the entries.
+    let mut listed: HashSet<String> = [MANIFEST_FILE, crate::send::JOURNAL_FILE, DOCUMENTS_FILE]
         .iter()
         .map(|s| s.to_string())
         .collect();
-    for d in &manifest.documents {
+    let mut tally = Tally::default();
+    let mut entries = crate::journal::documents(&opts.run)?;
+    let mut broken = None;
+    for d in entries.by_ref() {
+        let d = match d {
+            Ok(d) => d,
+            Err(e) => {
+                broken = Some(e.to_string());
+                break;
+            }
+        };
+        tally.add(&d);
         let who = format!(
             "record {} ({})",
             d.record_id.as_deref().unwrap_or("?"),
             d.channel
         );
-        let main = d
-            .path
-            .as_ref()
-            .map(|p| (p.clone(), d.sha256.clone().unwrap_or_default(), d.bytes));
-        let others = d
-            .files
-            .iter()
-            .map(|f| (f.path.clone(), f.sha256.clone(), f.bytes));
-        for (rel, sha, size) in main.into_iter().chain(others) {
+        if let Some(rel) = &d.path {
             listed.insert(rel.clone());
-            report.files_checked += 1;
-            match std::fs::read(opts.run.join(&rel)) {
-                Err(_) => report.problems.push(format!("missing: {rel} ({who})")),
-                Ok(b) if b.len() as u64 != size || sha256_hex(&b) != sha => {
-                    report.problems.push(format!(
-                        "altered: {rel} ({who}): its SHA-256 or size differs from the manifest"
-                    ))
-                }
-                Ok(_) => {}
-            }
+            check(
+                rel,
+                d.sha256.as_deref().unwrap_or(""),
+                d.bytes,
+                &who,
+                &mut report,
+            );
         }
+        for f in &d.files {
+            listed.insert(f.path.clone());
+            check(&f.path, &f.sha256, f.bytes, &who, &mut report);
+        }
+    }
+    if let Some(e) = broken {
+        report
+            .problems
+            .push(format!("{DOCUMENTS_FILE} cannot be read to its end: {e}"));
+    } else if entries.sha256() != manifest.documents.sha256 {
+        report.problems.push(format!(
+            "{DOCUMENTS_FILE} was altered: its SHA-256 differs from the one in the manifest"
+        ));
+    }
+    for f in &manifest.shards {
+        listed.insert(f.path.clone());
+        check(&f.path, &f.sha256, f.bytes, "shard", &mut report);
     }
     // The print files and the job ticket.
     if let Some(print) = &manifest.print {
@@ -181,7 +214,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         }
     }
     // Totals.
-    let totals = Totals::of(&manifest.documents);
+    let totals = tally.totals;
     if totals != manifest.totals {
         let recorded = serde_json::to_value(&manifest.totals).expect("serializes");
         let counted = serde_json::to_value(&totals).expect("serializes");
@@ -193,7 +226,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         ));
     }
     for (name, c) in &totals.channels {
-        if c.records != manifest.input.records {
+        if c.records != manifest.input.records && manifest.shard.is_none() {
             report.problems.push(format!(
                 "channel {name} accounts for {} records, the input had {}",
                 c.records, manifest.input.records
@@ -201,7 +234,8 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         }
     }
     if opts.rerender > 0 {
-        rerender(opts, &manifest, &mut report)?;
+        let documents = crate::journal::read_all(&opts.run)?;
+        rerender(opts, &manifest, &documents, &mut report)?;
     }
     Ok(report)
 }
@@ -227,7 +261,12 @@ fn differences(a: &serde_json::Value, b: &serde_json::Value, path: &str, out: &m
 }
 
 /// Renders `opts.rerender` records again and compares the bytes.
-fn rerender(opts: &VerifyOptions, m: &Manifest, report: &mut VerifyReport) -> Result<()> {
+fn rerender(
+    opts: &VerifyOptions,
+    m: &Manifest,
+    documents: &[Document],
+    report: &mut VerifyReport,
+) -> Result<()> {
     let input = PathBuf::from(&m.input.path);
     match std::fs::read(&input) {
         Ok(b) if sha256_hex(&b) == m.input.sha256 => {}
@@ -258,8 +297,7 @@ fn rerender(opts: &VerifyOptions, m: &Manifest, report: &mut VerifyReport) -> Re
         return Ok(());
     }
     // A seeded choice among the records that rendered something.
-    let mut candidates: Vec<usize> = m
-        .documents
+    let mut candidates: Vec<usize> = documents
         .iter()
         .filter(|d| d.status == DocStatus::Rendered)
         .map(|d| d.index)
@@ -320,17 +358,18 @@ fn rerender(opts: &VerifyOptions, m: &Manifest, report: &mut VerifyReport) -> Re
         print: m.options.print,
         sequence: m.options.sequence.as_ref().map(PathBuf::from),
         only: Some(chosen.clone()),
+        resume: false,
+        shard: None,
     });
-    let again = match again {
-        Ok(r) => r.manifest,
+    let again = match again.and_then(|_| crate::journal::read_all(&out)) {
+        Ok(docs) => docs,
         Err(e) => {
             report.problems.push(format!("cannot re-render: {e}"));
             return Ok(());
         }
     };
-    for d in m.documents.iter().filter(|d| chosen.contains(&d.index)) {
+    for d in documents.iter().filter(|d| chosen.contains(&d.index)) {
         let Some(new) = again
-            .documents
             .iter()
             .find(|n| n.index == d.index && n.channel == d.channel)
         else {

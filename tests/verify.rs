@@ -80,10 +80,32 @@ fn every_kind_of_tampering_is_caught_and_named() {
             Box::new(|r: &Path| {
                 let f = r.join("manifest.json");
                 let t = std::fs::read_to_string(&f).unwrap();
-                let t = t.replacen("\"pages\": 1,", "\"pages\": 2,", 1);
-                std::fs::write(&f, t).unwrap();
+                let edited = t.replacen("\"status\": \"approved\"", "\"status\": \"draft\"", 1);
+                assert_ne!(edited, t);
+                std::fs::write(&f, edited).unwrap();
             }),
             "manifest.json was edited after the run",
+        ),
+        (
+            "an entry in the journal",
+            Box::new(|r: &Path| {
+                let f = r.join("documents.jsonl");
+                let t = std::fs::read_to_string(&f).unwrap();
+                let edited = t.replacen("\"pages\":1,", "\"pages\":2,", 1);
+                assert_ne!(edited, t);
+                std::fs::write(&f, edited).unwrap();
+            }),
+            "documents.jsonl was altered",
+        ),
+        (
+            "the journal cut short",
+            Box::new(|r: &Path| {
+                let f = r.join("documents.jsonl");
+                let t = std::fs::read_to_string(&f).unwrap();
+                let last = t.trim_end().rfind('\n').unwrap();
+                std::fs::write(&f, &t[..=last]).unwrap();
+            }),
+            "documents.jsonl was altered",
         ),
     ];
     for (what, tamper, want) in cases.drain(..) {

@@ -91,10 +91,26 @@ pub fn copy_tree(src: &Path, dst: &Path) {
     }
 }
 
-/// The parsed manifest of a run.
+/// The parsed manifest of a run, with its document entries (streamed to
+/// `documents.jsonl`, whose SHA-256 and line count the manifest records)
+/// read back in as a `documents` array.
 pub fn manifest(out: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(out.join("manifest.json")).expect("manifest written");
-    serde_json::from_str(&text).expect("manifest is JSON")
+    let mut m: serde_json::Value = serde_json::from_str(&text).expect("manifest is JSON");
+    let journal = std::fs::read(out.join("documents.jsonl")).expect("documents.jsonl written");
+    assert_eq!(
+        m["documents"]["sha256"].as_str().unwrap(),
+        sha256_bytes(&journal),
+        "the manifest records the journal's hash"
+    );
+    let docs: Vec<serde_json::Value> = journal
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("each line is a JSON entry"))
+        .collect();
+    assert_eq!(m["documents"]["entries"], docs.len());
+    m["documents"] = docs.into();
+    m
 }
 
 /// The text of a PDF, by poppler's `pdftotext`.
@@ -134,8 +150,12 @@ pub fn qpdf_check(pdf: &Path) -> Output {
 
 /// SHA-256 of a file, hex.
 pub fn sha256_file(path: &Path) -> String {
-    let bytes = std::fs::read(path).unwrap();
-    Sha256::digest(&bytes)
+    sha256_bytes(&std::fs::read(path).unwrap())
+}
+
+/// SHA-256 of bytes, in hex (by the `sha2` crate, independently of the engine).
+pub fn sha256_bytes(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()

@@ -1,0 +1,427 @@
+//! The run's journal: `documents.jsonl`, one manifest entry per line, in
+//! input order, written while the run goes; and the state file that lets a
+//! killed run resume.
+//!
+//! Part of stage 5 of the data path ([`crate::manifest`] holds the entry
+//! types). Workers finish records out of order; the run hands their entries
+//! to [`Journal::append`] in input order (a small reorder window), after
+//! each entry's files were written atomically. Lines are buffered and made
+//! durable in batches: at most every [`SYNC_EVERY`], the file system holding
+//! the output is synced first (`syncfs`, so the documents' own bytes are on
+//! disk), then the journal. A crash therefore loses at most the last batch of
+//! entries, never an entry whose file is missing.
+//!
+//! `run --resume` reads the journal back ([`Journal::reopen`]): it keeps the
+//! longest prefix of complete records (every channel's entry present, each
+//! line whole and parseable, every file present with its recorded size and
+//! SHA-256), cuts the file there and appends from the next record. Because
+//! entries are in input order and each line depends only on its record, the
+//! journal of a resumed run is byte for byte that of an uninterrupted one.
+//!
+//! The document entries stream: the run never holds them all, so a run of
+//! ten million records needs no more memory than one of ten thousand; the
+//! manifest holds the header, totals and the journal's SHA-256.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::layout::hex;
+use crate::manifest::{DocStatus, Document, Totals};
+
+/// The journal's file name, in the run's folder.
+pub const DOCUMENTS_FILE: &str = "documents.jsonl";
+
+/// The state of an unfinished run, in its folder until the manifest is written.
+pub const STATE_FILE: &str = "run-state.json";
+
+/// The lock a running `run` holds in its folder.
+pub const LOCK_FILE: &str = ".run.lock";
+
+/// How often the journal is made durable.
+pub const SYNC_EVERY: Duration = Duration::from_millis(1000);
+
+/// How many failure reasons a run keeps for its summary.
+const FAILURES_KEPT: usize = 10;
+
+/// The journal file as the manifest records it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DocumentsFile {
+    /// Relative to the manifest's folder.
+    pub path: String,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// Number of entries (lines).
+    pub entries: usize,
+    /// File size in bytes.
+    pub bytes: u64,
+}
+
+/// Running counts over entries in input order.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// The totals so far.
+    pub totals: Totals,
+    /// The first few failure reasons, for a summary.
+    pub failures: Vec<String>,
+    last: Option<usize>,
+}
+
+impl Tally {
+    /// Counts one entry (entries of a record come together).
+    pub fn add(&mut self, d: &Document) {
+        let t = &mut self.totals;
+        t.documents += 1;
+        if self.last != Some(d.index) {
+            t.records += 1;
+            self.last = Some(d.index);
+        }
+        let c = t.channels.entry(d.channel.clone()).or_default();
+        c.records += 1;
+        match d.status {
+            DocStatus::Rendered => (t.rendered += 1, c.rendered += 1),
+            DocStatus::Failed => (t.failed += 1, c.failed += 1),
+            DocStatus::Suppressed => (t.suppressed += 1, c.suppressed += 1),
+        };
+        t.pages += d.pages;
+        t.bytes += d.bytes;
+        c.pages += d.pages;
+        c.bytes += d.bytes;
+        if d.status == DocStatus::Failed && self.failures.len() < FAILURES_KEPT {
+            self.failures.extend(d.error.clone());
+        }
+    }
+}
+
+/// The journal of a running run.
+pub struct Journal {
+    path: PathBuf,
+    file: BufWriter<File>,
+    /// The output folder, synced before the journal.
+    root: File,
+    hash: ring::digest::Context,
+    entries: usize,
+    bytes: u64,
+    tally: Tally,
+    synced: Instant,
+    dirty: bool,
+}
+
+/// What [`Journal::reopen`] found.
+#[derive(Debug, Default)]
+pub struct Reopened {
+    /// Records kept from the earlier attempt.
+    pub kept_records: usize,
+    /// The input position of the last kept record: records up to it are done.
+    pub done_through: Option<usize>,
+    /// Why the journal was cut before its end, if it was (a file missing or
+    /// changed, a torn last line).
+    pub cut: Option<String>,
+}
+
+impl Journal {
+    /// Starts an empty journal in `dir`; `root` is the folder the documents
+    /// are written to.
+    pub fn create(dir: &Path, root: &Path) -> Result<Journal> {
+        let path = dir.join(DOCUMENTS_FILE);
+        let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        Journal::with(path, file, root)
+    }
+
+    fn with(path: PathBuf, file: File, root: &Path) -> Result<Journal> {
+        Ok(Journal {
+            root: File::open(root).map_err(|e| Error::io(root, e))?,
+            path,
+            file: BufWriter::with_capacity(1 << 16, file),
+            hash: ring::digest::Context::new(&ring::digest::SHA256),
+            entries: 0,
+            bytes: 0,
+            tally: Tally::default(),
+            synced: Instant::now(),
+            dirty: false,
+        })
+    }
+
+    /// Opens the journal of an interrupted run and keeps what can be trusted;
+    /// see the module docs. `per_record` is the number of entries every record
+    /// has (one per channel). A missing journal is an empty one.
+    pub fn reopen(dir: &Path, root: &Path, per_record: usize) -> Result<(Journal, Reopened)> {
+        let path = dir.join(DOCUMENTS_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        let mut found = Reopened::default();
+        let mut kept: u64 = 0;
+        let mut group: Vec<Document> = Vec::new();
+        let mut reader = BufReader::new(&mut file);
+        let mut line = Vec::new();
+        let mut offset: u64 = 0;
+        loop {
+            line.clear();
+            let n = reader
+                .read_until(b'\n', &mut line)
+                .map_err(|e| Error::io(&path, e))?;
+            if n == 0 {
+                break;
+            }
+            if line.last() != Some(&b'\n') {
+                found.cut = Some("its last line was cut off".into());
+                break;
+            }
+            let doc: Document = match serde_json::from_slice(&line) {
+                Ok(d) => d,
+                Err(e) => {
+                    found.cut = Some(format!("a line does not parse ({e})"));
+                    break;
+                }
+            };
+            if let Some(problem) = file_problem(root, &doc) {
+                found.cut = Some(problem);
+                break;
+            }
+            if group.first().is_some_and(|g| g.index != doc.index) {
+                found.cut = Some(format!(
+                    "record at input position {} has {} of {per_record} entries",
+                    group[0].index,
+                    group.len()
+                ));
+                break;
+            }
+            offset += n as u64;
+            group.push(doc);
+            if group.len() == per_record {
+                found.kept_records += 1;
+                found.done_through = Some(group[0].index);
+                kept = offset;
+                group.clear();
+            }
+        }
+        drop(reader);
+        if found.cut.is_none() && !group.is_empty() {
+            found.cut = Some("its last record was not complete".into());
+        }
+        file.set_len(kept).map_err(|e| Error::io(&path, e))?;
+        file.seek(std::io::SeekFrom::Start(0))
+            .map_err(|e| Error::io(&path, e))?;
+        // Second pass over the kept bytes: hash and count them.
+        let mut journal = Journal::with(
+            path.clone(),
+            file.try_clone().map_err(|e| Error::io(&path, e))?,
+            root,
+        )?;
+        let mut reader = BufReader::new(&mut file);
+        let mut read: u64 = 0;
+        while read < kept {
+            line.clear();
+            let n = reader
+                .read_until(b'\n', &mut line)
+                .map_err(|e| Error::io(&path, e))?;
+            read += n as u64;
+            let doc: Document = serde_json::from_slice(&line)
+                .map_err(|e| Error::Output(format!("{}: {e}", path.display())))?;
+            journal.hash.update(&line);
+            journal.entries += 1;
+            journal.bytes += n as u64;
+            journal.tally.add(&doc);
+        }
+        drop(reader);
+        file.seek(std::io::SeekFrom::End(0))
+            .map_err(|e| Error::io(&path, e))?;
+        journal.file.get_mut().sync_data().ok();
+        Ok((journal, found))
+    }
+
+    /// Appends the entries of one or more records (in input order).
+    pub fn append(&mut self, docs: &[Document]) -> Result<()> {
+        for d in docs {
+            let mut line = serde_json::to_vec(d).expect("entries serialize");
+            line.push(b'\n');
+            self.hash.update(&line);
+            self.entries += 1;
+            self.bytes += line.len() as u64;
+            self.file
+                .write_all(&line)
+                .map_err(|e| Error::io(&self.path, e))?;
+            self.tally.add(d);
+            self.dirty = true;
+        }
+        if self.synced.elapsed() >= SYNC_EVERY {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Makes every appended entry durable: the output folder's file system
+    /// first (so the documents are), then the journal.
+    pub fn sync(&mut self) -> Result<()> {
+        if self.dirty {
+            self.file.flush().map_err(|e| Error::io(&self.path, e))?;
+            syncfs(&self.root);
+            self.file
+                .get_ref()
+                .sync_data()
+                .map_err(|e| Error::io(&self.path, e))?;
+            self.dirty = false;
+        }
+        self.synced = Instant::now();
+        Ok(())
+    }
+
+    /// The counts so far.
+    pub fn tally(&self) -> &Tally {
+        &self.tally
+    }
+
+    /// Syncs and closes the journal; returns its manifest entry and the counts.
+    pub fn finish(mut self) -> Result<(DocumentsFile, Tally)> {
+        self.dirty = true;
+        self.sync()?;
+        let entry = DocumentsFile {
+            path: DOCUMENTS_FILE.into(),
+            sha256: hex(self.hash.finish().as_ref()),
+            entries: self.entries,
+            bytes: self.bytes,
+        };
+        Ok((entry, self.tally))
+    }
+}
+
+/// Syncs the file system holding `dir` (Linux `syncfs`; elsewhere the
+/// journal's own sync has to do).
+fn syncfs(dir: &File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the descriptor is open for the duration of the call.
+        unsafe {
+            libc::syncfs(dir.as_raw_fd());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = dir;
+}
+
+/// Why a journaled document's files cannot be trusted, if they cannot.
+fn file_problem(root: &Path, d: &Document) -> Option<String> {
+    if d.status != DocStatus::Rendered {
+        return None;
+    }
+    let main = d
+        .path
+        .iter()
+        .map(|p| (p, d.sha256.as_deref().unwrap_or(""), d.bytes));
+    let parts = d
+        .files
+        .iter()
+        .map(|f| (&f.path, f.sha256.as_str(), f.bytes));
+    for (rel, sha, bytes) in main.chain(parts) {
+        match std::fs::read(root.join(rel)) {
+            Ok(b) if b.len() as u64 == bytes && crate::output::sha256_hex(&b) == sha => {}
+            Ok(_) => return Some(format!("{rel} differs from its journal entry")),
+            Err(e) => return Some(format!("{rel} cannot be read ({e})")),
+        }
+    }
+    None
+}
+
+/// Rewrites a finished journal through `edit` (used to link letters to
+/// their mail pieces after the print files are made); atomic.
+pub fn rewrite(dir: &Path, mut edit: impl FnMut(&mut Document)) -> Result<DocumentsFile> {
+    let path = dir.join(DOCUMENTS_FILE);
+    let tmp = dir.join(format!(
+        "{}{}-{DOCUMENTS_FILE}",
+        crate::output::TEMP_PREFIX,
+        std::process::id()
+    ));
+    let mut out = BufWriter::new(File::create(&tmp).map_err(|e| Error::io(&tmp, e))?);
+    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut entry = DocumentsFile {
+        path: DOCUMENTS_FILE.into(),
+        ..DocumentsFile::default()
+    };
+    for doc in documents(dir)? {
+        let mut doc = doc?;
+        edit(&mut doc);
+        let mut line = serde_json::to_vec(&doc).expect("entries serialize");
+        line.push(b'\n');
+        hash.update(&line);
+        entry.entries += 1;
+        entry.bytes += line.len() as u64;
+        out.write_all(&line).map_err(|e| Error::io(&tmp, e))?;
+    }
+    let file = out
+        .into_inner()
+        .map_err(|e| Error::io(&tmp, e.into_error()))?;
+    file.sync_data().map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+    entry.sha256 = hex(hash.finish().as_ref());
+    Ok(entry)
+}
+
+/// Reads the entries of the journal in `dir`, one at a time.
+pub fn documents(dir: &Path) -> Result<Documents> {
+    let path = dir.join(DOCUMENTS_FILE);
+    let file = File::open(&path).map_err(|e| {
+        Error::Input(format!(
+            "{}: {e} (a run's document entries are in this file)",
+            path.display()
+        ))
+    })?;
+    Ok(Documents {
+        reader: BufReader::with_capacity(1 << 16, file),
+        path,
+        line: 0,
+        buf: Vec::new(),
+        hash: ring::digest::Context::new(&ring::digest::SHA256),
+    })
+}
+
+/// An iterator over a journal's entries; see [`documents`].
+pub struct Documents {
+    reader: BufReader<File>,
+    path: PathBuf,
+    line: usize,
+    buf: Vec<u8>,
+    hash: ring::digest::Context,
+}
+
+impl Documents {
+    /// SHA-256 of the bytes read so far (of the whole file once the
+    /// iterator is exhausted).
+    pub fn sha256(&self) -> String {
+        hex(self.hash.clone().finish().as_ref())
+    }
+}
+
+impl Iterator for Documents {
+    type Item = Result<Document>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.buf.clear();
+        match self.reader.read_until(b'\n', &mut self.buf) {
+            Ok(0) => None,
+            Ok(_) => {
+                self.line += 1;
+                self.hash.update(&self.buf);
+                Some(serde_json::from_slice(&self.buf).map_err(|e| {
+                    Error::Input(format!("{}:{}: {e}", self.path.display(), self.line))
+                }))
+            }
+            Err(e) => Some(Err(Error::io(&self.path, e))),
+        }
+    }
+}
+
+/// Reads every entry of the journal in `dir` into memory (for commands that
+/// pick a few: `send`, `reprint`, `verify --rerender`).
+pub fn read_all(dir: &Path) -> Result<Vec<Document>> {
+    documents(dir)?.collect()
+}
