@@ -536,16 +536,25 @@ fn run_command(layouts: &std::path::Path, args: RunArgs) -> Result<i32, Error> {
             )
         })
         .collect();
+    // The rate of this attempt: what a resumed run kept is not counted.
+    let kept = report.resumed.as_ref().map_or(0, |r| r.kept_records) * t.channels.len();
+    let rate = if report.already_finished {
+        String::new()
+    } else {
+        format!(
+            " in {:.1} s ({:.0} documents/s)",
+            report.seconds,
+            t.documents.saturating_sub(kept) as f64 / report.seconds.max(1e-9)
+        )
+    };
     eprintln!(
-        "letterpress: {}@{}: {} records; {}; {} pages, {:.1} MB in {:.1} s ({:.0} documents/s); manifest {}",
+        "letterpress: {}@{}: {} records; {}; {} pages, {:.1} MB{rate}; manifest {}",
         m.layout.name,
         m.layout.version,
         t.records,
         per_channel.join("; "),
         t.pages,
         t.bytes as f64 / 1e6,
-        report.seconds,
-        t.rendered as f64 / report.seconds.max(1e-9),
         report.manifest_path.display()
     );
     for why in &report.failures {
