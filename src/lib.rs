@@ -28,6 +28,7 @@ pub mod layout;
 pub mod locale;
 pub mod lock;
 pub mod manifest;
+pub mod merge;
 pub mod output;
 pub mod print;
 pub mod proof;

@@ -57,6 +57,28 @@ enum Command {
     /// PDF (with a cover page saying why each was picked) and one HTML page
     /// of their emails.
     Proof(ProofArgs),
+    /// Work with run manifests.
+    #[command(subcommand)]
+    Manifest(ManifestCommand),
+}
+
+#[derive(Subcommand)]
+enum ManifestCommand {
+    /// Combine the manifests of a sharded run (`run --shard K/N`) into one
+    /// run manifest; refuses shards that overlap, are missing or unfinished,
+    /// or used another input, layout or options.
+    Merge {
+        /// The run folder holding `shard-K-of-N` folders, or the shard
+        /// folders themselves.
+        #[arg(required = true)]
+        folders: Vec<PathBuf>,
+        /// Where the merged manifest goes; default: the shards' run folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the result as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -333,6 +355,26 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Diff(args) => {
             let json = args.json;
             diff_command(&cli.layouts, args).inspect_err(|e| json_error(json, e))
+        }
+        Command::Manifest(ManifestCommand::Merge { folders, out, json }) => {
+            let merged = letterpress::merge::merge(&folders, out.as_deref())
+                .inspect_err(|e| json_error(json, e))?;
+            eprintln!(
+                "letterpress: merged {} shards: {} records, {} documents ({} rendered, {} failed, {} suppressed); manifest {}",
+                merged.shards,
+                merged.totals.records,
+                merged.totals.documents,
+                merged.totals.rendered,
+                merged.totals.failed,
+                merged.totals.suppressed,
+                merged.manifest.display()
+            );
+            if json {
+                let mut doc = serde_json::to_value(&merged).expect("serializes");
+                doc["summary_version"] = 1.into();
+                println!("{doc}");
+            }
+            Ok(if merged.totals.failed == 0 { 0 } else { 1 })
         }
         Command::Verify(args) => {
             let json = args.json;
