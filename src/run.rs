@@ -456,6 +456,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
     warnings.extend(notices);
     let input = Input::new(&opts.data, opts.format)?;
     let summary = input.scan()?;
+    input.check_shape(&summary, &layout.meta.id_field)?;
     let options = manifest::Options {
         pdf_standards: opts.standards.iter().map(|s| s.name().to_owned()).collect(),
         jobs: opts.jobs,
@@ -1243,7 +1244,8 @@ pub fn validate(
 ) -> Result<ValidationReport> {
     let layout = find_layout(layouts_dir, r, Date::today_utc())?;
     let input = Input::new(data, format)?;
-    input.scan()?;
+    let summary = input.scan()?;
+    input.check_shape(&summary, &layout.meta.id_field)?;
     let channels = layout.meta.default_channels();
     let suppressions = Suppressions::default();
     let texts = Texts::default();

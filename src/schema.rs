@@ -68,6 +68,12 @@ pub struct FieldSpec {
     /// For an `object`, or a `list` of objects: the fields inside.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<FieldSpec>,
+    /// For a `string`: the most characters it may have (a record with a
+    /// longer value fails, naming the field). Guards the layout against
+    /// values no letter can hold, such as a 10 MB name from a broken export,
+    /// which would otherwise take seconds to lay out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<usize>,
 }
 
 impl FieldSpec {
@@ -239,7 +245,18 @@ fn check_value(
         None
     };
     match (kind, v) {
-        (FieldType::String, Value::String(s)) => Some(Value::String(s)),
+        (FieldType::String, Value::String(s)) => {
+            if let Some(max) = spec.max_length {
+                let n = s.chars().count();
+                if n > max {
+                    problems.push(format!(
+                        "field `{path}`: {n} characters, more than its max_length of {max}"
+                    ));
+                    return None;
+                }
+            }
+            Some(Value::String(s))
+        }
         (FieldType::Number, Value::Number(n)) => Some(Value::Number(n)),
         (FieldType::Number, Value::String(s)) if origin == Origin::Text => {
             match s.trim().parse::<f64>().ok().filter(|f| f.is_finite()) {
