@@ -289,3 +289,41 @@ fn a_held_folder_and_a_changed_resume_are_refused_with_reasons() {
         manifest_before
     );
 }
+
+/// A print run killed while rendering resumes to the same print files and
+/// job ticket: they are made after the last letter, from the journal.
+#[test]
+fn a_killed_print_run_resumes_to_the_same_print_files() {
+    let dir = scratch("resume-print");
+    let full = data(&dir);
+    let data = dir.join("first-2000.jsonl");
+    let text = std::fs::read_to_string(&full).unwrap();
+    let lines: Vec<&str> = text.lines().take(2000).collect();
+    std::fs::write(&data, lines.join("\n") + "\n").unwrap();
+    let clean = dir.join("clean");
+    let res = letterpress_with_layouts(&layouts(), &run_args(&data, &clean, &["--print"]));
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    let out = dir.join("killed");
+    kill_at(&data, &out, 800, &["--print"]);
+    let res =
+        letterpress_with_layouts(&layouts(), &run_args(&data, &out, &["--print", "--resume"]));
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    assert!(
+        std::fs::read(out.join("documents.jsonl")).unwrap()
+            == std::fs::read(clean.join("documents.jsonl")).unwrap(),
+        "the journal, with every letter's piece"
+    );
+    let mut files = 0;
+    for entry in std::fs::read_dir(clean.join("print")).unwrap() {
+        let name = entry.unwrap().file_name();
+        files += 1;
+        assert_eq!(
+            sha256_file(&out.join("print").join(&name)),
+            sha256_file(&clean.join("print").join(&name)),
+            "{name:?}"
+        );
+    }
+    assert!(files >= 3, "print files and ticket: {files}");
+    let res = letterpress_with_layouts(&layouts(), &["verify", out.to_str().unwrap()]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+}
