@@ -78,6 +78,7 @@ fn bench(layouts: PathBuf, layout: &str, channels: &[Channel], records: usize, j
         only: None,
         resume: false,
         shard: None,
+        doc_timeout: letterpress::run::DOC_TIMEOUT,
     };
     let start = Instant::now();
     let report = run(&opts).expect("the benchmark run succeeds");

@@ -194,6 +194,15 @@ struct SendArgs {
     json: bool,
 }
 
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a number of seconds between 0 and 86400"
+        )),
+    }
+}
+
 fn parse_rate(s: &str) -> Result<f64, String> {
     let n = s.strip_suffix("/s").unwrap_or(s);
     n.parse::<f64>()
@@ -236,6 +245,10 @@ struct RunArgs {
     /// <out>/shard-K-of-N/. Combine with `letterpress manifest merge`.
     #[arg(long, value_name = "K/N")]
     shard: Option<letterpress::manifest::Shard>,
+    /// The longest one record may take to render, in seconds; a record
+    /// that takes longer fails with that reason and the run goes on.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = parse_timeout)]
+    doc_timeout: f64,
     /// The date templates see as today (YYYY-MM-DD); default: today (UTC).
     #[arg(long, value_parser = parse_date)]
     as_of: Option<Date>,
@@ -546,6 +559,7 @@ fn run_command(layouts: &std::path::Path, args: RunArgs) -> Result<i32, Error> {
         only: None,
         resume: args.resume,
         shard: args.shard,
+        doc_timeout: std::time::Duration::from_secs_f64(args.doc_timeout),
     };
     let report = run::run(&opts)?;
     if report.already_finished {

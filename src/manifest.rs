@@ -161,6 +161,9 @@ pub struct Options {
     /// The suppression list, if one was given: path, SHA-256 and entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppress: Option<SuppressEntry>,
+    /// The per-record time limit in seconds (`--doc-timeout`).
+    #[serde(default)]
+    pub doc_timeout_seconds: f64,
     /// Whether print files were made (`--print`).
     #[serde(default)]
     pub print: bool,

@@ -23,7 +23,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
 use std::time::Instant;
 
 use serde_json::{Map, Value};
@@ -95,7 +96,15 @@ pub struct RunOptions {
     pub resume: bool,
     /// Render only this shard of the input (see [`Shard::owns`]).
     pub shard: Option<Shard>,
+    /// The longest one record may take on all its channels; a record that
+    /// takes longer fails (see [`render_all`]).
+    pub doc_timeout: std::time::Duration,
 }
+
+/// The default of [`RunOptions::doc_timeout`]: far above any real letter
+/// (a 67-page statement takes well under a second), low enough that a
+/// runaway template does not hold a batch for long.
+pub const DOC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The mark on every page of a draft run.
 pub const DRAFT_MARK: &str = "DRAFT - NOT APPROVED";
@@ -332,10 +341,10 @@ fn review_problem(layout: &Layout, standing: &Standing, day: Date) -> Option<Str
 }
 
 /// The renderers and places of one run, shared by all workers.
-struct Stage<'a> {
+struct Stage {
     pdf: Option<Renderer>,
     email: Option<EmailRenderer>,
-    out: &'a Path,
+    out: PathBuf,
     as_of: Date,
     /// Tags this run's temporary files (a shard's, in shared folders).
     temp_tag: String,
@@ -446,7 +455,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
     let stage = Stage {
         pdf,
         email,
-        out: &opts.out,
+        out: opts.out.clone(),
         as_of,
         temp_tag: opts
             .shard
@@ -458,6 +467,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
     let summary = input.scan()?;
     input.check_shape(&summary, &layout.meta.id_field)?;
     let options = manifest::Options {
+        doc_timeout_seconds: opts.doc_timeout.as_secs_f64(),
         pdf_standards: opts.standards.iter().map(|s| s.name().to_owned()).collect(),
         jobs: opts.jobs,
         channels: channels.iter().map(|c| c.name().to_owned()).collect(),
@@ -545,7 +555,12 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         shard: opts.shard,
         done_through: resumed.as_ref().and_then(|(_, d)| *d),
     };
-    render_all(plan, &input, &stage, opts.jobs, pick, &mut journal)?;
+    let workers = Workers {
+        stage: Arc::new(stage),
+        jobs: opts.jobs,
+        limit: opts.doc_timeout,
+    };
+    render_all(plan, &input, &workers, pick, &mut journal)?;
     let (mut documents, tally) = journal.finish()?;
     let print = match &pieces {
         Some(pieces) => {
@@ -740,6 +755,11 @@ impl RunState {
         };
         check("--suppress", list(&a.suppress), list(&b.suppress));
         check("--print", a.print.to_string(), b.print.to_string());
+        check(
+            "--doc-timeout",
+            a.doc_timeout_seconds.to_string(),
+            b.doc_timeout_seconds.to_string(),
+        );
         let seq = |s: &Option<String>| s.clone().unwrap_or_else(|| "none".into());
         check("--sequence", seq(&a.sequence), seq(&b.sequence));
         let shard = |s: &Option<Shard>| s.map_or("none".into(), |s| s.to_string());
@@ -987,7 +1007,129 @@ enum Item {
     Failed(Vec<Document>),
 }
 
-/// Renders the picked records with `jobs` workers and appends their entries
+/// The rendering workers of a run.
+struct Workers {
+    stage: Arc<Stage>,
+    jobs: usize,
+    /// Per-record time limit.
+    limit: std::time::Duration,
+}
+
+/// What a worker is doing, shared with the watchdog.
+#[derive(Default)]
+struct Slot {
+    /// The batch in hand: its number, the entries done so far, the items
+    /// left, and the item being rendered with its start.
+    busy: Option<Busy>,
+    /// Set by the watchdog when the worker overran: it must drop its work.
+    abandoned: bool,
+}
+
+struct Busy {
+    seq: u64,
+    docs: Vec<Document>,
+    rest: std::collections::VecDeque<Item>,
+    current: Option<(Instant, Vec<Document>)>,
+}
+
+type Slots = Arc<Mutex<Slot>>;
+
+/// The numbered batches of records on their way to the workers.
+type Batches = Arc<Mutex<mpsc::Receiver<(u64, Vec<Item>)>>>;
+
+fn lock(slot: &Mutex<Slot>) -> std::sync::MutexGuard<'_, Slot> {
+    slot.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The entries a record gets when it overran the time limit, one per channel.
+fn timed_out(job: &Job, limit: std::time::Duration) -> Vec<Document> {
+    job.route
+        .decisions
+        .iter()
+        .map(|(channel, _)| {
+            Document::without_file(
+                job.index,
+                job.line,
+                Some(job.id.clone()),
+                channel.name(),
+                DocStatus::Failed,
+                format!(
+                    "record {} (line {}): rendering took longer than the limit of {} s (--doc-timeout); the template may loop or grow without end on this record's data",
+                    job.id,
+                    job.line,
+                    limit.as_secs_f64()
+                ),
+            )
+        })
+        .collect()
+}
+
+/// One rendering worker: takes batches from `rx` (after finishing
+/// `first`, a batch it takes over) until the reader is done, or until the
+/// watchdog abandons it.
+fn work(
+    stage: Arc<Stage>,
+    slot: Slots,
+    rx: Batches,
+    tx: mpsc::Sender<(u64, Vec<Document>)>,
+    done: Arc<AtomicUsize>,
+    limit: Duration,
+) {
+    loop {
+        // Take the next item of the batch in hand, or hand the batch in.
+        let item = {
+            let mut s = lock(&slot);
+            if s.abandoned {
+                return;
+            }
+            match s.busy.as_mut() {
+                Some(busy) => match busy.rest.pop_front() {
+                    Some(Item::Failed(docs)) => {
+                        busy.docs.extend(docs);
+                        continue;
+                    }
+                    Some(Item::Job(job)) => {
+                        busy.current = Some((Instant::now(), timed_out(&job, limit)));
+                        job
+                    }
+                    None => {
+                        let busy = s.busy.take().expect("busy");
+                        if tx.send((busy.seq, busy.docs)).is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                },
+                None => {
+                    drop(s);
+                    let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok((seq, items)) = next else { return };
+                    lock(&slot).busy = Some(Busy {
+                        seq,
+                        docs: Vec::with_capacity(items.len() * 2),
+                        rest: items.into(),
+                        current: None,
+                    });
+                    continue;
+                }
+            }
+        };
+        let docs = render_one(&stage, *item);
+        if done.fetch_add(1, Ordering::Relaxed) % EVICT_EVERY == EVICT_EVERY - 1 {
+            typst::comemo::evict(1);
+        }
+        let mut s = lock(&slot);
+        if s.abandoned {
+            return;
+        }
+        let busy = s.busy.as_mut().expect("busy while rendering");
+        busy.current = None;
+        busy.docs.extend(docs);
+    }
+}
+
+/// Renders the picked records with the workers and appends their entries
 /// to the journal in input order (per record, in the order of the run's
 /// channels).
 ///
@@ -996,104 +1138,139 @@ enum Item {
 /// workers in numbered batches, and the caller's thread puts the finished
 /// batches back in order: the reorder window is bounded by the channel
 /// (`2 × jobs` batches) plus those being rendered.
+///
+/// The caller's thread is also the watchdog. Typst cannot be interrupted,
+/// so a record that takes longer than the limit is failed by the watchdog,
+/// which abandons its worker (the thread finishes the record in the
+/// background and throws the result away, or ends with the process) and
+/// starts a new worker on the rest of that batch. The run goes on with the
+/// same number of working threads.
 fn render_all(
     plan: Plan,
     input: &Input,
-    stage: &Stage,
-    jobs: usize,
+    workers: &Workers,
     pick: Pick,
     journal: &mut Journal,
 ) -> Result<()> {
     let records = input.records()?;
-    let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Vec<Item>)>(jobs * 2);
-    let job_rx = std::sync::Mutex::new(job_rx);
+    let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Vec<Item>)>(workers.jobs * 2);
+    let job_rx = Arc::new(Mutex::new(job_rx));
     let (doc_tx, doc_rx) = mpsc::channel::<(u64, Vec<Document>)>();
-    let done = AtomicUsize::new(0);
+    let done = Arc::new(AtomicUsize::new(0));
+    let limit = workers.limit;
+    let spawn = |slot: Slots| {
+        let (stage, rx, tx, done) = (
+            workers.stage.clone(),
+            job_rx.clone(),
+            doc_tx.clone(),
+            done.clone(),
+        );
+        std::thread::Builder::new()
+            .name("render".into())
+            .stack_size(WORKER_STACK)
+            .spawn(move || work(stage, slot, rx, tx, done, limit))
+            .map(drop)
+            .map_err(|e| Error::Output(format!("cannot start a worker thread: {e}")))
+    };
+    let mut slots: Vec<Slots> = Vec::with_capacity(workers.jobs);
+    for _ in 0..workers.jobs {
+        let slot = Slots::default();
+        spawn(slot.clone())?;
+        slots.push(slot);
+    }
+    // Batches the reader sent, once it has finished.
+    let total = AtomicUsize::new(usize::MAX);
 
     std::thread::scope(|scope| -> Result<()> {
-        for n in 0..jobs {
-            let (job_rx, doc_tx, done) = (&job_rx, doc_tx.clone(), &done);
-            std::thread::Builder::new()
-                .name(format!("render-{n}"))
-                .stack_size(WORKER_STACK)
-                .spawn_scoped(scope, move || loop {
-                    let (seq, batch) = match job_rx.lock().expect("no panics while locked").recv() {
-                        Ok(batch) => batch,
-                        Err(_) => break,
-                    };
-                    let mut docs = Vec::with_capacity(batch.len() * 2);
-                    for item in batch {
-                        match item {
-                            Item::Failed(failed) => docs.extend(failed),
-                            Item::Job(job) => {
-                                docs.extend(render_one(stage, *job));
-                                if done.fetch_add(1, Ordering::Relaxed) % EVICT_EVERY
-                                    == EVICT_EVERY - 1
-                                {
-                                    typst::comemo::evict(1);
-                                }
-                            }
-                        }
-                    }
-                    if doc_tx.send((seq, docs)).is_err() {
-                        break;
-                    }
-                })
-                .map_err(|e| Error::Output(format!("cannot start a worker thread: {e}")))?;
-        }
-        drop(doc_tx);
+        let total = &total;
         let reader = scope.spawn(move || -> Result<()> {
             let mut checker = Checker::new(plan, input.format);
             // Records travel in small batches: an email takes a fraction of
             // a millisecond, and handing each over alone costs about as much.
             let mut batch = Vec::with_capacity(BATCH);
             let mut seq = 0;
-            for raw in records {
-                let checked = checker.check(raw?);
-                let (index, id) = match &checked {
-                    Checked::Ready(job) => (job.index, Some(job.id.as_str())),
-                    Checked::Failed(docs) => docs
-                        .first()
-                        .map_or((0, None), |d| (d.index, d.record_id.as_deref())),
-                };
-                if !pick.takes(index, id) {
-                    continue;
+            let result = (|| {
+                for raw in records {
+                    let checked = checker.check(raw?);
+                    let (index, id) = match &checked {
+                        Checked::Ready(job) => (job.index, Some(job.id.as_str())),
+                        Checked::Failed(docs) => docs
+                            .first()
+                            .map_or((0, None), |d| (d.index, d.record_id.as_deref())),
+                    };
+                    if !pick.takes(index, id) {
+                        continue;
+                    }
+                    batch.push(match checked {
+                        Checked::Ready(job) => Item::Job(job),
+                        Checked::Failed(docs) => Item::Failed(docs),
+                    });
+                    if batch.len() == BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        job_tx.send((seq, full)).expect("a worker takes batches");
+                        seq += 1;
+                    }
                 }
-                batch.push(match checked {
-                    Checked::Ready(job) => Item::Job(job),
-                    Checked::Failed(docs) => Item::Failed(docs),
-                });
-                if batch.len() == BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                    job_tx
-                        .send((seq, full))
-                        .expect("workers outlive the reader");
+                if !batch.is_empty() {
+                    job_tx.send((seq, batch)).expect("a worker takes batches");
                     seq += 1;
                 }
-            }
-            if !batch.is_empty() {
-                job_tx
-                    .send((seq, batch))
-                    .expect("workers outlive the reader");
-            }
-            Ok(())
+                Ok(())
+            })();
+            total.store(seq as usize, Ordering::SeqCst);
+            result
         });
-        // Put the batches back in input order as they come.
+        // Put the batches back in input order as they come; watch the clock.
         let mut waiting: std::collections::BTreeMap<u64, Vec<Document>> = Default::default();
-        let mut next = 0;
+        let mut next: u64 = 0;
         let mut written = Ok(());
-        for (seq, docs) in doc_rx.iter() {
-            waiting.insert(seq, docs);
-            while let Some(docs) = waiting.remove(&next) {
-                if written.is_ok() {
-                    written = journal.append(&docs);
+        let tick = Duration::from_millis(100).min(workers.limit);
+        loop {
+            match doc_rx.recv_timeout(tick) {
+                Ok((seq, docs)) => {
+                    waiting.insert(seq, docs);
+                    while let Some(docs) = waiting.remove(&next) {
+                        if written.is_ok() {
+                            written = journal.append(&docs);
+                        }
+                        next += 1;
+                    }
                 }
-                next += 1;
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            if next as usize == total.load(Ordering::SeqCst) {
+                break;
+            }
+            if reader.is_finished() && total.load(Ordering::SeqCst) == usize::MAX {
+                break; // the reader failed; its error is below
+            }
+            for slot in slots.iter_mut() {
+                let mut s = lock(slot);
+                let overran = s
+                    .busy
+                    .as_ref()
+                    .and_then(|b| b.current.as_ref())
+                    .is_some_and(|(start, _)| start.elapsed() > workers.limit);
+                if !overran {
+                    continue;
+                }
+                s.abandoned = true;
+                let mut busy = s.busy.take().expect("overran while busy");
+                drop(s);
+                let (_, failed) = busy.current.take().expect("overran while rendering");
+                busy.docs.extend(failed);
+                let fresh = Slots::new(Mutex::new(Slot {
+                    busy: Some(busy),
+                    abandoned: false,
+                }));
+                spawn(fresh.clone())?;
+                *slot = fresh;
             }
         }
         reader.join().expect("reader thread does not panic")?;
         written?;
-        if !waiting.is_empty() {
+        if !waiting.is_empty() || (next as usize) < total.load(Ordering::SeqCst) {
             return Err(Error::Output(
                 "a rendering worker stopped before its batch was done".into(),
             ));

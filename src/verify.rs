@@ -360,6 +360,11 @@ fn rerender(
         only: Some(chosen.clone()),
         resume: false,
         shard: None,
+        doc_timeout: if m.options.doc_timeout_seconds > 0.0 {
+            std::time::Duration::from_secs_f64(m.options.doc_timeout_seconds)
+        } else {
+            crate::run::DOC_TIMEOUT
+        },
     });
     let again = match again.and_then(|_| crate::journal::read_all(&out)) {
         Ok(docs) => docs,

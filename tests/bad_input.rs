@@ -26,6 +26,7 @@ fields:
   - {name: due, type: date}
   - {name: pages, type: integer}
   - {name: spin, type: bool}
+  - {name: slow, type: bool}
 "#;
 
 const LETTER: &str = r#"#let r = json("/record.json")
@@ -37,6 +38,7 @@ Dear #r.name, you owe #r.amount.
 #if opt("due") != none [ Due: #r.due. ]
 #if opt("pages") != none { for i in range(r.pages) { pagebreak() } }
 #if opt("spin") == true { let i = 0; while i >= 0 { i += 1 } }
+#if opt("slow") == true { for i in range(100000) { for j in range(100000) { } } }
 "#;
 
 /// A scratch layouts folder with the `robust@1` layout, approved, after
@@ -61,11 +63,11 @@ fn layouts(dir: &Path, edit: &Edit) -> PathBuf {
     layouts
 }
 
-const HEADER: &str = "customer_id,name,amount,divisor,due,pages,spin\n";
+const HEADER: &str = "customer_id,name,amount,divisor,due,pages,spin,slow\n";
 const GOOD_CSV: [&str; 3] = [
-    "G-1,Ann <b>Lee</b>,10.5,,2026-12-01,,\n",
-    "G-2,\"Bo #set text(red) ] {{x}}\",20,4,,,\n",
-    "G-3,Cy,30,,,2,false\n",
+    "G-1,Ann <b>Lee</b>,10.5,,2026-12-01,,,\n",
+    "G-2,\"Bo #set text(red) ] {{x}}\",20,4,,,,\n",
+    "G-3,Cy,30,,,2,false,\n",
 ];
 
 fn good_jsonl() -> String {
@@ -162,7 +164,7 @@ fn cases() -> Vec<Case> {
         data_case(
             "unbalanced quotes",
             "data.csv",
-            || csv(&["B-1,\"Open quote,5,,,,\n", "B-2,x,1,,,,\n"]),
+            || csv(&["B-1,\"Open quote,5,,,,,\n", "B-2,x,1,,,,,\n"]),
             Failed(vec![("line 5", "unbalanced quotes or a wrong delimiter?")]),
         ),
         data_case(
@@ -186,7 +188,7 @@ fn cases() -> Vec<Case> {
             "data.csv",
             || {
                 let mut b = csv(&[]);
-                b.extend_from_slice(b"B-1,Caf\xe9,5,,,,\n");
+                b.extend_from_slice(b"B-1,Caf\xe9,5,,,,,\n");
                 b
             },
             Failed(vec![("line 5", "not valid UTF-8")]),
@@ -231,7 +233,7 @@ fn cases() -> Vec<Case> {
         data_case(
             "duplicate ids",
             "data.csv",
-            || csv(&["G-2,Again,1,,,,\n"]),
+            || csv(&["G-2,Again,1,,,,,\n"]),
             Failed(vec![(
                 "G-2 (line 5)",
                 "duplicate record id (first used at line 3)",
@@ -246,25 +248,34 @@ fn cases() -> Vec<Case> {
         data_case(
             "a date out of range",
             "data.csv",
-            || csv(&["B-1,x,1,,2026-13-45,,\n"]),
+            || csv(&["B-1,x,1,,2026-13-45,,,\n"]),
             Failed(vec![("B-1 (line 5)", "field `due`")]),
         ),
         data_case(
             "a value the template divides by",
             "data.csv",
-            || csv(&["B-1,x,1,0,,,\n"]),
+            || csv(&["B-1,x,1,0,,,,\n"]),
             Failed(vec![("B-1 (line 5)", "cannot divide by zero")]),
         ),
         data_case(
             "a template loop that never ends",
             "data.csv",
-            || csv(&["B-1,x,1,,,,true\n"]),
+            || csv(&["B-1,x,1,,,,true,\n"]),
             Failed(vec![("B-1 (line 5)", "loop seems to be infinite")]),
+        ),
+        data_case(
+            "a template that is slow for one record's data",
+            "data.csv",
+            || csv(&["B-1,x,1,,,,,true\n", "G-4,Di,4,,,,,\n"]),
+            Failed(vec![(
+                "B-1 (line 5)",
+                "rendering took longer than the limit of 3 s (--doc-timeout)",
+            )]),
         ),
         data_case(
             "thousands of pages",
             "data.csv",
-            || csv(&["B-1,x,1,,,5000,\n"]),
+            || csv(&["B-1,x,1,,,5000,,\n"]),
             Failed(vec![(
                 "B-1 (line 5)",
                 "has 5001 pages, more than the layout's limit of 5",
@@ -310,7 +321,7 @@ fn every_kind_of_bad_input_is_named_and_survived() {
         let data = case_dir.join(case.file);
         (case.data)(&data);
         let out = case_dir.join("out");
-        let res = run_layout_with(&layouts, "robust@1", &data, &out, &[]);
+        let res = run_layout_with(&layouts, "robust@1", &data, &out, &["--doc-timeout", "3"]);
         let what = format!("{}: {}", case.name, describe(&res));
         let err = String::from_utf8_lossy(&res.stderr);
         match case.want {
