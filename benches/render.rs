@@ -79,6 +79,8 @@ fn bench(layouts: PathBuf, layout: &str, channels: &[Channel], records: usize, j
         resume: false,
         shard: None,
         doc_timeout: letterpress::run::DOC_TIMEOUT,
+        progress: letterpress::progress::ProgressMode::None,
+        log_format: letterpress::progress::LogFormat::Text,
     };
     let start = Instant::now();
     let report = run(&opts).expect("the benchmark run succeeds");

@@ -303,12 +303,7 @@ fn sentences(lines: &[String]) -> std::collections::BTreeSet<String> {
     out
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use crate::output::escape_html as esc;
 
 impl DiffReport {
     /// The report as one self-contained HTML page.

@@ -12,6 +12,7 @@ use letterpress::clock::Date;
 use letterpress::error::{Error, EXIT_OK, EXIT_PARTIAL};
 use letterpress::input::Format;
 use letterpress::layout::{Catalog, LayoutRef};
+use letterpress::progress::{log, LogFormat, ProgressMode};
 use letterpress::render::pdf::Standard;
 use letterpress::route::Channel;
 use letterpress::run::{self, RunOptions};
@@ -29,6 +30,11 @@ struct Cli {
         default_value = "layouts"
     )]
     layouts: PathBuf,
+    /// How messages on stderr are written: `text` sentences, or `json`, one
+    /// object a line (`level`, `event`, `message` and the event's fields),
+    /// for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -60,6 +66,13 @@ enum Command {
     /// Work with run manifests.
     #[command(subcommand)]
     Manifest(ManifestCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `letterpress man > letterpress.1`.
+    Man,
 }
 
 #[derive(Subcommand)]
@@ -245,6 +258,10 @@ struct RunArgs {
     /// <out>/shard-K-of-N/. Combine with `letterpress manifest merge`.
     #[arg(long, value_name = "K/N")]
     shard: Option<letterpress::manifest::Shard>,
+    /// Progress while the run goes: a bar on a terminal, log lines every
+    /// 10 s otherwise (`auto`), or always `bar`, `lines`, or `none`.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    progress: ProgressMode,
     /// The longest one record may take to render, in seconds; a record
     /// that takes longer fails with that reason and the run goes on.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = parse_timeout)]
@@ -308,6 +325,12 @@ enum LayoutsCommand {
     /// Check every version against its approval: exit 1 if an approved
     /// version has no approval record or its files changed.
     Check,
+    /// Write a working first version of a new layout (draft) with a sample
+    /// data file, ready to render with --allow-draft.
+    New {
+        /// The layout's name: lower-case letters, digits and `-`.
+        name: String,
+    },
 }
 
 fn parse_date(s: &str) -> Result<Date, String> {
@@ -324,10 +347,17 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    let format = cli.log_format;
     let code = match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("letterpress: error: {e}");
+            log(
+                format,
+                "error",
+                "error",
+                &e.to_string(),
+                serde_json::json!({"exit_code": e.exit_code()}),
+            );
             e.exit_code()
         }
     };
@@ -335,10 +365,35 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> Result<i32, Error> {
+    let format = cli.log_format;
     match cli.command {
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "letterpress", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd)
+                .render(&mut std::io::stdout())
+                .map_err(|e| Error::io("stdout", e))?;
+            Ok(0)
+        }
+        Command::Layouts(LayoutsCommand::New { name }) => {
+            let files = letterpress::scaffold::new_layout(&cli.layouts, &name)?;
+            for f in &files {
+                println!("{}", f.display());
+            }
+            let data = cli.layouts.join(&name).join("sample-data.csv");
+            eprintln!(
+                "letterpress: wrote {name}@1 (a draft). Render it now:\n  letterpress run --layout {name}@1 --data {} --out out/{name} --allow-draft\nthen change texts.yaml, letter.typ and the email templates, look at the result, and ask for approval:\n  letterpress layouts approve {name}@1 --by \"Your Name\"",
+                data.display()
+            );
+            Ok(0)
+        }
         Command::Run(args) => {
             let json = args.data.json;
-            run_command(&cli.layouts, args).inspect_err(|e| json_error(json, e))
+            run_command(&cli.layouts, args, format).inspect_err(|e| json_error(json, e))
         }
         Command::Validate(args) => {
             let json = args.json;
@@ -537,7 +592,7 @@ fn json_error(json: bool, e: &Error) {
     }
 }
 
-fn run_command(layouts: &std::path::Path, args: RunArgs) -> Result<i32, Error> {
+fn run_command(layouts: &std::path::Path, args: RunArgs, format: LogFormat) -> Result<i32, Error> {
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -560,25 +615,45 @@ fn run_command(layouts: &std::path::Path, args: RunArgs) -> Result<i32, Error> {
         resume: args.resume,
         shard: args.shard,
         doc_timeout: std::time::Duration::from_secs_f64(args.doc_timeout),
+        progress: args.progress,
+        log_format: format,
     };
     let report = run::run(&opts)?;
     if report.already_finished {
-        eprintln!(
-            "letterpress: the run in {} had already finished; nothing to do",
-            report.manifest_path.display()
+        log(
+            format,
+            "info",
+            "already_finished",
+            &format!(
+                "the run in {} had already finished; nothing to do",
+                report.manifest_path.display()
+            ),
+            serde_json::json!({"manifest": report.manifest_path}),
         );
     }
     if let Some(r) = &report.resumed {
-        eprintln!(
-            "letterpress: resumed: kept {} records done before{}",
-            r.kept_records,
-            r.cut.as_ref().map_or(String::new(), |c| format!(
-                " (the journal was cut where {c})"
-            ))
+        log(
+            format,
+            "info",
+            "resumed",
+            &format!(
+                "resumed: kept {} records done before{}",
+                r.kept_records,
+                r.cut.as_ref().map_or(String::new(), |c| format!(
+                    " (the journal was cut where {c})"
+                ))
+            ),
+            serde_json::json!({"kept_records": r.kept_records, "cut": r.cut}),
         );
     }
     for warning in &report.warnings {
-        eprintln!("letterpress: warning: {}: {warning}", opts.layout);
+        log(
+            format,
+            "warning",
+            "layout_warning",
+            &format!("{}: {warning}", opts.layout),
+            serde_json::json!({"layout": opts.layout.to_string()}),
+        );
     }
     let m = &report.manifest;
     let t = &m.totals;
@@ -594,32 +669,61 @@ fn run_command(layouts: &std::path::Path, args: RunArgs) -> Result<i32, Error> {
         .collect();
     // The rate of this attempt: what a resumed run kept is not counted.
     let kept = report.resumed.as_ref().map_or(0, |r| r.kept_records) * t.channels.len();
+    let per_second = t.documents.saturating_sub(kept) as f64 / report.seconds.max(1e-9);
     let rate = if report.already_finished {
         String::new()
     } else {
-        format!(
-            " in {:.1} s ({:.0} documents/s)",
-            report.seconds,
-            t.documents.saturating_sub(kept) as f64 / report.seconds.max(1e-9)
-        )
+        format!(" in {:.1} s ({per_second:.0} documents/s)", report.seconds)
     };
-    eprintln!(
-        "letterpress: {}@{}: {} records; {}; {} pages, {:.1} MB{rate}; manifest {}",
-        m.layout.name,
-        m.layout.version,
-        t.records,
-        per_channel.join("; "),
-        t.pages,
-        t.bytes as f64 / 1e6,
-        report.manifest_path.display()
+    let report_path = report
+        .manifest_path
+        .with_file_name(letterpress::report::REPORT_FILE);
+    log(
+        format,
+        "info",
+        "finished",
+        &format!(
+            "{}@{}: {} records; {}; {} pages, {:.1} MB{rate}; manifest {}, report {}",
+            m.layout.name,
+            m.layout.version,
+            t.records,
+            per_channel.join("; "),
+            t.pages,
+            t.bytes as f64 / 1e6,
+            report.manifest_path.display(),
+            report_path.display()
+        ),
+        serde_json::json!({
+            "exit_code": report.exit_code(),
+            "totals": t,
+            "seconds": report.seconds,
+            "documents_per_second": (per_second * 10.0).round() / 10.0,
+            "manifest": report.manifest_path,
+            "report": report_path,
+        }),
     );
     for why in &report.failures {
-        eprintln!("  failed: {why}");
+        match format {
+            LogFormat::Text => eprintln!("  failed: {why}"),
+            LogFormat::Json => log(
+                format,
+                "warning",
+                "record_failed",
+                why,
+                serde_json::json!({}),
+            ),
+        }
     }
     if t.failed > 10 {
-        eprintln!(
-            "  ... and {} more failures (see the manifest)",
-            t.failed - 10
+        log(
+            format,
+            "warning",
+            "more_failures",
+            &format!(
+                "... and {} more failures (see report.html or documents.jsonl)",
+                t.failed - 10
+            ),
+            serde_json::json!({"failed": t.failed}),
         );
     }
     if args.data.json {
@@ -633,6 +737,7 @@ fn run_command(layouts: &std::path::Path, args: RunArgs) -> Result<i32, Error> {
             "totals": m.totals,
             "seconds": report.seconds,
             "manifest": report.manifest_path,
+            "report": report_path,
             "shard": m.shard.map(|s| s.to_string()),
             "resumed": report.resumed,
             "already_finished": report.already_finished,

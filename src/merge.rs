@@ -278,6 +278,7 @@ pub fn merge(paths: &[PathBuf], out: Option<&Path>) -> Result<MergeReport> {
     let json = merged.seal();
     crate::output::write_atomic(&merged_path, &json, true)
         .map_err(|e| Error::io(&merged_path, e))?;
+    crate::report::write(&out, &merged, &[], "")?;
     Ok(MergeReport {
         manifest: merged_path,
         shards: shards.len(),

@@ -64,6 +64,15 @@ pub fn remove_stale_temp_files(dir: &Path, tag: &str) -> std::io::Result<usize> 
     Ok(removed)
 }
 
+/// Escapes text for HTML element content and quoted attribute values (the
+/// review pages: run report, proof, diff).
+pub fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 /// SHA-256 of `bytes` in lower-case hex.
 ///
 /// Every output file is hashed for the manifest, so this runs for every

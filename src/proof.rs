@@ -552,12 +552,7 @@ fn cover(
         .map_err(|e| Error::Layout(format!("the proof cover: {e}")))
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use crate::output::escape_html as esc;
 
 /// The HTML proof of the picked records' emails: each shown as it renders
 /// (in a sandboxed frame), with recipient, subject and text part.

@@ -99,6 +99,10 @@ pub struct RunOptions {
     /// The longest one record may take on all its channels; a record that
     /// takes longer fails (see [`render_all`]).
     pub doc_timeout: std::time::Duration,
+    /// How progress is shown while the run goes.
+    pub progress: crate::progress::ProgressMode,
+    /// How log lines (progress, warnings) are written.
+    pub log_format: crate::progress::LogFormat,
 }
 
 /// The default of [`RunOptions::doc_timeout`]: far above any real letter
@@ -560,7 +564,21 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         jobs: opts.jobs,
         limit: opts.doc_timeout,
     };
-    render_all(plan, &input, &workers, pick, &mut journal)?;
+    let total = match opts.shard {
+        Some(s) => summary.records.div_ceil(s.count as usize),
+        None => summary.records,
+    };
+    let kept = resumed.as_ref().map_or(0, |(r, _)| r.kept_records);
+    let mut watch = Watch {
+        progress: crate::progress::Progress::new(opts.progress, opts.log_format, total, kept),
+        samples: Vec::new(),
+        start: Instant::now(),
+        kept_documents: journal.tally().totals.documents,
+        last_sample: None,
+    };
+    render_all(plan, &input, &workers, pick, &mut journal, &mut watch)?;
+    watch.sample(&journal, true);
+    watch.progress.finish();
     let (mut documents, tally) = journal.finish()?;
     let print = match &pieces {
         Some(pieces) => {
@@ -612,6 +630,8 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
     };
     let json = manifest.seal();
     output::write_atomic(&manifest_path, &json, true).map_err(|e| Error::io(&manifest_path, e))?;
+    let links = if opts.shard.is_some() { "../" } else { "" };
+    crate::report::write(&folder, &manifest, &watch.samples, links)?;
     let state_path = folder.join(journal::STATE_FILE);
     std::fs::remove_file(&state_path).map_err(|e| Error::io(&state_path, e))?;
     Ok(RunReport {
@@ -1007,6 +1027,36 @@ enum Item {
     Failed(Vec<Document>),
 }
 
+/// What the run's watching thread keeps besides the journal: the progress
+/// display and throughput samples for the report.
+struct Watch {
+    progress: crate::progress::Progress,
+    samples: Vec<crate::report::Sample>,
+    start: Instant,
+    /// Documents the journal held before this attempt (a resume).
+    kept_documents: usize,
+    last_sample: Option<Instant>,
+}
+
+impl Watch {
+    /// Updates the display; takes a throughput sample once a second (and
+    /// when `force`d, at the end).
+    fn sample(&mut self, journal: &Journal, force: bool) {
+        let t = &journal.tally().totals;
+        self.progress.update(t.records, t.failed);
+        let due = self
+            .last_sample
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
+        if due || force {
+            self.last_sample = Some(Instant::now());
+            self.samples.push(crate::report::Sample {
+                seconds: self.start.elapsed().as_secs_f64(),
+                documents: t.documents.saturating_sub(self.kept_documents),
+            });
+        }
+    }
+}
+
 /// The rendering workers of a run.
 struct Workers {
     stage: Arc<Stage>,
@@ -1151,6 +1201,7 @@ fn render_all(
     workers: &Workers,
     pick: Pick,
     journal: &mut Journal,
+    watch: &mut Watch,
 ) -> Result<()> {
     let records = input.records()?;
     let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Vec<Item>)>(workers.jobs * 2);
@@ -1239,6 +1290,7 @@ fn render_all(
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
+            watch.sample(journal, false);
             if next as usize == total.load(Ordering::SeqCst) {
                 break;
             }

@@ -200,7 +200,8 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
             .expect("inside the run")
             .to_string_lossy()
             .replace('\\', "/");
-        if !listed.contains(&rel) {
+        // The run report is a summary for people, not part of the audit record.
+        if !listed.contains(&rel) && entry.file_name() != crate::report::REPORT_FILE {
             let what = if entry
                 .file_name()
                 .to_string_lossy()
@@ -365,6 +366,8 @@ fn rerender(
         } else {
             crate::run::DOC_TIMEOUT
         },
+        progress: crate::progress::ProgressMode::None,
+        log_format: crate::progress::LogFormat::Text,
     });
     let again = match again.and_then(|_| crate::journal::read_all(&out)) {
         Ok(docs) => docs,

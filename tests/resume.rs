@@ -149,7 +149,8 @@ fn assert_same_as_clean(out: &Path, clean: &Path, what: &str) {
         }
         let rel = entry.path().strip_prefix(out).unwrap().to_string_lossy();
         assert!(
-            files.contains(rel.as_ref()) || rel == "manifest.json" || rel == "documents.jsonl",
+            files.contains(rel.as_ref())
+                || ["manifest.json", "documents.jsonl", "report.html"].contains(&rel.as_ref()),
             "{what}: unexpected file {rel} (temporary, state or lock file left?)"
         );
     }
