@@ -115,7 +115,12 @@ impl Input {
 
     fn open(&self) -> Result<BufReader<File>> {
         let file = File::open(&self.path)
-            .map_err(|e| Error::Input(format!("cannot open `{}`: {e}", self.path.display())))?;
+            .map_err(|e| {
+                Error::Input(format!(
+                    "cannot open `{}`: {e} (check the --data path; relative paths start from the current folder)",
+                    self.path.display()
+                ))
+            })?;
         Ok(BufReader::with_capacity(256 << 10, file))
     }
 

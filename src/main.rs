@@ -437,12 +437,14 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                 merged.totals.suppressed,
                 merged.manifest.display()
             );
+            let code = if merged.totals.failed == 0 { 0 } else { 1 };
             if json {
                 let mut doc = serde_json::to_value(&merged).expect("serializes");
                 doc["summary_version"] = 1.into();
+                doc["exit_code"] = code.into();
                 println!("{doc}");
             }
-            Ok(if merged.totals.failed == 0 { 0 } else { 1 })
+            Ok(code)
         }
         Command::Verify(args) => {
             let json = args.json;
@@ -910,10 +912,10 @@ fn send_command(args: SendArgs) -> Result<i32, Error> {
 fn validate_command(layouts: &std::path::Path, args: DataArgs) -> Result<i32, Error> {
     let report = run::validate(layouts, &args.layout, &args.data, args.format)?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).expect("serializes")
-        );
+        let mut doc = serde_json::to_value(&report).expect("serializes");
+        doc["summary_version"] = 1.into();
+        doc["exit_code"] = if report.invalid.is_empty() { 0 } else { 1 }.into();
+        println!("{doc}");
     } else {
         for doc in &report.invalid {
             println!("invalid: {}", doc.error.as_deref().unwrap_or(""));

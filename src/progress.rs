@@ -93,7 +93,7 @@ impl Progress {
             let b = indicatif::ProgressBar::new(total as u64);
             b.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "{bar:32.cyan/blue} {pos}/{len} records  {per_sec}  ETA {eta}  {msg}",
+                    "{bar:32.cyan/blue} {pos}/{len} records  {msg}  ETA {eta}",
                 )
                 .expect("valid template")
                 .progress_chars("=> "),
@@ -118,10 +118,12 @@ impl Progress {
     pub fn update(&mut self, done: usize, failed: usize) {
         if let Some(bar) = &self.bar {
             bar.set_position(done as u64);
+            let secs = self.start.elapsed().as_secs_f64().max(1e-9);
+            let rate = done.saturating_sub(self.kept) as f64 / secs;
             bar.set_message(if failed == 0 {
-                String::new()
+                format!("{rate:.0}/s")
             } else {
-                format!("{failed} failed")
+                format!("{rate:.0}/s  {failed} failed")
             });
         } else if self.lines && self.last_line.elapsed() >= LINE_EVERY {
             self.last_line = Instant::now();

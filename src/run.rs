@@ -324,6 +324,12 @@ pub fn find_layout(layouts_dir: &Path, r: &LayoutRef, day: Date) -> Result<Layou
 
 /// Why a layout version may not render for customers on `day`, if it may not.
 fn review_problem(layout: &Layout, standing: &Standing, day: Date) -> Option<String> {
+    if layout.meta.status == Status::Draft {
+        return Some(format!(
+            "it is a draft (after review, `letterpress layouts approve {} --by NAME` approves it)",
+            layout.id()
+        ));
+    }
     if layout.meta.status != Status::Approved {
         return Some(format!("it is {}", layout.meta.status));
     }
@@ -414,6 +420,11 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         }
     };
     let channels = run_channels(&layout, opts.channels.as_deref())?;
+    if opts.print && !channels.contains(&Channel::Pdf) {
+        return Err(Error::Usage(
+            "--print needs the pdf channel: add pdf to --channels".into(),
+        ));
+    }
     let suppressions = match &opts.suppress {
         Some(path) => Suppressions::load(path)?,
         None => Suppressions::default(),
@@ -827,7 +838,9 @@ pub(crate) fn load_texts(layout: &Layout, files: &LayoutFiles) -> Result<Texts> 
 /// `print.sort` key, then the record id.
 fn mailing_order(plan: Plan, input: &Input, sequence: Option<&Path>) -> Result<Pieces> {
     if !plan.channels.contains(&Channel::Pdf) {
-        return Err(Error::Usage("--print needs the pdf channel".into()));
+        return Err(Error::Usage(
+            "--print needs the pdf channel: add pdf to --channels".into(),
+        ));
     }
     let settings = plan.layout.meta.print.clone().unwrap_or_default();
     let presorted: HashMap<String, usize> = match sequence {

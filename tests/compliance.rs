@@ -224,7 +224,8 @@ fn a_draft_run_marks_every_page_and_every_subject() {
     let reminders = root().join("fixtures/reminders.csv");
     let res = run_layout_with(&layouts, "payment-reminder@3", &reminders, &out2, &[]);
     assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
-    assert!(String::from_utf8_lossy(&res.stderr).contains("it is draft"));
+    assert!(String::from_utf8_lossy(&res.stderr)
+        .contains("it is a draft (after review, `letterpress layouts approve"));
     let res = run_layout_with(
         &layouts,
         "payment-reminder@3",

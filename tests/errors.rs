@@ -410,3 +410,111 @@ fn layouts_list_and_show_describe_the_catalog() {
         "a changed asset changes the digest"
     );
 }
+
+/// Each class of message a newcomer meets says what is wrong, where (file,
+/// line, record id, field, option) and what to do.
+#[test]
+fn messages_say_what_where_and_what_to_do() {
+    let dir = scratch("messages");
+    let out = dir.join("out");
+    let o = out.to_str().unwrap();
+    let csv = root().join("fixtures/customers.csv");
+    let c = csv.to_str().unwrap();
+    let semicolons = dir.join("export.csv");
+    std::fs::write(&semicolons, "customer_id;first_name\nC-1;Ann\n").unwrap();
+    let s = semicolons.to_str().unwrap();
+    // (class, arguments, what, where, what to do)
+    let cases: Vec<(&str, Vec<&str>, &str, &str, &str)> = vec![
+        (
+            "usage",
+            run_cmd("welcome-letter", c, o, &["--shard", "0/4"]),
+            "is not a shard",
+            "`0/4`",
+            "write K/N with 1 <= K <= N",
+        ),
+        (
+            "unknown layout",
+            run_cmd("welcom-letter", c, o, &[]),
+            "no layout named",
+            "`welcom-letter`",
+            "known layouts: annual-statement, payment-reminder, welcome-letter",
+        ),
+        (
+            "missing data file",
+            run_cmd("welcome-letter", "custmers.csv", o, &[]),
+            "cannot open",
+            "`custmers.csv`",
+            "check the --data path",
+        ),
+        (
+            "wrong delimiter",
+            run_cmd("welcome-letter", s, o, &[]),
+            "no `customer_id` column",
+            "export.csv:1",
+            "export the file with commas",
+        ),
+        (
+            "print without letters",
+            run_cmd("welcome-letter", c, o, &["--print", "--channels", "email"]),
+            "--print needs the pdf channel",
+            "--channels",
+            "add pdf to --channels",
+        ),
+    ];
+    for (class, args, what, place, todo) in cases {
+        let res = letterpress(&args);
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert_eq!(res.status.code(), Some(2), "{class}: {err}");
+        for part in [what, place, todo] {
+            assert!(err.contains(part), "{class}: want {part:?} in {err}");
+        }
+        assert!(!out.exists(), "{class}: nothing written");
+    }
+
+    // A draft layout: what (a draft), where (NAME@N), what to do (approve).
+    let layouts = dir.join("layouts");
+    std::fs::create_dir_all(&layouts).unwrap();
+    letterpress_with_layouts(&layouts, &["layouts", "new", "notice"]);
+    let data = layouts.join("notice/sample-data.csv");
+    let res = run_layout_with(&layouts, "notice@1", &data, &out, &[]);
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("notice@1 cannot run because it is a draft")
+            && err.contains("`letterpress layouts approve notice@1 --by NAME`")
+            && err.contains("--allow-draft renders a marked review copy"),
+        "{err}"
+    );
+
+    // A template error: the layout, the file and line, and what to do.
+    let typ = layouts.join("notice/1/letter.typ");
+    let text = std::fs::read_to_string(&typ).unwrap();
+    std::fs::write(
+        &typ,
+        text.replace("#t(\"sign_off\")", "#t(\"sign_off\") #r.balanse"),
+    )
+    .unwrap();
+    let res = run_layout_with(&layouts, "notice@1", &data, &out, &["--allow-draft"]);
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("notice@1 cannot render sample.json")
+            && err.contains("letter.typ:")
+            && err.contains("balanse")
+            && err.contains("fix the template"),
+        "{err}"
+    );
+
+    // Record level: record id, input line, field; the rest of the run goes on.
+    let bad = dir.join("bad.csv");
+    let rows = std::fs::read_to_string(&csv).unwrap();
+    let mut lines: Vec<String> = rows.lines().map(str::to_owned).collect();
+    lines[2] = lines[2].replacen(",Mr,", ",Mr,,", 1);
+    lines[3] = lines[3].replace("2026-", "2026-13-");
+    std::fs::write(&bad, lines.join("\n") + "\n").unwrap();
+    let res = run_layout("welcome-letter", &bad, &dir.join("records"), &[]);
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1), "{err}");
+    assert!(err.contains("failed: record C-"), "{err}");
+    assert!(err.contains("(line 4): field `opened_on`"), "{err}");
+}

@@ -253,3 +253,38 @@ fn a_new_layout_renders_at_once_and_can_be_approved() {
     let res = letterpress_with_layouts(&layouts, &["layouts", "new", "Bad Name"]);
     assert_eq!(res.status.code(), Some(2));
 }
+
+/// Every `--json` summary carries `summary_version` and the exit code the
+/// process returned (docs/cli-json.md).
+#[test]
+fn json_summaries_carry_their_version_and_exit_code() {
+    let dir = scratch("json-summaries");
+    let out = dir.join("run");
+    let data = root().join("fixtures/customers.csv");
+    let d = data.to_str().unwrap();
+    let o = out.to_str().unwrap();
+    let runs: Vec<Vec<&str>> = vec![
+        run_cmd("welcome-letter", d, o, &["--as-of", "2026-11-22", "--json"]),
+        vec![
+            "validate",
+            "--layout",
+            "welcome-letter",
+            "--data",
+            d,
+            "--json",
+        ],
+        vec!["verify", o, "--json"],
+        run_cmd("welcome-letter", d, o, &["--json"]),
+    ];
+    for args in runs {
+        let res = letterpress(&args);
+        let doc: serde_json::Value = serde_json::from_slice(&res.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", describe(&res)));
+        assert_eq!(doc["summary_version"], 1, "{args:?}");
+        assert_eq!(
+            doc["exit_code"],
+            res.status.code().unwrap(),
+            "{args:?}: {doc}"
+        );
+    }
+}

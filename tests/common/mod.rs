@@ -52,6 +52,18 @@ pub fn run_layout(layout: &str, data: &Path, out: &Path, extra: &[&str]) -> Outp
     run_layout_with(&root().join("layouts"), layout, data, out, extra)
 }
 
+/// The arguments of `letterpress run --layout L --data D --out O` plus `extra`.
+pub fn run_cmd<'a>(
+    layout: &'a str,
+    data: &'a str,
+    out: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec!["run", "--layout", layout, "--data", data, "--out", out];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// [`run_layout`] with another layouts folder.
 pub fn run_layout_with(
     layouts: &Path,
