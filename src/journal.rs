@@ -97,15 +97,79 @@ impl Tally {
     }
 }
 
-/// The journal of a running run.
-pub struct Journal {
+/// Writes entries as JSON lines and keeps the file's manifest entry (hash,
+/// count, size) as it goes: the one place entries are serialized, used by
+/// the run's journal, its rewrite after printing, and `manifest merge`.
+pub struct Lines {
     path: PathBuf,
-    file: BufWriter<File>,
-    /// The output folder, synced before the journal.
-    root: File,
+    out: BufWriter<File>,
     hash: ring::digest::Context,
     entries: usize,
     bytes: u64,
+}
+
+impl Lines {
+    /// Writes to `file` (at its current position), which is `path`.
+    pub fn new(path: PathBuf, file: File) -> Lines {
+        Lines {
+            path,
+            out: BufWriter::with_capacity(1 << 16, file),
+            hash: ring::digest::Context::new(&ring::digest::SHA256),
+            entries: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Creates (or truncates) the file `path`.
+    pub fn create(path: PathBuf) -> Result<Lines> {
+        let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        Ok(Lines::new(path, file))
+    }
+
+    /// Counts a line that is already in the file (a resumed journal's kept
+    /// part) without writing it.
+    fn count(&mut self, line: &[u8]) {
+        self.hash.update(line);
+        self.entries += 1;
+        self.bytes += line.len() as u64;
+    }
+
+    /// Appends one entry.
+    pub fn push(&mut self, d: &Document) -> Result<()> {
+        let mut line = serde_json::to_vec(d).expect("entries serialize");
+        line.push(b'\n');
+        self.count(&line);
+        self.out
+            .write_all(&line)
+            .map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Writes out what is buffered and forces it to disk.
+    fn sync(&mut self) -> Result<()> {
+        self.out.flush().map_err(|e| Error::io(&self.path, e))?;
+        self.out
+            .get_ref()
+            .sync_data()
+            .map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Syncs the file and returns its manifest entry.
+    pub fn finish(mut self) -> Result<DocumentsFile> {
+        self.sync()?;
+        Ok(DocumentsFile {
+            path: DOCUMENTS_FILE.into(),
+            sha256: hex(self.hash.finish().as_ref()),
+            entries: self.entries,
+            bytes: self.bytes,
+        })
+    }
+}
+
+/// The journal of a running run.
+pub struct Journal {
+    lines: Lines,
+    /// The output folder, synced before the journal.
+    root: File,
     tally: Tally,
     synced: Instant,
     dirty: bool,
@@ -127,19 +191,13 @@ impl Journal {
     /// Starts an empty journal in `dir`; `root` is the folder the documents
     /// are written to.
     pub fn create(dir: &Path, root: &Path) -> Result<Journal> {
-        let path = dir.join(DOCUMENTS_FILE);
-        let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
-        Journal::with(path, file, root)
+        Journal::with(Lines::create(dir.join(DOCUMENTS_FILE))?, root)
     }
 
-    fn with(path: PathBuf, file: File, root: &Path) -> Result<Journal> {
+    fn with(lines: Lines, root: &Path) -> Result<Journal> {
         Ok(Journal {
+            lines,
             root: File::open(root).map_err(|e| Error::io(root, e))?,
-            path,
-            file: BufWriter::with_capacity(1 << 16, file),
-            hash: ring::digest::Context::new(&ring::digest::SHA256),
-            entries: 0,
-            bytes: 0,
             tally: Tally::default(),
             synced: Instant::now(),
             dirty: false,
@@ -158,14 +216,17 @@ impl Journal {
             .truncate(false)
             .open(&path)
             .map_err(|e| Error::io(&path, e))?;
+        // The writer shares the file (and its offset); it writes nothing
+        // until the kept part is known and the rest cut off.
+        let writer = file.try_clone().map_err(|e| Error::io(&path, e))?;
+        let mut journal = Journal::with(Lines::new(path.clone(), writer), root)?;
         let mut found = Reopened::default();
         let mut kept: u64 = 0;
-        let mut group: Vec<Document> = Vec::new();
+        // The entries of the record being read, each with its line.
+        let mut group: Vec<(Document, Vec<u8>)> = Vec::new();
         let mut reader = BufReader::new(&mut file);
-        let mut line = Vec::new();
-        let mut offset: u64 = 0;
         loop {
-            line.clear();
+            let mut line = Vec::new();
             let n = reader
                 .read_until(b'\n', &mut line)
                 .map_err(|e| Error::io(&path, e))?;
@@ -187,21 +248,23 @@ impl Journal {
                 found.cut = Some(problem);
                 break;
             }
-            if group.first().is_some_and(|g| g.index != doc.index) {
+            if group.first().is_some_and(|(g, _)| g.index != doc.index) {
                 found.cut = Some(format!(
                     "record at input position {} has {} of {per_record} entries",
-                    group[0].index,
+                    group[0].0.index,
                     group.len()
                 ));
                 break;
             }
-            offset += n as u64;
-            group.push(doc);
+            group.push((doc, line));
             if group.len() == per_record {
                 found.kept_records += 1;
-                found.done_through = Some(group[0].index);
-                kept = offset;
-                group.clear();
+                found.done_through = Some(group[0].0.index);
+                for (doc, line) in group.drain(..) {
+                    kept += line.len() as u64;
+                    journal.lines.count(&line);
+                    journal.tally.add(&doc);
+                }
             }
         }
         drop(reader);
@@ -209,47 +272,15 @@ impl Journal {
             found.cut = Some("its last record was not complete".into());
         }
         file.set_len(kept).map_err(|e| Error::io(&path, e))?;
-        file.seek(std::io::SeekFrom::Start(0))
-            .map_err(|e| Error::io(&path, e))?;
-        // Second pass over the kept bytes: hash and count them.
-        let mut journal = Journal::with(
-            path.clone(),
-            file.try_clone().map_err(|e| Error::io(&path, e))?,
-            root,
-        )?;
-        let mut reader = BufReader::new(&mut file);
-        let mut read: u64 = 0;
-        while read < kept {
-            line.clear();
-            let n = reader
-                .read_until(b'\n', &mut line)
-                .map_err(|e| Error::io(&path, e))?;
-            read += n as u64;
-            let doc: Document = serde_json::from_slice(&line)
-                .map_err(|e| Error::Output(format!("{}: {e}", path.display())))?;
-            journal.hash.update(&line);
-            journal.entries += 1;
-            journal.bytes += n as u64;
-            journal.tally.add(&doc);
-        }
-        drop(reader);
         file.seek(std::io::SeekFrom::End(0))
             .map_err(|e| Error::io(&path, e))?;
-        journal.file.get_mut().sync_data().ok();
         Ok((journal, found))
     }
 
     /// Appends the entries of one or more records (in input order).
     pub fn append(&mut self, docs: &[Document]) -> Result<()> {
         for d in docs {
-            let mut line = serde_json::to_vec(d).expect("entries serialize");
-            line.push(b'\n');
-            self.hash.update(&line);
-            self.entries += 1;
-            self.bytes += line.len() as u64;
-            self.file
-                .write_all(&line)
-                .map_err(|e| Error::io(&self.path, e))?;
+            self.lines.push(d)?;
             self.tally.add(d);
             self.dirty = true;
         }
@@ -263,12 +294,12 @@ impl Journal {
     /// first (so the documents are), then the journal.
     pub fn sync(&mut self) -> Result<()> {
         if self.dirty {
-            self.file.flush().map_err(|e| Error::io(&self.path, e))?;
+            self.lines
+                .out
+                .flush()
+                .map_err(|e| Error::io(&self.lines.path, e))?;
             syncfs(&self.root);
-            self.file
-                .get_ref()
-                .sync_data()
-                .map_err(|e| Error::io(&self.path, e))?;
+            self.lines.sync()?;
             self.dirty = false;
         }
         self.synced = Instant::now();
@@ -284,13 +315,7 @@ impl Journal {
     pub fn finish(mut self) -> Result<(DocumentsFile, Tally)> {
         self.dirty = true;
         self.sync()?;
-        let entry = DocumentsFile {
-            path: DOCUMENTS_FILE.into(),
-            sha256: hex(self.hash.finish().as_ref()),
-            entries: self.entries,
-            bytes: self.bytes,
-        };
-        Ok((entry, self.tally))
+        Ok((self.lines.finish()?, self.tally))
     }
 }
 
@@ -323,10 +348,14 @@ fn file_problem(root: &Path, d: &Document) -> Option<String> {
         .iter()
         .map(|f| (&f.path, f.sha256.as_str(), f.bytes));
     for (rel, sha, bytes) in main.chain(parts) {
-        match std::fs::read(root.join(rel)) {
-            Ok(b) if b.len() as u64 == bytes && crate::output::sha256_hex(&b) == sha => {}
-            Ok(_) => return Some(format!("{rel} differs from its journal entry")),
-            Err(e) => return Some(format!("{rel} cannot be read ({e})")),
+        match crate::output::check_file(&root.join(rel), sha, bytes) {
+            Ok(()) => {}
+            Err(crate::output::FileProblem::Differs) => {
+                return Some(format!("{rel} differs from its journal entry"))
+            }
+            Err(crate::output::FileProblem::Unreadable(e)) => {
+                return Some(format!("{rel} cannot be read ({e})"))
+            }
         }
     }
     None
@@ -341,28 +370,14 @@ pub fn rewrite(dir: &Path, mut edit: impl FnMut(&mut Document)) -> Result<Docume
         crate::output::TEMP_PREFIX,
         std::process::id()
     ));
-    let mut out = BufWriter::new(File::create(&tmp).map_err(|e| Error::io(&tmp, e))?);
-    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
-    let mut entry = DocumentsFile {
-        path: DOCUMENTS_FILE.into(),
-        ..DocumentsFile::default()
-    };
+    let mut out = Lines::create(tmp.clone())?;
     for doc in documents(dir)? {
         let mut doc = doc?;
         edit(&mut doc);
-        let mut line = serde_json::to_vec(&doc).expect("entries serialize");
-        line.push(b'\n');
-        hash.update(&line);
-        entry.entries += 1;
-        entry.bytes += line.len() as u64;
-        out.write_all(&line).map_err(|e| Error::io(&tmp, e))?;
+        out.push(&doc)?;
     }
-    let file = out
-        .into_inner()
-        .map_err(|e| Error::io(&tmp, e.into_error()))?;
-    file.sync_data().map_err(|e| Error::io(&tmp, e))?;
+    let entry = out.finish()?;
     std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
-    entry.sha256 = hex(hash.finish().as_ref());
     Ok(entry)
 }
 

@@ -409,14 +409,3 @@ impl Manifest {
         json
     }
 }
-
-impl Totals {
-    /// Adds up the documents (sorted by record index).
-    pub fn of<'a>(documents: impl IntoIterator<Item = &'a Document>) -> Totals {
-        let mut tally = crate::journal::Tally::default();
-        for d in documents {
-            tally.add(d);
-        }
-        tally.totals
-    }
-}

@@ -18,7 +18,6 @@
 //! hold the same record.
 
 use std::collections::BinaryHeap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -86,7 +85,12 @@ fn find(paths: &[PathBuf]) -> Result<Vec<Found>> {
                     manifest_path.display()
                 )));
             }
-            let manifest = manifest::load(&manifest_path)?;
+            let manifest: Manifest = serde_json::from_value(value).map_err(|e| {
+                Error::Input(format!(
+                    "{}: not a letterpress manifest: {e}",
+                    manifest_path.display()
+                ))
+            })?;
             found.push(Found { folder, manifest });
         }
     }
@@ -332,13 +336,7 @@ fn merge_journals(shards: &[Found], tmp: &Path) -> Result<(DocumentsFile, Tally)
     for i in 0..readers.len() {
         pull(&mut readers, i, &mut heap)?;
     }
-    let file = std::fs::File::create(tmp).map_err(|e| Error::io(tmp, e))?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
-    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
-    let mut entry = DocumentsFile {
-        path: DOCUMENTS_FILE.into(),
-        ..DocumentsFile::default()
-    };
+    let mut out = journal::Lines::create(tmp.to_path_buf())?;
     let mut tally = Tally::default();
     let mut last: Option<(usize, usize)> = None;
     while let Some(head) = heap.pop() {
@@ -360,12 +358,7 @@ fn merge_journals(shards: &[Found], tmp: &Path) -> Result<(DocumentsFile, Tally)
             }
         }
         last = Some((head.index, head.shard));
-        let mut line = serde_json::to_vec(&head.doc).expect("entries serialize");
-        line.push(b'\n');
-        hash.update(&line);
-        entry.entries += 1;
-        entry.bytes += line.len() as u64;
-        w.write_all(&line).map_err(|e| Error::io(tmp, e))?;
+        out.push(&head.doc)?;
         tally.add(&head.doc);
         pull(&mut readers, head.shard, &mut heap)?;
     }
@@ -377,8 +370,5 @@ fn merge_journals(shards: &[Found], tmp: &Path) -> Result<(DocumentsFile, Tally)
             )));
         }
     }
-    let file = w.into_inner().map_err(|e| Error::io(tmp, e.into_error()))?;
-    file.sync_all().map_err(|e| Error::io(tmp, e))?;
-    entry.sha256 = crate::layout::hex(hash.finish().as_ref());
-    Ok((entry, tally))
+    Ok((out.finish()?, tally))
 }

@@ -64,6 +64,25 @@ pub fn remove_stale_temp_files(dir: &Path, tag: &str) -> std::io::Result<usize> 
     Ok(removed)
 }
 
+/// Why a file does not match what a manifest recorded of it.
+#[derive(Debug)]
+pub enum FileProblem {
+    /// It cannot be read (missing, most often).
+    Unreadable(std::io::Error),
+    /// Its size or SHA-256 differs.
+    Differs,
+}
+
+/// Checks the file at `path` against a recorded size and SHA-256 (hex).
+pub fn check_file(path: &Path, sha256: &str, bytes: u64) -> Result<(), FileProblem> {
+    let data = std::fs::read(path).map_err(FileProblem::Unreadable)?;
+    if data.len() as u64 == bytes && sha256_hex(&data) == sha256 {
+        Ok(())
+    } else {
+        Err(FileProblem::Differs)
+    }
+}
+
 /// Escapes text for HTML element content and quoted attribute values (the
 /// review pages: run report, proof, diff).
 pub fn escape_html(s: &str) -> String {

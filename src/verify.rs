@@ -29,7 +29,7 @@ use crate::clock::Date;
 use crate::error::{Error, Result};
 use crate::journal::{Tally, DOCUMENTS_FILE};
 use crate::manifest::{content_digest, DocStatus, Document, Manifest, MANIFEST_FILE};
-use crate::output::sha256_hex;
+use crate::output::{sha256_hex, FileProblem};
 use crate::run::{run, RunOptions};
 
 /// What `verify` is asked to do.
@@ -89,21 +89,15 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         Some(_) => opts.run.parent().unwrap_or(&opts.run).to_path_buf(),
         None => opts.run.clone(),
     };
-    let check = |rel: &str, sha: &str, size: u64, who: &str, report: &mut VerifyReport| {
-        report.files_checked += 1;
-        match std::fs::read(root.join(rel)) {
-            Err(_) => report.problems.push(format!("missing: {rel} ({who})")),
-            Ok(b) if b.len() as u64 != size || sha256_hex(&b) != sha => report.problems.push(
-                format!("altered: {rel} ({who}): its SHA-256 or size differs from the manifest"),
-            ),
-            Ok(_) => {}
-        }
+    let mut files = Files {
+        root,
+        listed: [MANIFEST_FILE, crate::send::JOURNAL_FILE, DOCUMENTS_FILE]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        report: &mut report,
     };
     // Every listed file, as recorded, streaming the entries.
-    let mut listed: HashSet<String> = [MANIFEST_FILE, crate::send::JOURNAL_FILE, DOCUMENTS_FILE]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
     let mut tally = Tally::default();
     let mut entries = crate::journal::documents(&opts.run)?;
     let mut broken = None;
@@ -122,69 +116,46 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
             d.channel
         );
         if let Some(rel) = &d.path {
-            listed.insert(rel.clone());
-            check(
-                rel,
-                d.sha256.as_deref().unwrap_or(""),
-                d.bytes,
-                &who,
-                &mut report,
-            );
+            let sha = d.sha256.as_deref().unwrap_or("");
+            files.check(rel, sha, d.bytes, &who, "the manifest");
         }
         for f in &d.files {
-            listed.insert(f.path.clone());
-            check(&f.path, &f.sha256, f.bytes, &who, &mut report);
+            files.check(&f.path, &f.sha256, f.bytes, &who, "the manifest");
         }
     }
     if let Some(e) = broken {
-        report
+        files
+            .report
             .problems
             .push(format!("{DOCUMENTS_FILE} cannot be read to its end: {e}"));
     } else if entries.sha256() != manifest.documents.sha256 {
-        report.problems.push(format!(
+        files.report.problems.push(format!(
             "{DOCUMENTS_FILE} was altered: its SHA-256 differs from the one in the manifest"
         ));
     }
     for f in &manifest.shards {
-        listed.insert(f.path.clone());
-        check(&f.path, &f.sha256, f.bytes, "shard", &mut report);
+        files.check(&f.path, &f.sha256, f.bytes, "shard", "the manifest");
     }
     // The print files and the job ticket.
     if let Some(print) = &manifest.print {
-        let files = print.files.iter().map(|f| (&f.path, &f.sha256, f.bytes));
+        let pdfs = print.files.iter().map(|f| (&f.path, &f.sha256, f.bytes));
         let tickets = print.tickets.iter().map(|f| (&f.path, &f.sha256, f.bytes));
-        for (rel, sha, size) in files.chain(tickets) {
-            listed.insert(rel.clone());
-            report.files_checked += 1;
-            match std::fs::read(opts.run.join(rel)) {
-                Err(_) => report.problems.push(format!("missing: {rel} (print)")),
-                Ok(b) if b.len() as u64 != size || &sha256_hex(&b) != sha => {
-                    report.problems.push(format!(
-                        "altered: {rel} (print): its SHA-256 or size differs from the manifest"
-                    ))
-                }
-                Ok(_) => {}
-            }
+        for (rel, sha, size) in pdfs.chain(tickets) {
+            files.check(rel, sha, size, "print", "the manifest");
         }
     }
     // Reprints made since, as recorded.
     let reprints = crate::print::reprints(&opts.run);
     if !reprints.is_empty() {
-        listed.insert(crate::print::REPRINTS_FILE.into());
+        files.listed.insert(crate::print::REPRINTS_FILE.into());
     }
     for r in &reprints {
+        let who = format!("reprint {}", r.reprint);
         for f in &r.files {
-            listed.insert(f.path.clone());
-            report.files_checked += 1;
-            match std::fs::read(opts.run.join(&f.path)) {
-                Err(_) => report.problems.push(format!("missing: {} (reprint {})", f.path, r.reprint)),
-                Ok(b) if b.len() as u64 != f.bytes || sha256_hex(&b) != f.sha256 => report.problems.push(
-                    format!("altered: {} (reprint {}): its SHA-256 or size differs from the reprint record", f.path, r.reprint),
-                ),
-                Ok(_) => {}
-            }
+            files.check(&f.path, &f.sha256, f.bytes, &who, "the reprint record");
         }
     }
+    let listed = files.listed;
     // Nothing else in the folder.
     for entry in walkdir::WalkDir::new(&opts.run)
         .min_depth(1)
@@ -239,6 +210,32 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         rerender(opts, &manifest, &documents, &mut report)?;
     }
     Ok(report)
+}
+
+/// Checks files against what was recorded of them, and remembers them as
+/// expected in the run folder.
+struct Files<'a> {
+    root: PathBuf,
+    listed: HashSet<String>,
+    report: &'a mut VerifyReport,
+}
+
+impl Files<'_> {
+    /// Checks `rel` against its recorded SHA-256 and size; `who` names the
+    /// document, `record` where the hash was recorded.
+    fn check(&mut self, rel: &str, sha: &str, size: u64, who: &str, record: &str) {
+        self.listed.insert(rel.to_owned());
+        self.report.files_checked += 1;
+        match crate::output::check_file(&self.root.join(rel), sha, size) {
+            Ok(()) => {}
+            Err(FileProblem::Unreadable(_)) => {
+                self.report.problems.push(format!("missing: {rel} ({who})"))
+            }
+            Err(FileProblem::Differs) => self.report.problems.push(format!(
+                "altered: {rel} ({who}): its SHA-256 or size differs from {record}"
+            )),
+        }
+    }
 }
 
 /// The leaves where two JSON values differ, as `path: recorded A, counted B`.
