@@ -704,6 +704,11 @@ struct RunState {
     resumed: Vec<manifest::Resumed>,
 }
 
+/// The first 12 characters of a hash, enough to tell two apart in a message.
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
 impl RunState {
     /// The state of an unfinished run in `folder`, if there is one.
     fn load(folder: &Path) -> Result<Option<RunState>> {
@@ -737,14 +742,8 @@ impl RunState {
         };
         check(
             "the input file",
-            format!(
-                "SHA-256 {}",
-                &self.input_sha256[..12.min(self.input_sha256.len())]
-            ),
-            format!(
-                "SHA-256 {}",
-                &now.input_sha256[..12.min(now.input_sha256.len())]
-            ),
+            format!("SHA-256 {}", short(&self.input_sha256)),
+            format!("SHA-256 {}", short(&now.input_sha256)),
         );
         check(
             "the layout version",
@@ -753,14 +752,8 @@ impl RunState {
         );
         check(
             "the layout's files",
-            format!(
-                "digest {}",
-                &self.layout_digest[..12.min(self.layout_digest.len())]
-            ),
-            format!(
-                "digest {}",
-                &now.layout_digest[..12.min(now.layout_digest.len())]
-            ),
+            format!("digest {}", short(&self.layout_digest)),
+            format!("digest {}", short(&now.layout_digest)),
         );
         check("--as-of", self.as_of.clone(), now.as_of.clone());
         check(
@@ -777,11 +770,7 @@ impl RunState {
         );
         let list = |s: &Option<manifest::SuppressEntry>| {
             s.as_ref().map_or("none".into(), |s| {
-                format!(
-                    "{} with SHA-256 {}",
-                    s.path,
-                    &s.sha256[..12.min(s.sha256.len())]
-                )
+                format!("{} with SHA-256 {}", s.path, short(&s.sha256))
             })
         };
         check("--suppress", list(&a.suppress), list(&b.suppress));
@@ -1092,7 +1081,26 @@ struct Busy {
     seq: u64,
     docs: Vec<Document>,
     rest: std::collections::VecDeque<Item>,
-    current: Option<(Instant, Vec<Document>)>,
+    current: Option<(Instant, Pending)>,
+}
+
+/// The record a worker is rendering: enough to fail it if it overruns.
+struct Pending {
+    index: usize,
+    line: u64,
+    id: String,
+    channels: Vec<Channel>,
+}
+
+impl Pending {
+    fn of(job: &Job) -> Pending {
+        Pending {
+            index: job.index,
+            line: job.line,
+            id: job.id.clone(),
+            channels: job.route.decisions.iter().map(|(c, _)| *c).collect(),
+        }
+    }
 }
 
 type Slots = Arc<Mutex<Slot>>;
@@ -1106,11 +1114,10 @@ fn lock(slot: &Mutex<Slot>) -> std::sync::MutexGuard<'_, Slot> {
 }
 
 /// The entries a record gets when it overran the time limit, one per channel.
-fn timed_out(job: &Job, limit: std::time::Duration) -> Vec<Document> {
-    job.route
-        .decisions
+fn timed_out(job: &Pending, limit: std::time::Duration) -> Vec<Document> {
+    job.channels
         .iter()
-        .map(|(channel, _)| {
+        .map(|channel| {
             Document::without_file(
                 job.index,
                 job.line,
@@ -1128,16 +1135,15 @@ fn timed_out(job: &Job, limit: std::time::Duration) -> Vec<Document> {
         .collect()
 }
 
-/// One rendering worker: takes batches from `rx` (after finishing
-/// `first`, a batch it takes over) until the reader is done, or until the
-/// watchdog abandons it.
+/// One rendering worker: takes batches from `rx` until the reader is done,
+/// or until the watchdog abandons it. A worker that replaces an abandoned
+/// one first finishes the batch its slot already holds.
 fn work(
     stage: Arc<Stage>,
     slot: Slots,
     rx: Batches,
     tx: mpsc::Sender<(u64, Vec<Document>)>,
     done: Arc<AtomicUsize>,
-    limit: Duration,
 ) {
     loop {
         // Take the next item of the batch in hand, or hand the batch in.
@@ -1153,7 +1159,7 @@ fn work(
                         continue;
                     }
                     Some(Item::Job(job)) => {
-                        busy.current = Some((Instant::now(), timed_out(&job, limit)));
+                        busy.current = Some((Instant::now(), Pending::of(&job)));
                         job
                     }
                     None => {
@@ -1221,7 +1227,6 @@ fn render_all(
     let job_rx = Arc::new(Mutex::new(job_rx));
     let (doc_tx, doc_rx) = mpsc::channel::<(u64, Vec<Document>)>();
     let done = Arc::new(AtomicUsize::new(0));
-    let limit = workers.limit;
     let spawn = |slot: Slots| {
         let (stage, rx, tx, done) = (
             workers.stage.clone(),
@@ -1232,7 +1237,7 @@ fn render_all(
         std::thread::Builder::new()
             .name("render".into())
             .stack_size(WORKER_STACK)
-            .spawn(move || work(stage, slot, rx, tx, done, limit))
+            .spawn(move || work(stage, slot, rx, tx, done))
             .map(drop)
             .map_err(|e| Error::Output(format!("cannot start a worker thread: {e}")))
     };
@@ -1323,8 +1328,8 @@ fn render_all(
                 s.abandoned = true;
                 let mut busy = s.busy.take().expect("overran while busy");
                 drop(s);
-                let (_, failed) = busy.current.take().expect("overran while rendering");
-                busy.docs.extend(failed);
+                let (_, pending) = busy.current.take().expect("overran while rendering");
+                busy.docs.extend(timed_out(&pending, workers.limit));
                 let fresh = Slots::new(Mutex::new(Slot {
                     busy: Some(busy),
                     abandoned: false,
