@@ -39,14 +39,26 @@ pub struct Sample {
 /// What the report shows, gathered from the journal.
 #[derive(Debug, Default)]
 pub struct Summary {
-    /// Failure reason (without the record prefix) -> record ids, in input order.
-    pub failures: BTreeMap<String, Vec<String>>,
+    /// Failure reason (without the record prefix) -> the records failing so.
+    pub failures: BTreeMap<String, Failure>,
     /// Suppression reason -> count.
     pub suppressed: BTreeMap<String, usize>,
     /// Pages per letter -> letters.
     pub pages: BTreeMap<usize, usize>,
     /// A few rendered documents per channel: (channel, record id, path).
     pub samples: Vec<(String, String, String)>,
+}
+
+/// The records that failed for one reason.
+#[derive(Debug, Default)]
+pub struct Failure {
+    /// How many.
+    pub records: usize,
+    /// The first record ids (up to 20), in input order.
+    pub ids: Vec<String>,
+    /// Input position of the last record counted (a record failing on two
+    /// channels for the same reason counts once).
+    last: Option<usize>,
 }
 
 /// The reason of a failure without its `record X (line N): ` prefix, so
@@ -66,16 +78,21 @@ pub fn summarize(folder: &Path) -> Result<Summary> {
     let mut per_channel: BTreeMap<String, usize> = BTreeMap::new();
     for d in journal::documents(folder)? {
         let d = d?;
-        let id = d
-            .record_id
-            .clone()
-            .unwrap_or_else(|| format!("line {}", d.line));
+        let id = || {
+            d.record_id
+                .clone()
+                .unwrap_or_else(|| format!("line {}", d.line))
+        };
         match d.status {
             DocStatus::Failed => {
                 let why = reason(d.error.as_deref().unwrap_or("")).to_owned();
-                let ids = s.failures.entry(why).or_default();
-                if !ids.contains(&id) {
-                    ids.push(id);
+                let f = s.failures.entry(why).or_default();
+                if f.last != Some(d.index) {
+                    f.last = Some(d.index);
+                    f.records += 1;
+                    if f.ids.len() < IDS_SHOWN {
+                        f.ids.push(id());
+                    }
                 }
             }
             DocStatus::Suppressed => {
@@ -98,7 +115,7 @@ pub fn summarize(folder: &Path) -> Result<Summary> {
                         .map(|f| f.path.clone())
                         .or(d.path.clone())
                         .unwrap_or_default();
-                    s.samples.push((d.channel.clone(), id, path));
+                    s.samples.push((d.channel.clone(), id(), path));
                 }
             }
         }
@@ -260,7 +277,7 @@ svg text {{ font: 11px system-ui, sans-serif; fill: #5b6478; }}
     );
 
     // Failures.
-    let failed_records: usize = s.failures.values().map(Vec::len).sum();
+    let failed_records: usize = s.failures.values().map(|f| f.records).sum();
     let _ = writeln!(
         h,
         "<h2>Failures: {} documents of {failed_records} records</h2>",
@@ -270,17 +287,17 @@ svg text {{ font: 11px system-ui, sans-serif; fill: #5b6478; }}
         h.push_str("<p>None.</p>\n");
     } else {
         h.push_str("<table>\n<thead><tr><th class=\"n\">Records</th><th>Reason</th><th>Record ids</th></tr></thead>\n<tbody>\n");
-        let mut groups: Vec<(&String, &Vec<String>)> = s.failures.iter().collect();
-        groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
-        for (why, ids) in groups {
-            let mut shown: Vec<String> = ids.iter().take(IDS_SHOWN).map(|i| esc(i)).collect();
-            if ids.len() > IDS_SHOWN {
-                shown.push(format!("and {} more", ids.len() - IDS_SHOWN));
+        let mut groups: Vec<(&String, &Failure)> = s.failures.iter().collect();
+        groups.sort_by(|a, b| b.1.records.cmp(&a.1.records).then(a.0.cmp(b.0)));
+        for (why, f) in groups {
+            let mut shown: Vec<String> = f.ids.iter().map(|i| esc(i)).collect();
+            if f.records > f.ids.len() {
+                shown.push(format!("and {} more", f.records - f.ids.len()));
             }
             let _ = writeln!(
                 h,
                 "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
-                ids.len(),
+                f.records,
                 esc(why),
                 shown.join(", ")
             );
