@@ -137,21 +137,16 @@ fn logs_are_plain_off_a_terminal_and_json_when_asked() {
 
     // JSON: one object a line, the summary's totals equal the manifest's.
     let out = dir.join("json");
-    let res = letterpress(&[
-        "--log-format",
-        "json",
-        "run",
-        "--layout",
-        "payment-reminder",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
+    let json_lines = [
         "--as-of",
         "2026-11-22",
         "--progress",
         "lines",
-    ]);
+        "--log-format",
+        "json",
+    ];
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let res = letterpress(&run_cmd("payment-reminder", d, o, &json_lines));
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
     let events: Vec<serde_json::Value> = String::from_utf8_lossy(&res.stderr)
         .lines()

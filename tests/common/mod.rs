@@ -125,6 +125,25 @@ pub fn manifest(out: &Path) -> serde_json::Value {
     m
 }
 
+/// [`manifest`] without what differs between two runs of the same batch:
+/// run id, timings, the command line, and the record of resumes and shards.
+pub fn stable_manifest(out: &Path) -> serde_json::Value {
+    let mut m = manifest(out);
+    let obj = m.as_object_mut().unwrap();
+    for key in [
+        "run_id",
+        "started_at",
+        "finished_at",
+        "command",
+        "manifest_digest",
+        "resumed",
+        "shards",
+    ] {
+        obj.remove(key);
+    }
+    m
+}
+
 /// The text of a PDF, by poppler's `pdftotext`.
 pub fn pdftotext(pdf: &Path) -> String {
     let out = Command::new("pdftotext")
