@@ -81,6 +81,7 @@ fn bench(layouts: PathBuf, layout: &str, channels: &[Channel], records: usize, j
         doc_timeout: letterpress::run::DOC_TIMEOUT,
         progress: letterpress::progress::ProgressMode::None,
         log_format: letterpress::progress::LogFormat::Text,
+        stop: letterpress::stop::StopFlag::new(),
     };
     let start = Instant::now();
     let report = run(&opts).expect("the benchmark run succeeds");

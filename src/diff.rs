@@ -139,8 +139,7 @@ fn render(
         check_record(raw.clone(), &side.layout.meta.fields, origin).map_err(|p| p.join("; "))?;
     let id = id_of(&record, &side.layout.meta.id_field).unwrap_or_default();
     let locale = record_locale(&side.layout.meta, &side.texts, &record);
-    let json = serde_json::to_vec(&Value::Object(record)).expect("JSON serializes");
-    let r = side.renderer.text_lines(&id, json, locale)?;
+    let r = side.renderer.text_lines(&id, &record, locale)?;
     Ok((r.pages, r.lines.into_iter().flatten().collect()))
 }
 

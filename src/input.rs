@@ -336,9 +336,14 @@ impl<R: BufRead> Iterator for JsonlRecords<R> {
 }
 
 /// Parses one JSON object; `line0` is the line before the text's first line,
-/// so error positions are reported as lines of the file.
+/// so error positions are reported as lines of the file. A key that occurs
+/// twice in one object fails the record, naming it: which of the two values
+/// would count is not the reader's to guess.
 fn parse_object(bytes: &[u8], line0: u64) -> std::result::Result<Map<String, Value>, String> {
-    match serde_json::from_slice::<Value>(bytes) {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = serde::de::DeserializeSeed::deserialize(Strict(""), &mut de)
+        .and_then(|v| de.end().map(|()| v));
+    match parsed {
         Ok(Value::Object(m)) => Ok(m),
         Ok(other) => Err(format!(
             "expected a JSON object, found {}",
@@ -356,6 +361,98 @@ fn parse_object(bytes: &[u8], line0: u64) -> std::result::Result<Map<String, Val
             line0 + e.line() as u64,
             e.column()
         )),
+    }
+}
+
+/// Deserializes a JSON value like [`Value`] does, but refuses a key that
+/// occurs twice in an object; the `&str` is the path of the value, for the
+/// error (`address.city`, `transactions[3].amount`).
+struct Strict<'a>(&'a str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> std::result::Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Value, A::Error> {
+        let mut items = Vec::new();
+        loop {
+            let path = format!("{}[{}]", self.0, items.len());
+            match seq.next_element_seed(Strict(&path))? {
+                Some(v) => items.push(v),
+                None => return Ok(Value::Array(items)),
+            }
+        }
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = if self.0.is_empty() {
+                key.clone()
+            } else {
+                format!("{}.{key}", self.0)
+            };
+            if out.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "the key `{path}` occurs twice (which value is meant cannot be told; remove one)"
+                )));
+            }
+            let v = map.next_value_seed(Strict(&path))?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
     }
 }
 

@@ -86,6 +86,7 @@ impl Tally {
             DocStatus::Rendered => (t.rendered += 1, c.rendered += 1),
             DocStatus::Failed => (t.failed += 1, c.failed += 1),
             DocStatus::Suppressed => (t.suppressed += 1, c.suppressed += 1),
+            DocStatus::RoutedElsewhere => (t.routed_elsewhere += 1, c.routed_elsewhere += 1),
         };
         t.pages += d.pages;
         t.bytes += d.bytes;
@@ -378,6 +379,7 @@ pub fn rewrite(dir: &Path, mut edit: impl FnMut(&mut Document)) -> Result<Docume
     }
     let entry = out.finish()?;
     std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+    crate::output::sync_dir(dir).map_err(|e| Error::io(dir, e))?;
     Ok(entry)
 }
 

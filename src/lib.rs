@@ -40,7 +40,9 @@ pub mod run;
 pub mod scaffold;
 pub mod schema;
 pub mod send;
+pub mod stop;
 pub mod synth;
+pub mod values;
 pub mod verify;
 pub mod wording;
 

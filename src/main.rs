@@ -43,8 +43,9 @@ struct Cli {
 enum Command {
     /// Render each record as a PDF letter and/or an email, and write an audit manifest.
     Run(RunArgs),
-    /// Check every record against the layout's schema without rendering.
-    Validate(DataArgs),
+    /// Check every record as a run would before rendering (schema, ids,
+    /// routing, suppression, print fields), without rendering or writing.
+    Validate(ValidateArgs),
     /// List and inspect layouts.
     #[command(subcommand)]
     Layouts(LayoutsCommand),
@@ -240,10 +241,45 @@ struct DataArgs {
     json: bool,
 }
 
+/// The options that decide how records are checked and routed: the same
+/// for `run` and for `validate`, its pre-flight.
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// The date templates see as today (YYYY-MM-DD); default: today (UTC).
+    /// It also picks the layout version: the highest approved on or before
+    /// it and in effect on it.
+    #[arg(long, value_parser = parse_date)]
+    as_of: Option<Date>,
+    /// Channels to render, comma-separated (pdf, email); default: the layout's.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    channels: Option<Vec<Channel>>,
+    /// Suppression list: one record id or email address a line (notes
+    /// after `#` or a tab); matching records get nothing, the manifest says
+    /// why, and entries that match nobody are listed.
+    #[arg(long, value_name = "FILE")]
+    suppress: Option<PathBuf>,
+    /// Also write print files in mailing order and a job ticket to <out>/print/.
+    #[arg(long)]
+    print: bool,
+    /// A presort tool's sequence file: one record id a line, in mailing order.
+    #[arg(long, value_name = "FILE", requires = "print")]
+    sequence: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct ValidateArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    check: CheckArgs,
+}
+
 #[derive(clap::Args)]
 struct RunArgs {
     #[command(flatten)]
     data: DataArgs,
+    #[command(flatten)]
+    check: CheckArgs,
     /// Output folder; must not hold another run (unless --resume).
     #[arg(long)]
     out: PathBuf,
@@ -266,9 +302,6 @@ struct RunArgs {
     /// that takes longer fails with that reason and the run goes on.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = parse_timeout)]
     doc_timeout: f64,
-    /// The date templates see as today (YYYY-MM-DD); default: today (UTC).
-    #[arg(long, value_parser = parse_date)]
-    as_of: Option<Date>,
     /// Rendering workers; default: one per core.
     #[arg(long)]
     jobs: Option<usize>,
@@ -280,19 +313,6 @@ struct RunArgs {
     /// page marked DRAFT - NOT APPROVED, email subjects start with [DRAFT].
     #[arg(long)]
     allow_draft: bool,
-    /// Also write print files in mailing order and a job ticket to <out>/print/.
-    #[arg(long)]
-    print: bool,
-    /// A presort tool's sequence file: one record id a line, in mailing order.
-    #[arg(long, value_name = "FILE", requires = "print")]
-    sequence: Option<PathBuf>,
-    /// Channels to render, comma-separated (pdf, email); default: the layout's.
-    #[arg(long, value_enum, value_delimiter = ',')]
-    channels: Option<Vec<Channel>>,
-    /// Suppression list: one record id or email address a line; matching
-    /// records get nothing, and the manifest says why.
-    #[arg(long, value_name = "FILE")]
-    suppress: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -350,6 +370,16 @@ fn main() -> ExitCode {
     let format = cli.log_format;
     let code = match dispatch(cli) {
         Ok(code) => code,
+        Err(e @ Error::Stopped { .. }) => {
+            log(
+                format,
+                "warning",
+                "stopped",
+                &e.to_string(),
+                serde_json::json!({"exit_code": e.exit_code()}),
+            );
+            e.exit_code()
+        }
         Err(e) => {
             log(
                 format,
@@ -396,7 +426,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             run_command(&cli.layouts, args, format).inspect_err(|e| json_error(json, e))
         }
         Command::Validate(args) => {
-            let json = args.json;
+            let json = args.data.json;
             validate_command(&cli.layouts, args).inspect_err(|e| json_error(json, e))
         }
         Command::Reprint(args) => {
@@ -428,13 +458,14 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             let merged = letterpress::merge::merge(&folders, out.as_deref())
                 .inspect_err(|e| json_error(json, e))?;
             eprintln!(
-                "letterpress: merged {} shards: {} records, {} documents ({} rendered, {} failed, {} suppressed); manifest {}",
+                "letterpress: merged {} shards: {} records, {} documents ({} rendered, {} failed, {} suppressed, {} routed elsewhere); manifest {}",
                 merged.shards,
                 merged.totals.records,
                 merged.totals.documents,
                 merged.totals.rendered,
                 merged.totals.failed,
                 merged.totals.suppressed,
+                merged.totals.routed_elsewhere,
                 merged.manifest.display()
             );
             let code = if merged.totals.failed == 0 { 0 } else { 1 };
@@ -604,21 +635,22 @@ fn run_command(layouts: &std::path::Path, args: RunArgs, format: LogFormat) -> R
         data: args.data.data,
         format: args.data.format,
         out: args.out,
-        as_of: args.as_of,
+        as_of: args.check.as_of,
         jobs,
         standards: args.pdf_standards,
         command: std::env::args().collect(),
-        channels: args.channels,
-        suppress: args.suppress,
+        channels: args.check.channels,
+        suppress: args.check.suppress,
         allow_draft: args.allow_draft,
-        print: args.print,
-        sequence: args.sequence,
+        print: args.check.print,
+        sequence: args.check.sequence,
         only: None,
         resume: args.resume,
         shard: args.shard,
         doc_timeout: std::time::Duration::from_secs_f64(args.doc_timeout),
         progress: args.progress,
         log_format: format,
+        stop: on_signals()?,
     };
     let report = run::run(&opts)?;
     if report.already_finished {
@@ -664,8 +696,8 @@ fn run_command(layouts: &std::path::Path, args: RunArgs, format: LogFormat) -> R
         .iter()
         .map(|(name, c)| {
             format!(
-                "{name}: {} rendered, {} failed, {} suppressed",
-                c.rendered, c.failed, c.suppressed
+                "{name}: {} rendered, {} failed, {} suppressed, {} routed elsewhere",
+                c.rendered, c.failed, c.suppressed, c.routed_elsewhere
             )
         })
         .collect();
@@ -728,6 +760,23 @@ fn run_command(layouts: &std::path::Path, args: RunArgs, format: LogFormat) -> R
             serde_json::json!({"failed": t.failed}),
         );
     }
+    let unmatched = &m.unmatched_suppressions;
+    if !unmatched.is_empty() {
+        let shown: Vec<String> = unmatched.iter().take(10).map(|u| u.to_string()).collect();
+        log(
+            format,
+            "warning",
+            "unmatched_suppressions",
+            &format!(
+                "{} {} of the suppression list matched nobody: {}{} (a typo leaves a customer contacted; all are in the manifest)",
+                unmatched.len(),
+                if unmatched.len() == 1 { "entry" } else { "entries" },
+                shown.join(", "),
+                if unmatched.len() > 10 { ", ..." } else { "" }
+            ),
+            serde_json::json!({"count": unmatched.len(), "entries": &unmatched[..unmatched.len().min(10)]}),
+        );
+    }
     if args.data.json {
         let summary = serde_json::json!({
             "summary_version": 1,
@@ -743,10 +792,20 @@ fn run_command(layouts: &std::path::Path, args: RunArgs, format: LogFormat) -> R
             "shard": m.shard.map(|s| s.to_string()),
             "resumed": report.resumed,
             "already_finished": report.already_finished,
+            "unmatched_suppressions": {
+                "count": unmatched.len(),
+                "entries": &unmatched[..unmatched.len().min(100)],
+            },
         });
         println!("{summary}");
     }
     Ok(report.exit_code())
+}
+
+/// SIGTERM and SIGINT stop the command cleanly; see `letterpress::stop`.
+fn on_signals() -> Result<letterpress::stop::StopFlag, Error> {
+    letterpress::stop::StopFlag::on_signals()
+        .map_err(|e| Error::Usage(format!("cannot install the signal handlers: {e}")))
 }
 
 fn proof_command(layouts: &std::path::Path, args: ProofArgs) -> Result<i32, Error> {
@@ -874,10 +933,14 @@ fn send_command(args: SendArgs) -> Result<i32, Error> {
         retry_delay: std::time::Duration::from_secs_f64(args.retry_delay.max(0.0)),
         dry_run: args.dry_run,
         ca: args.smtp_ca,
+        stop: on_signals()?,
     };
     let report = letterpress::send::send(&opts)?;
-    for line in &report.would_send {
-        println!("would send: {line}");
+    // With --json, stdout holds the JSON document only (it lists them).
+    if !args.json {
+        for line in &report.would_send {
+            println!("would send: {line}");
+        }
     }
     for e in &report.errors {
         eprintln!("  failed: {e}");
@@ -909,12 +972,27 @@ fn send_command(args: SendArgs) -> Result<i32, Error> {
     Ok(code)
 }
 
-fn validate_command(layouts: &std::path::Path, args: DataArgs) -> Result<i32, Error> {
-    let report = run::validate(layouts, &args.layout, &args.data, args.format)?;
-    if args.json {
+fn validate_command(layouts: &std::path::Path, args: ValidateArgs) -> Result<i32, Error> {
+    let report = run::validate(&run::ValidateOptions {
+        layouts_dir: layouts.to_path_buf(),
+        layout: args.data.layout,
+        data: args.data.data.clone(),
+        format: args.data.format,
+        as_of: args.check.as_of,
+        channels: args.check.channels,
+        suppress: args.check.suppress,
+        print: args.check.print,
+        sequence: args.check.sequence,
+    })?;
+    let code = if report.invalid.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_PARTIAL
+    };
+    if args.data.json {
         let mut doc = serde_json::to_value(&report).expect("serializes");
         doc["summary_version"] = 1.into();
-        doc["exit_code"] = if report.invalid.is_empty() { 0 } else { 1 }.into();
+        doc["exit_code"] = code.into();
         println!("{doc}");
     } else {
         for doc in &report.invalid {
@@ -922,18 +1000,29 @@ fn validate_command(layouts: &std::path::Path, args: DataArgs) -> Result<i32, Er
         }
         println!(
             "{}: {} records checked against {}: {} valid, {} invalid",
-            args.data.display(),
+            args.data.data.display(),
             report.records,
             report.layout,
             report.valid,
             report.invalid.len()
         );
+        let unmatched = &report.unmatched_suppressions;
+        if !unmatched.is_empty() {
+            let shown: Vec<String> = unmatched.iter().take(10).map(|u| u.to_string()).collect();
+            println!(
+                "{} {} of the suppression list matched nobody: {}{}",
+                unmatched.len(),
+                if unmatched.len() == 1 {
+                    "entry"
+                } else {
+                    "entries"
+                },
+                shown.join(", "),
+                if unmatched.len() > 10 { ", ..." } else { "" }
+            );
+        }
     }
-    Ok(if report.invalid.is_empty() {
-        EXIT_OK
-    } else {
-        EXIT_PARTIAL
-    })
+    Ok(code)
 }
 
 fn layouts_table(catalog: &Catalog) -> String {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// The manifest schema version.
-pub const MANIFEST_VERSION: u32 = 4;
+pub const MANIFEST_VERSION: u32 = 5;
 
 /// The file name of the manifest in a run's output folder.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -56,6 +56,10 @@ pub struct Manifest {
     /// journals it was merged from, with their hashes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shards: Vec<FileEntry>,
+    /// The suppression list's entries that matched no record of the input
+    /// (`run --suppress`): often a typo that leaves a customer contacted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmatched_suppressions: Vec<crate::route::Unmatched>,
     /// Earlier attempts this run resumed from (`run --resume`), oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resumed: Vec<Resumed>,
@@ -233,7 +237,8 @@ pub struct InputEntry {
 }
 
 /// Counts that reconcile: for every channel, `records = rendered + failed +
-/// suppressed`; over all channels, `documents = rendered + failed + suppressed`.
+/// suppressed + routed_elsewhere`; over all channels, `documents` is that
+/// same sum.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Totals {
     /// Input records.
@@ -244,8 +249,13 @@ pub struct Totals {
     pub rendered: usize,
     /// Entries that failed.
     pub failed: usize,
-    /// Entries suppressed (nothing rendered, on purpose).
+    /// Entries withheld by the suppression list.
     pub suppressed: usize,
+    /// Entries of channels the record was not routed to (its contact
+    /// preference, or a fallback to print): the customer is reached on
+    /// another channel.
+    #[serde(default)]
+    pub routed_elsewhere: usize,
     /// Pages over all rendered PDFs.
     pub pages: usize,
     /// Bytes over all rendered documents (PDF files and `.eml` files).
@@ -254,7 +264,8 @@ pub struct Totals {
     pub channels: BTreeMap<String, ChannelTotals>,
 }
 
-/// Counts of one channel: `records = rendered + failed + suppressed`.
+/// Counts of one channel: `records = rendered + failed + suppressed +
+/// routed_elsewhere`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ChannelTotals {
     /// Records (one entry each).
@@ -263,8 +274,11 @@ pub struct ChannelTotals {
     pub rendered: usize,
     /// Failed.
     pub failed: usize,
-    /// Suppressed.
+    /// Withheld by the suppression list.
     pub suppressed: usize,
+    /// Routed to another channel.
+    #[serde(default)]
+    pub routed_elsewhere: usize,
     /// Pages (PDF only).
     pub pages: usize,
     /// Bytes of the documents' main files.
@@ -279,9 +293,25 @@ pub enum DocStatus {
     Rendered,
     /// The record failed; `error` says why.
     Failed,
-    /// Nothing was rendered on purpose; `error` says why (suppression list,
-    /// contact preference, no address).
+    /// Withheld: the record is on the suppression list; `error` names the
+    /// list and its line.
     Suppressed,
+    /// Not this channel: the customer is reached on another one, by their
+    /// contact preference or as a fallback; `error` says which.
+    #[serde(rename = "routed_elsewhere")]
+    RoutedElsewhere,
+}
+
+impl DocStatus {
+    /// The name in the journal and the manifest.
+    pub fn name(self) -> &'static str {
+        match self {
+            DocStatus::Rendered => "rendered",
+            DocStatus::Failed => "failed",
+            DocStatus::Suppressed => "suppressed",
+            DocStatus::RoutedElsewhere => "routed_elsewhere",
+        }
+    }
 }
 
 /// One record's outcome on one channel.
@@ -315,9 +345,9 @@ pub struct Document {
     pub bytes: u64,
     /// Page count (0 when failed).
     pub pages: usize,
-    /// Rendered, failed or suppressed.
+    /// Rendered, failed, suppressed or routed elsewhere.
     pub status: DocStatus,
-    /// Why the record failed or was suppressed, or null.
+    /// Why the record failed, was suppressed or was routed elsewhere, or null.
     pub error: Option<String>,
     /// A remark on a rendered document, e.g. that a letter is the fallback
     /// for an email that could not be sent.

@@ -274,11 +274,13 @@ pub fn merge(paths: &[PathBuf], out: Option<&Path>) -> Result<MergeReport> {
         print: None,
         shard: None,
         shards: listed,
+        unmatched_suppressions: head.unmatched_suppressions.clone(),
         resumed: Vec::new(),
         documents,
     };
     std::fs::rename(&tmp, out.join(DOCUMENTS_FILE))
         .map_err(|e| Error::io(out.join(DOCUMENTS_FILE), e))?;
+    crate::output::sync_dir(&out).map_err(|e| Error::io(&out, e))?;
     let json = merged.seal();
     crate::output::write_atomic(&merged_path, &json, true)
         .map_err(|e| Error::io(&merged_path, e))?;

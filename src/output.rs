@@ -14,8 +14,9 @@ use crate::layout::hex;
 pub const TEMP_PREFIX: &str = ".lp-tmp-";
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder,
-/// flushed, then renamed over `path`. With `sync`, the data is also forced to
-/// disk before the rename (used for the manifest).
+/// flushed, then renamed over `path`. With `sync` (the manifest, the state
+/// file), the data is forced to disk before the rename and the folder after
+/// it, so the new name survives a power cut too.
 pub fn write_atomic(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
     write_atomic_tagged(path, bytes, sync, "")
 }
@@ -39,12 +40,26 @@ pub fn write_atomic_tagged(
             file.sync_all()?;
         }
         drop(file);
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path)?;
+        if sync {
+            sync_dir(dir)?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Forces a folder's entries (a rename into it, a new file) to disk.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Removes temporary files that a killed run left in `dir` (files whose name

@@ -38,7 +38,7 @@ use crate::layout::{Catalog, Layout, LayoutFiles, LayoutMeta, LayoutRef};
 use crate::locale::Texts;
 use crate::render::email::EmailRenderer;
 use crate::render::pdf::Renderer;
-use crate::route::{self, Decision, Suppressions};
+use crate::route::{self, Decision};
 use crate::run::{id_of, load_texts, record_locale};
 use crate::schema::{check_record, FieldType, Origin};
 
@@ -161,9 +161,8 @@ pub fn proof(opts: &ProofOptions) -> Result<ProofReport> {
                 .iter()
                 .find(|m| m.index == p.index)
                 .expect("picked from measured");
-            let json = serde_json::to_vec(&m.record).expect("JSON serializes");
             let pdf = marked
-                .render(&m.id, json, m.locale)
+                .render(&m.id, &m.record, m.locale)
                 .map_err(|e| Error::Layout(format!("record {}: {e}", m.id)))?;
             letters.push(pdf);
         }
@@ -251,7 +250,6 @@ fn measure_all(
     };
     let (mut out, mut records, mut invalid) = (Vec::new(), 0, 0);
     let channels = meta.default_channels();
-    let none = Suppressions::default();
     for raw in input.records()? {
         let raw = raw?;
         records += 1;
@@ -268,8 +266,7 @@ fn measure_all(
             continue;
         };
         let locale = record_locale(meta, texts, &record);
-        let json = serde_json::to_vec(&record).expect("JSON serializes");
-        let Ok(r) = measure.text_lines(&id, json, locale) else {
+        let Ok(r) = measure.text_lines(&id, &record, locale) else {
             invalid += 1;
             continue;
         };
@@ -290,7 +287,7 @@ fn measure_all(
             .map(|f| text_len(record.get(&f.name)))
             .sum();
         let address_len = text_len(record.get("address"));
-        let routed = route::route(meta, &record, &id, &channels, &none);
+        let routed = route::route(meta, &record, &channels, None);
         let route = routed
             .decisions
             .iter()
@@ -546,7 +543,7 @@ fn cover(
     renderer
         .render(
             "proof-cover",
-            serde_json::to_vec(&data).expect("JSON serializes"),
+            data.as_object().expect("the cover data is an object"),
             rules,
         )
         .map_err(|e| Error::Layout(format!("the proof cover: {e}")))

@@ -24,6 +24,9 @@ pub const REPORT_FILE: &str = "report.html";
 /// Record ids shown per failure reason.
 const IDS_SHOWN: usize = 20;
 
+/// Unmatched suppression list entries shown (the manifest lists them all).
+const UNMATCHED_SHOWN: usize = 50;
+
 /// Sample documents linked per channel.
 const SAMPLES: usize = 5;
 
@@ -41,8 +44,10 @@ pub struct Sample {
 pub struct Summary {
     /// Failure reason (without the record prefix) -> the records failing so.
     pub failures: BTreeMap<String, Failure>,
-    /// Suppression reason -> count.
+    /// Suppression reason (the list and its line) -> documents withheld.
     pub suppressed: BTreeMap<String, usize>,
+    /// Why a channel was not used (preference, fallback) -> documents.
+    pub routed_elsewhere: BTreeMap<String, usize>,
     /// Pages per letter -> letters.
     pub pages: BTreeMap<usize, usize>,
     /// A few rendered documents per channel: (channel, record id, path).
@@ -100,6 +105,11 @@ pub fn summarize(folder: &Path) -> Result<Summary> {
                     .entry(d.error.clone().unwrap_or_default())
                     .or_default() += 1;
             }
+            DocStatus::RoutedElsewhere => {
+                *s.routed_elsewhere
+                    .entry(d.error.clone().unwrap_or_default())
+                    .or_default() += 1;
+            }
             DocStatus::Rendered => {
                 if d.channel == "pdf" {
                     *s.pages.entry(d.pages).or_default() += 1;
@@ -149,7 +159,7 @@ pub fn html(m: &Manifest, s: &Summary, samples: &[Sample], links: &str) -> Strin
     let verdict = if t.failed == 0 {
         (
             "ok",
-            "Every record was rendered or deliberately suppressed.".to_string(),
+            "No document failed: every record was rendered, withheld by the suppression list, or routed to another channel.".to_string(),
         )
     } else {
         (
@@ -252,25 +262,26 @@ svg text {{ font: 11px system-ui, sans-serif; fill: #5b6478; }}
 
     // Totals.
     h.push_str(
-        "<h2>Totals</h2>\n<table>\n<thead><tr><th>Channel</th><th class=\"n\">Records</th><th class=\"n\">Rendered</th><th class=\"n\">Failed</th><th class=\"n\">Suppressed</th><th class=\"n\">Pages</th><th class=\"n\">MB</th></tr></thead>\n<tbody>\n",
+        "<h2>Totals</h2>\n<table>\n<thead><tr><th>Channel</th><th class=\"n\">Records</th><th class=\"n\">Rendered</th><th class=\"n\">Failed</th><th class=\"n\">Suppressed</th><th class=\"n\">Routed elsewhere</th><th class=\"n\">Pages</th><th class=\"n\">MB</th></tr></thead>\n<tbody>\n",
     );
     for (name, c) in &t.channels {
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1}</td></tr>",
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1}</td></tr>",
             esc(name),
             c.records,
             c.rendered,
             c.failed,
             c.suppressed,
+            c.routed_elsewhere,
             c.pages,
             c.bytes as f64 / 1e6
         );
     }
     let _ = writeln!(
         h,
-        "<tr><th>All</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{:.1}</th></tr>\n</tbody>\n</table>",
-        t.documents, t.rendered, t.failed, t.suppressed, t.pages, t.bytes as f64 / 1e6
+        "<tr><th>All</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{:.1}</th></tr>\n</tbody>\n</table>",
+        t.documents, t.rendered, t.failed, t.suppressed, t.routed_elsewhere, t.pages, t.bytes as f64 / 1e6
     );
     h.push_str(
         "<p class=\"muted\">The All row counts documents (one per record and channel).</p>\n",
@@ -304,13 +315,40 @@ svg text {{ font: 11px system-ui, sans-serif; fill: #5b6478; }}
         }
         h.push_str("</tbody>\n</table>\n");
     }
-    if !s.suppressed.is_empty() {
-        h.push_str("<h2>Suppressed</h2>\n<table>\n<thead><tr><th class=\"n\">Documents</th><th>Why</th></tr></thead>\n<tbody>\n");
-        for (why, n) in &s.suppressed {
-            let _ = writeln!(h, "<tr><td class=\"n\">{n}</td><td>{}</td></tr>", esc(why));
+    reason_table(
+        &mut h,
+        "Suppressed: withheld by the suppression list",
+        &s.suppressed,
+    );
+    if !m.unmatched_suppressions.is_empty() {
+        let n = m.unmatched_suppressions.len();
+        let _ = writeln!(
+            h,
+            "<h2>Suppression list entries that matched nobody: {n}</h2>\n<p>An entry that matches no record is often a typo that leaves a customer contacted: check {}.</p>\n<table>\n<thead><tr><th class=\"n\">Line</th><th>Entry</th></tr></thead>\n<tbody>",
+            if n == 1 { "it" } else { "them" }
+        );
+        for u in m.unmatched_suppressions.iter().take(UNMATCHED_SHOWN) {
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"n\">{}</td><td><code>{}</code></td></tr>",
+                u.line,
+                esc(&u.entry)
+            );
+        }
+        if n > UNMATCHED_SHOWN {
+            let _ = writeln!(
+                h,
+                "<tr><td></td><td>and {} more (all in manifest.json)</td></tr>",
+                n - UNMATCHED_SHOWN
+            );
         }
         h.push_str("</tbody>\n</table>\n");
     }
+    reason_table(
+        &mut h,
+        "Routed elsewhere: reached on another channel",
+        &s.routed_elsewhere,
+    );
 
     // Pages per letter.
     if !s.pages.is_empty() {
@@ -342,6 +380,23 @@ svg text {{ font: 11px system-ui, sans-serif; fill: #5b6478; }}
         "<p class=\"muted\">The audit record is <code>manifest.json</code> with <code>documents.jsonl</code>; <code>letterpress verify</code> checks every file. This page is a summary of them.</p>\n</main>\n</body>\n</html>"
     );
     h
+}
+
+/// A table of documents per reason under a heading (nothing when empty).
+fn reason_table(h: &mut String, heading: &str, reasons: &BTreeMap<String, usize>) {
+    if reasons.is_empty() {
+        return;
+    }
+    let total: usize = reasons.values().sum();
+    let _ = writeln!(
+        h,
+        "<h2>{}: {total} documents</h2>\n<table>\n<thead><tr><th class=\"n\">Documents</th><th>Why</th></tr></thead>\n<tbody>",
+        esc(heading)
+    );
+    for (why, n) in reasons {
+        let _ = writeln!(h, "<tr><td class=\"n\">{n}</td><td>{}</td></tr>", esc(why));
+    }
+    h.push_str("</tbody>\n</table>\n");
 }
 
 /// A bar chart of letters by page count, as inline SVG with a text table

@@ -6,20 +6,30 @@
 //! accounts for each record once per channel:
 //!
 //! - a record on the suppression list (`--suppress FILE`, matched by record id
-//!   or email address) is suppressed on every channel, with the list's line;
+//!   or email address) is *suppressed* on every channel: withheld, with the
+//!   list's line ([`Decision::Suppress`]);
 //! - the record's contact preference (the layout's `preference_field`:
 //!   `print`, `email` or `both`; `default_preference` when empty) picks its
-//!   channels; a channel it does not want is suppressed with that reason;
+//!   channels; a channel it does not want is *routed elsewhere*, saying where
+//!   ([`Decision::Elsewhere`]);
 //! - a record that wants email but has no valid address falls back to print:
-//!   its email is suppressed and its letter rendered, both saying why. If the
-//!   run has no pdf channel, the email fails instead, since the customer
-//!   would otherwise get nothing.
+//!   its email is routed elsewhere and its letter rendered, both saying why.
+//!   If the run has no pdf channel, the email fails instead, since the
+//!   customer would otherwise get nothing.
+//!
+//! The two are kept apart because they mean different things to a reviewer:
+//! a suppressed document is one the bank chose not to send, a document
+//! routed elsewhere is the same message reaching the customer another way.
+//! Every suppression list entry that matches no record is reported
+//! ([`Suppressions::unmatched`]): such an entry is often a typo that leaves
+//! a customer contacted.
 //!
 //! An unknown preference value fails the record on every channel, naming the
 //! field.
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use lettre::Address;
 use serde::{Deserialize, Serialize};
@@ -78,8 +88,12 @@ pub enum Preference {
 pub enum Decision {
     /// Render it; the note (if any) goes into the manifest, e.g. a fallback.
     Render(Option<String>),
-    /// Render nothing, for this reason.
+    /// Withhold it: the record is on the suppression list (the reason names
+    /// the list and its line).
     Suppress(String),
+    /// Not on this channel: the customer is reached on another one, by their
+    /// contact preference or as a fallback (the reason says which).
+    Elsewhere(String),
     /// The record fails on this channel, for this reason.
     Fail(String),
 }
@@ -94,83 +108,234 @@ pub struct Route {
     pub to: Option<Address>,
 }
 
-/// Record ids and email addresses that must not be sent anything.
+/// Record ids and email addresses that must not be sent anything, read from
+/// a suppression list (see [`Suppressions::parse`]), with a note of which
+/// entries matched a record.
 #[derive(Debug, Default)]
 pub struct Suppressions {
     file: String,
-    /// Record id → line.
+    /// Every distinct entry, in file order, with its line and whether a
+    /// record matched it.
+    entries: Vec<Entry>,
+    /// NFC record id → entry.
     ids: HashMap<String, usize>,
-    /// Lower-cased address → line.
+    /// NFC, lower-cased address → entry.
     addresses: HashMap<String, usize>,
 }
 
+#[derive(Debug)]
+struct Entry {
+    value: String,
+    line: usize,
+    matched: AtomicBool,
+}
+
+/// A suppression list entry that matched no record of the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unmatched {
+    /// Its line in the list.
+    pub line: usize,
+    /// The entry as normalised (NFC; an address in lower case).
+    pub entry: String,
+}
+
+impl std::fmt::Display for Unmatched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (line {})", self.entry, self.line)
+    }
+}
+
+/// Text in Unicode normalisation form C, borrowed when it already is.
+pub fn nfc(s: &str) -> std::borrow::Cow<'_, str> {
+    use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+    if is_nfc_quick(s.chars()) == IsNormalized::Yes {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(s.nfc().collect())
+    }
+}
+
 impl Suppressions {
-    /// Reads a suppression file: one record id or email address a line
-    /// (an entry with `@` is an address, matched case-insensitively); blank
-    /// lines and lines starting with `#` are ignored.
+    /// Reads a suppression file; see [`Suppressions::parse`]. Anything it
+    /// cannot interpret stops the run, naming the file and line.
     pub fn load(path: &Path) -> Result<Suppressions> {
-        let text = std::fs::read_to_string(path)
+        let bytes = std::fs::read(path)
             .map_err(|e| Error::Input(format!("suppression list `{}`: {e}", path.display())))?;
+        Suppressions::parse(&bytes, &path.display().to_string())
+            .map_err(|e| Error::Input(format!("suppression list {e}")))
+    }
+
+    /// Parses a suppression list as people write them: one record id or
+    /// email address a line (an entry with `@` is an address). Around an
+    /// entry, white space is ignored, and so is a note after it: after `#`
+    /// (`C-01001  # asked by phone`), a tab, a comma or a semicolon (a
+    /// spreadsheet's second column, a trailing comma). An entry may be
+    /// quoted (`"C-01001"`, with `""` for a quote inside). Blank lines and
+    /// lines starting with `#` are skipped, and so is a byte order mark.
+    /// Ids and addresses are compared in Unicode normalisation form C,
+    /// addresses in any letter case.
+    ///
+    /// A line that cannot be read as one entry is an error naming the line:
+    /// two values separated by spaces (`C-01001 C-01002`), an unclosed
+    /// quote, a control character, an entry with `@` that is not an email
+    /// address, or bytes that are not UTF-8. A list that suppresses the
+    /// wrong customer, or none, must never be read silently.
+    pub fn parse(bytes: &[u8], file: &str) -> std::result::Result<Suppressions, String> {
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         let mut s = Suppressions {
-            file: path.display().to_string(),
+            file: file.to_owned(),
             ..Suppressions::default()
         };
-        for (i, line) in text.lines().enumerate() {
-            let entry = line.trim().trim_start_matches('\u{feff}');
-            if entry.is_empty() || entry.starts_with('#') {
+        for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+            let n = i + 1;
+            let at = |why: String| format!("{file} line {n}: {why}");
+            let line = std::str::from_utf8(raw)
+                .map_err(|_| at("not valid UTF-8 (save the list as UTF-8)".into()))?;
+            let Some(value) = entry_of(line).map_err(at)? else {
                 continue;
+            };
+            let value = nfc(&value).into_owned();
+            if let Some(c) = value.chars().find(|c| c.is_control()) {
+                return Err(at(format!(
+                    "`{}` holds the control character U+{:04X}",
+                    value.escape_debug(),
+                    c as u32
+                )));
             }
-            if entry.contains('@') {
-                s.addresses.entry(entry.to_lowercase()).or_insert(i + 1);
+            let (map, key) = if value.contains('@') {
+                if value.parse::<Address>().is_err() {
+                    return Err(at(format!("`{value}` is not an email address")));
+                }
+                (&mut s.addresses, value.to_lowercase())
             } else {
-                s.ids.entry(entry.to_owned()).or_insert(i + 1);
+                (&mut s.ids, value.clone())
+            };
+            if !map.contains_key(&key) {
+                map.insert(key.clone(), s.entries.len());
+                s.entries.push(Entry {
+                    value: key,
+                    line: n,
+                    matched: AtomicBool::new(false),
+                });
             }
         }
         Ok(s)
     }
 
-    /// Number of entries.
+    /// Number of distinct entries.
     pub fn len(&self) -> usize {
-        self.ids.len() + self.addresses.len()
+        self.entries.len()
     }
 
     /// Whether the list is empty.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.entries.is_empty()
     }
 
-    /// Why a record is suppressed, if it is.
-    fn reason(&self, id: &str, address: Option<&str>) -> Option<String> {
-        let hit = |what: &str, line: usize| {
+    /// Why a record with this id and address is suppressed, if it is; notes
+    /// the entry as matched.
+    pub fn check(&self, id: &str, address: Option<&str>) -> Option<String> {
+        let hit = |what: &str, i: usize| {
+            let e = &self.entries[i];
+            e.matched.store(true, Ordering::Relaxed);
             format!(
-                "{what} is on the suppression list {} (line {line})",
-                self.file
+                "{what} is on the suppression list {} (line {})",
+                self.file, e.line
             )
         };
-        if let Some(line) = self.ids.get(id) {
-            return Some(hit("record id", *line));
+        if let Some(&i) = self.ids.get(nfc(id.trim()).as_ref()) {
+            return Some(hit("record id", i));
         }
-        let address = address?.trim().to_lowercase();
+        let address = nfc(address?.trim()).to_lowercase();
         self.addresses
             .get(&address)
-            .map(|line| hit("email address", *line))
+            .map(|&i| hit("email address", i))
+    }
+
+    /// The entries no record matched so far, in file order.
+    pub fn unmatched(&self) -> Vec<Unmatched> {
+        self.entries
+            .iter()
+            .filter(|e| !e.matched.load(Ordering::Relaxed))
+            .map(|e| Unmatched {
+                line: e.line,
+                entry: e.value.clone(),
+            })
+            .collect()
     }
 }
 
-/// Routes a checked record over the run's `channels`.
+/// The entry of one line of a suppression list, if it has one.
+fn entry_of(line: &str) -> std::result::Result<Option<String>, String> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let several = || {
+        format!(
+            "`{line}` holds more than one value; write one record id or email address a line (a note goes after `#` or a tab; quote an id that has spaces)"
+        )
+    };
+    let value = if let Some(quoted) = line.strip_prefix('"') {
+        let mut value = String::new();
+        let mut chars = quoted.char_indices().peekable();
+        let mut end = None;
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '"' if chars.peek().map(|&(_, c)| c) == Some('"') => {
+                    chars.next();
+                    value.push('"');
+                }
+                '"' => {
+                    end = Some(i + 1);
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        let rest = &quoted[end.ok_or("the quote is never closed")?..];
+        let note = rest.starts_with('\t') || rest.trim_start().starts_with(['#', ',', ';']);
+        if !rest.trim().is_empty() && !note {
+            return Err(several());
+        }
+        value.trim().to_owned()
+    } else {
+        // The entry ends at a tab, comma or semicolon, or a `#` after white
+        // space; what follows is a note.
+        let mut end = line.len();
+        let mut after_space = false;
+        for (i, c) in line.char_indices() {
+            if matches!(c, '\t' | ',' | ';') || (c == '#' && after_space) {
+                end = i;
+                break;
+            }
+            after_space = c.is_whitespace();
+        }
+        let value = line[..end].trim();
+        if value.contains(char::is_whitespace) {
+            return Err(several());
+        }
+        value.to_owned()
+    };
+    if value.is_empty() {
+        return Err("the line has a note but no record id or email address".into());
+    }
+    Ok(Some(value))
+}
+
+/// Routes a checked record over the run's `channels`; `suppressed` is why
+/// the record is on the suppression list, if it is ([`Suppressions::check`]).
 pub fn route(
     meta: &LayoutMeta,
     record: &Map<String, Value>,
-    id: &str,
     channels: &[Channel],
-    suppressions: &Suppressions,
+    suppressed: Option<String>,
 ) -> Route {
     let raw_address = meta
         .email
         .as_ref()
         .and_then(|e| record.get(&e.to_field))
         .and_then(Value::as_str);
-    let suppressed = suppressions.reason(id, raw_address);
     let preference = match preference(meta, record) {
         Ok(p) => p,
         Err(why) => {
@@ -205,12 +370,12 @@ pub fn route(
             } else {
                 match c {
                     Channel::Email if !wants_email => {
-                        Decision::Suppress("contact preference is print".into())
+                        Decision::Elsewhere("contact preference is print: routed to print".into())
                     }
                     Channel::Email => match &address {
                         Ok(_) => Decision::Render(None),
-                        Err(why) if has_pdf => Decision::Suppress(format!(
-                            "no valid email address ({why}): sent by post instead"
+                        Err(why) if has_pdf => Decision::Elsewhere(format!(
+                            "no valid email address ({why}): routed to print instead"
                         )),
                         Err(why) => Decision::Fail(format!(
                             "no valid email address ({why}), and this run has no pdf channel to fall back to"
@@ -221,7 +386,9 @@ pub fn route(
                         "fallback to print: no valid email address ({})",
                         address.as_ref().err().map_or("", |s| s.as_str())
                     ))),
-                    Channel::Pdf => Decision::Suppress("contact preference is email".into()),
+                    Channel::Pdf => {
+                        Decision::Elsewhere("contact preference is email: routed to email".into())
+                    }
                 }
             };
             (c, d)

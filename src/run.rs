@@ -103,6 +103,9 @@ pub struct RunOptions {
     pub progress: crate::progress::ProgressMode,
     /// How log lines (progress, warnings) are written.
     pub log_format: crate::progress::LogFormat,
+    /// Set (by a signal handler, or by the caller) to stop the run between
+    /// records; see [`crate::stop`].
+    pub stop: crate::stop::StopFlag,
 }
 
 /// The default of [`RunOptions::doc_timeout`]: far above any real letter
@@ -186,6 +189,7 @@ struct Checker<'a> {
     /// record fails visibly, it is never lost.
     seen: HashMap<u128, u64>,
     namer: FileNamer,
+    wording: crate::wording::Wording,
 }
 
 /// What checking and routing a record needs besides the record.
@@ -214,6 +218,10 @@ impl<'a> Checker<'a> {
             pieces: plan.pieces,
             seen: HashMap::new(),
             namer: FileNamer::default(),
+            wording: crate::wording::Wording::new(
+                &plan.layout.meta.required_text,
+                &plan.layout.meta.forbidden_text,
+            ),
         }
     }
 
@@ -248,6 +256,17 @@ impl<'a> Checker<'a> {
             Err(why) => return fail(None, why),
         };
         let id = id_of(&record, &self.layout.meta.id_field);
+        // Matched before the schema check, so that an entry of the list that
+        // names an invalid record is not reported as matching nobody.
+        let address = self.layout.meta.email.as_ref().and_then(|e| {
+            record
+                .get(&e.to_field)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+        let suppressed = self
+            .suppressions
+            .check(id.as_deref().unwrap_or(""), address.as_deref());
         let record = match check_record(record, &self.layout.meta.fields, self.origin) {
             Ok(record) => record,
             Err(problems) => return fail(id, problems.join("; ")),
@@ -256,6 +275,10 @@ impl<'a> Checker<'a> {
             let field = &self.layout.meta.id_field;
             return fail(None, format!("field `{field}`: not a usable record id"));
         };
+        let to_field = self.layout.meta.email.as_ref().map(|e| e.to_field.as_str());
+        if let Some(why) = self.wording.forbidden_in_record(&record, to_field) {
+            return fail(Some(id), why);
+        }
         let key = typst::utils::hash128(&id);
         if let Some(first) = self.seen.get(&key) {
             let why = format!("duplicate record id (first used at line {first})");
@@ -264,7 +287,7 @@ impl<'a> Checker<'a> {
         self.seen.insert(key, line);
         let stem = self.namer.name(&id);
         let locale = record_locale(&self.layout.meta, self.texts, &record);
-        let route = route::route(&self.layout.meta, &record, &id, channels, self.suppressions);
+        let route = route::route(&self.layout.meta, &record, channels, suppressed);
         let planned = self.pieces.and_then(|p| p.get(&index));
         let sequence = planned.map(|p| p.sequence);
         let imb = planned.and_then(|p| p.imb.clone());
@@ -365,9 +388,7 @@ struct Stage {
 pub fn run(opts: &RunOptions) -> Result<RunReport> {
     let started = Instant::now();
     let started_at = now_rfc3339();
-    if opts.jobs == 0 {
-        return Err(Error::Usage("--jobs must be at least 1".into()));
-    }
+    check_jobs(opts.jobs)?;
     if opts.shard.is_some() && opts.print {
         return Err(Error::Usage(
             "--print cannot be combined with --shard: print files put every letter of the batch in one mailing order, so make them in one unsharded run".into(),
@@ -560,7 +581,12 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         pieces: None,
     };
     let pieces = if opts.print {
-        Some(mailing_order(plan, &input, opts.sequence.as_deref())?)
+        Some(mailing_order(
+            plan,
+            &input,
+            opts.sequence.as_deref(),
+            &opts.stop,
+        )?)
     } else {
         None
     };
@@ -574,6 +600,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         stage: Arc::new(stage),
         jobs: opts.jobs,
         limit: opts.doc_timeout,
+        stop: opts.stop.clone(),
     };
     let total = match opts.shard {
         Some(s) => summary.records.div_ceil(s.count as usize),
@@ -587,9 +614,18 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         kept_documents: journal.tally().totals.documents,
         last_sample: None,
     };
-    render_all(plan, &input, &workers, pick, &mut journal, &mut watch)?;
+    let rendered = render_all(plan, &input, &workers, pick, &mut journal, &mut watch);
     watch.sample(&journal, true);
     watch.progress.finish();
+    if let Rendered::Stopped(signal) = rendered? {
+        journal.sync()?;
+        return Err(stopped(
+            signal,
+            journal.tally().totals.records,
+            total,
+            opts.shard,
+        ));
+    }
     let (mut documents, tally) = journal.finish()?;
     let print = match &pieces {
         Some(pieces) => {
@@ -636,6 +672,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         print,
         shard: opts.shard,
         shards: Vec::new(),
+        unmatched_suppressions: suppressions.unmatched(),
         resumed: state.resumed.clone(),
         documents,
     };
@@ -645,6 +682,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
     crate::report::write(&folder, &manifest, &watch.samples, links)?;
     let state_path = folder.join(journal::STATE_FILE);
     std::fs::remove_file(&state_path).map_err(|e| Error::io(&state_path, e))?;
+    output::sync_dir(&folder).map_err(|e| Error::io(&folder, e))?;
     Ok(RunReport {
         manifest,
         manifest_path,
@@ -654,6 +692,45 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         seconds: started.elapsed().as_secs_f64(),
         warnings,
     })
+}
+
+/// The most rendering workers a run takes: four per core (at least 4),
+/// and never more than 256. Each worker holds a 64 MiB stack and renders one
+/// record at a time; past the cores, more workers only add memory.
+pub fn max_jobs() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (4 * cores).clamp(4, 256)
+}
+
+/// Refuses a number of workers the run cannot use, before anything is
+/// written.
+fn check_jobs(jobs: usize) -> Result<()> {
+    let max = max_jobs();
+    if jobs == 0 || jobs > max {
+        return Err(Error::Usage(format!(
+            "--jobs {jobs}: give 1 to {max} rendering workers (at most 4 per core, 256 in all; each holds a 64 MiB stack and more workers than cores add memory, not speed)"
+        )));
+    }
+    Ok(())
+}
+
+/// The error of a run stopped by `signal` after `done` records of `total`
+/// (0 when the count is not known yet).
+fn stopped(signal: i32, done: usize, total: usize, shard: Option<Shard>) -> Error {
+    use crate::stop::count;
+    let of = match (shard, total) {
+        (Some(s), _) => format!(" of shard {s}"),
+        (None, 0) => String::new(),
+        (None, total) => format!(" of {}", count(total)),
+    };
+    Error::Stopped {
+        signal,
+        message: format!(
+            "stopped by {} after {} records{of}; resume with --resume",
+            crate::stop::signal_name(signal),
+            count(done)
+        ),
+    }
 }
 
 /// The folder of a run's manifest, journal, state and lock: `--out`, or a
@@ -825,7 +902,12 @@ pub(crate) fn load_texts(layout: &Layout, files: &LayoutFiles) -> Result<Texts> 
 /// tool's sequence file when given (ids in it first, in its order; any
 /// other letter after them in the layout's order), else by the layout's
 /// `print.sort` key, then the record id.
-fn mailing_order(plan: Plan, input: &Input, sequence: Option<&Path>) -> Result<Pieces> {
+fn mailing_order(
+    plan: Plan,
+    input: &Input,
+    sequence: Option<&Path>,
+    stop: &crate::stop::StopFlag,
+) -> Result<Pieces> {
     if !plan.channels.contains(&Channel::Pdf) {
         return Err(Error::Usage(
             "--print needs the pdf channel: add pdf to --channels".into(),
@@ -846,6 +928,9 @@ fn mailing_order(plan: Plan, input: &Input, sequence: Option<&Path>) -> Result<P
     let mut checker = Checker::new(plan, input.format);
     let mut letters = Vec::new();
     for raw in input.records()? {
+        if let Some(signal) = stop.requested() {
+            return Err(stopped(signal, 0, 0, None));
+        }
         if let Checked::Ready(job) = checker.check(raw?) {
             let prints = job
                 .route
@@ -975,9 +1060,8 @@ fn preflight(layout: &Layout, stage: &Stage, sample: Option<Vec<u8>>) -> Result<
     let rules = locale::rules(&layout.meta.default_locale).unwrap_or(&locale::RULES[0]);
     let mut warnings = Vec::new();
     if let Some(pdf) = &stage.pdf {
-        let json = serde_json::to_vec(&Value::Object(record.clone())).expect("JSON serializes");
         warnings = pdf
-            .render_with_warnings("sample", json, rules)
+            .render_with_warnings("sample", &record, rules)
             .map_err(&fail)?
             .warnings;
     }
@@ -1065,6 +1149,8 @@ struct Workers {
     jobs: usize,
     /// Per-record time limit.
     limit: std::time::Duration,
+    /// Set when the run must stop taking records (a signal).
+    stop: crate::stop::StopFlag,
 }
 
 /// What a worker is doing, shared with the watchdog.
@@ -1108,6 +1194,9 @@ type Slots = Arc<Mutex<Slot>>;
 /// The numbered batches of records on their way to the workers.
 type Batches = Arc<Mutex<mpsc::Receiver<(u64, Vec<Item>)>>>;
 
+/// A finished batch: its entries, or the environment error that stopped it.
+type Done = (u64, std::result::Result<Vec<Document>, String>);
+
 fn lock(slot: &Mutex<Slot>) -> std::sync::MutexGuard<'_, Slot> {
     slot.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -1135,22 +1224,32 @@ fn timed_out(job: &Pending, limit: std::time::Duration) -> Vec<Document> {
         .collect()
 }
 
-/// One rendering worker: takes batches from `rx` until the reader is done,
-/// or until the watchdog abandons it. A worker that replaces an abandoned
-/// one first finishes the batch its slot already holds.
-fn work(
-    stage: Arc<Stage>,
-    slot: Slots,
+/// What the workers share besides their slots: the batches, the way back,
+/// the count of documents for cache eviction, and the halt flag that an
+/// environment error sets (every worker then drops its work).
+#[derive(Clone)]
+struct Lanes {
     rx: Batches,
-    tx: mpsc::Sender<(u64, Vec<Document>)>,
+    tx: mpsc::Sender<Done>,
     done: Arc<AtomicUsize>,
-) {
+    halt: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// One rendering worker: takes batches until the reader is done, or until
+/// the watchdog abandons it. A worker that replaces an abandoned one first
+/// finishes the batch its slot already holds. After a halt it takes no
+/// more records (it drains the batches, so the reader never blocks).
+fn work(stage: Arc<Stage>, slot: Slots, lanes: Lanes) {
+    let halted = || lanes.halt.load(Ordering::SeqCst);
     loop {
         // Take the next item of the batch in hand, or hand the batch in.
         let item = {
             let mut s = lock(&slot);
             if s.abandoned {
                 return;
+            }
+            if halted() {
+                s.busy = None;
             }
             match s.busy.as_mut() {
                 Some(busy) => match busy.rest.pop_front() {
@@ -1164,7 +1263,7 @@ fn work(
                     }
                     None => {
                         let busy = s.busy.take().expect("busy");
-                        if tx.send((busy.seq, busy.docs)).is_err() {
+                        if lanes.tx.send((busy.seq, Ok(busy.docs))).is_err() {
                             return;
                         }
                         continue;
@@ -1172,20 +1271,22 @@ fn work(
                 },
                 None => {
                     drop(s);
-                    let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let next = lanes.rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                     let Ok((seq, items)) = next else { return };
-                    lock(&slot).busy = Some(Busy {
-                        seq,
-                        docs: Vec::with_capacity(items.len() * 2),
-                        rest: items.into(),
-                        current: None,
-                    });
+                    if !halted() {
+                        lock(&slot).busy = Some(Busy {
+                            seq,
+                            docs: Vec::with_capacity(items.len() * 2),
+                            rest: items.into(),
+                            current: None,
+                        });
+                    }
                     continue;
                 }
             }
         };
-        let docs = render_one(&stage, *item);
-        if done.fetch_add(1, Ordering::Relaxed) % EVICT_EVERY == EVICT_EVERY - 1 {
+        let result = render_one(&stage, *item);
+        if lanes.done.fetch_add(1, Ordering::Relaxed) % EVICT_EVERY == EVICT_EVERY - 1 {
             typst::comemo::evict(1);
         }
         let mut s = lock(&slot);
@@ -1194,8 +1295,28 @@ fn work(
         }
         let busy = s.busy.as_mut().expect("busy while rendering");
         busy.current = None;
-        busy.docs.extend(docs);
+        match result {
+            Ok(docs) => busy.docs.extend(docs),
+            Err(why) => {
+                // Not the record's fault: stop the run, journal nothing of
+                // this batch, leave it to --resume.
+                lanes.halt.store(true, Ordering::SeqCst);
+                let seq = busy.seq;
+                s.busy = None;
+                let _ = lanes.tx.send((seq, Err(why)));
+            }
+        }
     }
+}
+
+/// How [`render_all`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rendered {
+    /// Every picked record is in the journal.
+    All,
+    /// A signal stopped the reader; the records read before it are in the
+    /// journal, the rest is left for `--resume`.
+    Stopped(i32),
 }
 
 /// Renders the picked records with the workers and appends their entries
@@ -1214,6 +1335,14 @@ fn work(
 /// background and throws the result away, or ends with the process) and
 /// starts a new worker on the rest of that batch. The run goes on with the
 /// same number of working threads.
+///
+/// Stopping: when the stop flag is set (a signal), the reader takes no more
+/// records, the workers finish the batches already handed out, and they are
+/// journaled. When a document cannot be written (an environment error, see
+/// [`Error::Environment`]), or the journal itself cannot, the run halts:
+/// the batches before the failing one are journaled, no later one is, and
+/// the workers finish the record in hand and stop; the error names the
+/// file and the cause, and `--resume` renders the rest.
 fn render_all(
     plan: Plan,
     input: &Input,
@@ -1221,23 +1350,22 @@ fn render_all(
     pick: Pick,
     journal: &mut Journal,
     watch: &mut Watch,
-) -> Result<()> {
+) -> Result<Rendered> {
     let records = input.records()?;
     let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Vec<Item>)>(workers.jobs * 2);
-    let job_rx = Arc::new(Mutex::new(job_rx));
-    let (doc_tx, doc_rx) = mpsc::channel::<(u64, Vec<Document>)>();
-    let done = Arc::new(AtomicUsize::new(0));
+    let (doc_tx, doc_rx) = mpsc::channel::<Done>();
+    let lanes = Lanes {
+        rx: Arc::new(Mutex::new(job_rx)),
+        tx: doc_tx,
+        done: Arc::new(AtomicUsize::new(0)),
+        halt: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    };
     let spawn = |slot: Slots| {
-        let (stage, rx, tx, done) = (
-            workers.stage.clone(),
-            job_rx.clone(),
-            doc_tx.clone(),
-            done.clone(),
-        );
+        let (stage, lanes) = (workers.stage.clone(), lanes.clone());
         std::thread::Builder::new()
             .name("render".into())
             .stack_size(WORKER_STACK)
-            .spawn(move || work(stage, slot, rx, tx, done))
+            .spawn(move || work(stage, slot, lanes))
             .map(drop)
             .map_err(|e| Error::Output(format!("cannot start a worker thread: {e}")))
     };
@@ -1249,17 +1377,28 @@ fn render_all(
     }
     // Batches the reader sent, once it has finished.
     let total = AtomicUsize::new(usize::MAX);
+    let halt = lanes.halt.clone();
 
-    std::thread::scope(|scope| -> Result<()> {
+    std::thread::scope(|scope| -> Result<Rendered> {
         let total = &total;
-        let reader = scope.spawn(move || -> Result<()> {
+        let halt = &halt;
+        let stop = &workers.stop;
+        let reader = scope.spawn(move || -> Result<Option<i32>> {
             let mut checker = Checker::new(plan, input.format);
             // Records travel in small batches: an email takes a fraction of
             // a millisecond, and handing each over alone costs about as much.
             let mut batch = Vec::with_capacity(BATCH);
             let mut seq = 0;
+            let mut stopped = None;
             let result = (|| {
                 for raw in records {
+                    if halt.load(Ordering::SeqCst) {
+                        return Ok(());
+                    }
+                    if let Some(signal) = stop.requested() {
+                        stopped = Some(signal);
+                        break;
+                    }
                     let checked = checker.check(raw?);
                     let (index, id) = match &checked {
                         Checked::Ready(job) => (job.index, Some(job.id.as_str())),
@@ -1276,31 +1415,47 @@ fn render_all(
                     });
                     if batch.len() == BATCH {
                         let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                        job_tx.send((seq, full)).expect("a worker takes batches");
+                        if job_tx.send((seq, full)).is_err() {
+                            return Ok(());
+                        }
                         seq += 1;
                     }
                 }
-                if !batch.is_empty() {
-                    job_tx.send((seq, batch)).expect("a worker takes batches");
+                if !batch.is_empty() && job_tx.send((seq, batch)).is_ok() {
                     seq += 1;
                 }
                 Ok(())
             })();
             total.store(seq as usize, Ordering::SeqCst);
-            result
+            result.map(|()| stopped)
         });
         // Put the batches back in input order as they come; watch the clock.
-        let mut waiting: std::collections::BTreeMap<u64, Vec<Document>> = Default::default();
+        let mut waiting: std::collections::BTreeMap<
+            u64,
+            std::result::Result<Vec<Document>, String>,
+        > = Default::default();
         let mut next: u64 = 0;
-        let mut written = Ok(());
+        let mut failure: Option<Error> = None;
         let tick = Duration::from_millis(100).min(workers.limit);
         loop {
             match doc_rx.recv_timeout(tick) {
                 Ok((seq, docs)) => {
                     waiting.insert(seq, docs);
                     while let Some(docs) = waiting.remove(&next) {
-                        if written.is_ok() {
-                            written = journal.append(&docs);
+                        match docs {
+                            _ if failure.is_some() => {}
+                            Ok(docs) => {
+                                if let Err(e) = journal.append(&docs) {
+                                    halt.store(true, Ordering::SeqCst);
+                                    failure = Some(Error::Environment(format!(
+                                        "the run stopped: cannot write its journal ({e}); the records after the last complete line are left for --resume"
+                                    )));
+                                }
+                            }
+                            Err(why) => {
+                                halt.store(true, Ordering::SeqCst);
+                                failure = Some(Error::Environment(why));
+                            }
                         }
                         next += 1;
                     }
@@ -1311,6 +1466,17 @@ fn render_all(
             watch.sample(journal, false);
             if next as usize == total.load(Ordering::SeqCst) {
                 break;
+            }
+            if halt.load(Ordering::SeqCst) {
+                // Wait for the records in hand (and their files) to finish,
+                // so nothing is written after the run returns.
+                let idle = slots.iter().all(|slot| {
+                    let s = lock(slot);
+                    s.abandoned || s.busy.as_ref().is_none_or(|b| b.current.is_none())
+                });
+                if idle && reader.is_finished() {
+                    break;
+                }
             }
             if reader.is_finished() && total.load(Ordering::SeqCst) == usize::MAX {
                 break; // the reader failed; its error is below
@@ -1338,19 +1504,36 @@ fn render_all(
                 *slot = fresh;
             }
         }
-        reader.join().expect("reader thread does not panic")?;
-        written?;
+        let stopped = reader.join().expect("reader thread does not panic")?;
+        if let Some(e) = failure {
+            journal.sync()?;
+            return Err(e);
+        }
         if !waiting.is_empty() || (next as usize) < total.load(Ordering::SeqCst) {
             return Err(Error::Output(
                 "a rendering worker stopped before its batch was done".into(),
             ));
         }
-        Ok(())
+        Ok(stopped.map_or(Rendered::All, Rendered::Stopped))
     })
 }
 
-/// Renders one record on each channel its route says.
-fn render_one(stage: &Stage, job: Job) -> Vec<Document> {
+/// Why a document was not made: the record's own data or the template
+/// (the document fails), or the environment (the run stops).
+enum Failure {
+    Record(String),
+    Environment(String),
+}
+
+impl From<String> for Failure {
+    fn from(why: String) -> Failure {
+        Failure::Record(why)
+    }
+}
+
+/// Renders one record on each channel its route says. The error is an
+/// environment error (a file that cannot be written), which stops the run.
+fn render_one(stage: &Stage, job: Job) -> std::result::Result<Vec<Document>, String> {
     let mut docs = Vec::with_capacity(job.route.decisions.len());
     for (channel, decision) in &job.route.decisions {
         let entry = |status, why: String| {
@@ -1365,6 +1548,7 @@ fn render_one(stage: &Stage, job: Job) -> Vec<Document> {
         };
         let doc = match decision {
             Decision::Suppress(why) => entry(DocStatus::Suppressed, why.clone()),
+            Decision::Elsewhere(why) => entry(DocStatus::RoutedElsewhere, why.clone()),
             Decision::Fail(why) => entry(
                 DocStatus::Failed,
                 format!("record {} (line {}): {why}", job.id, job.line),
@@ -1379,16 +1563,17 @@ fn render_one(stage: &Stage, job: Job) -> Vec<Document> {
                         doc.note = note.clone();
                         doc
                     }
-                    Err(why) => entry(
+                    Err(Failure::Record(why)) => entry(
                         DocStatus::Failed,
                         format!("record {} (line {}): {why}", job.id, job.line),
                     ),
+                    Err(Failure::Environment(why)) => return Err(why),
                 }
             }
         };
         docs.push(doc);
     }
-    docs
+    Ok(docs)
 }
 
 /// A rendered document's entry, before its channel's details.
@@ -1414,22 +1599,28 @@ fn rendered(job: &Job, channel: Channel, path: String, bytes: &[u8]) -> Document
     }
 }
 
-/// Writes `bytes` to `<out>/<rel>` atomically.
-fn write(stage: &Stage, rel: &str, bytes: &[u8]) -> std::result::Result<(), String> {
+/// Writes `bytes` to `<out>/<rel>` atomically. Failing to is never the
+/// record's fault (a full disk, a folder that cannot be written).
+fn write(stage: &Stage, rel: &str, bytes: &[u8]) -> std::result::Result<(), Failure> {
     let path = stage.out.join(rel);
-    output::write_atomic_tagged(&path, bytes, false, &stage.temp_tag)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    output::write_atomic_tagged(&path, bytes, false, &stage.temp_tag).map_err(|e| {
+        let folder = path.parent().unwrap_or(&stage.out);
+        Failure::Environment(format!(
+            "the run stopped: cannot write to {} ({e}) while writing {}; no record was failed for it. Fix the folder (space, permissions, mount), then run the same command with --resume",
+            folder.display(),
+            path.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+        ))
+    })
 }
 
-fn render_pdf(stage: &Stage, job: &Job) -> std::result::Result<Document, String> {
+fn render_pdf(stage: &Stage, job: &Job) -> std::result::Result<Document, Failure> {
     let renderer = stage.pdf.as_ref().expect("pdf channel prepared");
-    let json = serde_json::to_vec(&job.record).expect("JSON values serialize");
     let bars = match &job.imb {
         Some(Ok((_, bars))) => Some(bars.as_str()),
-        Some(Err(why)) => return Err(why.clone()),
+        Some(Err(why)) => return Err(Failure::Record(why.clone())),
         None => None,
     };
-    let pdf = renderer.render_piece(&job.id, json, job.locale, job.sequence, bars)?;
+    let pdf = renderer.render_piece(&job.id, &job.record, job.locale, job.sequence, bars)?;
     let rel = format!("pdf/{}.pdf", job.stem);
     write(stage, &rel, &pdf.pdf)?;
     let mut doc = rendered(job, Channel::Pdf, rel, &pdf.pdf);
@@ -1437,7 +1628,7 @@ fn render_pdf(stage: &Stage, job: &Job) -> std::result::Result<Document, String>
     Ok(doc)
 }
 
-fn render_email(stage: &Stage, job: &Job) -> std::result::Result<Document, String> {
+fn render_email(stage: &Stage, job: &Job) -> std::result::Result<Document, Failure> {
     let renderer = stage.email.as_ref().expect("email channel prepared");
     let to = job
         .route
@@ -1468,6 +1659,31 @@ fn render_email(stage: &Stage, job: &Job) -> std::result::Result<Document, Strin
     Ok(doc)
 }
 
+/// What `validate` is asked to check: the run it prepares for.
+#[derive(Debug, Clone)]
+pub struct ValidateOptions {
+    /// The folder holding the layouts.
+    pub layouts_dir: PathBuf,
+    /// Which layout version (any status: validation sends nothing).
+    pub layout: LayoutRef,
+    /// The data file.
+    pub data: PathBuf,
+    /// Its format, when not taken from the extension.
+    pub format: Option<Format>,
+    /// The date the run will use (picks the version, as `run` does);
+    /// `None` for today (UTC).
+    pub as_of: Option<Date>,
+    /// The channels of the run; `None` for the layout's.
+    pub channels: Option<Vec<Channel>>,
+    /// The run's suppression list.
+    pub suppress: Option<PathBuf>,
+    /// The run makes print files: plan the mailing order and the IMb of
+    /// every piece, as the run will.
+    pub print: bool,
+    /// The presort sequence file of a print run.
+    pub sequence: Option<PathBuf>,
+}
+
 /// The result of `validate`: every record checked, nothing rendered.
 #[derive(Debug, serde::Serialize)]
 pub struct ValidationReport {
@@ -1477,45 +1693,104 @@ pub struct ValidationReport {
     pub records: usize,
     /// Number of valid records.
     pub valid: usize,
-    /// The invalid records, each with its reason.
+    /// The invalid records, each with its reason (one entry a record: the
+    /// first channel's, which names the record, its line and the reason).
     pub invalid: Vec<Document>,
+    /// Suppression list entries that matched no record.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unmatched_suppressions: Vec<route::Unmatched>,
 }
 
-/// Checks every record of `data` against the layout's schema without
-/// rendering. Any layout status is accepted: validation sends nothing.
-pub fn validate(
-    layouts_dir: &Path,
-    r: &LayoutRef,
-    data: &Path,
-    format: Option<Format>,
-) -> Result<ValidationReport> {
-    let layout = find_layout(layouts_dir, r, Date::today_utc())?;
-    let input = Input::new(data, format)?;
+/// Checks every record of the data as `run` would before rendering,
+/// through the same code (the run's [`Checker`]): the schema and the
+/// characters of every value, record ids and duplicates, file names, the
+/// contact preference, the locale, the email address and the fallback to
+/// print, the suppression list, forbidden wording in the data, and with
+/// `print` the mailing order and each piece's IMb. A record `validate`
+/// passes is never failed by `run` for anything it could see without
+/// rendering; only the template itself (and what it makes of the data,
+/// such as a page count) is left to the run.
+pub fn validate(opts: &ValidateOptions) -> Result<ValidationReport> {
+    let as_of = opts.as_of.unwrap_or_else(Date::today_utc);
+    let layout = find_layout(&opts.layouts_dir, &opts.layout, as_of)?;
+    let files = layout.read_files()?;
+    let texts = load_texts(&layout, &files)?;
+    let channels = run_channels(&layout, opts.channels.as_deref())?;
+    if opts.print && !channels.contains(&Channel::Pdf) {
+        return Err(Error::Usage(
+            "--print needs the pdf channel: add pdf to --channels".into(),
+        ));
+    }
+    let suppressions = match &opts.suppress {
+        Some(path) => Suppressions::load(path)?,
+        None => Suppressions::default(),
+    };
+    let input = Input::new(&opts.data, opts.format)?;
     let summary = input.scan()?;
     input.check_shape(&summary, &layout.meta.id_field)?;
-    let channels = layout.meta.default_channels();
-    let suppressions = Suppressions::default();
-    let texts = Texts::default();
-    let plan = Plan {
+    let mut plan = Plan {
         layout: &layout,
         channels: &channels,
         suppressions: &suppressions,
         texts: &texts,
         pieces: None,
     };
+    let stop = crate::stop::StopFlag::new();
+    let pieces = if opts.print {
+        Some(mailing_order(
+            plan,
+            &input,
+            opts.sequence.as_deref(),
+            &stop,
+        )?)
+    } else {
+        None
+    };
+    plan.pieces = pieces.as_ref();
     let mut checker = Checker::new(plan, input.format);
     let mut report = ValidationReport {
         layout: layout.id(),
         records: 0,
         valid: 0,
         invalid: Vec::new(),
+        unmatched_suppressions: Vec::new(),
     };
     for raw in input.records()? {
         report.records += 1;
         match checker.check(raw?) {
-            Checked::Ready(_) => report.valid += 1,
+            Checked::Ready(job) => match job.failure() {
+                None => report.valid += 1,
+                Some(doc) => report.invalid.push(doc),
+            },
             Checked::Failed(mut docs) => report.invalid.extend(docs.drain(..1)),
         }
     }
+    report.unmatched_suppressions = suppressions.unmatched();
     Ok(report)
+}
+
+impl Job {
+    /// The entry of the first channel on which this checked record is
+    /// bound to fail before it is rendered (its route fails it, or its
+    /// letter cannot have its IMb), if there is one.
+    fn failure(&self) -> Option<Document> {
+        self.route.decisions.iter().find_map(|(channel, d)| {
+            let why = match (channel, d) {
+                (_, Decision::Fail(why)) => why,
+                (Channel::Pdf, Decision::Render(_)) => match &self.imb {
+                    Some(Err(why)) => why,
+                    _ => return None,
+                },
+                _ => return None,
+            };
+            Some(Document::without_file(
+                self.index,
+                self.line,
+                Some(self.id.clone()),
+                channel.name(),
+                DocStatus::Failed,
+                format!("record {} (line {}): {why}", self.id, self.line),
+            ))
+        })
+    }
 }

@@ -74,6 +74,13 @@ pub struct FieldSpec {
     /// which would otherwise take seconds to lay out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_length: Option<usize>,
+    /// For a `string` (or a list of strings): the value may hold line
+    /// breaks and tabs (a free-text note). Without it a value is one line,
+    /// and a line break in it fails the record, naming the field: a newline
+    /// must not add an address line. See [`crate::values`] for every rule
+    /// on the characters of a value.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub multiline: bool,
 }
 
 impl FieldSpec {
@@ -111,6 +118,11 @@ impl FieldSpec {
             }
             if f.items.is_some() && f.kind != FieldType::List {
                 problems.push(format!("field `{path}`: only a list can have `items`"));
+            }
+            if f.multiline && f.kind != FieldType::String && f.item_type() != FieldType::String {
+                problems.push(format!(
+                    "field `{path}`: only a string (or a list of strings) can be `multiline`"
+                ));
             }
             if f.kind == FieldType::List && f.items == Some(FieldType::List) {
                 problems.push(format!("field `{path}`: lists of lists are not supported"));
@@ -204,7 +216,35 @@ fn check_object(
             }
         }
     }
+    // Fields the schema does not declare reach the template too: their text
+    // follows the rules of a one-line field.
+    for (name, v) in &record {
+        if !fields.iter().any(|f| &f.name == name) {
+            check_undeclared(v, &join(prefix, name), problems);
+        }
+    }
     record
+}
+
+fn check_undeclared(v: &Value, path: &str, problems: &mut Vec<String>) {
+    match v {
+        Value::String(s) => {
+            if let Err(why) = crate::values::check_text(s, false) {
+                problems.push(format!("field `{path}`: {why}"));
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                check_undeclared(item, &format!("{path}[{i}]"), problems);
+            }
+        }
+        Value::Object(m) => {
+            for (k, item) in m {
+                check_undeclared(item, &join(path, k), problems);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn describe(v: &Value) -> String {
@@ -246,6 +286,10 @@ fn check_value(
     };
     match (kind, v) {
         (FieldType::String, Value::String(s)) => {
+            if let Err(why) = crate::values::check_text(&s, spec.multiline) {
+                problems.push(format!("field `{path}`: {why}"));
+                return None;
+            }
             if let Some(max) = spec.max_length {
                 let n = s.chars().count();
                 if n > max {

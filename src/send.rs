@@ -10,6 +10,16 @@
 //! message id, record id, recipient, `status` (`accepted`, `deferred` for a
 //! temporary failure that will be retried, `failed` for a permanent one or
 //! when the retries are used up), the attempt number and the server's reply.
+//! Before anything is sent (and in a dry run, which reports the same
+//! refusals), `send` refuses, with exit 2: a folder whose manifest or
+//! journal was edited after the run (their digests), a draft run
+//! (`--allow-draft`: its emails are review copies, whatever their files
+//! say), one shard of a sharded run (send the merged run), and a relay URL
+//! that would send in plain text to another host. A dry run also checks
+//! every message's file against its hash, as the real send does before it
+//! submits it. SIGTERM and SIGINT stop the sending between messages (exit
+//! 143 or 130); the journal is complete, and the next `send` goes on.
+//!
 //! A message is sent only if the journal holds no `accepted` line for its
 //! Message-ID, so re-running `send` after a crash or a partial failure never
 //! sends an accepted message twice. The one window left is a crash after the
@@ -74,6 +84,9 @@ pub struct SendOptions {
     /// A PEM file with a CA certificate to trust besides the public roots
     /// (a relay with a company-internal certificate).
     pub ca: Option<PathBuf>,
+    /// Set (by a signal handler, or by the caller) to stop between
+    /// messages; see [`crate::stop`].
+    pub stop: crate::stop::StopFlag,
 }
 
 /// One line of the delivery journal.
@@ -123,47 +136,22 @@ struct Outgoing {
 
 /// Sends the run's emails; see the module docs.
 pub fn send(opts: &SendOptions) -> Result<SendReport> {
-    let manifest_path = opts.run.join(MANIFEST_FILE);
-    let bytes = std::fs::read(&manifest_path).map_err(|e| {
-        Error::Input(format!(
-            "{}: {e} (send needs the folder of a finished run)",
-            manifest_path.display()
-        ))
-    })?;
-    // The manifest only says the run finished; the entries are in its journal.
-    let _: Manifest = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::Input(format!("{}: {e}", manifest_path.display())))?;
-    let documents = crate::journal::read_all(&opts.run)?;
-    let outgoing: Vec<Outgoing> = documents
-        .iter()
-        .filter(|d| d.channel == "email" && d.status == DocStatus::Rendered)
-        .filter_map(|d| {
-            Some(Outgoing {
-                record_id: d.record_id.clone()?,
-                message_id: d.message_id.clone()?,
-                to: d.to.clone()?,
-                path: opts.run.join(d.path.as_ref()?),
-                sha256: d.sha256.clone()?,
-            })
-        })
-        .collect();
     if opts.rate <= 0.0 || opts.connections == 0 || opts.max_attempts == 0 {
         return Err(Error::Usage(
             "--rate, --connections and --max-attempts must be positive".into(),
         ));
     }
-    let transport = if opts.dry_run {
-        None
-    } else {
-        let ca = match &opts.ca {
-            Some(path) => Some(
-                std::fs::read(path)
-                    .map_err(|e| Error::Usage(format!("--smtp-ca `{}`: {e}", path.display())))?,
-            ),
-            None => None,
-        };
-        Some(transport(&opts.smtp, opts.connections, ca.as_deref())?)
+    let outgoing = sendable(&opts.run)?;
+    // The relay is checked in a dry run too (building the transport does
+    // not connect), so a dry run refuses what a real send would.
+    let ca = match &opts.ca {
+        Some(path) => Some(
+            std::fs::read(path)
+                .map_err(|e| Error::Usage(format!("--smtp-ca `{}`: {e}", path.display())))?,
+        ),
+        None => None,
     };
+    let transport = transport(&opts.smtp, opts.connections, ca.as_deref())?;
 
     let _lock = if opts.dry_run {
         None
@@ -186,13 +174,24 @@ pub fn send(opts: &SendOptions) -> Result<SendReport> {
             !done
         })
         .collect();
-    let Some(transport) = transport else {
-        report.would_send = todo
-            .iter()
-            .map(|o| format!("{} -> {}", o.path.display(), o.to))
-            .collect();
+    if opts.dry_run {
+        // The same checks a real send makes on each message before it
+        // connects: the file is there and unchanged, the addresses read.
+        for o in todo {
+            match o.load() {
+                Ok(_) => report
+                    .would_send
+                    .push(format!("{} -> {}", o.path.display(), o.to)),
+                Err(why) => {
+                    report.failed += 1;
+                    report
+                        .errors
+                        .push(format!("{} ({}): {why}", o.record_id, o.to));
+                }
+            }
+        }
         return Ok(report);
-    };
+    }
 
     let journal = Mutex::new(
         std::fs::OpenOptions::new()
@@ -202,11 +201,16 @@ pub fn send(opts: &SendOptions) -> Result<SendReport> {
             .map_err(|e| Error::io(&journal_path, e))?,
     );
     let pacer = Pacer::new(opts.rate);
+    let total = todo.len();
     let next = Mutex::new(todo.into_iter());
     let results = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..opts.connections {
             scope.spawn(|| loop {
+                // A signal stops the sending between messages.
+                if opts.stop.requested().is_some() {
+                    break;
+                }
                 let Some(o) = next.lock().expect("no panics while locked").next() else {
                     break;
                 };
@@ -218,28 +222,140 @@ pub fn send(opts: &SendOptions) -> Result<SendReport> {
             });
         }
     });
+    let mut stopped = 0;
     for outcome in results.into_inner().expect("threads joined") {
         match outcome {
-            Ok(()) => report.accepted += 1,
-            Err(why) => {
+            Outcome::Accepted => report.accepted += 1,
+            Outcome::Failed(why) => {
                 report.failed += 1;
                 report.errors.push(why);
             }
+            Outcome::Stopped => stopped += 1,
         }
     }
     report.errors.sort();
+    if let Some(signal) = opts.stop.requested() {
+        let done = report.accepted + report.failed;
+        if done < total || stopped > 0 {
+            return Err(Error::Stopped {
+                signal,
+                message: format!(
+                    "send stopped by {} after {} of {} emails ({} accepted, {} failed); every message is in {JOURNAL_FILE}: send again to go on, nothing is sent twice",
+                    crate::stop::signal_name(signal),
+                    crate::stop::count(done),
+                    crate::stop::count(total),
+                    report.accepted,
+                    report.failed
+                ),
+            });
+        }
+    }
     Ok(report)
 }
 
+/// How the delivery of one message ended.
+enum Outcome {
+    Accepted,
+    /// Failed for good; the reason, for the report.
+    Failed(String),
+    /// A signal came while it waited to be retried; it is journaled as
+    /// deferred and goes out with the next `send`.
+    Stopped,
+}
+
+/// The rendered emails of the finished run in `run`, after the checks that
+/// keep anything unapproved or unverified from a customer: the folder holds
+/// a finished run whose manifest and journal are unedited (their digests),
+/// it is not a draft run (`--allow-draft`: review copies, whatever the
+/// `.eml` files say), and it is a whole run, not one shard of it.
+fn sendable(run: &Path) -> Result<Vec<Outgoing>> {
+    let manifest_path = run.join(MANIFEST_FILE);
+    let refuse = |why: String| Error::Usage(format!("send refuses {}: {why}", run.display()));
+    let bytes = std::fs::read(&manifest_path).map_err(|e| {
+        Error::Input(format!(
+            "{}: {e} (send needs the folder of a finished run)",
+            manifest_path.display()
+        ))
+    })?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Input(format!("{}: {e}", manifest_path.display())))?;
+    if value["manifest_digest"].as_str() != Some(&crate::manifest::content_digest(&value)) {
+        return Err(refuse(format!(
+            "{} was edited after the run (its content does not match its manifest_digest); `letterpress verify` says more",
+            manifest_path.display()
+        )));
+    }
+    let manifest: Manifest = serde_json::from_value(value)
+        .map_err(|e| Error::Input(format!("{}: {e}", manifest_path.display())))?;
+    if manifest.draft {
+        return Err(refuse(format!(
+            "it is a draft run of {}@{} (made with --allow-draft): its emails are review copies and never go to customers; approve the version and run it again",
+            manifest.layout.name, manifest.layout.version
+        )));
+    }
+    if let Some(shard) = manifest.shard {
+        return Err(refuse(format!(
+            "it holds shard {shard} of a sharded run; merge the shards (`letterpress manifest merge`) and send the merged run, so every email is sent once"
+        )));
+    }
+    let mut documents = crate::journal::documents(run)?;
+    let mut outgoing = Vec::new();
+    for d in documents.by_ref() {
+        let d = d?;
+        if d.channel != "email" || d.status != DocStatus::Rendered {
+            continue;
+        }
+        if let (Some(record_id), Some(message_id), Some(to), Some(path), Some(sha256)) =
+            (d.record_id, d.message_id, d.to, d.path, d.sha256)
+        {
+            outgoing.push(Outgoing {
+                record_id,
+                message_id,
+                to,
+                path: run.join(path),
+                sha256,
+            });
+        }
+    }
+    if documents.sha256() != manifest.documents.sha256 {
+        return Err(refuse(format!(
+            "its journal {} does not match the hash in the manifest (edited after the run); `letterpress verify` says more",
+            manifest.documents.path
+        )));
+    }
+    Ok(outgoing)
+}
+
+impl Outgoing {
+    /// The message's bytes and envelope, if the file is the one the run
+    /// wrote (size and SHA-256 as in the manifest) and its addresses read.
+    fn load(&self) -> std::result::Result<(Vec<u8>, Envelope), String> {
+        let bytes = std::fs::read(&self.path)
+            .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
+        if crate::output::sha256_hex(&bytes) != self.sha256 {
+            return Err(format!(
+                "{} does not match the hash in the manifest; it was changed after the run and is not sent",
+                self.path.display()
+            ));
+        }
+        let (from, to) = match (envelope_sender(&bytes), self.to.parse::<Address>()) {
+            (Some(f), Ok(t)) => (f, t),
+            _ => return Err("cannot read the sender or recipient address".into()),
+        };
+        let envelope = Envelope::new(Some(from), vec![to]).map_err(|e| e.to_string())?;
+        Ok((bytes, envelope))
+    }
+}
+
 /// Submits one message, retrying temporary failures with backoff; journals
-/// every attempt. The error is the final reason.
+/// every attempt.
 fn deliver(
     o: &Outgoing,
     transport: &SmtpTransport,
     pacer: &Pacer,
     journal: &Mutex<std::fs::File>,
     opts: &SendOptions,
-) -> std::result::Result<(), String> {
+) -> Outcome {
     let record = |status: &str, attempt: u32, reply: String| {
         let entry = JournalEntry {
             message_id: o.message_id.clone(),
@@ -259,28 +375,17 @@ fn deliver(
             .and_then(|()| file.sync_data())
             .map_err(|e| format!("cannot write the delivery journal: {e}"))
     };
-    let fail = |attempt: u32, why: String| -> std::result::Result<(), String> {
-        record("failed", attempt, why.clone())?;
-        Err(format!("{} ({}): {why}", o.record_id, o.to))
+    let fail = |attempt: u32, why: String| -> Outcome {
+        let why = match record("failed", attempt, why.clone()) {
+            Ok(()) => why,
+            Err(e) => e,
+        };
+        Outcome::Failed(format!("{} ({}): {why}", o.record_id, o.to))
     };
-    let bytes = match std::fs::read(&o.path) {
-        Ok(b) => b,
-        Err(e) => return fail(0, format!("cannot read {}: {e}", o.path.display())),
+    let (bytes, envelope) = match o.load() {
+        Ok(loaded) => loaded,
+        Err(why) => return fail(0, why),
     };
-    if crate::output::sha256_hex(&bytes) != o.sha256 {
-        return fail(
-            0,
-            format!(
-                "{} does not match the hash in the manifest; it was changed after the run and is not sent",
-                o.path.display()
-            ),
-        );
-    }
-    let (from, to) = match (envelope_sender(&bytes), o.to.parse::<Address>()) {
-        (Some(f), Ok(t)) => (f, t),
-        _ => return fail(0, "cannot read the sender or recipient address".into()),
-    };
-    let envelope = Envelope::new(Some(from), vec![to]).map_err(|e| e.to_string())?;
     let mut delay = opts.retry_delay;
     for attempt in 1..=opts.max_attempts {
         pacer.wait();
@@ -291,12 +396,24 @@ fn deliver(
                     response.code(),
                     response.message().collect::<Vec<_>>().join(" ")
                 );
-                return record("accepted", attempt, reply);
+                return match record("accepted", attempt, reply) {
+                    Ok(()) => Outcome::Accepted,
+                    Err(e) => Outcome::Failed(format!("{} ({}): {e}", o.record_id, o.to)),
+                };
             }
             Err(e) if e.is_permanent() => return fail(attempt, e.to_string()),
             Err(e) if attempt < opts.max_attempts => {
-                record("deferred", attempt, e.to_string())?;
-                std::thread::sleep(delay);
+                if let Err(e) = record("deferred", attempt, e.to_string()) {
+                    return Outcome::Failed(format!("{} ({}): {e}", o.record_id, o.to));
+                }
+                // Wait for the retry, but not past a signal.
+                let until = Instant::now() + delay;
+                while Instant::now() < until {
+                    if opts.stop.requested().is_some() {
+                        return Outcome::Stopped;
+                    }
+                    std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
+                }
                 delay *= 2;
             }
             Err(e) => {

@@ -365,6 +365,7 @@ fn rerender(
         },
         progress: crate::progress::ProgressMode::None,
         log_format: crate::progress::LogFormat::Text,
+        stop: crate::stop::StopFlag::new(),
     });
     let again = match again.and_then(|_| crate::journal::read_all(&out)) {
         Ok(docs) => docs,

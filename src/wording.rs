@@ -110,6 +110,49 @@ impl Wording {
     }
 }
 
+impl Wording {
+    /// The first forbidden string in a record's text values (`to_skip`
+    /// names a top-level field not to look at, the email address), with
+    /// the field's path: a value such as `null` or `TODO` from a broken
+    /// export would put forbidden words into the document, so the record
+    /// fails before rendering, naming the field.
+    pub fn forbidden_in_record(
+        &self,
+        record: &serde_json::Map<String, serde_json::Value>,
+        to_skip: Option<&str>,
+    ) -> Option<String> {
+        fn walk(w: &Wording, path: &str, v: &serde_json::Value) -> Option<String> {
+            match v {
+                serde_json::Value::String(s) => {
+                    let text = normalize(s);
+                    w.forbidden.iter().find_map(|f| {
+                        find_forbidden(&text, f).map(|_| {
+                            format!(
+                                "field `{path}`: holds the forbidden text \"{f}\" (forbidden_text in layout.yaml), which no document may show"
+                            )
+                        })
+                    })
+                }
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, item)| walk(w, &format!("{path}[{i}]"), item)),
+                serde_json::Value::Object(m) => m
+                    .iter()
+                    .find_map(|(k, item)| walk(w, &format!("{path}.{k}"), item)),
+                _ => None,
+            }
+        }
+        if self.forbidden.is_empty() {
+            return None;
+        }
+        record
+            .iter()
+            .filter(|(k, _)| Some(k.as_str()) != to_skip)
+            .find_map(|(k, v)| walk(self, k, v))
+    }
+}
+
 /// The byte offset of a forbidden string (whole words for a word-like one).
 fn find_forbidden(text: &str, f: &str) -> Option<usize> {
     let wordlike = f.chars().next().is_some_and(char::is_alphanumeric)

@@ -373,9 +373,11 @@ fn required_and_forbidden_wording_fail_the_document_naming_the_rule() {
     assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
     for (who, status, error) in entries(&out) {
         if who.starts_with("W-2") {
+            // Forbidden text in the data fails the record before rendering,
+            // naming the field.
             assert_eq!(status, "failed", "{who}");
             assert!(
-                error.contains("forbidden text \"TODO\" found") && error.contains("Your TODO "),
+                error.contains("field `product`: holds the forbidden text \"TODO\""),
                 "{who}: {error}"
             );
         } else {
@@ -406,6 +408,30 @@ fn required_and_forbidden_wording_fail_the_document_naming_the_rule() {
             );
         } else if who.starts_with("W-1") || who.starts_with("W-4") {
             assert_eq!(status, "rendered", "{who}: {error}");
+        }
+    }
+
+    // Forbidden text that the template itself writes fails the document,
+    // with the words around it (in a sentence for customers without an
+    // advisor, so the sample record, which has one, still renders).
+    edit(&layouts.join("welcome-letter/2/texts.yaml"), |t| {
+        t.replace(
+            "or write to us at the address below.",
+            "or write to us at the address below. TODO",
+        )
+    });
+    approve(&layouts, "welcome-letter@2");
+    let out = dir.join("out3");
+    let res = run_layout_with(&layouts, "welcome-letter", &data, &out, &[]);
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    for (who, status, error) in entries(&out) {
+        if who.starts_with("W-1") {
+            assert_eq!(status, "failed", "{who}");
+            assert!(
+                error.contains("forbidden text \"TODO\" found")
+                    && error.contains("address below. TODO"),
+                "{who}: {error}"
+            );
         }
     }
 }

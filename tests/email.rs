@@ -12,22 +12,6 @@ use letterpress::clock::Date;
 use letterpress::locale;
 use mail_parser::{MessageParser, MimeHeaders};
 
-/// The manifest entries by (record id, channel).
-fn entries(m: &serde_json::Value) -> BTreeMap<(String, String), serde_json::Value> {
-    m["documents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            let key = (
-                d["record_id"].as_str().unwrap_or("").to_owned(),
-                d["channel"].as_str().unwrap().to_owned(),
-            );
-            (key, d.clone())
-        })
-        .collect()
-}
-
 /// Text without whitespace (see `squash`), so PDF text, where lines break
 /// anywhere, and email text compare.
 fn plain(s: &str) -> String {
@@ -399,22 +383,24 @@ fn routing_follows_preferences_falls_back_to_print_and_suppresses() {
         fb["note"].as_str().unwrap().contains("fallback to print"),
         "{fb}"
     );
+    // Routed elsewhere is not suppressed: the customer gets the letter.
     let em = get("C-01204", "email");
-    assert_eq!(em["status"], "suppressed");
+    assert_eq!(em["status"], "routed_elsewhere");
     assert!(em["error"]
         .as_str()
         .unwrap()
-        .contains("sent by post instead"));
+        .contains("routed to print instead"));
     // Preference email: no letter; preference print: no email.
-    assert_eq!(get("C-01225", "pdf")["status"], "suppressed");
+    assert_eq!(get("C-01225", "pdf")["status"], "routed_elsewhere");
     assert_eq!(
         get("C-01225", "pdf")["error"],
-        "contact preference is email"
+        "contact preference is email: routed to email"
     );
     assert_eq!(get("C-01225", "email")["status"], "rendered");
+    assert_eq!(get("C-01351", "email")["status"], "routed_elsewhere");
     assert_eq!(
         get("C-01351", "email")["error"],
-        "contact preference is print"
+        "contact preference is print: routed to print"
     );
     // Every record exactly once per channel, and the totals reconcile.
     let t = &m["totals"];
@@ -422,7 +408,7 @@ fn routing_follows_preferences_falls_back_to_print_and_suppresses() {
     assert_eq!(t["documents"], 112);
     for ch in ["pdf", "email"] {
         let c = &t["channels"][ch];
-        let sum: u64 = ["rendered", "failed", "suppressed"]
+        let sum: u64 = ["rendered", "failed", "suppressed", "routed_elsewhere"]
             .iter()
             .map(|k| c[k].as_u64().unwrap())
             .sum();
@@ -487,16 +473,6 @@ fn run_edited(
         run_layout_with(&layouts, "welcome-letter", &data, &out, &[]),
         out,
     )
-}
-
-fn customer(id: &str, extra: serde_json::Value) -> serde_json::Value {
-    let mut rec = serde_json::json!({"customer_id": id, "first_name": "Ann", "last_name": "Lee",
-        "address": {"line1": "1 Road", "postcode": "E1 1AA", "city": "London"}, "email": "ann@example.com",
-        "product": "Saver", "account_number": "1", "opened_on": "2026-01-02", "contact_preference": "email"});
-    for (k, v) in extra.as_object().unwrap() {
-        rec[k] = v.clone();
-    }
-    rec
 }
 
 #[test]

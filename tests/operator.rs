@@ -54,17 +54,31 @@ fn the_report_agrees_with_the_manifest_and_stands_alone() {
     // Totals per channel and overall, as in the manifest.
     let rows = table_rows(&html);
     for (name, c) in m["totals"]["channels"].as_object().unwrap() {
-        let want: Vec<u64> = ["records", "rendered", "failed", "suppressed", "pages"]
-            .iter()
-            .map(|k| c[k].as_u64().unwrap())
-            .collect();
-        assert_eq!(rows[name.as_str()][..5], want[..], "{name}: {html}");
+        let want: Vec<u64> = [
+            "records",
+            "rendered",
+            "failed",
+            "suppressed",
+            "routed_elsewhere",
+            "pages",
+        ]
+        .iter()
+        .map(|k| c[k].as_u64().unwrap())
+        .collect();
+        assert_eq!(rows[name.as_str()][..6], want[..], "{name}: {html}");
     }
     let t = &m["totals"];
     assert_eq!(
-        rows["All"][..5],
-        ["documents", "rendered", "failed", "suppressed", "pages"].map(|k| t[k].as_u64().unwrap())
-            [..]
+        rows["All"][..6],
+        [
+            "documents",
+            "rendered",
+            "failed",
+            "suppressed",
+            "routed_elsewhere",
+            "pages"
+        ]
+        .map(|k| t[k].as_u64().unwrap())[..]
     );
     // Failures grouped by reason, with every failed record's id.
     let docs = m["documents"].as_array().unwrap();

@@ -13,7 +13,7 @@ fn every_customer_gets_a_letter_with_their_name_and_the_manifest_reconciles() {
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
     let stderr = String::from_utf8_lossy(&res.stderr);
     assert!(
-        stderr.contains("56 records; pdf: 56 rendered, 0 failed, 0 suppressed"),
+        stderr.contains("56 records; pdf: 56 rendered, 0 failed, 0 suppressed, 0 routed elsewhere"),
         "{stderr}"
     );
 

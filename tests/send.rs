@@ -361,3 +361,111 @@ fn delivery_is_encrypted_with_starttls_or_tls_and_certificates_are_checked() {
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
     assert_eq!(smtps.received().len(), ids2.len());
 }
+
+/// `send` and `send --dry-run` of `run`, with the exit code and stderr.
+fn both_sends(run: &Path, url: &str) -> [(Option<i32>, String); 2] {
+    [&[][..], &["--dry-run"][..]].map(|extra| {
+        let res = send(run, url, extra);
+        (
+            res.status.code(),
+            String::from_utf8_lossy(&res.stderr).into_owned(),
+        )
+    })
+}
+
+#[test]
+fn a_draft_run_is_never_sent_whatever_its_files_say() {
+    let dir = scratch("send-draft");
+    let layouts = dir.join("layouts");
+    copy_tree(&root().join("layouts"), &layouts);
+    // Back to draft: the review copy of a version that may not go out.
+    let meta = layouts.join("welcome-letter/2/layout.yaml");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    std::fs::write(&meta, text.replace("status: approved", "status: draft")).unwrap();
+    let run = dir.join("run");
+    let res = run_layout_with(
+        &layouts,
+        "welcome-letter@2",
+        &root().join("fixtures/customers.csv"),
+        &run,
+        &["--allow-draft"],
+    );
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    assert_eq!(manifest(&run)["draft"], true);
+    // Someone takes the [DRAFT] mark out of every email: still a draft run.
+    for entry in std::fs::read_dir(run.join("email")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "eml") {
+            let eml = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&path, eml.replace("[DRAFT] ", "")).unwrap();
+        }
+    }
+    let sink = Sink::start(&dir, "plain");
+    for (code, stderr) in both_sends(&run, &sink.url()) {
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(
+            stderr.contains("draft run") && stderr.contains("never go to customers"),
+            "{stderr}"
+        );
+    }
+    // Nor when the manifest is edited to say otherwise.
+    let path = run.join("manifest.json");
+    let m = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, m.replace("\"draft\": true", "\"draft\": false")).unwrap();
+    for (code, stderr) in both_sends(&run, &sink.url()) {
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains("edited after the run"), "{stderr}");
+    }
+    assert!(sink.received().is_empty(), "nothing reached the relay");
+    assert!(!run.join("delivery.jsonl").exists());
+}
+
+#[test]
+fn a_dry_run_refuses_what_a_real_send_refuses() {
+    let dir = scratch("send-dry");
+    let (run, ids) = rendered_run(&dir);
+    // Plain text to a host that is not this one.
+    for (code, stderr) in both_sends(&run, "smtp://mail.example.com:25?tls=none") {
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains("loopback"), "{stderr}");
+    }
+    // A file altered after the run: the dry run says it would be refused.
+    let doc = manifest(&run)["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["channel"] == "email" && d["status"] == "rendered")
+        .unwrap()
+        .clone();
+    let path = run.join(doc["path"].as_str().unwrap());
+    let eml = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, eml.replacen("Northwind", "Northwlnd", 1)).unwrap();
+    let sink = Sink::start(&dir, "plain");
+    let dry = send(&run, &sink.url(), &["--dry-run", "--json"]);
+    assert_eq!(dry.status.code(), Some(1), "{}", describe(&dry));
+    let summary: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!(summary["failed"], 1);
+    assert_eq!(
+        summary["would_send"].as_array().unwrap().len(),
+        ids.len() - 1
+    );
+    assert!(summary["errors"]
+        .to_string()
+        .contains("does not match the hash"));
+    assert!(sink.received().is_empty());
+
+    // One shard of a sharded run: only the merged run is sent.
+    let sharded = dir.join("sharded");
+    let res = run_layout(
+        "welcome-letter",
+        &root().join("fixtures/customers.csv"),
+        &sharded,
+        &["--shard", "1/2"],
+    );
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    for (code, stderr) in both_sends(&sharded.join("shard-1-of-2"), &sink.url()) {
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains("manifest merge"), "{stderr}");
+    }
+    assert!(sink.received().is_empty());
+}

@@ -257,7 +257,7 @@ impl EmailRenderer {
         let mut builder = Message::builder()
             .from(self.from.clone())
             .to(Mailbox::new(None, to.clone()))
-            .subject(subject.clone())
+            .raw_header(subject_header(&subject))
             .date(self.date)
             .message_id(Some(format!("<{message_id}>")));
         if let Some(r) = &self.reply_to {
@@ -287,6 +287,37 @@ impl EmailRenderer {
             eml: message.formatted(),
         })
     }
+}
+
+/// The `Subject` header of a subject line that may hold record values.
+///
+/// lettre encodes a subject as RFC 2047 encoded words only where it has
+/// non-ASCII characters and folds it only at spaces, so an ASCII subject
+/// that holds text looking like an encoded word (`=?utf-8?b?...?=`, from a
+/// customer's name) would be decoded by mail programs into something else,
+/// and a long run without spaces would make a header line longer than RFC
+/// 5322's 998 octets. Such a subject is written wholly as encoded words,
+/// folded into lines of at most 78 characters; any other is left to
+/// lettre, which keeps plain subjects readable in the file.
+fn subject_header(subject: &str) -> lettre::message::header::HeaderValue {
+    use lettre::message::header::{HeaderName, HeaderValue};
+    let name = HeaderName::new_from_ascii_str("Subject");
+    let risky = subject.contains("=?") || subject.split(' ').any(|w| w.len() > 60);
+    if !risky {
+        return HeaderValue::new(name, subject.to_owned());
+    }
+    let mut encoded = String::with_capacity(subject.len() * 2);
+    {
+        let mut w = email_encoding::headers::writer::EmailWriter::new(
+            &mut encoded,
+            "Subject: ".len(),
+            0,
+            false,
+        );
+        email_encoding::headers::rfc2047::encode(subject, &mut w)
+            .expect("writing to a String does not fail");
+    }
+    HeaderValue::dangerous_new_pre_encoded(name, subject.to_owned(), encoded)
 }
 
 /// A body part in quoted-printable (RFC 2045 6.7): readable for mostly

@@ -26,6 +26,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::LazyLock;
 
+use serde_json::{Map, Value};
 use typst::diag::{FileError, FileResult, Severity, SourceDiagnostic};
 use typst::foundations::{Bytes, Datetime, Duration, Smart};
 use typst::layout::{Abs, Frame, FrameItem, Point};
@@ -293,17 +294,18 @@ impl Renderer {
         })
     }
 
-    /// Renders one letter from its record (a JSON object's bytes). The error
+    /// Renders one letter from its record (checked, see [`crate::schema`]).
+    /// The error
     /// is a reason a person can act on, naming template lines or characters.
     /// [`Rendered::warnings`] stays empty: formatting them for every record
     /// would be wasted work; see [`Renderer::render_with_warnings`].
     pub fn render(
         &self,
         record_id: &str,
-        record_json: Vec<u8>,
+        record: &Map<String, Value>,
         locale: &Rules,
     ) -> std::result::Result<Rendered, String> {
-        self.render_inner(record_id, record_json, locale, Mode::Pdf, None)
+        self.render_inner(record_id, record, locale, Mode::Pdf, None)
     }
 
     /// [`Renderer::render`] for a mail piece: the template finds its
@@ -312,14 +314,14 @@ impl Renderer {
     pub fn render_piece(
         &self,
         record_id: &str,
-        record_json: Vec<u8>,
+        record: &Map<String, Value>,
         locale: &Rules,
         sequence: Option<u32>,
         imb: Option<&str>,
     ) -> std::result::Result<Rendered, String> {
         let piece = serde_json::json!({"sequence": sequence, "imb": imb});
         let piece = Bytes::new(serde_json::to_vec(&piece).expect("JSON serializes"));
-        self.render_inner(record_id, record_json, locale, Mode::Pdf, Some(piece))
+        self.render_inner(record_id, record, locale, Mode::Pdf, Some(piece))
     }
 
     /// Compiles and checks a letter like [`Renderer::render`] but returns
@@ -327,10 +329,10 @@ impl Renderer {
     pub fn text_lines(
         &self,
         record_id: &str,
-        record_json: Vec<u8>,
+        record: &Map<String, Value>,
         locale: &Rules,
     ) -> std::result::Result<Rendered, String> {
-        self.render_inner(record_id, record_json, locale, Mode::Text, None)
+        self.render_inner(record_id, record, locale, Mode::Text, None)
     }
 
     /// [`Renderer::render`], also returning Typst's warnings. Used once per
@@ -338,25 +340,26 @@ impl Renderer {
     pub fn render_with_warnings(
         &self,
         record_id: &str,
-        record_json: Vec<u8>,
+        record: &Map<String, Value>,
         locale: &Rules,
     ) -> std::result::Result<Rendered, String> {
-        self.render_inner(record_id, record_json, locale, Mode::PdfAndWarnings, None)
+        self.render_inner(record_id, record, locale, Mode::PdfAndWarnings, None)
     }
 
     fn render_inner(
         &self,
         record_id: &str,
-        record_json: Vec<u8>,
+        record: &Map<String, Value>,
         locale: &Rules,
         mode: Mode,
         piece: Option<Bytes>,
     ) -> std::result::Result<Rendered, String> {
         let want_warnings = mode == Mode::PdfAndWarnings;
         let piece = piece.unwrap_or_else(|| self.no_piece.clone());
+        let json = serde_json::to_vec(record).expect("JSON serializes");
         let world = RecordWorld {
             shared: self,
-            record: Bytes::new(record_json),
+            record: Bytes::new(json),
             locale: self.locales[locale.tag].clone(),
             piece,
         };

@@ -26,9 +26,17 @@ pub fn letterpress(args: &[&str]) -> Output {
     letterpress_with_layouts(&root().join("layouts"), args)
 }
 
+/// The binary under test: this build's, or the one `LETTERPRESS_TEST_BIN`
+/// names (to show that a test fails on an earlier build).
+pub fn bin() -> PathBuf {
+    std::env::var_os("LETTERPRESS_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_letterpress")))
+}
+
 /// Runs `letterpress` with the given layouts folder.
 pub fn letterpress_with_layouts(layouts: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_letterpress"))
+    Command::new(bin())
         .current_dir(root())
         .env("LETTERPRESS_LAYOUTS", layouts)
         .args(args)
@@ -229,4 +237,40 @@ pub fn csv_rows(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> 
                 .collect()
         })
         .collect()
+}
+
+/// The manifest entries (from [`manifest`]) by (record id, channel).
+pub fn entries(
+    m: &serde_json::Value,
+) -> std::collections::BTreeMap<(String, String), serde_json::Value> {
+    m["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let key = (
+                d["record_id"].as_str().unwrap_or("").to_owned(),
+                d["channel"].as_str().unwrap().to_owned(),
+            );
+            (key, d.clone())
+        })
+        .collect()
+}
+
+/// A valid welcome-letter record (preference email) with `extra` fields
+/// set over the defaults.
+pub fn customer(id: &str, extra: serde_json::Value) -> serde_json::Value {
+    let mut rec = serde_json::json!({"customer_id": id, "first_name": "Ann", "last_name": "Lee",
+        "address": {"line1": "1 Road", "postcode": "E1 1AA", "city": "London"}, "email": "ann@example.com",
+        "product": "Saver", "account_number": "1", "opened_on": "2026-01-02", "contact_preference": "email"});
+    for (k, v) in extra.as_object().unwrap() {
+        rec[k] = v.clone();
+    }
+    rec
+}
+
+/// Writes records as a JSONL file.
+pub fn write_jsonl(path: &Path, records: &[serde_json::Value]) {
+    let lines: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
 }
