@@ -285,7 +285,14 @@ impl Journal {
             self.tally.add(d);
             self.dirty = true;
         }
-        if self.synced.elapsed() >= SYNC_EVERY {
+        self.tick()
+    }
+
+    /// Makes the entries durable if the last time was [`SYNC_EVERY`] ago;
+    /// the run calls it while it waits, so entries never wait in memory
+    /// behind a slow record.
+    pub fn tick(&mut self) -> Result<()> {
+        if self.dirty && self.synced.elapsed() >= SYNC_EVERY {
             self.sync()?;
         }
         Ok(())

@@ -47,6 +47,11 @@ use crate::schema::{check_record, Origin};
 /// Evict Typst's memoization cache after this many documents.
 pub const EVICT_EVERY: usize = 50;
 
+/// How long a run stopped by a signal lets the records in hand finish
+/// (a letter takes milliseconds; a record stuck in a slow template is left
+/// to `--resume`, well inside the 30 s Kubernetes and Slurm give by default).
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// Records handed to a worker at a time.
 const BATCH: usize = 8;
 
@@ -718,17 +723,16 @@ fn check_jobs(jobs: usize) -> Result<()> {
 /// (0 when the count is not known yet).
 fn stopped(signal: i32, done: usize, total: usize, shard: Option<Shard>) -> Error {
     use crate::stop::count;
-    let of = match (shard, total) {
-        (Some(s), _) => format!(" of shard {s}"),
-        (None, 0) => String::new(),
-        (None, total) => format!(" of {}", count(total)),
+    let done = match (shard, total) {
+        (Some(s), _) => format!("{} records of shard {s}", count(done)),
+        (None, 0) => format!("{} records", count(done)),
+        (None, total) => format!("{} of {} records", count(done), count(total)),
     };
     Error::Stopped {
         signal,
         message: format!(
-            "stopped by {} after {} records{of}; resume with --resume",
+            "stopped by {} after {done}; resume with --resume",
             crate::stop::signal_name(signal),
-            count(done)
         ),
     }
 }
@@ -1338,7 +1342,8 @@ enum Rendered {
 ///
 /// Stopping: when the stop flag is set (a signal), the reader takes no more
 /// records, the workers finish the batches already handed out, and they are
-/// journaled. When a document cannot be written (an environment error, see
+/// journaled; records still rendering after [`STOP_GRACE`] are dropped,
+/// not failed, and left to `--resume` with the rest. When a document cannot be written (an environment error, see
 /// [`Error::Environment`]), or the journal itself cannot, the run halts:
 /// the batches before the failing one are journaled, no later one is, and
 /// the workers finish the record in hand and stop; the error names the
@@ -1430,42 +1435,38 @@ fn render_all(
             result.map(|()| stopped)
         });
         // Put the batches back in input order as they come; watch the clock.
-        let mut waiting: std::collections::BTreeMap<
-            u64,
-            std::result::Result<Vec<Document>, String>,
-        > = Default::default();
-        let mut next: u64 = 0;
-        let mut failure: Option<Error> = None;
+        let mut order = InOrder::default();
+        // When a signal asked to stop, and whether the grace ran out.
+        let mut stopping: Option<(i32, Instant)> = None;
+        let mut cut_short = false;
         let tick = Duration::from_millis(100).min(workers.limit);
         loop {
             match doc_rx.recv_timeout(tick) {
-                Ok((seq, docs)) => {
-                    waiting.insert(seq, docs);
-                    while let Some(docs) = waiting.remove(&next) {
-                        match docs {
-                            _ if failure.is_some() => {}
-                            Ok(docs) => {
-                                if let Err(e) = journal.append(&docs) {
-                                    halt.store(true, Ordering::SeqCst);
-                                    failure = Some(Error::Environment(format!(
-                                        "the run stopped: cannot write its journal ({e}); the records after the last complete line are left for --resume"
-                                    )));
-                                }
-                            }
-                            Err(why) => {
-                                halt.store(true, Ordering::SeqCst);
-                                failure = Some(Error::Environment(why));
-                            }
-                        }
-                        next += 1;
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Ok((seq, docs)) => order.take(seq, docs, journal, halt),
+                Err(mpsc::RecvTimeoutError::Timeout) => order.tick(journal, halt),
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
             watch.sample(journal, false);
-            if next as usize == total.load(Ordering::SeqCst) {
+            if order.next as usize == total.load(Ordering::SeqCst) {
                 break;
+            }
+            if stopping.is_none() {
+                stopping = workers.stop.requested().map(|sig| (sig, Instant::now()));
+            }
+            if let Some((_, at)) = stopping {
+                // The records in hand had their chance to finish: leave
+                // them to --resume (they are not failed; a thread still
+                // rendering one throws its result away).
+                if at.elapsed() > STOP_GRACE && !cut_short {
+                    cut_short = true;
+                    halt.store(true, Ordering::SeqCst);
+                    for slot in &slots {
+                        let mut s = lock(slot);
+                        if s.busy.is_some() {
+                            s.abandoned = true;
+                        }
+                    }
+                }
             }
             if halt.load(Ordering::SeqCst) {
                 // Wait for the records in hand (and their files) to finish,
@@ -1505,17 +1506,79 @@ fn render_all(
             }
         }
         let stopped = reader.join().expect("reader thread does not panic")?;
-        if let Some(e) = failure {
-            journal.sync()?;
+        // A halted worker sent its error before its slot went idle: take it.
+        while let Ok((seq, docs)) = doc_rx.try_recv() {
+            order.take(seq, docs, journal, halt);
+        }
+        if let Some(e) = order.failure {
+            // Best effort: on a full disk the journal may not take even its
+            // buffered lines; a torn last line is cut by --resume.
+            let _ = journal.sync();
             return Err(e);
         }
-        if !waiting.is_empty() || (next as usize) < total.load(Ordering::SeqCst) {
+        if let (true, Some((signal, _))) = (cut_short, stopping) {
+            return Ok(Rendered::Stopped(signal));
+        }
+        if !order.waiting.is_empty() || (order.next as usize) < total.load(Ordering::SeqCst) {
             return Err(Error::Output(
                 "a rendering worker stopped before its batch was done".into(),
             ));
         }
         Ok(stopped.map_or(Rendered::All, Rendered::Stopped))
     })
+}
+
+/// Finished batches put back in input order for the journal, and the first
+/// environment error (a batch that could not be written, or the journal
+/// itself), after which nothing more is journaled.
+#[derive(Default)]
+struct InOrder {
+    waiting: std::collections::BTreeMap<u64, std::result::Result<Vec<Document>, String>>,
+    next: u64,
+    failure: Option<Error>,
+}
+
+impl InOrder {
+    fn take(
+        &mut self,
+        seq: u64,
+        batch: std::result::Result<Vec<Document>, String>,
+        journal: &mut Journal,
+        halt: &std::sync::atomic::AtomicBool,
+    ) {
+        self.waiting.insert(seq, batch);
+        while let Some(batch) = self.waiting.remove(&self.next) {
+            if self.failure.is_none() {
+                let done = match batch {
+                    Ok(docs) => journal.append(&docs).map_err(journal_error),
+                    Err(why) => Err(Error::Environment(why)),
+                };
+                self.fail(done, halt);
+            }
+            self.next += 1;
+        }
+    }
+
+    /// Keeps the journal durable while the run waits for a batch.
+    fn tick(&mut self, journal: &mut Journal, halt: &std::sync::atomic::AtomicBool) {
+        if self.failure.is_none() {
+            let done = journal.tick().map_err(journal_error);
+            self.fail(done, halt);
+        }
+    }
+
+    fn fail(&mut self, done: Result<()>, halt: &std::sync::atomic::AtomicBool) {
+        if let Err(e) = done {
+            halt.store(true, Ordering::SeqCst);
+            self.failure = Some(e);
+        }
+    }
+}
+
+fn journal_error(e: Error) -> Error {
+    Error::Environment(format!(
+        "the run stopped: cannot write its journal ({e}); the records after its last complete line are left for --resume"
+    ))
 }
 
 /// Why a document was not made: the record's own data or the template

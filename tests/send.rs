@@ -469,3 +469,57 @@ fn a_dry_run_refuses_what_a_real_send_refuses() {
     }
     assert!(sink.received().is_empty());
 }
+
+#[test]
+fn sigterm_stops_sending_between_messages_and_the_next_send_goes_on() {
+    let dir = scratch("send-sigterm");
+    let (run, ids) = rendered_run(&dir);
+    let sink = Sink::start(&dir, "plain");
+    let child = Command::new(bin())
+        .current_dir(root())
+        .args([
+            "send",
+            "--run",
+            run.to_str().unwrap(),
+            "--smtp",
+            &sink.url(),
+        ])
+        .args(["--rate", "5/s", "--connections", "1"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let journal = run.join("delivery.jsonl");
+    let start = Instant::now();
+    while std::fs::read_to_string(&journal)
+        .map(|j| j.lines().count())
+        .unwrap_or(0)
+        < 3
+    {
+        assert!(start.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let stopped_at = Instant::now();
+    let res = child.wait_with_output().unwrap();
+    assert!(stopped_at.elapsed() < Duration::from_secs(2));
+    assert_eq!(res.status.code(), Some(143), "{}", describe(&res));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        err.contains("send stopped by SIGTERM after")
+            && err.contains(&format!("of {} emails", ids.len())),
+        "{err}"
+    );
+    let first = sink.received();
+    assert!(first.len() < ids.len(), "it stopped before the end");
+    assert!(!run.join(".send.lock").exists(), "the lock is released");
+    // The next send delivers the rest; nothing arrives twice.
+    let res = send(&run, &sink.url(), &["--rate", "500/s"]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let got = sink.received();
+    assert_eq!(got.len(), ids.len());
+    assert!(got.values().all(|&n| n == 1));
+}
