@@ -632,8 +632,48 @@ fn leading_newlines(b: &[u8]) -> u64 {
         .count() as u64
 }
 
+/// How the lines of a CSV file end, told from its header row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// `\n` or `\r\n` (Unix, Windows).
+    Lf,
+    /// `\r` alone (old Macintosh exports).
+    Cr,
+}
+
+/// The reader under the CSV parser, counting what it hands out, so that
+/// the parser's position can be compared with the end of the file.
+struct Tail<R> {
+    inner: R,
+    bytes: u64,
+    last: u8,
+    eof: bool,
+}
+
+impl<R: Read> Read for Tail<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        match n {
+            0 => self.eof = true,
+            n => {
+                self.bytes += n as u64;
+                self.last = buf[n - 1];
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// CSV records with the line each starts on, in the file's own numbering
+/// whatever its line ends: rows end at `\n` (the CR of a CRLF line is taken
+/// off the last field), and a row's first line is worked out from the
+/// parser's line count after it, less the line breaks inside its quoted
+/// fields and its own final one. A file whose lines end in a lone CR (an
+/// old Macintosh export) is read with CR as the row end; its line numbers
+/// count rows, as such a file has no others.
 struct CsvRecords<R> {
-    reader: csv::Reader<R>,
+    reader: csv::Reader<Tail<R>>,
+    ending: Ending,
     header: Vec<Vec<String>>,
     name: String,
     index: usize,
@@ -641,12 +681,33 @@ struct CsvRecords<R> {
     done: bool,
 }
 
-impl<R: Read> CsvRecords<R> {
-    fn new(reader: R, name: String) -> Result<Self> {
+impl<R: BufRead> CsvRecords<R> {
+    fn new(mut reader: R, name: String) -> Result<Self> {
+        let ending = {
+            let head = reader
+                .fill_buf()
+                .map_err(|e| Error::Input(format!("{name}: {e}")))?;
+            match head.iter().position(|&b| b == b'\n' || b == b'\r') {
+                Some(i) if head[i] == b'\r' && head.get(i + 1).is_some_and(|&b| b != b'\n') => {
+                    Ending::Cr
+                }
+                _ => Ending::Lf,
+            }
+        };
+        let terminator = match ending {
+            Ending::Lf => csv::Terminator::Any(b'\n'),
+            Ending::Cr => csv::Terminator::CRLF,
+        };
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(false)
-            .from_reader(reader);
+            .terminator(terminator)
+            .from_reader(Tail {
+                inner: reader,
+                bytes: 0,
+                last: 0,
+                eof: false,
+            });
         let raw = reader
             .byte_headers()
             .map_err(|e| Error::Input(format!("{name}: cannot read the header row: {e}")))?
@@ -684,6 +745,7 @@ impl<R: Read> CsvRecords<R> {
         }
         Ok(CsvRecords {
             reader,
+            ending,
             header,
             name,
             index: 0,
@@ -694,7 +756,13 @@ impl<R: Read> CsvRecords<R> {
 
     fn to_object(&self) -> std::result::Result<Map<String, Value>, String> {
         let mut obj = Map::new();
+        let last = self.header.len().saturating_sub(1);
         for (col, (field, path)) in self.record.iter().zip(&self.header).enumerate() {
+            // A CRLF line leaves its CR at the end of the last field.
+            let field = match field.strip_suffix(b"\r") {
+                Some(f) if col == last && self.ending != Ending::Cr => f,
+                _ => field,
+            };
             let text = std::str::from_utf8(field).map_err(|_| {
                 format!("column {} `{}` is not valid UTF-8", col + 1, path.join("."))
             })?;
@@ -715,39 +783,68 @@ impl<R: Read> CsvRecords<R> {
         }
         Ok(obj)
     }
+
+    /// The line the record just read starts on (see the type's docs).
+    fn start_line(&self) -> u64 {
+        if self.ending == Ending::Cr {
+            return self.index as u64 + 2;
+        }
+        let after = self.reader.position();
+        let tail = self.reader.get_ref();
+        let inside = self
+            .record
+            .as_slice()
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64;
+        // The last row of a file without a final line break ends at the
+        // end of the file, not at a `\n`.
+        let unterminated = tail.eof && after.byte() == tail.bytes && tail.last != b'\n';
+        after
+            .line()
+            .saturating_sub(inside + u64::from(!unterminated))
+            .max(1)
+    }
+
+    /// Whether the row just read is a blank line (a CRLF file's empty line
+    /// comes through as one field holding a CR).
+    fn blank(&self) -> bool {
+        self.record.len() <= 1 && matches!(self.record.get(0), None | Some(b"") | Some(b"\r"))
+    }
 }
 
-impl<R: Read> Iterator for CsvRecords<R> {
+impl<R: BufRead> Iterator for CsvRecords<R> {
     type Item = Result<RawRecord>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
+        loop {
+            if self.done {
+                return None;
+            }
+            let data = match self.reader.read_byte_record(&mut self.record) {
+                Ok(false) => return None,
+                _ if self.blank() => continue,
+                Ok(true) if self.record.as_slice().len() > MAX_RECORD_BYTES => Err(too_big()),
+                Ok(true) => self.to_object(),
+                Err(e) => match e.kind() {
+                    csv::ErrorKind::UnequalLengths { expected_len, len, .. } => Err(format!(
+                        "row has {len} fields but the header has {expected_len} (unbalanced quotes or a wrong delimiter?)"
+                    )),
+                    csv::ErrorKind::Io(err) => {
+                        self.done = true;
+                        return Some(Err(Error::Input(format!("{}: {err}", self.name))));
+                    }
+                    _ => Err(e.to_string()),
+                },
+            };
+            let rec = RawRecord {
+                index: self.index,
+                line: self.start_line(),
+                data,
+            };
+            self.index += 1;
+            return Some(Ok(rec));
         }
-        let line = self.reader.position().line() + 1;
-        let data = match self.reader.read_byte_record(&mut self.record) {
-            Ok(false) => return None,
-            Ok(true) if self.record.as_slice().len() > MAX_RECORD_BYTES => Err(too_big()),
-            Ok(true) => self.to_object(),
-            Err(e) => match e.kind() {
-                csv::ErrorKind::UnequalLengths { expected_len, len, .. } => Err(format!(
-                    "row has {len} fields but the header has {expected_len} (unbalanced quotes or a wrong delimiter?)"
-                )),
-                csv::ErrorKind::Io(err) => {
-                    self.done = true;
-                    return Some(Err(Error::Input(format!("{}: {err}", self.name))));
-                }
-                _ => Err(e.to_string()),
-            },
-        };
-        let line = self.record.position().map_or(line, |p| p.line());
-        let rec = RawRecord {
-            index: self.index,
-            line,
-            data,
-        };
-        self.index += 1;
-        Some(Ok(rec))
     }
 }
 
@@ -850,6 +947,29 @@ mod tests {
             .contains("2 fields but the header has 3"));
         assert!(recs[3].data.is_ok());
         assert_eq!(recs[3].index, 3);
+    }
+
+    #[test]
+    fn csv_lines_are_the_files_own_whatever_the_line_ends() {
+        let lines = |text: &str| -> Vec<u64> {
+            read(Format::Csv, text)
+                .unwrap()
+                .iter()
+                .map(|r| r.line)
+                .collect()
+        };
+        // CRLF with a blank line, a quoted line break and no final break.
+        let crlf = "id,a\r\n1,x\r\n\r\n2,\"p\r\nq\"\r\n3,\"z\"\r\n4,w";
+        assert_eq!(lines(crlf), [2, 4, 6, 7]);
+        let recs = read(Format::Csv, crlf).unwrap();
+        assert_eq!(
+            recs[0].data.as_ref().unwrap()["a"],
+            "x",
+            "the CR is not data"
+        );
+        assert_eq!(recs[2].data.as_ref().unwrap()["a"], "z");
+        assert_eq!(lines("id,a\n1,x\n\n2,y\n"), [2, 4]);
+        assert_eq!(lines("id,a\r1,x\r2,y\r"), [2, 3]);
     }
 
     #[test]
