@@ -3,9 +3,16 @@
 //!
 //! Part of stage 2 (layouts). `letterpress layouts approve NAME@N --by NAME`
 //! writes `approval.yaml` into the version folder: who, on which date, an
-//! optional note, the layout digest and the SHA-256 of every file that can
-//! change the output (every file of the folder as the digest sees it, see
-//! [`crate::layout`]). It also sets `status: approved` in `layout.yaml`.
+//! optional note, when it was recorded, the layout digest and the SHA-256 of
+//! every file that can change the output (every file of the folder as the
+//! digest sees it, see [`crate::layout`]). It also sets `status: approved`
+//! in `layout.yaml`. A re-approval never overwrites an earlier one: every
+//! approval of the version stays in the file's `history`, which `layouts
+//! show` prints, so an examiner sees who approved what and when.
+//!
+//! A version is in effect on a day only if the files it has now were
+//! approved on or before that day ([`Approval::approved_since`]): a run
+//! dated before the approval cannot use it.
 //!
 //! [`standing`] compares a version's files with its approval: a changed,
 //! added or removed file is drift, and a drifted version is not approved any
@@ -25,7 +32,8 @@ use crate::layout::{Layout, LayoutFiles, Status, METADATA_FILE};
 /// The approval record's file name in a version folder.
 pub const APPROVAL_FILE: &str = "approval.yaml";
 
-/// The contents of `approval.yaml`.
+/// The contents of `approval.yaml`: the version's current approval, and
+/// every earlier approval of it, which a new one never overwrites.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Approval {
@@ -36,10 +44,61 @@ pub struct Approval {
     /// A remark, e.g. the review ticket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The moment the approval was recorded (RFC 3339, UTC), which an
+    /// approval date given with `--date` cannot change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_at: Option<String>,
     /// The layout digest at approval.
     pub digest: String,
     /// SHA-256 of every file at approval, by relative path.
     pub files: BTreeMap<String, String>,
+    /// The earlier approvals of this version, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<Record>,
+}
+
+/// One approval of a version, as the history keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    /// Who approved it.
+    pub approved_by: String,
+    /// The approval date (`YYYY-MM-DD`).
+    pub approved_on: String,
+    /// Their note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// When it was recorded (RFC 3339), if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_at: Option<String>,
+    /// The layout digest they approved.
+    pub digest: String,
+}
+
+impl Approval {
+    /// Every approval of the version, oldest first, the current one last.
+    pub fn all(&self) -> Vec<Record> {
+        let mut all = self.history.clone();
+        all.push(Record {
+            approved_by: self.approved_by.clone(),
+            approved_on: self.approved_on.clone(),
+            note: self.note.clone(),
+            recorded_at: self.recorded_at.clone(),
+            digest: self.digest.clone(),
+        });
+        all
+    }
+
+    /// Since when the files as they are now approved have been approved: the
+    /// earliest approval of the current digest. A version is in effect on a
+    /// day only from then on (see [`crate::layout::Layout::in_effect`]).
+    pub fn approved_since(&self) -> Option<Date> {
+        self.all()
+            .iter()
+            .filter(|r| r.digest == self.digest)
+            .filter_map(|r| Date::parse(&r.approved_on))
+            .min()
+    }
 }
 
 /// Where a layout version stands against its approval.
@@ -96,7 +155,12 @@ impl Standing {
 
 /// Reads a version's approval record, if it has one.
 pub fn load(layout: &Layout) -> Result<Option<Approval>> {
-    let path = layout.dir.join(APPROVAL_FILE);
+    load_from(&layout.dir)
+}
+
+/// Reads the approval record in a version folder, if there is one.
+pub fn load_from(dir: &std::path::Path) -> Result<Option<Approval>> {
+    let path = dir.join(APPROVAL_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => serde_yaml::from_str(&text)
             .map(Some)
@@ -136,11 +200,34 @@ pub fn standing(layout: &Layout, files: &LayoutFiles) -> Result<Standing> {
 }
 
 /// Approves a layout version: sets `status: approved` in its `layout.yaml`
-/// and writes its approval record. Returns the record.
+/// and writes its approval record, keeping every earlier approval of the
+/// version in its history. Returns the record.
+///
+/// The approver is one line of text (a name, a role); the approval date
+/// may be given (the day the committee signed it off) but not in the
+/// future, and the moment it was recorded is kept beside it.
 pub fn approve(layout: &Layout, by: &str, note: Option<&str>, on: Date) -> Result<Approval> {
     if by.trim().is_empty() {
         return Err(Error::Usage("--by must name the approver".into()));
     }
+    if let Some(c) = by.chars().find(|c| c.is_control()) {
+        return Err(Error::Usage(format!(
+            "--by must be one line naming the approver; it holds {} (U+{:04X})",
+            if c == '\n' || c == '\r' {
+                "a line break"
+            } else {
+                "a control character"
+            },
+            c as u32
+        )));
+    }
+    let today = Date::today_utc();
+    if on > today {
+        return Err(Error::Usage(format!(
+            "--date {on} is in the future (today is {today}): an approval records a decision already taken"
+        )));
+    }
+    let earlier = load(layout)?;
     let meta_path = layout.dir.join(METADATA_FILE);
     if layout.meta.status != Status::Approved {
         let text = std::fs::read_to_string(&meta_path).map_err(|e| Error::io(&meta_path, e))?;
@@ -173,8 +260,10 @@ pub fn approve(layout: &Layout, by: &str, note: Option<&str>, on: Date) -> Resul
         approved_by: by.trim().to_owned(),
         approved_on: on.to_string(),
         note: note.map(str::to_owned).filter(|n| !n.trim().is_empty()),
+        recorded_at: Some(crate::clock::now_rfc3339()),
         digest: files.digest.clone(),
         files: files.hashes.clone(),
+        history: earlier.map(|a| a.all()).unwrap_or_default(),
     };
     let yaml = format!(
         "# Written by `letterpress layouts approve`. Edit nothing here: a change to\n# any file of this version makes it drift from this approval.\n{}",

@@ -797,9 +797,16 @@ impl<R: BufRead> CsvRecords<R> {
             .iter()
             .filter(|&&b| b == b'\n')
             .count() as u64;
-        // The last row of a file without a final line break ends at the
-        // end of the file, not at a `\n`.
-        let unterminated = tail.eof && after.byte() == tail.bytes && tail.last != b'\n';
+        // The last row of a file can end at the end of the file rather
+        // than at a `\n`: without a final line break, or inside a quote
+        // left open (its last field then holds the final `\n`).
+        let at_end = tail.eof && after.byte() == tail.bytes;
+        let last_field_ends_line = self
+            .record
+            .iter()
+            .next_back()
+            .is_some_and(|f| f.ends_with(b"\n"));
+        let unterminated = at_end && (tail.last != b'\n' || last_field_ends_line);
         after
             .line()
             .saturating_sub(inside + u64::from(!unterminated))
@@ -970,6 +977,8 @@ mod tests {
         assert_eq!(recs[2].data.as_ref().unwrap()["a"], "z");
         assert_eq!(lines("id,a\n1,x\n\n2,y\n"), [2, 4]);
         assert_eq!(lines("id,a\r1,x\r2,y\r"), [2, 3]);
+        // A quote left open runs to the end of the file.
+        assert_eq!(lines("id,a\n1,x\n2,\"open\n3,y\n"), [2, 3]);
     }
 
     #[test]

@@ -262,6 +262,32 @@ pub struct Layout {
     pub meta: LayoutMeta,
     /// Its version folder.
     pub dir: PathBuf,
+    /// Since when its current files have been approved (see
+    /// [`crate::approval::Approval::approved_since`]); `None` without an
+    /// approval record.
+    pub approved_since: Option<Date>,
+}
+
+impl Layout {
+    /// Whether the version is in effect on `day`: its effective dates
+    /// include it, and its files were approved on or before it. A letter
+    /// dated `day` never uses wording approved after `day`. (A version with
+    /// no approval record is judged by its dates here; it cannot run for
+    /// customers anyway.)
+    pub fn in_effect(&self, day: Date) -> bool {
+        self.meta.in_effect(day) && self.approved_since.is_none_or(|since| since <= day)
+    }
+
+    /// `approved on D, from D until D` (or `draft, always`): the version's
+    /// standing in a list of versions.
+    pub fn describe(&self) -> String {
+        match (self.meta.status, self.approved_since) {
+            (Status::Approved, Some(since)) => {
+                format!("approved on {since}, {}", self.meta.effective())
+            }
+            (status, _) => format!("{status}, {}", self.meta.effective()),
+        }
+    }
 }
 
 /// How a user names a layout: `NAME` or `NAME@VERSION`.
@@ -387,14 +413,7 @@ impl Catalog {
         let list = || {
             versions
                 .values()
-                .map(|l| {
-                    format!(
-                        "{} ({}, {})",
-                        l.meta.version,
-                        l.meta.status,
-                        l.meta.effective()
-                    )
-                })
+                .map(|l| format!("{} ({})", l.meta.version, l.describe()))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -409,7 +428,7 @@ impl Catalog {
             None => versions
                 .values()
                 .rev()
-                .find(|l| l.meta.status == Status::Approved && l.meta.in_effect(day))
+                .find(|l| l.meta.status == Status::Approved && l.in_effect(day))
                 .ok_or_else(|| {
                     Error::Layout(format!(
                         "layout `{}` has no approved version in effect on {day} (versions: {}); name one with {}@N",
@@ -516,9 +535,11 @@ impl Layout {
             problems.push("`channels` lists email but the layout has no `email` section".into());
         }
         if problems.is_empty() {
+            let approved_since = crate::approval::load_from(dir)?.and_then(|a| a.approved_since());
             Ok(Layout {
                 meta,
                 dir: dir.to_path_buf(),
+                approved_since,
             })
         } else {
             Err(Error::Layout(format!(

@@ -575,10 +575,30 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             if let Some(note) = standing.approval().and_then(|a| a.note.as_deref()) {
                 println!("             note: {note}");
             }
+            if let Some(a) = standing.approval() {
+                println!("approvals:   (every approval of this version, oldest first)");
+                for r in a.all() {
+                    println!(
+                        "             {} by {}{}; digest {}{}",
+                        r.approved_on,
+                        r.approved_by,
+                        r.note
+                            .as_deref()
+                            .map_or(String::new(), |n| format!(" ({n})")),
+                        &r.digest[..12.min(r.digest.len())],
+                        r.recorded_at
+                            .as_deref()
+                            .map_or(String::new(), |t| format!("; recorded {t}"))
+                    );
+                }
+            }
             println!(
-                "effective:   {}{}",
+                "effective:   {}{}{}",
                 m.effective(),
-                if m.in_effect(day) {
+                layout
+                    .approved_since
+                    .map_or(String::new(), |d| format!(", approved since {d}")),
+                if layout.in_effect(day) {
                     format!(" (in effect on {day})")
                 } else {
                     format!(" (NOT in effect on {day})")

@@ -511,6 +511,7 @@ fn cover(
     let cover_layout = Layout {
         meta,
         dir: layout.dir.clone(),
+        approved_since: None,
     };
     let files = LayoutFiles {
         files: vec![("letter.typ".into(), COVER.as_bytes().to_vec())],

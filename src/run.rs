@@ -375,6 +375,11 @@ fn review_problem(layout: &Layout, standing: &Standing, day: Date) -> Option<Str
             layout.meta.effective()
         ));
     }
+    if let Some(since) = layout.approved_since.filter(|since| *since > day) {
+        return Some(format!(
+            "it is not in effect on {day}: its files were approved on {since}, after that date, and a letter dated {day} cannot use wording approved later"
+        ));
+    }
     None
 }
 

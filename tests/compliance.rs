@@ -239,7 +239,8 @@ fn a_draft_run_marks_every_page_and_every_subject() {
 #[test]
 fn the_version_in_effect_on_the_as_of_date_is_used() {
     let (dir, layouts) = layouts_copy("effective");
-    let set = |v: u32, lines: &str| {
+    // Each version approved before it takes effect.
+    let set = |v: u32, lines: &str, approved: &str| {
         edit(
             &layouts.join(format!("payment-reminder/{v}/layout.yaml")),
             |t| {
@@ -250,14 +251,15 @@ fn the_version_in_effect_on_the_as_of_date_is_used() {
                 )
             },
         );
-        approve(&layouts, &format!("payment-reminder@{v}"));
+        approve_on(&layouts, &format!("payment-reminder@{v}"), approved);
     };
-    set(1, "effective_until: 2026-03-31\n");
+    set(1, "effective_until: 2026-03-31\n", "2026-01-05");
     set(
         2,
         "effective_from: 2026-04-01\neffective_until: 2026-09-30\n",
+        "2026-03-20",
     );
-    set(3, "effective_from: 2026-11-01\n");
+    set(3, "effective_from: 2026-11-01\n", "2026-10-20");
     let data = root().join("fixtures/reminders.csv");
     for (as_of, want) in [
         ("2026-03-31", 1),
@@ -284,7 +286,7 @@ fn the_version_in_effect_on_the_as_of_date_is_used() {
         let text = String::from_utf8_lossy(&show.stdout);
         assert!(
             text.contains(&format!("layout:      payment-reminder@{want}"))
-                && text.contains("approved by Test Reviewer on 2026-11-22")
+                && text.contains("approved by Test Reviewer on 2026-")
                 && text.contains(&format!("(in effect on {as_of})")),
             "{text}"
         );
@@ -302,8 +304,8 @@ fn the_version_in_effect_on_the_as_of_date_is_used() {
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(
         err.contains("no approved version in effect on 2026-10-15")
-            && err.contains("2 (approved, from 2026-04-01 until 2026-09-30)")
-            && err.contains("3 (approved, from 2026-11-01)"),
+            && err.contains("2 (approved on 2026-03-20, from 2026-04-01 until 2026-09-30)")
+            && err.contains("3 (approved on 2026-10-20, from 2026-11-01)"),
         "{err}"
     );
     assert!(!out.exists());
@@ -679,4 +681,125 @@ fn a_draft_can_be_proofed_and_its_emails_go_into_one_page() {
     }
     assert!(html.contains("Welcome to Northwind Bank") && html.contains("PROOF"));
     assert!(!html.contains("<script"), "the page runs nothing");
+}
+
+#[test]
+fn a_version_is_in_effect_only_from_its_approval_and_every_approval_is_kept() {
+    let (dir, layouts) = layouts_copy("approval-dates");
+    let data = root().join("fixtures/reminders.csv");
+    let show = |args: &[&str]| {
+        let mut all = vec!["layouts", "show"];
+        all.extend_from_slice(args);
+        letterpress_with_layouts(&layouts, &all)
+    };
+    // Every sample version was approved on 2026-11-22: none was in effect
+    // in March, whatever its dates say.
+    let res = show(&["payment-reminder", "--as-of", "2026-03-01"]);
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        err.contains("no approved version in effect on 2026-03-01")
+            && err.contains("3 (approved on 2026-11-22, always)"),
+        "{err}"
+    );
+    let out = dir.join("march");
+    let res = run_layout_with(
+        &layouts,
+        "payment-reminder",
+        &data,
+        &out,
+        &["--as-of", "2026-03-01"],
+    );
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    let res = run_layout_with(
+        &layouts,
+        "payment-reminder@3",
+        &data,
+        &out,
+        &["--as-of", "2026-03-01"],
+    );
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    assert!(
+        String::from_utf8_lossy(&res.stderr).contains("approved on 2026-11-22, after that date"),
+        "{}",
+        describe(&res)
+    );
+    assert!(!out.exists());
+    // A review copy of it may still be made.
+    let res = run_layout_with(
+        &layouts,
+        "payment-reminder@3",
+        &data,
+        &out,
+        &["--as-of", "2026-03-01", "--allow-draft"],
+    );
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    assert_eq!(manifest(&out)["draft"], true);
+
+    // Version 2's approval signed in February is recorded: it is kept beside
+    // the first one, and from February on, version 2 is in effect.
+    approve_on(&layouts, "payment-reminder@2", "2026-02-01");
+    let res = show(&["payment-reminder", "--as-of", "2026-03-01"]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let text = String::from_utf8_lossy(&res.stdout);
+    assert!(text.contains("layout:      payment-reminder@2"), "{text}");
+    assert!(
+        text.contains("approved since 2026-02-01 (in effect on 2026-03-01)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2026-11-22 by Priya Natarajan (Compliance)")
+            && text.contains("2026-02-01 by Test Reviewer"),
+        "both approvals are listed: {text}"
+    );
+    // A change and its re-approval: the earlier approval of other files
+    // stays in the record, and the version is in effect from the new one.
+    edit(&layouts.join("payment-reminder/3/texts.yaml"), |t| {
+        t.replace("Credit Card Services", "Card Services")
+    });
+    approve_on(&layouts, "payment-reminder@3", "2026-11-25");
+    let record = std::fs::read_to_string(layouts.join("payment-reminder/3/approval.yaml")).unwrap();
+    let parsed: serde_yaml::Value = serde_yaml::from_str(&record).unwrap();
+    assert_eq!(parsed["approved_on"].as_str(), Some("2026-11-25"));
+    assert!(parsed["recorded_at"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("20")));
+    let history = parsed["history"].as_sequence().unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        history[0]["approved_by"].as_str(),
+        Some("Priya Natarajan (Compliance)")
+    );
+    assert_ne!(history[0]["digest"], parsed["digest"]);
+    let res = show(&["payment-reminder", "--as-of", "2026-11-24"]);
+    assert!(String::from_utf8_lossy(&res.stdout).contains("payment-reminder@2"));
+    let res = show(&["payment-reminder", "--as-of", "2026-11-25"]);
+    assert!(String::from_utf8_lossy(&res.stdout).contains("payment-reminder@3"));
+
+    // The approver is one line; an approval is not dated in the future.
+    for (by, date, what) in [
+        ("Jane Doe\nCEO", "2026-11-22", "one line"),
+        ("Jane Doe", "2099-01-01", "in the future"),
+    ] {
+        let res = letterpress_with_layouts(
+            &layouts,
+            &[
+                "layouts",
+                "approve",
+                "payment-reminder@3",
+                "--by",
+                by,
+                "--date",
+                date,
+            ],
+        );
+        assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+        assert!(
+            String::from_utf8_lossy(&res.stderr).contains(what),
+            "{}",
+            describe(&res)
+        );
+    }
+    let after = std::fs::read_to_string(layouts.join("payment-reminder/3/approval.yaml")).unwrap();
+    assert_eq!(after, record, "a refused approval changes nothing");
 }

@@ -95,7 +95,7 @@ fn three_shards_merge_into_the_single_machine_manifest() {
 fn shards_that_do_not_belong_together_are_refused() {
     let dir = scratch("shards-refused");
     let out = dir.join("run");
-    for (k, extra) in [("1/2", None), ("2/2", Some("2026-11-21"))] {
+    for (k, extra) in [("1/2", None), ("2/2", Some("2026-11-23"))] {
         let mut args = run_args(&out, &["--shard", k]);
         if let Some(date) = extra {
             let i = args.iter().position(|a| *a == "2026-11-22").unwrap();

@@ -210,6 +210,11 @@ pub fn squash(s: &str) -> String {
 /// edit made it drift from its approval). A layout too broken to load stays
 /// unapproved; the run then reports what is broken.
 pub fn approve(layouts: &Path, id: &str) {
+    approve_on(layouts, id, "2026-11-22");
+}
+
+/// [`approve`] with another approval date.
+pub fn approve_on(layouts: &Path, id: &str, date: &str) {
     letterpress_with_layouts(
         layouts,
         &[
@@ -219,7 +224,7 @@ pub fn approve(layouts: &Path, id: &str) {
             "--by",
             "Test Reviewer",
             "--date",
-            "2026-11-22",
+            date,
         ],
     );
 }
