@@ -6,7 +6,10 @@
 //! text line by line from the compiled document, and reports per record the
 //! lines that disappear and appear and the change in page count, with a
 //! summary: how many records change, and which sentences appear or
-//! disappear in how many letters. `--out diff.html` writes the same as a
+//! disappear in how many letters. The summary counts the bank's sentences:
+//! lines made only of the record's own values (the address block) are left
+//! out of it, and a full stop after an abbreviation (`Sr.`, `Dr.`, `кв.`)
+//! does not end a sentence. `--out diff.html` writes the same as a
 //! self-contained page a reviewer can read without knowing what a diff is.
 //! A record that fails in one version and not the other is reported too.
 
@@ -140,7 +143,12 @@ fn render(
     let id = id_of(&record, &side.layout.meta.id_field).unwrap_or_default();
     let locale = record_locale(&side.layout.meta, &side.texts, &record);
     let r = side.renderer.text_lines(&id, &record, locale)?;
-    Ok((r.pages, r.lines.into_iter().flatten().collect()))
+    // Isolation marks around a name are invisible: not a change to report.
+    let visible = |l: String| l.replace(['\u{2068}', '\u{2069}'], "");
+    Ok((
+        r.pages,
+        r.lines.into_iter().flatten().map(visible).collect(),
+    ))
 }
 
 fn compare(old: &Side, new: &Side, input: &Input, origin: Origin) -> Result<DiffReport> {
@@ -179,6 +187,7 @@ fn compare(old: &Side, new: &Side, input: &Input, origin: Origin) -> Result<Diff
                 continue;
             }
         };
+        let values = record_values(&data);
         let (a, b) = (render(old, &data, origin), render(new, &data, origin));
         let (pa, la, ea) = match a {
             Ok((p, l)) => (p, l, None),
@@ -223,8 +232,18 @@ fn compare(old: &Side, new: &Side, input: &Input, origin: Origin) -> Result<Diff
         if d.removed.is_empty() && d.added.is_empty() && pa == pb && d.error.is_none() {
             continue;
         }
-        // The summary counts sentences, not wrapped lines.
-        let (sa, sb) = (sentences(&la), sentences(&lb));
+        // The summary counts sentences, not wrapped lines, and leaves out
+        // lines made only of the record's values (the address block, a
+        // table of the customer's transactions): how they are laid out is
+        // seen letter by letter, and they are not the bank's sentences.
+        let prose = |lines: &[String]| -> Vec<String> {
+            lines
+                .iter()
+                .filter(|l| !only_values(l, &values))
+                .cloned()
+                .collect()
+        };
+        let (sa, sb) = (sentences(&prose(&la)), sentences(&prose(&lb)));
         for s in sa.difference(&sb) {
             gone.add(s);
         }
@@ -282,21 +301,98 @@ impl Tally {
     }
 }
 
-/// The sentences of a letter's text: its lines joined, split after `.`, `!`
-/// or `?` followed by a space.
+/// Every text value of a record (and number, as written), lower-cased,
+/// longest first: what a line made only of record values consists of.
+fn record_values(record: &serde_json::Map<String, Value>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut walk: Vec<&Value> = record.values().collect();
+    while let Some(v) = walk.pop() {
+        match v {
+            Value::String(s) if !s.trim().is_empty() => {
+                out.extend(s.lines().map(|l| l.trim().to_lowercase()))
+            }
+            Value::Number(n) => out.push(n.to_string()),
+            Value::Array(items) => walk.extend(items),
+            Value::Object(m) => walk.extend(m.values()),
+            _ => {}
+        }
+    }
+    out.retain(|v| !v.is_empty());
+    out.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    out.dedup();
+    out
+}
+
+/// Whether a line of a letter holds nothing but record values (any case),
+/// punctuation and space.
+fn only_values(line: &str, values: &[String]) -> bool {
+    let mut rest = line.to_lowercase();
+    for v in values {
+        if rest.contains(v.as_str()) {
+            rest = rest.replace(v.as_str(), " ");
+        }
+    }
+    !rest.chars().any(char::is_alphanumeric)
+}
+
+/// Words after which a full stop does not end a sentence: forms of address
+/// and common abbreviations of the languages the engine writes.
+const ABBREVIATIONS: &[&str] = &[
+    "mr", "mrs", "ms", "dr", "prof", "sr", "sra", "srta", "st", "mt", "no", "nr", "hr", "fr",
+    "mme", "mlle", "dott", "ing", "jr", "etc", "vs", "ca", "bzw", "str", "tel", "nos", "av", "c",
+    "kv", "кв", "ул", "д", "г", "пр", "т", "др", "проф", "св",
+];
+
+/// The sentences of a letter's text: its lines joined, split after `!`,
+/// `?` or `.` followed by a space, but not after an abbreviation (`Sr.`,
+/// `Dr.`, `кв.`), an initial (`J. Smith`), or before a word that does not
+/// start with a capital (`кв. 12`, `z. B. morgen`). A line much shorter
+/// than the letter's longest (under 60 %) ends what it is part of: a
+/// heading, a salutation, the last line of a paragraph, a line of the
+/// signature; lines of running text are nearly full.
 fn sentences(lines: &[String]) -> std::collections::BTreeSet<String> {
-    let text = crate::wording::normalize(&lines.join(" "));
+    let widest = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let mut out = std::collections::BTreeSet::new();
+    let mut block: Vec<&str> = Vec::new();
+    for line in lines {
+        block.push(line);
+        if line.chars().count() * 10 < widest * 6 {
+            out.extend(split_sentences(&block.join(" ")));
+            block.clear();
+        }
+    }
+    out.extend(split_sentences(&block.join(" ")));
+    out
+}
+
+/// The sentences of one block of running text (see [`sentences`]).
+fn split_sentences(text: &str) -> std::collections::BTreeSet<String> {
+    let text = crate::wording::normalize(text);
     let mut out = std::collections::BTreeSet::new();
     let mut start = 0;
-    let b = text.as_bytes();
-    for i in 0..b.len() {
-        let end = matches!(b[i], b'.' | b'!' | b'?') && b.get(i + 1) == Some(&b' ');
-        if end || i + 1 == b.len() {
-            let s = text[start..=i].trim();
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    for (k, &(i, c)) in chars.iter().enumerate() {
+        let last = k + 1 == chars.len();
+        let mut end = matches!(c, '.' | '!' | '?') && chars.get(k + 1).is_some_and(|n| n.1 == ' ');
+        if end && c == '.' {
+            let word: String = text[start..i]
+                .rsplit(|c: char| c.is_whitespace() || c == '(')
+                .next()
+                .unwrap_or("")
+                .to_lowercase();
+            let next = chars.get(k + 2).map(|n| n.1);
+            let initial = word.chars().count() == 1;
+            end = !initial
+                && !ABBREVIATIONS.contains(&word.as_str())
+                && next.is_some_and(|n| n.is_uppercase() || !n.is_alphanumeric());
+        }
+        if end || last {
+            let stop = i + c.len_utf8();
+            let s = text[start..stop].trim();
             if !s.is_empty() {
                 out.insert(s.to_owned());
             }
-            start = i + 1;
+            start = stop;
         }
     }
     out
@@ -370,5 +466,51 @@ pre{{white-space:pre-wrap;margin:0;font:13px/1.45 ui-monospace,monospace}} .err{
         }
         h.push_str("</body></html>\n");
         h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(text: &str) -> Vec<String> {
+        sentences(&[text.to_owned()]).into_iter().collect()
+    }
+
+    #[test]
+    fn sentences_end_where_a_reader_ends_them() {
+        assert_eq!(
+            split("Dear Sr. García, we wrote to Dr. Jones. Call J. Smith on Mon. Thanks!"),
+            [
+                "Call J. Smith on Mon.",
+                "Dear Sr. García, we wrote to Dr. Jones.",
+                "Thanks!"
+            ]
+        );
+        assert_eq!(
+            split("Адрес: ул. Ленина, д. 5, кв. 12. Мы позвоним."),
+            ["Адрес: ул. Ленина, д. 5, кв. 12.", "Мы позвоним."]
+        );
+    }
+
+    #[test]
+    fn lines_of_record_values_are_told_from_prose() {
+        let rec: serde_json::Map<String, Value> = serde_json::from_str(
+            r#"{"name": "James Whitfield", "address": {"line1": "14 Elm Grove", "postcode": "SW19 4HE", "city": "London"}, "amount": 12.5}"#,
+        )
+        .unwrap();
+        let values = record_values(&rec);
+        for line in [
+            "14 Elm Grove",
+            "LONDON",
+            "SW19 4HE",
+            "London SW19 4HE",
+            "James Whitfield,",
+        ] {
+            assert!(only_values(line, &values), "{line}");
+        }
+        for line in ["Dear James Whitfield,", "You owe 12.5 today", "Page 1 of 2"] {
+            assert!(!only_values(line, &values), "{line}");
+        }
     }
 }

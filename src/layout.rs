@@ -169,6 +169,10 @@ pub struct LayoutMeta {
     /// The preference of records that state none.
     #[serde(default)]
     pub default_preference: Preference,
+    /// Where the recipient's name and address are, for the engine's name
+    /// and address rules (see [`crate::names`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<crate::names::RecipientSettings>,
     /// The email channel, if the layout has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<EmailSettings>,

@@ -29,6 +29,7 @@ pub mod locale;
 pub mod lock;
 pub mod manifest;
 pub mod merge;
+pub mod names;
 pub mod output;
 pub mod print;
 pub mod progress;

@@ -91,7 +91,13 @@ pub static RULES: &[Rules] = &[
         min_grouping: 1,
         minus: "-",
         money: "{symbol}{number}",
-        symbols: &[("GBP", "£"), ("EUR", "€"), ("USD", "US$")],
+        symbols: &[
+            ("GBP", "£"),
+            ("EUR", "€"),
+            ("USD", "US$"),
+            ("JPY", "JP¥"),
+            ("KRW", "₩"),
+        ],
         months: ENGLISH_MONTHS,
         long_date: "{day} {month} {year}",
         short_date: "{dd}/{mm}/{yyyy}",
@@ -103,7 +109,13 @@ pub static RULES: &[Rules] = &[
         min_grouping: 1,
         minus: "-",
         money: "{symbol}{number}",
-        symbols: &[("USD", "$"), ("EUR", "€"), ("GBP", "£")],
+        symbols: &[
+            ("USD", "$"),
+            ("EUR", "€"),
+            ("GBP", "£"),
+            ("JPY", "¥"),
+            ("KRW", "₩"),
+        ],
         months: ENGLISH_MONTHS,
         long_date: "{month} {day}, {year}",
         short_date: "{mm}/{dd}/{yyyy}",
@@ -184,6 +196,37 @@ pub static RULES: &[Rules] = &[
         short_date: "{dd}/{mm}/{yyyy}",
     },
 ];
+
+/// The number of decimals of an amount in `code` (its ISO 4217 minor
+/// units: 2 for GBP, 0 for JPY and KRW, 3 for BHD and KWD), or why `code`
+/// is not a currency: it must be a current ISO 4217 code in capitals that
+/// has minor units (not a precious metal or a testing code).
+pub fn minor_units(code: &str) -> Result<u32, String> {
+    let why = |what: &str| Err(format!("`{code}` is not {what}"));
+    if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+        if code.len() == 3 && code.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return why("an ISO 4217 currency code: write it in capitals (EUR, not eur)");
+        }
+        return why("an ISO 4217 currency code (three capital letters, e.g. EUR)");
+    }
+    match iso_currency::Currency::from_code(code) {
+        Some(c) => match c.exponent() {
+            Some(digits) => Ok(u32::from(digits)),
+            None => why("a currency with minor units (a metal or a testing code)"),
+        },
+        None => why("an ISO 4217 currency code"),
+    }
+}
+
+/// Every ISO 4217 code with its minor units, as JSON for the Typst module
+/// (`/letterpress/currencies.json`).
+pub fn currencies_json() -> Vec<u8> {
+    use iso_currency::IntoEnumIterator;
+    let table: Map<String, Value> = iso_currency::Currency::iter()
+        .filter_map(|c| Some((c.code().to_owned(), Value::from(c.exponent()?))))
+        .collect();
+    serde_json::to_vec(&table).expect("JSON serializes")
+}
 
 /// The engine's Typst module, served at `/letterpress/locale.typ`.
 pub const TYPST_MODULE: &str = include_str!("locale.typ");
@@ -268,19 +311,30 @@ impl Rules {
             .map_or(currency, |(_, s)| s)
     }
 
-    /// An amount of money with two decimals: `£1,234.56`, `1.234,56 €`.
-    pub fn money(&self, x: f64, currency: &str) -> String {
-        let number = self.number(x.abs(), 2);
+    /// An amount of money in an ISO 4217 currency, with the currency's
+    /// minor units as decimals: `£1,234.56`, `1.234,56 €`, `JP¥1,235`,
+    /// `BHD 1,234.568`. A symbol made of letters (the code itself, when the
+    /// locale has no symbol for it) is set apart from the number by a
+    /// no-break space, as CLDR's currency spacing does. The error says why
+    /// `currency` is not a currency code.
+    pub fn money(&self, x: f64, currency: &str) -> Result<String, String> {
+        let decimals = minor_units(currency)?;
+        let number = self.number(x.abs(), decimals);
         let negative = x < 0.0 && number.bytes().any(|b| (b'1'..=b'9').contains(&b));
-        let body = self
-            .money
+        let symbol = self.symbol(currency);
+        let spaced = symbol.chars().last().is_some_and(char::is_alphabetic);
+        let pattern = match self.money.strip_prefix("{symbol}{number}") {
+            Some("") if spaced => "{symbol}\u{a0}{number}",
+            _ => self.money,
+        };
+        let body = pattern
             .replace("{number}", &number)
-            .replace("{symbol}", self.symbol(currency));
-        if negative {
+            .replace("{symbol}", symbol);
+        Ok(if negative {
             format!("{}{body}", self.minus)
         } else {
             body
-        }
+        })
     }
 
     /// A date written out: `22 November 2026`, `22. November 2026`.
@@ -454,14 +508,24 @@ mod tests {
 
     #[test]
     fn money_follows_each_locale() {
-        assert_eq!(r("en-US").money(1234.56, "USD"), "$1,234.56");
-        assert_eq!(r("en-GB").money(1234.56, "GBP"), "£1,234.56");
-        assert_eq!(r("de-DE").money(1234.56, "EUR"), "1.234,56\u{a0}€");
-        assert_eq!(r("fr-FR").money(1234.56, "EUR"), "1\u{202f}234,56\u{a0}€");
-        assert_eq!(r("es-ES").money(1234.56, "EUR"), "1234,56\u{a0}€");
-        assert_eq!(r("es-ES").money(12345.6, "EUR"), "12.345,60\u{a0}€");
-        assert_eq!(r("en-US").money(-0.004, "USD"), "$0.00");
-        assert_eq!(r("en-US").money(-1234567.891, "CHF"), "-CHF1,234,567.89");
+        let m = |tag: &str, x: f64, c: &str| r(tag).money(x, c).unwrap();
+        assert_eq!(m("en-US", 1234.56, "USD"), "$1,234.56");
+        assert_eq!(m("en-GB", 1234.56, "GBP"), "£1,234.56");
+        assert_eq!(m("de-DE", 1234.56, "EUR"), "1.234,56\u{a0}€");
+        assert_eq!(m("fr-FR", 1234.56, "EUR"), "1\u{202f}234,56\u{a0}€");
+        assert_eq!(m("es-ES", 1234.56, "EUR"), "1234,56\u{a0}€");
+        assert_eq!(m("es-ES", 12345.6, "EUR"), "12.345,60\u{a0}€");
+        assert_eq!(m("en-US", -0.004, "USD"), "$0.00");
+        assert_eq!(m("en-US", -1234567.891, "CHF"), "-CHF\u{a0}1,234,567.89");
+        // ISO 4217 minor units.
+        assert_eq!(m("en-GB", 1234.5, "JPY"), "JP¥1,235");
+        assert_eq!(m("en-US", 1234.5, "KRW"), "₩1,235");
+        assert_eq!(m("en-GB", 1234.5675, "BHD"), "BHD\u{a0}1,234.568");
+        assert_eq!(m("de-DE", 1234.5, "KWD"), "1.234,500\u{a0}KWD");
+        for bad in ["eur", "EURO", "XYZ", "XAU", "", "€"] {
+            assert!(r("en-GB").money(1.0, bad).is_err(), "{bad}");
+        }
+        assert!(minor_units("gbp").unwrap_err().contains("capitals"));
         assert_eq!(r("de-DE").number(0.5, 0), "1");
         assert_eq!(r("de-DE").number(999.995, 2), "1.000,00");
         assert_eq!(r("en-GB").number(0.05, 2), "0.05");

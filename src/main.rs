@@ -72,8 +72,14 @@ enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff), e.g. `letterpress man > letterpress.1`.
-    Man,
+    /// Print the manual page (roff), e.g. `letterpress man > letterpress.1`;
+    /// with --out DIR, write a page for every command into DIR
+    /// (letterpress.1, letterpress-run.1, letterpress-layouts-show.1, ...).
+    Man {
+        /// The folder to write every page into (e.g. /usr/local/share/man/man1).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -402,11 +408,26 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             clap_complete::generate(shell, &mut cmd, "letterpress", &mut std::io::stdout());
             Ok(0)
         }
-        Command::Man => {
+        Command::Man { out } => {
             let cmd = <Cli as clap::CommandFactory>::command();
-            clap_mangen::Man::new(cmd)
-                .render(&mut std::io::stdout())
-                .map_err(|e| Error::io("stdout", e))?;
+            match out {
+                None => clap_mangen::Man::new(cmd)
+                    .render(&mut std::io::stdout())
+                    .map_err(|e| Error::io("stdout", e))?,
+                Some(dir) => {
+                    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+                    clap_mangen::generate_to(cmd, &dir).map_err(|e| Error::io(&dir, e))?;
+                    let mut pages: Vec<PathBuf> = std::fs::read_dir(&dir)
+                        .map_err(|e| Error::io(&dir, e))?
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|x| x == "1"))
+                        .collect();
+                    pages.sort();
+                    for p in pages {
+                        println!("{}", p.display());
+                    }
+                }
+            }
             Ok(0)
         }
         Command::Layouts(LayoutsCommand::New { name }) => {

@@ -9,6 +9,9 @@
 //! - the shortest and the longest letter (pages, then characters);
 //! - the longest name and the longest address;
 //! - one record per locale the letters are rendered in;
+//! - one record per writing system in the data (Latin, Greek, Cyrillic,
+//!   Arabic, Hebrew, Han, Hiragana, Hangul, ...), where a missing glyph, a
+//!   line break or the text direction goes wrong first;
 //! - one record per channel route (letter and email, letter only, email
 //!   only, letter as the fallback for a missing address);
 //! - one record per combination of optional fields present (fields that
@@ -104,6 +107,8 @@ pub struct ProofReport {
 struct Measured {
     index: usize,
     id: String,
+    /// The writing systems of its text (Latin, Greek, Arabic, Han, ...).
+    scripts: BTreeSet<&'static str>,
     record: Map<String, Value>,
     locale: &'static crate::locale::Rules,
     pages: usize,
@@ -335,9 +340,11 @@ fn measure_all(
                 (f.name.clone(), n)
             })
             .collect();
+        let scripts = scripts_of(&Value::Object(record.clone()));
         out.push(Measured {
             index: raw.index,
             id,
+            scripts,
             record,
             locale,
             pages: r.pages,
@@ -355,6 +362,32 @@ fn measure_all(
         });
     }
     Ok((out, records, invalid))
+}
+
+/// The writing systems (Unicode scripts) of every text value of a record;
+/// characters common to all scripts (digits, punctuation) count for none.
+fn scripts_of(v: &Value) -> BTreeSet<&'static str> {
+    use unicode_script::{Script, UnicodeScript};
+    let mut out = BTreeSet::new();
+    let mut walk = vec![v];
+    while let Some(v) = walk.pop() {
+        match v {
+            Value::String(s) => {
+                for c in s.chars().filter(|c| c.is_alphabetic()) {
+                    match c.script() {
+                        Script::Common | Script::Inherited | Script::Unknown => {}
+                        script => {
+                            out.insert(script.full_name());
+                        }
+                    }
+                }
+            }
+            Value::Array(items) => walk.extend(items),
+            Value::Object(m) => walk.extend(m.values()),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Chooses the records of the proof set, each with its reasons.
@@ -395,6 +428,16 @@ fn choose(meta: &LayoutMeta, all: &[Measured], sample: usize, seed: u64) -> Vec<
         .filter(|m| m.address_len > 0)
     {
         add(m, format!("longest address ({} characters)", m.address_len));
+    }
+    // One record per writing system in the data: a font, a line break or a
+    // direction that is wrong shows on such a record first.
+    let mut seen_scripts = BTreeSet::new();
+    for m in all {
+        for script in &m.scripts {
+            if seen_scripts.insert(*script) {
+                add(m, format!("script: {script}"));
+            }
+        }
     }
     let mut firsts = |key: &dyn Fn(&Measured) -> String, label: &str| {
         let mut seen = BTreeSet::new();

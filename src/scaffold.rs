@@ -28,6 +28,13 @@ page:
   max_pages: 2
 locale_field: locale
 default_locale: en-GB
+# The engine writes the name and the address block as the destination
+# country does (letterpress/recipient.json in the letter, {{full_name}}
+# and {{address_lines}} in the email).
+recipient:
+  given: first_name
+  family: last_name
+  address: address
 email:
   from: "Example Bank <hello@bank.example>"
   to_field: email
@@ -44,6 +51,7 @@ fields:
       - {name: line1, type: string, required: true, max_length: 100}
       - {name: postcode, type: string, required: true, max_length: 20}
       - {name: city, type: string, required: true, max_length: 100}
+      - {name: country, type: string, max_length: 60, description: "Empty for the United Kingdom"}
   - {name: email, type: string, description: "Without a valid address the letter goes by post only"}
   - {name: locale, type: string, description: "en-GB or de-DE"}
   - {name: balance, type: number, required: true}
@@ -55,14 +63,16 @@ const LETTER_TYP: &str = r#"// The letter. The record is data, never code: it is
 #import "/letterpress/print.typ": address-window
 
 #let r = json("/record.json")
-#let name = r.first_name + " " + r.last_name
+// The name and address block as the engine writes them for the country.
+#let recipient = json("/letterpress/recipient.json")
+#let name = recipient.name
 
 #set document(title: t("subject"))
 #set page(paper: "a4", margin: (top: 20mm, bottom: 20mm, left: 25mm, right: 20mm))
 #set text(font: "Libertinus Serif", size: 11pt)
 
 #address-window(
-  [#name \ #r.address.line1 \ #r.address.postcode #r.address.city],
+  recipient.lines.map(l => [#l]).join(linebreak()),
   return-line: [Example Bank, 1 Bank Street, London EC2A 1AA],
   window: "din-5008-b",
 )
@@ -100,7 +110,7 @@ const EMAIL_HTML: &str = r#"<!DOCTYPE html>
 <table role="presentation" class="card" cellpadding="0" cellspacing="0" border="0">
   <tr><td class="body">
     <h1>{{t "subject"}}</h1>
-    <p>{{t "greeting" name=(join first_name last_name)}}</p>
+    <p>{{t "greeting" name=(full_name)}}</p>
     <p>{{t "balance" balance=(money balance "GBP")}}</p>
     <p>{{t "sign_off"}}</p>
   </td></tr>
@@ -113,7 +123,7 @@ const EMAIL_HTML: &str = r#"<!DOCTYPE html>
 
 const EMAIL_TXT: &str = r#"{{t "subject"}}
 
-{{t "greeting" name=(join first_name last_name)}}
+{{t "greeting" name=(full_name)}}
 
 {{t "balance" balance=(money balance "GBP")}}
 
@@ -125,7 +135,7 @@ en:
   subject: Your account statement
   preheader: Your balance at a glance.
   greeting: "Dear {name},"
-  balance: "your balance today is {balance}."
+  balance: "Your balance today is {balance}."
   sign_off: Yours sincerely, Example Bank
 de:
   subject: Ihr Kontoauszug

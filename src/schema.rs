@@ -25,6 +25,9 @@ pub enum FieldType {
     Bool,
     /// A calendar date `YYYY-MM-DD`, handed to the template as that string.
     Date,
+    /// An ISO 4217 currency code in capitals (`EUR`, `JPY`), handed to the
+    /// template as that string; an unknown code fails the record.
+    Currency,
     /// A list; its elements are described by `items` or `fields`.
     List,
     /// A nested object described by `fields`.
@@ -40,6 +43,7 @@ impl FieldType {
             FieldType::Integer => "integer",
             FieldType::Bool => "bool",
             FieldType::Date => "date",
+            FieldType::Currency => "currency",
             FieldType::List => "list",
             FieldType::Object => "object",
         }
@@ -334,6 +338,13 @@ fn check_value(
                 None
             }
         },
+        (FieldType::Currency, Value::String(s)) => match crate::locale::minor_units(s.trim()) {
+            Ok(_) => Some(Value::String(s.trim().to_owned())),
+            Err(why) => {
+                problems.push(format!("field `{path}`: {why}"));
+                None
+            }
+        },
         (FieldType::Object, Value::Object(m)) => Some(Value::Object(check_object(
             m,
             &spec.fields,
@@ -376,7 +387,8 @@ fn check_value(
 /// A record that fills every declared field with a plausible value of its
 /// type (lists get one element), used to try a template before a run writes
 /// anything. Date fields get `date` (the run's as-of date), a real date, so
-/// templates that parse dates work on the sample.
+/// templates that parse dates work on the sample; currency fields (and text
+/// fields named `currency` or `..._currency`) get `EUR`.
 pub fn sample_record(fields: &[FieldSpec], date: &str) -> Map<String, Value> {
     fields
         .iter()
@@ -386,11 +398,17 @@ pub fn sample_record(fields: &[FieldSpec], date: &str) -> Map<String, Value> {
 
 fn sample_value(spec: &FieldSpec, kind: FieldType, date: &str) -> Value {
     match kind {
+        // A text field named like a currency holds a code in layouts written
+        // before the `currency` type, and templates format money with it.
+        FieldType::String if spec.name == "currency" || spec.name.ends_with("_currency") => {
+            Value::String("EUR".into())
+        }
         FieldType::String => Value::String(format!("Sample {}", spec.name)),
         FieldType::Number => serde_json::json!(1234.5),
         FieldType::Integer => Value::from(42),
         FieldType::Bool => Value::Bool(true),
         FieldType::Date => Value::String(date.to_owned()),
+        FieldType::Currency => Value::String("EUR".into()),
         FieldType::Object => Value::Object(sample_record(&spec.fields, date)),
         FieldType::List => Value::Array(vec![sample_value(spec, spec.item_type(), date)]),
     }

@@ -319,6 +319,8 @@ fn validate_reports_every_invalid_record() {
         "welcome-letter",
         "--data",
         bad.to_str().unwrap(),
+        "--as-of",
+        "2026-11-22",
     ]);
     assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
     let text = String::from_utf8_lossy(&res.stdout);
@@ -347,7 +349,7 @@ fn layouts_list_and_show_describe_the_catalog() {
     assert!(
         lines
             .iter()
-            .any(|l| l.starts_with("payment-reminder") && l.contains(" 3 ") && l.contains('*')),
+            .any(|l| l.starts_with("payment-reminder") && l.contains(" 4 ") && l.contains('*')),
         "{text}"
     );
     assert!(

@@ -71,12 +71,17 @@ fn journal_lines(out: &Path) -> usize {
 }
 
 /// Starts a run and kills it with SIGKILL once its journal has `lines`
-/// entries (0: shortly after it starts).
+/// entries (0: as soon as it has started writing, when its state file is
+/// there: on a busy machine a fixed delay could kill it before that).
 fn kill_at(data: &Path, out: &Path, lines: usize, extra: &[&str]) {
     let mut child = spawn(data, out, extra);
     let start = Instant::now();
     if lines == 0 {
-        std::thread::sleep(Duration::from_millis(150));
+        while !out.join("run-state.json").exists() {
+            assert!(child.try_wait().unwrap().is_none(), "the run ended first");
+            assert!(start.elapsed() < Duration::from_secs(120));
+            std::thread::sleep(Duration::from_millis(1));
+        }
     } else {
         while journal_lines(out) < lines {
             assert!(

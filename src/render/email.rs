@@ -22,10 +22,14 @@
 //! # Helpers
 //! `{{money amount currency}}`, `{{number x 2}}`, `{{long_date d}}`,
 //! `{{short_date d}}` format by the record's locale with [`crate::locale`],
-//! exactly as the Typst module does; `{{as_of}}` is the run's as-of date and
-//! `{{add_days d n}}` the date `n` days after `d` (both `YYYY-MM-DD`),
+//! exactly as the Typst module does; `{{as_of}}` is the run's as-of date,
+//! `{{add_days d n}}` the date `n` days after `d` (both `YYYY-MM-DD`) and
+//! `{{days_since d}}` the days from `d` to the as-of date,
 //! `{{locale}}` the record's resolved locale, `{{join a b c}}` its non-empty
 //! arguments separated by spaces (a name with an optional title),
+//! `{{full_name}}` and `{{#each (address_lines)}}` the recipient's name and
+//! address block as [`crate::names`] composes them (layouts with a
+//! `recipient` section),
 //! `{{t "key" name=..}}` a
 //! sentence of the layout's `texts.yaml`, and `{{url x}}` passes a link from
 //! record data only if it is `https:` (anything else fails the email).
@@ -95,6 +99,8 @@ pub struct EmailRenderer {
     fields: Vec<crate::schema::FieldSpec>,
     /// A draft run: subjects start with `[DRAFT] `.
     draft: bool,
+    recipient: Option<crate::names::RecipientSettings>,
+    default_locale: String,
     wording: crate::wording::Wording,
 }
 
@@ -170,6 +176,8 @@ impl EmailRenderer {
             has_preheader: settings.preheader.is_some(),
             fields: layout.meta.fields.clone(),
             draft,
+            recipient: layout.meta.recipient.clone(),
+            default_locale: layout.meta.default_locale.clone(),
             wording: crate::wording::Wording::new(
                 &layout.meta.required_text,
                 &layout.meta.forbidden_text,
@@ -192,6 +200,13 @@ impl EmailRenderer {
         let mut lp = Map::new();
         lp.insert("locale".into(), rules.tag.into());
         lp.insert("as_of".into(), as_of.to_string().into());
+        if let Some(settings) = &self.recipient {
+            let r = crate::names::recipient(settings, record, &self.default_locale);
+            lp.insert(
+                "recipient".into(),
+                serde_json::to_value(r).expect("JSON serializes"),
+            );
+        }
         data.insert(CONTEXT_KEY.into(), Value::Object(lp));
         let ctx = Context::from(Value::Object(data));
 
@@ -746,6 +761,9 @@ fn register_helpers(reg: &mut Handlebars<'static>, texts: &Arc<Texts>) {
     reg.register_helper("url", Box::new(Format(Kind::Url)));
     reg.register_helper("join", Box::new(Format(Kind::Join)));
     reg.register_helper("add_days", Box::new(Format(Kind::AddDays)));
+    reg.register_helper("days_since", Box::new(Format(Kind::DaysSince)));
+    reg.register_helper("full_name", Box::new(Format(Kind::FullName)));
+    reg.register_helper("address_lines", Box::new(Format(Kind::AddressLines)));
     reg.register_helper("t", Box::new(Text(texts.clone())));
 }
 
@@ -760,6 +778,9 @@ enum Kind {
     Url,
     Join,
     AddDays,
+    DaysSince,
+    FullName,
+    AddressLines,
 }
 
 struct Format(Kind);
@@ -805,6 +826,18 @@ impl HelperDef for Format {
         _: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
         let (rules, as_of) = engine_values(ctx)?;
+        if let Kind::FullName | Kind::AddressLines = self.0 {
+            let r = &ctx.data()[CONTEXT_KEY]["recipient"];
+            if r.is_null() {
+                return Err(err(
+                    "full_name and address_lines need a `recipient` section in layout.yaml".into(),
+                ));
+            }
+            return Ok(ScopedJson::Derived(match self.0 {
+                Kind::FullName => r["name"].clone(),
+                _ => r["lines"].clone(),
+            }));
+        }
         let number = |i: usize, name: &str| -> Result<f64, RenderError> {
             let v = param(h, i, name)?;
             v.as_f64()
@@ -817,7 +850,9 @@ impl HelperDef for Format {
                 let cur = cur
                     .as_str()
                     .ok_or_else(|| err(format!("money: `{cur}` is not a currency code")))?;
-                rules.money(x, cur)
+                rules
+                    .money(x, cur)
+                    .map_err(|e| err(format!("money: {e}")))?
             }
             Kind::Number => {
                 let x = number(0, "number")?;
@@ -840,6 +875,13 @@ impl HelperDef for Format {
                     .ok_or_else(|| err("add_days: the number of days must be an integer".into()))?;
                 Date::from_unix_days(d.unix_days() + n).to_string()
             }
+            Kind::DaysSince => {
+                let d = date_param(h, "days_since")?;
+                let today = Date::parse(as_of)
+                    .ok_or_else(|| err("days_since: no as-of date in the render context".into()))?;
+                (today.unix_days() - d.unix_days()).to_string()
+            }
+            Kind::FullName | Kind::AddressLines => unreachable!("answered above"),
             Kind::Join => {
                 let parts: Vec<String> = h
                     .params()

@@ -53,6 +53,9 @@ pub const LOCALE_MODULE: &str = "/letterpress/locale.typ";
 /// The virtual path of the main file that puts a mark on every page.
 const MARKED_MAIN: &str = "/letterpress/marked.typ";
 
+/// The virtual path of the ISO 4217 minor units the locale module uses.
+const CURRENCIES_JSON: &str = "/letterpress/currencies.json";
+
 /// The virtual path of the record's locale rules and wording.
 const LOCALE_JSON: &str = "/letterpress/locale.json";
 
@@ -62,6 +65,11 @@ static RECORD_ID: LazyLock<FileId> = LazyLock::new(|| vpath_id(RECORD_PATH).expe
 /// The piece file's id: `{"sequence": n}` in a print run, else null.
 static PIECE_ID: LazyLock<FileId> =
     LazyLock::new(|| vpath_id("/letterpress/piece.json").expect("valid path"));
+
+/// The recipient file's id: the name and address block composed by the
+/// engine (see [`crate::names`]), or null.
+static RECIPIENT_ID: LazyLock<FileId> =
+    LazyLock::new(|| vpath_id("/letterpress/recipient.json").expect("valid path"));
 
 /// The locale rules' file id.
 static LOCALE_ID: LazyLock<FileId> = LazyLock::new(|| vpath_id(LOCALE_JSON).expect("valid path"));
@@ -137,6 +145,8 @@ pub struct Renderer {
     title: String,
     author: Option<String>,
     keywords: Vec<String>,
+    recipient: Option<crate::names::RecipientSettings>,
+    default_locale: String,
 }
 
 impl Renderer {
@@ -223,6 +233,10 @@ impl Renderer {
             sources.insert(module, Source::new(module, text.to_owned()));
             by_id.insert(module, Bytes::new(text.as_bytes().to_vec()));
         }
+        by_id.insert(
+            vpath_id(CURRENCIES_JSON).expect("valid path"),
+            Bytes::new(crate::locale::currencies_json()),
+        );
         let locales = RULES
             .iter()
             .map(|r| {
@@ -291,6 +305,8 @@ impl Renderer {
             title: layout.meta.title.clone(),
             author: layout.meta.pdf.author.clone(),
             keywords: vec![format!("layout:{}", layout.id())],
+            recipient: layout.meta.recipient.clone(),
+            default_locale: layout.meta.default_locale.clone(),
         })
     }
 
@@ -357,8 +373,18 @@ impl Renderer {
         let want_warnings = mode == Mode::PdfAndWarnings;
         let piece = piece.unwrap_or_else(|| self.no_piece.clone());
         let json = serde_json::to_vec(record).expect("JSON serializes");
+        let recipient = match &self.recipient {
+            Some(settings) => serde_json::to_vec(&crate::names::recipient(
+                settings,
+                record,
+                &self.default_locale,
+            ))
+            .expect("JSON serializes"),
+            None => b"null".to_vec(),
+        };
         let world = RecordWorld {
             shared: self,
+            recipient: Bytes::new(recipient),
             record: Bytes::new(json),
             locale: self.locales[locale.tag].clone(),
             piece,
@@ -694,6 +720,7 @@ fn line_at(text: &[u8], offset: usize) -> usize {
 struct RecordWorld<'a> {
     shared: &'a Renderer,
     record: Bytes,
+    recipient: Bytes,
     locale: Bytes,
     piece: Bytes,
 }
@@ -708,6 +735,9 @@ impl RecordWorld<'_> {
         }
         if id == *PIECE_ID {
             return Some(&self.piece);
+        }
+        if id == *RECIPIENT_ID {
+            return Some(&self.recipient);
         }
         self.shared.files.get(&id).map(|b| &b[..])
     }
@@ -746,7 +776,8 @@ impl World for RecordWorld<'_> {
             None if self.shared.files.contains_key(&id)
                 || id == *RECORD_ID
                 || id == *LOCALE_ID
-                || id == *PIECE_ID =>
+                || id == *PIECE_ID
+                || id == *RECIPIENT_ID =>
             {
                 Err(FileError::NotSource)
             }
@@ -764,6 +795,9 @@ impl World for RecordWorld<'_> {
         }
         if id == *PIECE_ID {
             return Ok(self.piece.clone());
+        }
+        if id == *RECIPIENT_ID {
+            return Ok(self.recipient.clone());
         }
         self.shared
             .files
