@@ -341,8 +341,8 @@ impl<R: BufRead> Iterator for JsonlRecords<R> {
 /// would count is not the reader's to guess.
 fn parse_object(bytes: &[u8], line0: u64) -> std::result::Result<Map<String, Value>, String> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let parsed = serde::de::DeserializeSeed::deserialize(Strict(""), &mut de)
-        .and_then(|v| de.end().map(|()| v));
+    let parsed =
+        serde::de::DeserializeSeed::deserialize(ROOT, &mut de).and_then(|v| de.end().map(|()| v));
     match parsed {
         Ok(Value::Object(m)) => Ok(m),
         Ok(other) => Err(format!(
@@ -365,9 +365,38 @@ fn parse_object(bytes: &[u8], line0: u64) -> std::result::Result<Map<String, Val
 }
 
 /// Deserializes a JSON value like [`Value`] does, but refuses a key that
-/// occurs twice in an object; the `&str` is the path of the value, for the
-/// error (`address.city`, `transactions[3].amount`).
-struct Strict<'a>(&'a str);
+/// occurs twice in an object, naming its path (`address.city`,
+/// `transactions[3].amount`). The path is only spelt out for objects and
+/// lists (a scalar never holds a key), so most values cost no allocation.
+#[derive(Clone, Copy)]
+struct Strict<'a> {
+    parent: &'a str,
+    at: Step<'a>,
+}
+
+/// Where a value sits in its parent.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Root,
+    Key(&'a str),
+    Index(usize),
+}
+
+impl Strict<'_> {
+    fn path(&self) -> String {
+        match self.at {
+            Step::Root => String::new(),
+            Step::Key(k) if self.parent.is_empty() => k.to_owned(),
+            Step::Key(k) => format!("{}.{k}", self.parent),
+            Step::Index(i) => format!("{}[{i}]", self.parent),
+        }
+    }
+}
+
+const ROOT: Strict<'static> = Strict {
+    parent: "",
+    at: Step::Root,
+};
 
 impl<'de> serde::de::DeserializeSeed<'de> for Strict<'_> {
     type Value = Value;
@@ -423,10 +452,14 @@ impl<'de> serde::de::Visitor<'de> for Strict<'_> {
         self,
         mut seq: A,
     ) -> std::result::Result<Value, A::Error> {
+        let path = self.path();
         let mut items = Vec::new();
         loop {
-            let path = format!("{}[{}]", self.0, items.len());
-            match seq.next_element_seed(Strict(&path))? {
+            let seed = Strict {
+                parent: &path,
+                at: Step::Index(items.len()),
+            };
+            match seq.next_element_seed(seed)? {
                 Some(v) => items.push(v),
                 None => return Ok(Value::Array(items)),
             }
@@ -437,19 +470,20 @@ impl<'de> serde::de::Visitor<'de> for Strict<'_> {
         self,
         mut map: A,
     ) -> std::result::Result<Value, A::Error> {
+        let path = self.path();
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            let path = if self.0.is_empty() {
-                key.clone()
-            } else {
-                format!("{}.{key}", self.0)
+            let seed = Strict {
+                parent: &path,
+                at: Step::Key(&key),
             };
             if out.contains_key(&key) {
                 return Err(serde::de::Error::custom(format!(
-                    "the key `{path}` occurs twice (which value is meant cannot be told; remove one)"
+                    "the key `{}` occurs twice (which value is meant cannot be told; remove one)",
+                    seed.path()
                 )));
             }
-            let v = map.next_value_seed(Strict(&path))?;
+            let v = map.next_value_seed(seed)?;
             out.insert(key, v);
         }
         Ok(Value::Object(out))
