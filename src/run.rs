@@ -15,10 +15,12 @@
 //! layout error (exit 2). After that, a problem with one record fails that
 //! record's document only.
 //!
-//! Parallelism follows `shared/notes/typst.md`: one plain thread per worker
-//! with a 64 MiB stack pulls records from a bounded channel, Typst keeps rayon
-//! for its own layout work, and the memoization cache is evicted every
-//! [`EVICT_EVERY`] documents so memory stays flat.
+//! Parallelism: one plain thread per worker with a 64 MiB stack pulls
+//! records from a bounded channel, Typst keeps rayon for its own layout work
+//! (rayon over whole documents would nest documents inside each other's
+//! layout, with deep stacks and a cache eviction can no longer bound), and
+//! the memoization cache is evicted every [`EVICT_EVERY`] documents so memory
+//! stays flat.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
