@@ -70,9 +70,23 @@ fn journal_lines(out: &Path) -> usize {
         .unwrap_or(0)
 }
 
-/// Starts a run and kills it with SIGKILL once its journal has `lines`
-/// entries (0: as soon as it has started writing, when its state file is
+/// The letters a run has written so far (its journal may lag behind: it
+/// reaches the disk in batches).
+fn letters_written(out: &Path) -> usize {
+    std::fs::read_dir(out.join("pdf")).map_or(0, |dir| {
+        dir.filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".pdf"))
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .count()
+    })
+}
+
+/// Starts a run and kills it with SIGKILL once it has written `lines`
+/// letters (0: as soon as it has started writing, when its state file is
 /// there: on a busy machine a fixed delay could kill it before that).
+/// Counting letters rather than journal lines kills it in the window where
+/// files are on disk that the journal does not list yet, and near the end
+/// before it finishes (the journal's last lines reach the disk only then).
 fn kill_at(data: &Path, out: &Path, lines: usize, extra: &[&str]) {
     let mut child = spawn(data, out, extra);
     let start = Instant::now();
@@ -83,7 +97,7 @@ fn kill_at(data: &Path, out: &Path, lines: usize, extra: &[&str]) {
             std::thread::sleep(Duration::from_millis(1));
         }
     } else {
-        while journal_lines(out) < lines {
+        while letters_written(out) < lines {
             assert!(
                 child.try_wait().unwrap().is_none(),
                 "the run ended before it was killed at {lines}"
@@ -94,6 +108,10 @@ fn kill_at(data: &Path, out: &Path, lines: usize, extra: &[&str]) {
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
+    assert!(
+        !out.join("manifest.json").exists(),
+        "the run finished before it was killed at {lines}"
+    );
 }
 
 /// Everything a finished run must be, compared with an uninterrupted run.
