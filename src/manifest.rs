@@ -428,6 +428,29 @@ pub fn load(path: &std::path::Path) -> crate::Result<Manifest> {
     })
 }
 
+/// Reads the manifest of a finished run for `command` (`verify`, `send`,
+/// ...), and tells whether its content still matches its
+/// `manifest_digest` (false: edited after the run). The errors say why the
+/// file is not a manifest at all.
+pub fn read_checked(path: &std::path::Path, command: &str) -> crate::Result<(Manifest, bool)> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        crate::Error::Input(format!(
+            "{}: {e} ({command} needs the folder of a finished run)",
+            path.display()
+        ))
+    })?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| crate::Error::Input(format!("{}: not JSON: {e}", path.display())))?;
+    let intact = value["manifest_digest"].as_str() == Some(content_digest(&value).as_str());
+    let manifest = serde_json::from_value(value).map_err(|e| {
+        crate::Error::Input(format!(
+            "{}: not a letterpress manifest: {e}",
+            path.display()
+        ))
+    })?;
+    Ok((manifest, intact))
+}
+
 impl Manifest {
     /// Fills [`Manifest::manifest_digest`] and returns the pretty JSON to write.
     pub fn seal(&mut self) -> Vec<u8> {

@@ -76,21 +76,13 @@ fn find(paths: &[PathBuf]) -> Result<Vec<Found>> {
                     folder.display()
                 )));
             }
-            let bytes = std::fs::read(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
-            let value: serde_json::Value = serde_json::from_slice(&bytes)
-                .map_err(|e| Error::Input(format!("{}: not JSON: {e}", manifest_path.display())))?;
-            if value["manifest_digest"].as_str() != Some(&manifest::content_digest(&value)) {
+            let (manifest, intact) = manifest::read_checked(&manifest_path, "merge")?;
+            if !intact {
                 return Err(Error::Input(format!(
                     "{}: edited after its run (its content does not match its manifest_digest)",
                     manifest_path.display()
                 )));
             }
-            let manifest: Manifest = serde_json::from_value(value).map_err(|e| {
-                Error::Input(format!(
-                    "{}: not a letterpress manifest: {e}",
-                    manifest_path.display()
-                ))
-            })?;
             found.push(Found { folder, manifest });
         }
     }

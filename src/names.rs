@@ -93,17 +93,19 @@ fn text<'a>(record: &'a Map<String, Value>, field: &str) -> &'a str {
         .trim()
 }
 
+/// Whether a character is Chinese, Japanese or Korean.
+fn cjk_char(c: char) -> bool {
+    matches!(
+        c.script(),
+        Script::Han | Script::Hiragana | Script::Katakana | Script::Hangul
+    )
+}
+
 /// Whether a text's letters are all Chinese, Japanese or Korean (and it
 /// has some).
 fn cjk(s: &str) -> bool {
     let mut letters = s.chars().filter(|c| c.is_alphabetic()).peekable();
-    letters.peek().is_some()
-        && letters.all(|c| {
-            matches!(
-                c.script(),
-                Script::Han | Script::Hiragana | Script::Katakana | Script::Hangul
-            )
-        })
+    letters.peek().is_some() && letters.all(cjk_char)
 }
 
 /// The full name from its parts (see the module docs), not isolated.
@@ -306,12 +308,7 @@ pub fn recipient(
 
 /// Whether a text has any Chinese, Japanese or Korean letter.
 fn cjk_any(s: &str) -> bool {
-    s.chars().any(|c| {
-        matches!(
-            c.script(),
-            Script::Han | Script::Hiragana | Script::Katakana | Script::Hangul
-        )
-    })
+    s.chars().any(cjk_char)
 }
 
 #[cfg(test)]

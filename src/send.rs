@@ -51,7 +51,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::now_rfc3339;
 use crate::error::{Error, Result};
-use crate::manifest::{DocStatus, Manifest, MANIFEST_FILE};
+use crate::manifest::{DocStatus, MANIFEST_FILE};
 
 /// The delivery journal's file name in a run folder.
 pub const JOURNAL_FILE: &str = "delivery.jsonl";
@@ -271,22 +271,13 @@ enum Outcome {
 fn sendable(run: &Path) -> Result<Vec<Outgoing>> {
     let manifest_path = run.join(MANIFEST_FILE);
     let refuse = |why: String| Error::Usage(format!("send refuses {}: {why}", run.display()));
-    let bytes = std::fs::read(&manifest_path).map_err(|e| {
-        Error::Input(format!(
-            "{}: {e} (send needs the folder of a finished run)",
-            manifest_path.display()
-        ))
-    })?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::Input(format!("{}: {e}", manifest_path.display())))?;
-    if value["manifest_digest"].as_str() != Some(&crate::manifest::content_digest(&value)) {
+    let (manifest, intact) = crate::manifest::read_checked(&manifest_path, "send")?;
+    if !intact {
         return Err(refuse(format!(
             "{} was edited after the run (its content does not match its manifest_digest); `letterpress verify` says more",
             manifest_path.display()
         )));
     }
-    let manifest: Manifest = serde_json::from_value(value)
-        .map_err(|e| Error::Input(format!("{}: {e}", manifest_path.display())))?;
     if manifest.draft {
         return Err(refuse(format!(
             "it is a draft run of {}@{} (made with --allow-draft): its emails are review copies and never go to customers; approve the version and run it again",

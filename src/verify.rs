@@ -28,7 +28,7 @@ use serde::Serialize;
 use crate::clock::Date;
 use crate::error::{Error, Result};
 use crate::journal::{Tally, DOCUMENTS_FILE};
-use crate::manifest::{content_digest, DocStatus, Document, Manifest, MANIFEST_FILE};
+use crate::manifest::{DocStatus, Document, Manifest, MANIFEST_FILE};
 use crate::output::{sha256_hex, FileProblem};
 use crate::run::{run, RunOptions};
 
@@ -61,28 +61,14 @@ pub struct VerifyReport {
 /// report.
 pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
     let path = opts.run.join(MANIFEST_FILE);
-    let bytes = std::fs::read(&path).map_err(|e| {
-        Error::Input(format!(
-            "{}: {e} (verify needs the folder of a finished run)",
-            path.display()
-        ))
-    })?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::Input(format!("{}: not JSON: {e}", path.display())))?;
+    let (manifest, intact) = crate::manifest::read_checked(&path, "verify")?;
     let mut report = VerifyReport::default();
-    let recorded = value["manifest_digest"].as_str().unwrap_or("");
-    if recorded != content_digest(&value) {
+    if !intact {
         report.problems.push(
             "manifest.json was edited after the run: its content does not match its manifest_digest"
                 .into(),
         );
     }
-    let manifest: Manifest = serde_json::from_value(value).map_err(|e| {
-        Error::Input(format!(
-            "{}: not a letterpress manifest: {e}",
-            path.display()
-        ))
-    })?;
 
     // A shard's files are in the run folder above its own.
     let root = match manifest.shard {
