@@ -282,8 +282,10 @@ impl<'a> Checker<'a> {
             let field = &self.layout.meta.id_field;
             return fail(None, format!("field `{field}`: not a usable record id"));
         };
-        let to_field = self.layout.meta.email.as_ref().map(|e| e.to_field.as_str());
-        if let Some(why) = self.wording.forbidden_in_record(&record, to_field) {
+        let meta = &self.layout.meta;
+        let to_field = meta.email.as_ref().map(|e| e.to_field.as_str());
+        let declared = |k: &str| Some(k) != to_field && meta.fields.iter().any(|f| f.name == k);
+        if let Some(why) = self.wording.forbidden_in_record(&record, declared) {
             return fail(Some(id), why);
         }
         let key = typst::utils::hash128(&id);

@@ -220,8 +220,10 @@ fn check_object(
             }
         }
     }
-    // Fields the schema does not declare reach the template too: their text
-    // follows the rules of a one-line field.
+    // Fields the schema does not declare reach the template too: no control,
+    // direction or invisible character in them either. They may hold line
+    // breaks (a column of notes the letter does not use); declare a field
+    // to have it checked as one line.
     for (name, v) in &record {
         if !fields.iter().any(|f| &f.name == name) {
             check_undeclared(v, &join(prefix, name), problems);
@@ -233,7 +235,7 @@ fn check_object(
 fn check_undeclared(v: &Value, path: &str, problems: &mut Vec<String>) {
     match v {
         Value::String(s) => {
-            if let Err(why) = crate::values::check_text(s, false) {
+            if let Err(why) = crate::values::check_text(s, true) {
                 problems.push(format!("field `{path}`: {why}"));
             }
         }

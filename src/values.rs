@@ -10,7 +10,7 @@
 //! | characters | decision |
 //! |---|---|
 //! | C0 and C1 controls (NUL, BEL, ESC, ... U+0000-U+001F, U+007F-U+009F) but tab, CR and LF | the record fails |
-//! | CR, LF, U+2028 LINE SEPARATOR, U+2029 PARAGRAPH SEPARATOR, tab | fail in a one-line field (every field unless the schema says `multiline: true`); allowed in a multi-line one |
+//! | CR, LF, U+2028 LINE SEPARATOR, U+2029 PARAGRAPH SEPARATOR, tab | fail in a one-line field (every declared field unless the schema says `multiline: true`); allowed in a multi-line one and in fields the schema does not declare |
 //! | bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) | the record fails: no name or address needs them, and they reorder text |
 //! | invisible characters: U+200B ZERO WIDTH SPACE, U+2060 WORD JOINER, U+FEFF, U+180E, U+2061-U+2064, U+206A-U+206F, U+FFF9-U+FFFB | the record fails: they hide text from people and checks |
 //! | U+200C ZWNJ, U+200D ZWJ, U+200E/U+200F/U+061C (direction marks) | allowed: some scripts and emoji need them, and isolation keeps the marks inside the value |

@@ -127,15 +127,16 @@ impl Wording {
 }
 
 impl Wording {
-    /// The first forbidden string in a record's text values (`to_skip`
-    /// names a top-level field not to look at, the email address), with
-    /// the field's path: a value such as `null` or `TODO` from a broken
-    /// export would put forbidden words into the document, so the record
-    /// fails before rendering, naming the field.
+    /// The first forbidden string in the text values of a record's fields
+    /// that `look_at` accepts (the layout's declared fields but the email
+    /// address: a column the layout does not use, such as a clerk's notes,
+    /// never reaches a document), with the field's path. A value such as
+    /// `null` or `TODO` from a broken export would put forbidden words into
+    /// the document, so the record fails before rendering, naming the field.
     pub fn forbidden_in_record(
         &self,
         record: &serde_json::Map<String, serde_json::Value>,
-        to_skip: Option<&str>,
+        look_at: impl Fn(&str) -> bool,
     ) -> Option<String> {
         fn walk(w: &Wording, path: &str, v: &serde_json::Value) -> Option<String> {
             match v {
@@ -170,7 +171,7 @@ impl Wording {
         }
         record
             .iter()
-            .filter(|(k, _)| Some(k.as_str()) != to_skip)
+            .filter(|(k, _)| look_at(k))
             .find_map(|(k, v)| walk(self, k, v))
     }
 }

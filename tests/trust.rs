@@ -242,6 +242,16 @@ fn control_and_bidi_characters_in_data_fail_the_record_naming_field_and_characte
         "OK-3",
         serde_json::json!({"first_name": "محمد", "last_name": "العلي", "contact_preference": "both"}),
     ));
+    // A column the layout does not declare may hold lines and words the
+    // letter never shows; it still holds no control character.
+    recs.push(customer(
+        "OK-4",
+        serde_json::json!({"clerk_notes": "TODO: call back\nafter 5 pm", "contact_preference": "both"}),
+    ));
+    recs.push(customer(
+        "B-9",
+        serde_json::json!({"clerk_notes": "ok\u{1b}[2J", "contact_preference": "both"}),
+    ));
     let (res, out) = run_records("controls", &recs, &[]);
     assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
     let e = entries(&manifest(&out));
@@ -257,7 +267,12 @@ fn control_and_bidi_characters_in_data_fail_the_record_naming_field_and_characte
         }
         assert!(!out.join(format!("pdf/{id}.pdf")).exists());
     }
-    for id in ["OK-1", "OK-2", "OK-3"] {
+    let b9 = e[&("B-9".to_owned(), "pdf".to_owned())]["error"].to_string();
+    assert!(
+        b9.contains("field `clerk_notes`") && b9.contains("U+001B"),
+        "{b9}"
+    );
+    for id in ["OK-1", "OK-2", "OK-3", "OK-4"] {
         for ch in ["pdf", "email"] {
             let d = &e[&(id.to_owned(), ch.to_owned())];
             assert_eq!(d["status"], "rendered", "{id} {ch}: {d}");
