@@ -25,9 +25,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use letterpress::route::Channel;
-use letterpress::run::{run, RunOptions};
-use letterpress::synth::{welcome_record, Rng};
+use letterpress::model::vocab::Channel;
+use letterpress::ops::synth::welcome_record;
+use letterpress::util::rng::Rng;
+use letterpress::{run, RunOptions};
 
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -60,29 +61,12 @@ fn bench(layouts: PathBuf, layout: &str, channels: &[Channel], records: usize, j
     w.flush().unwrap();
     drop(w);
 
-    let opts = RunOptions {
-        layouts_dir: layouts,
-        layout: layout.parse().unwrap(),
-        data,
-        format: None,
-        out: dir.join("out"),
-        as_of: letterpress::clock::Date::parse("2026-11-22"),
-        jobs,
-        standards: Vec::new(),
-        command: vec!["bench".into()],
-        channels: Some(channels.to_vec()),
-        suppress: None,
-        allow_draft: false,
-        print: false,
-        sequence: None,
-        only: None,
-        resume: false,
-        shard: None,
-        doc_timeout: letterpress::run::DOC_TIMEOUT,
-        progress: letterpress::progress::ProgressMode::None,
-        log_format: letterpress::progress::LogFormat::Text,
-        stop: letterpress::stop::StopFlag::new(),
-    };
+    let mut opts = RunOptions::new(layout.parse().unwrap(), data, dir.join("out"));
+    opts.layouts_dir = layouts;
+    opts.as_of = letterpress::util::clock::Date::parse("2026-11-22");
+    opts.jobs = jobs;
+    opts.command = vec!["bench".into()];
+    opts.channels = Some(channels.to_vec());
     let start = Instant::now();
     let report = run(&opts).expect("the benchmark run succeeds");
     let secs = start.elapsed().as_secs_f64();

@@ -10,7 +10,8 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use clap::Parser;
-use letterpress::synth::{statement_record, welcome_record, Rng};
+use letterpress::ops::synth::{statement_record, welcome_record};
+use letterpress::util::rng::Rng;
 
 #[derive(Parser)]
 struct Args {

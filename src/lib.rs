@@ -1,50 +1,34 @@
 //! letterpress: a document composition and batch rendering engine for
 //! customer communications.
 //!
-//! Modules follow the data's path through a run:
+//! The modules follow the data's path, and each imports only from those
+//! below it (`tests/it/layering.rs` checks it):
 //!
-//! 1. [`input`]: stream records from CSV, JSON or JSONL;
-//! 2. [`layout`] and [`schema`]: find the versioned layout and check each
-//!    record against its field schema; [`route`]: pick the record's channels;
-//! 3. [`render`]: render a record to a PDF letter with Typst and to an email
-//!    with Handlebars, both formatting by the record's [`locale`];
-//! 4. [`output`]: write files atomically under safe names;
-//! 5. [`manifest`]: record what was produced, for audit.
+//! ```text
+//! util      digests, atomic files, dates, locks, the stop flag
+//! model     the vocabulary: layout.yaml, approval.yaml, manifest types
+//! input     records from CSV, JSON, JSONL          layout   catalog, files, approval, locale, texts
+//! check     schema and values, routing, the record checker, wording
+//! render    names and addresses, PDF (Typst), email (Handlebars)
+//! output    file names, documents, print files, SMTP delivery
+//! manifest  the journal, the run folder, the manifest, the report
+//! ops       one function per command: run, validate, verify, send, ...
+//! ```
 //!
-//! [`run`] ties them together and is what the `letterpress` binary calls;
-//! [`send`] delivers a finished run's emails over SMTP, [`verify`] checks
-//! a finished run, and [`approval`] keeps layout versions as approved.
+//! The `letterpress` binary (`src/cli/`) is a thin shell over [`ops`].
 
 #![warn(missing_docs)]
 
-pub mod approval;
-pub mod clock;
-pub mod diff;
+pub mod check;
 pub mod error;
-pub mod imb;
 pub mod input;
-pub mod journal;
 pub mod layout;
-pub mod locale;
-pub mod lock;
 pub mod manifest;
-pub mod merge;
-pub mod names;
+pub mod model;
+pub mod ops;
 pub mod output;
-pub mod print;
-pub mod progress;
-pub mod proof;
 pub mod render;
-pub mod report;
-pub mod route;
-pub mod run;
-pub mod scaffold;
-pub mod schema;
-pub mod send;
-pub mod stop;
-pub mod synth;
-pub mod values;
-pub mod verify;
-pub mod wording;
+pub mod util;
 
 pub use error::{Error, Result};
+pub use ops::run::{run, RunOptions, RunReport};

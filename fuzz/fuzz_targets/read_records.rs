@@ -2,7 +2,8 @@
 //! every record they yield is a record or a reason.
 #![no_main]
 
-use letterpress::input::{read_bytes, Format};
+use letterpress::input::read_bytes;
+use letterpress::model::vocab::Format;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,9 +1,10 @@
-//! Rendering: a checked record becomes a document.
-//!
-//! Stage 3 of the data path. [`pdf`] renders letters with Typst in process;
-//! [`email`] renders HTML and plain-text emails with Handlebars and packs them
-//! into `.eml` files. Both format money, numbers, dates and wording with
-//! [`crate::locale`], so a customer reads the same on paper and on screen.
+//! Stage 3: one checked record to documents, in memory. [`pdf`] renders a
+//! letter with Typst in process, [`email`] an email with Handlebars; both
+//! format money, numbers and dates by the record's locale
+//! ([`crate::layout::locale`]), take sentences from the layout's texts, and
+//! get the recipient's name and address block from [`names`]. Nothing here
+//! writes a file.
 
 pub mod email;
+pub mod names;
 pub mod pdf;

@@ -1,0 +1,253 @@
+//! Checking one record after another, as a run reads them: the schema
+//! and the characters of every value, the record id and duplicates, file
+//! names, forbidden wording in the data, the suppression list, the route
+//! over the channels and the piece it becomes in a print run. `run` and
+//! `validate` use this one checker, so `validate` sees every failure a run
+//! finds before rendering.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::check::route::{self, Decision, Route, Suppressions};
+use crate::check::schema::{check_record, Origin};
+use crate::check::wording::Wording;
+use crate::input::RawRecord;
+use crate::layout::catalog::Layout;
+use crate::layout::locale::{self, Rules};
+use crate::layout::texts::Texts;
+use crate::model::layout::LayoutMeta;
+use crate::model::manifest::{Document, FileEntry};
+use crate::model::vocab::{Channel, Format};
+
+/// A record that passed every check and waits to be rendered.
+pub struct Job {
+    /// Its position in the input, from 0.
+    pub index: usize,
+    /// The line it starts on.
+    pub line: u64,
+    /// Its record id.
+    pub id: String,
+    /// The stem of its files' names (see
+    /// [`crate::output::file_names::FileNamer`]); set by the run.
+    pub stem: String,
+    /// The checked record.
+    pub record: Map<String, Value>,
+    /// The locale it is written in.
+    pub locale: &'static Rules,
+    /// Its decision on each channel of the run.
+    pub route: Route,
+    /// The mail piece number in a print run.
+    pub sequence: Option<u32>,
+    /// Its IMb (payload, bars) or why it cannot have one.
+    pub imb: Option<std::result::Result<(String, String), String>>,
+}
+
+/// A mail piece of a print run, as planned before rendering.
+pub struct Planned {
+    /// Its number in mailing order, from 1.
+    pub sequence: u32,
+    /// The postcode the job ticket shows.
+    pub postcode: String,
+    /// The IMb payload and bars, or why the record cannot have one.
+    pub imb: Option<std::result::Result<(String, String), String>>,
+}
+
+/// Mail pieces of a print run by input position.
+pub type Pieces = HashMap<usize, Planned>;
+
+/// Checks records in input order: schema, record id, duplicates, forbidden
+/// wording, suppression, then routes them over the run's channels.
+pub struct Checker<'a> {
+    layout: &'a Layout,
+    origin: Origin,
+    channels: &'a [Channel],
+    suppressions: &'a Suppressions,
+    texts: &'a Texts,
+    pieces: Option<&'a Pieces>,
+    /// 128-bit hash of every record id seen so far, with its line: about 40
+    /// bytes a record instead of the id itself. Two different ids would have
+    /// to collide in 128 bits to be taken for duplicates, and even then the
+    /// record fails visibly, it is never lost.
+    seen: HashMap<u128, u64>,
+    wording: Wording,
+}
+
+/// What checking and routing a record needs besides the record.
+#[derive(Clone, Copy)]
+pub struct Plan<'a> {
+    /// The layout version.
+    pub layout: &'a Layout,
+    /// The run's channels.
+    pub channels: &'a [Channel],
+    /// The suppression list.
+    pub suppressions: &'a Suppressions,
+    /// The layout's wording (which locales it speaks).
+    pub texts: &'a Texts,
+    /// The mail pieces of a print run.
+    pub pieces: Option<&'a Pieces>,
+}
+
+impl<'a> Checker<'a> {
+    /// A checker for records of `format` (CSV text is converted to the
+    /// schema's types).
+    pub fn new(plan: Plan<'a>, format: Format) -> Self {
+        let origin = if format == Format::Csv {
+            Origin::Text
+        } else {
+            Origin::Json
+        };
+        Checker {
+            layout: plan.layout,
+            origin,
+            channels: plan.channels,
+            suppressions: plan.suppressions,
+            texts: plan.texts,
+            pieces: plan.pieces,
+            seen: HashMap::new(),
+            wording: Wording::new(
+                &plan.layout.meta.required_text,
+                &plan.layout.meta.forbidden_text,
+            ),
+        }
+    }
+
+    /// Turns a raw record into a job, or into failed documents (one per channel).
+    pub fn check(&mut self, raw: RawRecord) -> Checked {
+        let (index, line) = (raw.index, raw.line);
+        let channels = self.channels;
+        let fail = |id: Option<String>, why: String| {
+            Checked::Failed(
+                channels
+                    .iter()
+                    .map(|c| Document::failed(index, line, id.as_deref(), *c, &why))
+                    .collect(),
+            )
+        };
+        let record = match raw.data {
+            Ok(record) => record,
+            Err(why) => return fail(None, why),
+        };
+        let id = id_of(&record, &self.layout.meta.id_field);
+        // Matched before the schema check, so that an entry of the list that
+        // names an invalid record is not reported as matching nobody.
+        let address = self.layout.meta.email.as_ref().and_then(|e| {
+            record
+                .get(&e.to_field)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+        let suppressed = self
+            .suppressions
+            .check(id.as_deref().unwrap_or(""), address.as_deref());
+        let record = match check_record(record, &self.layout.meta.fields, self.origin) {
+            Ok(record) => record,
+            Err(problems) => return fail(id, problems.join("; ")),
+        };
+        let Some(id) = id else {
+            let field = &self.layout.meta.id_field;
+            return fail(None, format!("field `{field}`: not a usable record id"));
+        };
+        let meta = &self.layout.meta;
+        let to_field = meta.email.as_ref().map(|e| e.to_field.as_str());
+        let declared = |k: &str| Some(k) != to_field && meta.fields.iter().any(|f| f.name == k);
+        if let Some(why) = self.wording.forbidden_in_record(&record, declared) {
+            return fail(Some(id), why);
+        }
+        let key = typst::utils::hash128(&id);
+        if let Some(first) = self.seen.get(&key) {
+            let why = format!("duplicate record id (first used at line {first})");
+            return fail(Some(id), why);
+        }
+        self.seen.insert(key, line);
+        let locale = record_locale(&self.layout.meta, self.texts, &record);
+        let route = route::route(&self.layout.meta, &record, channels, suppressed);
+        let planned = self.pieces.and_then(|p| p.get(&index));
+        let sequence = planned.map(|p| p.sequence);
+        let imb = planned.and_then(|p| p.imb.clone());
+        Checked::Ready(Box::new(Job {
+            index,
+            line,
+            id,
+            stem: String::new(),
+            record,
+            locale,
+            route,
+            sequence,
+            imb,
+        }))
+    }
+}
+
+/// The outcome of checking one record.
+pub enum Checked {
+    /// Valid: render it (boxed: a job is much larger than a failure).
+    Ready(Box<Job>),
+    /// Invalid: these are its manifest entries, one per channel.
+    Failed(Vec<Document>),
+}
+
+/// The record's id: the `field`'s string (trimmed, not empty) or integer.
+pub fn id_of(record: &Map<String, Value>, field: &str) -> Option<String> {
+    match record.get(field)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The record's locale: its `locale_field` resolved (see [`crate::layout::locale`]),
+/// else the layout's default.
+/// A locale whose language the layout's texts do not have falls back to the
+/// default too.
+pub fn record_locale(
+    meta: &LayoutMeta,
+    texts: &Texts,
+    record: &Map<String, Value>,
+) -> &'static Rules {
+    meta.locale_field
+        .as_ref()
+        .and_then(|f| record.get(f))
+        .and_then(Value::as_str)
+        .and_then(locale::resolve)
+        .filter(|r| texts.speaks(r.tag))
+        .or_else(|| locale::rules(&meta.default_locale))
+        .unwrap_or(&locale::RULES[0])
+}
+
+impl Job {
+    /// The entry of the first channel on which this checked record is
+    /// bound to fail before it is rendered (its route fails it, or its
+    /// letter cannot have its IMb), if there is one.
+    pub fn failure(&self) -> Option<Document> {
+        self.route.decisions.iter().find_map(|(channel, d)| {
+            let why = match (channel, d) {
+                (_, Decision::Fail(why)) => why,
+                (Channel::Pdf, Decision::Render(_)) => match &self.imb {
+                    Some(Err(why)) => why,
+                    _ => return None,
+                },
+                _ => return None,
+            };
+            Some(Document::failed(
+                self.index,
+                self.line,
+                Some(&self.id),
+                *channel,
+                why,
+            ))
+        })
+    }
+
+    /// The entry of this record's `channel` for the file rendered for it.
+    pub fn rendered(&self, channel: Channel, file: FileEntry) -> Document {
+        Document::rendered(
+            self.index,
+            self.line,
+            &self.id,
+            channel,
+            self.locale.tag,
+            file,
+        )
+    }
+}

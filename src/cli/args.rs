@@ -1,0 +1,138 @@
+//! The flag groups several commands share, each defined once with its help
+//! text, and the parsers of flag values.
+
+use std::path::PathBuf;
+
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use letterpress::error::Error;
+use letterpress::model::vocab::{Channel, Format, Named};
+use letterpress::util::clock::Date;
+
+/// A parser for a word of the library's vocabulary: its names are the
+/// possible values (shown by `--help` and completed by the shell).
+pub fn named<T: Named + Send + Sync + Clone>() -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(
+        T::ALL
+            .iter()
+            .map(|v| PossibleValue::new(v.name()).help(v.help())),
+    )
+    .map(|s| T::parse_named(&s).expect("one of the possible values"))
+}
+
+/// `YYYY-MM-DD`.
+pub fn parse_date(s: &str) -> Result<Date, String> {
+    Date::parse(s).ok_or_else(|| format!("`{s}` is not a date of the form YYYY-MM-DD"))
+}
+
+/// Seconds, more than 0 and at most a day.
+pub fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a number of seconds between 0 and 86400"
+        )),
+    }
+}
+
+/// A rate per second: `20` or `20/s`.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    let n = s.strip_suffix("/s").unwrap_or(s);
+    n.parse::<f64>()
+        .ok()
+        .filter(|r| *r > 0.0 && r.is_finite())
+        .ok_or_else(|| format!("`{s}` is not a rate like 20/s"))
+}
+
+/// `--json`.
+#[derive(clap::Args)]
+pub struct Json {
+    /// Print the result as one JSON object on stdout (with
+    /// `summary_version` and `exit_code`; on an error, `error`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--as-of`.
+#[derive(clap::Args)]
+pub struct AsOf {
+    /// The date templates see as today (YYYY-MM-DD; default: today, UTC).
+    /// It also picks the layout version a name without `@N` means: the
+    /// highest approved on or before it and in effect on it.
+    #[arg(long, value_parser = parse_date)]
+    pub as_of: Option<Date>,
+}
+
+impl AsOf {
+    /// The date, today (UTC) by default.
+    pub fn day(&self) -> Date {
+        self.as_of.unwrap_or_else(Date::today_utc)
+    }
+}
+
+/// `--data` and `--format`: the records.
+#[derive(clap::Args)]
+pub struct Records {
+    /// Data file: .csv, .json (array of objects) or .jsonl.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Data format, when the file extension does not tell.
+    #[arg(long, value_parser = named::<Format>())]
+    pub format: Option<Format>,
+}
+
+/// The folder of a finished run: `RUN_DIR` (or `--run RUN_DIR`).
+#[derive(clap::Args)]
+pub struct RunFolder {
+    /// The folder of a finished run (holding manifest.json).
+    #[arg(value_name = "RUN_DIR", required_unless_present = "run")]
+    run_dir: Option<PathBuf>,
+    /// The same as RUN_DIR.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with = "run_dir")]
+    run: Option<PathBuf>,
+}
+
+impl RunFolder {
+    /// The folder, however it was given.
+    pub fn path(&self) -> PathBuf {
+        self.run_dir
+            .clone()
+            .or_else(|| self.run.clone())
+            .expect("clap requires one of them")
+    }
+}
+
+/// The options that decide how records are checked and routed: the same
+/// for `run` and for `validate`, its pre-flight.
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub as_of: AsOf,
+    /// Channels to render, comma-separated (pdf, email); default: the layout's.
+    #[arg(long, value_parser = named::<Channel>(), value_delimiter = ',')]
+    pub channels: Option<Vec<Channel>>,
+    /// Suppression list: one record id or email address a line (notes
+    /// after `#` or a tab); matching records get nothing, the manifest says
+    /// why, and entries that match nobody are listed.
+    #[arg(long, value_name = "FILE")]
+    pub suppress: Option<PathBuf>,
+    /// Also write print files in mailing order and a job ticket to <out>/print/.
+    #[arg(long)]
+    pub print: bool,
+    /// A presort tool's sequence file: one record id a line, in mailing order.
+    #[arg(long, value_name = "FILE", requires = "print")]
+    pub sequence: Option<PathBuf>,
+}
+
+/// SIGTERM and SIGINT stop the command cleanly; see `letterpress::util::stop`.
+pub fn on_signals() -> Result<letterpress::util::stop::StopFlag, Error> {
+    letterpress::util::stop::StopFlag::on_signals()
+        .map_err(|e| Error::Usage(format!("cannot install the signal handlers: {e}")))
+}
+
+/// `--layout` for the commands that render for customers.
+#[derive(clap::Args)]
+pub struct LayoutArg {
+    /// Layout to use: NAME (highest approved version) or NAME@VERSION.
+    #[arg(long)]
+    pub layout: letterpress::model::layout::LayoutRef,
+}

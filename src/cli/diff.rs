@@ -1,0 +1,58 @@
+//! `letterpress diff`: what changes for each customer between two versions.
+
+use std::path::PathBuf;
+
+use letterpress::error::{Error, EXIT_OK};
+use letterpress::model::layout::LayoutRef;
+use letterpress::ops::diff::{diff, DiffOptions};
+use letterpress::util::fs::write_atomic;
+
+use super::args::{AsOf, Json, Records};
+use super::Context;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The old version, NAME@A.
+    old: LayoutRef,
+    /// The new version, NAME@B.
+    new: LayoutRef,
+    #[command(flatten)]
+    records: Records,
+    #[command(flatten)]
+    as_of: AsOf,
+    /// Also write the report as a self-contained HTML page.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    pub json: Json,
+}
+
+pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
+    let mut opts = DiffOptions::new(args.old, args.new, args.records.data);
+    opts.layouts_dir = cx.layouts.clone();
+    opts.format = args.records.format;
+    opts.as_of = args.as_of.day();
+    let report = diff(&opts)?;
+    if let Some(path) = &args.out {
+        write_atomic(path, report.html().as_bytes(), false).map_err(|e| Error::io(path, e))?;
+    }
+    let out = &cx.out;
+    out.print(format!(
+        "{} -> {}: {} records, {} letters change",
+        report.old, report.new, report.records, report.changed
+    ));
+    for (line, n) in report.disappearing.iter().take(10) {
+        out.print(format!("  - in {n:>5} letters: {line}"));
+    }
+    for (line, n) in report.appearing.iter().take(10) {
+        out.print(format!("  + in {n:>5} letters: {line}"));
+    }
+    for d in report.diffs.iter().filter(|d| d.error.is_some()) {
+        out.print(format!(
+            "  ! {}: {}",
+            d.record,
+            d.error.as_deref().unwrap_or("")
+        ));
+    }
+    Ok(out.summary(EXIT_OK, &report))
+}

@@ -1,0 +1,232 @@
+//! `letterpress run`: flags to [`RunOptions`], progress to the terminal or
+//! the log, and the run's summary.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use letterpress::error::Error;
+use letterpress::manifest::report::REPORT_FILE;
+use letterpress::model::manifest::Shard;
+use letterpress::model::vocab::Standard;
+use letterpress::ops::run::{self, Observer, RunOptions, RunReport};
+
+use super::args::{named, on_signals, parse_seconds, CheckArgs, Json, LayoutArg, Records};
+use super::progress::{Progress, ProgressMode};
+use super::Context;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    layout: LayoutArg,
+    #[command(flatten)]
+    records: Records,
+    #[command(flatten)]
+    pub json: Json,
+    #[command(flatten)]
+    check: CheckArgs,
+    /// Output folder; must not hold another run (unless --resume).
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue the interrupted run in --out: keep every document whose
+    /// journal entry and file agree, render the rest. Starts the run if
+    /// there is none; does nothing if it finished. Schedulers should always
+    /// pass it, so a retry continues instead of failing.
+    #[arg(long)]
+    resume: bool,
+    /// Render only shard K of N (1 <= K <= N), chosen by a hash of the
+    /// record id, so N machines share one batch; its manifest goes to
+    /// <out>/shard-K-of-N/. Combine with `letterpress manifest merge`.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<Shard>,
+    /// Progress while the run goes: a bar on a terminal, log lines every
+    /// 10 s otherwise (`auto`), or always `bar`, `lines`, or `none`.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    progress: ProgressMode,
+    /// The longest one record may take to render, in seconds; a record
+    /// that takes longer fails with that reason and the run goes on.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = parse_seconds)]
+    doc_timeout: f64,
+    /// Rendering workers; default: one per core.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Also conform to a PDF standard (repeatable). Letters are tagged PDF always.
+    #[arg(long = "pdf-standard", value_parser = named::<Standard>())]
+    pdf_standards: Vec<Standard>,
+    /// Render a version that is not approved (draft, retired, changed since
+    /// its approval, or out of its effective dates) as a review copy: every
+    /// page marked DRAFT - NOT APPROVED, email subjects start with [DRAFT].
+    #[arg(long)]
+    allow_draft: bool,
+}
+
+pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
+    let mut opts = RunOptions::new(args.layout.layout, args.records.data, args.out);
+    opts.layouts_dir = cx.layouts.clone();
+    opts.format = args.records.format;
+    opts.as_of = args.check.as_of.as_of;
+    if let Some(jobs) = args.jobs {
+        opts.jobs = jobs;
+    }
+    opts.standards = args.pdf_standards;
+    opts.command = std::env::args().collect();
+    opts.channels = args.check.channels;
+    opts.suppress = args.check.suppress;
+    opts.allow_draft = args.allow_draft;
+    opts.print = args.check.print;
+    opts.sequence = args.check.sequence;
+    opts.resume = args.resume;
+    opts.shard = args.shard;
+    opts.doc_timeout = std::time::Duration::from_secs_f64(args.doc_timeout);
+    opts.observer = observer(args.progress, cx);
+    opts.stop = on_signals()?;
+    let report = run::run(&opts)?;
+    tell(&report, &opts, cx);
+    Ok(report.exit_code())
+}
+
+/// Draws the progress (see [`Progress`]) from the run's reports.
+fn observer(mode: ProgressMode, cx: &Context) -> Observer {
+    let out = cx.out;
+    let shown: Arc<Mutex<Option<Progress>>> = Arc::default();
+    Observer::new(move |p| {
+        let mut shown = shown.lock().expect("no panics while locked");
+        let bar = shown.get_or_insert_with(|| Progress::new(mode, out, p.total, p.kept));
+        bar.update(p.done, p.failed);
+        if p.finished {
+            bar.finish();
+        }
+    })
+}
+
+/// Logs how the run went and prints the `--json` summary.
+fn tell(report: &RunReport, opts: &RunOptions, cx: &Context) {
+    let out = &cx.out;
+    if report.already_finished {
+        out.info(
+            "already_finished",
+            &format!(
+                "the run in {} had already finished; nothing to do",
+                report.manifest_path.display()
+            ),
+            serde_json::json!({"manifest": report.manifest_path}),
+        );
+    }
+    if let Some(r) = &report.resumed {
+        out.info(
+            "resumed",
+            &format!(
+                "resumed: kept {} records done before{}",
+                r.kept_records,
+                r.cut.as_ref().map_or(String::new(), |c| format!(
+                    " (the journal was cut where {c})"
+                ))
+            ),
+            serde_json::json!({"kept_records": r.kept_records, "cut": r.cut}),
+        );
+    }
+    for warning in &report.warnings {
+        out.log(
+            "warning",
+            "layout_warning",
+            &format!("{}: {warning}", opts.layout),
+            serde_json::json!({"layout": opts.layout.to_string()}),
+        );
+    }
+    let m = &report.manifest;
+    let t = &m.totals;
+    let per_channel: Vec<String> = t
+        .channels
+        .iter()
+        .map(|(name, c)| {
+            format!(
+                "{name}: {} rendered, {} failed, {} suppressed, {} routed elsewhere",
+                c.rendered, c.failed, c.suppressed, c.routed_elsewhere
+            )
+        })
+        .collect();
+    // The rate of this attempt: what a resumed run kept is not counted.
+    let kept = report.resumed.as_ref().map_or(0, |r| r.kept_records) * t.channels.len();
+    let per_second = t.documents.saturating_sub(kept) as f64 / report.seconds.max(1e-9);
+    let rate = if report.already_finished {
+        String::new()
+    } else {
+        format!(" in {:.1} s ({per_second:.0} documents/s)", report.seconds)
+    };
+    let report_path = report.manifest_path.with_file_name(REPORT_FILE);
+    out.info(
+        "finished",
+        &format!(
+            "{}@{}: {} records; {}; {} pages, {:.1} MB{rate}; manifest {}, report {}",
+            m.layout.name,
+            m.layout.version,
+            t.records,
+            per_channel.join("; "),
+            t.pages,
+            t.bytes as f64 / 1e6,
+            report.manifest_path.display(),
+            report_path.display()
+        ),
+        serde_json::json!({
+            "exit_code": report.exit_code(),
+            "totals": t,
+            "seconds": report.seconds,
+            "documents_per_second": (per_second * 10.0).round() / 10.0,
+            "manifest": report.manifest_path,
+            "report": report_path,
+        }),
+    );
+    for why in &report.failures {
+        out.item("failed", "record_failed", why);
+    }
+    if t.failed > 10 {
+        out.log(
+            "warning",
+            "more_failures",
+            &format!(
+                "... and {} more failures (see report.html or documents.jsonl)",
+                t.failed - 10
+            ),
+            serde_json::json!({"failed": t.failed}),
+        );
+    }
+    let unmatched = &m.unmatched_suppressions;
+    if !unmatched.is_empty() {
+        let shown: Vec<String> = unmatched.iter().take(10).map(|u| u.to_string()).collect();
+        out.log(
+            "warning",
+            "unmatched_suppressions",
+            &format!(
+                "{} of the suppression list matched nobody: {}{} (a typo leaves a customer contacted; all are in the manifest)",
+                entries(unmatched.len()),
+                shown.join(", "),
+                if unmatched.len() > 10 { ", ..." } else { "" }
+            ),
+            serde_json::json!({"count": unmatched.len(), "entries": &unmatched[..unmatched.len().min(10)]}),
+        );
+    }
+    out.summary(
+        report.exit_code(),
+        &serde_json::json!({
+            "run_id": m.run_id,
+            "layout": format!("{}@{}", m.layout.name, m.layout.version),
+            "layout_digest": m.layout.digest,
+            "as_of": m.as_of,
+            "totals": m.totals,
+            "seconds": report.seconds,
+            "manifest": report.manifest_path,
+            "report": report_path,
+            "shard": m.shard.map(|s| s.to_string()),
+            "resumed": report.resumed,
+            "already_finished": report.already_finished,
+            "unmatched_suppressions": {
+                "count": unmatched.len(),
+                "entries": &unmatched[..unmatched.len().min(100)],
+            },
+        }),
+    );
+}
+
+/// `1 entry`, `3 entries`.
+pub fn entries(n: usize) -> String {
+    format!("{n} {}", if n == 1 { "entry" } else { "entries" })
+}

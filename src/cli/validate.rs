@@ -1,0 +1,60 @@
+//! `letterpress validate`: the run's checks, nothing rendered.
+
+use letterpress::error::{Error, EXIT_OK, EXIT_PARTIAL};
+use letterpress::ops::validate::{validate, ValidateOptions};
+
+use super::args::{CheckArgs, Json, LayoutArg, Records};
+use super::run::entries;
+use super::Context;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    layout: LayoutArg,
+    #[command(flatten)]
+    records: Records,
+    #[command(flatten)]
+    pub json: Json,
+    #[command(flatten)]
+    check: CheckArgs,
+}
+
+pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
+    let mut opts = ValidateOptions::new(args.layout.layout, args.records.data);
+    opts.layouts_dir = cx.layouts.clone();
+    opts.format = args.records.format;
+    opts.as_of = args.check.as_of.as_of;
+    opts.channels = args.check.channels;
+    opts.suppress = args.check.suppress;
+    opts.print = args.check.print;
+    opts.sequence = args.check.sequence;
+    let report = validate(&opts)?;
+    let code = if report.invalid.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_PARTIAL
+    };
+    let out = &cx.out;
+    for doc in &report.invalid {
+        out.print(format!("invalid: {}", doc.error.as_deref().unwrap_or("")));
+    }
+    out.print(format!(
+        "{}: {} records checked against {}: {} valid, {} invalid",
+        opts.data.display(),
+        report.records,
+        report.layout,
+        report.valid,
+        report.invalid.len()
+    ));
+    let unmatched = &report.unmatched_suppressions;
+    if !unmatched.is_empty() {
+        let shown: Vec<String> = unmatched.iter().take(10).map(|u| u.to_string()).collect();
+        out.print(format!(
+            "{} of the suppression list matched nobody: {}{}",
+            entries(unmatched.len()),
+            shown.join(", "),
+            if unmatched.len() > 10 { ", ..." } else { "" }
+        ));
+    }
+    Ok(out.summary(code, &report))
+}

@@ -1,0 +1,295 @@
+//! The catalog of layout versions: discovery, metadata checks, and the
+//! choice of a version for a date.
+//!
+//! A layout version is a
+//! folder `<layouts>/<name>/<version>/` holding `layout.yaml`, the Typst
+//! template (`letter.typ`), `assets/` and optionally `fonts/`. Layouts are
+//! found with walkdir; `NAME` selects the highest approved version and
+//! `NAME@N` exactly version N.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::model::layout::{FieldSpec, FieldType, LayoutMeta, LayoutRef, Status, METADATA_FILE};
+use crate::model::vocab::Channel;
+use crate::util::clock::Date;
+
+/// One layout version found on disk.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Its metadata.
+    pub meta: LayoutMeta,
+    /// Its version folder.
+    pub dir: PathBuf,
+    /// Since when its current files have been approved (see
+    /// [`crate::model::approval::Approval::approved_since`]); `None` without an
+    /// approval record.
+    pub approved_since: Option<Date>,
+}
+
+impl Layout {
+    /// Whether the version is in effect on `day`: its effective dates
+    /// include it, and its files were approved on or before it. A letter
+    /// dated `day` never uses wording approved after `day`. (A version with
+    /// no approval record is judged by its dates here; it cannot run for
+    /// customers anyway.)
+    pub fn in_effect(&self, day: Date) -> bool {
+        self.meta.in_effect(day) && self.approved_since.is_none_or(|since| since <= day)
+    }
+
+    /// `approved on D, from D until D` (or `draft, always`): the version's
+    /// standing in a list of versions.
+    pub fn describe(&self) -> String {
+        match (self.meta.status, self.approved_since) {
+            (Status::Approved, Some(since)) => {
+                format!("approved on {since}, {}", self.meta.effective())
+            }
+            (status, _) => format!("{status}, {}", self.meta.effective()),
+        }
+    }
+}
+
+/// All layout versions under a layouts folder, by name and version.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    /// Layout versions keyed by name, then version.
+    pub layouts: BTreeMap<String, BTreeMap<u32, Layout>>,
+    /// Version folders whose metadata cannot be used, keyed by the layout
+    /// (folder) name, with the reason. A broken version blocks its own layout
+    /// (it might be the one a user means), never the others.
+    pub broken: BTreeMap<String, Vec<(PathBuf, String)>>,
+}
+
+impl Catalog {
+    /// Finds every `<name>/<version>/layout.yaml` under `root` and reads it.
+    /// A metadata file that cannot be read or does not match its folder is
+    /// kept in [`Catalog::broken`]: a broken layout must be fixed, and
+    /// selecting it is an error, but it does not hide the other layouts.
+    pub fn discover(root: &Path) -> Result<Catalog> {
+        if !root.is_dir() {
+            return Err(Error::Layout(format!(
+                "layouts folder `{}` does not exist (set --layouts or LETTERPRESS_LAYOUTS)",
+                root.display()
+            )));
+        }
+        let mut catalog = Catalog::default();
+        let walker = walkdir::WalkDir::new(root)
+            .min_depth(3)
+            .max_depth(3)
+            .sort_by_file_name();
+        for entry in walker {
+            let entry = entry.map_err(|e| Error::Layout(format!("{}: {e}", root.display())))?;
+            if entry.file_name() != METADATA_FILE {
+                continue;
+            }
+            let dir = entry.path().parent().expect("depth 3");
+            match Layout::load(dir) {
+                Ok(layout) => {
+                    let versions = catalog.layouts.entry(layout.meta.name.clone()).or_default();
+                    versions.insert(layout.meta.version, layout);
+                }
+                Err(e) => {
+                    let name = dir.parent().and_then(|p| p.file_name());
+                    let name = name.map_or(String::new(), |n| n.to_string_lossy().into_owned());
+                    catalog
+                        .broken
+                        .entry(name)
+                        .or_default()
+                        .push((dir.to_path_buf(), e.to_string()));
+                }
+            }
+        }
+        Ok(catalog)
+    }
+
+    /// Picks the layout version `r` names: the given version, or the highest
+    /// approved one in effect on `day`.
+    pub fn resolve(&self, r: &LayoutRef, day: Date) -> Result<&Layout> {
+        let chosen = r.version.and_then(|v| self.layouts.get(&r.name)?.get(&v));
+        if let (None, Some(broken)) = (chosen, self.broken.get(&r.name)) {
+            let reasons: Vec<&str> = broken.iter().map(|(_, why)| why.as_str()).collect();
+            return Err(Error::Layout(format!(
+                "layout `{}` has a broken version: {}",
+                r.name,
+                reasons.join("; ").trim_start_matches("layout error: ")
+            )));
+        }
+        let Some(versions) = self.layouts.get(&r.name) else {
+            let known: Vec<_> = self.layouts.keys().map(String::as_str).collect();
+            return Err(Error::Layout(format!(
+                "no layout named `{}` (known layouts: {})",
+                r.name,
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        };
+        let list = || {
+            versions
+                .values()
+                .map(|l| format!("{} ({})", l.meta.version, l.describe()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match r.version {
+            Some(v) => versions.get(&v).ok_or_else(|| {
+                Error::Layout(format!(
+                    "layout `{}` has no version {v} (versions: {})",
+                    r.name,
+                    list()
+                ))
+            }),
+            None => versions
+                .values()
+                .rev()
+                .find(|l| l.meta.status == Status::Approved && l.in_effect(day))
+                .ok_or_else(|| {
+                    Error::Layout(format!(
+                        "layout `{}` has no approved version in effect on {day} (versions: {}); name one with {}@N",
+                        r.name,
+                        list(),
+                        r.name
+                    ))
+                }),
+        }
+    }
+}
+
+impl Layout {
+    /// Reads and checks the metadata of the version folder `dir`.
+    pub fn load(dir: &Path) -> Result<Layout> {
+        let file = dir.join(METADATA_FILE);
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| Error::Layout(format!("{}: {e}", file.display())))?;
+        let meta: LayoutMeta = serde_yaml::from_str(&text)
+            .map_err(|e| Error::Layout(format!("{}: {e}", file.display())))?;
+        let mut problems = Vec::new();
+        let folder_version = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let folder_name = dir
+            .parent()
+            .and_then(|p| p.file_name())
+            .and_then(|n| n.to_str());
+        if folder_version != meta.version.to_string() || meta.version == 0 {
+            problems.push(format!(
+                "version {} does not match its folder `{folder_version}` (folders are named by positive version numbers)",
+                meta.version
+            ));
+        }
+        if folder_name != Some(meta.name.as_str()) {
+            problems.push(format!(
+                "name `{}` does not match its folder `{}`",
+                meta.name,
+                folder_name.unwrap_or("?")
+            ));
+        }
+        FieldSpec::check(&meta.fields, "", &mut problems);
+        match meta.fields.iter().find(|f| f.name == meta.id_field) {
+            None => problems.push(format!(
+                "id_field `{}` is not declared in `fields`",
+                meta.id_field
+            )),
+            Some(f) if !f.required || !matches!(f.kind, FieldType::String | FieldType::Integer) => {
+                problems.push(format!(
+                    "id_field `{}` must be a required string or integer field",
+                    meta.id_field
+                ))
+            }
+            Some(_) => {}
+        }
+        if !dir.join(&meta.template).is_file() {
+            problems.push(format!("template `{}` is missing", meta.template));
+        }
+        let dates: Vec<Option<Date>> = [&meta.effective_from, &meta.effective_until]
+            .iter()
+            .zip(["effective_from", "effective_until"])
+            .map(|(d, key)| {
+                d.as_deref().and_then(|s| {
+                    let parsed = Date::parse(s);
+                    if parsed.is_none() {
+                        problems.push(format!("{key} `{s}` is not a date (YYYY-MM-DD)"));
+                    }
+                    parsed
+                })
+            })
+            .collect();
+        if let (Some(f), Some(u)) = (dates[0], dates[1]) {
+            if u < f {
+                problems.push(format!("effective_until {u} is before effective_from {f}"));
+            }
+        }
+        if crate::layout::locale::rules(&meta.default_locale).is_none() {
+            let list: Vec<&str> = crate::layout::locale::RULES.iter().map(|r| r.tag).collect();
+            problems.push(format!(
+                "default_locale `{}` is not supported (supported: {})",
+                meta.default_locale,
+                list.join(", ")
+            ));
+        }
+        let declared = |name: &str| meta.fields.iter().any(|f| f.name == name);
+        for (key, field) in [
+            ("locale_field", meta.locale_field.as_deref()),
+            ("preference_field", meta.preference_field.as_deref()),
+            (
+                "email.to_field",
+                meta.email.as_ref().map(|e| e.to_field.as_str()),
+            ),
+        ] {
+            if let Some(f) = field.filter(|f| !declared(f)) {
+                problems.push(format!("{key} `{f}` is not declared in `fields`"));
+            }
+        }
+        if let Some(email) = &meta.email {
+            for t in [&email.html, &email.text] {
+                if !dir.join(t).is_file() {
+                    problems.push(format!("email template `{t}` is missing"));
+                }
+            }
+        }
+        if meta.default_channels().contains(&Channel::Email) && meta.email.is_none() {
+            problems.push("`channels` lists email but the layout has no `email` section".into());
+        }
+        if problems.is_empty() {
+            let approved_since =
+                crate::layout::approval::load_from(dir)?.and_then(|a| a.approved_since());
+            Ok(Layout {
+                meta,
+                dir: dir.to_path_buf(),
+                approved_since,
+            })
+        } else {
+            Err(Error::Layout(format!(
+                "{}: {}",
+                file.display(),
+                problems.join("; ")
+            )))
+        }
+    }
+
+    /// `name@version`.
+    pub fn id(&self) -> String {
+        format!("{}@{}", self.meta.name, self.meta.version)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_layout_refs() {
+        assert_eq!(
+            "a".parse::<LayoutRef>().unwrap(),
+            LayoutRef {
+                name: "a".into(),
+                version: None
+            }
+        );
+        assert_eq!("a@2".parse::<LayoutRef>().unwrap().version, Some(2));
+        assert!("a@0".parse::<LayoutRef>().is_err());
+        assert!("a@x".parse::<LayoutRef>().is_err());
+        assert!("@1".parse::<LayoutRef>().is_err());
+    }
+}

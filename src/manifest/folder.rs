@@ -1,0 +1,129 @@
+//! A run's folder while the run goes: the state file that lets a killed
+//! run resume (and tells whether a resume asks for the same run), and the
+//! names of the files a run keeps there.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::model::manifest::{self, Shard};
+use crate::util::fs::write_atomic;
+
+/// The state of an unfinished run, in its folder until the manifest is written.
+pub const STATE_FILE: &str = "run-state.json";
+
+/// The lock a running `run` holds in its folder.
+pub const LOCK_FILE: &str = ".run.lock";
+
+/// What a run records when it starts, so that `--resume` can tell whether
+/// it is asked to continue the same run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RunState {
+    /// The run's id, kept across resumes.
+    pub run_id: String,
+    /// When the first attempt started (RFC 3339).
+    pub started_at: String,
+    /// The as-of date (YYYY-MM-DD).
+    pub as_of: String,
+    /// The command line of the first attempt.
+    pub command: Vec<String>,
+    /// Whether drafts were allowed.
+    pub draft: bool,
+    /// The layout version (`name@version`).
+    pub layout: String,
+    /// The digest of the layout version's files.
+    pub layout_digest: String,
+    /// The SHA-256 of the input file.
+    pub input_sha256: String,
+    /// The options that decide the output.
+    pub options: manifest::Options,
+    /// The shard this run renders, if any.
+    pub shard: Option<Shard>,
+    /// Each resume of this run.
+    #[serde(default)]
+    pub resumed: Vec<manifest::Resumed>,
+}
+
+/// The first 12 characters of a hash, enough to tell two apart in a message.
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+impl RunState {
+    /// The state of an unfinished run in `folder`, if there is one.
+    pub fn load(folder: &Path) -> Result<Option<RunState>> {
+        let path = folder.join(STATE_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                Error::Output(format!(
+                    "{}: {e}; this file describes an unfinished run: remove the folder to start afresh",
+                    path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+
+    /// Writes the state to `folder`, atomically and durably.
+    pub fn save(&self, folder: &Path) -> Result<()> {
+        let path = folder.join(STATE_FILE);
+        let json = serde_json::to_vec_pretty(self).expect("state serializes");
+        write_atomic(&path, &json, true).map_err(|e| Error::io(&path, e))
+    }
+
+    /// What differs between the run that started and the one asked to
+    /// resume it, in words.
+    pub fn differences(&self, now: &RunState) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut check = |what: &str, a: String, b: String| {
+            if a != b {
+                out.push(format!("{what} (was {a}, now {b})"));
+            }
+        };
+        check(
+            "the input file",
+            format!("SHA-256 {}", short(&self.input_sha256)),
+            format!("SHA-256 {}", short(&now.input_sha256)),
+        );
+        check(
+            "the layout version",
+            self.layout.clone(),
+            now.layout.clone(),
+        );
+        check(
+            "the layout's files",
+            format!("digest {}", short(&self.layout_digest)),
+            format!("digest {}", short(&now.layout_digest)),
+        );
+        check("--as-of", self.as_of.clone(), now.as_of.clone());
+        check(
+            "--allow-draft",
+            self.draft.to_string(),
+            now.draft.to_string(),
+        );
+        let (a, b) = (&self.options, &now.options);
+        check("--channels", a.channels.join(","), b.channels.join(","));
+        check(
+            "--pdf-standard",
+            a.pdf_standards.join(","),
+            b.pdf_standards.join(","),
+        );
+        let list = |s: &Option<manifest::SuppressEntry>| {
+            s.as_ref().map_or("none".into(), |s| {
+                format!("{} with SHA-256 {}", s.path, short(&s.sha256))
+            })
+        };
+        check("--suppress", list(&a.suppress), list(&b.suppress));
+        check("--print", a.print.to_string(), b.print.to_string());
+        check(
+            "--doc-timeout",
+            a.doc_timeout_seconds.to_string(),
+            b.doc_timeout_seconds.to_string(),
+        );
+        let seq = |s: &Option<String>| s.clone().unwrap_or_else(|| "none".into());
+        check("--sequence", seq(&a.sequence), seq(&b.sequence));
+        let shard = |s: &Option<Shard>| s.map_or("none".into(), |s| s.to_string());
+        check("--shard", shard(&self.shard), shard(&now.shard));
+        out
+    }
+}

@@ -1,0 +1,45 @@
+//! Stage 5: the audit record. The [`journal`] of document entries, written
+//! in input order while a run goes and read back on resume; the run
+//! [`folder`]'s state file; reading a finished run's `manifest.json`
+//! (below); and the [`report`] people read. The types are in
+//! [`crate::model::manifest`]; the schema is in `docs/manifest.md`.
+
+pub mod folder;
+pub mod journal;
+pub mod report;
+
+use crate::model::manifest::{content_digest, Manifest, MANIFEST_VERSION};
+
+/// Reads a manifest file.
+pub fn load(path: &std::path::Path) -> crate::Result<Manifest> {
+    let bytes = std::fs::read(path).map_err(|e| crate::Error::io(path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        crate::Error::Input(format!(
+            "{}: not a letterpress manifest of version {MANIFEST_VERSION}: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// Reads the manifest of a finished run for `command` (`verify`, `send`,
+/// ...), and tells whether its content still matches its
+/// `manifest_digest` (false: edited after the run). The errors say why the
+/// file is not a manifest at all.
+pub fn read_checked(path: &std::path::Path, command: &str) -> crate::Result<(Manifest, bool)> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        crate::Error::Input(format!(
+            "{}: {e} ({command} needs the folder of a finished run)",
+            path.display()
+        ))
+    })?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| crate::Error::Input(format!("{}: not JSON: {e}", path.display())))?;
+    let intact = value["manifest_digest"].as_str() == Some(content_digest(&value).as_str());
+    let manifest = serde_json::from_value(value).map_err(|e| {
+        crate::Error::Input(format!(
+            "{}: not a letterpress manifest: {e}",
+            path.display()
+        ))
+    })?;
+    Ok((manifest, intact))
+}

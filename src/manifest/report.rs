@@ -1,0 +1,493 @@
+//! `report.html`: a run at a glance, for the people who do not read JSON.
+//!
+//! After stage 5. Every run writes `<out>/report.html` after its manifest:
+//! one self-contained file (inline CSS and SVG, no JavaScript, no fonts or
+//! images from anywhere) with the layout version and its approval, totals
+//! per channel and status, failures grouped by reason with their record
+//! ids, a histogram of pages per letter, throughput over the run, and links
+//! to a few letters and emails. Everything in it comes from the manifest and
+//! the journal, except the throughput samples, which the run takes as it
+//! goes. It is not part of the audit record (the manifest is), so `verify`
+//! does not check it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::error::Result;
+use crate::manifest::journal;
+use crate::model::manifest::Manifest;
+use crate::model::vocab::DocStatus;
+
+/// The report's file name in the run folder.
+pub const REPORT_FILE: &str = "report.html";
+
+/// Record ids shown per failure reason.
+const IDS_SHOWN: usize = 20;
+
+/// Unmatched suppression list entries shown (the manifest lists them all).
+const UNMATCHED_SHOWN: usize = 50;
+
+/// Sample documents linked per channel.
+const SAMPLES: usize = 5;
+
+/// Progress at one moment of a run: seconds since its start, documents done.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// Seconds since the run started.
+    pub seconds: f64,
+    /// Documents done (rendered, failed or suppressed) by then.
+    pub documents: usize,
+}
+
+/// What the report shows, gathered from the journal.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// Failure reason (without the record prefix) -> the records failing so.
+    pub failures: BTreeMap<String, Failure>,
+    /// Suppression reason (the list and its line) -> documents withheld.
+    pub suppressed: BTreeMap<String, usize>,
+    /// Why a channel was not used (preference, fallback) -> documents.
+    pub routed_elsewhere: BTreeMap<String, usize>,
+    /// Pages per letter -> letters.
+    pub pages: BTreeMap<usize, usize>,
+    /// A few rendered documents per channel: (channel, record id, path).
+    pub samples: Vec<(String, String, String)>,
+}
+
+/// The records that failed for one reason.
+#[derive(Debug, Default)]
+pub struct Failure {
+    /// How many.
+    pub records: usize,
+    /// The first record ids (up to 20), in input order.
+    pub ids: Vec<String>,
+    /// Input position of the last record counted (a record failing on two
+    /// channels for the same reason counts once).
+    last: Option<usize>,
+}
+
+/// The reason of a failure without its `record X (line N): ` prefix, so
+/// that failures with the same cause group together.
+pub fn reason(error: &str) -> &str {
+    if error.starts_with("record ") {
+        if let Some(i) = error.find("): ") {
+            return &error[i + 3..];
+        }
+    }
+    error
+}
+
+/// Reads the journal in `folder` into a [`Summary`].
+pub fn summarize(folder: &Path) -> Result<Summary> {
+    let mut s = Summary::default();
+    let mut per_channel: BTreeMap<String, usize> = BTreeMap::new();
+    for d in journal::documents(folder)? {
+        let d = d?;
+        let id = || {
+            d.record_id
+                .clone()
+                .unwrap_or_else(|| format!("line {}", d.line))
+        };
+        match d.status {
+            DocStatus::Failed => {
+                let why = reason(d.error.as_deref().unwrap_or("")).to_owned();
+                let f = s.failures.entry(why).or_default();
+                if f.last != Some(d.index) {
+                    f.last = Some(d.index);
+                    f.records += 1;
+                    if f.ids.len() < IDS_SHOWN {
+                        f.ids.push(id());
+                    }
+                }
+            }
+            DocStatus::Suppressed => {
+                *s.suppressed
+                    .entry(d.error.clone().unwrap_or_default())
+                    .or_default() += 1;
+            }
+            DocStatus::RoutedElsewhere => {
+                *s.routed_elsewhere
+                    .entry(d.error.clone().unwrap_or_default())
+                    .or_default() += 1;
+            }
+            DocStatus::Rendered => {
+                if d.channel == "pdf" {
+                    *s.pages.entry(d.pages).or_default() += 1;
+                }
+                let shown = per_channel.entry(d.channel.clone()).or_default();
+                if *shown < SAMPLES {
+                    *shown += 1;
+                    // An email is linked by its HTML part, which a browser shows.
+                    let path = d
+                        .files
+                        .iter()
+                        .find(|f| f.path.ends_with(".html"))
+                        .map(|f| f.path.clone())
+                        .or(d.path.clone())
+                        .unwrap_or_default();
+                    s.samples.push((d.channel.clone(), id(), path));
+                }
+            }
+        }
+    }
+    Ok(s)
+}
+
+/// Writes `<folder>/report.html` for a finished run; `links` is the path
+/// from the report to the documents' root (`""`, or `"../"` for a shard).
+pub fn write(
+    folder: &Path,
+    manifest: &Manifest,
+    samples: &[Sample],
+    links: &str,
+) -> Result<std::path::PathBuf> {
+    let summary = summarize(folder)?;
+    let html = html(manifest, &summary, samples, links);
+    let path = folder.join(REPORT_FILE);
+    crate::util::fs::write_atomic(&path, html.as_bytes(), false)
+        .map_err(|e| crate::Error::io(&path, e))?;
+    Ok(path)
+}
+
+use crate::util::html::escape_html as esc;
+
+/// The report page.
+pub fn html(m: &Manifest, s: &Summary, samples: &[Sample], links: &str) -> String {
+    let t = &m.totals;
+    let mut h = String::with_capacity(16 << 10);
+    let title = format!("{}@{} run {}", m.layout.name, m.layout.version, m.run_id);
+    let verdict = if t.failed == 0 {
+        (
+            "ok",
+            "No document failed: every record was rendered, withheld by the suppression list, or routed to another channel.".to_string(),
+        )
+    } else {
+        (
+            "bad",
+            format!(
+                "{} document{} failed: see the reasons below; the run exits 1.",
+                t.failed,
+                if t.failed == 1 { "" } else { "s" }
+            ),
+        )
+    };
+    let _ = write!(
+        h,
+        r#"<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body {{ font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 64rem; padding: 0 1rem; color: #1d2330; }}
+h1 {{ font-size: 1.5rem; margin-bottom: .2rem; }}
+h2 {{ font-size: 1.15rem; margin-top: 2rem; border-bottom: 1px solid #d6dae3; padding-bottom: .2rem; }}
+.muted {{ color: #5b6478; }}
+.verdict {{ padding: .6rem .9rem; border-radius: 6px; margin: 1rem 0; }}
+.verdict.ok {{ background: #e5f4ea; border: 1px solid #8bc79f; }}
+.verdict.bad {{ background: #fbe9e7; border: 1px solid #e3a195; }}
+.draft {{ background: #fff3cd; border: 1px solid #e0c060; padding: .6rem .9rem; border-radius: 6px; }}
+table {{ border-collapse: collapse; margin: .5rem 0; }}
+th, td {{ text-align: left; padding: .25rem .8rem .25rem 0; vertical-align: top; }}
+td.n, th.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
+thead th {{ border-bottom: 1px solid #d6dae3; }}
+dl {{ display: grid; grid-template-columns: max-content 1fr; gap: .15rem 1rem; }}
+dt {{ color: #5b6478; }} dd {{ margin: 0; }}
+code {{ font-size: .9em; }}
+svg text {{ font: 11px system-ui, sans-serif; fill: #5b6478; }}
+</style>
+</head>
+<body>
+<main>
+<h1>{layout} <span class="muted">run report</span></h1>
+<p class="muted">Run <code>{run}</code>, as of {as_of}, started {started}, finished {finished}{shard}.</p>
+<div class="verdict {vclass}" role="status">{vtext}</div>
+"#,
+        title = esc(&title),
+        layout = esc(&format!(
+            "{}@{}: {}",
+            m.layout.name, m.layout.version, m.layout.title
+        )),
+        run = esc(&m.run_id),
+        as_of = esc(&m.as_of),
+        started = esc(&m.started_at),
+        finished = esc(&m.finished_at),
+        shard = m.shard.map_or(String::new(), |s| format!(", shard {s}")),
+        vclass = verdict.0,
+        vtext = esc(&verdict.1),
+    );
+    if m.draft {
+        h.push_str(r#"<p class="draft"><strong>Draft run.</strong> This layout version may not go to customers; every page is marked DRAFT - NOT APPROVED.</p>"#);
+    }
+
+    // Layout and approval.
+    h.push_str("<h2>Layout version and approval</h2>\n<dl>\n");
+    let approval = match &m.layout.approval {
+        Some(a) => format!(
+            "approved by {} on {}{}{}",
+            a.by,
+            a.at,
+            a.note.as_ref().map_or(String::new(), |n| format!(" ({n})")),
+            if a.files_match {
+                ""
+            } else {
+                "; the files changed since"
+            }
+        ),
+        None => "no approval record".into(),
+    };
+    for (k, v) in [
+        ("Layout", format!("{}@{}", m.layout.name, m.layout.version)),
+        ("Status", m.layout.status.clone()),
+        ("Approval", approval),
+        ("In effect", m.layout.effective.clone()),
+        ("Digest", m.layout.digest.clone()),
+        (
+            "Input",
+            format!(
+                "{} ({}, {} records, SHA-256 {})",
+                m.input.path,
+                m.input.format,
+                m.input.records,
+                &m.input.sha256[..16.min(m.input.sha256.len())]
+            ),
+        ),
+        ("Channels", m.options.channels.join(", ")),
+        ("Engine", format!("letterpress {}", m.engine.version)),
+    ] {
+        let _ = writeln!(h, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(&v));
+    }
+    h.push_str("</dl>\n");
+
+    // Totals.
+    h.push_str(
+        "<h2>Totals</h2>\n<table>\n<thead><tr><th>Channel</th><th class=\"n\">Records</th><th class=\"n\">Rendered</th><th class=\"n\">Failed</th><th class=\"n\">Suppressed</th><th class=\"n\">Routed elsewhere</th><th class=\"n\">Pages</th><th class=\"n\">MB</th></tr></thead>\n<tbody>\n",
+    );
+    for (name, c) in &t.channels {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1}</td></tr>",
+            esc(name),
+            c.records,
+            c.rendered,
+            c.failed,
+            c.suppressed,
+            c.routed_elsewhere,
+            c.pages,
+            c.bytes as f64 / 1e6
+        );
+    }
+    let _ = writeln!(
+        h,
+        "<tr><th>All</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{:.1}</th></tr>\n</tbody>\n</table>",
+        t.documents, t.rendered, t.failed, t.suppressed, t.routed_elsewhere, t.pages, t.bytes as f64 / 1e6
+    );
+    h.push_str(
+        "<p class=\"muted\">The All row counts documents (one per record and channel).</p>\n",
+    );
+
+    // Failures.
+    let failed_records: usize = s.failures.values().map(|f| f.records).sum();
+    let _ = writeln!(
+        h,
+        "<h2>Failures: {} documents of {failed_records} records</h2>",
+        t.failed
+    );
+    if s.failures.is_empty() {
+        h.push_str("<p>None.</p>\n");
+    } else {
+        h.push_str("<table>\n<thead><tr><th class=\"n\">Records</th><th>Reason</th><th>Record ids</th></tr></thead>\n<tbody>\n");
+        let mut groups: Vec<(&String, &Failure)> = s.failures.iter().collect();
+        groups.sort_by(|a, b| b.1.records.cmp(&a.1.records).then(a.0.cmp(b.0)));
+        for (why, f) in groups {
+            let mut shown: Vec<String> = f.ids.iter().map(|i| esc(i)).collect();
+            if f.records > f.ids.len() {
+                shown.push(format!("and {} more", f.records - f.ids.len()));
+            }
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+                f.records,
+                esc(why),
+                shown.join(", ")
+            );
+        }
+        h.push_str("</tbody>\n</table>\n");
+    }
+    reason_table(
+        &mut h,
+        "Suppressed: withheld by the suppression list",
+        &s.suppressed,
+    );
+    if !m.unmatched_suppressions.is_empty() {
+        let n = m.unmatched_suppressions.len();
+        let _ = writeln!(
+            h,
+            "<h2>Suppression list entries that matched nobody: {n}</h2>\n<p>An entry that matches no record is often a typo that leaves a customer contacted: check {}.</p>\n<table>\n<thead><tr><th class=\"n\">Line</th><th>Entry</th></tr></thead>\n<tbody>",
+            if n == 1 { "it" } else { "them" }
+        );
+        for u in m.unmatched_suppressions.iter().take(UNMATCHED_SHOWN) {
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"n\">{}</td><td><code>{}</code></td></tr>",
+                u.line,
+                esc(&u.entry)
+            );
+        }
+        if n > UNMATCHED_SHOWN {
+            let _ = writeln!(
+                h,
+                "<tr><td></td><td>and {} more (all in manifest.json)</td></tr>",
+                n - UNMATCHED_SHOWN
+            );
+        }
+        h.push_str("</tbody>\n</table>\n");
+    }
+    reason_table(
+        &mut h,
+        "Routed elsewhere: reached on another channel",
+        &s.routed_elsewhere,
+    );
+
+    // Pages per letter.
+    if !s.pages.is_empty() {
+        h.push_str("<h2>Pages per letter</h2>\n");
+        h.push_str(&histogram(&s.pages));
+    }
+
+    // Throughput.
+    h.push_str("<h2>Throughput</h2>\n");
+    h.push_str(&throughput(samples));
+
+    // Samples.
+    if !s.samples.is_empty() {
+        h.push_str("<h2>Sample documents</h2>\n<ul>\n");
+        for (channel, id, path) in &s.samples {
+            let _ = writeln!(
+                h,
+                "<li>{} {}: <a href=\"{}\">{}</a></li>",
+                esc(channel),
+                esc(id),
+                esc(&format!("{links}{path}")),
+                esc(path)
+            );
+        }
+        h.push_str("</ul>\n");
+    }
+    let _ = writeln!(
+        h,
+        "<p class=\"muted\">The audit record is <code>manifest.json</code> with <code>documents.jsonl</code>; <code>letterpress verify</code> checks every file. This page is a summary of them.</p>\n</main>\n</body>\n</html>"
+    );
+    h
+}
+
+/// A table of documents per reason under a heading (nothing when empty).
+fn reason_table(h: &mut String, heading: &str, reasons: &BTreeMap<String, usize>) {
+    if reasons.is_empty() {
+        return;
+    }
+    let total: usize = reasons.values().sum();
+    let _ = writeln!(
+        h,
+        "<h2>{}: {total} documents</h2>\n<table>\n<thead><tr><th class=\"n\">Documents</th><th>Why</th></tr></thead>\n<tbody>",
+        esc(heading)
+    );
+    for (why, n) in reasons {
+        let _ = writeln!(h, "<tr><td class=\"n\">{n}</td><td>{}</td></tr>", esc(why));
+    }
+    h.push_str("</tbody>\n</table>\n");
+}
+
+/// A bar chart of letters by page count, as inline SVG with a text table
+/// for screen readers.
+fn histogram(pages: &BTreeMap<usize, usize>) -> String {
+    let max = pages.values().copied().max().unwrap_or(1).max(1);
+    let bar_w = 36;
+    let gap = 8;
+    let height = 140;
+    let width = pages.len() * (bar_w + gap) + 40;
+    let mut svg = format!(
+        "<svg role=\"img\" aria-labelledby=\"hist-title\" width=\"{width}\" height=\"{}\" viewBox=\"0 0 {width} {}\">\n<title id=\"hist-title\">Letters by number of pages</title>\n",
+        height + 40,
+        height + 40
+    );
+    for (i, (p, n)) in pages.iter().enumerate() {
+        let h = (*n as f64 / max as f64 * height as f64).round().max(1.0) as usize;
+        let x = 20 + i * (bar_w + gap);
+        let y = 10 + height - h;
+        let _ = write!(
+            svg,
+            "<rect x=\"{x}\" y=\"{y}\" width=\"{bar_w}\" height=\"{h}\" fill=\"#4a6fa5\"><title>{n} letters with {p} pages</title></rect>\n<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{n}</text>\n<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{p} p.</text>\n",
+            x + bar_w / 2,
+            y.saturating_sub(3),
+            x + bar_w / 2,
+            height + 28
+        );
+    }
+    svg.push_str("</svg>\n");
+    let rows: Vec<String> = pages
+        .iter()
+        .map(|(p, n)| format!("{p} pages: {n}"))
+        .collect();
+    format!(
+        "{svg}<p class=\"muted\">Letters by pages: {}.</p>\n",
+        rows.join("; ")
+    )
+}
+
+/// Documents per second over the run, as an inline SVG line.
+fn throughput(samples: &[Sample]) -> String {
+    if samples.len() < 3 || samples.last().is_some_and(|s| s.seconds < 2.0) {
+        let (n, secs) = samples
+            .last()
+            .map_or((0, 0.0), |s| (s.documents, s.seconds));
+        return format!("<p>{n} documents in {secs:.1} s: too short a run to chart.</p>\n");
+    }
+    let rates: Vec<(f64, f64)> = samples
+        .windows(2)
+        .filter(|w| w[1].seconds > w[0].seconds)
+        .map(|w| {
+            (
+                w[1].seconds,
+                (w[1].documents - w[0].documents) as f64 / (w[1].seconds - w[0].seconds),
+            )
+        })
+        .collect();
+    let end = samples.last().map_or(1.0, |s| s.seconds).max(1e-9);
+    let peak = rates.iter().map(|r| r.1).fold(1.0, f64::max);
+    let (w, h) = (640.0, 160.0);
+    let points: Vec<String> = std::iter::once((samples[0].seconds, 0.0))
+        .chain(rates.iter().copied())
+        .map(|(t, r)| format!("{:.1},{:.1}", 50.0 + t / end * w, 10.0 + h - r / peak * h))
+        .collect();
+    let total = samples.last().map_or(0, |s| s.documents);
+    let mean = total as f64 / end;
+    format!(
+        "<svg role=\"img\" aria-labelledby=\"tp-title\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\">\n<title id=\"tp-title\">Documents per second over the run</title>\n<line x1=\"50\" y1=\"{y0}\" x2=\"{x1}\" y2=\"{y0}\" stroke=\"#c5cad6\"/>\n<line x1=\"50\" y1=\"10\" x2=\"50\" y2=\"{y0}\" stroke=\"#c5cad6\"/>\n<text x=\"44\" y=\"14\" text-anchor=\"end\">{peak:.0}/s</text>\n<text x=\"44\" y=\"{y0}\" text-anchor=\"end\">0</text>\n<text x=\"{x1}\" y=\"{yl}\" text-anchor=\"end\">{end:.0} s</text>\n<polyline fill=\"none\" stroke=\"#4a6fa5\" stroke-width=\"2\" points=\"{}\"/>\n</svg>\n<p class=\"muted\">{total} documents in {end:.1} s: {mean:.0} per second on average, {peak:.0} at the fastest.</p>\n",
+        w + 60.0,
+        h + 40.0,
+        w + 60.0,
+        h + 40.0,
+        points.join(" "),
+        y0 = 10.0 + h,
+        x1 = 50.0 + w,
+        yl = h + 28.0,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_group_without_the_record_prefix() {
+        assert_eq!(
+            reason("record C-1 (line 3): field `x`: required but missing"),
+            "field `x`: required but missing"
+        );
+        assert_eq!(reason("record at line 9): oops"), "oops");
+        assert_eq!(reason("something else"), "something else");
+    }
+}

@@ -1,0 +1,507 @@
+//! The audit record's types: `manifest.json` and the entries of
+//! `documents.jsonl` (schema in `docs/manifest.md`). Writing and reading
+//! them is [`crate::manifest`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::print::{Piece, PrintOutput};
+use crate::model::vocab::{Channel, DocStatus};
+
+/// The manifest schema version.
+pub const MANIFEST_VERSION: u32 = 5;
+
+/// The file name of the manifest in a run's output folder.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// A run's manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Schema version ([`MANIFEST_VERSION`]).
+    pub manifest_version: u32,
+    /// SHA-256 over the manifest's own content (see [`content_digest`]), so
+    /// that `letterpress verify` notices an edited manifest.
+    #[serde(default)]
+    pub manifest_digest: String,
+    /// A unique id of this run.
+    pub run_id: String,
+    /// The engine that produced the run.
+    pub engine: Engine,
+    /// When the run started (RFC 3339, UTC).
+    pub started_at: String,
+    /// When the run finished (RFC 3339, UTC).
+    pub finished_at: String,
+    /// The date templates saw as today (`YYYY-MM-DD`).
+    pub as_of: String,
+    /// A review run of a version that is not approved (`--allow-draft`):
+    /// nothing in it may go to customers.
+    pub draft: bool,
+    /// The command line, argument by argument.
+    pub command: Vec<String>,
+    /// Options that shaped the output.
+    pub options: Options,
+    /// The layout version used.
+    pub layout: LayoutEntry,
+    /// The input file.
+    pub input: InputEntry,
+    /// Counts over all documents.
+    pub totals: Totals,
+    /// The print files and job ticket (`run --print`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub print: Option<PrintOutput>,
+    /// The shard of the input this run rendered (`run --shard K/N`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// A merged run (`letterpress manifest merge`): the shard manifests and
+    /// journals it was merged from, with their hashes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<FileEntry>,
+    /// The suppression list's entries that matched no record of the input
+    /// (`run --suppress`): often a typo that leaves a customer contacted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmatched_suppressions: Vec<Unmatched>,
+    /// Earlier attempts this run resumed from (`run --resume`), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumed: Vec<Resumed>,
+    /// The document entries: one per record and channel, in input order, one
+    /// JSON object a line in this file (see [`crate::manifest::journal`]).
+    pub documents: DocumentsFile,
+}
+
+/// A part of the input rendered on its own (`run --shard K/N`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, from 1.
+    pub index: u32,
+    /// Number of shards.
+    pub count: u32,
+}
+
+impl Shard {
+    /// Whether a record with this id (or, without a usable id, this input
+    /// position) belongs to the shard: the first 8 bytes of the SHA-256 of
+    /// the id, as a big-endian number, modulo `count`, equal `index - 1`.
+    /// Stable across machines and versions, so N machines split one input
+    /// into N disjoint parts without talking to each other.
+    pub fn owns(&self, id: Option<&str>, index: usize) -> bool {
+        let key = match id {
+            Some(id) => id.to_owned(),
+            None => format!("#{index}"),
+        };
+        let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
+        let n = u64::from_be_bytes(digest.as_ref()[..8].try_into().expect("8 bytes"));
+        n % u64::from(self.count) == u64::from(self.index - 1)
+    }
+
+    /// The folder of the shard's manifest and journal inside the run folder.
+    pub fn folder(&self) -> String {
+        format!("shard-{}-of-{}", self.index, self.count)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let bad = || format!("`{s}` is not a shard: write K/N with 1 <= K <= N, e.g. 2/8");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (u32, u32) = (
+            k.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// An interrupted attempt of a run that a later attempt resumed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Resumed {
+    /// When the resuming attempt started (RFC 3339).
+    pub at: String,
+    /// Records whose entries and files were kept from before.
+    pub kept_records: usize,
+    /// Why the journal was cut before its end, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut: Option<String>,
+}
+
+/// Name and version of the engine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Engine {
+    /// Always `letterpress`.
+    pub name: String,
+    /// The engine's version.
+    pub version: String,
+}
+
+impl Engine {
+    /// This engine.
+    pub fn current() -> Engine {
+        Engine {
+            name: "letterpress".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
+/// Options of the run that shape its output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Options {
+    /// PDF standards asked for (`a-2b`, `ua-1`); tagged PDF is always on.
+    pub pdf_standards: Vec<String>,
+    /// Number of rendering workers (does not change any output byte).
+    pub jobs: usize,
+    /// The channels the run rendered, in order.
+    pub channels: Vec<String>,
+    /// The suppression list, if one was given: path, SHA-256 and entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppress: Option<SuppressEntry>,
+    /// The per-record time limit in seconds (`--doc-timeout`).
+    #[serde(default)]
+    pub doc_timeout_seconds: f64,
+    /// Whether print files were made (`--print`).
+    #[serde(default)]
+    pub print: bool,
+    /// The presort sequence file, if one set the mailing order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<String>,
+}
+
+/// The suppression list a run used.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SuppressEntry {
+    /// The path as given.
+    pub path: String,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// Number of record ids and addresses on it.
+    pub entries: usize,
+}
+
+/// The layout version a run used.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LayoutEntry {
+    /// Layout name.
+    pub name: String,
+    /// Layout version.
+    pub version: u32,
+    /// Its status when the run started.
+    pub status: String,
+    /// Its title.
+    pub title: String,
+    /// SHA-256 over the version folder (see `layout` module docs).
+    pub digest: String,
+    /// The version's approval record, if it has one.
+    pub approval: Option<ApprovalEntry>,
+    /// When the version is in effect: `always`, `from D`, `until D`, `from D until D`.
+    pub effective: String,
+}
+
+/// Who approved the layout version a run used.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApprovalEntry {
+    /// The approver.
+    pub by: String,
+    /// The approval date (`YYYY-MM-DD`).
+    pub at: String,
+    /// The approver's note.
+    pub note: Option<String>,
+    /// The layout digest that was approved.
+    pub digest: String,
+    /// Whether the files still matched the approval (false only in a draft run).
+    pub files_match: bool,
+}
+
+/// The input data file of a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InputEntry {
+    /// The path as given on the command line.
+    pub path: String,
+    /// `csv`, `json` or `jsonl`.
+    pub format: String,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// File size in bytes.
+    pub bytes: u64,
+    /// Number of records.
+    pub records: usize,
+}
+
+/// Counts that reconcile: for every channel, `records = rendered + failed +
+/// suppressed + routed_elsewhere`; over all channels, `documents` is that
+/// same sum.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Totals {
+    /// Input records.
+    pub records: usize,
+    /// Document entries: one per record and channel.
+    pub documents: usize,
+    /// Entries rendered to files.
+    pub rendered: usize,
+    /// Entries that failed.
+    pub failed: usize,
+    /// Entries withheld by the suppression list.
+    pub suppressed: usize,
+    /// Entries of channels the record was not routed to (its contact
+    /// preference, or a fallback to print): the customer is reached on
+    /// another channel.
+    #[serde(default)]
+    pub routed_elsewhere: usize,
+    /// Pages over all rendered PDFs.
+    pub pages: usize,
+    /// Bytes over all rendered documents (PDF files and `.eml` files).
+    pub bytes: u64,
+    /// The same counts per channel.
+    pub channels: BTreeMap<String, ChannelTotals>,
+}
+
+/// Counts of one channel: `records = rendered + failed + suppressed +
+/// routed_elsewhere`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChannelTotals {
+    /// Records (one entry each).
+    pub records: usize,
+    /// Rendered.
+    pub rendered: usize,
+    /// Failed.
+    pub failed: usize,
+    /// Withheld by the suppression list.
+    pub suppressed: usize,
+    /// Routed to another channel.
+    #[serde(default)]
+    pub routed_elsewhere: usize,
+    /// Pages (PDF only).
+    pub pages: usize,
+    /// Bytes of the documents' main files.
+    pub bytes: u64,
+}
+
+/// One record's outcome on one channel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Document {
+    /// Position of the record in the input, from 0.
+    pub index: usize,
+    /// The line of the input where the record starts.
+    pub line: u64,
+    /// The record id, when the record had a readable one.
+    pub record_id: Option<String>,
+    /// The output channel: `pdf` or `email`.
+    pub channel: String,
+    /// The locale the document was rendered in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// Email: the recipient.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// Email: the subject line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Email: the Message-ID (without angle brackets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// The file, relative to the output folder.
+    pub path: Option<String>,
+    /// SHA-256 of the file.
+    pub sha256: Option<String>,
+    /// File size in bytes (0 when failed).
+    pub bytes: u64,
+    /// Page count (0 when failed).
+    pub pages: usize,
+    /// Rendered, failed, suppressed or routed elsewhere.
+    pub status: DocStatus,
+    /// Why the record failed, was suppressed or was routed elsewhere, or null.
+    pub error: Option<String>,
+    /// A remark on a rendered document, e.g. that a letter is the fallback
+    /// for an email that could not be sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Further files of the document (the `.html` and `.txt` parts of an
+    /// email), each with its hash.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileEntry>,
+    /// The mail piece this letter became (`run --print`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub piece: Option<Piece>,
+}
+
+/// A file that belongs to a document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Relative to the output folder.
+    pub path: String,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+impl Document {
+    /// An entry without a file: `status` is why there is none.
+    fn without_file(
+        index: usize,
+        line: u64,
+        record_id: Option<&str>,
+        channel: Channel,
+        status: DocStatus,
+        why: String,
+    ) -> Document {
+        Document {
+            index,
+            line,
+            record_id: record_id.map(str::to_owned),
+            channel: channel.name().into(),
+            locale: None,
+            to: None,
+            subject: None,
+            message_id: None,
+            path: None,
+            sha256: None,
+            bytes: 0,
+            pages: 0,
+            status,
+            error: Some(why),
+            note: None,
+            files: Vec::new(),
+            piece: None,
+        }
+    }
+
+    /// Who a failure is about, as its `error` starts: `record C-1 (line
+    /// 3)`, or `record at line 3` for a record without a readable id.
+    pub fn who(record_id: Option<&str>, line: u64) -> String {
+        match record_id {
+            Some(id) => format!("record {id} (line {line})"),
+            None => format!("record at line {line}"),
+        }
+    }
+
+    /// A failed entry: its `error` says who it is about and the `reason`
+    /// (`record C-1 (line 3): field \`x\`: required but missing`).
+    pub fn failed(
+        index: usize,
+        line: u64,
+        record_id: Option<&str>,
+        channel: Channel,
+        reason: &str,
+    ) -> Document {
+        let why = format!("{}: {reason}", Document::who(record_id, line));
+        Document::without_file(index, line, record_id, channel, DocStatus::Failed, why)
+    }
+
+    /// An entry that renders nothing on purpose (`suppressed`,
+    /// `routed_elsewhere`), with why.
+    pub fn skipped(
+        index: usize,
+        line: u64,
+        record_id: Option<&str>,
+        channel: Channel,
+        status: DocStatus,
+        why: &str,
+    ) -> Document {
+        Document::without_file(index, line, record_id, channel, status, why.to_owned())
+    }
+
+    /// A rendered entry for its main file.
+    pub fn rendered(
+        index: usize,
+        line: u64,
+        record_id: &str,
+        channel: Channel,
+        locale: &str,
+        file: FileEntry,
+    ) -> Document {
+        Document {
+            index,
+            line,
+            record_id: Some(record_id.to_owned()),
+            channel: channel.name().into(),
+            locale: Some(locale.to_owned()),
+            to: None,
+            subject: None,
+            message_id: None,
+            sha256: Some(file.sha256),
+            bytes: file.bytes,
+            path: Some(file.path),
+            pages: 0,
+            status: DocStatus::Rendered,
+            error: None,
+            note: None,
+            files: Vec::new(),
+            piece: None,
+        }
+    }
+
+    /// The reason of a failed entry without who it is about, which failures
+    /// with the same cause share (the report groups by it): the `error`
+    /// less exactly the prefix [`Document::failed`] wrote.
+    pub fn reason(&self) -> &str {
+        let error = self.error.as_deref().unwrap_or("");
+        let who = Document::who(self.record_id.as_deref(), self.line);
+        error
+            .strip_prefix(who.as_str())
+            .and_then(|rest| rest.strip_prefix(": "))
+            .unwrap_or(error)
+    }
+}
+
+/// The digest of a manifest's content: SHA-256 of its compact JSON with the
+/// `manifest_digest` key left out (keys in the order they are written).
+/// This catches an edited manifest; it is not a signature: whoever can
+/// write the file can also recompute it.
+pub fn content_digest(manifest: &serde_json::Value) -> String {
+    let mut copy = manifest.clone();
+    if let Some(obj) = copy.as_object_mut() {
+        obj.shift_remove("manifest_digest");
+    }
+    crate::util::digest::sha256_hex(&serde_json::to_vec(&copy).expect("JSON serializes"))
+}
+
+impl Manifest {
+    /// Fills [`Manifest::manifest_digest`] and returns the pretty JSON to write.
+    pub fn seal(&mut self) -> Vec<u8> {
+        self.manifest_digest = String::new();
+        let value = serde_json::to_value(&*self).expect("manifest serializes");
+        self.manifest_digest = content_digest(&value);
+        let mut json = serde_json::to_vec_pretty(&*self).expect("manifest serializes");
+        json.push(b'\n');
+        json
+    }
+}
+
+/// The journal file as the manifest records it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DocumentsFile {
+    /// Relative to the manifest's folder.
+    pub path: String,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// Number of entries (lines).
+    pub entries: usize,
+    /// File size in bytes.
+    pub bytes: u64,
+}
+
+/// A suppression list entry that matched no record of the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unmatched {
+    /// Its line in the list.
+    pub line: usize,
+    /// The entry as normalised (NFC; an address in lower case).
+    pub entry: String,
+}
+
+impl std::fmt::Display for Unmatched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (line {})", self.entry, self.line)
+    }
+}

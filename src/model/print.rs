@@ -1,0 +1,310 @@
+//! Print production's vocabulary: the `print` settings of `layout.yaml`
+//! (plex, envelopes, window, OMR, DataMatrix, IMb) and the pieces and print
+//! files a print run records in its manifest. Making them is
+//! [`crate::output::print`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::manifest::FileEntry;
+
+/// Paper handling of a print run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Plex {
+    /// One side per sheet.
+    #[default]
+    Simplex,
+    /// Both sides; every letter starts on the front of a sheet.
+    Duplex,
+}
+
+/// An envelope class: pieces of up to `max_sheets` sheets (no limit when
+/// absent).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// The class's name, e.g. `C5/6` or `hand insert`.
+    pub name: String,
+    /// The most sheets this envelope takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_sheets: Option<usize>,
+}
+
+/// The `print:` section of `layout.yaml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrintSettings {
+    /// Simplex or duplex.
+    #[serde(default)]
+    pub plex: Plex,
+    /// Mailing order: record fields (dotted paths), then the record id.
+    #[serde(default)]
+    pub sort: Vec<String>,
+    /// The record field printed as the postcode in the ticket.
+    #[serde(default = "default_postcode")]
+    pub postcode_field: String,
+    /// A print file holds at most this many sheets.
+    #[serde(default = "default_max_sheets")]
+    pub max_sheets_per_file: usize,
+    /// Envelope classes by sheet count, smallest first.
+    #[serde(default = "default_envelopes")]
+    pub envelopes: Vec<Envelope>,
+    /// The envelope window the address must fit, checked on every letter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Window>,
+    /// Inserter marks printed on every sheet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub omr: Option<Omr>,
+    /// A 2D DataMatrix code printed on every sheet instead of (or besides) OMR.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datamatrix: Option<Code>,
+    /// A USPS Intelligent Mail barcode per piece.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imb: Option<ImbSettings>,
+}
+
+/// The USPS Intelligent Mail barcode of each piece: the tracking code is
+/// barcode id + service type + mailer id + serial, the serial being
+/// `serial_offset` + the piece number, zero-padded so that mailer id and
+/// serial make 15 digits; the routing code is the record's ZIP (digits of
+/// `zip_field`). Templates get the bars at `json("/letterpress/piece.json").imb`
+/// and draw them with `imb(..)` from `/letterpress/print.typ`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImbSettings {
+    /// Two digits, the second 0-4.
+    pub barcode_id: String,
+    /// Three digits.
+    pub service_type: String,
+    /// Six or nine digits.
+    pub mailer_id: String,
+    /// Added to the piece number to make the serial.
+    #[serde(default)]
+    pub serial_offset: u64,
+    /// The record field with the ZIP code (5, 9 or 11 digits; `-` and spaces ignored).
+    #[serde(default = "default_zip")]
+    pub zip_field: String,
+}
+
+fn default_zip() -> String {
+    "address.postcode".into()
+}
+
+/// A DataMatrix (ECC 200) code on the front of every sheet, encoding
+/// `<run id>|<piece>|<sheet>/<sheets>`, drawn as vector modules at `left`,
+/// `top` (mm from the page's top-left corner), each module `module` mm.
+/// Leave at least two modules of white around it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Code {
+    /// From the left edge.
+    #[serde(default = "dm_left")]
+    pub left: f64,
+    /// From the top edge.
+    #[serde(default = "dm_top")]
+    pub top: f64,
+    /// Module size.
+    #[serde(default = "dm_module")]
+    pub module: f64,
+}
+
+fn dm_left() -> f64 {
+    5.0
+}
+
+fn dm_top() -> f64 {
+    255.0
+}
+
+fn dm_module() -> f64 {
+    0.5
+}
+
+/// OMR inserter marks: a column of short horizontal bars near the left
+/// edge of the front of every sheet (blank padding sheets included), read
+/// by the inserting machine. From the top, one position per mark: start
+/// (always), end of set (last sheet of a piece), three bits of the sheet
+/// number in the print file (1-based, modulo 8, lowest bit first), parity
+/// (makes the number of bars even) and safety (always). Geometry in mm.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Omr {
+    /// From the left edge to the bars' left ends.
+    #[serde(default = "omr_left")]
+    pub left: f64,
+    /// From the top edge to the first mark.
+    #[serde(default = "omr_top")]
+    pub top: f64,
+    /// Between marks.
+    #[serde(default = "omr_pitch")]
+    pub pitch: f64,
+    /// Bar length.
+    #[serde(default = "omr_length")]
+    pub length: f64,
+    /// Bar thickness.
+    #[serde(default = "omr_thickness")]
+    pub thickness: f64,
+}
+
+fn omr_left() -> f64 {
+    4.0
+}
+
+fn omr_top() -> f64 {
+    120.0
+}
+
+fn omr_pitch() -> f64 {
+    4.0
+}
+
+fn omr_length() -> f64 {
+    10.0
+}
+
+fn omr_thickness() -> f64 {
+    0.5
+}
+
+/// An envelope window on the first page, in millimetres from the page's
+/// top-left corner: a preset (`din-5008-a`, `din-5008-b`: the address field
+/// of DIN 5008 forms A and B, 85 × 45 mm at 20 mm from the left and 27 or
+/// 45 mm from the top; `us-10`: a #10 window over a tri-folded US Letter
+/// sheet, 4 1/2 × 1 1/8 in at 7/8 in from the left and 2 1/2 in from the
+/// top) or explicit `{left, top, width, height}`. The
+/// template labels its address block `<address>`; the engine measures the
+/// text inside it from the compiled document, and a letter whose address
+/// does not lie wholly inside the window fails.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Window {
+    /// A named window.
+    Preset(String),
+    /// A window in millimetres.
+    Area {
+        /// From the left edge.
+        left: f64,
+        /// From the top edge.
+        top: f64,
+        /// Width.
+        width: f64,
+        /// Height.
+        height: f64,
+    },
+}
+
+impl Window {
+    /// `(left, top, width, height)` in millimetres.
+    pub fn area(&self) -> Result<(f64, f64, f64, f64), String> {
+        match self {
+            Window::Preset(p) if p == "din-5008-b" => Ok((20.0, 45.0, 85.0, 45.0)),
+            Window::Preset(p) if p == "din-5008-a" => Ok((20.0, 27.0, 85.0, 45.0)),
+            // A #10 envelope's window (4 1/2 x 1 1/8 in, 7/8 in from the
+            // left, 1/2 in from the bottom) over a tri-folded US Letter
+            // sheet: 2 1/2 in from the sheet's top edge.
+            Window::Preset(p) if p == "us-10" => Ok((22.225, 63.5, 114.3, 28.575)),
+            Window::Preset(p) => Err(format!(
+                "print.window `{p}` is not a known window (din-5008-a, din-5008-b, us-10, or {{left, top, width, height}} in mm)"
+            )),
+            Window::Area { left, top, width, height } => Ok((*left, *top, *width, *height)),
+        }
+    }
+}
+
+fn default_postcode() -> String {
+    "address.postcode".into()
+}
+
+/// Combining holds a print file's letters in memory (about 240 KB a letter
+/// with lopdf), so files stay at a size a print shop handles well anyway.
+fn default_max_sheets() -> usize {
+    1_000
+}
+
+fn default_envelopes() -> Vec<Envelope> {
+    vec![
+        Envelope {
+            name: "C5/6".into(),
+            max_sheets: Some(5),
+        },
+        Envelope {
+            name: "C4".into(),
+            max_sheets: Some(50),
+        },
+        Envelope {
+            name: "hand insert".into(),
+            max_sheets: None,
+        },
+    ]
+}
+
+impl Default for PrintSettings {
+    fn default() -> Self {
+        PrintSettings {
+            plex: Plex::Simplex,
+            sort: Vec::new(),
+            postcode_field: default_postcode(),
+            max_sheets_per_file: default_max_sheets(),
+            envelopes: default_envelopes(),
+            window: None,
+            omr: None,
+            datamatrix: None,
+            imb: None,
+        }
+    }
+}
+
+/// One mail piece in a print file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Piece {
+    /// 1-based position in mailing order.
+    pub sequence: u32,
+    /// The record.
+    pub record_id: String,
+    /// The print file, relative to the output folder.
+    pub print_file: String,
+    /// First page in the print file (1-based).
+    pub first_page: usize,
+    /// Last page, padding included.
+    pub last_page: usize,
+    /// Pages of the letter, padding included.
+    pub pages: usize,
+    /// Sheets.
+    pub sheets: usize,
+    /// Envelope class.
+    pub envelope: String,
+    /// Postcode, for the shop.
+    pub postcode: String,
+    /// Postal barcode payload (empty: none yet).
+    pub barcode: String,
+}
+
+/// A written print file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PrintFile {
+    /// Relative to the output folder.
+    pub path: String,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Pieces in it.
+    pub pieces: usize,
+    /// Pages, padding included.
+    pub pages: usize,
+    /// Sheets.
+    pub sheets: usize,
+}
+
+/// What `print` produced: files, pieces, and the ticket's files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PrintOutput {
+    /// Simplex or duplex.
+    pub plex: Plex,
+    /// The print files.
+    pub files: Vec<PrintFile>,
+    /// The job ticket files (CSV and JSON), with their hashes.
+    pub tickets: Vec<FileEntry>,
+    /// Bytes of the print files per piece, for the README's figure.
+    pub bytes_per_piece: u64,
+}

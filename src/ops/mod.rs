@@ -1,0 +1,18 @@
+//! The commands as library calls, one module (or folder) each, for the CLI
+//! and any program that schedules letters: [`run`] a batch, [`validate`]
+//! its data first, [`verify`] a finished run, [`send`] its emails,
+//! [`merge`] the shards of a run, [`reprint`] print pieces, [`proof`] and
+//! [`diff`] for reviewers, and [`layouts`] to list, check, show and approve
+//! layout versions. Each takes an options struct with documented defaults
+//! and returns a report; none prints. The top of the library.
+
+pub mod diff;
+pub mod layouts;
+pub mod merge;
+pub mod proof;
+pub mod reprint;
+pub mod run;
+pub mod send;
+pub mod synth;
+pub mod validate;
+pub mod verify;

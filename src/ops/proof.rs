@@ -1,0 +1,674 @@
+//! Proof sets: the records a reviewer must see before signing a version off,
+//! in one PDF and one HTML page.
+//!
+//! A review tool beside the data path. `letterpress proof --layout NAME@N
+//! --data FILE --out proof.pdf [--sample K]` reads every record, renders each
+//! valid one in memory to measure it, and picks real records that together
+//! show the variety of the data:
+//!
+//! - the shortest and the longest letter (pages, then characters);
+//! - the longest name and the longest address;
+//! - one record per locale the letters are rendered in;
+//! - one record per writing system in the data (Latin, Greek, Cyrillic,
+//!   Arabic, Hebrew, Han, Hiragana, Hangul, ...), where a missing glyph, a
+//!   line break or the text direction goes wrong first;
+//! - one record per channel route (letter and email, letter only, email
+//!   only, letter as the fallback for a missing address);
+//! - one record per combination of optional fields present (fields that
+//!   only route or localise the letter are covered by the picks above);
+//! - for each list field, the record with the most and the fewest items
+//!   (many transactions, none);
+//! - K more at random, chosen with `--seed`.
+//!
+//! It renders them into ONE PDF: a cover page (layout, version, digest,
+//! status, approval, as-of date, and for each picked record its proof pages
+//! and why it was picked), then the letters, every page marked "PROOF". The
+//! picked records' emails go into one HTML page next to it (`proof.html`),
+//! each shown as it renders, with its subject, recipient and text part.
+//! Drafts can be proofed: that is what proofs are for.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::check::record::{id_of, record_locale};
+use crate::check::route::{self, Decision};
+use crate::check::schema::{check_record, Origin};
+use crate::error::{Error, Result};
+use crate::input::Input;
+use crate::layout::catalog::{Catalog, Layout};
+use crate::layout::files::LayoutFiles;
+use crate::layout::texts::Texts;
+use crate::model::layout::FieldType;
+use crate::model::layout::{LayoutMeta, LayoutRef};
+use crate::model::vocab::{Channel, Format};
+use crate::ops::run::load_texts;
+use crate::render::email::EmailRenderer;
+use crate::render::pdf::Renderer;
+use crate::util::clock::Date;
+
+/// The mark on every page of a proof.
+pub const PROOF_MARK: &str = "PROOF";
+
+/// What `proof` is asked to do.
+#[derive(Debug, Clone)]
+pub struct ProofOptions {
+    /// The folder holding the layouts.
+    pub layouts_dir: PathBuf,
+    /// The layout version (any status).
+    pub layout: LayoutRef,
+    /// The records to pick from.
+    pub data: PathBuf,
+    /// Their format, when not taken from the extension.
+    pub format: Option<Format>,
+    /// The proof PDF to write; the emails go next to it as `.html`.
+    pub out: PathBuf,
+    /// The templates' date.
+    pub as_of: Date,
+    /// Random records on top of the chosen ones.
+    pub sample: usize,
+    /// The seed of the random choice.
+    pub seed: u64,
+}
+
+impl ProofOptions {
+    /// A proof of `layout` from the records in `data` into `out`, as of
+    /// today (UTC), with 3 random records (seed 1) on top of the chosen
+    /// ones, layouts from `layouts`.
+    pub fn new(
+        layout: LayoutRef,
+        data: impl Into<PathBuf>,
+        out: impl Into<PathBuf>,
+    ) -> ProofOptions {
+        ProofOptions {
+            layouts_dir: PathBuf::from("layouts"),
+            layout,
+            data: data.into(),
+            format: None,
+            out: out.into(),
+            as_of: Date::today_utc(),
+            sample: 3,
+            seed: 1,
+        }
+    }
+}
+
+/// A picked record.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pick {
+    /// Position in the input.
+    pub index: usize,
+    /// The record id.
+    pub record_id: String,
+    /// Why it was picked.
+    pub reasons: Vec<String>,
+    /// Its pages in the proof PDF, e.g. `3–4`.
+    pub proof_pages: String,
+    /// Whether its email is in the HTML proof.
+    pub email: bool,
+}
+
+/// The outcome of `proof`.
+#[derive(Debug, Serialize)]
+pub struct ProofReport {
+    /// The layout version proofed.
+    pub layout: String,
+    /// Records read, valid, and failing to render.
+    pub records: usize,
+    /// Records that failed the schema or rendering (not proofed).
+    pub invalid: usize,
+    /// The picked records, in input order.
+    pub picks: Vec<Pick>,
+    /// The proof PDF.
+    pub pdf: PathBuf,
+    /// Its page count.
+    pub pages: usize,
+    /// The HTML proof of the emails, if the layout has an email channel.
+    pub html: Option<PathBuf>,
+}
+
+/// What is measured of each valid record.
+struct Measured {
+    index: usize,
+    id: String,
+    /// The writing systems of its text (Latin, Greek, Arabic, Han, ...).
+    scripts: BTreeSet<&'static str>,
+    record: Map<String, Value>,
+    locale: &'static crate::layout::locale::Rules,
+    pages: usize,
+    chars: usize,
+    name_len: usize,
+    address_len: usize,
+    route: String,
+    to: Option<lettre::Address>,
+    optional: Vec<String>,
+    lists: Vec<(String, usize)>,
+}
+
+/// Picks, renders and writes a proof set; see the module docs.
+pub fn proof(opts: &ProofOptions) -> Result<ProofReport> {
+    let catalog = Catalog::discover(&opts.layouts_dir)?;
+    let layout = catalog.resolve(&opts.layout, opts.as_of)?.clone();
+    let files = layout.read_files()?;
+    let standing = crate::layout::approval::standing(&layout, &files)?;
+    let digest = files.digest.clone();
+    let texts = load_texts(&layout, &files)?;
+    let email = match &layout.meta.email {
+        Some(settings) => Some(
+            EmailRenderer::new(
+                &layout,
+                settings,
+                |rel| files.get(rel).map(<[u8]>::to_vec),
+                std::sync::Arc::new(texts.clone()),
+                opts.as_of,
+                &digest,
+                false,
+            )
+            .map_err(|e| Error::Layout(format!("{}: {e}", layout.id())))?,
+        ),
+        None => None,
+    };
+    let measure = Renderer::new(&layout, files.clone(), &texts, opts.as_of, &[], None)?;
+    let marked = Renderer::new(&layout, files, &texts, opts.as_of, &[], Some(PROOF_MARK))?;
+    let input = Input::new(&opts.data, opts.format)?;
+    input.scan()?;
+
+    let work = || -> Result<ProofReport> {
+        let (measured, records, invalid) = measure_all(&layout, &texts, &measure, &input)?;
+        let mut picks = choose(&layout.meta, &measured, opts.sample, opts.seed);
+        if picks.is_empty() {
+            return Err(Error::Input(format!(
+                "{}: no record renders with {}, nothing to proof",
+                opts.data.display(),
+                layout.id()
+            )));
+        }
+        // The letters, marked.
+        let mut letters = Vec::new();
+        for p in &picks {
+            let m = measured
+                .iter()
+                .find(|m| m.index == p.index)
+                .expect("picked from measured");
+            let pdf = marked
+                .render(&m.id, &m.record, m.locale)
+                .map_err(|e| Error::Layout(format!("record {}: {e}", m.id)))?;
+            letters.push(pdf);
+        }
+        // The cover, twice: the second time with the proof pages of each
+        // letter, which depend on the cover's own length.
+        let cover_of = |picks: &[Pick]| -> Result<crate::render::pdf::Rendered> {
+            cover(&layout, &standing, &digest, opts, records, invalid, picks)
+        };
+        let first = cover_of(&picks)?;
+        let mut page = first.pages + 1;
+        for (p, l) in picks.iter_mut().zip(&letters) {
+            p.proof_pages = if l.pages == 1 {
+                page.to_string()
+            } else {
+                format!("{page}–{}", page + l.pages - 1)
+            };
+            page += l.pages;
+        }
+        let cover = cover_of(&picks)?;
+        let mut parts = vec![(cover.pdf, cover.pages)];
+        parts.extend(letters.into_iter().map(|l| (l.pdf, l.pages)));
+        let pdf = crate::output::print::combine(&parts, Some(&format!("Proof: {}", layout.id())))
+            .map_err(|e| Error::Output(format!("cannot assemble the proof PDF: {e}")))?;
+        crate::util::fs::write_atomic(&opts.out, &pdf, true)
+            .map_err(|e| Error::io(&opts.out, e))?;
+
+        // The emails.
+        let html = match &email {
+            Some(renderer) => {
+                let mut sections = Vec::new();
+                for p in picks.iter_mut() {
+                    let m = measured
+                        .iter()
+                        .find(|m| m.index == p.index)
+                        .expect("picked");
+                    let Some(to) = &m.to else { continue };
+                    match renderer.render(&m.id, &m.record, to, m.locale, opts.as_of) {
+                        Ok(e) => {
+                            p.email = true;
+                            sections.push((p.clone(), Some(e), None));
+                        }
+                        Err(why) => sections.push((p.clone(), None, Some(why))),
+                    }
+                }
+                let path = opts.out.with_extension("html");
+                let page = email_page(&layout, &digest, opts.as_of, &sections);
+                crate::util::fs::write_atomic(&path, page.as_bytes(), true)
+                    .map_err(|e| Error::io(&path, e))?;
+                Some(path)
+            }
+            None => None,
+        };
+        Ok(ProofReport {
+            layout: layout.id(),
+            records,
+            invalid,
+            pages: page - 1,
+            picks,
+            pdf: opts.out.clone(),
+            html,
+        })
+    };
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn_scoped(scope, work)
+            .map_err(|e| Error::Output(format!("cannot start a thread: {e}")))?
+            .join()
+            .expect("the proof thread does not panic")
+    })
+}
+
+/// Reads, checks and measures every record. Returns the valid ones, the
+/// number read and the number that could not be proofed.
+fn measure_all(
+    layout: &Layout,
+    texts: &Texts,
+    measure: &Renderer,
+    input: &Input,
+) -> Result<(Vec<Measured>, usize, usize)> {
+    let meta = &layout.meta;
+    let origin = if input.format == Format::Csv {
+        Origin::Text
+    } else {
+        Origin::Json
+    };
+    let (mut out, mut records, mut invalid) = (Vec::new(), 0, 0);
+    let channels = meta.default_channels();
+    for raw in input.records()? {
+        let raw = raw?;
+        records += 1;
+        let Ok(data) = raw.data else {
+            invalid += 1;
+            continue;
+        };
+        let Ok(record) = check_record(data, &meta.fields, origin) else {
+            invalid += 1;
+            continue;
+        };
+        let Some(id) = id_of(&record, &meta.id_field) else {
+            invalid += 1;
+            continue;
+        };
+        let locale = record_locale(meta, texts, &record);
+        let Ok(r) = measure.text_lines(&id, &record, locale) else {
+            invalid += 1;
+            continue;
+        };
+        let chars = r.lines.iter().flatten().map(|l| l.chars().count()).sum();
+        let text_len = |v: Option<&Value>| match v {
+            Some(Value::String(s)) => s.chars().count(),
+            Some(Value::Object(o)) => o
+                .values()
+                .filter_map(Value::as_str)
+                .map(|s| s.chars().count())
+                .sum(),
+            _ => 0,
+        };
+        let name_len = meta
+            .fields
+            .iter()
+            .filter(|f| f.kind == FieldType::String && f.name.contains("name"))
+            .map(|f| text_len(record.get(&f.name)))
+            .sum();
+        let address_len = text_len(record.get("address"));
+        let routed = route::route(meta, &record, &channels, None);
+        let route = routed
+            .decisions
+            .iter()
+            .filter_map(|(c, d)| match d {
+                Decision::Render(Some(_)) => Some(format!("{} (fallback)", c.name())),
+                Decision::Render(None) => Some(c.name().to_string()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join(" + ");
+        let to = routed
+            .decisions
+            .iter()
+            .any(|(c, d)| *c == Channel::Email && matches!(d, Decision::Render(_)))
+            .then(|| routed.to.clone())
+            .flatten();
+        let present = |v: Option<&Value>| match v {
+            None | Some(Value::Null) => false,
+            Some(Value::String(s)) => !s.trim().is_empty(),
+            Some(Value::Array(a)) => !a.is_empty(),
+            Some(_) => true,
+        };
+        // Fields that only route or localise the letter have picks of their own.
+        let routing = [
+            meta.locale_field.as_deref(),
+            meta.preference_field.as_deref(),
+            meta.email.as_ref().map(|e| e.to_field.as_str()),
+        ];
+        let optional = meta
+            .fields
+            .iter()
+            .filter(|f| !f.required && f.kind != FieldType::List && present(record.get(&f.name)))
+            .filter(|f| !routing.contains(&Some(f.name.as_str())))
+            .map(|f| f.name.clone())
+            .collect();
+        let lists = meta
+            .fields
+            .iter()
+            .filter(|f| f.kind == FieldType::List)
+            .map(|f| {
+                let n = record
+                    .get(&f.name)
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                (f.name.clone(), n)
+            })
+            .collect();
+        let scripts = scripts_of(&Value::Object(record.clone()));
+        out.push(Measured {
+            index: raw.index,
+            id,
+            scripts,
+            record,
+            locale,
+            pages: r.pages,
+            chars,
+            name_len,
+            address_len,
+            route: if route.is_empty() {
+                "nothing (suppressed)".into()
+            } else {
+                route
+            },
+            to,
+            optional,
+            lists,
+        });
+    }
+    Ok((out, records, invalid))
+}
+
+/// The writing systems (Unicode scripts) of every text value of a record;
+/// characters common to all scripts (digits, punctuation) count for none.
+fn scripts_of(v: &Value) -> BTreeSet<&'static str> {
+    use unicode_script::{Script, UnicodeScript};
+    let mut out = BTreeSet::new();
+    let mut walk = vec![v];
+    while let Some(v) = walk.pop() {
+        match v {
+            Value::String(s) => {
+                for c in s.chars().filter(|c| c.is_alphabetic()) {
+                    match c.script() {
+                        Script::Common | Script::Inherited | Script::Unknown => {}
+                        script => {
+                            out.insert(script.full_name());
+                        }
+                    }
+                }
+            }
+            Value::Array(items) => walk.extend(items),
+            Value::Object(m) => walk.extend(m.values()),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Chooses the records of the proof set, each with its reasons.
+fn choose(meta: &LayoutMeta, all: &[Measured], sample: usize, seed: u64) -> Vec<Pick> {
+    let mut reasons: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    let mut add = |m: &Measured, why: String| reasons.entry(m.index).or_default().push(why);
+    let size = |m: &&Measured| (m.pages, m.chars);
+    if let Some(m) = all.iter().min_by_key(size) {
+        add(
+            m,
+            format!(
+                "shortest letter ({} page(s), {} characters)",
+                m.pages, m.chars
+            ),
+        );
+    }
+    if let Some(m) = all.iter().rev().max_by_key(size) {
+        add(
+            m,
+            format!(
+                "longest letter ({} page(s), {} characters)",
+                m.pages, m.chars
+            ),
+        );
+    }
+    if let Some(m) = all
+        .iter()
+        .rev()
+        .max_by_key(|m| m.name_len)
+        .filter(|m| m.name_len > 0)
+    {
+        add(m, format!("longest name ({} characters)", m.name_len));
+    }
+    if let Some(m) = all
+        .iter()
+        .rev()
+        .max_by_key(|m| m.address_len)
+        .filter(|m| m.address_len > 0)
+    {
+        add(m, format!("longest address ({} characters)", m.address_len));
+    }
+    // One record per writing system in the data: a font, a line break or a
+    // direction that is wrong shows on such a record first.
+    let mut seen_scripts = BTreeSet::new();
+    for m in all {
+        for script in &m.scripts {
+            if seen_scripts.insert(*script) {
+                add(m, format!("script: {script}"));
+            }
+        }
+    }
+    let mut firsts = |key: &dyn Fn(&Measured) -> String, label: &str| {
+        let mut seen = BTreeSet::new();
+        for m in all {
+            let k = key(m);
+            if seen.insert(k.clone()) {
+                add(m, format!("{label}: {k}"));
+            }
+        }
+    };
+    firsts(&|m| m.locale.tag.to_string(), "locale");
+    if meta.email.is_some() {
+        firsts(&|m| m.route.clone(), "channels");
+    }
+    firsts(
+        &|m| {
+            if m.optional.is_empty() {
+                "none".into()
+            } else {
+                m.optional.join(", ")
+            }
+        },
+        "optional fields present",
+    );
+    for (i, f) in meta
+        .fields
+        .iter()
+        .filter(|f| f.kind == FieldType::List)
+        .enumerate()
+    {
+        let n = |m: &&Measured| m.lists[i].1;
+        if let Some(m) = all.iter().rev().max_by_key(n) {
+            add(m, format!("most {} ({})", f.name, m.lists[i].1));
+        }
+        if let Some(m) = all.iter().min_by_key(n) {
+            add(m, format!("fewest {} ({})", f.name, m.lists[i].1));
+        }
+    }
+    // Seeded random ones among the rest.
+    let mut rest: Vec<&Measured> = all
+        .iter()
+        .filter(|m| !reasons.contains_key(&m.index))
+        .collect();
+    let mut rng = crate::util::rng::Rng::new(seed);
+    for _ in 0..sample.min(rest.len()) {
+        let i = rng.below(rest.len() as u64) as usize;
+        let m = rest.swap_remove(i);
+        reasons
+            .entry(m.index)
+            .or_default()
+            .push(format!("random sample (seed {seed})"));
+    }
+    reasons
+        .into_iter()
+        .map(|(index, reasons)| Pick {
+            index,
+            record_id: all
+                .iter()
+                .find(|m| m.index == index)
+                .map(|m| m.id.clone())
+                .unwrap_or_default(),
+            reasons,
+            proof_pages: String::new(),
+            email: false,
+        })
+        .collect()
+}
+
+/// The cover page's Typst source; its data comes in as the record.
+const COVER: &str = r#"#let d = json("/record.json")
+#set page(paper: d.paper, margin: 2cm)
+#set text(font: "Libertinus Serif", size: 10pt)
+#set document(title: "Proof: " + d.layout)
+#text(size: 20pt, weight: "bold")[Proof: #d.layout]
+
+#text(size: 12pt)[#d.title]
+
+#table(
+  columns: (auto, 1fr),
+  stroke: 0.4pt + gray,
+  [Layout version], [#d.layout],
+  [Status], [#d.status],
+  [Approval], [#d.approval],
+  [Digest], text(size: 8pt, d.digest),
+  [As-of date], [#d.as_of],
+  [Data], [#d.data],
+  [Records], [#d.records read, #d.invalid not proofed (invalid or failing), #d.picks.len() picked],
+)
+
+#text(size: 13pt, weight: "bold")[Picked records and why]
+
+#table(
+  columns: (auto, auto, 1fr),
+  stroke: 0.4pt + gray,
+  table.header([*Record*], [*Proof pages*], [*Why it was picked*]),
+  ..d.picks.map(p => ([#p.record_id], [#p.proof_pages], p.reasons.map(r => [#r]).join(linebreak()))).flatten(),
+)
+"#;
+
+fn cover(
+    layout: &Layout,
+    standing: &crate::layout::approval::Standing,
+    digest: &str,
+    opts: &ProofOptions,
+    records: usize,
+    invalid: usize,
+    picks: &[Pick],
+) -> Result<crate::render::pdf::Rendered> {
+    let yaml = format!(
+        "name: proof-cover\nversion: 1\ntitle: Proof\nstatus: draft\nid_field: id\npage: {{format: {}, max_pages: 100}}\nfields: [{{name: id, type: string, required: true}}]\n",
+        layout.meta.page.format.name()
+    );
+    let meta: LayoutMeta = serde_yaml::from_str(&yaml).expect("the cover metadata parses");
+    let cover_layout = Layout {
+        meta,
+        dir: layout.dir.clone(),
+        approved_since: None,
+    };
+    let files = LayoutFiles {
+        files: vec![("letter.typ".into(), COVER.as_bytes().to_vec())],
+        digest: String::new(),
+        hashes: BTreeMap::new(),
+    };
+    let renderer = Renderer::new(
+        &cover_layout,
+        files,
+        &Texts::default(),
+        opts.as_of,
+        &[],
+        Some(PROOF_MARK),
+    )?;
+    let data = json!({
+        "id": "cover",
+        "paper": layout.meta.page.format.name(),
+        "layout": layout.id(),
+        "title": layout.meta.title,
+        "status": layout.meta.status.to_string(),
+        "approval": standing.describe(),
+        "digest": digest,
+        "as_of": opts.as_of.to_string(),
+        "data": opts.data.display().to_string(),
+        "records": records,
+        "invalid": invalid,
+        "picks": picks,
+    });
+    let rules = crate::layout::locale::rules("en-GB").expect("supported");
+    renderer
+        .render(
+            "proof-cover",
+            data.as_object().expect("the cover data is an object"),
+            rules,
+        )
+        .map_err(|e| Error::Layout(format!("the proof cover: {e}")))
+}
+
+use crate::util::html::escape_html as esc;
+
+/// The HTML proof of the picked records' emails: each shown as it renders
+/// (in a sandboxed frame), with recipient, subject and text part.
+fn email_page(
+    layout: &Layout,
+    digest: &str,
+    as_of: Date,
+    sections: &[(Pick, Option<crate::render::email::Email>, Option<String>)],
+) -> String {
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Email proof: {id}</title>\
+<style>body{{font:15px/1.5 system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#1f2d3a}}\
+.mark{{color:#b00;font-weight:bold;letter-spacing:.2em}} section{{border-top:2px solid #ccd;margin-top:2rem;padding-top:1rem}}\
+iframe{{width:100%;height:48rem;border:1px solid #ccd}} pre{{white-space:pre-wrap;background:#f6f7f9;padding:1rem}} .err{{color:#8a1c1c}}</style></head><body>\
+<p class=\"mark\">PROOF</p><h1>Email proof: {id}</h1><p>{title}. Digest <code>{digest}</code>. As of {as_of}. {n} emails.</p>",
+        id = esc(&layout.id()),
+        title = esc(&layout.meta.title),
+        n = sections.iter().filter(|s| s.1.is_some()).count()
+    );
+    for (p, email, err) in sections {
+        let _ = write!(
+            h,
+            "<section><h2>{} <span class=\"mark\">PROOF</span></h2><p>Why: {}</p>",
+            esc(&p.record_id),
+            esc(&p.reasons.join("; "))
+        );
+        match (email, err) {
+            (Some(e), _) => {
+                let _ = write!(
+                    h,
+                    "<p><strong>To:</strong> {} &nbsp; <strong>Subject:</strong> {}</p><iframe sandbox title=\"{}\" srcdoc=\"{}\"></iframe><details><summary>Text part</summary><pre>{}</pre></details>",
+                    esc(&e.to),
+                    esc(&e.subject),
+                    esc(&e.subject),
+                    esc(&e.html),
+                    esc(&e.text)
+                );
+            }
+            (None, Some(why)) => {
+                let _ = write!(h, "<p class=\"err\">This email fails: {}</p>", esc(why));
+            }
+            _ => {}
+        }
+        h.push_str("</section>");
+    }
+    h.push_str("</body></html>\n");
+    h
+}

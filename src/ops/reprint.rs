@@ -1,0 +1,164 @@
+//! `reprint`: exactly the named pieces of a finished print run again, the
+//! same letters with the same pages and piece numbers, in a new print file
+//! with its own ticket, recorded in `print/reprints.jsonl` (which `verify`
+//! checks).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::manifest::journal;
+use crate::model::manifest::{Document, FileEntry, MANIFEST_FILE};
+use crate::model::print::{Envelope, Piece, Plex, PrintSettings};
+use crate::output::print::{produce_named, Letter};
+use crate::util::clock::now_rfc3339;
+use crate::util::digest::sha256_hex;
+
+/// The record of reprints in a run folder, one JSON object a line.
+pub const REPRINTS_FILE: &str = "print/reprints.jsonl";
+
+/// One reprint, as recorded in [`REPRINTS_FILE`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reprint {
+    /// 1 for the first reprint of the run.
+    pub reprint: usize,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// The reprinted pieces' sequence numbers.
+    pub pieces: Vec<u32>,
+    /// Its print files and ticket, with their hashes.
+    pub files: Vec<FileEntry>,
+}
+
+/// The reprints recorded in a run folder.
+pub fn reprints(run: &Path) -> Vec<Reprint> {
+    std::fs::read_to_string(run.join(REPRINTS_FILE))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Reprints pieces of a finished print run: the same letters (so the same
+/// pages, piece numbers and marks) in a new print file with its own ticket,
+/// recorded in [`REPRINTS_FILE`]. `pieces` are sequence numbers; `records`
+/// record ids. A letter whose file no longer matches the manifest is refused.
+pub fn reprint(run: &Path, pieces: &[u32], records: &[String]) -> Result<Reprint> {
+    let m = crate::manifest::load(&run.join(MANIFEST_FILE))?;
+    if m.print.is_none() {
+        return Err(Error::Usage(format!(
+            "{} was not a print run (run --print)",
+            run.display()
+        )));
+    }
+    let documents = journal::read_all(run)?;
+    let known: Vec<(&Document, &Piece)> = documents
+        .iter()
+        .filter_map(|d| d.piece.as_ref().map(|p| (d, p)))
+        .collect();
+    let mut chosen = Vec::new();
+    let mut unknown = Vec::new();
+    for n in pieces {
+        match known.iter().find(|(_, p)| p.sequence == *n) {
+            Some(k) => chosen.push(*k),
+            None => unknown.push(format!("piece {n}")),
+        }
+    }
+    for id in records {
+        match known.iter().find(|(_, p)| &p.record_id == id) {
+            Some(k) => chosen.push(*k),
+            None => unknown.push(format!("record {id}")),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(Error::Usage(format!(
+            "not pieces of this print run: {}",
+            unknown.join(", ")
+        )));
+    }
+    if chosen.is_empty() {
+        return Err(Error::Usage(
+            "name the pieces to reprint (--pieces or --records)".into(),
+        ));
+    }
+    chosen.sort_by_key(|(_, p)| p.sequence);
+    chosen.dedup_by_key(|(_, p)| p.sequence);
+    let mut letters = Vec::new();
+    for (d, p) in &chosen {
+        let rel = d.path.clone().unwrap_or_default();
+        let data =
+            std::fs::read(run.join(&rel)).map_err(|e| Error::Input(format!("{rel}: {e}")))?;
+        if Some(sha256_hex(&data)) != d.sha256 {
+            return Err(Error::Input(format!(
+                "{rel} (piece {}) no longer matches the manifest; it is not reprinted (`letterpress verify` lists what changed)",
+                p.sequence
+            )));
+        }
+        letters.push(Letter {
+            sequence: p.sequence,
+            record_id: p.record_id.clone(),
+            path: rel,
+            pages: d.pages,
+            postcode: p.postcode.clone(),
+            envelope: Some(p.envelope.clone()),
+            barcode: p.barcode.clone(),
+        });
+    }
+    // The run's plex; one file; each piece keeps its envelope class.
+    let mut envelopes: Vec<Envelope> = Vec::new();
+    for (_, p) in &chosen {
+        if !envelopes.iter().any(|e| e.name == p.envelope) {
+            envelopes.push(Envelope {
+                name: p.envelope.clone(),
+                max_sheets: None,
+            });
+        }
+    }
+    let settings = PrintSettings {
+        plex: m.print.as_ref().map_or(Plex::Simplex, |p| p.plex),
+        max_sheets_per_file: usize::MAX,
+        envelopes,
+        ..PrintSettings::default()
+    };
+    let n = reprints(run).len() + 1;
+    let stem = format!("reprint-{n:03}");
+    let (placed, output) = produce_named(
+        run,
+        &settings,
+        letters,
+        &stem,
+        &format!("{stem}-ticket"),
+        &m.run_id,
+    )
+    .map_err(|e| Error::Output(format!("reprint: {e}")))?;
+    drop(placed);
+    let mut files: Vec<FileEntry> = output
+        .files
+        .iter()
+        .map(|f| FileEntry {
+            path: f.path.clone(),
+            sha256: f.sha256.clone(),
+            bytes: f.bytes,
+        })
+        .collect();
+    files.extend(output.tickets);
+    let record = Reprint {
+        reprint: n,
+        at: now_rfc3339(),
+        pieces: chosen.iter().map(|(_, p)| p.sequence).collect(),
+        files,
+    };
+    let mut line = serde_json::to_vec(&record).expect("serializes");
+    line.push(b'\n');
+    let journal = run.join(REPRINTS_FILE);
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&journal)
+        .map_err(|e| Error::io(&journal, e))?;
+    std::io::Write::write_all(&mut f, &line)
+        .and_then(|()| f.sync_data())
+        .map_err(|e| Error::io(&journal, e))?;
+    Ok(record)
+}

@@ -1,0 +1,984 @@
+//! `run`: a batch from start to finish, as one library call.
+//!
+//! The phases follow the data's path: [`prepare`] the layout version, its
+//! renderers and the input (everything that can stop a run as a whole is
+//! checked here, before the first file is written: usage, a version that is
+//! not approved, has drifted or is not in effect, an unreadable input, a
+//! template that fails on a sample record); [`open`] the run folder (the
+//! lock, the state that lets a killed run resume, the journal); [`render`]
+//! every record with the worker [`pool`] into the journal; and [`finish`]
+//! with the print files, the manifest and the report. After `prepare`, a
+//! problem with one record fails that record's documents only; the
+//! environment (a full disk, a signal) stops the run cleanly, to be resumed.
+//!
+//! Parallelism: the pool's workers are plain threads with 64 MiB stacks;
+//! Typst keeps rayon for its own layout work (rayon over whole documents
+//! would nest documents inside each other's layout, with deep stacks and a
+//! cache that eviction no longer bounds), and its memoization cache is
+//! evicted every [`render::EVICT_EVERY`] records, so memory stays flat.
+
+pub mod order;
+pub mod pool;
+pub mod render;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use crate::check::record::{Checked, Checker, Pieces, Plan};
+use crate::check::route::Suppressions;
+use crate::check::schema::sample_record;
+use crate::error::{Error, Result, EXIT_OK, EXIT_PARTIAL};
+use crate::input::{Input, InputSummary};
+use crate::layout::approval::{self, Standing};
+use crate::layout::catalog::{Catalog, Layout};
+use crate::layout::files::LayoutFiles;
+use crate::layout::locale;
+use crate::layout::texts::Texts;
+use crate::manifest::folder::{RunState, LOCK_FILE, STATE_FILE};
+use crate::manifest::journal::{self, Journal};
+use crate::manifest::report::Sample;
+use crate::model::layout::{LayoutRef, Status};
+use crate::model::manifest::{self as m, Document, Manifest, Shard};
+use crate::model::vocab::DocStatus;
+use crate::model::vocab::{Channel, Format, Standard};
+use crate::output::documents::Place;
+use crate::output::file_names::FileNamer;
+use crate::render::email::EmailRenderer;
+use crate::render::pdf::Renderer;
+use crate::util::clock::{now_rfc3339, Date};
+use crate::util::digest::sha256_hex;
+use crate::util::fs::{remove_stale_temp_files, sync_dir, write_atomic};
+use crate::util::lock::Lock;
+use crate::util::stop::{count, signal_name, StopFlag};
+
+use render::{Item, Stage};
+
+/// How long a run stopped by a signal lets the records in hand finish
+/// (a letter takes milliseconds; a record stuck in a slow template is left
+/// to `--resume`, well inside the 30 s Kubernetes and Slurm give by default).
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Records handed to a worker at a time: an email takes a fraction of a
+/// millisecond, and handing each over alone costs about as much.
+const BATCH: usize = 8;
+
+/// Stack size of a rendering worker (deeply nested layouts need more than 2 MiB).
+const WORKER_STACK: usize = 64 << 20;
+
+/// The default of [`RunOptions::doc_timeout`]: far above any real letter
+/// (a 67-page statement takes well under a second), low enough that a
+/// runaway template does not hold a batch for long.
+pub const DOC_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The mark on every page of a draft run.
+pub const DRAFT_MARK: &str = "DRAFT - NOT APPROVED";
+
+/// The layout file holding its wording per locale.
+pub const TEXTS_FILE: &str = "texts.yaml";
+
+/// The layout file holding a sample record for the pre-run check, if any.
+pub const SAMPLE_FILE: &str = "sample.json";
+
+/// What a run reports while it goes, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Records this run handles (for a shard, an even share of the input).
+    pub total: usize,
+    /// Records done before this attempt (a resume).
+    pub kept: usize,
+    /// Records done so far, those kept included.
+    pub done: usize,
+    /// Documents failed so far.
+    pub failed: usize,
+    /// The last report: rendering is over.
+    pub finished: bool,
+}
+
+/// Receives a run's [`Progress`] about ten times a second, from the thread
+/// that writes the journal (the CLI draws a bar or writes log lines).
+#[derive(Clone, Default)]
+pub struct Observer(Option<Arc<dyn Fn(Progress) + Send + Sync>>);
+
+impl Observer {
+    /// An observer calling `f`.
+    pub fn new(f: impl Fn(Progress) + Send + Sync + 'static) -> Observer {
+        Observer(Some(Arc::new(f)))
+    }
+
+    fn tell(&self, p: Progress) {
+        if let Some(f) = &self.0 {
+            f(p);
+        }
+    }
+}
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Observer(..)"
+        } else {
+            "Observer(none)"
+        })
+    }
+}
+
+/// What a run is asked to do. [`RunOptions::new`] gives the defaults of
+/// everything but the layout, the data and the output folder.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The folder holding the layouts (default `layouts`).
+    pub layouts_dir: PathBuf,
+    /// Which layout version.
+    pub layout: LayoutRef,
+    /// The data file.
+    pub data: PathBuf,
+    /// Its format, when not taken from the extension.
+    pub format: Option<Format>,
+    /// The output folder.
+    pub out: PathBuf,
+    /// The templates' date; `None` for today (UTC), or the first attempt's
+    /// date when resuming.
+    pub as_of: Option<Date>,
+    /// Number of rendering workers (default one per core; at most
+    /// [`max_jobs`]).
+    pub jobs: usize,
+    /// PDF standards on top of tagged PDF (default none).
+    pub standards: Vec<Standard>,
+    /// The command line, recorded in the manifest.
+    pub command: Vec<String>,
+    /// The channels to render; `None` for the layout's.
+    pub channels: Option<Vec<Channel>>,
+    /// A suppression list (record ids and email addresses).
+    pub suppress: Option<PathBuf>,
+    /// Render a version that is not approved (draft, retired, drifted, or
+    /// out of its effective dates) as a marked review copy.
+    pub allow_draft: bool,
+    /// Also produce print files in mailing order and a job ticket
+    /// (see [`crate::output::print`]).
+    pub print: bool,
+    /// A presort tool's sequence file (one record id a line) that sets the
+    /// mailing order instead of the layout's sort key.
+    pub sequence: Option<PathBuf>,
+    /// Render only the records at these input positions (all are still
+    /// read and checked, so ids and file names come out as in a full run);
+    /// used by `verify --rerender`.
+    pub only: Option<BTreeSet<usize>>,
+    /// Continue an interrupted run in `out` (see [`crate::manifest::journal`]);
+    /// with no interrupted run there, start one. A finished run is left as
+    /// it is.
+    pub resume: bool,
+    /// Render only this shard of the input (see [`Shard::owns`]).
+    pub shard: Option<Shard>,
+    /// The longest one record may take on all its channels (default
+    /// [`DOC_TIMEOUT`]); a record that takes longer fails.
+    pub doc_timeout: Duration,
+    /// Who is told of the run's progress (default nobody).
+    pub observer: Observer,
+    /// Set (by a signal handler, or by the caller) to stop the run between
+    /// records; see [`crate::util::stop`].
+    pub stop: StopFlag,
+}
+
+impl RunOptions {
+    /// A run of `layout` over `data` into `out`, everything else as by
+    /// default.
+    pub fn new(layout: LayoutRef, data: impl Into<PathBuf>, out: impl Into<PathBuf>) -> RunOptions {
+        RunOptions {
+            layouts_dir: PathBuf::from("layouts"),
+            layout,
+            data: data.into(),
+            format: None,
+            out: out.into(),
+            as_of: None,
+            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            standards: Vec::new(),
+            command: Vec::new(),
+            channels: None,
+            suppress: None,
+            allow_draft: false,
+            print: false,
+            sequence: None,
+            only: None,
+            resume: false,
+            shard: None,
+            doc_timeout: DOC_TIMEOUT,
+            observer: Observer::default(),
+            stop: StopFlag::new(),
+        }
+    }
+}
+
+/// The outcome of a finished run.
+#[derive(Debug)]
+pub struct RunReport {
+    /// The manifest as written (its document entries are in the journal,
+    /// [`crate::manifest::journal::documents`]).
+    pub manifest: Manifest,
+    /// The first few failure reasons, for a summary.
+    pub failures: Vec<String>,
+    /// What a resumed run kept from before, if it resumed.
+    pub resumed: Option<m::Resumed>,
+    /// True when `--resume` found the run already finished and did nothing.
+    pub already_finished: bool,
+    /// Where it was written.
+    pub manifest_path: PathBuf,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Things worth a person's attention that did not stop the run: Typst's
+    /// warnings on the sample record (an unknown font family), a draft
+    /// run, a stale lock taken over.
+    pub warnings: Vec<String>,
+}
+
+impl RunReport {
+    /// 0 when every record rendered, 1 when some failed.
+    pub fn exit_code(&self) -> i32 {
+        if self.manifest.totals.failed == 0 {
+            EXIT_OK
+        } else {
+            EXIT_PARTIAL
+        }
+    }
+}
+
+/// Runs a batch: renders every record of `opts.data` with the chosen layout
+/// version into `opts.out`, on each channel, then writes the manifest.
+pub fn run(opts: &RunOptions) -> Result<RunReport> {
+    let started = Instant::now();
+    let folder = run_folder(opts);
+    let previous = match refuse_or_resume(opts, &folder)? {
+        Resumable::Finished => return finished(&folder, started),
+        Resumable::State(previous) => previous,
+    };
+    let prepared = prepare(opts, previous.as_deref())?;
+    let mut opened = open(opts, &folder, &prepared)?;
+    let pieces = match opts.print {
+        true => Some(order::mailing_order(
+            prepared.plan(None),
+            &prepared.input,
+            opts.sequence.as_deref(),
+            &opts.stop,
+        )?),
+        false => None,
+    };
+    let samples = render(opts, &prepared, pieces.as_ref(), &mut opened)?;
+    finish(opts, &folder, prepared, opened, pieces, samples, started)
+}
+
+/// What the run folder says before anything is read.
+enum Resumable {
+    /// A finished run, and `--resume` asks for nothing more.
+    Finished,
+    /// The state of an unfinished run to resume, or none.
+    State(Option<Box<RunState>>),
+}
+
+/// Refuses what cannot run at all (too many workers, print with shards, a
+/// folder holding a finished run or an unfinished one without `--resume`).
+fn refuse_or_resume(opts: &RunOptions, folder: &Path) -> Result<Resumable> {
+    check_jobs(opts.jobs)?;
+    if opts.shard.is_some() && opts.print {
+        return Err(Error::Usage(
+            "--print cannot be combined with --shard: print files put every letter of the batch in one mailing order, so make them in one unsharded run".into(),
+        ));
+    }
+    if folder.join(m::MANIFEST_FILE).exists() {
+        if opts.resume {
+            return Ok(Resumable::Finished);
+        }
+        return Err(Error::Output(format!(
+            "`{}` already holds the manifest of a finished run; choose a new --out folder",
+            folder.display()
+        )));
+    }
+    let previous = RunState::load(folder)?;
+    if let (Some(prev), false) = (&previous, opts.resume) {
+        return Err(Error::Output(format!(
+            "`{}` holds a run that did not finish (started {}); add --resume to continue it, or choose a new --out folder",
+            folder.display(),
+            prev.started_at
+        )));
+    }
+    Ok(Resumable::State(previous.map(Box::new)))
+}
+
+/// Everything a run needs, read and checked before anything is written.
+struct Prepared {
+    layout: Layout,
+    standing: Standing,
+    channels: Vec<Channel>,
+    suppressions: Suppressions,
+    texts: Arc<Texts>,
+    stage: Arc<Stage>,
+    input: Input,
+    summary: InputSummary,
+    state: RunState,
+    warnings: Vec<String>,
+}
+
+impl Prepared {
+    /// What checking a record needs.
+    fn plan<'a>(&'a self, pieces: Option<&'a Pieces>) -> Plan<'a> {
+        Plan {
+            layout: &self.layout,
+            channels: &self.channels,
+            suppressions: &self.suppressions,
+            texts: &self.texts,
+            pieces,
+        }
+    }
+}
+
+/// Picks the layout version, checks its standing, builds its renderers,
+/// renders a sample record and reads the input once (hash, shape); writes
+/// nothing.
+fn prepare(opts: &RunOptions, previous: Option<&RunState>) -> Result<Prepared> {
+    let started_at = now_rfc3339();
+    // A resumed run keeps the date its first attempt used.
+    let as_of = opts
+        .as_of
+        .or_else(|| previous.and_then(|p| Date::parse(&p.as_of)))
+        .unwrap_or_else(Date::today_utc);
+    let layout = find_layout(&opts.layouts_dir, &opts.layout, as_of)?;
+    let files = layout.read_files()?;
+    let standing = approval::standing(&layout, &files)?;
+    let mut warnings = Vec::new();
+    let draft = match review_problem(&layout, &standing, as_of) {
+        None => false,
+        Some(why) if opts.allow_draft => {
+            warnings.push(format!(
+                "draft run: {} may not go to customers because {why}; every page is marked DRAFT - NOT APPROVED",
+                layout.id()
+            ));
+            true
+        }
+        Some(why) => {
+            return Err(Error::Layout(format!(
+                "{} cannot run because {why}. Only approved versions whose files match their approval run for customers (`letterpress layouts check` lists them; --allow-draft renders a marked review copy)",
+                layout.id()
+            )))
+        }
+    };
+    let channels = run_channels(&layout, opts.channels.as_deref())?;
+    if opts.print && !channels.contains(&Channel::Pdf) {
+        return Err(Error::Usage(
+            "--print needs the pdf channel: add pdf to --channels".into(),
+        ));
+    }
+    let (suppressions, suppress_entry) = suppression_list(opts.suppress.as_deref())?;
+    let digest = files.digest.clone();
+    let sample = files.get(SAMPLE_FILE).map(<[u8]>::to_vec);
+    let texts = Arc::new(load_texts(&layout, &files)?);
+    let stage = stage(opts, &layout, files, &texts, &channels, as_of, draft)?;
+    warnings.splice(0..0, preflight(&layout, &stage, sample)?);
+    let input = Input::new(&opts.data, opts.format)?;
+    let summary = input.scan()?;
+    input.check_shape(&summary, &layout.meta.id_field)?;
+    let state = RunState {
+        run_id: run_id(&started_at, &summary, &digest),
+        started_at,
+        as_of: as_of.to_string(),
+        command: opts.command.clone(),
+        draft,
+        layout: layout.id(),
+        layout_digest: digest,
+        input_sha256: summary.sha256.clone(),
+        options: m::Options {
+            doc_timeout_seconds: opts.doc_timeout.as_secs_f64(),
+            pdf_standards: opts.standards.iter().map(|s| s.name().to_owned()).collect(),
+            jobs: opts.jobs,
+            channels: channels.iter().map(|c| c.name().to_owned()).collect(),
+            suppress: suppress_entry,
+            print: opts.print,
+            sequence: opts.sequence.as_ref().map(|p| p.display().to_string()),
+        },
+        shard: opts.shard,
+        resumed: Vec::new(),
+    };
+    Ok(Prepared {
+        layout,
+        standing,
+        channels,
+        suppressions,
+        texts,
+        stage: Arc::new(stage),
+        input,
+        summary,
+        state,
+        warnings,
+    })
+}
+
+/// The suppression list of a run and its manifest entry.
+fn suppression_list(path: Option<&Path>) -> Result<(Suppressions, Option<m::SuppressEntry>)> {
+    let Some(path) = path else {
+        return Ok((Suppressions::default(), None));
+    };
+    let list = Suppressions::load(path)?;
+    let entry = m::SuppressEntry {
+        path: path.display().to_string(),
+        sha256: sha256_hex(&std::fs::read(path).map_err(|e| Error::io(path, e))?),
+        entries: list.len(),
+    };
+    Ok((list, Some(entry)))
+}
+
+/// The renderers of the run's channels and the place its documents go.
+fn stage(
+    opts: &RunOptions,
+    layout: &Layout,
+    files: LayoutFiles,
+    texts: &Arc<Texts>,
+    channels: &[Channel],
+    as_of: Date,
+    draft: bool,
+) -> Result<Stage> {
+    let email = match (&layout.meta.email, channels.contains(&Channel::Email)) {
+        (Some(settings), true) => Some(
+            EmailRenderer::new(
+                layout,
+                settings,
+                |rel| files.get(rel).map(<[u8]>::to_vec),
+                texts.clone(),
+                as_of,
+                &files.digest,
+                draft,
+            )
+            .map_err(|e| Error::Layout(format!("{}: {e}", layout.id())))?,
+        ),
+        _ => None,
+    };
+    let pdf = match channels.contains(&Channel::Pdf) {
+        true => Some(Renderer::new(
+            layout,
+            files,
+            texts,
+            as_of,
+            &opts.standards,
+            draft.then_some(DRAFT_MARK),
+        )?),
+        false => None,
+    };
+    Ok(Stage {
+        pdf,
+        email,
+        place: Place {
+            out: opts.out.clone(),
+            temp_tag: opts
+                .shard
+                .map_or(String::new(), |s| format!("s{}of{}-", s.index, s.count)),
+        },
+        as_of,
+        done: AtomicUsize::new(0),
+    })
+}
+
+/// The run folder, opened for writing: its lock, its journal (reopened
+/// when resuming) and what a resume kept.
+struct Opened {
+    _lock: Lock,
+    journal: Journal,
+    state: RunState,
+    resumed: Option<(m::Resumed, Option<usize>)>,
+}
+
+/// Creates the folders, takes the lock, checks a resume asks for the same
+/// run, clears a killed attempt's temporary files, opens the journal and
+/// saves the state. From here on, files are written.
+fn open(opts: &RunOptions, folder: &Path, prepared: &Prepared) -> Result<Opened> {
+    std::fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
+    let lock = Lock::take(&folder.join(LOCK_FILE), "run")?;
+    let mut state = prepared.state.clone();
+    let reopened = match RunState::load(folder)? {
+        Some(prev) => {
+            let changed = prev.differences(&state);
+            if !changed.is_empty() {
+                return Err(Error::Usage(format!(
+                    "cannot resume the run in `{}`: {} changed since it started. Resume with the same input, layout and options, or start a new --out folder",
+                    folder.display(),
+                    changed.join(", ")
+                )));
+            }
+            state.run_id = prev.run_id;
+            state.started_at = prev.started_at;
+            state.command = prev.command;
+            state.options.jobs = prev.options.jobs;
+            state.resumed = prev.resumed;
+            true
+        }
+        None => false,
+    };
+    let mut dirs = vec![opts.out.clone()];
+    dirs.extend(prepared.channels.iter().map(|c| opts.out.join(c.name())));
+    for dir in &dirs {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        // A killed run leaves temporary files: remove this run's (a shard's
+        // only, as other shards may be writing into the same folders).
+        remove_stale_temp_files(dir, &prepared.stage.place.temp_tag)
+            .map_err(|e| Error::io(dir, e))?;
+    }
+    let (journal, resumed) = if reopened {
+        let (journal, found) = Journal::reopen(folder, &opts.out, prepared.channels.len())?;
+        let resumed = m::Resumed {
+            at: now_rfc3339(),
+            kept_records: found.kept_records,
+            cut: found.cut,
+        };
+        state.resumed.push(resumed.clone());
+        (journal, Some((resumed, found.done_through)))
+    } else {
+        (Journal::create(folder, &opts.out)?, None)
+    };
+    state.save(folder)?;
+    Ok(Opened {
+        _lock: lock,
+        journal,
+        state,
+        resumed,
+    })
+}
+
+/// Renders the records this attempt takes with the pool, into the journal
+/// (in input order); returns the throughput samples for the report.
+fn render(
+    opts: &RunOptions,
+    prepared: &Prepared,
+    pieces: Option<&Pieces>,
+    opened: &mut Opened,
+) -> Result<Vec<Sample>> {
+    let pick = Pick {
+        only: opts.only.as_ref(),
+        shard: opts.shard,
+        done_through: opened.resumed.as_ref().and_then(|(_, d)| *d),
+    };
+    let total = match opts.shard {
+        Some(s) => prepared.summary.records.div_ceil(s.count as usize),
+        None => prepared.summary.records,
+    };
+    let kept = opened.resumed.as_ref().map_or(0, |(r, _)| r.kept_records);
+    let mut sink = JournalSink {
+        kept_documents: opened.journal.tally().totals.documents,
+        journal: &mut opened.journal,
+        observer: &opts.observer,
+        total,
+        kept,
+        samples: Vec::new(),
+        start: Instant::now(),
+        last_sample: None,
+    };
+    // Every record is read and checked in order (so duplicate ids and file
+    // names come out the same whatever is picked); the picked ones go to
+    // the workers.
+    let mut checker = Checker::new(prepared.plan(pieces), prepared.input.format);
+    let mut namer = FileNamer::default();
+    let items = prepared.input.records()?.filter_map(move |raw| {
+        let item = match checker.check(match raw {
+            Ok(raw) => raw,
+            Err(e) => return Some(Err(e)),
+        }) {
+            Checked::Ready(mut job) => {
+                job.stem = namer.name(&job.id);
+                Item::Job(job)
+            }
+            Checked::Failed(docs) => Item::Failed(docs),
+        };
+        let (index, id) = match &item {
+            Item::Job(job) => (job.index, Some(job.id.as_str())),
+            Item::Failed(docs) => docs
+                .first()
+                .map_or((0, None), |d| (d.index, d.record_id.as_deref())),
+        };
+        pick.takes(index, id).then_some(Ok(item))
+    });
+    let pool = pool::Pool {
+        jobs: opts.jobs,
+        limit: opts.doc_timeout,
+        batch: BATCH,
+        stack: WORKER_STACK,
+        grace: STOP_GRACE,
+    };
+    let ended = pool.run(prepared.stage.clone(), items, &mut sink, &opts.stop);
+    sink.sample(true);
+    let samples = std::mem::take(&mut sink.samples);
+    if let pool::Ended::Stopped(signal) = ended? {
+        opened.journal.sync()?;
+        return Err(stopped(
+            signal,
+            opened.journal.tally().totals.records,
+            total,
+            opts.shard,
+        ));
+    }
+    Ok(samples)
+}
+
+/// Closes the journal, makes the print files, writes the manifest and the
+/// report, and removes the state: the run is finished.
+fn finish(
+    opts: &RunOptions,
+    folder: &Path,
+    prepared: Prepared,
+    opened: Opened,
+    pieces: Option<Pieces>,
+    samples: Vec<Sample>,
+    started: Instant,
+) -> Result<RunReport> {
+    let Opened {
+        _lock,
+        journal,
+        state,
+        resumed,
+    } = opened;
+    let (mut documents, tally) = journal.finish()?;
+    let print = match &pieces {
+        Some(pieces) => {
+            let (print, entry) =
+                order::print_files(&prepared.layout, &opts.out, folder, pieces, &state.run_id)?;
+            documents = entry;
+            Some(print)
+        }
+        None => None,
+    };
+    let mut manifest = Manifest {
+        manifest_version: m::MANIFEST_VERSION,
+        manifest_digest: String::new(),
+        run_id: state.run_id.clone(),
+        engine: m::Engine::current(),
+        started_at: state.started_at.clone(),
+        finished_at: now_rfc3339(),
+        as_of: state.as_of.clone(),
+        draft: state.draft,
+        command: state.command.clone(),
+        options: state.options.clone(),
+        layout: layout_entry(&prepared, &state),
+        input: m::InputEntry {
+            path: opts.data.display().to_string(),
+            format: prepared.input.format.name().into(),
+            sha256: prepared.summary.sha256.clone(),
+            bytes: prepared.summary.bytes,
+            records: prepared.summary.records,
+        },
+        totals: tally.totals,
+        print,
+        shard: opts.shard,
+        shards: Vec::new(),
+        unmatched_suppressions: prepared.suppressions.unmatched(),
+        resumed: state.resumed.clone(),
+        documents,
+    };
+    let manifest_path = folder.join(m::MANIFEST_FILE);
+    let json = manifest.seal();
+    write_atomic(&manifest_path, &json, true).map_err(|e| Error::io(&manifest_path, e))?;
+    let links = if opts.shard.is_some() { "../" } else { "" };
+    crate::manifest::report::write(folder, &manifest, &samples, links)?;
+    let state_path = folder.join(STATE_FILE);
+    std::fs::remove_file(&state_path).map_err(|e| Error::io(&state_path, e))?;
+    sync_dir(folder).map_err(|e| Error::io(folder, e))?;
+    let mut warnings = prepared.warnings;
+    warnings.extend(_lock.warning().map(str::to_owned));
+    Ok(RunReport {
+        manifest,
+        manifest_path,
+        failures: tally.failures,
+        resumed: resumed.map(|(r, _)| r),
+        already_finished: false,
+        seconds: started.elapsed().as_secs_f64(),
+        warnings,
+    })
+}
+
+/// The manifest's record of the layout version and its approval.
+fn layout_entry(prepared: &Prepared, state: &RunState) -> m::LayoutEntry {
+    let (meta, standing) = (&prepared.layout.meta, &prepared.standing);
+    m::LayoutEntry {
+        name: meta.name.clone(),
+        version: meta.version,
+        status: meta.status.to_string(),
+        title: meta.title.clone(),
+        digest: state.layout_digest.clone(),
+        approval: standing.approval().map(|a| m::ApprovalEntry {
+            by: a.approved_by.clone(),
+            at: a.approved_on.clone(),
+            note: a.note.clone(),
+            digest: a.digest.clone(),
+            files_match: standing.is_approved(),
+        }),
+        effective: meta.effective(),
+    }
+}
+
+/// Where the pool's results go: the journal, in input order, with the
+/// progress shown and throughput sampled for the report as it goes.
+struct JournalSink<'a> {
+    journal: &'a mut Journal,
+    observer: &'a Observer,
+    total: usize,
+    kept: usize,
+    samples: Vec<Sample>,
+    start: Instant,
+    /// Documents the journal held before this attempt (a resume).
+    kept_documents: usize,
+    last_sample: Option<Instant>,
+}
+
+impl JournalSink<'_> {
+    /// Tells the observer; takes a throughput sample once a second (and
+    /// when `last`, at the end).
+    fn sample(&mut self, last: bool) {
+        let t = &self.journal.tally().totals;
+        self.observer.tell(Progress {
+            total: self.total,
+            kept: self.kept,
+            done: t.records,
+            failed: t.failed,
+            finished: last,
+        });
+        let due = self
+            .last_sample
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
+        if due || last {
+            self.last_sample = Some(Instant::now());
+            self.samples.push(Sample {
+                seconds: self.start.elapsed().as_secs_f64(),
+                documents: t.documents.saturating_sub(self.kept_documents),
+            });
+        }
+    }
+}
+
+fn journal_error(e: Error) -> Error {
+    Error::Environment(format!(
+        "the run stopped: cannot write its journal ({e}); the records after its last complete line are left for --resume"
+    ))
+}
+
+impl pool::Sink<Vec<Document>> for JournalSink<'_> {
+    fn take(&mut self, outs: Vec<Vec<Document>>) -> Result<()> {
+        let docs: Vec<Document> = outs.into_iter().flatten().collect();
+        self.journal.append(&docs).map_err(journal_error)
+    }
+
+    fn tick(&mut self) -> Result<()> {
+        self.sample(false);
+        self.journal.tick().map_err(journal_error)
+    }
+}
+
+/// Which records a run renders.
+#[derive(Clone, Copy)]
+struct Pick<'a> {
+    /// Only these input positions (`verify --rerender`).
+    only: Option<&'a BTreeSet<usize>>,
+    /// Only this shard's records.
+    shard: Option<Shard>,
+    /// Records up to this input position are already in the journal (resume).
+    done_through: Option<usize>,
+}
+
+impl Pick<'_> {
+    fn takes(&self, index: usize, id: Option<&str>) -> bool {
+        self.done_through.is_none_or(|d| index > d)
+            && self.only.is_none_or(|set| set.contains(&index))
+            && self.shard.is_none_or(|s| s.owns(id, index))
+    }
+}
+
+/// The most rendering workers a run takes: four per core (at least 4),
+/// and never more than 256. Each worker holds a 64 MiB stack and renders one
+/// record at a time; past the cores, more workers only add memory.
+pub fn max_jobs() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (4 * cores).clamp(4, 256)
+}
+
+/// Refuses a number of workers the run cannot use, before anything is
+/// written.
+fn check_jobs(jobs: usize) -> Result<()> {
+    let max = max_jobs();
+    if jobs == 0 || jobs > max {
+        return Err(Error::Usage(format!(
+            "--jobs {jobs}: give 1 to {max} rendering workers (at most 4 per core, 256 in all; each holds a 64 MiB stack and more workers than cores add memory, not speed)"
+        )));
+    }
+    Ok(())
+}
+
+/// The error of a run stopped by `signal` after `done` records of `total`
+/// (0 when the count is not known yet).
+fn stopped(signal: i32, done: usize, total: usize, shard: Option<Shard>) -> Error {
+    let done = match (shard, total) {
+        (Some(s), _) => format!("{} records of shard {s}", count(done)),
+        (None, 0) => format!("{} records", count(done)),
+        (None, total) => format!("{} of {} records", count(done), count(total)),
+    };
+    Error::Stopped {
+        signal,
+        message: format!(
+            "stopped by {} after {done}; resume with --resume",
+            signal_name(signal),
+        ),
+    }
+}
+
+/// The folder of a run's manifest, journal, state and lock: `--out`, or a
+/// shard's folder inside it.
+pub fn run_folder(opts: &RunOptions) -> PathBuf {
+    match &opts.shard {
+        Some(shard) => opts.out.join(shard.folder()),
+        None => opts.out.clone(),
+    }
+}
+
+/// The report of a run that had already finished (`--resume` on it).
+fn finished(folder: &Path, started: Instant) -> Result<RunReport> {
+    let manifest_path = folder.join(m::MANIFEST_FILE);
+    let manifest = crate::manifest::load(&manifest_path)?;
+    let failures = journal::documents(folder)?
+        .filter_map(|d| d.ok())
+        .filter(|d| d.status == DocStatus::Failed)
+        .filter_map(|d| d.error)
+        .take(10)
+        .collect();
+    Ok(RunReport {
+        manifest,
+        manifest_path,
+        failures,
+        resumed: None,
+        already_finished: true,
+        seconds: started.elapsed().as_secs_f64(),
+        warnings: Vec::new(),
+    })
+}
+
+/// Loads the catalog and picks the layout a command names.
+pub fn find_layout(layouts_dir: &Path, r: &LayoutRef, day: Date) -> Result<Layout> {
+    Ok(Catalog::discover(layouts_dir)?.resolve(r, day)?.clone())
+}
+
+/// Why a layout version may not render for customers on `day`, if it may not.
+fn review_problem(layout: &Layout, standing: &Standing, day: Date) -> Option<String> {
+    if layout.meta.status == Status::Draft {
+        return Some(format!(
+            "it is a draft (after review, `letterpress layouts approve {} --by NAME` approves it)",
+            layout.id()
+        ));
+    }
+    if layout.meta.status != Status::Approved {
+        return Some(format!("it is {}", layout.meta.status));
+    }
+    match standing {
+        Standing::Unapproved => return Some(
+            "it has no approval record (`letterpress layouts approve NAME@N --by NAME` writes one)"
+                .into(),
+        ),
+        Standing::Drifted { .. } => return Some(format!("its files {}", standing.describe())),
+        Standing::Approved(_) => {}
+    }
+    if !layout.meta.in_effect(day) {
+        return Some(format!(
+            "it is not in effect on {day} (effective {})",
+            layout.meta.effective()
+        ));
+    }
+    if let Some(since) = layout.approved_since.filter(|since| *since > day) {
+        return Some(format!(
+            "it is not in effect on {day}: its files were approved on {since}, after that date, and a letter dated {day} cannot use wording approved later"
+        ));
+    }
+    None
+}
+
+/// The channels of a run: `--channels` if given, else the layout's.
+pub fn run_channels(layout: &Layout, asked: Option<&[Channel]>) -> Result<Vec<Channel>> {
+    let mut channels = Vec::new();
+    for c in asked.map_or_else(|| layout.meta.default_channels(), <[Channel]>::to_vec) {
+        if !channels.contains(&c) {
+            channels.push(c);
+        }
+    }
+    if channels.is_empty() {
+        return Err(Error::Usage(
+            "--channels must name at least one channel".into(),
+        ));
+    }
+    if channels.contains(&Channel::Email) && layout.meta.email.is_none() {
+        return Err(Error::Usage(format!(
+            "{} has no email channel (no `email` section in its layout.yaml); run it with --channels pdf",
+            layout.id()
+        )));
+    }
+    Ok(channels)
+}
+
+/// The layout's wording from `texts.yaml` (none when it has no such file).
+pub fn load_texts(layout: &Layout, files: &LayoutFiles) -> Result<Texts> {
+    let default = locale::rules(&layout.meta.default_locale).unwrap_or(&locale::RULES[0]);
+    match files.get(TEXTS_FILE) {
+        Some(yaml) => {
+            Texts::parse(yaml, default).map_err(|e| Error::Layout(format!("{}: {e}", layout.id())))
+        }
+        None => Ok(Texts::default()),
+    }
+}
+
+/// Renders one sample record in memory on every channel of the run before
+/// anything is written, so a template that cannot work for any record (an
+/// unknown function, a field name the schema does not have) stops the run as
+/// a layout error instead of failing every record. Returns Typst's warnings
+/// on the sample. The sample is the layout's `sample.json` (as read with the
+/// other layout files) when it has one, else a record that fills every
+/// declared field (see [`sample_record`]); it is rendered in the layout's
+/// default locale, its email to a placeholder address.
+fn preflight(layout: &Layout, stage: &Stage, sample: Option<Vec<u8>>) -> Result<Vec<String>> {
+    let (record, what) = match sample {
+        Some(bytes) => {
+            let record: Map<String, Value> = serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Layout(format!("{}: {SAMPLE_FILE}: {e}", layout.id())))?;
+            (record, SAMPLE_FILE.to_string())
+        }
+        None => (
+            sample_record(&layout.meta.fields, &stage.as_of.to_string()),
+            "a sample record built from its field schema".to_string(),
+        ),
+    };
+    let fail = |why: String| {
+        Error::Layout(format!(
+            "{} cannot render {what}: {why} (fix the template, or add a realistic {SAMPLE_FILE} to the layout)",
+            layout.id()
+        ))
+    };
+    let rules = locale::rules(&layout.meta.default_locale).unwrap_or(&locale::RULES[0]);
+    let mut warnings = Vec::new();
+    if let Some(pdf) = &stage.pdf {
+        warnings = pdf
+            .render_with_warnings("sample", &record, rules)
+            .map_err(&fail)?
+            .warnings;
+    }
+    if let Some(email) = &stage.email {
+        let to: lettre::Address = "sample@example.com".parse().expect("valid address");
+        email
+            .render("sample", &record, &to, rules, stage.as_of)
+            .map_err(|e| fail(format!("email: {e}")))?;
+    }
+    Ok(warnings)
+}
+
+/// A run id unique to this run: a hash of its start time, process and inputs.
+fn run_id(started_at: &str, input: &InputSummary, digest: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let seed = format!(
+        "{started_at}|{nanos}|{}|{}|{digest}",
+        std::process::id(),
+        input.sha256
+    );
+    let h = sha256_hex(seed.as_bytes());
+    format!("{}-{}", started_at.replace([':', '-'], ""), &h[..12])
+}

@@ -1,0 +1,531 @@
+//! A pool of worker threads that does items in parallel and hands the
+//! results back in input order, with a time limit per item, for work that
+//! cannot be interrupted once begun (a Typst compilation). It knows nothing
+//! of letters: [`Work`] says how to do one item, a [`Sink`] takes the
+//! results.
+//!
+//! A reader thread takes items from the input and hands them to the workers
+//! in numbered batches over a bounded channel (`2 × jobs` batches), so the
+//! reorder window stays bounded; the calling thread puts finished batches
+//! back in order for the sink. Workers are plain threads with their own
+//! stack size (rayon stays free for the work's own parallelism).
+//!
+//! The calling thread is also the watchdog: an item that takes longer than
+//! the limit gets [`Work::overran`]'s result, its worker is abandoned (the
+//! thread finishes in the background and its result is thrown away, or ends
+//! with the process) and a new worker takes over the rest of its batch, so
+//! the pool keeps its pace and ends on time.
+//!
+//! Two ways to stop early:
+//! - an error from [`Work::work`] or from the sink (the environment: a disk
+//!   that is full) *halts* the pool: batches before it reach the sink, none
+//!   after; workers finish the item in hand and take no more; the error is
+//!   returned;
+//! - the stop flag (a signal) *stops* it: the reader takes no more items,
+//!   the batches handed out finish and reach the sink; items still working
+//!   after the grace period are dropped (not given to the sink) and the
+//!   pool returns [`Ended::Stopped`].
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::util::stop::StopFlag;
+
+/// How one item is done.
+pub trait Work: Send + Sync + 'static {
+    /// An item of the input.
+    type In: Send + 'static;
+    /// Its result.
+    type Out: Send + 'static;
+    /// What the watchdog keeps of an item while it is worked on, to give it
+    /// a result if it overruns.
+    type Pending: Send + 'static;
+
+    /// What to keep of `item` while it is worked on; `None` for an item
+    /// that cannot overrun (nothing to do), which is then not timed.
+    fn pending(&self, item: &Self::In) -> Option<Self::Pending>;
+
+    /// Does the item. An error is not the item's: it halts the pool.
+    fn work(&self, item: Self::In) -> std::result::Result<Self::Out, String>;
+
+    /// The result of an item that took longer than `limit`.
+    fn overran(&self, pending: Self::Pending, limit: Duration) -> Self::Out;
+}
+
+/// Where the results go, in input order.
+pub trait Sink<Out> {
+    /// Takes the results of the next batch. An error halts the pool.
+    fn take(&mut self, outs: Vec<Out>) -> Result<()>;
+
+    /// Called about every 100 ms, with or without new results (to keep a
+    /// journal durable, to show progress).
+    fn tick(&mut self) -> Result<()>;
+}
+
+/// How a pool run ended when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Every item's result reached the sink.
+    All,
+    /// A signal stopped it; the results of the items read before it (but
+    /// those dropped after the grace period) reached the sink.
+    Stopped(i32),
+}
+
+/// The shape of a pool.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    /// Worker threads.
+    pub jobs: usize,
+    /// The longest one item may take.
+    pub limit: Duration,
+    /// Items handed to a worker at a time.
+    pub batch: usize,
+    /// Each worker's stack size in bytes.
+    pub stack: usize,
+    /// How long items in hand may go on after a stop was asked for.
+    pub grace: Duration,
+}
+
+/// A worker's state, shared with the watchdog.
+struct Slot<W: Work> {
+    /// The batch in hand: its number, the results so far, the items left,
+    /// and the item being worked on with its start.
+    busy: Option<Busy<W>>,
+    /// Set by the watchdog when the worker overran: it must drop its work.
+    abandoned: bool,
+}
+
+struct Busy<W: Work> {
+    seq: u64,
+    outs: Vec<W::Out>,
+    rest: VecDeque<W::In>,
+    current: Option<(Instant, Option<W::Pending>)>,
+}
+
+type Shared<W> = Arc<Mutex<Slot<W>>>;
+
+/// A finished batch: its results, or the error that halted it.
+type Done<Out> = (u64, std::result::Result<Vec<Out>, String>);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A numbered batch of inputs, as the workers take them.
+type Batches<In> = Arc<Mutex<mpsc::Receiver<(u64, Vec<In>)>>>;
+
+/// What the workers share besides their slots.
+struct Lanes<W: Work> {
+    rx: Batches<W::In>,
+    tx: mpsc::Sender<Done<W::Out>>,
+    halt: Arc<AtomicBool>,
+}
+
+impl<W: Work> Clone for Lanes<W> {
+    fn clone(&self) -> Self {
+        Lanes {
+            rx: self.rx.clone(),
+            tx: self.tx.clone(),
+            halt: self.halt.clone(),
+        }
+    }
+}
+
+/// One worker: takes batches until the input is done, or until the
+/// watchdog abandons it. A worker that replaces an abandoned one first
+/// finishes the batch its slot already holds. After a halt it takes no
+/// more items (it drains the batches, so the reader never blocks).
+fn worker<W: Work>(work: Arc<W>, slot: Shared<W>, lanes: Lanes<W>) {
+    let halted = || lanes.halt.load(Ordering::SeqCst);
+    loop {
+        let item = {
+            let mut s = lock(&slot);
+            if s.abandoned {
+                return;
+            }
+            if halted() {
+                s.busy = None;
+            }
+            match s.busy.as_mut() {
+                Some(busy) => match busy.rest.pop_front() {
+                    Some(item) => {
+                        busy.current = Some((Instant::now(), work.pending(&item)));
+                        item
+                    }
+                    None => {
+                        let busy = s.busy.take().expect("busy");
+                        if lanes.tx.send((busy.seq, Ok(busy.outs))).is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                },
+                None => {
+                    drop(s);
+                    let next = lock(&lanes.rx).recv();
+                    let Ok((seq, items)) = next else { return };
+                    if !halted() {
+                        lock(&slot).busy = Some(Busy {
+                            seq,
+                            outs: Vec::with_capacity(items.len()),
+                            rest: items.into(),
+                            current: None,
+                        });
+                    }
+                    continue;
+                }
+            }
+        };
+        let result = work.work(item);
+        let mut s = lock(&slot);
+        if s.abandoned {
+            return;
+        }
+        let busy = s.busy.as_mut().expect("busy while working");
+        busy.current = None;
+        match result {
+            Ok(out) => busy.outs.push(out),
+            Err(why) => {
+                lanes.halt.store(true, Ordering::SeqCst);
+                let seq = busy.seq;
+                s.busy = None;
+                // Sent while the slot is locked: the watchdog sees the
+                // worker idle only once the error is on its way.
+                let _ = lanes.tx.send((seq, Err(why)));
+            }
+        }
+    }
+}
+
+/// Finished batches put back in input order for the sink, and the first
+/// error, after which nothing more reaches the sink.
+struct InOrder<Out> {
+    waiting: BTreeMap<u64, std::result::Result<Vec<Out>, String>>,
+    next: u64,
+    failure: Option<Error>,
+}
+
+impl<Out> InOrder<Out> {
+    fn take(
+        &mut self,
+        seq: u64,
+        batch: std::result::Result<Vec<Out>, String>,
+        sink: &mut dyn Sink<Out>,
+        halt: &AtomicBool,
+    ) {
+        self.waiting.insert(seq, batch);
+        while let Some(batch) = self.waiting.remove(&self.next) {
+            if self.failure.is_none() {
+                let done = match batch {
+                    Ok(outs) => sink.take(outs),
+                    Err(why) => Err(Error::Environment(why)),
+                };
+                self.fail(done, halt);
+            }
+            self.next += 1;
+        }
+    }
+
+    fn fail(&mut self, done: Result<()>, halt: &AtomicBool) {
+        if let Err(e) = done {
+            halt.store(true, Ordering::SeqCst);
+            self.failure = Some(e);
+        }
+    }
+}
+
+impl Pool {
+    /// Does every item of `input` with `work` and hands the results to
+    /// `sink` in input order; see the module docs. An `Err` item of the
+    /// input stops the pool with that error (a file that cannot be read on).
+    pub fn run<W, I>(
+        &self,
+        work: Arc<W>,
+        input: I,
+        sink: &mut dyn Sink<W::Out>,
+        stop: &StopFlag,
+    ) -> Result<Ended>
+    where
+        W: Work,
+        I: Iterator<Item = Result<W::In>> + Send,
+    {
+        let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Vec<W::In>)>(self.jobs * 2);
+        let (done_tx, done_rx) = mpsc::channel::<Done<W::Out>>();
+        let lanes = Lanes::<W> {
+            rx: Arc::new(Mutex::new(job_rx)),
+            tx: done_tx,
+            halt: Arc::new(AtomicBool::new(false)),
+        };
+        let spawn = |slot: Shared<W>| {
+            let (work, lanes) = (work.clone(), lanes.clone());
+            std::thread::Builder::new()
+                .name("worker".into())
+                .stack_size(self.stack)
+                .spawn(move || worker(work, slot, lanes))
+                .map(drop)
+                .map_err(|e| Error::Output(format!("cannot start a worker thread: {e}")))
+        };
+        let mut slots: Vec<Shared<W>> = Vec::with_capacity(self.jobs);
+        for _ in 0..self.jobs {
+            let slot = Arc::new(Mutex::new(Slot {
+                busy: None,
+                abandoned: false,
+            }));
+            spawn(slot.clone())?;
+            slots.push(slot);
+        }
+        // Batches the reader sent, once it has finished.
+        let total = AtomicUsize::new(usize::MAX);
+        let halt = lanes.halt.clone();
+        std::thread::scope(|scope| -> Result<Ended> {
+            let (total, halt) = (&total, &halt);
+            let batch_size = self.batch;
+            let reader = scope.spawn(move || -> Result<Option<i32>> {
+                let mut batch = Vec::with_capacity(batch_size);
+                let (mut seq, mut stopped) = (0u64, None);
+                let result = (|| {
+                    for item in input {
+                        if halt.load(Ordering::SeqCst) {
+                            return Ok(());
+                        }
+                        if let Some(signal) = stop.requested() {
+                            stopped = Some(signal);
+                            break;
+                        }
+                        batch.push(item?);
+                        if batch.len() == batch_size {
+                            let full =
+                                std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+                            if job_tx.send((seq, full)).is_err() {
+                                return Ok(());
+                            }
+                            seq += 1;
+                        }
+                    }
+                    if !batch.is_empty() && job_tx.send((seq, batch)).is_ok() {
+                        seq += 1;
+                    }
+                    Ok(())
+                })();
+                total.store(seq as usize, Ordering::SeqCst);
+                result.map(|()| stopped)
+            });
+            let mut order = InOrder {
+                waiting: BTreeMap::new(),
+                next: 0,
+                failure: None,
+            };
+            // When a signal asked to stop, and whether the grace ran out.
+            let mut stopping: Option<(i32, Instant)> = None;
+            let mut cut_short = false;
+            let tick = Duration::from_millis(100).min(self.limit);
+            loop {
+                match done_rx.recv_timeout(tick) {
+                    Ok((seq, outs)) => order.take(seq, outs, sink, halt),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+                if order.failure.is_none() {
+                    let ticked = sink.tick();
+                    order.fail(ticked, halt);
+                }
+                if order.next as usize == total.load(Ordering::SeqCst) {
+                    break;
+                }
+                if stopping.is_none() {
+                    stopping = stop.requested().map(|sig| (sig, Instant::now()));
+                }
+                if let Some((_, at)) = stopping {
+                    if at.elapsed() > self.grace && !cut_short {
+                        cut_short = true;
+                        halt.store(true, Ordering::SeqCst);
+                        for slot in &slots {
+                            let mut s = lock(slot);
+                            if s.busy.is_some() {
+                                s.abandoned = true;
+                            }
+                        }
+                    }
+                }
+                if halt.load(Ordering::SeqCst) {
+                    // Wait for the items in hand to finish, so nothing is
+                    // written after the pool returns.
+                    let idle = slots.iter().all(|slot| {
+                        let s = lock(slot);
+                        s.abandoned || s.busy.as_ref().is_none_or(|b| b.current.is_none())
+                    });
+                    if idle && reader.is_finished() {
+                        break;
+                    }
+                }
+                if reader.is_finished() && total.load(Ordering::SeqCst) == usize::MAX {
+                    break; // the reader failed; its error is below
+                }
+                self.watch(&mut slots, &spawn, work.as_ref())?;
+            }
+            let stopped = reader.join().expect("the reader thread does not panic")?;
+            // A halted worker sent its error before its slot went idle.
+            while let Ok((seq, outs)) = done_rx.try_recv() {
+                order.take(seq, outs, sink, halt);
+            }
+            if let Some(e) = order.failure {
+                return Err(e);
+            }
+            if let (true, Some((signal, _))) = (cut_short, stopping) {
+                return Ok(Ended::Stopped(signal));
+            }
+            if !order.waiting.is_empty() || (order.next as usize) < total.load(Ordering::SeqCst) {
+                return Err(Error::Output(
+                    "a worker stopped before its batch was done".into(),
+                ));
+            }
+            Ok(stopped.map_or(Ended::All, Ended::Stopped))
+        })
+    }
+
+    /// The watchdog: abandons each worker whose item overran the limit,
+    /// gives that item its overrun result and starts a new worker on the
+    /// rest of the batch.
+    fn watch<W: Work>(
+        &self,
+        slots: &mut [Shared<W>],
+        spawn: &dyn Fn(Shared<W>) -> Result<()>,
+        work: &W,
+    ) -> Result<()> {
+        for slot in slots.iter_mut() {
+            let mut s = lock(slot);
+            let overran = s
+                .busy
+                .as_ref()
+                .and_then(|b| b.current.as_ref())
+                .is_some_and(|(start, pending)| pending.is_some() && start.elapsed() > self.limit);
+            if !overran {
+                continue;
+            }
+            s.abandoned = true;
+            let mut busy = s.busy.take().expect("overran while busy");
+            drop(s);
+            let (_, pending) = busy.current.take().expect("overran while working");
+            busy.outs
+                .push(work.overran(pending.expect("timed"), self.limit));
+            let fresh = Arc::new(Mutex::new(Slot {
+                busy: Some(busy),
+                abandoned: false,
+            }));
+            spawn(fresh.clone())?;
+            *slot = fresh;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Doubles numbers; 7 spins until the process ends, a negative number
+    /// is an environment error.
+    struct Double;
+
+    impl Work for Double {
+        type In = i64;
+        type Out = i64;
+        type Pending = i64;
+
+        fn pending(&self, item: &i64) -> Option<i64> {
+            Some(*item)
+        }
+
+        fn work(&self, item: i64) -> std::result::Result<i64, String> {
+            if item == 7 {
+                loop {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+            if item < 0 {
+                return Err(format!("cannot do {item}"));
+            }
+            // Later items finish first, so order has to be restored.
+            std::thread::sleep(Duration::from_micros(((50 - item % 50) * 20) as u64));
+            Ok(item * 2)
+        }
+
+        fn overran(&self, pending: i64, _: Duration) -> i64 {
+            -pending
+        }
+    }
+
+    #[derive(Default)]
+    struct Collect(Vec<i64>, usize);
+
+    impl Sink<i64> for Collect {
+        fn take(&mut self, outs: Vec<i64>) -> Result<()> {
+            self.0.extend(outs);
+            Ok(())
+        }
+
+        fn tick(&mut self) -> Result<()> {
+            self.1 += 1;
+            Ok(())
+        }
+    }
+
+    fn pool() -> Pool {
+        Pool {
+            jobs: 3,
+            limit: Duration::from_millis(300),
+            batch: 4,
+            stack: 1 << 20,
+            grace: Duration::from_millis(200),
+        }
+    }
+
+    #[test]
+    fn results_come_back_in_order_and_an_overrun_gets_its_own() {
+        let mut sink = Collect::default();
+        let items = (0..200).map(Ok);
+        let ended = pool()
+            .run(Arc::new(Double), items, &mut sink, &StopFlag::new())
+            .unwrap();
+        assert_eq!(ended, Ended::All);
+        let want: Vec<i64> = (0..200).map(|i| if i == 7 { -7 } else { i * 2 }).collect();
+        assert_eq!(sink.0, want);
+        assert!(sink.1 > 0, "the sink is ticked while the pool waits");
+    }
+
+    #[test]
+    fn an_error_halts_after_the_batches_before_it() {
+        let mut sink = Collect::default();
+        let items = (0..400).map(|i| Ok(if i == 101 { -1 } else { i + 100 }));
+        let err = pool()
+            .run(Arc::new(Double), items, &mut sink, &StopFlag::new())
+            .unwrap_err();
+        assert!(err.to_string().contains("cannot do -1"), "{err}");
+        // Batches of 4: the one holding item 101 (100..104) and later ones
+        // never reach the sink; all before it do, in order.
+        let want: Vec<i64> = (0..100).map(|i| (i + 100) * 2).collect();
+        assert_eq!(sink.0, want);
+    }
+
+    #[test]
+    fn a_stop_ends_it_between_items() {
+        let stop = StopFlag::new();
+        let mut sink = Collect::default();
+        let flag = stop.clone();
+        let items = (0..100_000).map(move |i| {
+            if i == 50 {
+                flag.request(15);
+            }
+            Ok(i % 7 + 8)
+        });
+        let ended = pool()
+            .run(Arc::new(Double), items, &mut sink, &stop)
+            .unwrap();
+        assert_eq!(ended, Ended::Stopped(15));
+        assert!(sink.0.len() >= 40 && sink.0.len() <= 50, "{}", sink.0.len());
+    }
+}

@@ -1,0 +1,185 @@
+//! Rendering one checked record on each of its channels and writing its
+//! documents: the work the run's pool does (see [`super::pool`]).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::check::record::Job;
+use crate::check::route::Decision;
+use crate::model::manifest::Document;
+use crate::model::vocab::{Channel, DocStatus};
+use crate::output::documents::Place;
+use crate::render::email::EmailRenderer;
+use crate::render::pdf::Renderer;
+use crate::util::clock::Date;
+
+/// Evict Typst's memoization cache after this many records: memory stays
+/// flat (without eviction it grows about 1 MB a letter), and evicting
+/// after every record would cost a quarter of the throughput.
+pub const EVICT_EVERY: usize = 50;
+
+/// The renderers and the place of one run, shared by all workers.
+pub struct Stage {
+    /// The letter's renderer, when the run has the pdf channel.
+    pub pdf: Option<Renderer>,
+    /// The email's renderer, when the run has the email channel.
+    pub email: Option<EmailRenderer>,
+    /// Where the documents go.
+    pub place: Place,
+    /// The run's date.
+    pub as_of: Date,
+    /// Records rendered, for cache eviction.
+    pub done: AtomicUsize,
+}
+
+/// A record on its way to a worker: to render, or already failed.
+pub enum Item {
+    /// Checked and routed: render it.
+    Job(Box<Job>),
+    /// Failed its checks: these are its entries.
+    Failed(Vec<Document>),
+}
+
+/// What the watchdog keeps of a record being rendered, to fail it if it
+/// overruns the time limit.
+pub struct Pending {
+    index: usize,
+    line: u64,
+    id: String,
+    channels: Vec<Channel>,
+}
+
+/// Why a document was not made: the record's own data or the template
+/// (the document fails), or the environment (the run stops).
+enum Failure {
+    Record(String),
+    Environment(String),
+}
+
+impl From<String> for Failure {
+    fn from(why: String) -> Failure {
+        Failure::Record(why)
+    }
+}
+
+impl super::pool::Work for Stage {
+    type In = Item;
+    type Out = Vec<Document>;
+    type Pending = Pending;
+
+    fn pending(&self, item: &Item) -> Option<Pending> {
+        match item {
+            Item::Job(job) => Some(Pending {
+                index: job.index,
+                line: job.line,
+                id: job.id.clone(),
+                channels: job.route.decisions.iter().map(|(c, _)| *c).collect(),
+            }),
+            Item::Failed(_) => None,
+        }
+    }
+
+    fn work(&self, item: Item) -> Result<Vec<Document>, String> {
+        let job = match item {
+            Item::Failed(docs) => return Ok(docs),
+            Item::Job(job) => job,
+        };
+        let docs = self.render(*job);
+        if self.done.fetch_add(1, Ordering::Relaxed) % EVICT_EVERY == EVICT_EVERY - 1 {
+            typst::comemo::evict(1);
+        }
+        docs
+    }
+
+    fn overran(&self, job: Pending, limit: Duration) -> Vec<Document> {
+        let why = format!(
+            "rendering took longer than the limit of {} s (--doc-timeout); the template may loop or grow without end on this record's data",
+            limit.as_secs_f64()
+        );
+        job.channels
+            .iter()
+            .map(|c| Document::failed(job.index, job.line, Some(&job.id), *c, &why))
+            .collect()
+    }
+}
+
+impl Stage {
+    /// Renders one record on each channel its route says. The error is an
+    /// environment error (a file that cannot be written), which stops the
+    /// run.
+    fn render(&self, job: Job) -> Result<Vec<Document>, String> {
+        let mut docs = Vec::with_capacity(job.route.decisions.len());
+        for (channel, decision) in &job.route.decisions {
+            let (index, line, id) = (job.index, job.line, Some(job.id.as_str()));
+            let doc = match decision {
+                Decision::Suppress(why) => {
+                    Document::skipped(index, line, id, *channel, DocStatus::Suppressed, why)
+                }
+                Decision::Elsewhere(why) => {
+                    Document::skipped(index, line, id, *channel, DocStatus::RoutedElsewhere, why)
+                }
+                Decision::Fail(why) => Document::failed(index, line, id, *channel, why),
+                Decision::Render(note) => {
+                    let result = match channel {
+                        Channel::Pdf => self.pdf(&job),
+                        Channel::Email => self.email(&job),
+                    };
+                    match result {
+                        Ok(mut doc) => {
+                            doc.note = note.clone();
+                            doc
+                        }
+                        Err(Failure::Record(why)) => {
+                            Document::failed(index, line, id, *channel, &why)
+                        }
+                        Err(Failure::Environment(why)) => return Err(why),
+                    }
+                }
+            };
+            docs.push(doc);
+        }
+        Ok(docs)
+    }
+
+    fn pdf(&self, job: &Job) -> Result<Document, Failure> {
+        let renderer = self.pdf.as_ref().expect("pdf channel prepared");
+        let bars = match &job.imb {
+            Some(Ok((_, bars))) => Some(bars.as_str()),
+            Some(Err(why)) => return Err(Failure::Record(why.clone())),
+            None => None,
+        };
+        let pdf = renderer.render_piece(&job.id, &job.record, job.locale, job.sequence, bars)?;
+        let file = self
+            .place
+            .write(&format!("pdf/{}.pdf", job.stem), &pdf.pdf)
+            .map_err(Failure::Environment)?;
+        let mut doc = job.rendered(Channel::Pdf, file);
+        doc.pages = pdf.pages;
+        Ok(doc)
+    }
+
+    fn email(&self, job: &Job) -> Result<Document, Failure> {
+        let renderer = self.email.as_ref().expect("email channel prepared");
+        let to = job
+            .route
+            .to
+            .as_ref()
+            .expect("routed to email with an address");
+        let email = renderer.render(&job.id, &job.record, to, job.locale, self.as_of)?;
+        let write = |ext: &str, bytes: &[u8]| {
+            self.place
+                .write(&format!("email/{}.{ext}", job.stem), bytes)
+                .map_err(Failure::Environment)
+        };
+        let files = vec![
+            write("html", email.html.as_bytes())?,
+            write("txt", email.text.as_bytes())?,
+        ];
+        let mut doc = job.rendered(Channel::Email, write("eml", &email.eml)?);
+        doc.to = Some(email.to);
+        doc.subject = Some(email.subject);
+        doc.message_id = Some(email.message_id);
+        doc.files = files;
+        Ok(doc)
+    }
+}

@@ -1,0 +1,290 @@
+//! Delivery: submit a finished run's emails to an SMTP relay, exactly once.
+//!
+//! After stage 5: `letterpress send --run DIR --smtp URL` reads the run's
+//! manifest, checks each `.eml` against the hash the manifest recorded (an
+//! altered or missing file is never sent), and submits the messages over a
+//! small pool of SMTP connections in parallel, under a global rate limit.
+//!
+//! Every outcome is appended to the delivery journal `DIR/delivery.jsonl`
+//! (one JSON object a line, flushed and synced after each message): the
+//! message id, record id, recipient, `status` (`accepted`, `deferred` for a
+//! temporary failure that will be retried, `failed` for a permanent one or
+//! when the retries are used up), the attempt number and the server's reply.
+//! Before anything is sent (and in a dry run, which reports the same
+//! refusals), `send` refuses, with exit 2: a folder whose manifest or
+//! journal was edited after the run (their digests), a draft run
+//! (`--allow-draft`: its emails are review copies, whatever their files
+//! say), one shard of a sharded run (send the merged run), and a relay URL
+//! that would send in plain text to another host. A dry run also checks
+//! every message's file against its hash, as the real send does before it
+//! submits it. SIGTERM and SIGINT stop the sending between messages (exit
+//! 143 or 130); the journal is complete, and the next `send` goes on.
+//!
+//! A message is sent only if the journal holds no `accepted` line for its
+//! Message-ID, so re-running `send` after a crash or a partial failure never
+//! sends an accepted message twice. The one window left is a crash after the
+//! server accepted a message and before its journal line reached the disk;
+//! the Message-ID (the same on every re-run) lets the receiving side spot
+//! such a duplicate. A lock file keeps two `send`s off the same run.
+//!
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::model::manifest::MANIFEST_FILE;
+use crate::model::vocab::DocStatus;
+use crate::output::delivery::{
+    accepted_ids, deliver, transport, Outcome, Outgoing, Pacer, Retry, JOURNAL_FILE, LOCK_FILE,
+};
+use crate::util::lock::Lock;
+
+/// What `send` is asked to do.
+#[derive(Debug, Clone)]
+pub struct SendOptions {
+    /// The run folder (holding `manifest.json`).
+    pub run: PathBuf,
+    /// The relay, see the module docs.
+    pub smtp: String,
+    /// Messages per second over all connections.
+    pub rate: f64,
+    /// Parallel connections.
+    pub connections: usize,
+    /// Attempts per message before a temporary failure counts as failed.
+    pub max_attempts: u32,
+    /// The wait before the first retry; it doubles with each attempt.
+    pub retry_delay: Duration,
+    /// List what would be sent, send nothing.
+    pub dry_run: bool,
+    /// A PEM file with a CA certificate to trust besides the public roots
+    /// (a relay with a company-internal certificate).
+    pub ca: Option<PathBuf>,
+    /// Set (by a signal handler, or by the caller) to stop between
+    /// messages; see [`crate::util::stop`].
+    pub stop: crate::util::stop::StopFlag,
+}
+
+impl SendOptions {
+    /// Sends the run in `run` through `smtp` at 10 messages a second over 4
+    /// connections, 4 attempts a message with 2 s before the first retry,
+    /// trusting the public roots only, until `stop` is set.
+    pub fn new(run: impl Into<PathBuf>, smtp: impl Into<String>) -> SendOptions {
+        SendOptions {
+            run: run.into(),
+            smtp: smtp.into(),
+            rate: 10.0,
+            connections: 4,
+            max_attempts: 4,
+            retry_delay: Duration::from_secs(2),
+            dry_run: false,
+            ca: None,
+            stop: crate::util::stop::StopFlag::new(),
+        }
+    }
+}
+
+/// The outcome of a `send`.
+#[derive(Debug, Default, Serialize)]
+pub struct SendReport {
+    /// Emails the run rendered.
+    pub messages: usize,
+    /// Accepted by the server in this `send`.
+    pub accepted: usize,
+    /// Skipped: accepted by an earlier `send`.
+    pub already_accepted: usize,
+    /// Failed permanently, or temporarily on every attempt.
+    pub failed: usize,
+    /// In a dry run: what would be sent, as `path -> to`.
+    pub would_send: Vec<String>,
+    /// The failures, one line each.
+    pub errors: Vec<String>,
+    /// What the operator should know that is not a failure (a stale lock
+    /// taken over).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// Sends the run's emails; see the module docs.
+pub fn send(opts: &SendOptions) -> Result<SendReport> {
+    if opts.rate <= 0.0 || opts.connections == 0 || opts.max_attempts == 0 {
+        return Err(Error::Usage(
+            "--rate, --connections and --max-attempts must be positive".into(),
+        ));
+    }
+    let outgoing = sendable(&opts.run)?;
+    // The relay is checked in a dry run too (building the transport does
+    // not connect), so a dry run refuses what a real send would.
+    let ca = match &opts.ca {
+        Some(path) => Some(
+            std::fs::read(path)
+                .map_err(|e| Error::Usage(format!("--smtp-ca `{}`: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    let transport = transport(&opts.smtp, opts.connections, ca.as_deref())?;
+
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        Some(Lock::take(&opts.run.join(LOCK_FILE), "send")?)
+    };
+    let journal_path = opts.run.join(JOURNAL_FILE);
+    let accepted = accepted_ids(&journal_path)?;
+    let mut report = SendReport {
+        messages: outgoing.len(),
+        warnings: _lock
+            .iter()
+            .filter_map(|l| l.warning())
+            .map(str::to_owned)
+            .collect(),
+        ..SendReport::default()
+    };
+    let todo: Vec<&Outgoing> = outgoing
+        .iter()
+        .filter(|o| {
+            let done = accepted.contains(&o.message_id);
+            if done {
+                report.already_accepted += 1;
+            }
+            !done
+        })
+        .collect();
+    if opts.dry_run {
+        // The same checks a real send makes on each message before it
+        // connects: the file is there and unchanged, the addresses read.
+        for o in todo {
+            match o.load() {
+                Ok(_) => report
+                    .would_send
+                    .push(format!("{} -> {}", o.path.display(), o.to)),
+                Err(why) => {
+                    report.failed += 1;
+                    report
+                        .errors
+                        .push(format!("{} ({}): {why}", o.record_id, o.to));
+                }
+            }
+        }
+        return Ok(report);
+    }
+
+    let journal = Mutex::new(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&journal_path)
+            .map_err(|e| Error::io(&journal_path, e))?,
+    );
+    let pacer = Pacer::new(opts.rate);
+    let retry = Retry {
+        max_attempts: opts.max_attempts,
+        delay: opts.retry_delay,
+    };
+    let total = todo.len();
+    let next = Mutex::new(todo.into_iter());
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..opts.connections {
+            scope.spawn(|| loop {
+                // A signal stops the sending between messages.
+                if opts.stop.requested().is_some() {
+                    break;
+                }
+                let Some(o) = next.lock().expect("no panics while locked").next() else {
+                    break;
+                };
+                let outcome = deliver(o, &transport, &pacer, &journal, retry, &opts.stop);
+                results
+                    .lock()
+                    .expect("no panics while locked")
+                    .push(outcome);
+            });
+        }
+    });
+    let mut stopped = 0;
+    for outcome in results.into_inner().expect("threads joined") {
+        match outcome {
+            Outcome::Accepted => report.accepted += 1,
+            Outcome::Failed(why) => {
+                report.failed += 1;
+                report.errors.push(why);
+            }
+            Outcome::Stopped => stopped += 1,
+        }
+    }
+    report.errors.sort();
+    if let Some(signal) = opts.stop.requested() {
+        let done = report.accepted + report.failed;
+        if done < total || stopped > 0 {
+            return Err(Error::Stopped {
+                signal,
+                message: format!(
+                    "send stopped by {} after {} of {} emails ({} accepted, {} failed); every message is in {JOURNAL_FILE}: send again to go on, nothing is sent twice",
+                    crate::util::stop::signal_name(signal),
+                    crate::util::stop::count(done),
+                    crate::util::stop::count(total),
+                    report.accepted,
+                    report.failed
+                ),
+            });
+        }
+    }
+    Ok(report)
+}
+
+/// The rendered emails of the finished run in `run`, after the checks that
+/// keep anything unapproved or unverified from a customer: the folder holds
+/// a finished run whose manifest and journal are unedited (their digests),
+/// it is not a draft run (`--allow-draft`: review copies, whatever the
+/// `.eml` files say), and it is a whole run, not one shard of it.
+fn sendable(run: &Path) -> Result<Vec<Outgoing>> {
+    let manifest_path = run.join(MANIFEST_FILE);
+    let refuse = |why: String| Error::Usage(format!("send refuses {}: {why}", run.display()));
+    let (manifest, intact) = crate::manifest::read_checked(&manifest_path, "send")?;
+    if !intact {
+        return Err(refuse(format!(
+            "{} was edited after the run (its content does not match its manifest_digest); `letterpress verify` says more",
+            manifest_path.display()
+        )));
+    }
+    if manifest.draft {
+        return Err(refuse(format!(
+            "it is a draft run of {}@{} (made with --allow-draft): its emails are review copies and never go to customers; approve the version and run it again",
+            manifest.layout.name, manifest.layout.version
+        )));
+    }
+    if let Some(shard) = manifest.shard {
+        return Err(refuse(format!(
+            "it holds shard {shard} of a sharded run; merge the shards (`letterpress manifest merge`) and send the merged run, so every email is sent once"
+        )));
+    }
+    let mut documents = crate::manifest::journal::documents(run)?;
+    let mut outgoing = Vec::new();
+    for d in documents.by_ref() {
+        let d = d?;
+        if d.channel != "email" || d.status != DocStatus::Rendered {
+            continue;
+        }
+        if let (Some(record_id), Some(message_id), Some(to), Some(path), Some(sha256)) =
+            (d.record_id, d.message_id, d.to, d.path, d.sha256)
+        {
+            outgoing.push(Outgoing {
+                record_id,
+                message_id,
+                to,
+                path: run.join(path),
+                sha256,
+            });
+        }
+    }
+    if documents.sha256() != manifest.documents.sha256 {
+        return Err(refuse(format!(
+            "its journal {} does not match the hash in the manifest (edited after the run); `letterpress verify` says more",
+            manifest.documents.path
+        )));
+    }
+    Ok(outgoing)
+}

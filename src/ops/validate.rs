@@ -1,0 +1,146 @@
+//! `validate`: every check a run makes before rendering, through the run's
+//! own checker, without rendering or writing anything.
+
+use std::path::PathBuf;
+
+use crate::check::record::{Checked, Checker, Plan};
+use crate::check::route::Suppressions;
+use crate::error::{Error, Result};
+use crate::input::Input;
+use crate::model::layout::LayoutRef;
+use crate::model::manifest::Document;
+use crate::model::manifest::Unmatched;
+use crate::model::vocab::{Channel, Format};
+use crate::ops::run::order::mailing_order;
+use crate::ops::run::{find_layout, load_texts, run_channels};
+use crate::util::clock::Date;
+use crate::util::stop::StopFlag;
+
+/// What `validate` is asked to check: the run it prepares for.
+#[derive(Debug, Clone)]
+pub struct ValidateOptions {
+    /// The folder holding the layouts.
+    pub layouts_dir: PathBuf,
+    /// Which layout version (any status: validation sends nothing).
+    pub layout: LayoutRef,
+    /// The data file.
+    pub data: PathBuf,
+    /// Its format, when not taken from the extension.
+    pub format: Option<Format>,
+    /// The date the run will use (picks the version, as `run` does);
+    /// `None` for today (UTC).
+    pub as_of: Option<Date>,
+    /// The channels of the run; `None` for the layout's.
+    pub channels: Option<Vec<Channel>>,
+    /// The run's suppression list.
+    pub suppress: Option<PathBuf>,
+    /// The run makes print files: plan the mailing order and the IMb of
+    /// every piece, as the run will.
+    pub print: bool,
+    /// The presort sequence file of a print run.
+    pub sequence: Option<PathBuf>,
+}
+
+impl ValidateOptions {
+    /// Checks the records in `data` against `layout` for a run as of today
+    /// (UTC) on the layout's channels, without a suppression list or print
+    /// files, layouts from `layouts`.
+    pub fn new(layout: LayoutRef, data: impl Into<PathBuf>) -> ValidateOptions {
+        ValidateOptions {
+            layouts_dir: PathBuf::from("layouts"),
+            layout,
+            data: data.into(),
+            format: None,
+            as_of: None,
+            channels: None,
+            suppress: None,
+            print: false,
+            sequence: None,
+        }
+    }
+}
+
+/// The result of `validate`: every record checked, nothing rendered.
+#[derive(Debug, serde::Serialize)]
+pub struct ValidationReport {
+    /// The layout version checked against.
+    pub layout: String,
+    /// Number of records read.
+    pub records: usize,
+    /// Number of valid records.
+    pub valid: usize,
+    /// The invalid records, each with its reason (one entry a record: the
+    /// first channel's, which names the record, its line and the reason).
+    pub invalid: Vec<Document>,
+    /// Suppression list entries that matched no record.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unmatched_suppressions: Vec<Unmatched>,
+}
+
+/// Checks every record of the data as `run` would before rendering,
+/// through the same code (the run's [`Checker`]): the schema and the
+/// characters of every value, record ids and duplicates, file names, the
+/// contact preference, the locale, the email address and the fallback to
+/// print, the suppression list, forbidden wording in the data, and with
+/// `print` the mailing order and each piece's IMb. A record `validate`
+/// passes is never failed by `run` for anything it could see without
+/// rendering; only the template itself (and what it makes of the data,
+/// such as a page count) is left to the run.
+pub fn validate(opts: &ValidateOptions) -> Result<ValidationReport> {
+    let as_of = opts.as_of.unwrap_or_else(Date::today_utc);
+    let layout = find_layout(&opts.layouts_dir, &opts.layout, as_of)?;
+    let files = layout.read_files()?;
+    let texts = load_texts(&layout, &files)?;
+    let channels = run_channels(&layout, opts.channels.as_deref())?;
+    if opts.print && !channels.contains(&Channel::Pdf) {
+        return Err(Error::Usage(
+            "--print needs the pdf channel: add pdf to --channels".into(),
+        ));
+    }
+    let suppressions = match &opts.suppress {
+        Some(path) => Suppressions::load(path)?,
+        None => Suppressions::default(),
+    };
+    let input = Input::new(&opts.data, opts.format)?;
+    let summary = input.scan()?;
+    input.check_shape(&summary, &layout.meta.id_field)?;
+    let mut plan = Plan {
+        layout: &layout,
+        channels: &channels,
+        suppressions: &suppressions,
+        texts: &texts,
+        pieces: None,
+    };
+    let stop = StopFlag::new();
+    let pieces = if opts.print {
+        Some(mailing_order(
+            plan,
+            &input,
+            opts.sequence.as_deref(),
+            &stop,
+        )?)
+    } else {
+        None
+    };
+    plan.pieces = pieces.as_ref();
+    let mut checker = Checker::new(plan, input.format);
+    let mut report = ValidationReport {
+        layout: layout.id(),
+        records: 0,
+        valid: 0,
+        invalid: Vec::new(),
+        unmatched_suppressions: Vec::new(),
+    };
+    for raw in input.records()? {
+        report.records += 1;
+        match checker.check(raw?) {
+            Checked::Ready(job) => match job.failure() {
+                None => report.valid += 1,
+                Some(doc) => report.invalid.push(doc),
+            },
+            Checked::Failed(mut docs) => report.invalid.extend(docs.drain(..1)),
+        }
+    }
+    report.unmatched_suppressions = suppressions.unmatched();
+    Ok(report)
+}

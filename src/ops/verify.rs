@@ -1,0 +1,405 @@
+//! Verify a finished run: every file is there and unchanged, nothing was
+//! added, the totals reconcile, the manifest was not edited, and (with
+//! `--rerender K`) the same inputs still give the same bytes.
+//!
+//! After stage 5. `letterpress verify RUN_DIR` reads the manifest and checks:
+//!
+//! - the manifest's own content digest (`manifest_digest`), so an edited
+//!   number or path is caught (this detects edits, it is not a signature:
+//!   whoever can rewrite the manifest can recompute it);
+//! - every file the manifest lists (PDFs, `.eml`, `.html`, `.txt`): present,
+//!   of the recorded size and SHA-256;
+//! - no file in the run folder that the manifest does not list (a left-over
+//!   temporary file counts too); `manifest.json` and the delivery journal
+//!   are expected;
+//! - the totals: recomputed from the entries, they equal the recorded ones,
+//!   and every channel accounts for every input record once.
+//!
+//! `--rerender K` picks K rendered records (a seeded choice, `--seed`),
+//! checks that the recorded input and layout version are unchanged, renders
+//! those records again with the recorded options into a temporary folder
+//! and compares every file byte for byte.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::manifest::journal::{Tally, DOCUMENTS_FILE};
+use crate::model::manifest::{Document, Manifest, MANIFEST_FILE};
+use crate::model::vocab::DocStatus;
+use crate::ops::run::{run, RunOptions};
+use crate::util::clock::Date;
+use crate::util::digest::sha256_hex;
+use crate::util::fs::FileProblem;
+
+/// What `verify` is asked to do.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// The run folder.
+    pub run: PathBuf,
+    /// Records to render again (0: none).
+    pub rerender: usize,
+    /// The seed of the choice of records.
+    pub seed: u64,
+    /// Where the layouts are (for `rerender`).
+    pub layouts_dir: PathBuf,
+}
+
+impl VerifyOptions {
+    /// Verifies the run in `run`: files and totals only, nothing rendered
+    /// again (`rerender` 0, seed 1, layouts from `layouts`).
+    pub fn new(run: impl Into<PathBuf>) -> VerifyOptions {
+        VerifyOptions {
+            run: run.into(),
+            rerender: 0,
+            seed: 1,
+            layouts_dir: PathBuf::from("layouts"),
+        }
+    }
+}
+
+/// The outcome of `verify`.
+#[derive(Debug, Default, Serialize)]
+pub struct VerifyReport {
+    /// Files whose hash was checked.
+    pub files_checked: usize,
+    /// Records rendered again.
+    pub rerendered: usize,
+    /// Every problem found, one line each; empty when the run is intact.
+    pub problems: Vec<String>,
+}
+
+/// Verifies a run folder; see the module docs. Errors (exit 2) are for a
+/// folder without a readable manifest; everything else is a problem in the
+/// report.
+pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
+    let path = opts.run.join(MANIFEST_FILE);
+    let (manifest, intact) = crate::manifest::read_checked(&path, "verify")?;
+    let mut report = VerifyReport::default();
+    if !intact {
+        report.problems.push(
+            "manifest.json was edited after the run: its content does not match its manifest_digest"
+                .into(),
+        );
+    }
+
+    // A shard's files are in the run folder above its own.
+    let root = match manifest.shard {
+        Some(_) => opts.run.parent().unwrap_or(&opts.run).to_path_buf(),
+        None => opts.run.clone(),
+    };
+    let mut files = Files {
+        root,
+        listed: [
+            MANIFEST_FILE,
+            crate::output::delivery::JOURNAL_FILE,
+            DOCUMENTS_FILE,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+        report: &mut report,
+    };
+    // Every listed file, as recorded, streaming the entries.
+    let mut tally = Tally::default();
+    let mut entries = crate::manifest::journal::documents(&opts.run)?;
+    let mut broken = None;
+    for d in entries.by_ref() {
+        let d = match d {
+            Ok(d) => d,
+            Err(e) => {
+                broken = Some(e.to_string());
+                break;
+            }
+        };
+        tally.add(&d);
+        let who = format!(
+            "record {} ({})",
+            d.record_id.as_deref().unwrap_or("?"),
+            d.channel
+        );
+        if let Some(rel) = &d.path {
+            let sha = d.sha256.as_deref().unwrap_or("");
+            files.check(rel, sha, d.bytes, &who, "the manifest");
+        }
+        for f in &d.files {
+            files.check(&f.path, &f.sha256, f.bytes, &who, "the manifest");
+        }
+    }
+    if let Some(e) = broken {
+        files
+            .report
+            .problems
+            .push(format!("{DOCUMENTS_FILE} cannot be read to its end: {e}"));
+    } else if entries.sha256() != manifest.documents.sha256 {
+        files.report.problems.push(format!(
+            "{DOCUMENTS_FILE} was altered: its SHA-256 differs from the one in the manifest"
+        ));
+    }
+    for f in &manifest.shards {
+        files.check(&f.path, &f.sha256, f.bytes, "shard", "the manifest");
+    }
+    // The print files and the job ticket.
+    if let Some(print) = &manifest.print {
+        let pdfs = print.files.iter().map(|f| (&f.path, &f.sha256, f.bytes));
+        let tickets = print.tickets.iter().map(|f| (&f.path, &f.sha256, f.bytes));
+        for (rel, sha, size) in pdfs.chain(tickets) {
+            files.check(rel, sha, size, "print", "the manifest");
+        }
+    }
+    // Reprints made since, as recorded.
+    let reprints = crate::ops::reprint::reprints(&opts.run);
+    if !reprints.is_empty() {
+        files
+            .listed
+            .insert(crate::ops::reprint::REPRINTS_FILE.into());
+    }
+    for r in &reprints {
+        let who = format!("reprint {}", r.reprint);
+        for f in &r.files {
+            files.check(&f.path, &f.sha256, f.bytes, &who, "the reprint record");
+        }
+    }
+    let listed = files.listed;
+    // Nothing else in the folder.
+    for entry in walkdir::WalkDir::new(&opts.run)
+        .min_depth(1)
+        .sort_by_file_name()
+    {
+        let entry = entry.map_err(|e| Error::Input(format!("{}: {e}", opts.run.display())))?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(&opts.run)
+            .expect("inside the run")
+            .to_string_lossy()
+            .replace('\\', "/");
+        // The run report is a summary for people, not part of the audit record.
+        if !listed.contains(&rel) && entry.file_name() != crate::manifest::report::REPORT_FILE {
+            let what = if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(crate::util::fs::TEMP_PREFIX)
+            {
+                "a temporary file left by an interrupted run"
+            } else {
+                "not in the manifest"
+            };
+            report.problems.push(format!("extra: {rel} ({what})"));
+        }
+    }
+    // Totals.
+    let totals = tally.totals;
+    if totals != manifest.totals {
+        let recorded = serde_json::to_value(&manifest.totals).expect("serializes");
+        let counted = serde_json::to_value(&totals).expect("serializes");
+        let mut diffs = Vec::new();
+        differences(&recorded, &counted, "totals", &mut diffs);
+        report.problems.push(format!(
+            "the totals do not reconcile with the entries: {}",
+            diffs.join(", ")
+        ));
+    }
+    for (name, c) in &totals.channels {
+        if c.records != manifest.input.records && manifest.shard.is_none() {
+            report.problems.push(format!(
+                "channel {name} accounts for {} records, the input had {}",
+                c.records, manifest.input.records
+            ));
+        }
+    }
+    if opts.rerender > 0 {
+        let documents = crate::manifest::journal::read_all(&opts.run)?;
+        rerender(opts, &manifest, &documents, &mut report)?;
+    }
+    Ok(report)
+}
+
+/// Checks files against what was recorded of them, and remembers them as
+/// expected in the run folder.
+struct Files<'a> {
+    root: PathBuf,
+    listed: HashSet<String>,
+    report: &'a mut VerifyReport,
+}
+
+impl Files<'_> {
+    /// Checks `rel` against its recorded SHA-256 and size; `who` names the
+    /// document, `record` where the hash was recorded.
+    fn check(&mut self, rel: &str, sha: &str, size: u64, who: &str, record: &str) {
+        self.listed.insert(rel.to_owned());
+        self.report.files_checked += 1;
+        match crate::util::fs::check_file(&self.root.join(rel), sha, size) {
+            Ok(()) => {}
+            Err(FileProblem::Unreadable(_)) => {
+                self.report.problems.push(format!("missing: {rel} ({who})"))
+            }
+            Err(FileProblem::Differs) => self.report.problems.push(format!(
+                "altered: {rel} ({who}): its SHA-256 or size differs from {record}"
+            )),
+        }
+    }
+}
+
+/// The leaves where two JSON values differ, as `path: recorded A, counted B`.
+fn differences(a: &serde_json::Value, b: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+    match (a, b) {
+        (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+            let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let null = serde_json::Value::Null;
+                differences(
+                    x.get(k).unwrap_or(&null),
+                    y.get(k).unwrap_or(&null),
+                    &format!("{path}.{k}"),
+                    out,
+                );
+            }
+        }
+        _ if a != b => out.push(format!("{path}: recorded {a}, counted {b}")),
+        _ => {}
+    }
+}
+
+/// Renders `opts.rerender` records again and compares the bytes.
+fn rerender(
+    opts: &VerifyOptions,
+    m: &Manifest,
+    documents: &[Document],
+    report: &mut VerifyReport,
+) -> Result<()> {
+    let input = PathBuf::from(&m.input.path);
+    match std::fs::read(&input) {
+        Ok(b) if sha256_hex(&b) == m.input.sha256 => {}
+        Ok(_) => {
+            report.problems.push(format!(
+                "cannot re-render: the input file {} changed since the run (its SHA-256 differs)",
+                input.display()
+            ));
+            return Ok(());
+        }
+        Err(e) => {
+            report.problems.push(format!(
+                "cannot re-render: the input file {} cannot be read: {e}",
+                input.display()
+            ));
+            return Ok(());
+        }
+    }
+    let id = format!("{}@{}", m.layout.name, m.layout.version);
+    let layout_ref = id.parse().map_err(Error::Usage)?;
+    let as_of = Date::parse(&m.as_of)
+        .ok_or_else(|| Error::Input(format!("manifest as_of `{}` is not a date", m.as_of)))?;
+    let layout = crate::ops::run::find_layout(&opts.layouts_dir, &layout_ref, as_of)?;
+    if layout.read_files()?.digest != m.layout.digest {
+        report.problems.push(format!(
+            "cannot re-render: the files of layout {id} changed since the run (its digest differs; `letterpress layouts check` names them)"
+        ));
+        return Ok(());
+    }
+    // A seeded choice among the records that rendered something.
+    let mut candidates: Vec<usize> = documents
+        .iter()
+        .filter(|d| d.status == DocStatus::Rendered)
+        .map(|d| d.index)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut rng = crate::util::rng::Rng::new(opts.seed);
+    let mut chosen = BTreeSet::new();
+    while chosen.len() < opts.rerender && !candidates.is_empty() {
+        let i = rng.below(candidates.len() as u64) as usize;
+        chosen.insert(candidates.swap_remove(i));
+    }
+    let out = std::env::temp_dir().join(format!("letterpress-verify-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let standards = m
+        .options
+        .pdf_standards
+        .iter()
+        .map(|s| match s.as_str() {
+            "a-2b" => Ok(crate::model::vocab::Standard::A2b),
+            "ua-1" => Ok(crate::model::vocab::Standard::Ua1),
+            other => Err(Error::Input(format!(
+                "unknown PDF standard `{other}` in the manifest"
+            ))),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let channels = m
+        .options
+        .channels
+        .iter()
+        .map(|c| match c.as_str() {
+            "pdf" => Ok(crate::model::vocab::Channel::Pdf),
+            "email" => Ok(crate::model::vocab::Channel::Email),
+            other => Err(Error::Input(format!(
+                "unknown channel `{other}` in the manifest"
+            ))),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let format = match m.input.format.as_str() {
+        "csv" => crate::model::vocab::Format::Csv,
+        "json" => crate::model::vocab::Format::Json,
+        _ => crate::model::vocab::Format::Jsonl,
+    };
+    let mut again = RunOptions::new(layout_ref, input, out.clone());
+    again.layouts_dir = opts.layouts_dir.clone();
+    again.format = Some(format);
+    again.as_of = Some(as_of);
+    again.jobs = 2;
+    again.standards = standards;
+    again.command = vec!["verify --rerender".into()];
+    again.channels = Some(channels);
+    again.suppress = m.options.suppress.as_ref().map(|s| PathBuf::from(&s.path));
+    again.allow_draft = m.draft;
+    // The same mailing order, so templates see the same piece numbers.
+    again.print = m.options.print;
+    again.sequence = m.options.sequence.as_ref().map(PathBuf::from);
+    again.only = Some(chosen.clone());
+    if m.options.doc_timeout_seconds > 0.0 {
+        again.doc_timeout = std::time::Duration::from_secs_f64(m.options.doc_timeout_seconds);
+    }
+    let again = run(&again);
+    let again = match again.and_then(|_| crate::manifest::journal::read_all(&out)) {
+        Ok(docs) => docs,
+        Err(e) => {
+            report.problems.push(format!("cannot re-render: {e}"));
+            return Ok(());
+        }
+    };
+    for d in documents.iter().filter(|d| chosen.contains(&d.index)) {
+        let Some(new) = again
+            .iter()
+            .find(|n| n.index == d.index && n.channel == d.channel)
+        else {
+            report.problems.push(format!(
+                "re-render: record at index {} gave no {} entry",
+                d.index, d.channel
+            ));
+            continue;
+        };
+        let who = d.record_id.as_deref().unwrap_or("?");
+        if new.status != d.status || new.sha256 != d.sha256 {
+            report.problems.push(format!(
+                "re-render: record {who} ({}) does not give the same bytes as in the run ({})",
+                d.channel,
+                d.path.as_deref().unwrap_or("no file")
+            ));
+        }
+        for (a, b) in d.files.iter().zip(&new.files) {
+            if a.sha256 != b.sha256 {
+                report.problems.push(format!(
+                    "re-render: {} of record {who} does not give the same bytes",
+                    a.path
+                ));
+            }
+        }
+    }
+    report.rerendered = chosen.len();
+    let _ = std::fs::remove_dir_all(&out);
+    Ok(())
+}

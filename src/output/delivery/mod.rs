@@ -1,0 +1,387 @@
+//! Delivery of email messages to an SMTP relay: the transport (TLS,
+//! STARTTLS, or plain text to a loopback relay only), a global rate limit,
+//! retries of temporary failures, and the delivery journal, one line per
+//! attempt. Which messages of a run are sent, and the checks before, are
+//! [`crate::ops::send`].
+//!
+//! # SMTP URL
+//! `smtps://host[:465]` (TLS from the first byte), `smtp://host[:587]`
+//! (STARTTLS, required), or `smtp://host:port?tls=none`, which sends in
+//! plain text and is allowed only to a loopback address (a local relay or a
+//! test sink). Certificates are verified against the public web roots plus,
+//! with `--smtp-ca FILE`, a company CA. Credentials never come from the
+//! command line: set
+//! `LETTERPRESS_SMTP_USER` and `LETTERPRESS_SMTP_PASSWORD`.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::PoolConfig;
+use lettre::{Address, SmtpTransport, Transport};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::util::clock::now_rfc3339;
+use crate::util::stop::StopFlag;
+
+/// The delivery journal's file name in a run folder.
+pub const JOURNAL_FILE: &str = "delivery.jsonl";
+
+/// The lock file a running `send` holds in the run folder.
+pub const LOCK_FILE: &str = ".send.lock";
+
+/// Environment variables holding the SMTP credentials.
+pub const USER_ENV: &str = "LETTERPRESS_SMTP_USER";
+/// See [`USER_ENV`].
+pub const PASSWORD_ENV: &str = "LETTERPRESS_SMTP_PASSWORD";
+
+/// One line of the delivery journal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// The message's Message-ID.
+    pub message_id: String,
+    /// The record it belongs to.
+    pub record_id: String,
+    /// The recipient.
+    pub to: String,
+    /// `accepted`, `deferred` or `failed`.
+    pub status: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// The server's reply, or the error.
+    pub reply: String,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+}
+
+/// A message to submit.
+pub struct Outgoing {
+    /// The record it belongs to.
+    pub record_id: String,
+    /// Its Message-ID, the key of the delivery journal.
+    pub message_id: String,
+    /// The recipient.
+    pub to: String,
+    /// The `.eml` file.
+    pub path: PathBuf,
+    /// The file's SHA-256 as the manifest records it.
+    pub sha256: String,
+}
+
+/// How often and how patiently a temporary failure is retried.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// The wait before the second attempt; it doubles for each further one.
+    pub delay: Duration,
+}
+
+/// How the delivery of one message ended.
+pub enum Outcome {
+    /// The server accepted it.
+    Accepted,
+    /// Failed for good; the reason, for the report.
+    Failed(String),
+    /// A signal came while it waited to be retried; it is journaled as
+    /// deferred and goes out with the next `send`.
+    Stopped,
+}
+
+impl Outgoing {
+    /// The message's bytes and envelope, if the file is the one the run
+    /// wrote (size and SHA-256 as in the manifest) and its addresses read.
+    pub fn load(&self) -> std::result::Result<(Vec<u8>, Envelope), String> {
+        let bytes = std::fs::read(&self.path)
+            .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
+        if crate::util::digest::sha256_hex(&bytes) != self.sha256 {
+            return Err(format!(
+                "{} does not match the hash in the manifest; it was changed after the run and is not sent",
+                self.path.display()
+            ));
+        }
+        let (from, to) = match (envelope_sender(&bytes), self.to.parse::<Address>()) {
+            (Some(f), Ok(t)) => (f, t),
+            _ => return Err("cannot read the sender or recipient address".into()),
+        };
+        let envelope = Envelope::new(Some(from), vec![to]).map_err(|e| e.to_string())?;
+        Ok((bytes, envelope))
+    }
+}
+
+/// Submits one message, retrying temporary failures with backoff (a
+/// signal on `stop` ends the wait); journals every attempt.
+pub fn deliver(
+    o: &Outgoing,
+    transport: &SmtpTransport,
+    pacer: &Pacer,
+    journal: &Mutex<std::fs::File>,
+    retry: Retry,
+    stop: &StopFlag,
+) -> Outcome {
+    let record = |status: &str, attempt: u32, reply: String| {
+        let entry = JournalEntry {
+            message_id: o.message_id.clone(),
+            record_id: o.record_id.clone(),
+            to: o.to.clone(),
+            status: status.into(),
+            attempt,
+            reply,
+            at: now_rfc3339(),
+        };
+        let mut line = serde_json::to_vec(&entry).expect("entry serializes");
+        line.push(b'\n');
+        let mut file = journal.lock().expect("no panics while locked");
+        // A journal that cannot be written would risk a second delivery on
+        // the next send: stop this message's delivery with the reason.
+        file.write_all(&line)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| format!("cannot write the delivery journal: {e}"))
+    };
+    let fail = |attempt: u32, why: String| -> Outcome {
+        let why = match record("failed", attempt, why.clone()) {
+            Ok(()) => why,
+            Err(e) => e,
+        };
+        Outcome::Failed(format!("{} ({}): {why}", o.record_id, o.to))
+    };
+    let (bytes, envelope) = match o.load() {
+        Ok(loaded) => loaded,
+        Err(why) => return fail(0, why),
+    };
+    let mut delay = retry.delay;
+    for attempt in 1..=retry.max_attempts {
+        pacer.wait();
+        match transport.send_raw(&envelope, &bytes) {
+            Ok(response) => {
+                let reply = format!(
+                    "{} {}",
+                    response.code(),
+                    response.message().collect::<Vec<_>>().join(" ")
+                );
+                return match record("accepted", attempt, reply) {
+                    Ok(()) => Outcome::Accepted,
+                    Err(e) => Outcome::Failed(format!("{} ({}): {e}", o.record_id, o.to)),
+                };
+            }
+            Err(e) if e.is_permanent() => return fail(attempt, e.to_string()),
+            Err(e) if attempt < retry.max_attempts => {
+                if let Err(e) = record("deferred", attempt, e.to_string()) {
+                    return Outcome::Failed(format!("{} ({}): {e}", o.record_id, o.to));
+                }
+                // Wait for the retry, but not past a signal.
+                let until = Instant::now() + delay;
+                while Instant::now() < until {
+                    if stop.requested().is_some() {
+                        return Outcome::Stopped;
+                    }
+                    std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
+                }
+                delay *= 2;
+            }
+            Err(e) => {
+                return fail(
+                    attempt,
+                    format!("{e} (temporary, but still failing after {attempt} attempts)"),
+                )
+            }
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// The address in the message's `From:` header.
+fn envelope_sender(eml: &[u8]) -> Option<Address> {
+    let head_end = eml.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&eml[..head_end]).ok()?;
+    let line = head
+        .split("\r\n")
+        .find(|l| l.len() > 5 && l[..5].eq_ignore_ascii_case("from:"))?;
+    let value = &line[5..];
+    let addr = match (value.rfind('<'), value.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &value[a + 1..b],
+        _ => value.trim(),
+    };
+    addr.trim().parse().ok()
+}
+
+/// The Message-IDs the journal records as accepted.
+pub fn accepted_ids(path: &Path) -> Result<HashSet<String>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashSet::new()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    // A line cut short by a crash is ignored: its message was not recorded
+    // as accepted, so it is sent again (see the module docs).
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<JournalEntry>(l).ok())
+        .filter(|e| e.status == "accepted")
+        .map(|e| e.message_id)
+        .collect())
+}
+
+/// Builds the SMTP transport for `url` (see the module docs).
+pub fn transport(url: &str, connections: usize, ca: Option<&[u8]>) -> Result<SmtpTransport> {
+    let usage = |why: &str| Error::Usage(format!("--smtp `{url}`: {why}"));
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| usage("expected smtp://host[:port] or smtps://host[:port]"))?;
+    let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let authority = authority.trim_end_matches('/');
+    if authority.contains('@') {
+        return Err(usage(&format!(
+            "credentials do not belong on the command line; set {USER_ENV} and {PASSWORD_ENV}"
+        )));
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+            (h, Some(p.parse::<u16>().map_err(|_| usage("bad port"))?))
+        }
+        _ => (authority, None),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(usage("no host"));
+    }
+    let plain = match query {
+        "" => false,
+        "tls=none" => true,
+        _ => return Err(usage("the only option is ?tls=none")),
+    };
+    let tls = |h: &str| {
+        let mut params = TlsParameters::builder(h.into());
+        if let Some(pem) = ca {
+            if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                return Err(Error::Usage(
+                    "--smtp-ca: not a PEM certificate (no BEGIN CERTIFICATE block)".into(),
+                ));
+            }
+            let cert = Certificate::from_pem(pem)
+                .map_err(|e| Error::Usage(format!("--smtp-ca: not a PEM certificate: {e}")))?;
+            params = params.add_root_certificate(cert);
+        }
+        params
+            .build()
+            .map_err(|e| usage(&format!("TLS setup failed: {e}")))
+    };
+    let (tls, default_port) = match (scheme, plain) {
+        ("smtps", false) => (Tls::Wrapper(tls(host)?), 465),
+        ("smtp", false) => (Tls::Required(tls(host)?), 587),
+        ("smtp", true) => {
+            let loopback = host == "localhost"
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if !loopback {
+                return Err(usage(
+                    "?tls=none sends in plain text and is allowed only to a loopback address",
+                ));
+            }
+            (Tls::None, 25)
+        }
+        _ => return Err(usage("the scheme must be smtp or smtps")),
+    };
+    let mut builder = SmtpTransport::builder_dangerous(host)
+        .port(port.unwrap_or(default_port))
+        .tls(tls)
+        .timeout(Some(Duration::from_secs(30)))
+        .pool_config(PoolConfig::new().max_size(connections as u32));
+    match (std::env::var(USER_ENV), std::env::var(PASSWORD_ENV)) {
+        (Ok(user), Ok(password)) => builder = builder.credentials(Credentials::new(user, password)),
+        (Ok(_), Err(_)) | (Err(_), Ok(_)) => {
+            return Err(Error::Usage(format!(
+                "set both {USER_ENV} and {PASSWORD_ENV}, or neither"
+            )))
+        }
+        _ => {}
+    }
+    Ok(builder.build())
+}
+
+/// A global rate limit: hands out send slots `1/rate` seconds apart.
+pub struct Pacer {
+    gap: Duration,
+    next: Mutex<Instant>,
+}
+
+impl Pacer {
+    /// Slots `1/rate` seconds apart.
+    pub fn new(rate: f64) -> Pacer {
+        Pacer {
+            gap: Duration::from_secs_f64(1.0 / rate),
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Blocks until this caller's slot.
+    /// Blocks until the next slot.
+    pub fn wait(&self) {
+        let slot = {
+            let mut next = self.next.lock().expect("no panics while locked");
+            let now = Instant::now();
+            let slot = (*next).max(now);
+            *next = slot + self.gap;
+            slot
+        };
+        let now = Instant::now();
+        if slot > now {
+            std::thread::sleep(slot - now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked_before_connecting() {
+        let err = |u: &str| {
+            transport(u, 2, None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(err("smtp://user:pw@mail.example").contains(USER_ENV));
+        assert!(err("smtp://mail.example?tls=none").contains("loopback"));
+        assert!(err("http://mail.example").contains("scheme"));
+        assert!(err("mail.example").contains("smtp://"));
+        assert!(err("smtp://mail.example:x").contains("port"));
+        assert!(transport("smtp://127.0.0.1:2525?tls=none", 2, None).is_ok());
+        assert!(transport("smtps://mail.example", 2, None).is_ok());
+        assert!(transport("smtp://[::1]:25?tls=none", 2, None).is_ok());
+        let bad_ca = transport("smtps://mail.example", 2, Some(b"not pem"));
+        assert!(bad_ca.err().unwrap().to_string().contains("--smtp-ca"));
+    }
+
+    #[test]
+    fn the_sender_is_read_from_the_from_header() {
+        let eml = b"From: \"Bank\" <hello@bank.example>\r\nTo: a@b.example\r\n\r\nbody";
+        assert_eq!(
+            envelope_sender(eml).unwrap().to_string(),
+            "hello@bank.example"
+        );
+    }
+
+    #[test]
+    fn the_pacer_spaces_slots() {
+        let p = Pacer::new(50.0);
+        let start = Instant::now();
+        for _ in 0..6 {
+            p.wait();
+        }
+        assert!(
+            start.elapsed() >= Duration::from_millis(95),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+}

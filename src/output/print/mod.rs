@@ -1,0 +1,599 @@
+//! Print production: letters in mailing order, combined into print files,
+//! with a job ticket a print shop reconciles on receipt.
+//!
+//! Stage 4 of the data path, for the pdf channel (`run --print`). Before
+//! rendering, the run sorts the records that get a letter by the layout's
+//! mailing-order key (`print.sort`, then the record id) or by a sequence file
+//! a presort tool returned (`--sequence FILE`: one record id a line), and
+//! numbers the pieces 1..n. The template knows its piece number before it
+//! renders: `json("/letterpress/piece.json").sequence`.
+//!
+//! After rendering, the letters are combined in that order into
+//! `print/print-001.pdf`, `print-002.pdf`, ..., each at most
+//! `print.max_sheets_per_file` sheets. In duplex every letter starts on the
+//! front of a sheet: a letter with an odd page count gets a blank back page.
+//! Each piece gets an envelope class by its sheet count (`print.envelopes`,
+//! the first class whose `max_sheets` it fits). Identical objects of the
+//! letters (the logo, colour profiles, and any identical font data) are
+//! stored once per print file. The job ticket `print/job-ticket.csv` (and
+//! `.json`) has one row per piece, then totals rows whose `sequence` is
+//! `TOTAL`, `FILE` or `ENVELOPE`.
+
+pub mod imb;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use lopdf::{dictionary, Document, Object, ObjectId};
+use serde_json::Value;
+
+use crate::model::print::{
+    Code, ImbSettings, Omr, Piece, Plex, PrintFile, PrintOutput, PrintSettings,
+};
+
+impl ImbSettings {
+    /// The `tracking-routing` payload and the 65 bars of a piece.
+    pub fn barcode(&self, sequence: u32, zip: &str) -> Result<(String, String), String> {
+        let width = 15usize.saturating_sub(self.mailer_id.len());
+        let serial = self.serial_offset + u64::from(sequence);
+        let serial = format!("{serial:0width$}");
+        if serial.len() > width {
+            return Err(format!(
+                "IMb serial {serial} does not fit {width} digits (serial_offset too large)"
+            ));
+        }
+        let tracking = format!(
+            "{}{}{}{serial}",
+            self.barcode_id, self.service_type, self.mailer_id
+        );
+        let routing: String = zip.chars().filter(char::is_ascii_digit).collect();
+        let bars = crate::output::print::imb::encode(&tracking, &routing)
+            .map_err(|e| format!("IMb: {e}"))?;
+        let payload = if routing.is_empty() {
+            tracking
+        } else {
+            format!("{tracking}-{routing}")
+        };
+        Ok((payload, bars))
+    }
+}
+
+impl Code {
+    /// The payload of a sheet's code.
+    pub fn payload(run_id: &str, piece: u32, sheet: usize, sheets: usize) -> String {
+        format!("{run_id}|{piece}|{sheet}/{sheets}")
+    }
+
+    /// PDF drawing operators for a code on a page `height` pt tall.
+    fn content(&self, payload: &str, height: f64) -> Result<String, String> {
+        let code = datamatrix::DataMatrix::encode_str(payload, datamatrix::SymbolList::default())
+            .map_err(|e| format!("DataMatrix for {payload:?}: {e:?}"))?;
+        let pt = |mm: f64| mm * 72.0 / 25.4;
+        let m = pt(self.module);
+        let mut ops = String::from("q 0 0 0 rg\n");
+        for (x, y) in code.bitmap().pixels() {
+            let px = pt(self.left) + x as f64 * m;
+            let py = height - pt(self.top) - (y as f64 + 1.0) * m;
+            ops.push_str(&format!("{px:.3} {py:.3} {m:.3} {m:.3} re\n"));
+        }
+        ops.push_str("f Q\n");
+        Ok(ops)
+    }
+}
+
+/// What is printed on every sheet of a print file besides the letters.
+pub struct SheetMarks<'a> {
+    /// OMR bars.
+    pub omr: Option<&'a Omr>,
+    /// A DataMatrix code.
+    pub code: Option<&'a Code>,
+    /// The run id, in the code.
+    pub run_id: &'a str,
+    /// The piece number of each part.
+    pub pieces: &'a [u32],
+}
+
+impl Omr {
+    /// The marks of a sheet: start, end of set, 3 sequence bits, parity,
+    /// safety.
+    pub fn marks(sheet_in_file: usize, last_of_piece: bool) -> [bool; 7] {
+        let n = sheet_in_file % 8;
+        let mut m = [
+            true,
+            last_of_piece,
+            n & 1 != 0,
+            n & 2 != 0,
+            n & 4 != 0,
+            false,
+            true,
+        ];
+        m[5] = m.iter().filter(|b| **b).count() % 2 == 1;
+        m
+    }
+
+    /// PDF drawing operators for a sheet's marks on a page `height` pt tall.
+    fn content(&self, marks: [bool; 7], height: f64) -> String {
+        let pt = |mm: f64| mm * 72.0 / 25.4;
+        let mut ops = String::from("q 0 0 0 rg\n");
+        for (i, on) in marks.iter().enumerate() {
+            if *on {
+                let y = height - pt(self.top + i as f64 * self.pitch) - pt(self.thickness) / 2.0;
+                ops.push_str(&format!(
+                    "{:.3} {:.3} {:.3} {:.3} re f\n",
+                    pt(self.left),
+                    y,
+                    pt(self.length),
+                    pt(self.thickness)
+                ));
+            }
+        }
+        ops.push_str("Q\n");
+        ops
+    }
+}
+
+/// A piece waiting to be placed: its letter and what the ticket shows.
+pub struct Letter {
+    /// Mailing-order number.
+    pub sequence: u32,
+    /// The record id.
+    pub record_id: String,
+    /// The rendered PDF, relative to the output folder.
+    pub path: String,
+    /// Its page count.
+    pub pages: usize,
+    /// The postcode.
+    pub postcode: String,
+    /// The envelope class, when already known (a reprint keeps the original's).
+    pub envelope: Option<String>,
+    /// The postal barcode payload, if any.
+    pub barcode: String,
+}
+
+/// Combines the letters (sorted by sequence) into print files under
+/// `<out>/print/` and writes the job ticket. Returns the pieces and the
+/// output summary.
+pub fn produce(
+    out: &Path,
+    settings: &PrintSettings,
+    letters: Vec<Letter>,
+    run_id: &str,
+) -> Result<(Vec<Piece>, PrintOutput), String> {
+    produce_named(out, settings, letters, "print", "job-ticket", run_id)
+}
+
+/// [`produce`] with other names: print files `print/<stem>-NNN.pdf` and the
+/// ticket `print/<ticket>.csv` and `.json` (reprints use their own).
+pub fn produce_named(
+    out: &Path,
+    settings: &PrintSettings,
+    mut letters: Vec<Letter>,
+    stem: &str,
+    ticket: &str,
+    run_id: &str,
+) -> Result<(Vec<Piece>, PrintOutput), String> {
+    letters.sort_by_key(|l| l.sequence);
+    let dir = out.join("print");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    crate::util::fs::remove_stale_temp_files(&dir, "")
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+
+    // Place the pieces: padding, sheets, envelope, file.
+    let mut pieces = Vec::with_capacity(letters.len());
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new()];
+    let (mut file_sheets, mut file_pages) = (0usize, 0usize);
+    for (i, l) in letters.iter().enumerate() {
+        let padded = match settings.plex {
+            Plex::Duplex => l.pages + l.pages % 2,
+            Plex::Simplex => l.pages,
+        };
+        let sheets = match settings.plex {
+            Plex::Duplex => padded / 2,
+            Plex::Simplex => padded,
+        };
+        if file_sheets > 0 && file_sheets + sheets > settings.max_sheets_per_file {
+            groups.push(Vec::new());
+            file_sheets = 0;
+            file_pages = 0;
+        }
+        let file_no = groups.len();
+        groups.last_mut().expect("a group").push(i);
+        let envelope = l.envelope.clone().unwrap_or_else(|| {
+            settings
+                .envelopes
+                .iter()
+                .find(|e| e.max_sheets.is_none_or(|m| sheets <= m))
+                .map_or_else(|| "unclassified".to_string(), |e| e.name.clone())
+        });
+        pieces.push(Piece {
+            sequence: l.sequence,
+            record_id: l.record_id.clone(),
+            print_file: format!("print/{stem}-{file_no:03}.pdf"),
+            first_page: file_pages + 1,
+            last_page: file_pages + padded,
+            pages: padded,
+            sheets,
+            envelope,
+            postcode: l.postcode.clone(),
+            barcode: l.barcode.clone(),
+        });
+        file_sheets += sheets;
+        file_pages += padded;
+    }
+
+    // Write each print file.
+    let mut files = Vec::new();
+    for (n, group) in groups.iter().enumerate().filter(|(_, g)| !g.is_empty()) {
+        let mut parts = Vec::with_capacity(group.len());
+        for &i in group {
+            let path = out.join(&letters[i].path);
+            let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            parts.push((bytes, pieces[i].pages));
+        }
+        let sequences: Vec<u32> = group.iter().map(|&i| pieces[i].sequence).collect();
+        let marks = SheetMarks {
+            omr: settings.omr.as_ref(),
+            code: settings.datamatrix.as_ref(),
+            run_id,
+            pieces: &sequences,
+        };
+        let pdf = combine_marked(&parts, None, Some(&marks), settings.plex)?;
+        let rel = format!("print/{stem}-{:03}.pdf", n + 1);
+        crate::util::fs::write_atomic(&out.join(&rel), &pdf, true)
+            .map_err(|e| format!("{rel}: {e}"))?;
+        files.push(PrintFile {
+            sha256: crate::util::digest::sha256_hex(&pdf),
+            bytes: pdf.len() as u64,
+            pieces: group.len(),
+            pages: group.iter().map(|&i| pieces[i].pages).sum(),
+            sheets: group.iter().map(|&i| pieces[i].sheets).sum(),
+            path: rel,
+        });
+    }
+    let tickets = write_ticket(out, &pieces, &files, settings, ticket)?;
+    let total: u64 = files.iter().map(|f| f.bytes).sum();
+    let bytes_per_piece = if pieces.is_empty() {
+        0
+    } else {
+        total / pieces.len() as u64
+    };
+    Ok((
+        pieces,
+        PrintOutput {
+            plex: settings.plex,
+            files,
+            tickets,
+            bytes_per_piece,
+        },
+    ))
+}
+
+/// The job ticket: one row per piece, then totals.
+fn write_ticket(
+    out: &Path,
+    pieces: &[Piece],
+    files: &[PrintFile],
+    settings: &PrintSettings,
+    name: &str,
+) -> Result<Vec<crate::model::manifest::FileEntry>, String> {
+    let header = [
+        "sequence",
+        "record_id",
+        "print_file",
+        "first_page",
+        "last_page",
+        "pages",
+        "sheets",
+        "envelope",
+        "postcode",
+        "barcode",
+    ];
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    let mut rows: Vec<Vec<String>> = pieces
+        .iter()
+        .map(|p| {
+            vec![
+                p.sequence.to_string(),
+                p.record_id.clone(),
+                p.print_file.clone(),
+                p.first_page.to_string(),
+                p.last_page.to_string(),
+                p.pages.to_string(),
+                p.sheets.to_string(),
+                p.envelope.clone(),
+                p.postcode.clone(),
+                p.barcode.clone(),
+            ]
+        })
+        .collect();
+    let total = |kind: &str, file: &str, env: &str, ps: Vec<&Piece>| {
+        vec![
+            kind.to_string(),
+            format!("{} pieces", ps.len()),
+            file.to_string(),
+            String::new(),
+            String::new(),
+            ps.iter().map(|p| p.pages).sum::<usize>().to_string(),
+            ps.iter().map(|p| p.sheets).sum::<usize>().to_string(),
+            env.to_string(),
+            String::new(),
+            String::new(),
+        ]
+    };
+    rows.push(total("TOTAL", "", "", pieces.iter().collect()));
+    for f in files {
+        rows.push(total(
+            "FILE",
+            &f.path,
+            "",
+            pieces.iter().filter(|p| p.print_file == f.path).collect(),
+        ));
+    }
+    for e in &settings.envelopes {
+        rows.push(total(
+            "ENVELOPE",
+            "",
+            &e.name,
+            pieces.iter().filter(|p| p.envelope == e.name).collect(),
+        ));
+    }
+    csv.write_record(header).map_err(|e| e.to_string())?;
+    for r in &rows {
+        csv.write_record(r).map_err(|e| e.to_string())?;
+    }
+    let csv = csv.into_inner().map_err(|e| e.to_string())?;
+    let json_rows: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            Value::Object(
+                header
+                    .iter()
+                    .map(|h| h.to_string())
+                    .zip(r.iter().map(|v| Value::String(v.clone())))
+                    .collect(),
+            )
+        })
+        .collect();
+    let mut json = serde_json::to_vec_pretty(&json_rows).expect("JSON serializes");
+    json.push(b'\n');
+    let mut entries = Vec::new();
+    for (rel, bytes) in [
+        (format!("print/{name}.csv"), csv),
+        (format!("print/{name}.json"), json),
+    ] {
+        crate::util::fs::write_atomic(&out.join(&rel), &bytes, true)
+            .map_err(|e| format!("{rel}: {e}"))?;
+        entries.push(crate::model::manifest::FileEntry {
+            path: rel,
+            sha256: crate::util::digest::sha256_hex(&bytes),
+            bytes: bytes.len() as u64,
+        });
+    }
+    Ok(entries)
+}
+
+/// Combines PDFs into one, pages in order, padding each part to the given
+/// page count with blank pages of its last page's size, and stores identical
+/// streams once. Catalogs, structure trees and outlines of the parts are
+/// left behind (a print file is for printing; a proof for reading). With a
+/// title, the result gets an Info dictionary.
+pub fn combine(parts: &[(Vec<u8>, usize)], title: Option<&str>) -> Result<Vec<u8>, String> {
+    combine_marked(parts, title, None, Plex::Simplex)
+}
+
+/// [`combine`], with OMR marks on the front of every sheet.
+fn combine_marked(
+    parts: &[(Vec<u8>, usize)],
+    title: Option<&str>,
+    marks: Option<&SheetMarks>,
+    plex: Plex,
+) -> Result<Vec<u8>, String> {
+    let mut out = Document::with_version("1.7");
+    let pages_id = out.new_object_id();
+    let mut kids: Vec<Object> = Vec::new();
+    let mut own_pages: Vec<usize> = Vec::with_capacity(parts.len());
+    let mut next_id = out.max_id + 1;
+    for (bytes, padded) in parts {
+        let mut doc = Document::load_mem(bytes).map_err(|e| e.to_string())?;
+        for page_id in doc.get_pages().into_values() {
+            let mut page = doc
+                .get_dictionary(page_id)
+                .map_err(|e| e.to_string())?
+                .clone();
+            for key in [&b"MediaBox"[..], b"Resources", b"CropBox", b"Rotate"] {
+                if page.get(key).is_err() {
+                    if let Some(v) = inherited(&doc, page_id, key) {
+                        page.set(key, v);
+                    }
+                }
+            }
+            page.remove(b"StructParents");
+            doc.objects.insert(page_id, Object::Dictionary(page));
+        }
+        doc.renumber_objects_with(next_id);
+        next_id = doc.max_id + 1;
+        let pages: Vec<ObjectId> = doc.get_pages().into_values().collect();
+        own_pages.push(pages.len());
+        let last_box = pages
+            .last()
+            .and_then(|id| doc.get_dictionary(*id).ok())
+            .and_then(|d| d.get(b"MediaBox").ok().cloned());
+        for (id, obj) in doc.objects {
+            if matches!(obj.type_name().ok(), Some(b"Catalog") | Some(b"Pages")) {
+                continue;
+            }
+            out.objects.insert(id, obj);
+        }
+        for id in &pages {
+            if let Some(Object::Dictionary(d)) = out.objects.get_mut(id) {
+                d.set("Parent", pages_id);
+            }
+            kids.push(Object::Reference(*id));
+        }
+        for _ in pages.len()..*padded {
+            let media = last_box.clone().unwrap_or_else(|| {
+                Object::Array(vec![0.into(), 0.into(), 595.276.into(), 841.89.into()])
+            });
+            out.max_id = out.max_id.max(next_id);
+            let blank = out.add_object(dictionary! {
+                "Type" => "Page", "Parent" => pages_id, "MediaBox" => media,
+                "Resources" => dictionary! {},
+            });
+            next_id = out.max_id + 1;
+            kids.push(Object::Reference(blank));
+        }
+    }
+    out.max_id = out.max_id.max(next_id);
+    if let Some(marks) = marks.filter(|m| m.omr.is_some() || m.code.is_some()) {
+        let mut page_no = 0;
+        let mut sheet_in_file = 0;
+        for (part, (_, padded)) in parts.iter().enumerate() {
+            let per_sheet = if plex == Plex::Duplex { 2 } else { 1 };
+            let sheets = padded.div_ceil(per_sheet);
+            for s in 0..sheets {
+                sheet_in_file += 1;
+                let front = match kids.get(page_no + s * per_sheet) {
+                    Some(Object::Reference(id)) => *id,
+                    _ => continue,
+                };
+                let height = page_height(&out, front);
+                let mut ops = String::new();
+                if let Some(omr) = marks.omr {
+                    ops.push_str(&omr.content(Omr::marks(sheet_in_file, s + 1 == sheets), height));
+                }
+                if let Some(code) = marks.code {
+                    let piece = marks.pieces.get(part).copied().unwrap_or(0);
+                    let payload = Code::payload(marks.run_id, piece, s + 1, sheets);
+                    ops.push_str(&code.content(&payload, height)?);
+                }
+                // A blank padding page (the back of the last sheet) carries
+                // the sheet's marks too.
+                let back = page_no + s * per_sheet + 1;
+                let padding =
+                    per_sheet == 2 && back < page_no + padded && back >= page_no + own_pages[part];
+                if padding {
+                    if let Some(Object::Reference(id)) = kids.get(back) {
+                        mark_page(&mut out, *id, ops.clone())?;
+                    }
+                }
+                mark_page(&mut out, front, ops)?;
+            }
+            page_no += padded;
+        }
+    }
+    let count = kids.len() as i64;
+    out.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => count }),
+    );
+    let catalog = out.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    out.trailer.set("Root", catalog);
+    if let Some(title) = title {
+        let info = out.add_object(dictionary! {
+            "Title" => Object::string_literal(title),
+            "Creator" => Object::string_literal("letterpress"),
+        });
+        out.trailer.set("Info", info);
+    }
+    out.prune_objects();
+    dedupe_streams(&mut out);
+    let mut buf = Vec::new();
+    out.save_to(&mut buf).map_err(|e| e.to_string())?;
+    Ok(buf)
+}
+
+/// Draws a sheet's marks (PDF operators) over a page: its content is
+/// wrapped in `q`/`Q` so the marks are drawn in the page's default
+/// coordinates.
+fn mark_page(doc: &mut Document, page: ObjectId, ops: String) -> Result<(), String> {
+    let open = doc.add_object(lopdf::Stream::new(dictionary! {}, b"q\n".to_vec()));
+    let close = doc.add_object(lopdf::Stream::new(
+        dictionary! {},
+        format!("Q\n{ops}").into_bytes(),
+    ));
+    let dict = match doc.objects.get_mut(&page) {
+        Some(Object::Dictionary(d)) => d,
+        _ => return Err("a page is not a dictionary".into()),
+    };
+    let mut contents = vec![Object::Reference(open)];
+    match dict.get(b"Contents") {
+        Ok(Object::Array(a)) => contents.extend(a.iter().cloned()),
+        Ok(other) => contents.push(other.clone()),
+        Err(_) => {}
+    }
+    contents.push(Object::Reference(close));
+    dict.set("Contents", Object::Array(contents));
+    Ok(())
+}
+
+/// The height of a page in points (A4 if it cannot be read).
+fn page_height(doc: &Document, page: ObjectId) -> f64 {
+    match doc
+        .get_dictionary(page)
+        .ok()
+        .and_then(|d| d.get(b"MediaBox").ok())
+    {
+        Some(Object::Array(a)) if a.len() == 4 => match &a[3] {
+            Object::Real(r) => f64::from(*r),
+            Object::Integer(i) => *i as f64,
+            _ => 841.89,
+        },
+        _ => 841.89,
+    }
+}
+
+/// Keeps one copy of streams that are byte-identical (dictionary and data)
+/// and points every reference at it.
+fn dedupe_streams(doc: &mut Document) {
+    // Keyed by a 128-bit hash of dictionary and data, not by copies of them.
+    let mut first: HashMap<u128, ObjectId> = HashMap::new();
+    let mut alias: HashMap<ObjectId, ObjectId> = HashMap::new();
+    for (id, obj) in &doc.objects {
+        if let Object::Stream(s) = obj {
+            let key = typst::utils::hash128(&(format!("{:?}", s.dict), &s.content));
+            match first.get(&key) {
+                Some(keep) => {
+                    alias.insert(*id, *keep);
+                }
+                None => {
+                    first.insert(key, *id);
+                }
+            }
+        }
+    }
+    if alias.is_empty() {
+        return;
+    }
+    fn redirect(o: &mut Object, alias: &HashMap<ObjectId, ObjectId>) {
+        match o {
+            Object::Reference(r) => {
+                if let Some(k) = alias.get(r) {
+                    *r = *k;
+                }
+            }
+            Object::Array(a) => a.iter_mut().for_each(|x| redirect(x, alias)),
+            Object::Dictionary(d) => d.iter_mut().for_each(|(_, x)| redirect(x, alias)),
+            Object::Stream(s) => s.dict.iter_mut().for_each(|(_, x)| redirect(x, alias)),
+            _ => {}
+        }
+    }
+    for obj in doc.objects.values_mut() {
+        redirect(obj, &alias);
+    }
+    for id in alias.keys() {
+        doc.objects.remove(id);
+    }
+}
+
+/// A page attribute set on the page or one of its ancestors.
+fn inherited(doc: &Document, page: ObjectId, key: &[u8]) -> Option<Object> {
+    let mut current = page;
+    for _ in 0..32 {
+        let node = doc.get_dictionary(current).ok()?;
+        if let Ok(v) = node.get(key) {
+            return Some(v.clone());
+        }
+        current = node.get(b"Parent").ok()?.as_reference().ok()?;
+    }
+    None
+}

@@ -1,0 +1,817 @@
+//! PDF letters from a Typst template, rendered in process.
+//!
+//! A [`Renderer`] is built once per layout version and shared read-only by all
+//! worker threads: the Typst standard library, the fonts (Typst's embedded
+//! fonts plus the layout's `fonts/`, never system fonts), and every file of
+//! the version folder, read into memory and parsed once. Rendering a record
+//! builds a tiny [`typst::World`] that borrows all that and serves the record
+//! as JSON at the one fixed virtual path [`RECORD_PATH`]; the template reads it
+//! with `json("/record.json")`. Record values are therefore data, never Typst
+//! markup: `#set text(red)` in a name prints literally.
+//!
+//! The engine also serves its locale module at [`LOCALE_MODULE`] and, for the
+//! record's resolved locale, the formatting rules and the layout's wording at
+//! `/letterpress/locale.json` (see [`crate::layout::locale`]). A layout's own files
+//! cannot use the `letterpress/` folder.
+//!
+//! The template sees only its own version folder (read before rendering
+//! starts, so nothing on disk is reachable while rendering), `datetime.today()`
+//! is the run's as-of date, and `@preview/...` package imports fail with an
+//! explanation. After compilation the engine checks that every character has a
+//! real glyph, every page has the layout's paper size and the page count stays
+//! within the layout's limit; then it exports a tagged PDF whose metadata
+//! (title, author, document id = record id, date = as-of date) is fixed, so the
+//! same inputs give the same bytes.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::LazyLock;
+
+use serde_json::{Map, Value};
+use typst::diag::{FileError, FileResult, Severity, SourceDiagnostic};
+use typst::foundations::{Bytes, Datetime, Duration, Smart};
+use typst::layout::{Abs, Frame, FrameItem, Point};
+use typst::syntax::{DiagSpan, DiagSpanKind, FileId, RootedPath, Source, VirtualPath, VirtualRoot};
+use typst::text::{Font, FontBook};
+use typst::utils::LazyHash;
+use typst::{Library, LibraryExt, World, WorldExt};
+use typst_kit::fonts::FontStore;
+use typst_layout::PagedDocument;
+use typst_pdf::{PdfOptions, PdfStandard, PdfStandards, Timestamp};
+
+use crate::check::wording::Wording;
+use crate::error::{Error, Result};
+use crate::layout::catalog::Layout;
+use crate::layout::files::LayoutFiles;
+use crate::layout::locale::{Rules, RULES};
+use crate::layout::texts::Texts;
+use crate::model::layout::PageSettings;
+use crate::model::vocab::Standard;
+use crate::util::clock::Date;
+
+/// The virtual path at which a template finds its record.
+pub const RECORD_PATH: &str = "/record.json";
+
+/// The virtual path of the engine's locale module.
+pub const LOCALE_MODULE: &str = "/letterpress/locale.typ";
+
+/// The engine's locale module: formats money, numbers and dates with the
+/// rules of [`crate::layout::locale`], as the email channel does.
+const LOCALE_TYPST: &str = include_str!("locale.typ");
+
+/// The engine's print module, served at `/letterpress/print.typ`: the
+/// Intelligent Mail barcode and the address placed in an envelope window.
+const PRINT_TYPST: &str = include_str!("print.typ");
+
+/// The virtual path of the main file that puts a mark on every page.
+const MARKED_MAIN: &str = "/letterpress/marked.typ";
+
+/// The virtual path of the ISO 4217 minor units the locale module uses.
+const CURRENCIES_JSON: &str = "/letterpress/currencies.json";
+
+/// The virtual path of the record's locale rules and wording.
+const LOCALE_JSON: &str = "/letterpress/locale.json";
+
+/// The record's file id, interned once per process (file ids are never freed).
+static RECORD_ID: LazyLock<FileId> = LazyLock::new(|| vpath_id(RECORD_PATH).expect("valid path"));
+
+/// The piece file's id: `{"sequence": n}` in a print run, else null.
+static PIECE_ID: LazyLock<FileId> =
+    LazyLock::new(|| vpath_id("/letterpress/piece.json").expect("valid path"));
+
+/// The recipient file's id: the name and address block composed by the
+/// engine (see [`crate::render::names`]), or null.
+static RECIPIENT_ID: LazyLock<FileId> =
+    LazyLock::new(|| vpath_id("/letterpress/recipient.json").expect("valid path"));
+
+/// The locale rules' file id.
+static LOCALE_ID: LazyLock<FileId> = LazyLock::new(|| vpath_id(LOCALE_JSON).expect("valid path"));
+
+fn vpath_id(path: &str) -> Option<FileId> {
+    Some(RootedPath::new(VirtualRoot::Project, VirtualPath::new(path).ok()?).intern())
+}
+
+/// A rendered letter.
+#[derive(Debug)]
+pub struct Rendered {
+    /// The PDF file's bytes.
+    pub pdf: Vec<u8>,
+    /// Its page count.
+    pub pages: usize,
+    /// Typst's warnings (e.g. an unknown font family, which silently falls
+    /// back to another font), one line each with file and line; only filled
+    /// by [`Renderer::render_with_warnings`].
+    pub warnings: Vec<String>,
+    /// The text lines of each page; only filled by [`Renderer::text_lines`]
+    /// (which leaves `pdf` empty).
+    pub lines: Vec<Vec<String>>,
+}
+
+/// What [`Renderer::render_inner`] produces besides the checks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Pdf,
+    PdfAndWarnings,
+    Text,
+}
+
+/// Everything that stays the same for all letters of one layout version.
+pub struct Renderer {
+    library: LazyHash<Library>,
+    fonts: FontStore,
+    main: FileId,
+    sources: HashMap<FileId, Source>,
+    files: HashMap<FileId, Bytes>,
+    /// `/letterpress/locale.json` for each supported locale.
+    locales: HashMap<&'static str, Bytes>,
+    /// `/letterpress/piece.json` outside print runs.
+    no_piece: Bytes,
+    today: Datetime,
+    timestamp: Timestamp,
+    standards: PdfStandards,
+    page: PageSettings,
+    mark: Option<String>,
+    /// The envelope window the `<address>` block must fit, in mm.
+    window: Option<(f64, f64, f64, f64)>,
+    wording: Wording,
+    title: String,
+    author: Option<String>,
+    keywords: Vec<String>,
+    recipient: Option<crate::model::layout::RecipientSettings>,
+    default_locale: String,
+}
+
+impl Renderer {
+    /// Prepares a layout version's files (as read by [`Layout::read_files`])
+    /// and wording for rendering with the given as-of date and PDF
+    /// standards. A template with a syntax error is a layout error.
+    ///
+    /// With a `mark` (e.g. `DRAFT - NOT APPROVED`), every page carries it in
+    /// large diagonal letters: the engine compiles a small main file that
+    /// sets the page foreground and includes the template, and checks every
+    /// letter for the mark (a template that sets its own page foreground
+    /// would hide it, and that letter fails).
+    pub fn new(
+        layout: &Layout,
+        files: LayoutFiles,
+        texts: &Texts,
+        as_of: Date,
+        standards: &[Standard],
+        mark: Option<&str>,
+    ) -> Result<Renderer> {
+        let layout_err = |msg: String| Error::Layout(format!("{}: {msg}", layout.id()));
+        let mut fonts = FontStore::new();
+        let mut sources = HashMap::new();
+        let mut by_id = HashMap::new();
+        let mut main = None;
+        for (rel, data) in files.files {
+            let vpath = format!("/{rel}");
+            if vpath == RECORD_PATH || rel.starts_with("letterpress/") {
+                return Err(layout_err(format!(
+                    "a layout cannot contain `{rel}`: `record.json` and the `letterpress/` folder are reserved for the engine"
+                )));
+            }
+            let id = vpath_id(&vpath)
+                .ok_or_else(|| layout_err(format!("`{rel}` is not a usable file name")))?;
+            let bytes = Bytes::new(data);
+            let lower = rel.to_ascii_lowercase();
+            if lower.starts_with("fonts/")
+                && [".ttf", ".otf", ".ttc", ".otc"]
+                    .iter()
+                    .any(|e| lower.ends_with(e))
+            {
+                let mut faces = 0;
+                for font in Font::iter(bytes.clone()) {
+                    let info = font.info().clone();
+                    fonts.push((font, info));
+                    faces += 1;
+                }
+                if faces == 0 {
+                    return Err(layout_err(format!("`{rel}` is not a font Typst can read")));
+                }
+            }
+            if lower.ends_with(".typ") {
+                let text = std::str::from_utf8(&bytes)
+                    .map_err(|_| layout_err(format!("`{rel}` is not valid UTF-8")))?
+                    .to_owned();
+                let source = Source::new(id, text);
+                if let Some(err) = source.root().errors_and_warnings().0.into_iter().next() {
+                    let start = match err.span.get() {
+                        DiagSpanKind::Number { num, sub_range, .. } => {
+                            source.range(num, sub_range).map(|r| r.start)
+                        }
+                        DiagSpanKind::Range { range, .. } => Some(range.start),
+                        DiagSpanKind::Detached => None,
+                    };
+                    let line = start.map_or(0, |s| line_at(source.text().as_bytes(), s));
+                    return Err(layout_err(format!(
+                        "{rel}:{line}: syntax error: {}",
+                        err.message
+                    )));
+                }
+                sources.insert(id, source);
+            }
+            if rel == layout.meta.template {
+                main = Some(id);
+            }
+            by_id.insert(id, bytes);
+        }
+        fonts.extend(typst_kit::fonts::embedded());
+        for (path, text) in [
+            (LOCALE_MODULE, LOCALE_TYPST),
+            ("/letterpress/print.typ", PRINT_TYPST),
+        ] {
+            let module = vpath_id(path).expect("valid path");
+            sources.insert(module, Source::new(module, text.to_owned()));
+            by_id.insert(module, Bytes::new(text.as_bytes().to_vec()));
+        }
+        by_id.insert(
+            vpath_id(CURRENCIES_JSON).expect("valid path"),
+            Bytes::new(crate::layout::locale::currencies_json()),
+        );
+        let locales = RULES
+            .iter()
+            .map(|r| {
+                let mut json = r.to_json();
+                json["texts"] =
+                    serde_json::to_value(texts.for_locale(r.tag)).expect("texts serialize");
+                (
+                    r.tag,
+                    Bytes::new(serde_json::to_vec(&json).expect("JSON serializes")),
+                )
+            })
+            .collect();
+        let main = main
+            .ok_or_else(|| layout_err(format!("template `{}` is missing", layout.meta.template)))?;
+        if !sources.contains_key(&main) {
+            return Err(layout_err(format!(
+                "template `{}` must be a .typ file",
+                layout.meta.template
+            )));
+        }
+        let main = match mark {
+            None => main,
+            Some(mark) => {
+                let id = vpath_id(MARKED_MAIN).expect("valid path");
+                let quoted = mark.replace('\\', "\\\\").replace('"', "\\\"");
+                let text = format!(
+                    "#set page(foreground: place(center + horizon, rotate(-50deg, text(font: \"Libertinus Serif\", size: 46pt, weight: \"bold\", fill: rgb(200, 30, 30, 90), \"{quoted}\"))))\n#include \"/{}\"\n",
+                    layout.meta.template
+                );
+                sources.insert(id, Source::new(id, text.clone()));
+                by_id.insert(id, Bytes::new(text.into_bytes()));
+                id
+            }
+        };
+        let list: Vec<PdfStandard> = standards
+            .iter()
+            .map(|s| match s {
+                Standard::A2b => PdfStandard::A_2b,
+                Standard::Ua1 => PdfStandard::Ua_1,
+            })
+            .collect();
+        let standards = PdfStandards::new(&list)
+            .map_err(|e| Error::Usage(format!("--pdf-standard: {}", e.message())))?;
+        let today = Datetime::from_ymd(as_of.year, as_of.month, as_of.day)
+            .ok_or_else(|| Error::Usage(format!("as-of date {as_of} is out of range")))?;
+        let midnight = Datetime::from_ymd_hms(as_of.year, as_of.month, as_of.day, 0, 0, 0)
+            .expect("valid date");
+        Ok(Renderer {
+            library: LazyHash::new(Library::default()),
+            fonts,
+            main,
+            sources,
+            files: by_id,
+            locales,
+            no_piece: Bytes::new(b"{\"sequence\":null,\"imb\":null}".to_vec()),
+            today,
+            timestamp: Timestamp::new_utc(midnight),
+            standards,
+            mark: mark.map(str::to_owned),
+            window: match layout.meta.print.as_ref().and_then(|p| p.window.as_ref()) {
+                Some(w) => Some(w.area().map_err(layout_err)?),
+                None => None,
+            },
+            wording: Wording::new(&layout.meta.required_text, &layout.meta.forbidden_text),
+            page: layout.meta.page.clone(),
+            title: layout.meta.title.clone(),
+            author: layout.meta.pdf.author.clone(),
+            keywords: vec![format!("layout:{}", layout.id())],
+            recipient: layout.meta.recipient.clone(),
+            default_locale: layout.meta.default_locale.clone(),
+        })
+    }
+
+    /// Renders one letter from its record (checked, see [`crate::check::schema`]).
+    /// The error
+    /// is a reason a person can act on, naming template lines or characters.
+    /// [`Rendered::warnings`] stays empty: formatting them for every record
+    /// would be wasted work; see [`Renderer::render_with_warnings`].
+    pub fn render(
+        &self,
+        record_id: &str,
+        record: &Map<String, Value>,
+        locale: &Rules,
+    ) -> std::result::Result<Rendered, String> {
+        self.render_inner(record_id, record, locale, Mode::Pdf, None)
+    }
+
+    /// [`Renderer::render`] for a mail piece: the template finds its
+    /// mailing-order number and its IMb bars at `/letterpress/piece.json`
+    /// (`sequence`, `imb`).
+    pub fn render_piece(
+        &self,
+        record_id: &str,
+        record: &Map<String, Value>,
+        locale: &Rules,
+        sequence: Option<u32>,
+        imb: Option<&str>,
+    ) -> std::result::Result<Rendered, String> {
+        let piece = serde_json::json!({"sequence": sequence, "imb": imb});
+        let piece = Bytes::new(serde_json::to_vec(&piece).expect("JSON serializes"));
+        self.render_inner(record_id, record, locale, Mode::Pdf, Some(piece))
+    }
+
+    /// Compiles and checks a letter like [`Renderer::render`] but returns
+    /// the text lines of each page instead of a PDF (used by `diff`).
+    pub fn text_lines(
+        &self,
+        record_id: &str,
+        record: &Map<String, Value>,
+        locale: &Rules,
+    ) -> std::result::Result<Rendered, String> {
+        self.render_inner(record_id, record, locale, Mode::Text, None)
+    }
+
+    /// [`Renderer::render`], also returning Typst's warnings. Used once per
+    /// run, on the sample record.
+    pub fn render_with_warnings(
+        &self,
+        record_id: &str,
+        record: &Map<String, Value>,
+        locale: &Rules,
+    ) -> std::result::Result<Rendered, String> {
+        self.render_inner(record_id, record, locale, Mode::PdfAndWarnings, None)
+    }
+
+    fn render_inner(
+        &self,
+        record_id: &str,
+        record: &Map<String, Value>,
+        locale: &Rules,
+        mode: Mode,
+        piece: Option<Bytes>,
+    ) -> std::result::Result<Rendered, String> {
+        let want_warnings = mode == Mode::PdfAndWarnings;
+        let piece = piece.unwrap_or_else(|| self.no_piece.clone());
+        let json = serde_json::to_vec(record).expect("JSON serializes");
+        let recipient = match &self.recipient {
+            Some(settings) => serde_json::to_vec(&crate::render::names::recipient(
+                settings,
+                record,
+                &self.default_locale,
+            ))
+            .expect("JSON serializes"),
+            None => b"null".to_vec(),
+        };
+        let world = RecordWorld {
+            shared: self,
+            recipient: Bytes::new(recipient),
+            record: Bytes::new(json),
+            locale: self.locales[locale.tag].clone(),
+            piece,
+        };
+        let result = typst::compile::<PagedDocument>(&world);
+        let mut warnings: Vec<String> = Vec::new();
+        if want_warnings {
+            warnings.extend(result.warnings.iter().map(|d| describe_one(&world, d)));
+            warnings.dedup();
+        }
+        let mut doc = result.output.map_err(|errors| describe(&world, &errors))?;
+
+        let pages = doc.pages().len();
+        if pages == 0 {
+            return Err("the template produced no pages".into());
+        }
+        if pages > self.page.max_pages {
+            return Err(format!(
+                "the letter has {pages} pages, more than the layout's limit of {} (page.max_pages)",
+                self.page.max_pages
+            ));
+        }
+        let (w, h) = self.page.format.size_mm();
+        for (i, page) in doc.pages().iter().enumerate() {
+            let size = page.frame.size();
+            let (pw, ph) = (size.x.to_mm(), size.y.to_mm());
+            let fits = |a: f64, b: f64| (pw - a).abs() < 1.0 && (ph - b).abs() < 1.0;
+            if !fits(w, h) && !fits(h, w) {
+                return Err(format!(
+                    "page {} is {pw:.1} × {ph:.1} mm but the layout declares {} ({w} × {h} mm)",
+                    i + 1,
+                    self.page.format.name()
+                ));
+            }
+        }
+        let mut missing = BTreeSet::new();
+        for page in doc.pages() {
+            missing_glyphs(&page.frame, &mut missing);
+        }
+        if let Some(window) = self.window {
+            check_window(&doc.pages()[0].frame, window)?;
+        }
+        if !self.wording.is_empty() {
+            let mut text = String::new();
+            for page in doc.pages() {
+                frame_text(&page.frame, &mut text);
+                text.push(' ');
+            }
+            self.wording.check(&text, locale)?;
+        }
+        if let Some(mark) = &self.mark {
+            for (i, page) in doc.pages().iter().enumerate() {
+                let mut text = String::new();
+                frame_text(&page.frame, &mut text);
+                if !text.contains(mark.as_str()) {
+                    return Err(format!(
+                        "page {} does not show the mark `{mark}`: the template sets its own page foreground, which hides it",
+                        i + 1
+                    ));
+                }
+            }
+        }
+        if !missing.is_empty() {
+            let list: Vec<String> = missing
+                .iter()
+                .map(|c| format!("'{c}' (U+{:04X})", *c as u32))
+                .collect();
+            return Err(format!(
+                "no font of the layout covers the characters {}; add a font that has them to the layout's fonts/",
+                list.join(", ")
+            ));
+        }
+
+        if mode == Mode::Text {
+            let lines = doc
+                .pages()
+                .iter()
+                .map(|p| {
+                    let mut items = Vec::new();
+                    positioned_text(&p.frame, Point::zero(), &mut items);
+                    lines_of(items)
+                })
+                .collect();
+            return Ok(Rendered {
+                pdf: Vec::new(),
+                pages,
+                warnings,
+                lines,
+            });
+        }
+        let info = doc.info_mut();
+        if info.title.is_none() {
+            info.title = Some(self.title.as_str().into());
+        }
+        if let Some(author) = &self.author {
+            info.author = vec![author.as_str().into()];
+        }
+        info.keywords
+            .extend(self.keywords.iter().map(|k| k.as_str().into()));
+        info.keywords.push(format!("record:{record_id}").into());
+        info.date = Smart::Custom(Some(self.today));
+
+        let options = PdfOptions {
+            ident: Smart::Custom(record_id.to_owned()),
+            creator: Smart::Custom(Some(format!("letterpress {}", env!("CARGO_PKG_VERSION")))),
+            timestamp: Some(self.timestamp),
+            standards: self.standards.clone(),
+            ..PdfOptions::default()
+        };
+        let pdf = typst_pdf::pdf(&doc, &options).map_err(|errors| describe(&world, &errors))?;
+        Ok(Rendered {
+            pdf,
+            pages,
+            warnings,
+            lines: Vec::new(),
+        })
+    }
+}
+
+/// Appends the text of a frame as a reader would take it in: runs that
+/// continue each other on a line are joined, anything else (a new line,
+/// another cell, a group) is separated by a space.
+pub fn frame_text(frame: &Frame, out: &mut String) {
+    let mut last: Option<(Abs, Abs)> = None;
+    for (pos, item) in frame.items() {
+        match item {
+            FrameItem::Group(g) => {
+                out.push(' ');
+                frame_text(&g.frame, out);
+                out.push(' ');
+                last = None;
+            }
+            FrameItem::Text(text) => {
+                let joined = last.is_some_and(|(y, x)| {
+                    (y - pos.y).abs() < Abs::pt(0.5) && (pos.x - x).abs() < Abs::pt(1.0)
+                });
+                if !joined {
+                    out.push(' ');
+                }
+                out.push_str(&text.text);
+                last = Some((pos.y, pos.x + text.width()));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Checks that the text of the element labelled `<address>` on the first
+/// page lies inside the window `(left, top, width, height)` in mm.
+fn check_window(
+    frame: &Frame,
+    (left, top, width, height): (f64, f64, f64, f64),
+) -> Result<(), String> {
+    let mut bounds: Option<(f64, f64, f64, f64)> = None;
+    let mut found = false;
+    address_bounds(frame, Point::zero(), &mut None, &mut bounds, &mut found);
+    if !found {
+        return Err(
+            "the layout checks an envelope window but the first page has no block labelled <address>".into(),
+        );
+    }
+    let Some((x0, y0, x1, y1)) = bounds else {
+        return Err("the <address> block is empty".into());
+    };
+    let (right, bottom) = (left + width, top + height);
+    let mut off = Vec::new();
+    if x0 < left - 0.05 {
+        off.push(format!("starts {:.1} mm left of it", left - x0));
+    }
+    if x1 > right + 0.05 {
+        off.push(format!(
+            "reaches {:.1} mm beyond its right edge",
+            x1 - right
+        ));
+    }
+    if y0 < top - 0.05 {
+        off.push(format!("starts {:.1} mm above it", top - y0));
+    }
+    if y1 > bottom + 0.05 {
+        off.push(format!(
+            "reaches {:.1} mm below its bottom edge",
+            y1 - bottom
+        ));
+    }
+    if off.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the address does not fit the envelope window ({width} × {height} mm at {left} mm from the left, {top} mm from the top): it {}; shorten the address lines",
+            off.join(" and ")
+        ))
+    }
+}
+
+/// The bounding box (mm) of the text inside the element labelled `<address>`.
+fn address_bounds(
+    frame: &Frame,
+    at: Point,
+    open: &mut Option<typst::introspection::Location>,
+    bounds: &mut Option<(f64, f64, f64, f64)>,
+    found: &mut bool,
+) {
+    use typst::introspection::Tag;
+    for (pos, item) in frame.items() {
+        let p = at + *pos;
+        match item {
+            FrameItem::Group(g) => address_bounds(&g.frame, p, open, bounds, found),
+            FrameItem::Tag(Tag::Start(elem, _))
+                if open.is_none()
+                    && elem
+                        .label()
+                        .is_some_and(|l| l.resolve().as_str() == "address") =>
+            {
+                *open = elem.location();
+                *found = true;
+            }
+            FrameItem::Tag(Tag::End(loc, ..)) if open.as_ref() == Some(loc) => *open = None,
+            FrameItem::Text(text) if open.is_some() => {
+                let size = text.size.to_mm();
+                let (x0, x1) = (p.x.to_mm(), (p.x + text.width()).to_mm());
+                // The baseline is at p.y; ascenders and descenders around it.
+                let (y0, y1) = (p.y.to_mm() - 0.75 * size, p.y.to_mm() + 0.25 * size);
+                *bounds = Some(match *bounds {
+                    None => (x0, y0, x1, y1),
+                    Some((a, b, c, d)) => (a.min(x0), b.min(y0), c.max(x1), d.max(y1)),
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Every text run of a frame with its position on the page and its width,
+/// in the order the frame draws them.
+fn positioned_text(frame: &Frame, at: Point, out: &mut Vec<(Point, Abs, String)>) {
+    for (pos, item) in frame.items() {
+        match item {
+            FrameItem::Group(g) => positioned_text(&g.frame, at + *pos, out),
+            FrameItem::Text(text) => out.push((at + *pos, text.width(), text.text.to_string())),
+            _ => {}
+        }
+    }
+}
+
+/// Text runs joined into lines: a run continues the line when it sits on the
+/// same baseline to the right of the previous one.
+fn lines_of(items: Vec<(Point, Abs, String)>) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut last: Option<(Abs, Abs)> = None;
+    for (pos, width, text) in items {
+        match last {
+            Some((y, end)) if (y - pos.y).abs() < Abs::pt(1.0) && pos.x + Abs::pt(1.0) >= end => {
+                let line = lines.last_mut().expect("a line was started");
+                if pos.x - end > Abs::pt(1.0) && !line.ends_with(' ') {
+                    line.push(' ');
+                }
+                line.push_str(&text);
+            }
+            _ => lines.push(text),
+        }
+        last = Some((pos.y, pos.x + width));
+    }
+    lines
+        .into_iter()
+        .map(|l| crate::check::wording::normalize(&l))
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// Collects the characters shaped to the `.notdef` glyph (a blank box).
+fn missing_glyphs(frame: &Frame, out: &mut BTreeSet<char>) {
+    for (_, item) in frame.items() {
+        match item {
+            FrameItem::Group(g) => missing_glyphs(&g.frame, out),
+            FrameItem::Text(text) => {
+                for glyph in text.glyphs.iter().filter(|g| g.id == 0) {
+                    let s = text.text.get(glyph.range()).unwrap_or("");
+                    out.extend(s.chars().filter(|c| !c.is_whitespace() && !c.is_control()));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Turns Typst's errors into one line: `file:line: message (hint: ..)`, at
+/// most three of them joined by `; `.
+fn describe(world: &RecordWorld, diags: &[SourceDiagnostic]) -> String {
+    let errors = diags.iter().filter(|d| d.severity == Severity::Error);
+    let lines: Vec<String> = errors.take(3).map(|d| describe_one(world, d)).collect();
+    if lines.is_empty() {
+        "typst reported an error without a message".into()
+    } else {
+        lines.join("; ")
+    }
+}
+
+/// One diagnostic as `file:line: message (hint: ..)`.
+fn describe_one(world: &RecordWorld, d: &SourceDiagnostic) -> String {
+    let mut out = String::new();
+    // Errors raised inside a native function (e.g. `int("x")`) have no span
+    // of their own: locate them by the innermost call instead.
+    let spans = std::iter::once(d.span).chain(d.trace.iter().map(|t| t.span.into()));
+    if let Some(place) = spans.filter_map(|span| locate(world, span)).next() {
+        out.push_str(&place);
+        out.push_str(": ");
+    }
+    out.push_str(&d.message);
+    // Hints about the typst CLI's flags do not apply here.
+    for hint in d.hints.iter().filter(|h| !h.v.contains("--")) {
+        out.push_str(&format!(" (hint: {})", hint.v));
+    }
+    out
+}
+
+/// `path:line` of a diagnostic span, if it points into a file.
+fn locate(world: &RecordWorld, span: DiagSpan) -> Option<String> {
+    let (id, range) = (span.id()?, world.range(span)?);
+    let line = line_at(world.bytes_of(id)?, range.start);
+    Some(format!("{}:{line}", id.vpath().get_without_slash()))
+}
+
+/// The 1-based line of byte `offset` in `text`.
+fn line_at(text: &[u8], offset: usize) -> usize {
+    text[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The Typst world of one record: the shared layout plus the record.
+struct RecordWorld<'a> {
+    shared: &'a Renderer,
+    record: Bytes,
+    recipient: Bytes,
+    locale: Bytes,
+    piece: Bytes,
+}
+
+impl RecordWorld<'_> {
+    fn bytes_of(&self, id: FileId) -> Option<&[u8]> {
+        if id == *RECORD_ID {
+            return Some(&self.record);
+        }
+        if id == *LOCALE_ID {
+            return Some(&self.locale);
+        }
+        if id == *PIECE_ID {
+            return Some(&self.piece);
+        }
+        if id == *RECIPIENT_ID {
+            return Some(&self.recipient);
+        }
+        self.shared.files.get(&id).map(|b| &b[..])
+    }
+
+    fn check(&self, id: FileId) -> FileResult<()> {
+        if let VirtualRoot::Package(pkg) = id.root() {
+            return Err(FileError::Other(Some(
+                format!(
+                    "package imports are not available in letterpress ({pkg}): a layout must be self-contained, \
+                     so copy the package's files into the layout folder and import them by path"
+                )
+                .into(),
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl World for RecordWorld<'_> {
+    fn library(&self) -> &LazyHash<Library> {
+        &self.shared.library
+    }
+
+    fn book(&self) -> &LazyHash<FontBook> {
+        self.shared.fonts.book()
+    }
+
+    fn main(&self) -> FileId {
+        self.shared.main
+    }
+
+    fn source(&self, id: FileId) -> FileResult<Source> {
+        self.check(id)?;
+        match self.shared.sources.get(&id) {
+            Some(source) => Ok(source.clone()),
+            None if self.shared.files.contains_key(&id)
+                || id == *RECORD_ID
+                || id == *LOCALE_ID
+                || id == *PIECE_ID
+                || id == *RECIPIENT_ID =>
+            {
+                Err(FileError::NotSource)
+            }
+            None => Err(not_found(id)),
+        }
+    }
+
+    fn file(&self, id: FileId) -> FileResult<Bytes> {
+        self.check(id)?;
+        if id == *RECORD_ID {
+            return Ok(self.record.clone());
+        }
+        if id == *LOCALE_ID {
+            return Ok(self.locale.clone());
+        }
+        if id == *PIECE_ID {
+            return Ok(self.piece.clone());
+        }
+        if id == *RECIPIENT_ID {
+            return Ok(self.recipient.clone());
+        }
+        self.shared
+            .files
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| not_found(id))
+    }
+
+    fn font(&self, index: usize) -> Option<Font> {
+        self.shared.fonts.font(index)
+    }
+
+    fn today(&self, _offset: Option<Duration>) -> Option<Datetime> {
+        Some(self.shared.today)
+    }
+}
+
+fn not_found(id: FileId) -> FileError {
+    FileError::Other(Some(
+        format!(
+            "file `{}` is not in the layout folder (templates can read only files of their own layout version)",
+            id.vpath().get_with_slash()
+        )
+        .into(),
+    ))
+}

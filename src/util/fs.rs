@@ -1,0 +1,123 @@
+//! Files written so that a reader, a crash or a power cut never sees half
+//! of one: a temporary file in the same folder, renamed into place, with the
+//! data and the folder forced to disk where it matters; and the check of a
+//! file against the size and SHA-256 a manifest recorded.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::util::digest::sha256_hex;
+
+/// The prefix of temporary files; a completed run leaves none behind.
+pub const TEMP_PREFIX: &str = ".lp-tmp-";
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder,
+/// flushed, then renamed over `path`. With `sync` (the manifest, the state
+/// file), the data is forced to disk before the rename and the folder after
+/// it, so the new name survives a power cut too.
+pub fn write_atomic(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
+    write_atomic_tagged(path, bytes, sync, "")
+}
+
+/// [`write_atomic`] with `tag` in the temporary file's name, so that
+/// [`remove_stale_temp_files`] can clean up one writer's files only (a
+/// shard's, in folders that several shards write to).
+pub fn write_atomic_tagged(
+    path: &Path,
+    bytes: &[u8],
+    sync: bool,
+    tag: &str,
+) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+    let tmp = dir.join(format!("{TEMP_PREFIX}{tag}{}-{name}", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        if sync {
+            file.sync_all()?;
+        }
+        drop(file);
+        std::fs::rename(&tmp, path)?;
+        if sync {
+            sync_dir(dir)?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Forces a folder's entries (a rename into it, a new file) to disk.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Removes temporary files that a killed run left in `dir` (files whose name
+/// starts with [`TEMP_PREFIX`] and then `tag`). Final files are never
+/// touched. Returns how many were removed.
+pub fn remove_stale_temp_files(dir: &Path, tag: &str) -> std::io::Result<usize> {
+    let mut removed = 0;
+    let prefix = format!("{TEMP_PREFIX}{tag}");
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(&prefix) && entry.file_type()?.is_file()
+        {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Why a file does not match what a manifest recorded of it.
+#[derive(Debug)]
+pub enum FileProblem {
+    /// It cannot be read (missing, most often).
+    Unreadable(std::io::Error),
+    /// Its size or SHA-256 differs.
+    Differs,
+}
+
+/// Checks the file at `path` against a recorded size and SHA-256 (hex).
+pub fn check_file(path: &Path, sha256: &str, bytes: u64) -> Result<(), FileProblem> {
+    let data = std::fs::read(path).map_err(FileProblem::Unreadable)?;
+    if data.len() as u64 == bytes && sha256_hex(&data) == sha256 {
+        Ok(())
+    } else {
+        Err(FileProblem::Differs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_leaves_no_temp_file() {
+        let dir = std::env::temp_dir().join(format!("lp-out-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("a.pdf");
+        write_atomic(&file, b"one", false).unwrap();
+        write_atomic(&file, b"two", true).unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"two");
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("a.pdf")]);
+        // A killed run's temporary file is cleaned up, the final file kept.
+        std::fs::write(dir.join(format!("{TEMP_PREFIX}99-b.pdf")), b"half").unwrap();
+        assert_eq!(remove_stale_temp_files(&dir, "s2-").unwrap(), 0);
+        assert_eq!(remove_stale_temp_files(&dir, "").unwrap(), 1);
+        assert!(file.is_file());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

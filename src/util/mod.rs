@@ -1,0 +1,12 @@
+//! Helpers that know nothing of letters: digests, atomic files, dates,
+//! locks, the stop flag, a seeded random generator, HTML escaping. The
+//! bottom of the data path: nothing here imports another part of the crate
+//! but [`crate::error`].
+
+pub mod clock;
+pub mod digest;
+pub mod fs;
+pub mod html;
+pub mod lock;
+pub mod rng;
+pub mod stop;

@@ -1,0 +1,28 @@
+//! The integration tests, one binary (one link) with a module per area.
+//! Most drive the real `letterpress` binary on the bundled layouts and
+//! fixtures and read what it wrote (PDFs with poppler, `.eml` files with
+//! mail-parser, manifests, hashes); `library` calls the library directly,
+//! as a scheduler written in Rust would; `layering` checks the direction of
+//! the imports in `src/`.
+
+mod common;
+
+mod bad_input;
+mod compliance;
+mod content;
+mod email;
+mod environment;
+mod errors;
+mod imb;
+mod layering;
+mod library;
+mod operator;
+mod print;
+mod property;
+mod resume;
+mod run;
+mod send;
+mod shard;
+mod trust;
+mod validate;
+mod verify;

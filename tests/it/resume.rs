@@ -1,0 +1,324 @@
+//! Crash safety: a run killed with SIGKILL at any point resumes (`--resume`)
+//! to exactly the manifest and files of an uninterrupted run; a second run
+//! into the same folder is refused while the first holds it; a resume with
+//! other inputs or options is refused, naming what changed.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+const RECORDS: usize = 5000;
+
+/// 5,000 records for the minimal benchmark layout; a few are invalid (no
+/// last name) and one repeats an id, so failed entries are journaled too.
+fn data(dir: &Path) -> PathBuf {
+    let path = dir.join("records.jsonl");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    for i in 0..RECORDS {
+        let id = if i == 4000 {
+            "C-00010".to_string()
+        } else {
+            format!("C-{i:05}")
+        };
+        let last = if i % 997 == 5 {
+            serde_json::Value::Null
+        } else {
+            format!("Lee-{i} #set text(red) ]").into()
+        };
+        let rec = serde_json::json!({"customer_id": id, "first_name": "Ann", "last_name": last});
+        writeln!(f, "{rec}").unwrap();
+    }
+    f.flush().unwrap();
+    path
+}
+
+fn layouts() -> PathBuf {
+    root().join("benches/layouts")
+}
+
+fn run_args<'a>(data: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let (data, out) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let mut args = run_cmd(
+        "minimal@1",
+        data,
+        out,
+        &["--as-of", "2026-11-22", "--jobs", "2"],
+    );
+    args.extend_from_slice(extra);
+    args
+}
+
+fn spawn(data: &Path, out: &Path, extra: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_letterpress"))
+        .env("LETTERPRESS_LAYOUTS", layouts())
+        .args(run_args(data, out, extra))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn journal_lines(out: &Path) -> usize {
+    std::fs::read(out.join("documents.jsonl"))
+        .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+        .unwrap_or(0)
+}
+
+/// The letters a run has written so far (its journal may lag behind: it
+/// reaches the disk in batches).
+fn letters_written(out: &Path) -> usize {
+    std::fs::read_dir(out.join("pdf")).map_or(0, |dir| {
+        dir.filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".pdf"))
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .count()
+    })
+}
+
+/// Starts a run and kills it with SIGKILL once it has written `lines`
+/// letters (0: as soon as it has started writing, when its state file is
+/// there: on a busy machine a fixed delay could kill it before that).
+/// Counting letters rather than journal lines kills it in the window where
+/// files are on disk that the journal does not list yet, and near the end
+/// before it finishes (the journal's last lines reach the disk only then).
+fn kill_at(data: &Path, out: &Path, lines: usize, extra: &[&str]) {
+    let mut child = spawn(data, out, extra);
+    let start = Instant::now();
+    if lines == 0 {
+        while !out.join("run-state.json").exists() {
+            assert!(child.try_wait().unwrap().is_none(), "the run ended first");
+            assert!(start.elapsed() < Duration::from_secs(120));
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    } else {
+        while letters_written(out) < lines {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the run ended before it was killed at {lines}"
+            );
+            assert!(start.elapsed() < Duration::from_secs(120));
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        !out.join("manifest.json").exists(),
+        "the run finished before it was killed at {lines}"
+    );
+}
+
+/// Everything a finished run must be, compared with an uninterrupted run.
+fn assert_same_as_clean(out: &Path, clean: &Path, what: &str) {
+    let journal = std::fs::read(out.join("documents.jsonl")).unwrap();
+    assert!(
+        journal == std::fs::read(clean.join("documents.jsonl")).unwrap(),
+        "{what}: documents.jsonl differs from the uninterrupted run's"
+    );
+    assert_eq!(stable_manifest(out), stable_manifest(clean), "{what}");
+    let m = manifest(out);
+    let docs = m["documents"].as_array().unwrap();
+    // Every record exactly once, in input order.
+    assert_eq!(docs.len(), RECORDS, "{what}");
+    for (i, d) in docs.iter().enumerate() {
+        assert_eq!(d["index"], i, "{what}");
+    }
+    // Every file there with the recorded hash, and nothing else.
+    let mut files = HashSet::new();
+    for d in docs.iter().filter(|d| d["status"] == "rendered") {
+        let rel = d["path"].as_str().unwrap();
+        assert!(files.insert(rel.to_owned()), "{what}: {rel} twice");
+        assert_eq!(
+            sha256_file(&out.join(rel)),
+            d["sha256"].as_str().unwrap(),
+            "{what}: {rel}"
+        );
+    }
+    for entry in walkdir::WalkDir::new(out).min_depth(1) {
+        let entry = entry.unwrap();
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry.path().strip_prefix(out).unwrap().to_string_lossy();
+        assert!(
+            files.contains(rel.as_ref())
+                || ["manifest.json", "documents.jsonl", "report.html"].contains(&rel.as_ref()),
+            "{what}: unexpected file {rel} (temporary, state or lock file left?)"
+        );
+    }
+    let res = letterpress_with_layouts(&layouts(), &["verify", out.to_str().unwrap()]);
+    assert_eq!(res.status.code(), Some(0), "{what}: {}", describe(&res));
+}
+
+fn resume(data: &Path, out: &Path) -> String {
+    let res = letterpress_with_layouts(&layouts(), &run_args(data, out, &["--resume"]));
+    // Some records are invalid: exit 1, as for the uninterrupted run.
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    String::from_utf8_lossy(&res.stderr).into_owned()
+}
+
+#[test]
+fn runs_killed_at_any_point_resume_to_the_uninterrupted_result() {
+    let dir = scratch("resume-kill");
+    let data = data(&dir);
+    let clean = dir.join("clean");
+    let res = letterpress_with_layouts(&layouts(), &run_args(&data, &clean, &[]));
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    assert_eq!(manifest(&clean)["totals"]["failed"], 7);
+
+    for at in [0, 400, 2500, 4900] {
+        let out = dir.join(format!("killed-{at}"));
+        kill_at(&data, &out, at, &[]);
+        let said = resume(&data, &out);
+        assert!(said.contains("resumed: kept"), "{said}");
+        assert_same_as_clean(&out, &clean, &format!("killed at {at}"));
+    }
+
+    // Killed twice: once in the first attempt, once while resuming.
+    let out = dir.join("killed-twice");
+    kill_at(&data, &out, 1000, &[]);
+    kill_at(&data, &out, 3000, &["--resume"]);
+    resume(&data, &out);
+    assert_same_as_clean(&out, &clean, "killed twice");
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["resumed"].as_array().unwrap().len(), 2, "{m}");
+
+    // As after a power cut: the journal's last line torn, a letter that the
+    // journal lists lost its content, and a temporary file left behind.
+    let out = dir.join("power-cut");
+    kill_at(&data, &out, 3000, &[]);
+    let journal = out.join("documents.jsonl");
+    let bytes = std::fs::read(&journal).unwrap();
+    std::fs::write(&journal, &bytes[..bytes.len() - 20]).unwrap();
+    std::fs::write(out.join("pdf/C-00100.pdf"), b"").unwrap();
+    std::fs::write(out.join("pdf/.lp-tmp-1-C-02999.pdf"), b"%PDF-half").unwrap();
+    let said = resume(&data, &out);
+    assert!(
+        said.contains("pdf/C-00100.pdf differs from its journal entry"),
+        "{said}"
+    );
+    assert_same_as_clean(&out, &clean, "power cut");
+}
+
+#[test]
+fn a_held_folder_and_a_changed_resume_are_refused_with_reasons() {
+    let dir = scratch("resume-refuse");
+    let data = data(&dir);
+    let out = dir.join("out");
+
+    // A second run into a folder a live run holds: exit 2, naming it.
+    let mut first = spawn(&data, &out, &[]);
+    let start = Instant::now();
+    while journal_lines(&out) == 0 {
+        assert!(start.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let res = letterpress_with_layouts(&layouts(), &run_args(&data, &out, &["--resume"]));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    assert!(
+        err.contains(&format!("pid {}", first.id())) && err.contains("on host"),
+        "{err}"
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    // Without --resume, an unfinished run is not overwritten.
+    let res = letterpress_with_layouts(&layouts(), &run_args(&data, &out, &[]));
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    assert!(String::from_utf8_lossy(&res.stderr).contains("add --resume"));
+
+    // Resuming with something else changed names it, and writes nothing.
+    let before = std::fs::read(out.join("documents.jsonl")).unwrap();
+    let refused = |args: Vec<&str>, layouts: &Path, want: &str| {
+        let res = letterpress_with_layouts(layouts, &args);
+        let err = String::from_utf8_lossy(&res.stderr).into_owned();
+        assert_eq!(res.status.code(), Some(2), "{want}: {}", describe(&res));
+        assert!(
+            err.contains("cannot resume") && err.contains(want),
+            "{want}: {err}"
+        );
+    };
+    let mut other = std::fs::read(&data).unwrap();
+    other
+        .extend_from_slice(b"{\"customer_id\":\"X-1\",\"first_name\":\"A\",\"last_name\":\"B\"}\n");
+    let other_data = dir.join("other.jsonl");
+    std::fs::write(&other_data, other).unwrap();
+    let mut args = run_args(&other_data, &out, &["--resume"]);
+    refused(args.clone(), &layouts(), "the input file");
+    args = run_args(&data, &out, &["--resume"]);
+    let date = args.iter().position(|a| *a == "2026-11-22").unwrap();
+    args[date] = "2026-11-23";
+    refused(args, &layouts(), "--as-of (was 2026-11-22, now 2026-11-23)");
+    refused(
+        run_args(&data, &out, &["--resume", "--pdf-standard", "ua-1"]),
+        &layouts(),
+        "--pdf-standard",
+    );
+    let changed = dir.join("layouts");
+    copy_tree(&layouts(), &changed);
+    let letter = changed.join("minimal/1/letter.typ");
+    let mut typ = std::fs::read_to_string(&letter).unwrap();
+    typ.push_str("\n// reworded\n");
+    std::fs::write(&letter, typ).unwrap();
+    approve(&changed, "minimal@1");
+    refused(
+        run_args(&data, &out, &["--resume"]),
+        &changed,
+        "the layout's files",
+    );
+    assert_eq!(std::fs::read(out.join("documents.jsonl")).unwrap(), before);
+
+    // The same command resumes, and once finished, resuming does nothing.
+    resume(&data, &out);
+    let manifest_before = std::fs::read(out.join("manifest.json")).unwrap();
+    let said = resume(&data, &out);
+    assert!(said.contains("had already finished"), "{said}");
+    assert_eq!(
+        std::fs::read(out.join("manifest.json")).unwrap(),
+        manifest_before
+    );
+}
+
+/// A print run killed while rendering resumes to the same print files and
+/// job ticket: they are made after the last letter, from the journal.
+#[test]
+fn a_killed_print_run_resumes_to_the_same_print_files() {
+    let dir = scratch("resume-print");
+    let full = data(&dir);
+    let data = dir.join("first-2000.jsonl");
+    let text = std::fs::read_to_string(&full).unwrap();
+    let lines: Vec<&str> = text.lines().take(2000).collect();
+    std::fs::write(&data, lines.join("\n") + "\n").unwrap();
+    let clean = dir.join("clean");
+    let res = letterpress_with_layouts(&layouts(), &run_args(&data, &clean, &["--print"]));
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    let out = dir.join("killed");
+    kill_at(&data, &out, 800, &["--print"]);
+    let res =
+        letterpress_with_layouts(&layouts(), &run_args(&data, &out, &["--print", "--resume"]));
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    assert!(
+        std::fs::read(out.join("documents.jsonl")).unwrap()
+            == std::fs::read(clean.join("documents.jsonl")).unwrap(),
+        "the journal, with every letter's piece"
+    );
+    let mut files = 0;
+    for entry in std::fs::read_dir(clean.join("print")).unwrap() {
+        let name = entry.unwrap().file_name();
+        files += 1;
+        assert_eq!(
+            sha256_file(&out.join("print").join(&name)),
+            sha256_file(&clean.join("print").join(&name)),
+            "{name:?}"
+        );
+    }
+    assert!(files >= 3, "print files and ticket: {files}");
+    let res = letterpress_with_layouts(&layouts(), &["verify", out.to_str().unwrap()]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+}

@@ -1,0 +1,168 @@
+//! `letterpress verify`: a clean run is intact; every kind of tampering is
+//! caught and named; re-rendering proves the bytes are reproducible and says
+//! when the recorded input or layout changed.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::*;
+
+/// A way to tamper with a run folder.
+type Tamper = Box<dyn Fn(&Path)>;
+
+fn fresh_run(name: &str, layouts: Option<&Path>) -> PathBuf {
+    let out = scratch(name).join("run");
+    let data = root().join("fixtures/customers.csv");
+    let res = match layouts {
+        Some(l) => run_layout_with(l, "welcome-letter", &data, &out, &[]),
+        None => run_layout("welcome-letter", &data, &out, &[]),
+    };
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    out
+}
+
+fn verify(run: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let mut args = vec!["verify", run.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let res = letterpress(&args);
+    (
+        res.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&res.stdout),
+            String::from_utf8_lossy(&res.stderr)
+        ),
+    )
+}
+
+#[test]
+fn a_clean_run_is_intact_and_renders_again_to_the_same_bytes() {
+    let run = fresh_run("verify-clean", None);
+    let (code, text) = verify(&run, &["--rerender", "6", "--json"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("6 records rendered again: intact"), "{text}");
+    assert!(text.contains("\"problems\":[]"), "{text}");
+}
+
+#[test]
+fn every_kind_of_tampering_is_caught_and_named() {
+    let run = fresh_run("verify-tamper", None);
+    let mut cases: Vec<(&str, Tamper, &str)> = vec![
+        (
+            "one byte of a PDF",
+            Box::new(|r: &Path| {
+                let f = r.join("pdf/C-01001.pdf");
+                let mut b = std::fs::read(&f).unwrap();
+                let mid = b.len() / 2;
+                b[mid] ^= 1;
+                std::fs::write(&f, b).unwrap();
+            }),
+            "altered: pdf/C-01001.pdf (record C-01001 (pdf))",
+        ),
+        (
+            "an email part removed",
+            Box::new(|r: &Path| std::fs::remove_file(r.join("email/C-01008.html")).unwrap()),
+            "missing: email/C-01008.html (record C-01008 (email))",
+        ),
+        (
+            "a file added",
+            Box::new(|r: &Path| std::fs::write(r.join("pdf/C-99999.pdf"), b"%PDF-1.7").unwrap()),
+            "extra: pdf/C-99999.pdf (not in the manifest)",
+        ),
+        (
+            "a temporary file left over",
+            Box::new(|r: &Path| std::fs::write(r.join("pdf/.lp-tmp-1-x.pdf"), b"").unwrap()),
+            "a temporary file left by an interrupted run",
+        ),
+        (
+            "a number in the manifest",
+            Box::new(|r: &Path| {
+                let f = r.join("manifest.json");
+                let t = std::fs::read_to_string(&f).unwrap();
+                let edited = t.replacen("\"status\": \"approved\"", "\"status\": \"draft\"", 1);
+                assert_ne!(edited, t);
+                std::fs::write(&f, edited).unwrap();
+            }),
+            "manifest.json was edited after the run",
+        ),
+        (
+            "an entry in the journal",
+            Box::new(|r: &Path| {
+                let f = r.join("documents.jsonl");
+                let t = std::fs::read_to_string(&f).unwrap();
+                let edited = t.replacen("\"pages\":1,", "\"pages\":2,", 1);
+                assert_ne!(edited, t);
+                std::fs::write(&f, edited).unwrap();
+            }),
+            "documents.jsonl was altered",
+        ),
+        (
+            "the journal cut short",
+            Box::new(|r: &Path| {
+                let f = r.join("documents.jsonl");
+                let t = std::fs::read_to_string(&f).unwrap();
+                let last = t.trim_end().rfind('\n').unwrap();
+                std::fs::write(&f, &t[..=last]).unwrap();
+            }),
+            "documents.jsonl was altered",
+        ),
+    ];
+    for (what, tamper, want) in cases.drain(..) {
+        let copy = scratch(&format!("verify-{}", what.replace(' ', "-"))).join("run");
+        copy_tree(&run, &copy);
+        let (code, text) = verify(&copy, &[]);
+        assert_eq!(code, Some(0), "{what}: the copy is intact first: {text}");
+        tamper(&copy);
+        let (code, text) = verify(&copy, &[]);
+        assert_eq!(code, Some(1), "{what}: {text}");
+        assert!(text.contains(want), "{what}: want {want:?} in:\n{text}");
+    }
+    // A manifest whose totals were edited and re-sealed by hand still fails
+    // on the reconciliation.
+    let copy = scratch("verify-totals").join("run");
+    copy_tree(&run, &copy);
+    let f = copy.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
+    m["totals"]["channels"]["pdf"]["rendered"] = 41.into();
+    let digest = letterpress::model::manifest::content_digest(&m);
+    m["manifest_digest"] = digest.into();
+    std::fs::write(&f, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let (code, text) = verify(&copy, &[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("totals.channels.pdf.rendered: recorded 41, counted 42"),
+        "{text}"
+    );
+    assert!(!text.contains("was edited"), "{text}");
+}
+
+#[test]
+fn rerendering_says_when_the_layout_or_input_changed() {
+    let dir = scratch("verify-changed");
+    let layouts = dir.join("layouts");
+    copy_tree(&root().join("layouts"), &layouts);
+    let data = dir.join("customers.csv");
+    std::fs::copy(root().join("fixtures/customers.csv"), &data).unwrap();
+    let run = dir.join("run");
+    let res = run_layout_with(&layouts, "welcome-letter", &data, &run, &[]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let check = |want: &str| {
+        let res = letterpress_with_layouts(
+            &layouts,
+            &["verify", run.to_str().unwrap(), "--rerender", "3"],
+        );
+        let text = String::from_utf8_lossy(&res.stdout).into_owned();
+        assert_eq!(res.status.code(), Some(1), "{text}");
+        assert!(text.contains(want), "want {want:?} in:\n{text}");
+    };
+    let texts = layouts.join("welcome-letter/2/texts.yaml");
+    let original = std::fs::read_to_string(&texts).unwrap();
+    std::fs::write(&texts, original.replace("Dear {name},", "Hello {name},")).unwrap();
+    approve(&layouts, "welcome-letter@2");
+    check("the files of layout welcome-letter@2 changed since the run");
+    std::fs::write(&texts, &original).unwrap();
+    approve(&layouts, "welcome-letter@2");
+    let mut csv = std::fs::read_to_string(&data).unwrap();
+    csv.push('\n');
+    std::fs::write(&data, csv).unwrap();
+    check("changed since the run (its SHA-256 differs)");
+}
