@@ -124,6 +124,9 @@ fn tell(report: &RunReport, opts: &RunOptions, cx: &Context) {
             serde_json::json!({"kept_records": r.kept_records, "cut": r.cut}),
         );
     }
+    if let Some(w) = &report.lock_taken_over {
+        out.log("warning", "lock_taken_over", w, serde_json::json!({}));
+    }
     for warning in &report.warnings {
         out.log(
             "warning",

@@ -267,6 +267,7 @@ fn a_new_layout_renders_at_once_and_can_be_approved() {
 fn json_summaries_carry_their_version_and_exit_code() {
     let dir = scratch("json-summaries");
     let out = dir.join("run");
+    let proof = dir.join("proof.pdf").to_str().unwrap().to_owned();
     let data = root().join("fixtures/customers.csv");
     let d = data.to_str().unwrap();
     let o = out.to_str().unwrap();
@@ -282,8 +283,36 @@ fn json_summaries_carry_their_version_and_exit_code() {
         ],
         vec!["verify", o, "--json"],
         run_cmd("welcome-letter", d, o, &["--json"]),
+        vec![
+            "proof",
+            "--layout",
+            "welcome-letter@2",
+            "--data",
+            d,
+            "--out",
+            &proof,
+            "--as-of",
+            "2026-11-22",
+            "--json",
+        ],
+        vec![
+            "diff",
+            "welcome-letter@1",
+            "welcome-letter@2",
+            "--data",
+            d,
+            "--as-of",
+            "2026-11-22",
+            "--json",
+        ],
+        vec!["layouts", "list", "--json"],
+        vec!["layouts", "check", "--json"],
+        vec!["manifest", "merge", o, "--json"],
     ];
     for args in runs {
+        // With --log-format json, stderr is JSON lines too, whatever the
+        // command: a log collector never meets a sentence.
+        let args: Vec<&str> = ["--log-format", "json"].into_iter().chain(args).collect();
         let res = letterpress(&args);
         let doc: serde_json::Value = serde_json::from_slice(&res.stdout)
             .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", describe(&res)));
@@ -293,5 +322,13 @@ fn json_summaries_carry_their_version_and_exit_code() {
             res.status.code().unwrap(),
             "{args:?}: {doc}"
         );
+        for line in String::from_utf8_lossy(&res.stderr).lines() {
+            let event: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{args:?}: stderr line not JSON ({e}): {line}"));
+            assert!(
+                event["level"].is_string() && event["message"].is_string(),
+                "{line}"
+            );
+        }
     }
 }

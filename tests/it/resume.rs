@@ -322,3 +322,66 @@ fn a_killed_print_run_resumes_to_the_same_print_files() {
     let res = letterpress_with_layouts(&layouts(), &["verify", out.to_str().unwrap()]);
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
 }
+
+/// A lock left by a run of this host that no longer runs (killed, a power
+/// cut) is taken over, and the operator is told whose it was; a live
+/// holder's lock refuses the run and names it.
+#[test]
+fn a_stale_lock_is_taken_over_and_said_so_a_live_one_refuses() {
+    let dir = scratch("stale-lock");
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let host = host.trim();
+    let data = root().join("fixtures/customers.csv");
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = ["--log-format", "json"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.extend(
+            run_cmd(
+                "welcome-letter@2",
+                data.to_str().unwrap(),
+                out.to_str().unwrap(),
+                extra,
+            )
+            .into_iter()
+            .map(str::to_owned),
+        );
+        a
+    };
+    // Alive: this test's own process.
+    std::fs::write(
+        out.join(".run.lock"),
+        format!("{} {host} 2026-01-01T00:00:00Z\n", std::process::id()),
+    )
+    .unwrap();
+    let a = args(&["--as-of", "2026-11-22"]);
+    let res = letterpress(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
+    // Dead: a pid beyond pid_max.
+    std::fs::write(
+        out.join(".run.lock"),
+        format!("4999999 {host} 2026-01-01T00:00:00Z\n"),
+    )
+    .unwrap();
+    let res = letterpress(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let warning = String::from_utf8_lossy(&res.stderr)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event"] == "lock_taken_over")
+        .unwrap_or_else(|| panic!("no lock_taken_over event: {}", describe(&res)));
+    assert!(
+        warning["message"].as_str().unwrap().contains("pid 4999999"),
+        "{warning}"
+    );
+    assert!(!out.join(".run.lock").exists(), "released at the end");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

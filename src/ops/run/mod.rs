@@ -231,8 +231,11 @@ pub struct RunReport {
     pub seconds: f64,
     /// Things worth a person's attention that did not stop the run: Typst's
     /// warnings on the sample record (an unknown font family), a draft
-    /// run, a stale lock taken over.
+    /// run.
     pub warnings: Vec<String>,
+    /// Set when the folder's lock was left by a run of this host that no
+    /// longer runs (killed, or a power cut) and was taken over: says whose.
+    pub lock_taken_over: Option<String>,
 }
 
 impl RunReport {
@@ -679,8 +682,8 @@ fn finish(
     let state_path = folder.join(STATE_FILE);
     std::fs::remove_file(&state_path).map_err(|e| Error::io(&state_path, e))?;
     sync_dir(folder).map_err(|e| Error::io(folder, e))?;
-    let mut warnings = prepared.warnings;
-    warnings.extend(_lock.warning().map(str::to_owned));
+    let warnings = prepared.warnings;
+    let lock_taken_over = _lock.warning().map(str::to_owned);
     Ok(RunReport {
         manifest,
         manifest_path,
@@ -689,6 +692,7 @@ fn finish(
         already_finished: false,
         seconds: started.elapsed().as_secs_f64(),
         warnings,
+        lock_taken_over,
     })
 }
 
@@ -852,6 +856,7 @@ fn finished(folder: &Path, started: Instant) -> Result<RunReport> {
         already_finished: true,
         seconds: started.elapsed().as_secs_f64(),
         warnings: Vec::new(),
+        lock_taken_over: None,
     })
 }
 
