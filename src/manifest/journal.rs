@@ -23,7 +23,7 @@
 //! manifest holds the header, totals and the journal's SHA-256.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Seek, Write};
+use std::io::{BufRead, BufReader, Seek};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,8 @@ use crate::error::{Error, Result};
 use crate::model::manifest::{Document, DocumentsFile, Totals};
 use crate::model::vocab::DocStatus;
 use crate::util::digest::hex;
+use crate::util::fs::{commit, temp_path, FileProblem};
+use crate::util::jsonl;
 
 /// The journal's file name, in the run's folder.
 pub const DOCUMENTS_FILE: &str = "documents.jsonl";
@@ -83,10 +85,7 @@ impl Tally {
 /// the run's journal, its rewrite after printing, and `manifest merge`.
 pub struct Lines {
     path: PathBuf,
-    out: BufWriter<File>,
-    hash: ring::digest::Context,
-    entries: usize,
-    bytes: u64,
+    out: jsonl::Writer,
 }
 
 impl Lines {
@@ -94,10 +93,7 @@ impl Lines {
     pub fn new(path: PathBuf, file: File) -> Lines {
         Lines {
             path,
-            out: BufWriter::with_capacity(1 << 16, file),
-            hash: ring::digest::Context::new(&ring::digest::SHA256),
-            entries: 0,
-            bytes: 0,
+            out: jsonl::Writer::new(file),
         }
     }
 
@@ -107,31 +103,14 @@ impl Lines {
         Ok(Lines::new(path, file))
     }
 
-    /// Counts a line that is already in the file (a resumed journal's kept
-    /// part) without writing it.
-    fn count(&mut self, line: &[u8]) {
-        self.hash.update(line);
-        self.entries += 1;
-        self.bytes += line.len() as u64;
-    }
-
     /// Appends one entry.
     pub fn push(&mut self, d: &Document) -> Result<()> {
-        let mut line = serde_json::to_vec(d).expect("entries serialize");
-        line.push(b'\n');
-        self.count(&line);
-        self.out
-            .write_all(&line)
-            .map_err(|e| Error::io(&self.path, e))
+        self.out.push(d).map_err(|e| Error::io(&self.path, e))
     }
 
     /// Writes out what is buffered and forces it to disk.
     fn sync(&mut self) -> Result<()> {
-        self.out.flush().map_err(|e| Error::io(&self.path, e))?;
-        self.out
-            .get_ref()
-            .sync_data()
-            .map_err(|e| Error::io(&self.path, e))
+        self.out.sync().map_err(|e| Error::io(&self.path, e))
     }
 
     /// Syncs the file and returns its manifest entry.
@@ -139,9 +118,9 @@ impl Lines {
         self.sync()?;
         Ok(DocumentsFile {
             path: DOCUMENTS_FILE.into(),
-            sha256: hex(self.hash.finish().as_ref()),
-            entries: self.entries,
-            bytes: self.bytes,
+            sha256: self.out.sha256(),
+            entries: self.out.lines(),
+            bytes: self.out.bytes(),
         })
     }
 }
@@ -243,7 +222,7 @@ impl Journal {
                 found.done_through = Some(group[0].0.index);
                 for (doc, line) in group.drain(..) {
                     kept += line.len() as u64;
-                    journal.lines.count(&line);
+                    journal.lines.out.count(&line);
                     journal.tally.add(&doc);
                 }
             }
@@ -327,37 +306,18 @@ fn file_problem(root: &Path, d: &Document) -> Option<String> {
     if d.status != DocStatus::Rendered {
         return None;
     }
-    let main = d
-        .path
-        .iter()
-        .map(|p| (p, d.sha256.as_deref().unwrap_or(""), d.bytes));
-    let parts = d
-        .files
-        .iter()
-        .map(|f| (&f.path, f.sha256.as_str(), f.bytes));
-    for (rel, sha, bytes) in main.chain(parts) {
-        match crate::util::fs::check_file(&root.join(rel), sha, bytes) {
-            Ok(()) => {}
-            Err(crate::util::fs::FileProblem::Differs) => {
-                return Some(format!("{rel} differs from its journal entry"))
-            }
-            Err(crate::util::fs::FileProblem::Unreadable(e)) => {
-                return Some(format!("{rel} cannot be read ({e})"))
-            }
-        }
-    }
-    None
+    d.all_files().into_iter().find_map(|f| match f.check(root) {
+        Ok(()) => None,
+        Err(FileProblem::Differs) => Some(format!("{} differs from its journal entry", f.path)),
+        Err(FileProblem::Unreadable(e)) => Some(format!("{} cannot be read ({e})", f.path)),
+    })
 }
 
 /// Rewrites a finished journal through `edit` (used to link letters to
 /// their mail pieces after the print files are made); atomic.
 pub fn rewrite(dir: &Path, mut edit: impl FnMut(&mut Document)) -> Result<DocumentsFile> {
     let path = dir.join(DOCUMENTS_FILE);
-    let tmp = dir.join(format!(
-        "{}{}-{DOCUMENTS_FILE}",
-        crate::util::fs::TEMP_PREFIX,
-        std::process::id()
-    ));
+    let tmp = temp_path(&path, "");
     let mut out = Lines::create(tmp.clone())?;
     for doc in documents(dir)? {
         let mut doc = doc?;
@@ -365,8 +325,7 @@ pub fn rewrite(dir: &Path, mut edit: impl FnMut(&mut Document)) -> Result<Docume
         out.push(&doc)?;
     }
     let entry = out.finish()?;
-    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
-    crate::util::fs::sync_dir(dir).map_err(|e| Error::io(dir, e))?;
+    commit(&tmp, &path, true).map_err(|e| Error::io(&path, e))?;
     Ok(entry)
 }
 

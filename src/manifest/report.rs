@@ -67,17 +67,6 @@ pub struct Failure {
     last: Option<usize>,
 }
 
-/// The reason of a failure without its `record X (line N): ` prefix, so
-/// that failures with the same cause group together.
-pub fn reason(error: &str) -> &str {
-    if error.starts_with("record ") {
-        if let Some(i) = error.find("): ") {
-            return &error[i + 3..];
-        }
-    }
-    error
-}
-
 /// Reads the journal in `folder` into a [`Summary`].
 pub fn summarize(folder: &Path) -> Result<Summary> {
     let mut s = Summary::default();
@@ -91,7 +80,7 @@ pub fn summarize(folder: &Path) -> Result<Summary> {
         };
         match d.status {
             DocStatus::Failed => {
-                let why = reason(d.error.as_deref().unwrap_or("")).to_owned();
+                let why = d.reason().to_owned();
                 let f = s.failures.entry(why).or_default();
                 if f.last != Some(d.index) {
                     f.last = Some(d.index);
@@ -150,13 +139,45 @@ pub fn write(
     Ok(path)
 }
 
-use crate::util::html::escape_html as esc;
+use crate::util::html::{escape_html as esc, page};
 
-/// The report page.
+/// The report page: a section per question a reader has (did it work,
+/// which version, how many, what failed and why, what was withheld, how
+/// fast), each written by its own function.
 pub fn html(m: &Manifest, s: &Summary, samples: &[Sample], links: &str) -> String {
-    let t = &m.totals;
     let mut h = String::with_capacity(16 << 10);
-    let title = format!("{}@{} run {}", m.layout.name, m.layout.version, m.run_id);
+    head(&mut h, m);
+    layout_section(&mut h, m);
+    totals_section(&mut h, m);
+    failures_section(&mut h, m, s);
+    reason_table(
+        &mut h,
+        "Suppressed: withheld by the suppression list",
+        &s.suppressed,
+    );
+    unmatched_section(&mut h, m);
+    reason_table(
+        &mut h,
+        "Routed elsewhere: reached on another channel",
+        &s.routed_elsewhere,
+    );
+    if !s.pages.is_empty() {
+        h.push_str("<h2>Pages per letter</h2>\n");
+        h.push_str(&histogram(&s.pages));
+    }
+    h.push_str("<h2>Throughput</h2>\n");
+    h.push_str(&throughput(samples));
+    samples_section(&mut h, s, links);
+    h.push_str("<p class=\"muted\">The audit record is <code>manifest.json</code> with <code>documents.jsonl</code>; <code>letterpress verify</code> checks every file. This page is a summary of them.</p>");
+    page(
+        &format!("{}@{} run {}", m.layout.name, m.layout.version, m.run_id),
+        &h,
+    )
+}
+
+/// The title, the run's dates and the verdict.
+fn head(h: &mut String, m: &Manifest) {
+    let t = &m.totals;
     let verdict = if t.failed == 0 {
         (
             "ok",
@@ -174,38 +195,10 @@ pub fn html(m: &Manifest, s: &Summary, samples: &[Sample], links: &str) -> Strin
     };
     let _ = write!(
         h,
-        r#"<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>
-body {{ font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 64rem; padding: 0 1rem; color: #1d2330; }}
-h1 {{ font-size: 1.5rem; margin-bottom: .2rem; }}
-h2 {{ font-size: 1.15rem; margin-top: 2rem; border-bottom: 1px solid #d6dae3; padding-bottom: .2rem; }}
-.muted {{ color: #5b6478; }}
-.verdict {{ padding: .6rem .9rem; border-radius: 6px; margin: 1rem 0; }}
-.verdict.ok {{ background: #e5f4ea; border: 1px solid #8bc79f; }}
-.verdict.bad {{ background: #fbe9e7; border: 1px solid #e3a195; }}
-.draft {{ background: #fff3cd; border: 1px solid #e0c060; padding: .6rem .9rem; border-radius: 6px; }}
-table {{ border-collapse: collapse; margin: .5rem 0; }}
-th, td {{ text-align: left; padding: .25rem .8rem .25rem 0; vertical-align: top; }}
-td.n, th.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
-thead th {{ border-bottom: 1px solid #d6dae3; }}
-dl {{ display: grid; grid-template-columns: max-content 1fr; gap: .15rem 1rem; }}
-dt {{ color: #5b6478; }} dd {{ margin: 0; }}
-code {{ font-size: .9em; }}
-svg text {{ font: 11px system-ui, sans-serif; fill: #5b6478; }}
-</style>
-</head>
-<body>
-<main>
-<h1>{layout} <span class="muted">run report</span></h1>
+        r#"<h1>{layout} <span class="muted">run report</span></h1>
 <p class="muted">Run <code>{run}</code>, as of {as_of}, started {started}, finished {finished}{shard}.</p>
 <div class="verdict {vclass}" role="status">{vtext}</div>
 "#,
-        title = esc(&title),
         layout = esc(&format!(
             "{}@{}: {}",
             m.layout.name, m.layout.version, m.layout.title
@@ -221,8 +214,10 @@ svg text {{ font: 11px system-ui, sans-serif; fill: #5b6478; }}
     if m.draft {
         h.push_str(r#"<p class="draft"><strong>Draft run.</strong> This layout version may not go to customers; every page is marked DRAFT - NOT APPROVED.</p>"#);
     }
+}
 
-    // Layout and approval.
+/// Which layout version, approved by whom, on which input.
+fn layout_section(h: &mut String, m: &Manifest) {
     h.push_str("<h2>Layout version and approval</h2>\n<dl>\n");
     let approval = match &m.layout.approval {
         Some(a) => format!(
@@ -260,8 +255,11 @@ svg text {{ font: 11px system-ui, sans-serif; fill: #5b6478; }}
         let _ = writeln!(h, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(&v));
     }
     h.push_str("</dl>\n");
+}
 
-    // Totals.
+/// Documents per channel and in all.
+fn totals_section(h: &mut String, m: &Manifest) {
+    let t = &m.totals;
     h.push_str(
         "<h2>Totals</h2>\n<table>\n<thead><tr><th>Channel</th><th class=\"n\">Records</th><th class=\"n\">Rendered</th><th class=\"n\">Failed</th><th class=\"n\">Suppressed</th><th class=\"n\">Routed elsewhere</th><th class=\"n\">Pages</th><th class=\"n\">MB</th></tr></thead>\n<tbody>\n",
     );
@@ -287,8 +285,11 @@ svg text {{ font: 11px system-ui, sans-serif; fill: #5b6478; }}
     h.push_str(
         "<p class=\"muted\">The All row counts documents (one per record and channel).</p>\n",
     );
+}
 
-    // Failures.
+/// The failures, grouped by reason.
+fn failures_section(h: &mut String, m: &Manifest, s: &Summary) {
+    let t = &m.totals;
     let failed_records: usize = s.failures.values().map(|f| f.records).sum();
     let _ = writeln!(
         h,
@@ -316,11 +317,10 @@ svg text {{ font: 11px system-ui, sans-serif; fill: #5b6478; }}
         }
         h.push_str("</tbody>\n</table>\n");
     }
-    reason_table(
-        &mut h,
-        "Suppressed: withheld by the suppression list",
-        &s.suppressed,
-    );
+}
+
+/// Entries of the suppression list that matched no record.
+fn unmatched_section(h: &mut String, m: &Manifest) {
     if !m.unmatched_suppressions.is_empty() {
         let n = m.unmatched_suppressions.len();
         let _ = writeln!(
@@ -345,23 +345,10 @@ svg text {{ font: 11px system-ui, sans-serif; fill: #5b6478; }}
         }
         h.push_str("</tbody>\n</table>\n");
     }
-    reason_table(
-        &mut h,
-        "Routed elsewhere: reached on another channel",
-        &s.routed_elsewhere,
-    );
+}
 
-    // Pages per letter.
-    if !s.pages.is_empty() {
-        h.push_str("<h2>Pages per letter</h2>\n");
-        h.push_str(&histogram(&s.pages));
-    }
-
-    // Throughput.
-    h.push_str("<h2>Throughput</h2>\n");
-    h.push_str(&throughput(samples));
-
-    // Samples.
+/// Links to a few rendered documents of each channel.
+fn samples_section(h: &mut String, s: &Summary, links: &str) {
     if !s.samples.is_empty() {
         h.push_str("<h2>Sample documents</h2>\n<ul>\n");
         for (channel, id, path) in &s.samples {
@@ -376,11 +363,6 @@ svg text {{ font: 11px system-ui, sans-serif; fill: #5b6478; }}
         }
         h.push_str("</ul>\n");
     }
-    let _ = writeln!(
-        h,
-        "<p class=\"muted\">The audit record is <code>manifest.json</code> with <code>documents.jsonl</code>; <code>letterpress verify</code> checks every file. This page is a summary of them.</p>\n</main>\n</body>\n</html>"
-    );
-    h
 }
 
 /// A table of documents per reason under a heading (nothing when empty).
@@ -480,14 +462,43 @@ fn throughput(samples: &[Sample]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::manifest::Document;
 
     #[test]
-    fn reasons_group_without_the_record_prefix() {
+    fn failures_group_by_reason_with_or_without_a_record_id() {
+        use crate::model::vocab::Channel;
+        let dir = std::env::temp_dir().join(format!("lp-report-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut lines = journal::Lines::create(dir.join(journal::DOCUMENTS_FILE)).unwrap();
+        let missing = "field `x`: required but missing";
+        for d in [
+            Document::failed(0, 2, Some("C-1"), Channel::Pdf, missing),
+            Document::failed(0, 2, Some("C-1"), Channel::Email, missing),
+            Document::failed(1, 3, None, Channel::Pdf, missing),
+            Document::failed(2, 4, None, Channel::Pdf, missing),
+            // A reason that itself looks like a prefix stays whole.
+            Document::failed(3, 5, None, Channel::Pdf, "record 7 (line 1): odd"),
+        ] {
+            lines.push(&d).unwrap();
+        }
+        lines.finish().unwrap();
+        let s = summarize(&dir).unwrap();
+        let grouped: Vec<(&str, usize, &[String])> = s
+            .failures
+            .iter()
+            .map(|(why, f)| (why.as_str(), f.records, f.ids.as_slice()))
+            .collect();
         assert_eq!(
-            reason("record C-1 (line 3): field `x`: required but missing"),
-            "field `x`: required but missing"
+            grouped,
+            vec![
+                (
+                    missing,
+                    3,
+                    &["C-1".to_string(), "line 3".into(), "line 4".into()][..]
+                ),
+                ("record 7 (line 1): odd", 1, &["line 5".to_string()][..]),
+            ]
         );
-        assert_eq!(reason("record at line 9): oops"), "oops");
-        assert_eq!(reason("something else"), "something else");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

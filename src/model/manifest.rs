@@ -3,11 +3,14 @@
 //! them is [`crate::manifest`].
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::print::{Piece, PrintOutput};
 use crate::model::vocab::{Channel, DocStatus};
+use crate::util::digest::sha256_hex;
+use crate::util::fs::{check_file, FileProblem};
 
 /// The manifest schema version.
 pub const MANIFEST_VERSION: u32 = 5;
@@ -345,6 +348,22 @@ pub struct FileEntry {
     pub bytes: u64,
 }
 
+impl FileEntry {
+    /// The entry of `data`, written at `path`.
+    pub fn of(path: impl Into<String>, data: &[u8]) -> FileEntry {
+        FileEntry {
+            path: path.into(),
+            sha256: sha256_hex(data),
+            bytes: data.len() as u64,
+        }
+    }
+
+    /// Checks the file under `root` against this entry.
+    pub fn check(&self, root: &Path) -> Result<(), FileProblem> {
+        check_file(&root.join(&self.path), &self.sha256, self.bytes)
+    }
+}
+
 impl Document {
     /// An entry without a file: `status` is why there is none.
     fn without_file(
@@ -439,6 +458,17 @@ impl Document {
             files: Vec::new(),
             piece: None,
         }
+    }
+
+    /// Every file of the document as recorded: its main file (when it has
+    /// one), then its parts.
+    pub fn all_files(&self) -> Vec<FileEntry> {
+        let main = self.path.as_ref().map(|path| FileEntry {
+            path: path.clone(),
+            sha256: self.sha256.clone().unwrap_or_default(),
+            bytes: self.bytes,
+        });
+        main.into_iter().chain(self.files.iter().cloned()).collect()
     }
 
     /// The reason of a failed entry without who it is about, which failures

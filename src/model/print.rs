@@ -282,12 +282,9 @@ pub struct Piece {
 /// A written print file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PrintFile {
-    /// Relative to the output folder.
-    pub path: String,
-    /// SHA-256 of the file.
-    pub sha256: String,
-    /// Size in bytes.
-    pub bytes: u64,
+    /// The file (relative to the output folder), its SHA-256 and size.
+    #[serde(flatten)]
+    pub file: FileEntry,
     /// Pieces in it.
     pub pieces: usize,
     /// Pages, padding included.

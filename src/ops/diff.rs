@@ -416,7 +416,7 @@ fn split_sentences(text: &str) -> std::collections::BTreeSet<String> {
     out
 }
 
-use crate::util::html::escape_html as esc;
+use crate::util::html::{escape_html as esc, page};
 
 impl DiffReport {
     /// The report as one self-contained HTML page.
@@ -424,12 +424,7 @@ impl DiffReport {
         let mut h = String::new();
         let _ = write!(
             h,
-            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>What changes from {old} to {new}</title>\
-<style>body{{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1f2d3a}}\
-h1{{font-size:1.5rem}} table{{border-collapse:collapse;margin:.5rem 0 1.5rem}} td,th{{padding:.25rem .6rem;border-bottom:1px solid #dde;text-align:left;vertical-align:top}}\
-.del{{background:#fde8e8;color:#8a1c1c}} .ins{{background:#e6f6ea;color:#145a26}} .same{{color:#667}}\
-pre{{white-space:pre-wrap;margin:0;font:13px/1.45 ui-monospace,monospace}} .err{{color:#8a1c1c;font-weight:bold}} details{{margin:.4rem 0}}</style></head><body>\
-<h1>What changes from {old} to {new}</h1><p>{records} records rendered with both versions; <strong>{changed}</strong> letters change.</p>",
+            "<h1>What changes from {old} to {new}</h1><p>{records} records rendered with both versions; <strong>{changed}</strong> letters change.</p>",
             old = esc(&self.old),
             new = esc(&self.new),
             records = self.records,
@@ -444,7 +439,7 @@ pre{{white-space:pre-wrap;margin:0;font:13px/1.45 ui-monospace,monospace}} .err{
                 h.push_str("<p>None.</p>");
                 continue;
             }
-            h.push_str("<table><tr><th>Letters</th><th>Text</th></tr>");
+            h.push_str("<table class=\"rows\"><tr><th>Letters</th><th>Text</th></tr>");
             for (line, n) in list.iter().take(50) {
                 let _ = write!(
                     h,
@@ -482,8 +477,10 @@ pre{{white-space:pre-wrap;margin:0;font:13px/1.45 ui-monospace,monospace}} .err{
             }
             h.push_str("</pre></details>");
         }
-        h.push_str("</body></html>\n");
-        h
+        page(
+            &format!("What changes from {} to {}", self.old, self.new),
+            &h,
+        )
     }
 }
 

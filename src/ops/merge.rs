@@ -29,6 +29,7 @@ use crate::model::manifest::{
     Document, DocumentsFile, FileEntry, Manifest, Totals, MANIFEST_FILE, MANIFEST_VERSION,
 };
 use crate::util::digest::sha256_hex;
+use crate::util::fs::{commit, temp_path, write_atomic};
 
 /// The outcome of a merge.
 #[derive(Debug, Serialize)]
@@ -208,11 +209,7 @@ pub fn merge(paths: &[PathBuf], out: Option<&Path>, command: &[String]) -> Resul
     shards.sort_by_key(|s| s.manifest.shard.map(|s| s.index));
 
     // Merge the journals by input position into a temporary file.
-    let tmp = out.join(format!(
-        "{}merge-{}-{DOCUMENTS_FILE}",
-        crate::util::fs::TEMP_PREFIX,
-        std::process::id()
-    ));
+    let tmp = temp_path(&out.join(DOCUMENTS_FILE), "merge-");
     let result = merge_journals(&shards, &tmp);
     let (documents, tally) = match result {
         Ok(r) => r,
@@ -240,11 +237,7 @@ pub fn merge(paths: &[PathBuf], out: Option<&Path>, command: &[String]) -> Resul
                 .unwrap_or(&path)
                 .to_string_lossy()
                 .replace('\\', "/");
-            listed.push(FileEntry {
-                path: rel,
-                sha256: sha256_hex(&bytes),
-                bytes: bytes.len() as u64,
-            });
+            listed.push(FileEntry::of(rel, &bytes));
         }
     }
     let head = &shards[0].manifest;
@@ -274,12 +267,10 @@ pub fn merge(paths: &[PathBuf], out: Option<&Path>, command: &[String]) -> Resul
         resumed: Vec::new(),
         documents,
     };
-    std::fs::rename(&tmp, out.join(DOCUMENTS_FILE))
+    commit(&tmp, &out.join(DOCUMENTS_FILE), true)
         .map_err(|e| Error::io(out.join(DOCUMENTS_FILE), e))?;
-    crate::util::fs::sync_dir(&out).map_err(|e| Error::io(&out, e))?;
     let json = merged.seal();
-    crate::util::fs::write_atomic(&merged_path, &json, true)
-        .map_err(|e| Error::io(&merged_path, e))?;
+    write_atomic(&merged_path, &json, true).map_err(|e| Error::io(&merged_path, e))?;
     report::write(&out, &merged, &[], "")?;
     Ok(MergeReport {
         manifest: merged_path,

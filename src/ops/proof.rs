@@ -621,7 +621,7 @@ fn cover(
         .map_err(|e| Error::Layout(format!("the proof cover: {e}")))
 }
 
-use crate::util::html::escape_html as esc;
+use crate::util::html::{escape_html as esc, page};
 
 /// The HTML proof of the picked records' emails: each shown as it renders
 /// (in a sandboxed frame), with recipient, subject and text part.
@@ -634,11 +634,7 @@ fn email_page(
     let mut h = String::new();
     let _ = write!(
         h,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Email proof: {id}</title>\
-<style>body{{font:15px/1.5 system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#1f2d3a}}\
-.mark{{color:#b00;font-weight:bold;letter-spacing:.2em}} section{{border-top:2px solid #ccd;margin-top:2rem;padding-top:1rem}}\
-iframe{{width:100%;height:48rem;border:1px solid #ccd}} pre{{white-space:pre-wrap;background:#f6f7f9;padding:1rem}} .err{{color:#8a1c1c}}</style></head><body>\
-<p class=\"mark\">PROOF</p><h1>Email proof: {id}</h1><p>{title}. Digest <code>{digest}</code>. As of {as_of}. {n} emails.</p>",
+        "<p class=\"mark\">PROOF</p><h1>Email proof: {id}</h1><p>{title}. Digest <code>{digest}</code>. As of {as_of}. {n} emails.</p>",
         id = esc(&layout.id()),
         title = esc(&layout.meta.title),
         n = sections.iter().filter(|s| s.1.is_some()).count()
@@ -654,7 +650,7 @@ iframe{{width:100%;height:48rem;border:1px solid #ccd}} pre{{white-space:pre-wra
             (Some(e), _) => {
                 let _ = write!(
                     h,
-                    "<p><strong>To:</strong> {} &nbsp; <strong>Subject:</strong> {}</p><iframe sandbox title=\"{}\" srcdoc=\"{}\"></iframe><details><summary>Text part</summary><pre>{}</pre></details>",
+                    "<p><strong>To:</strong> {} &nbsp; <strong>Subject:</strong> {}</p><iframe sandbox title=\"{}\" srcdoc=\"{}\"></iframe><details><summary>Text part</summary><pre class=\"text\">{}</pre></details>",
                     esc(&e.to),
                     esc(&e.subject),
                     esc(&e.subject),
@@ -669,6 +665,5 @@ iframe{{width:100%;height:48rem;border:1px solid #ccd}} pre{{white-space:pre-wra
         }
         h.push_str("</section>");
     }
-    h.push_str("</body></html>\n");
-    h
+    page(&format!("Email proof: {}", layout.id()), &h)
 }

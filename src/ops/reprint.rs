@@ -13,7 +13,8 @@ use crate::model::manifest::{Document, FileEntry, MANIFEST_FILE};
 use crate::model::print::{Envelope, Piece, Plex, PrintSettings};
 use crate::output::print::{produce_named, Letter};
 use crate::util::clock::now_rfc3339;
-use crate::util::digest::sha256_hex;
+use crate::util::fs::FileProblem;
+use crate::util::jsonl;
 
 /// The record of reprints in a run folder, one JSON object a line.
 pub const REPRINTS_FILE: &str = "print/reprints.jsonl";
@@ -33,11 +34,7 @@ pub struct Reprint {
 
 /// The reprints recorded in a run folder.
 pub fn reprints(run: &Path) -> Vec<Reprint> {
-    std::fs::read_to_string(run.join(REPRINTS_FILE))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+    jsonl::read(&run.join(REPRINTS_FILE)).unwrap_or_default()
 }
 
 /// Reprints pieces of a finished print run: the same letters (so the same
@@ -87,13 +84,17 @@ pub fn reprint(run: &Path, pieces: &[u32], records: &[String]) -> Result<Reprint
     let mut letters = Vec::new();
     for (d, p) in &chosen {
         let rel = d.path.clone().unwrap_or_default();
-        let data =
-            std::fs::read(run.join(&rel)).map_err(|e| Error::Input(format!("{rel}: {e}")))?;
-        if Some(sha256_hex(&data)) != d.sha256 {
-            return Err(Error::Input(format!(
-                "{rel} (piece {}) no longer matches the manifest; it is not reprinted (`letterpress verify` lists what changed)",
-                p.sequence
-            )));
+        match d.all_files().first().map(|f| f.check(run)) {
+            Some(Ok(())) => {}
+            Some(Err(FileProblem::Unreadable(e))) => {
+                return Err(Error::Input(format!("{rel}: {e}")))
+            }
+            _ => {
+                return Err(Error::Input(format!(
+                    "{rel} (piece {}) no longer matches the manifest; it is not reprinted (`letterpress verify` lists what changed)",
+                    p.sequence
+                )))
+            }
         }
         letters.push(Letter {
             sequence: p.sequence,
@@ -133,15 +134,7 @@ pub fn reprint(run: &Path, pieces: &[u32], records: &[String]) -> Result<Reprint
     )
     .map_err(|e| Error::Output(format!("reprint: {e}")))?;
     drop(placed);
-    let mut files: Vec<FileEntry> = output
-        .files
-        .iter()
-        .map(|f| FileEntry {
-            path: f.path.clone(),
-            sha256: f.sha256.clone(),
-            bytes: f.bytes,
-        })
-        .collect();
+    let mut files: Vec<FileEntry> = output.files.into_iter().map(|f| f.file).collect();
     files.extend(output.tickets);
     let record = Reprint {
         reprint: n,
@@ -149,16 +142,7 @@ pub fn reprint(run: &Path, pieces: &[u32], records: &[String]) -> Result<Reprint
         pieces: chosen.iter().map(|(_, p)| p.sequence).collect(),
         files,
     };
-    let mut line = serde_json::to_vec(&record).expect("serializes");
-    line.push(b'\n');
     let journal = run.join(REPRINTS_FILE);
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&journal)
-        .map_err(|e| Error::io(&journal, e))?;
-    std::io::Write::write_all(&mut f, &line)
-        .and_then(|()| f.sync_data())
-        .map_err(|e| Error::io(&journal, e))?;
+    jsonl::append(&journal, &record).map_err(|e| Error::io(&journal, e))?;
     Ok(record)
 }

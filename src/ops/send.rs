@@ -40,6 +40,7 @@ use crate::model::vocab::DocStatus;
 use crate::output::delivery::{
     accepted_ids, deliver, transport, Outcome, Outgoing, Pacer, Retry, JOURNAL_FILE, LOCK_FILE,
 };
+use crate::util::jsonl;
 use crate::util::lock::Lock;
 
 /// What `send` is asked to do.
@@ -171,13 +172,8 @@ pub fn send(opts: &SendOptions) -> Result<SendReport> {
         return Ok(report);
     }
 
-    let journal = Mutex::new(
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&journal_path)
-            .map_err(|e| Error::io(&journal_path, e))?,
-    );
+    let journal =
+        Mutex::new(jsonl::Writer::append(&journal_path).map_err(|e| Error::io(&journal_path, e))?);
     let pacer = Pacer::new(opts.rate);
     let retry = Retry {
         max_attempts: opts.max_attempts,

@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::manifest::journal::{Tally, DOCUMENTS_FILE};
-use crate::model::manifest::{Document, Manifest, MANIFEST_FILE};
+use crate::model::manifest::{Document, FileEntry, Manifest, MANIFEST_FILE};
 use crate::model::vocab::DocStatus;
 use crate::ops::run::{run, RunOptions};
 use crate::util::clock::Date;
@@ -120,12 +120,8 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
             d.record_id.as_deref().unwrap_or("?"),
             d.channel
         );
-        if let Some(rel) = &d.path {
-            let sha = d.sha256.as_deref().unwrap_or("");
-            files.check(rel, sha, d.bytes, &who, "the manifest");
-        }
-        for f in &d.files {
-            files.check(&f.path, &f.sha256, f.bytes, &who, "the manifest");
+        for f in d.all_files() {
+            files.check(&f, &who, "the manifest");
         }
     }
     if let Some(e) = broken {
@@ -139,14 +135,13 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         ));
     }
     for f in &manifest.shards {
-        files.check(&f.path, &f.sha256, f.bytes, "shard", "the manifest");
+        files.check(f, "shard", "the manifest");
     }
     // The print files and the job ticket.
     if let Some(print) = &manifest.print {
-        let pdfs = print.files.iter().map(|f| (&f.path, &f.sha256, f.bytes));
-        let tickets = print.tickets.iter().map(|f| (&f.path, &f.sha256, f.bytes));
-        for (rel, sha, size) in pdfs.chain(tickets) {
-            files.check(rel, sha, size, "print", "the manifest");
+        let pdfs = print.files.iter().map(|f| &f.file);
+        for f in pdfs.chain(&print.tickets) {
+            files.check(f, "print", "the manifest");
         }
     }
     // Reprints made since, as recorded.
@@ -159,7 +154,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
     for r in &reprints {
         let who = format!("reprint {}", r.reprint);
         for f in &r.files {
-            files.check(&f.path, &f.sha256, f.bytes, &who, "the reprint record");
+            files.check(f, &who, "the reprint record");
         }
     }
     let listed = files.listed;
@@ -230,10 +225,11 @@ struct Files<'a> {
 impl Files<'_> {
     /// Checks `rel` against its recorded SHA-256 and size; `who` names the
     /// document, `record` where the hash was recorded.
-    fn check(&mut self, rel: &str, sha: &str, size: u64, who: &str, record: &str) {
+    fn check(&mut self, f: &FileEntry, who: &str, record: &str) {
+        let rel = &f.path;
         self.listed.insert(rel.to_owned());
         self.report.files_checked += 1;
-        match crate::util::fs::check_file(&self.root.join(rel), sha, size) {
+        match f.check(&self.root) {
             Ok(()) => {}
             Err(FileProblem::Unreadable(_)) => {
                 self.report.problems.push(format!("missing: {rel} ({who})"))

@@ -9,7 +9,6 @@
 use std::path::PathBuf;
 
 use crate::model::manifest::FileEntry;
-use crate::util::digest::sha256_hex;
 use crate::util::fs::write_atomic_tagged;
 
 /// Where a run's documents go.
@@ -34,10 +33,6 @@ impl Place {
                 path.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned()),
             )
         })?;
-        Ok(FileEntry {
-            path: rel.to_owned(),
-            sha256: sha256_hex(bytes),
-            bytes: bytes.len() as u64,
-        })
+        Ok(FileEntry::of(rel, bytes))
     }
 }

@@ -4,7 +4,7 @@
 //! file against the size and SHA-256 a manifest recorded.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::util::digest::sha256_hex;
 
@@ -28,24 +28,43 @@ pub fn write_atomic_tagged(
     sync: bool,
     tag: &str,
 ) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let tmp = dir.join(format!("{TEMP_PREFIX}{tag}{}-{name}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
+    let tmp = temp_path(path, tag);
+    let written = std::fs::File::create(&tmp).and_then(|mut file| {
         file.write_all(bytes)?;
         if sync {
             file.sync_all()?;
         }
-        drop(file);
-        std::fs::rename(&tmp, path)?;
-        if sync {
-            sync_dir(dir)?;
-        }
         Ok(())
-    })();
+    });
+    match written {
+        Ok(()) => commit(&tmp, path, sync),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// The temporary name under which `path` is written before [`commit`]
+/// puts it in place: in the same folder (so the rename is atomic), starting
+/// with [`TEMP_PREFIX`] and `tag`, unique to this process.
+pub fn temp_path(path: &Path, tag: &str) -> PathBuf {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+    dir.join(format!("{TEMP_PREFIX}{tag}{}-{name}", std::process::id()))
+}
+
+/// Renames the complete temporary file `tmp` (see [`temp_path`]) over
+/// `path`; with `sync`, forces the folder to disk after, so the new name
+/// survives a power cut (the caller has synced the data). On failure the
+/// temporary file is removed.
+pub fn commit(tmp: &Path, path: &Path, sync: bool) -> std::io::Result<()> {
+    let result = std::fs::rename(tmp, path).and_then(|()| match sync {
+        true => sync_dir(path.parent().unwrap_or(Path::new("."))),
+        false => Ok(()),
+    });
     if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_file(tmp);
     }
     result
 }

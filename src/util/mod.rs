@@ -1,5 +1,5 @@
-//! Helpers that know nothing of letters: digests, atomic files, dates,
-//! locks, the stop flag, a seeded random generator, HTML escaping. The
+//! Helpers that know nothing of letters: digests, atomic files, JSON
+//! Lines logs, dates, locks, the stop flag, a seeded random generator, HTML escaping. The
 //! bottom of the data path: nothing here imports another part of the crate
 //! but [`crate::error`].
 
@@ -7,6 +7,7 @@ pub mod clock;
 pub mod digest;
 pub mod fs;
 pub mod html;
+pub mod jsonl;
 pub mod lock;
 pub mod rng;
 pub mod stop;

@@ -14,7 +14,6 @@
 //! `LETTERPRESS_SMTP_USER` and `LETTERPRESS_SMTP_PASSWORD`.
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -28,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::util::clock::now_rfc3339;
+use crate::util::jsonl;
 use crate::util::stop::StopFlag;
 
 /// The delivery journal's file name in a run folder.
@@ -121,7 +121,7 @@ pub fn deliver(
     o: &Outgoing,
     transport: &SmtpTransport,
     pacer: &Pacer,
-    journal: &Mutex<std::fs::File>,
+    journal: &Mutex<jsonl::Writer>,
     retry: Retry,
     stop: &StopFlag,
 ) -> Outcome {
@@ -135,13 +135,12 @@ pub fn deliver(
             reply,
             at: now_rfc3339(),
         };
-        let mut line = serde_json::to_vec(&entry).expect("entry serializes");
-        line.push(b'\n');
-        let mut file = journal.lock().expect("no panics while locked");
+        let mut journal = journal.lock().expect("no panics while locked");
         // A journal that cannot be written would risk a second delivery on
         // the next send: stop this message's delivery with the reason.
-        file.write_all(&line)
-            .and_then(|()| file.sync_data())
+        journal
+            .push(&entry)
+            .and_then(|()| journal.sync())
             .map_err(|e| format!("cannot write the delivery journal: {e}"))
     };
     let fail = |attempt: u32, why: String| -> Outcome {
@@ -213,16 +212,11 @@ fn envelope_sender(eml: &[u8]) -> Option<Address> {
 
 /// The Message-IDs the journal records as accepted.
 pub fn accepted_ids(path: &Path) -> Result<HashSet<String>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashSet::new()),
-        Err(e) => return Err(Error::io(path, e)),
-    };
     // A line cut short by a crash is ignored: its message was not recorded
     // as accepted, so it is sent again (see the module docs).
-    Ok(text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<JournalEntry>(l).ok())
+    let entries: Vec<JournalEntry> = jsonl::read(path).map_err(|e| Error::io(path, e))?;
+    Ok(entries
+        .into_iter()
         .filter(|e| e.status == "accepted")
         .map(|e| e.message_id)
         .collect())

@@ -27,6 +27,7 @@ use std::path::Path;
 use lopdf::{dictionary, Document, Object, ObjectId};
 use serde_json::Value;
 
+use crate::model::manifest::FileEntry;
 use crate::model::print::{
     Code, ImbSettings, Omr, Piece, Plex, PrintFile, PrintOutput, PrintSettings,
 };
@@ -242,16 +243,14 @@ pub fn produce_named(
         crate::util::fs::write_atomic(&out.join(&rel), &pdf, true)
             .map_err(|e| format!("{rel}: {e}"))?;
         files.push(PrintFile {
-            sha256: crate::util::digest::sha256_hex(&pdf),
-            bytes: pdf.len() as u64,
+            file: FileEntry::of(rel, &pdf),
             pieces: group.len(),
             pages: group.iter().map(|&i| pieces[i].pages).sum(),
             sheets: group.iter().map(|&i| pieces[i].sheets).sum(),
-            path: rel,
         });
     }
     let tickets = write_ticket(out, &pieces, &files, settings, ticket)?;
-    let total: u64 = files.iter().map(|f| f.bytes).sum();
+    let total: u64 = files.iter().map(|f| f.file.bytes).sum();
     let bytes_per_piece = if pieces.is_empty() {
         0
     } else {
@@ -324,9 +323,12 @@ fn write_ticket(
     for f in files {
         rows.push(total(
             "FILE",
-            &f.path,
+            &f.file.path,
             "",
-            pieces.iter().filter(|p| p.print_file == f.path).collect(),
+            pieces
+                .iter()
+                .filter(|p| p.print_file == f.file.path)
+                .collect(),
         ));
     }
     for e in &settings.envelopes {
@@ -363,11 +365,7 @@ fn write_ticket(
     ] {
         crate::util::fs::write_atomic(&out.join(&rel), &bytes, true)
             .map_err(|e| format!("{rel}: {e}"))?;
-        entries.push(crate::model::manifest::FileEntry {
-            path: rel,
-            sha256: crate::util::digest::sha256_hex(&bytes),
-            bytes: bytes.len() as u64,
-        });
+        entries.push(FileEntry::of(rel, &bytes));
     }
     Ok(entries)
 }
