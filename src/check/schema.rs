@@ -142,6 +142,63 @@ fn describe(v: &Value) -> String {
     format!("{s} ({shown})")
 }
 
+/// A string value's characters (see [`crate::check::values`]) and length.
+fn check_string(s: &str, spec: &FieldSpec) -> Result<(), String> {
+    crate::check::values::check_text(s, spec.multiline)?;
+    match spec.max_length {
+        Some(max) if s.chars().count() > max => Err(format!(
+            "{} characters, more than its max_length of {max}",
+            s.chars().count()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A number, integer or yes/no written as text (a CSV cell), as JSON;
+/// `None` if it is not one.
+fn scalar_from_text(kind: FieldType, s: &str) -> Option<Value> {
+    let s = s.trim();
+    match kind {
+        FieldType::Number => s
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(|f| number(f, s)),
+        FieldType::Integer => s.parse::<i64>().ok().map(Value::from),
+        FieldType::Bool => match s.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "1" => Some(Value::Bool(true)),
+            "false" | "no" | "0" => Some(Value::Bool(false)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Every element of a list field, each checked as the field's item type;
+/// a null element is a problem.
+fn check_list(
+    items: Vec<Value>,
+    spec: &FieldSpec,
+    origin: Origin,
+    path: &str,
+    problems: &mut Vec<String>,
+) -> Value {
+    let item_kind = spec.item_type();
+    let checked = items
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, item)| {
+            let p = format!("{path}[{i}]");
+            if item.is_null() {
+                problems.push(format!("field `{p}`: list element is null"));
+                return None;
+            }
+            check_value(item, spec, item_kind, origin, &p, problems)
+        })
+        .collect();
+    Value::Array(checked)
+}
+
 fn check_value(
     v: Value,
     spec: &FieldSpec,
@@ -159,44 +216,24 @@ fn check_value(
         None
     };
     match (kind, v) {
-        (FieldType::String, Value::String(s)) => {
-            if let Err(why) = crate::check::values::check_text(&s, spec.multiline) {
+        (FieldType::String, Value::String(s)) => match check_string(&s, spec) {
+            Ok(()) => Some(Value::String(s)),
+            Err(why) => {
                 problems.push(format!("field `{path}`: {why}"));
-                return None;
+                None
             }
-            if let Some(max) = spec.max_length {
-                let n = s.chars().count();
-                if n > max {
-                    problems.push(format!(
-                        "field `{path}`: {n} characters, more than its max_length of {max}"
-                    ));
-                    return None;
-                }
-            }
-            Some(Value::String(s))
-        }
+        },
         (FieldType::Number, Value::Number(n)) => Some(Value::Number(n)),
-        (FieldType::Number, Value::String(s)) if origin == Origin::Text => {
-            match s.trim().parse::<f64>().ok().filter(|f| f.is_finite()) {
-                Some(f) => Some(number(f, s.trim())),
-                None => wrong(problems, &Value::String(s)),
-            }
-        }
         (FieldType::Integer, Value::Number(n)) if n.is_i64() || n.is_u64() => {
             Some(Value::Number(n))
         }
-        (FieldType::Integer, Value::String(s)) if origin == Origin::Text => {
-            match s.trim().parse::<i64>() {
-                Ok(i) => Some(Value::from(i)),
-                Err(_) => wrong(problems, &Value::String(s)),
-            }
-        }
         (FieldType::Bool, Value::Bool(b)) => Some(Value::Bool(b)),
-        (FieldType::Bool, Value::String(s)) if origin == Origin::Text => {
-            match s.trim().to_ascii_lowercase().as_str() {
-                "true" | "yes" | "1" => Some(Value::Bool(true)),
-                "false" | "no" | "0" => Some(Value::Bool(false)),
-                _ => wrong(problems, &Value::String(s)),
+        (FieldType::Number | FieldType::Integer | FieldType::Bool, Value::String(s))
+            if origin == Origin::Text =>
+        {
+            match scalar_from_text(kind, &s) {
+                Some(v) => Some(v),
+                None => wrong(problems, &Value::String(s)),
             }
         }
         (FieldType::Date, Value::String(s)) => match Date::parse(s.trim()) {
@@ -237,20 +274,7 @@ fn check_value(
             }
         }
         (FieldType::List, Value::Array(items)) => {
-            let item_kind = spec.item_type();
-            let checked = items
-                .into_iter()
-                .enumerate()
-                .filter_map(|(i, item)| {
-                    let p = format!("{path}[{i}]");
-                    if item.is_null() {
-                        problems.push(format!("field `{p}`: list element is null"));
-                        return None;
-                    }
-                    check_value(item, spec, item_kind, origin, &p, problems)
-                })
-                .collect();
-            Some(Value::Array(checked))
+            Some(check_list(items, spec, origin, path, problems))
         }
         (_, v) => wrong(problems, &v),
     }

@@ -64,51 +64,11 @@ impl Command {
 }
 
 pub fn execute(command: Command, cx: &Context) -> Result<i32, Error> {
-    let out = &cx.out;
     match command {
-        Command::List { .. } => {
-            let listing = layouts::list(&cx.layouts, Date::today_utc())?;
-            print_table(&listing, out);
-            for (dir, why) in &listing.broken {
-                out.log(
-                    "warning",
-                    "broken_layout",
-                    &format!("broken: {}: {why}", dir.display()),
-                    serde_json::json!({"folder": dir}),
-                );
-            }
-            let code = if listing.broken.is_empty() {
-                EXIT_OK
-            } else {
-                EXIT_PARTIAL
-            };
-            Ok(out.summary(code, &listing))
-        }
-        Command::Check { .. } => {
-            let listing = layouts::list(&cx.layouts, Date::today_utc())?;
-            for l in &listing.versions {
-                out.print(format!(
-                    "{:<24} {:<9} {:<32} {}{}",
-                    format!("{}@{}", l.name, l.version),
-                    l.status,
-                    l.effective,
-                    if l.ok { "" } else { "PROBLEM: " },
-                    l.standing
-                ));
-            }
-            for (dir, why) in &listing.broken {
-                out.print(format!("broken: {}: {why}", dir.display()));
-            }
-            let code = if listing.problems() == 0 {
-                EXIT_OK
-            } else {
-                EXIT_PARTIAL
-            };
-            Ok(out.summary(code, &listing))
-        }
+        Command::List { .. } => list(cx),
+        Command::Check { .. } => check(cx),
         Command::Show { layout, as_of } => {
-            let shown = layouts::show(&cx.layouts, &layout, as_of.day())?;
-            print_shown(&shown);
+            print_shown(&layouts::show(&cx.layouts, &layout, as_of.day())?);
             Ok(EXIT_OK)
         }
         Command::Approve {
@@ -117,13 +77,8 @@ pub fn execute(command: Command, cx: &Context) -> Result<i32, Error> {
             note,
             date,
         } => {
-            let (a, file) = layouts::approve(
-                &cx.layouts,
-                &layout,
-                &by,
-                note.as_deref(),
-                date.unwrap_or_else(Date::today_utc),
-            )?;
+            let day = date.unwrap_or_else(Date::today_utc);
+            let (a, file) = layouts::approve(&cx.layouts, &layout, &by, note.as_deref(), day)?;
             println!(
                 "{layout}: approved by {} on {}; digest {}; {} files recorded in {}",
                 a.approved_by,
@@ -134,22 +89,68 @@ pub fn execute(command: Command, cx: &Context) -> Result<i32, Error> {
             );
             Ok(EXIT_OK)
         }
-        Command::New { name } => {
-            for f in layouts::new(&cx.layouts, &name)? {
-                println!("{}", f.display());
-            }
-            let data = cx.layouts.join(&name).join("sample-data.csv");
-            out.info(
-                "layout_created",
-                &format!(
-                    "wrote {name}@1 (a draft). Render it now:\n  letterpress run --layout {name}@1 --data {} --out out/{name} --allow-draft\nthen change texts.yaml, letter.typ and the email templates, look at the result, and ask for approval:\n  letterpress layouts approve {name}@1 --by \"Your Name\"",
-                    data.display()
-                ),
-                serde_json::json!({"layout": format!("{name}@1"), "sample_data": data}),
-            );
-            Ok(EXIT_OK)
-        }
+        Command::New { name } => new(&name, cx),
     }
+}
+
+fn list(cx: &Context) -> Result<i32, Error> {
+    let out = &cx.out;
+    let listing = layouts::list(&cx.layouts, Date::today_utc())?;
+    print_table(&listing, out);
+    for (dir, why) in &listing.broken {
+        out.log(
+            "warning",
+            "broken_layout",
+            &format!("broken: {}: {why}", dir.display()),
+            serde_json::json!({"folder": dir}),
+        );
+    }
+    let code = if listing.broken.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_PARTIAL
+    };
+    Ok(out.summary(code, &listing))
+}
+
+fn check(cx: &Context) -> Result<i32, Error> {
+    let out = &cx.out;
+    let listing = layouts::list(&cx.layouts, Date::today_utc())?;
+    for l in &listing.versions {
+        out.print(format!(
+            "{:<24} {:<9} {:<32} {}{}",
+            format!("{}@{}", l.name, l.version),
+            l.status,
+            l.effective,
+            if l.ok { "" } else { "PROBLEM: " },
+            l.standing
+        ));
+    }
+    for (dir, why) in &listing.broken {
+        out.print(format!("broken: {}: {why}", dir.display()));
+    }
+    let code = if listing.problems() == 0 {
+        EXIT_OK
+    } else {
+        EXIT_PARTIAL
+    };
+    Ok(out.summary(code, &listing))
+}
+
+fn new(name: &str, cx: &Context) -> Result<i32, Error> {
+    for f in layouts::new(&cx.layouts, name)? {
+        println!("{}", f.display());
+    }
+    let data = cx.layouts.join(name).join("sample-data.csv");
+    cx.out.info(
+        "layout_created",
+        &format!(
+            "wrote {name}@1 (a draft). Render it now:\n  letterpress run --layout {name}@1 --data {} --out out/{name} --allow-draft\nthen change texts.yaml, letter.typ and the email templates, look at the result, and ask for approval:\n  letterpress layouts approve {name}@1 --by \"Your Name\"",
+            data.display()
+        ),
+        serde_json::json!({"layout": format!("{name}@1"), "sample_data": data}),
+    );
+    Ok(EXIT_OK)
 }
 
 fn print_table(listing: &Listing, out: &Out) {

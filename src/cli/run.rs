@@ -1,7 +1,7 @@
 //! `letterpress run`: flags to [`RunOptions`], progress to the terminal or
 //! the log, and the run's summary.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use letterpress::error::Error;
@@ -11,6 +11,7 @@ use letterpress::model::vocab::Standard;
 use letterpress::ops::run::{self, Observer, RunOptions, RunReport};
 
 use super::args::{named, on_signals, parse_seconds, CheckArgs, Json, LayoutArg, Records};
+use super::output::Out;
 use super::progress::{Progress, ProgressMode};
 use super::Context;
 
@@ -101,6 +102,37 @@ fn observer(mode: ProgressMode, cx: &Context) -> Observer {
 /// Logs how the run went and prints the `--json` summary.
 fn tell(report: &RunReport, opts: &RunOptions, cx: &Context) {
     let out = &cx.out;
+    tell_before(report, opts, out);
+    let report_path = report.manifest_path.with_file_name(REPORT_FILE);
+    tell_finished(report, &report_path, out);
+    tell_problems(report, out);
+    let m = &report.manifest;
+    let unmatched = &m.unmatched_suppressions;
+    out.summary(
+        report.exit_code(),
+        &serde_json::json!({
+            "run_id": m.run_id,
+            "layout": format!("{}@{}", m.layout.name, m.layout.version),
+            "layout_digest": m.layout.digest,
+            "as_of": m.as_of,
+            "totals": m.totals,
+            "seconds": report.seconds,
+            "manifest": report.manifest_path,
+            "report": report_path,
+            "shard": m.shard.map(|s| s.to_string()),
+            "resumed": report.resumed,
+            "already_finished": report.already_finished,
+            "unmatched_suppressions": {
+                "count": unmatched.len(),
+                "entries": &unmatched[..unmatched.len().min(100)],
+            },
+        }),
+    );
+}
+
+/// What happened before rendering: a finished run found, a resume, a lock
+/// taken over, the layout's warnings.
+fn tell_before(report: &RunReport, opts: &RunOptions, out: &Out) {
     if report.already_finished {
         out.info(
             "already_finished",
@@ -135,6 +167,10 @@ fn tell(report: &RunReport, opts: &RunOptions, cx: &Context) {
             serde_json::json!({"layout": opts.layout.to_string()}),
         );
     }
+}
+
+/// The totals, the rate and where the manifest and report are.
+fn tell_finished(report: &RunReport, report_path: &Path, out: &Out) {
     let m = &report.manifest;
     let t = &m.totals;
     let per_channel: Vec<String> = t
@@ -155,7 +191,6 @@ fn tell(report: &RunReport, opts: &RunOptions, cx: &Context) {
     } else {
         format!(" in {:.1} s ({per_second:.0} documents/s)", report.seconds)
     };
-    let report_path = report.manifest_path.with_file_name(REPORT_FILE);
     out.info(
         "finished",
         &format!(
@@ -178,6 +213,11 @@ fn tell(report: &RunReport, opts: &RunOptions, cx: &Context) {
             "report": report_path,
         }),
     );
+}
+
+/// The first failures and the suppression entries that matched nobody.
+fn tell_problems(report: &RunReport, out: &Out) {
+    let t = &report.manifest.totals;
     for why in &report.failures {
         out.item("failed", "record_failed", why);
     }
@@ -192,7 +232,7 @@ fn tell(report: &RunReport, opts: &RunOptions, cx: &Context) {
             serde_json::json!({"failed": t.failed}),
         );
     }
-    let unmatched = &m.unmatched_suppressions;
+    let unmatched = &report.manifest.unmatched_suppressions;
     if !unmatched.is_empty() {
         let shown: Vec<String> = unmatched.iter().take(10).map(|u| u.to_string()).collect();
         out.log(
@@ -207,26 +247,6 @@ fn tell(report: &RunReport, opts: &RunOptions, cx: &Context) {
             serde_json::json!({"count": unmatched.len(), "entries": &unmatched[..unmatched.len().min(10)]}),
         );
     }
-    out.summary(
-        report.exit_code(),
-        &serde_json::json!({
-            "run_id": m.run_id,
-            "layout": format!("{}@{}", m.layout.name, m.layout.version),
-            "layout_digest": m.layout.digest,
-            "as_of": m.as_of,
-            "totals": m.totals,
-            "seconds": report.seconds,
-            "manifest": report.manifest_path,
-            "report": report_path,
-            "shard": m.shard.map(|s| s.to_string()),
-            "resumed": report.resumed,
-            "already_finished": report.already_finished,
-            "unmatched_suppressions": {
-                "count": unmatched.len(),
-                "entries": &unmatched[..unmatched.len().min(100)],
-            },
-        }),
-    );
 }
 
 /// `1 entry`, `3 entries`.

@@ -167,90 +167,10 @@ impl Layout {
         let meta: LayoutMeta = serde_yaml::from_str(&text)
             .map_err(|e| Error::Layout(format!("{}: {e}", file.display())))?;
         let mut problems = Vec::new();
-        let folder_version = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let folder_name = dir
-            .parent()
-            .and_then(|p| p.file_name())
-            .and_then(|n| n.to_str());
-        if folder_version != meta.version.to_string() || meta.version == 0 {
-            problems.push(format!(
-                "version {} does not match its folder `{folder_version}` (folders are named by positive version numbers)",
-                meta.version
-            ));
-        }
-        if folder_name != Some(meta.name.as_str()) {
-            problems.push(format!(
-                "name `{}` does not match its folder `{}`",
-                meta.name,
-                folder_name.unwrap_or("?")
-            ));
-        }
-        FieldSpec::check(&meta.fields, "", &mut problems);
-        match meta.fields.iter().find(|f| f.name == meta.id_field) {
-            None => problems.push(format!(
-                "id_field `{}` is not declared in `fields`",
-                meta.id_field
-            )),
-            Some(f) if !f.required || !matches!(f.kind, FieldType::String | FieldType::Integer) => {
-                problems.push(format!(
-                    "id_field `{}` must be a required string or integer field",
-                    meta.id_field
-                ))
-            }
-            Some(_) => {}
-        }
-        if !dir.join(&meta.template).is_file() {
-            problems.push(format!("template `{}` is missing", meta.template));
-        }
-        let dates: Vec<Option<Date>> = [&meta.effective_from, &meta.effective_until]
-            .iter()
-            .zip(["effective_from", "effective_until"])
-            .map(|(d, key)| {
-                d.as_deref().and_then(|s| {
-                    let parsed = Date::parse(s);
-                    if parsed.is_none() {
-                        problems.push(format!("{key} `{s}` is not a date (YYYY-MM-DD)"));
-                    }
-                    parsed
-                })
-            })
-            .collect();
-        if let (Some(f), Some(u)) = (dates[0], dates[1]) {
-            if u < f {
-                problems.push(format!("effective_until {u} is before effective_from {f}"));
-            }
-        }
-        if crate::layout::locale::rules(&meta.default_locale).is_none() {
-            let list: Vec<&str> = crate::layout::locale::RULES.iter().map(|r| r.tag).collect();
-            problems.push(format!(
-                "default_locale `{}` is not supported (supported: {})",
-                meta.default_locale,
-                list.join(", ")
-            ));
-        }
-        let declared = |name: &str| meta.fields.iter().any(|f| f.name == name);
-        for (key, field) in [
-            ("locale_field", meta.locale_field.as_deref()),
-            ("preference_field", meta.preference_field.as_deref()),
-            (
-                "email.to_field",
-                meta.email.as_ref().map(|e| e.to_field.as_str()),
-            ),
-        ] {
-            if let Some(f) = field.filter(|f| !declared(f)) {
-                problems.push(format!("{key} `{f}` is not declared in `fields`"));
-            }
-        }
-        if let Some(email) = &meta.email {
-            for t in [&email.html, &email.text] {
-                if !dir.join(t).is_file() {
-                    problems.push(format!("email template `{t}` is missing"));
-                }
-            }
-        }
-        if meta.default_channels().contains(&Channel::Email) && meta.email.is_none() {
-            problems.push("`channels` lists email but the layout has no `email` section".into());
-        }
+        check_folder(dir, &meta, &mut problems);
+        check_fields(&meta, &mut problems);
+        check_settings(dir, &meta, &mut problems);
+        check_references(dir, &meta, &mut problems);
         if problems.is_empty() {
             let approved_since =
                 crate::layout::approval::load_from(dir)?.and_then(|a| a.approved_since());
@@ -271,6 +191,108 @@ impl Layout {
     /// `name@version`.
     pub fn id(&self) -> String {
         format!("{}@{}", self.meta.name, self.meta.version)
+    }
+}
+
+/// The version folder is named by the version, inside the layout's folder.
+fn check_folder(dir: &Path, meta: &LayoutMeta, problems: &mut Vec<String>) {
+    let folder_version = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let folder_name = dir
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str());
+    if folder_version != meta.version.to_string() || meta.version == 0 {
+        problems.push(format!(
+            "version {} does not match its folder `{folder_version}` (folders are named by positive version numbers)",
+            meta.version
+        ));
+    }
+    if folder_name != Some(meta.name.as_str()) {
+        problems.push(format!(
+            "name `{}` does not match its folder `{}`",
+            meta.name,
+            folder_name.unwrap_or("?")
+        ));
+    }
+}
+
+/// The field schema and the id field.
+fn check_fields(meta: &LayoutMeta, problems: &mut Vec<String>) {
+    FieldSpec::check(&meta.fields, "", problems);
+    match meta.fields.iter().find(|f| f.name == meta.id_field) {
+        None => problems.push(format!(
+            "id_field `{}` is not declared in `fields`",
+            meta.id_field
+        )),
+        Some(f) if !f.required || !matches!(f.kind, FieldType::String | FieldType::Integer) => {
+            problems.push(format!(
+                "id_field `{}` must be a required string or integer field",
+                meta.id_field
+            ))
+        }
+        Some(_) => {}
+    }
+}
+
+/// The template exists, the effective dates parse and are in order, and
+/// the default locale is supported.
+fn check_settings(dir: &Path, meta: &LayoutMeta, problems: &mut Vec<String>) {
+    if !dir.join(&meta.template).is_file() {
+        problems.push(format!("template `{}` is missing", meta.template));
+    }
+    let dates: Vec<Option<Date>> = [&meta.effective_from, &meta.effective_until]
+        .iter()
+        .zip(["effective_from", "effective_until"])
+        .map(|(d, key)| {
+            d.as_deref().and_then(|s| {
+                let parsed = Date::parse(s);
+                if parsed.is_none() {
+                    problems.push(format!("{key} `{s}` is not a date (YYYY-MM-DD)"));
+                }
+                parsed
+            })
+        })
+        .collect();
+    if let (Some(f), Some(u)) = (dates[0], dates[1]) {
+        if u < f {
+            problems.push(format!("effective_until {u} is before effective_from {f}"));
+        }
+    }
+    if crate::layout::locale::rules(&meta.default_locale).is_none() {
+        let list: Vec<&str> = crate::layout::locale::RULES.iter().map(|r| r.tag).collect();
+        problems.push(format!(
+            "default_locale `{}` is not supported (supported: {})",
+            meta.default_locale,
+            list.join(", ")
+        ));
+    }
+}
+
+/// The fields other settings name are declared, the email templates
+/// exist, and an email channel has its settings.
+fn check_references(dir: &Path, meta: &LayoutMeta, problems: &mut Vec<String>) {
+    let declared = |name: &str| meta.fields.iter().any(|f| f.name == name);
+    for (key, field) in [
+        ("locale_field", meta.locale_field.as_deref()),
+        ("preference_field", meta.preference_field.as_deref()),
+        (
+            "email.to_field",
+            meta.email.as_ref().map(|e| e.to_field.as_str()),
+        ),
+    ] {
+        if let Some(f) = field.filter(|f| !declared(f)) {
+            problems.push(format!("{key} `{f}` is not declared in `fields`"));
+        }
+    }
+    if let Some(email) = &meta.email {
+        for t in [&email.html, &email.text] {
+            if !dir.join(t).is_file() {
+                problems.push(format!("email template `{t}` is missing"));
+            }
+        }
+    }
+    if meta.default_channels().contains(&Channel::Email) && meta.email.is_none() {
+        problems.push("`channels` lists email but the layout has no `email` section".into());
     }
 }
 

@@ -206,47 +206,9 @@ fn compare(old: &Side, new: &Side, input: &Input, origin: Origin) -> Result<Diff
             }
         };
         let values = record_values(&data);
-        let (a, b) = (render(old, &data, origin), render(new, &data, origin));
-        let (pa, la, ea) = match a {
-            Ok((p, l)) => (p, l, None),
-            Err(e) => (0, Vec::new(), Some(e)),
-        };
-        let (pb, lb, eb) = match b {
-            Ok((p, l)) => (p, l, None),
-            Err(e) => (0, Vec::new(), Some(e)),
-        };
-        let error = match (ea, eb) {
-            (None, None) => None,
-            (Some(a), None) => Some(format!("fails in the old version only: {a}")),
-            (None, Some(b)) => Some(format!("fails in the new version only: {b}")),
-            (Some(a), Some(b)) if a == b => Some(format!("fails in both versions: {a}")),
-            (Some(a), Some(b)) => Some(format!("fails in both versions: old: {a}; new: {b}")),
-        };
-        let old_refs: Vec<&str> = la.iter().map(String::as_str).collect();
-        let new_refs: Vec<&str> = lb.iter().map(String::as_str).collect();
-        let text_diff = TextDiff::from_slices(&old_refs, &new_refs);
-        let mut d = RecordDiff {
-            record: name,
-            pages: (pa, pb),
-            removed: Vec::new(),
-            added: Vec::new(),
-            lines: Vec::new(),
-            error,
-        };
-        for change in text_diff.iter_all_changes() {
-            let line = change.value().to_string();
-            match change.tag() {
-                ChangeTag::Delete => {
-                    d.lines.push(format!("-{line}"));
-                    d.removed.push(line);
-                }
-                ChangeTag::Insert => {
-                    d.lines.push(format!("+{line}"));
-                    d.added.push(line);
-                }
-                ChangeTag::Equal => d.lines.push(format!(" {line}")),
-            }
-        }
+        let (pa, la, ea) = rendered(render(old, &data, origin));
+        let (pb, lb, eb) = rendered(render(new, &data, origin));
+        let d = line_diff(name, (pa, pb), &la, &lb, both_errors(ea, eb));
         if d.removed.is_empty() && d.added.is_empty() && pa == pb && d.error.is_none() {
             continue;
         }
@@ -274,6 +236,62 @@ fn compare(old: &Side, new: &Side, input: &Input, origin: Origin) -> Result<Diff
     report.disappearing = gone.ranked();
     report.appearing = came.ranked();
     Ok(report)
+}
+
+/// A rendering's pages and lines, or none and its error.
+fn rendered(
+    r: std::result::Result<(usize, Vec<String>), String>,
+) -> (usize, Vec<String>, Option<String>) {
+    match r {
+        Ok((p, l)) => (p, l, None),
+        Err(e) => (0, Vec::new(), Some(e)),
+    }
+}
+
+/// What the two versions' failures say about a record, if either failed.
+fn both_errors(old: Option<String>, new: Option<String>) -> Option<String> {
+    match (old, new) {
+        (None, None) => None,
+        (Some(a), None) => Some(format!("fails in the old version only: {a}")),
+        (None, Some(b)) => Some(format!("fails in the new version only: {b}")),
+        (Some(a), Some(b)) if a == b => Some(format!("fails in both versions: {a}")),
+        (Some(a), Some(b)) => Some(format!("fails in both versions: old: {a}; new: {b}")),
+    }
+}
+
+/// One record's lines compared, old against new.
+fn line_diff(
+    record: String,
+    pages: (usize, usize),
+    old: &[String],
+    new: &[String],
+    error: Option<String>,
+) -> RecordDiff {
+    let old_refs: Vec<&str> = old.iter().map(String::as_str).collect();
+    let new_refs: Vec<&str> = new.iter().map(String::as_str).collect();
+    let mut d = RecordDiff {
+        record,
+        pages,
+        removed: Vec::new(),
+        added: Vec::new(),
+        lines: Vec::new(),
+        error,
+    };
+    for change in TextDiff::from_slices(&old_refs, &new_refs).iter_all_changes() {
+        let line = change.value().to_string();
+        match change.tag() {
+            ChangeTag::Delete => {
+                d.lines.push(format!("-{line}"));
+                d.removed.push(line);
+            }
+            ChangeTag::Insert => {
+                d.lines.push(format!("+{line}"));
+                d.added.push(line);
+            }
+            ChangeTag::Equal => d.lines.push(format!(" {line}")),
+        }
+    }
+    d
 }
 
 /// Sentences counted by their shape: numbers are replaced by `#`, so "It

@@ -131,14 +131,62 @@ pub fn merge(paths: &[PathBuf], out: Option<&Path>, command: &[String]) -> Resul
     if shards.is_empty() {
         return Err(Error::Usage("name at least one shard or run folder".into()));
     }
-    // Each shard's documents are in the folder above its own.
-    let root = |f: &Found| f.folder.parent().map(Path::to_path_buf).unwrap_or_default();
+    let out = run_folder(&shards, out)?;
+    check_complete(&shards)?;
+    let merged_path = out.join(MANIFEST_FILE);
+    if merged_path.exists() {
+        return Err(Error::Output(format!(
+            "{} exists already: this run was merged before",
+            merged_path.display()
+        )));
+    }
+    shards.sort_by_key(|s| s.manifest.shard.map(|s| s.index));
+
+    // Merge the journals by input position into a temporary file.
+    let tmp = temp_path(&out.join(DOCUMENTS_FILE), "merge-");
+    let merged = merge_journals(&shards, &tmp).and_then(|(documents, tally)| {
+        let records = shards[0].manifest.input.records;
+        if tally.totals.records != records {
+            return Err(Error::Input(format!(
+                "the shards hold {} records, the input has {records}",
+                tally.totals.records
+            )));
+        }
+        merged_manifest(&shards, documents, tally, command)
+    });
+    let mut merged = match merged {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    commit(&tmp, &out.join(DOCUMENTS_FILE), true)
+        .map_err(|e| Error::io(out.join(DOCUMENTS_FILE), e))?;
+    let json = merged.seal();
+    write_atomic(&merged_path, &json, true).map_err(|e| Error::io(&merged_path, e))?;
+    report::write(&out, &merged, &[], "")?;
+    Ok(MergeReport {
+        manifest: merged_path,
+        shards: shards.len(),
+        totals: merged.totals,
+    })
+}
+
+/// The folder each shard's documents are in: the one above its own.
+fn shard_root(f: &Found) -> PathBuf {
+    f.folder.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// The run folder the merged manifest goes to: `out`, or the shards' run
+/// folder; every shard must be inside it.
+fn run_folder(shards: &[Found], out: Option<&Path>) -> Result<PathBuf> {
     let out = match out {
         Some(out) => out.to_path_buf(),
-        None => root(&shards[0]),
+        None => shard_root(&shards[0]),
     };
-    for s in &shards {
-        if std::fs::canonicalize(root(s)).ok() != std::fs::canonicalize(&out).ok() {
+    for s in shards {
+        if std::fs::canonicalize(shard_root(s)).ok() != std::fs::canonicalize(&out).ok() {
             return Err(Error::Usage(format!(
                 "{} is not inside {}: shards of one batch write into one run folder (the same --out), and the merged manifest goes there",
                 s.folder.display(),
@@ -146,22 +194,26 @@ pub fn merge(paths: &[PathBuf], out: Option<&Path>, command: &[String]) -> Resul
             )));
         }
     }
-    // They belong together.
-    let Some(first) = shards[0].manifest.shard else {
-        return Err(Error::Input(format!(
+    Ok(out)
+}
+
+/// Checks that the shards belong together (one split, one batch) and that
+/// each shard of the split is there exactly once.
+fn check_complete(shards: &[Found]) -> Result<()> {
+    let not_a_shard = |s: &Found| {
+        Error::Input(format!(
             "{}: not a shard (its run had no --shard)",
-            shards[0].folder.display()
-        )));
+            s.folder.display()
+        ))
     };
+    let first = shards[0]
+        .manifest
+        .shard
+        .ok_or_else(|| not_a_shard(&shards[0]))?;
     let key = batch_key(&shards[0].manifest);
     let mut seen = vec![None::<PathBuf>; first.count as usize];
-    for s in &shards {
-        let Some(shard) = s.manifest.shard else {
-            return Err(Error::Input(format!(
-                "{}: not a shard (its run had no --shard)",
-                s.folder.display()
-            )));
-        };
+    for s in shards {
+        let shard = s.manifest.shard.ok_or_else(|| not_a_shard(s))?;
         if shard.count != first.count {
             return Err(Error::Input(format!(
                 "{} is shard {shard} but {} is shard {first}: shards of different splits do not merge",
@@ -199,41 +251,24 @@ pub fn merge(paths: &[PathBuf], out: Option<&Path>, command: &[String]) -> Resul
             missing.join(", ")
         )));
     }
-    let merged_path = out.join(MANIFEST_FILE);
-    if merged_path.exists() {
-        return Err(Error::Output(format!(
-            "{} exists already: this run was merged before",
-            merged_path.display()
-        )));
-    }
-    shards.sort_by_key(|s| s.manifest.shard.map(|s| s.index));
+    Ok(())
+}
 
-    // Merge the journals by input position into a temporary file.
-    let tmp = temp_path(&out.join(DOCUMENTS_FILE), "merge-");
-    let result = merge_journals(&shards, &tmp);
-    let (documents, tally) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
-    };
-    let records = shards[0].manifest.input.records;
-    if tally.totals.records != records {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::Input(format!(
-            "the shards hold {} records, the input has {records}",
-            tally.totals.records
-        )));
-    }
-
+/// The run manifest of the merged shards (sorted by shard), listing each
+/// shard's manifest and journal with their hashes.
+fn merged_manifest(
+    shards: &[Found],
+    documents: DocumentsFile,
+    tally: Tally,
+    command: &[String],
+) -> Result<Manifest> {
     let mut listed = Vec::new();
-    for s in &shards {
+    for s in shards {
         for name in [MANIFEST_FILE, DOCUMENTS_FILE] {
             let path = s.folder.join(name);
             let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
             let rel = path
-                .strip_prefix(root(s))
+                .strip_prefix(shard_root(s))
                 .unwrap_or(&path)
                 .to_string_lossy()
                 .replace('\\', "/");
@@ -242,7 +277,7 @@ pub fn merge(paths: &[PathBuf], out: Option<&Path>, command: &[String]) -> Resul
     }
     let head = &shards[0].manifest;
     let ids: Vec<&str> = shards.iter().map(|s| s.manifest.run_id.as_str()).collect();
-    let mut merged = Manifest {
+    Ok(Manifest {
         manifest_version: MANIFEST_VERSION,
         manifest_digest: String::new(),
         run_id: format!("merged-{}", &sha256_hex(ids.join("|").as_bytes())[..12]),
@@ -259,23 +294,13 @@ pub fn merge(paths: &[PathBuf], out: Option<&Path>, command: &[String]) -> Resul
         options: head.options.clone(),
         layout: head.layout.clone(),
         input: head.input.clone(),
-        totals: tally.totals.clone(),
+        totals: tally.totals,
         print: None,
         shard: None,
         shards: listed,
         unmatched_suppressions: head.unmatched_suppressions.clone(),
         resumed: Vec::new(),
         documents,
-    };
-    commit(&tmp, &out.join(DOCUMENTS_FILE), true)
-        .map_err(|e| Error::io(out.join(DOCUMENTS_FILE), e))?;
-    let json = merged.seal();
-    write_atomic(&merged_path, &json, true).map_err(|e| Error::io(&merged_path, e))?;
-    report::write(&out, &merged, &[], "")?;
-    Ok(MergeReport {
-        manifest: merged_path,
-        shards: shards.len(),
-        totals: tally.totals,
     })
 }
 

@@ -38,7 +38,7 @@ use crate::check::record::{id_of, record_locale};
 use crate::check::route::{self, Decision};
 use crate::check::schema::{check_record, Origin};
 use crate::error::{Error, Result};
-use crate::input::Input;
+use crate::input::{Input, RawRecord};
 use crate::layout::catalog::{Catalog, Layout};
 use crate::layout::files::LayoutFiles;
 use crate::layout::texts::Texts;
@@ -186,72 +186,25 @@ pub fn proof(opts: &ProofOptions) -> Result<ProofReport> {
                 layout.id()
             )));
         }
-        // The letters, marked.
-        let mut letters = Vec::new();
-        for p in &picks {
-            let m = measured
-                .iter()
-                .find(|m| m.index == p.index)
-                .expect("picked from measured");
-            let pdf = marked
-                .render(&m.id, &m.record, m.locale)
-                .map_err(|e| Error::Layout(format!("record {}: {e}", m.id)))?;
-            letters.push(pdf);
-        }
-        // The cover, twice: the second time with the proof pages of each
-        // letter, which depend on the cover's own length.
-        let cover_of = |picks: &[Pick]| -> Result<crate::render::pdf::Rendered> {
-            cover(&layout, &standing, &digest, opts, records, invalid, picks)
+        let set = Set {
+            layout: &layout,
+            standing: &standing,
+            digest: &digest,
+            opts,
+            measured: &measured,
+            records,
+            invalid,
         };
-        let first = cover_of(&picks)?;
-        let mut page = first.pages + 1;
-        for (p, l) in picks.iter_mut().zip(&letters) {
-            p.proof_pages = if l.pages == 1 {
-                page.to_string()
-            } else {
-                format!("{page}–{}", page + l.pages - 1)
-            };
-            page += l.pages;
-        }
-        let cover = cover_of(&picks)?;
-        let mut parts = vec![(cover.pdf, cover.pages)];
-        parts.extend(letters.into_iter().map(|l| (l.pdf, l.pages)));
-        let pdf = crate::output::print::combine(&parts, Some(&format!("Proof: {}", layout.id())))
-            .map_err(|e| Error::Output(format!("cannot assemble the proof PDF: {e}")))?;
-        crate::util::fs::write_atomic(&opts.out, &pdf, true)
-            .map_err(|e| Error::io(&opts.out, e))?;
-
-        // The emails.
+        let pages = set.write_pdf(&marked, &mut picks)?;
         let html = match &email {
-            Some(renderer) => {
-                let mut sections = Vec::new();
-                for p in picks.iter_mut() {
-                    let m = measured
-                        .iter()
-                        .find(|m| m.index == p.index)
-                        .expect("picked");
-                    let Some(to) = &m.to else { continue };
-                    match renderer.render(&m.id, &m.record, to, m.locale, opts.as_of) {
-                        Ok(e) => {
-                            p.email = true;
-                            sections.push((p.clone(), Some(e), None));
-                        }
-                        Err(why) => sections.push((p.clone(), None, Some(why))),
-                    }
-                }
-                let path = opts.out.with_extension("html");
-                let page = email_page(&layout, &digest, opts.as_of, &sections);
-                crate::util::fs::write_atomic(&path, page.as_bytes(), true)
-                    .map_err(|e| Error::io(&path, e))?;
-                Some(path)
-            }
+            Some(renderer) => Some(set.write_emails(renderer, &mut picks)?),
             None => None,
         };
         Ok(ProofReport {
             layout: layout.id(),
             records,
             invalid,
-            pages: page - 1,
+            pages,
             picks,
             pdf: opts.out.clone(),
             html,
@@ -267,6 +220,95 @@ pub fn proof(opts: &ProofOptions) -> Result<ProofReport> {
     })
 }
 
+/// A proof set being written: the layout version and what was read.
+struct Set<'a> {
+    layout: &'a Layout,
+    standing: &'a crate::layout::approval::Standing,
+    digest: &'a str,
+    opts: &'a ProofOptions,
+    measured: &'a [Measured],
+    records: usize,
+    invalid: usize,
+}
+
+impl Set<'_> {
+    fn measured(&self, p: &Pick) -> &Measured {
+        self.measured
+            .iter()
+            .find(|m| m.index == p.index)
+            .expect("picked from measured")
+    }
+
+    /// Writes the proof PDF: a cover saying why each record was picked and
+    /// on which pages it is, then the letters, every page marked. Sets each
+    /// pick's pages; returns the page count.
+    fn write_pdf(&self, marked: &Renderer, picks: &mut [Pick]) -> Result<usize> {
+        let mut letters = Vec::new();
+        for p in picks.iter() {
+            let m = self.measured(p);
+            let pdf = marked
+                .render(&m.id, &m.record, m.locale)
+                .map_err(|e| Error::Layout(format!("record {}: {e}", m.id)))?;
+            letters.push(pdf);
+        }
+        // The cover, twice: the second time with the proof pages of each
+        // letter, which depend on the cover's own length.
+        let first = self.cover(picks)?;
+        let mut page = first.pages + 1;
+        for (p, l) in picks.iter_mut().zip(&letters) {
+            p.proof_pages = if l.pages == 1 {
+                page.to_string()
+            } else {
+                format!("{page}–{}", page + l.pages - 1)
+            };
+            page += l.pages;
+        }
+        let cover = self.cover(picks)?;
+        let mut parts = vec![(cover.pdf, cover.pages)];
+        parts.extend(letters.into_iter().map(|l| (l.pdf, l.pages)));
+        let title = format!("Proof: {}", self.layout.id());
+        let pdf = crate::output::print::combine(&parts, Some(&title))
+            .map_err(|e| Error::Output(format!("cannot assemble the proof PDF: {e}")))?;
+        let out = &self.opts.out;
+        crate::util::fs::write_atomic(out, &pdf, true).map_err(|e| Error::io(out, e))?;
+        Ok(page - 1)
+    }
+
+    fn cover(&self, picks: &[Pick]) -> Result<crate::render::pdf::Rendered> {
+        cover(
+            self.layout,
+            self.standing,
+            self.digest,
+            self.opts,
+            self.records,
+            self.invalid,
+            picks,
+        )
+    }
+
+    /// Writes the HTML page of the picked records' emails next to the PDF;
+    /// marks the picks that have one. Returns the page's path.
+    fn write_emails(&self, renderer: &EmailRenderer, picks: &mut [Pick]) -> Result<PathBuf> {
+        let mut sections = Vec::new();
+        for p in picks.iter_mut() {
+            let m = self.measured(p);
+            let Some(to) = &m.to else { continue };
+            match renderer.render(&m.id, &m.record, to, m.locale, self.opts.as_of) {
+                Ok(e) => {
+                    p.email = true;
+                    sections.push((p.clone(), Some(e), None));
+                }
+                Err(why) => sections.push((p.clone(), None, Some(why))),
+            }
+        }
+        let path = self.opts.out.with_extension("html");
+        let page = email_page(self.layout, self.digest, self.opts.as_of, &sections);
+        crate::util::fs::write_atomic(&path, page.as_bytes(), true)
+            .map_err(|e| Error::io(&path, e))?;
+        Ok(path)
+    }
+}
+
 /// Reads, checks and measures every record. Returns the valid ones, the
 /// number read and the number that could not be proofed.
 fn measure_all(
@@ -275,121 +317,131 @@ fn measure_all(
     measure: &Renderer,
     input: &Input,
 ) -> Result<(Vec<Measured>, usize, usize)> {
-    let meta = &layout.meta;
     let origin = if input.format == Format::Csv {
         Origin::Text
     } else {
         Origin::Json
     };
     let (mut out, mut records, mut invalid) = (Vec::new(), 0, 0);
-    let channels = meta.default_channels();
     for raw in input.records()? {
         let raw = raw?;
         records += 1;
-        let Ok(data) = raw.data else {
-            invalid += 1;
-            continue;
-        };
-        let Ok(record) = check_record(data, &meta.fields, origin) else {
-            invalid += 1;
-            continue;
-        };
-        let Some(id) = id_of(&record, &meta.id_field) else {
-            invalid += 1;
-            continue;
-        };
-        let locale = record_locale(meta, texts, &record);
-        let Ok(r) = measure.text_lines(&id, &record, locale) else {
-            invalid += 1;
-            continue;
-        };
-        let chars = r.lines.iter().flatten().map(|l| l.chars().count()).sum();
-        let text_len = |v: Option<&Value>| match v {
-            Some(Value::String(s)) => s.chars().count(),
-            Some(Value::Object(o)) => o
-                .values()
-                .filter_map(Value::as_str)
-                .map(|s| s.chars().count())
-                .sum(),
-            _ => 0,
-        };
-        let name_len = meta
-            .fields
-            .iter()
-            .filter(|f| f.kind == FieldType::String && f.name.contains("name"))
-            .map(|f| text_len(record.get(&f.name)))
-            .sum();
-        let address_len = text_len(record.get("address"));
-        let routed = route::route(meta, &record, &channels, None);
-        let route = routed
-            .decisions
-            .iter()
-            .filter_map(|(c, d)| match d {
-                Decision::Render(Some(_)) => Some(format!("{} (fallback)", c.name())),
-                Decision::Render(None) => Some(c.name().to_string()),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
-            .join(" + ");
-        let to = routed
-            .decisions
-            .iter()
-            .any(|(c, d)| *c == Channel::Email && matches!(d, Decision::Render(_)))
-            .then(|| routed.to.clone())
-            .flatten();
-        let present = |v: Option<&Value>| match v {
-            None | Some(Value::Null) => false,
-            Some(Value::String(s)) => !s.trim().is_empty(),
-            Some(Value::Array(a)) => !a.is_empty(),
-            Some(_) => true,
-        };
-        // Fields that only route or localise the letter have picks of their own.
-        let routing = [
-            meta.locale_field.as_deref(),
-            meta.preference_field.as_deref(),
-            meta.email.as_ref().map(|e| e.to_field.as_str()),
-        ];
-        let optional = meta
-            .fields
-            .iter()
-            .filter(|f| !f.required && f.kind != FieldType::List && present(record.get(&f.name)))
-            .filter(|f| !routing.contains(&Some(f.name.as_str())))
-            .map(|f| f.name.clone())
-            .collect();
-        let lists = meta
-            .fields
-            .iter()
-            .filter(|f| f.kind == FieldType::List)
-            .map(|f| {
-                let n = record
-                    .get(&f.name)
-                    .and_then(Value::as_array)
-                    .map_or(0, Vec::len);
-                (f.name.clone(), n)
-            })
-            .collect();
-        let scripts = scripts_of(&Value::Object(record.clone()));
-        out.push(Measured {
-            index: raw.index,
-            id,
-            scripts,
-            record,
-            locale,
-            pages: r.pages,
-            chars,
-            name_len,
-            address_len,
-            route: if route.is_empty() {
-                "nothing (suppressed)".into()
-            } else {
-                route
-            },
-            to,
-            optional,
-            lists,
-        });
+        match measure_one(&layout.meta, texts, measure, origin, raw) {
+            Some(m) => out.push(m),
+            None => invalid += 1,
+        }
     }
     Ok((out, records, invalid))
+}
+
+/// One record checked, rendered to text and measured; `None` if it cannot
+/// be proofed (invalid, or it does not render).
+fn measure_one(
+    meta: &LayoutMeta,
+    texts: &Texts,
+    measure: &Renderer,
+    origin: Origin,
+    raw: RawRecord,
+) -> Option<Measured> {
+    let record = check_record(raw.data.ok()?, &meta.fields, origin).ok()?;
+    let id = id_of(&record, &meta.id_field)?;
+    let locale = record_locale(meta, texts, &record);
+    let r = measure.text_lines(&id, &record, locale).ok()?;
+    let chars = r.lines.iter().flatten().map(|l| l.chars().count()).sum();
+    let text_len = |v: Option<&Value>| match v {
+        Some(Value::String(s)) => s.chars().count(),
+        Some(Value::Object(o)) => o
+            .values()
+            .filter_map(Value::as_str)
+            .map(|s| s.chars().count())
+            .sum(),
+        _ => 0,
+    };
+    let name_len = meta
+        .fields
+        .iter()
+        .filter(|f| f.kind == FieldType::String && f.name.contains("name"))
+        .map(|f| text_len(record.get(&f.name)))
+        .sum();
+    let (route, to) = routes_of(meta, &record);
+    Some(Measured {
+        index: raw.index,
+        id,
+        scripts: scripts_of(&Value::Object(record.clone())),
+        locale,
+        pages: r.pages,
+        chars,
+        name_len,
+        address_len: text_len(record.get("address")),
+        route,
+        to,
+        optional: optional_fields(meta, &record),
+        lists: list_sizes(meta, &record),
+        record,
+    })
+}
+
+/// The channels a record goes to on the layout's channels, in words, and
+/// its email address if it gets an email.
+fn routes_of(meta: &LayoutMeta, record: &Map<String, Value>) -> (String, Option<lettre::Address>) {
+    let routed = route::route(meta, record, &meta.default_channels(), None);
+    let route = routed
+        .decisions
+        .iter()
+        .filter_map(|(c, d)| match d {
+            Decision::Render(Some(_)) => Some(format!("{} (fallback)", c.name())),
+            Decision::Render(None) => Some(c.name().to_string()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let to = routed
+        .decisions
+        .iter()
+        .any(|(c, d)| *c == Channel::Email && matches!(d, Decision::Render(_)))
+        .then(|| routed.to.clone())
+        .flatten();
+    match route.is_empty() {
+        true => ("nothing (suppressed)".into(), to),
+        false => (route, to),
+    }
+}
+
+/// The optional fields the record fills in; fields that only route or
+/// localise the letter have picks of their own and are left out.
+fn optional_fields(meta: &LayoutMeta, record: &Map<String, Value>) -> Vec<String> {
+    let present = |v: Option<&Value>| match v {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) => !s.trim().is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(_) => true,
+    };
+    let routing = [
+        meta.locale_field.as_deref(),
+        meta.preference_field.as_deref(),
+        meta.email.as_ref().map(|e| e.to_field.as_str()),
+    ];
+    meta.fields
+        .iter()
+        .filter(|f| !f.required && f.kind != FieldType::List && present(record.get(&f.name)))
+        .filter(|f| !routing.contains(&Some(f.name.as_str())))
+        .map(|f| f.name.clone())
+        .collect()
+}
+
+/// The number of items in each list field of the record.
+fn list_sizes(meta: &LayoutMeta, record: &Map<String, Value>) -> Vec<(String, usize)> {
+    meta.fields
+        .iter()
+        .filter(|f| f.kind == FieldType::List)
+        .map(|f| {
+            let n = record
+                .get(&f.name)
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            (f.name.clone(), n)
+        })
+        .collect()
 }
 
 /// The writing systems (Unicode scripts) of every text value of a record;
@@ -420,7 +472,64 @@ fn scripts_of(v: &Value) -> BTreeSet<&'static str> {
 
 /// Chooses the records of the proof set, each with its reasons.
 fn choose(meta: &LayoutMeta, all: &[Measured], sample: usize, seed: u64) -> Vec<Pick> {
-    let mut reasons: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    let mut reasons: Reasons = BTreeMap::new();
+    extremes(all, &mut reasons);
+    firsts(meta, all, &mut reasons);
+    list_extremes(meta, all, &mut reasons);
+    // Seeded random ones among the rest.
+    let mut rest: Vec<&Measured> = all
+        .iter()
+        .filter(|m| !reasons.contains_key(&m.index))
+        .collect();
+    let mut rng = crate::util::rng::Rng::new(seed);
+    for _ in 0..sample.min(rest.len()) {
+        let i = rng.below(rest.len() as u64) as usize;
+        let m = rest.swap_remove(i);
+        reasons
+            .entry(m.index)
+            .or_default()
+            .push(format!("random sample (seed {seed})"));
+    }
+    reasons
+        .into_iter()
+        .map(|(index, reasons)| Pick {
+            index,
+            record_id: all
+                .iter()
+                .find(|m| m.index == index)
+                .map(|m| m.id.clone())
+                .unwrap_or_default(),
+            reasons,
+            proof_pages: String::new(),
+            email: false,
+        })
+        .collect()
+}
+
+/// Why each picked record (by input position) was picked.
+type Reasons = BTreeMap<usize, Vec<String>>;
+
+/// The most and fewest items of each list.
+fn list_extremes(meta: &LayoutMeta, all: &[Measured], reasons: &mut Reasons) {
+    let mut add = |m: &Measured, why: String| reasons.entry(m.index).or_default().push(why);
+    for (i, f) in meta
+        .fields
+        .iter()
+        .filter(|f| f.kind == FieldType::List)
+        .enumerate()
+    {
+        let n = |m: &&Measured| m.lists[i].1;
+        if let Some(m) = all.iter().rev().max_by_key(n) {
+            add(m, format!("most {} ({})", f.name, m.lists[i].1));
+        }
+        if let Some(m) = all.iter().min_by_key(n) {
+            add(m, format!("fewest {} ({})", f.name, m.lists[i].1));
+        }
+    }
+}
+
+/// The shortest and longest letter, the longest name and address.
+fn extremes(all: &[Measured], reasons: &mut Reasons) {
     let mut add = |m: &Measured, why: String| reasons.entry(m.index).or_default().push(why);
     let size = |m: &&Measured| (m.pages, m.chars);
     if let Some(m) = all.iter().min_by_key(size) {
@@ -457,6 +566,12 @@ fn choose(meta: &LayoutMeta, all: &[Measured], sample: usize, seed: u64) -> Vec<
     {
         add(m, format!("longest address ({} characters)", m.address_len));
     }
+}
+
+/// The first record of each writing system, locale, route and set of
+/// optional fields present.
+fn firsts(meta: &LayoutMeta, all: &[Measured], reasons: &mut Reasons) {
+    let mut add = |m: &Measured, why: String| reasons.entry(m.index).or_default().push(why);
     // One record per writing system in the data: a font, a line break or a
     // direction that is wrong shows on such a record first.
     let mut seen_scripts = BTreeSet::new();
@@ -490,48 +605,6 @@ fn choose(meta: &LayoutMeta, all: &[Measured], sample: usize, seed: u64) -> Vec<
         },
         "optional fields present",
     );
-    for (i, f) in meta
-        .fields
-        .iter()
-        .filter(|f| f.kind == FieldType::List)
-        .enumerate()
-    {
-        let n = |m: &&Measured| m.lists[i].1;
-        if let Some(m) = all.iter().rev().max_by_key(n) {
-            add(m, format!("most {} ({})", f.name, m.lists[i].1));
-        }
-        if let Some(m) = all.iter().min_by_key(n) {
-            add(m, format!("fewest {} ({})", f.name, m.lists[i].1));
-        }
-    }
-    // Seeded random ones among the rest.
-    let mut rest: Vec<&Measured> = all
-        .iter()
-        .filter(|m| !reasons.contains_key(&m.index))
-        .collect();
-    let mut rng = crate::util::rng::Rng::new(seed);
-    for _ in 0..sample.min(rest.len()) {
-        let i = rng.below(rest.len() as u64) as usize;
-        let m = rest.swap_remove(i);
-        reasons
-            .entry(m.index)
-            .or_default()
-            .push(format!("random sample (seed {seed})"));
-    }
-    reasons
-        .into_iter()
-        .map(|(index, reasons)| Pick {
-            index,
-            record_id: all
-                .iter()
-                .find(|m| m.index == index)
-                .map(|m| m.id.clone())
-                .unwrap_or_default(),
-            reasons,
-            proof_pages: String::new(),
-            email: false,
-        })
-        .collect()
 }
 
 /// The cover page's Typst source; its data comes in as the record.

@@ -37,19 +37,13 @@ pub fn reprints(run: &Path) -> Vec<Reprint> {
     jsonl::read(&run.join(REPRINTS_FILE)).unwrap_or_default()
 }
 
-/// Reprints pieces of a finished print run: the same letters (so the same
-/// pages, piece numbers and marks) in a new print file with its own ticket,
-/// recorded in [`REPRINTS_FILE`]. `pieces` are sequence numbers; `records`
-/// record ids. A letter whose file no longer matches the manifest is refused.
-pub fn reprint(run: &Path, pieces: &[u32], records: &[String]) -> Result<Reprint> {
-    let m = crate::manifest::load(&run.join(MANIFEST_FILE))?;
-    if m.print.is_none() {
-        return Err(Error::Usage(format!(
-            "{} was not a print run (run --print)",
-            run.display()
-        )));
-    }
-    let documents = journal::read_all(run)?;
+/// The letters of the run's journal that `pieces` (sequence numbers) and
+/// `records` (record ids) name, in mailing order, each once.
+fn pick<'a>(
+    documents: &'a [Document],
+    pieces: &[u32],
+    records: &[String],
+) -> Result<Vec<(&'a Document, &'a Piece)>> {
     let known: Vec<(&Document, &Piece)> = documents
         .iter()
         .filter_map(|d| d.piece.as_ref().map(|p| (d, p)))
@@ -81,6 +75,23 @@ pub fn reprint(run: &Path, pieces: &[u32], records: &[String]) -> Result<Reprint
     }
     chosen.sort_by_key(|(_, p)| p.sequence);
     chosen.dedup_by_key(|(_, p)| p.sequence);
+    Ok(chosen)
+}
+
+/// Reprints pieces of a finished print run: the same letters (so the same
+/// pages, piece numbers and marks) in a new print file with its own ticket,
+/// recorded in [`REPRINTS_FILE`]. `pieces` are sequence numbers; `records`
+/// record ids. A letter whose file no longer matches the manifest is refused.
+pub fn reprint(run: &Path, pieces: &[u32], records: &[String]) -> Result<Reprint> {
+    let m = crate::manifest::load(&run.join(MANIFEST_FILE))?;
+    if m.print.is_none() {
+        return Err(Error::Usage(format!(
+            "{} was not a print run (run --print)",
+            run.display()
+        )));
+    }
+    let documents = journal::read_all(run)?;
+    let chosen = pick(&documents, pieces, records)?;
     let mut letters = Vec::new();
     for (d, p) in &chosen {
         let rel = d.path.clone().unwrap_or_default();

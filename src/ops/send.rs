@@ -108,6 +108,61 @@ pub struct SendReport {
     pub warnings: Vec<String>,
 }
 
+/// The same checks a real send makes on each message before it connects:
+/// the file is there and unchanged, the addresses read.
+fn dry_run(todo: &[&Outgoing], report: &mut SendReport) {
+    for o in todo {
+        match o.load() {
+            Ok(_) => report
+                .would_send
+                .push(format!("{} -> {}", o.path.display(), o.to)),
+            Err(why) => {
+                report.failed += 1;
+                report
+                    .errors
+                    .push(format!("{} ({}): {why}", o.record_id, o.to));
+            }
+        }
+    }
+}
+
+/// Delivers `todo` over `opts.connections` connections at the global rate,
+/// until done or a signal; returns how each delivery that started ended.
+fn deliver_all(
+    opts: &SendOptions,
+    transport: &lettre::SmtpTransport,
+    todo: Vec<&Outgoing>,
+    journal: jsonl::Writer,
+) -> Vec<Outcome> {
+    let journal = Mutex::new(journal);
+    let pacer = Pacer::new(opts.rate);
+    let retry = Retry {
+        max_attempts: opts.max_attempts,
+        delay: opts.retry_delay,
+    };
+    let next = Mutex::new(todo.into_iter());
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..opts.connections {
+            scope.spawn(|| loop {
+                // A signal stops the sending between messages.
+                if opts.stop.requested().is_some() {
+                    break;
+                }
+                let Some(o) = next.lock().expect("no panics while locked").next() else {
+                    break;
+                };
+                let outcome = deliver(o, transport, &pacer, &journal, retry, &opts.stop);
+                results
+                    .lock()
+                    .expect("no panics while locked")
+                    .push(outcome);
+            });
+        }
+    });
+    results.into_inner().expect("threads joined")
+}
+
 /// Sends the run's emails; see the module docs.
 pub fn send(opts: &SendOptions) -> Result<SendReport> {
     if opts.rate <= 0.0 || opts.connections == 0 || opts.max_attempts == 0 {
@@ -118,14 +173,7 @@ pub fn send(opts: &SendOptions) -> Result<SendReport> {
     let outgoing = sendable(&opts.run)?;
     // The relay is checked in a dry run too (building the transport does
     // not connect), so a dry run refuses what a real send would.
-    let ca = match &opts.ca {
-        Some(path) => Some(
-            std::fs::read(path)
-                .map_err(|e| Error::Usage(format!("--smtp-ca `{}`: {e}", path.display())))?,
-        ),
-        None => None,
-    };
-    let transport = transport(&opts.smtp, opts.connections, ca.as_deref())?;
+    let transport = relay(opts)?;
 
     let _lock = if opts.dry_run {
         None
@@ -154,54 +202,13 @@ pub fn send(opts: &SendOptions) -> Result<SendReport> {
         })
         .collect();
     if opts.dry_run {
-        // The same checks a real send makes on each message before it
-        // connects: the file is there and unchanged, the addresses read.
-        for o in todo {
-            match o.load() {
-                Ok(_) => report
-                    .would_send
-                    .push(format!("{} -> {}", o.path.display(), o.to)),
-                Err(why) => {
-                    report.failed += 1;
-                    report
-                        .errors
-                        .push(format!("{} ({}): {why}", o.record_id, o.to));
-                }
-            }
-        }
+        dry_run(&todo, &mut report);
         return Ok(report);
     }
-
-    let journal =
-        Mutex::new(jsonl::Writer::append(&journal_path).map_err(|e| Error::io(&journal_path, e))?);
-    let pacer = Pacer::new(opts.rate);
-    let retry = Retry {
-        max_attempts: opts.max_attempts,
-        delay: opts.retry_delay,
-    };
     let total = todo.len();
-    let next = Mutex::new(todo.into_iter());
-    let results = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..opts.connections {
-            scope.spawn(|| loop {
-                // A signal stops the sending between messages.
-                if opts.stop.requested().is_some() {
-                    break;
-                }
-                let Some(o) = next.lock().expect("no panics while locked").next() else {
-                    break;
-                };
-                let outcome = deliver(o, &transport, &pacer, &journal, retry, &opts.stop);
-                results
-                    .lock()
-                    .expect("no panics while locked")
-                    .push(outcome);
-            });
-        }
-    });
+    let journal = jsonl::Writer::append(&journal_path).map_err(|e| Error::io(&journal_path, e))?;
     let mut stopped = 0;
-    for outcome in results.into_inner().expect("threads joined") {
+    for outcome in deliver_all(opts, &transport, todo, journal) {
         match outcome {
             Outcome::Accepted => report.accepted += 1,
             Outcome::Failed(why) => {
@@ -229,6 +236,18 @@ pub fn send(opts: &SendOptions) -> Result<SendReport> {
         }
     }
     Ok(report)
+}
+
+/// The transport to the relay of `--smtp`, trusting `--smtp-ca` if given.
+fn relay(opts: &SendOptions) -> Result<lettre::SmtpTransport> {
+    let ca = match &opts.ca {
+        Some(path) => Some(
+            std::fs::read(path)
+                .map_err(|e| Error::Usage(format!("--smtp-ca `{}`: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    transport(&opts.smtp, opts.connections, ca.as_deref())
 }
 
 /// The rendered emails of the finished run in `run`, after the checks that

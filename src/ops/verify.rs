@@ -21,14 +21,15 @@
 //! and compares every file byte for byte.
 
 use std::collections::{BTreeSet, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::manifest::journal::{Tally, DOCUMENTS_FILE};
-use crate::model::manifest::{Document, FileEntry, Manifest, MANIFEST_FILE};
-use crate::model::vocab::DocStatus;
+use crate::model::layout::LayoutRef;
+use crate::model::manifest::{Document, FileEntry, Manifest, Totals, MANIFEST_FILE};
+use crate::model::vocab::{DocStatus, Named};
 use crate::ops::run::{run, RunOptions};
 use crate::util::clock::Date;
 use crate::util::digest::sha256_hex;
@@ -84,7 +85,6 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
                 .into(),
         );
     }
-
     // A shard's files are in the run folder above its own.
     let root = match manifest.shard {
         Some(_) => opts.run.parent().unwrap_or(&opts.run).to_path_buf(),
@@ -102,7 +102,21 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         .collect(),
         report: &mut report,
     };
-    // Every listed file, as recorded, streaming the entries.
+    let tally = check_documents(opts, &manifest, &mut files)?;
+    check_other_files(opts, &manifest, &mut files);
+    let listed = std::mem::take(&mut files.listed);
+    check_nothing_else(opts, &listed, &mut report)?;
+    check_totals(&manifest, tally.totals, &mut report);
+    if opts.rerender > 0 {
+        let documents = crate::manifest::journal::read_all(&opts.run)?;
+        rerender(opts, &manifest, &documents, &mut report)?;
+    }
+    Ok(report)
+}
+
+/// Every document's files as the journal records them (streaming the
+/// entries), and the journal against the manifest; returns the counts.
+fn check_documents(opts: &VerifyOptions, manifest: &Manifest, files: &mut Files) -> Result<Tally> {
     let mut tally = Tally::default();
     let mut entries = crate::manifest::journal::documents(&opts.run)?;
     let mut broken = None;
@@ -134,17 +148,21 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
             "{DOCUMENTS_FILE} was altered: its SHA-256 differs from the one in the manifest"
         ));
     }
+    Ok(tally)
+}
+
+/// The shards' manifests and journals, the print files and job ticket, and
+/// the reprints made since, as recorded.
+fn check_other_files(opts: &VerifyOptions, manifest: &Manifest, files: &mut Files) {
     for f in &manifest.shards {
         files.check(f, "shard", "the manifest");
     }
-    // The print files and the job ticket.
     if let Some(print) = &manifest.print {
         let pdfs = print.files.iter().map(|f| &f.file);
         for f in pdfs.chain(&print.tickets) {
             files.check(f, "print", "the manifest");
         }
     }
-    // Reprints made since, as recorded.
     let reprints = crate::ops::reprint::reprints(&opts.run);
     if !reprints.is_empty() {
         files
@@ -157,8 +175,15 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
             files.check(f, &who, "the reprint record");
         }
     }
-    let listed = files.listed;
-    // Nothing else in the folder.
+}
+
+/// Nothing in the folder that the records do not list (the run report
+/// aside: a summary for people, not part of the audit record).
+fn check_nothing_else(
+    opts: &VerifyOptions,
+    listed: &HashSet<String>,
+    report: &mut VerifyReport,
+) -> Result<()> {
     for entry in walkdir::WalkDir::new(&opts.run)
         .min_depth(1)
         .sort_by_file_name()
@@ -173,7 +198,6 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
             .expect("inside the run")
             .to_string_lossy()
             .replace('\\', "/");
-        // The run report is a summary for people, not part of the audit record.
         if !listed.contains(&rel) && entry.file_name() != crate::manifest::report::REPORT_FILE {
             let what = if entry
                 .file_name()
@@ -187,8 +211,12 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
             report.problems.push(format!("extra: {rel} ({what})"));
         }
     }
-    // Totals.
-    let totals = tally.totals;
+    Ok(())
+}
+
+/// The manifest's totals against the counted entries, and every channel
+/// accounting for every record of the input.
+fn check_totals(manifest: &Manifest, totals: Totals, report: &mut VerifyReport) {
     if totals != manifest.totals {
         let recorded = serde_json::to_value(&manifest.totals).expect("serializes");
         let counted = serde_json::to_value(&totals).expect("serializes");
@@ -207,11 +235,6 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
             ));
         }
     }
-    if opts.rerender > 0 {
-        let documents = crate::manifest::journal::read_all(&opts.run)?;
-        rerender(opts, &manifest, &documents, &mut report)?;
-    }
-    Ok(report)
 }
 
 /// Checks files against what was recorded of them, and remembers them as
@@ -261,33 +284,61 @@ fn differences(a: &serde_json::Value, b: &serde_json::Value, path: &str, out: &m
     }
 }
 
-/// Renders `opts.rerender` records again and compares the bytes.
+/// Renders the chosen records again from the recorded input and layout
+/// version, as the run did, and compares the bytes.
 fn rerender(
     opts: &VerifyOptions,
     m: &Manifest,
     documents: &[Document],
     report: &mut VerifyReport,
 ) -> Result<()> {
-    let input = PathBuf::from(&m.input.path);
-    match std::fs::read(&input) {
-        Ok(b) if sha256_hex(&b) == m.input.sha256 => {}
-        Ok(_) => {
-            report.problems.push(format!(
-                "cannot re-render: the input file {} changed since the run (its SHA-256 differs)",
-                input.display()
-            ));
-            return Ok(());
-        }
+    let Some((layout_ref, as_of)) = same_inputs(opts, m, report)? else {
+        return Ok(());
+    };
+    let chosen = choose(documents, opts.rerender, opts.seed);
+    let out = std::env::temp_dir().join(format!("letterpress-verify-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let mut again = rerun_options(m, layout_ref, as_of, &out)?;
+    again.layouts_dir = opts.layouts_dir.clone();
+    again.only = Some(chosen.clone());
+    let again = match run(&again).and_then(|_| crate::manifest::journal::read_all(&out)) {
+        Ok(docs) => docs,
         Err(e) => {
-            report.problems.push(format!(
-                "cannot re-render: the input file {} cannot be read: {e}",
-                input.display()
-            ));
+            report.problems.push(format!("cannot re-render: {e}"));
             return Ok(());
         }
+    };
+    compare(documents, &again, &chosen, report);
+    report.rerendered = chosen.len();
+    let _ = std::fs::remove_dir_all(&out);
+    Ok(())
+}
+
+/// The layout version and as-of date to render with, if the input file and
+/// the layout's files are still the ones the run used (else a problem).
+fn same_inputs(
+    opts: &VerifyOptions,
+    m: &Manifest,
+    report: &mut VerifyReport,
+) -> Result<Option<(LayoutRef, Date)>> {
+    let input = PathBuf::from(&m.input.path);
+    let problem = match std::fs::read(&input) {
+        Ok(b) if sha256_hex(&b) == m.input.sha256 => None,
+        Ok(_) => Some(format!(
+            "cannot re-render: the input file {} changed since the run (its SHA-256 differs)",
+            input.display()
+        )),
+        Err(e) => Some(format!(
+            "cannot re-render: the input file {} cannot be read: {e}",
+            input.display()
+        )),
+    };
+    if let Some(p) = problem {
+        report.problems.push(p);
+        return Ok(None);
     }
     let id = format!("{}@{}", m.layout.name, m.layout.version);
-    let layout_ref = id.parse().map_err(Error::Usage)?;
+    let layout_ref: LayoutRef = id.parse().map_err(Error::Usage)?;
     let as_of = Date::parse(&m.as_of)
         .ok_or_else(|| Error::Input(format!("manifest as_of `{}` is not a date", m.as_of)))?;
     let layout = crate::ops::run::find_layout(&opts.layouts_dir, &layout_ref, as_of)?;
@@ -295,9 +346,13 @@ fn rerender(
         report.problems.push(format!(
             "cannot re-render: the files of layout {id} changed since the run (its digest differs; `letterpress layouts check` names them)"
         ));
-        return Ok(());
+        return Ok(None);
     }
-    // A seeded choice among the records that rendered something.
+    Ok(Some((layout_ref, as_of)))
+}
+
+/// A seeded choice of `n` records among those that rendered something.
+fn choose(documents: &[Document], n: usize, seed: u64) -> BTreeSet<usize> {
     let mut candidates: Vec<usize> = documents
         .iter()
         .filter(|d| d.status == DocStatus::Rendered)
@@ -305,68 +360,50 @@ fn rerender(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let mut rng = crate::util::rng::Rng::new(opts.seed);
+    let mut rng = crate::util::rng::Rng::new(seed);
     let mut chosen = BTreeSet::new();
-    while chosen.len() < opts.rerender && !candidates.is_empty() {
+    while chosen.len() < n && !candidates.is_empty() {
         let i = rng.below(candidates.len() as u64) as usize;
         chosen.insert(candidates.swap_remove(i));
     }
-    let out = std::env::temp_dir().join(format!("letterpress-verify-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
-    let standards = m
-        .options
-        .pdf_standards
-        .iter()
-        .map(|s| match s.as_str() {
-            "a-2b" => Ok(crate::model::vocab::Standard::A2b),
-            "ua-1" => Ok(crate::model::vocab::Standard::Ua1),
-            other => Err(Error::Input(format!(
-                "unknown PDF standard `{other}` in the manifest"
-            ))),
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let channels = m
-        .options
-        .channels
-        .iter()
-        .map(|c| match c.as_str() {
-            "pdf" => Ok(crate::model::vocab::Channel::Pdf),
-            "email" => Ok(crate::model::vocab::Channel::Email),
-            other => Err(Error::Input(format!(
-                "unknown channel `{other}` in the manifest"
-            ))),
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let format = match m.input.format.as_str() {
-        "csv" => crate::model::vocab::Format::Csv,
-        "json" => crate::model::vocab::Format::Json,
-        _ => crate::model::vocab::Format::Jsonl,
-    };
-    let mut again = RunOptions::new(layout_ref, input, out.clone());
-    again.layouts_dir = opts.layouts_dir.clone();
-    again.format = Some(format);
+    chosen
+}
+
+/// The options of the recorded run, into `out`.
+fn rerun_options(m: &Manifest, layout: LayoutRef, as_of: Date, out: &Path) -> Result<RunOptions> {
+    fn names<T: Named>(names: &[String], what: &str) -> Result<Vec<T>> {
+        names
+            .iter()
+            .map(|n| {
+                T::parse_named(n).map_err(|e| Error::Input(format!("{what} in the manifest: {e}")))
+            })
+            .collect()
+    }
+    let mut again = RunOptions::new(layout, &m.input.path, out);
+    again.format = Some(names(std::slice::from_ref(&m.input.format), "input format")?[0]);
     again.as_of = Some(as_of);
     again.jobs = 2;
-    again.standards = standards;
+    again.standards = names(&m.options.pdf_standards, "PDF standard")?;
     again.command = vec!["verify --rerender".into()];
-    again.channels = Some(channels);
+    again.channels = Some(names(&m.options.channels, "channel")?);
     again.suppress = m.options.suppress.as_ref().map(|s| PathBuf::from(&s.path));
     again.allow_draft = m.draft;
     // The same mailing order, so templates see the same piece numbers.
     again.print = m.options.print;
     again.sequence = m.options.sequence.as_ref().map(PathBuf::from);
-    again.only = Some(chosen.clone());
     if m.options.doc_timeout_seconds > 0.0 {
         again.doc_timeout = std::time::Duration::from_secs_f64(m.options.doc_timeout_seconds);
     }
-    let again = run(&again);
-    let again = match again.and_then(|_| crate::manifest::journal::read_all(&out)) {
-        Ok(docs) => docs,
-        Err(e) => {
-            report.problems.push(format!("cannot re-render: {e}"));
-            return Ok(());
-        }
-    };
+    Ok(again)
+}
+
+/// The chosen records' entries of the run against those rendered again.
+fn compare(
+    documents: &[Document],
+    again: &[Document],
+    chosen: &BTreeSet<usize>,
+    report: &mut VerifyReport,
+) {
     for d in documents.iter().filter(|d| chosen.contains(&d.index)) {
         let Some(new) = again
             .iter()
@@ -395,7 +432,4 @@ fn rerender(
             }
         }
     }
-    report.rerendered = chosen.len();
-    let _ = std::fs::remove_dir_all(&out);
-    Ok(())
 }

@@ -99,6 +99,16 @@ struct Slot<W: Work> {
     abandoned: bool,
 }
 
+impl<W: Work> Slot<W> {
+    /// A slot for a new worker, with nothing in hand.
+    fn shared() -> Shared<W> {
+        Arc::new(Mutex::new(Slot {
+            busy: None,
+            abandoned: false,
+        }))
+    }
+}
+
 struct Busy<W: Work> {
     seq: u64,
     outs: Vec<W::Out>,
@@ -201,6 +211,99 @@ fn worker<W: Work>(work: Arc<W>, slot: Shared<W>, lanes: Lanes<W>) {
     }
 }
 
+/// The reader: sends the input in numbered batches to the workers until it
+/// ends, a halt, or a stop signal (returned); stores the number of batches
+/// sent in `total` when done. An `Err` item ends it with that error.
+fn read<In, I>(
+    input: I,
+    batch_size: usize,
+    job_tx: &mpsc::SyncSender<(u64, Vec<In>)>,
+    halt: &AtomicBool,
+    stop: &StopFlag,
+    total: &AtomicUsize,
+) -> Result<Option<i32>>
+where
+    I: Iterator<Item = Result<In>>,
+{
+    let mut batch = Vec::with_capacity(batch_size);
+    let (mut seq, mut stopped) = (0u64, None);
+    let result = (|| {
+        for item in input {
+            if halt.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            if let Some(signal) = stop.requested() {
+                stopped = Some(signal);
+                break;
+            }
+            batch.push(item?);
+            if batch.len() == batch_size {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+                if job_tx.send((seq, full)).is_err() {
+                    return Ok(());
+                }
+                seq += 1;
+            }
+        }
+        if !batch.is_empty() && job_tx.send((seq, batch)).is_ok() {
+            seq += 1;
+        }
+        Ok(())
+    })();
+    total.store(seq as usize, Ordering::SeqCst);
+    result.map(|()| stopped)
+}
+
+/// Abandons every worker that holds a batch (the grace after a stop signal
+/// ran out): what it renders is dropped, not journaled.
+fn abandon_busy<W: Work>(slots: &[Shared<W>]) {
+    for slot in slots {
+        let mut s = lock(slot);
+        if s.busy.is_some() {
+            s.abandoned = true;
+        }
+    }
+}
+
+/// Whether no worker is in the middle of an item.
+fn idle<W: Work>(slots: &[Shared<W>]) -> bool {
+    slots.iter().all(|slot| {
+        let s = lock(slot);
+        s.abandoned || s.busy.as_ref().is_none_or(|b| b.current.is_none())
+    })
+}
+
+/// When a signal asked to stop, and whether its grace ran out, after
+/// which the items in hand are abandoned.
+#[derive(Default)]
+struct Stopping {
+    asked: Option<(i32, Instant)>,
+    cut_short: bool,
+}
+
+impl Stopping {
+    /// True once, when the grace after a stop request has just run out.
+    fn grace_over(&mut self, stop: &StopFlag, grace: Duration) -> bool {
+        if self.asked.is_none() {
+            self.asked = stop.requested().map(|sig| (sig, Instant::now()));
+        }
+        match self.asked {
+            Some((_, at)) if at.elapsed() > grace && !self.cut_short => {
+                self.cut_short = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The signal that cut work short, if the grace ran out.
+    fn cut_by(&self) -> Option<i32> {
+        self.asked
+            .filter(|_| self.cut_short)
+            .map(|(signal, _)| signal)
+    }
+}
+
 /// Finished batches put back in input order for the sink, and the first
 /// error, after which nothing more reaches the sink.
 struct InOrder<Out> {
@@ -210,6 +313,14 @@ struct InOrder<Out> {
 }
 
 impl<Out> InOrder<Out> {
+    fn new() -> Self {
+        InOrder {
+            waiting: BTreeMap::new(),
+            next: 0,
+            failure: None,
+        }
+    }
+
     fn take(
         &mut self,
         seq: u64,
@@ -228,6 +339,24 @@ impl<Out> InOrder<Out> {
             }
             self.next += 1;
         }
+    }
+
+    /// How the pool ended: a failure first, then a stop that cut work
+    /// short, then a batch never answered, else a stop between batches or
+    /// all done.
+    fn ended(self, cut_by: Option<i32>, stopped: Option<i32>, total: usize) -> Result<Ended> {
+        if let Some(e) = self.failure {
+            return Err(e);
+        }
+        if let Some(signal) = cut_by {
+            return Ok(Ended::Stopped(signal));
+        }
+        if !self.waiting.is_empty() || (self.next as usize) < total {
+            return Err(Error::Output(
+                "a worker stopped before its batch was done".into(),
+            ));
+        }
+        Ok(stopped.map_or(Ended::All, Ended::Stopped))
     }
 
     fn fail(&mut self, done: Result<()>, halt: &AtomicBool) {
@@ -269,59 +398,21 @@ impl Pool {
                 .map(drop)
                 .map_err(|e| Error::Output(format!("cannot start a worker thread: {e}")))
         };
-        let mut slots: Vec<Shared<W>> = Vec::with_capacity(self.jobs);
-        for _ in 0..self.jobs {
-            let slot = Arc::new(Mutex::new(Slot {
-                busy: None,
-                abandoned: false,
-            }));
-            spawn(slot.clone())?;
-            slots.push(slot);
-        }
+        let mut slots = (0..self.jobs)
+            .map(|_| {
+                let slot = Slot::shared();
+                spawn(slot.clone()).map(|()| slot)
+            })
+            .collect::<Result<Vec<Shared<W>>>>()?;
         // Batches the reader sent, once it has finished.
         let total = AtomicUsize::new(usize::MAX);
         let halt = lanes.halt.clone();
         std::thread::scope(|scope| -> Result<Ended> {
             let (total, halt) = (&total, &halt);
             let batch_size = self.batch;
-            let reader = scope.spawn(move || -> Result<Option<i32>> {
-                let mut batch = Vec::with_capacity(batch_size);
-                let (mut seq, mut stopped) = (0u64, None);
-                let result = (|| {
-                    for item in input {
-                        if halt.load(Ordering::SeqCst) {
-                            return Ok(());
-                        }
-                        if let Some(signal) = stop.requested() {
-                            stopped = Some(signal);
-                            break;
-                        }
-                        batch.push(item?);
-                        if batch.len() == batch_size {
-                            let full =
-                                std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
-                            if job_tx.send((seq, full)).is_err() {
-                                return Ok(());
-                            }
-                            seq += 1;
-                        }
-                    }
-                    if !batch.is_empty() && job_tx.send((seq, batch)).is_ok() {
-                        seq += 1;
-                    }
-                    Ok(())
-                })();
-                total.store(seq as usize, Ordering::SeqCst);
-                result.map(|()| stopped)
-            });
-            let mut order = InOrder {
-                waiting: BTreeMap::new(),
-                next: 0,
-                failure: None,
-            };
-            // When a signal asked to stop, and whether the grace ran out.
-            let mut stopping: Option<(i32, Instant)> = None;
-            let mut cut_short = false;
+            let reader = scope.spawn(move || read(input, batch_size, &job_tx, halt, stop, total));
+            let mut order = InOrder::new();
+            let mut stopping = Stopping::default();
             let tick = Duration::from_millis(100).min(self.limit);
             loop {
                 match done_rx.recv_timeout(tick) {
@@ -336,31 +427,14 @@ impl Pool {
                 if order.next as usize == total.load(Ordering::SeqCst) {
                     break;
                 }
-                if stopping.is_none() {
-                    stopping = stop.requested().map(|sig| (sig, Instant::now()));
+                if stopping.grace_over(stop, self.grace) {
+                    halt.store(true, Ordering::SeqCst);
+                    abandon_busy(&slots);
                 }
-                if let Some((_, at)) = stopping {
-                    if at.elapsed() > self.grace && !cut_short {
-                        cut_short = true;
-                        halt.store(true, Ordering::SeqCst);
-                        for slot in &slots {
-                            let mut s = lock(slot);
-                            if s.busy.is_some() {
-                                s.abandoned = true;
-                            }
-                        }
-                    }
-                }
-                if halt.load(Ordering::SeqCst) {
-                    // Wait for the items in hand to finish, so nothing is
-                    // written after the pool returns.
-                    let idle = slots.iter().all(|slot| {
-                        let s = lock(slot);
-                        s.abandoned || s.busy.as_ref().is_none_or(|b| b.current.is_none())
-                    });
-                    if idle && reader.is_finished() {
-                        break;
-                    }
+                // After a halt, wait for the items in hand to finish, so
+                // nothing is written after the pool returns.
+                if halt.load(Ordering::SeqCst) && idle(&slots) && reader.is_finished() {
+                    break;
                 }
                 if reader.is_finished() && total.load(Ordering::SeqCst) == usize::MAX {
                     break; // the reader failed; its error is below
@@ -372,18 +446,7 @@ impl Pool {
             while let Ok((seq, outs)) = done_rx.try_recv() {
                 order.take(seq, outs, sink, halt);
             }
-            if let Some(e) = order.failure {
-                return Err(e);
-            }
-            if let (true, Some((signal, _))) = (cut_short, stopping) {
-                return Ok(Ended::Stopped(signal));
-            }
-            if !order.waiting.is_empty() || (order.next as usize) < total.load(Ordering::SeqCst) {
-                return Err(Error::Output(
-                    "a worker stopped before its batch was done".into(),
-                ));
-            }
-            Ok(stopped.map_or(Ended::All, Ended::Stopped))
+            order.ended(stopping.cut_by(), stopped, total.load(Ordering::SeqCst))
         })
     }
 

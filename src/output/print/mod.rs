@@ -179,7 +179,36 @@ pub fn produce_named(
     crate::util::fs::remove_stale_temp_files(&dir, "")
         .map_err(|e| format!("{}: {e}", dir.display()))?;
 
-    // Place the pieces: padding, sheets, envelope, file.
+    let (pieces, groups) = place(settings, &letters, stem);
+    let files = write_files(out, settings, &letters, &pieces, &groups, stem, run_id)?;
+    let tickets = write_ticket(out, &pieces, &files, settings, ticket)?;
+    let total: u64 = files.iter().map(|f| f.file.bytes).sum();
+    let bytes_per_piece = if pieces.is_empty() {
+        0
+    } else {
+        total / pieces.len() as u64
+    };
+    Ok((
+        pieces,
+        PrintOutput {
+            plex: settings.plex,
+            files,
+            tickets,
+            bytes_per_piece,
+        },
+    ))
+}
+
+/// Places the letters (in sequence order) as pieces: each padded to whole
+/// sheets, given an envelope (the letter's own or the first class its
+/// sheets fit), and put in a print file, a new file starting when the next
+/// piece would pass `max_sheets_per_file`. Returns the pieces and, per
+/// print file, the indexes of its letters.
+fn place(
+    settings: &PrintSettings,
+    letters: &[Letter],
+    stem: &str,
+) -> (Vec<Piece>, Vec<Vec<usize>>) {
     let mut pieces = Vec::with_capacity(letters.len());
     let mut groups: Vec<Vec<usize>> = vec![Vec::new()];
     let (mut file_sheets, mut file_pages) = (0usize, 0usize);
@@ -221,8 +250,20 @@ pub fn produce_named(
         file_sheets += sheets;
         file_pages += padded;
     }
+    (pieces, groups)
+}
 
-    // Write each print file.
+/// Writes each print file: its letters' PDFs padded and combined, with the
+/// sheet marks.
+fn write_files(
+    out: &Path,
+    settings: &PrintSettings,
+    letters: &[Letter],
+    pieces: &[Piece],
+    groups: &[Vec<usize>],
+    stem: &str,
+    run_id: &str,
+) -> Result<Vec<PrintFile>, String> {
     let mut files = Vec::new();
     for (n, group) in groups.iter().enumerate().filter(|(_, g)| !g.is_empty()) {
         let mut parts = Vec::with_capacity(group.len());
@@ -249,45 +290,16 @@ pub fn produce_named(
             sheets: group.iter().map(|&i| pieces[i].sheets).sum(),
         });
     }
-    let tickets = write_ticket(out, &pieces, &files, settings, ticket)?;
-    let total: u64 = files.iter().map(|f| f.file.bytes).sum();
-    let bytes_per_piece = if pieces.is_empty() {
-        0
-    } else {
-        total / pieces.len() as u64
-    };
-    Ok((
-        pieces,
-        PrintOutput {
-            plex: settings.plex,
-            files,
-            tickets,
-            bytes_per_piece,
-        },
-    ))
+    Ok(files)
 }
 
-/// The job ticket: one row per piece, then totals.
-fn write_ticket(
-    out: &Path,
+/// The ticket's rows: one per piece in sequence, then a TOTAL row, one
+/// FILE row per print file and one ENVELOPE row per envelope class.
+fn ticket_rows(
     pieces: &[Piece],
     files: &[PrintFile],
     settings: &PrintSettings,
-    name: &str,
-) -> Result<Vec<crate::model::manifest::FileEntry>, String> {
-    let header = [
-        "sequence",
-        "record_id",
-        "print_file",
-        "first_page",
-        "last_page",
-        "pages",
-        "sheets",
-        "envelope",
-        "postcode",
-        "barcode",
-    ];
-    let mut csv = csv::Writer::from_writer(Vec::new());
+) -> Vec<Vec<String>> {
     let mut rows: Vec<Vec<String>> = pieces
         .iter()
         .map(|p| {
@@ -339,6 +351,31 @@ fn write_ticket(
             pieces.iter().filter(|p| p.envelope == e.name).collect(),
         ));
     }
+    rows
+}
+
+/// The job ticket: one row per piece, then totals.
+fn write_ticket(
+    out: &Path,
+    pieces: &[Piece],
+    files: &[PrintFile],
+    settings: &PrintSettings,
+    name: &str,
+) -> Result<Vec<crate::model::manifest::FileEntry>, String> {
+    let header = [
+        "sequence",
+        "record_id",
+        "print_file",
+        "first_page",
+        "last_page",
+        "pages",
+        "sheets",
+        "envelope",
+        "postcode",
+        "barcode",
+    ];
+    let rows = ticket_rows(pieces, files, settings);
+    let mut csv = csv::Writer::from_writer(Vec::new());
     csv.write_record(header).map_err(|e| e.to_string())?;
     for r in &rows {
         csv.write_record(r).map_err(|e| e.to_string())?;
@@ -392,92 +429,12 @@ fn combine_marked(
     let mut own_pages: Vec<usize> = Vec::with_capacity(parts.len());
     let mut next_id = out.max_id + 1;
     for (bytes, padded) in parts {
-        let mut doc = Document::load_mem(bytes).map_err(|e| e.to_string())?;
-        for page_id in doc.get_pages().into_values() {
-            let mut page = doc
-                .get_dictionary(page_id)
-                .map_err(|e| e.to_string())?
-                .clone();
-            for key in [&b"MediaBox"[..], b"Resources", b"CropBox", b"Rotate"] {
-                if page.get(key).is_err() {
-                    if let Some(v) = inherited(&doc, page_id, key) {
-                        page.set(key, v);
-                    }
-                }
-            }
-            page.remove(b"StructParents");
-            doc.objects.insert(page_id, Object::Dictionary(page));
-        }
-        doc.renumber_objects_with(next_id);
-        next_id = doc.max_id + 1;
-        let pages: Vec<ObjectId> = doc.get_pages().into_values().collect();
-        own_pages.push(pages.len());
-        let last_box = pages
-            .last()
-            .and_then(|id| doc.get_dictionary(*id).ok())
-            .and_then(|d| d.get(b"MediaBox").ok().cloned());
-        for (id, obj) in doc.objects {
-            if matches!(obj.type_name().ok(), Some(b"Catalog") | Some(b"Pages")) {
-                continue;
-            }
-            out.objects.insert(id, obj);
-        }
-        for id in &pages {
-            if let Some(Object::Dictionary(d)) = out.objects.get_mut(id) {
-                d.set("Parent", pages_id);
-            }
-            kids.push(Object::Reference(*id));
-        }
-        for _ in pages.len()..*padded {
-            let media = last_box.clone().unwrap_or_else(|| {
-                Object::Array(vec![0.into(), 0.into(), 595.276.into(), 841.89.into()])
-            });
-            out.max_id = out.max_id.max(next_id);
-            let blank = out.add_object(dictionary! {
-                "Type" => "Page", "Parent" => pages_id, "MediaBox" => media,
-                "Resources" => dictionary! {},
-            });
-            next_id = out.max_id + 1;
-            kids.push(Object::Reference(blank));
-        }
+        let own = append_part(&mut out, pages_id, bytes, *padded, &mut next_id, &mut kids)?;
+        own_pages.push(own);
     }
     out.max_id = out.max_id.max(next_id);
     if let Some(marks) = marks.filter(|m| m.omr.is_some() || m.code.is_some()) {
-        let mut page_no = 0;
-        let mut sheet_in_file = 0;
-        for (part, (_, padded)) in parts.iter().enumerate() {
-            let per_sheet = if plex == Plex::Duplex { 2 } else { 1 };
-            let sheets = padded.div_ceil(per_sheet);
-            for s in 0..sheets {
-                sheet_in_file += 1;
-                let front = match kids.get(page_no + s * per_sheet) {
-                    Some(Object::Reference(id)) => *id,
-                    _ => continue,
-                };
-                let height = page_height(&out, front);
-                let mut ops = String::new();
-                if let Some(omr) = marks.omr {
-                    ops.push_str(&omr.content(Omr::marks(sheet_in_file, s + 1 == sheets), height));
-                }
-                if let Some(code) = marks.code {
-                    let piece = marks.pieces.get(part).copied().unwrap_or(0);
-                    let payload = Code::payload(marks.run_id, piece, s + 1, sheets);
-                    ops.push_str(&code.content(&payload, height)?);
-                }
-                // A blank padding page (the back of the last sheet) carries
-                // the sheet's marks too.
-                let back = page_no + s * per_sheet + 1;
-                let padding =
-                    per_sheet == 2 && back < page_no + padded && back >= page_no + own_pages[part];
-                if padding {
-                    if let Some(Object::Reference(id)) = kids.get(back) {
-                        mark_page(&mut out, *id, ops.clone())?;
-                    }
-                }
-                mark_page(&mut out, front, ops)?;
-            }
-            page_no += padded;
-        }
+        mark_sheets(&mut out, &kids, parts, &own_pages, marks, plex)?;
     }
     let count = kids.len() as i64;
     out.objects.insert(
@@ -498,6 +455,116 @@ fn combine_marked(
     let mut buf = Vec::new();
     out.save_to(&mut buf).map_err(|e| e.to_string())?;
     Ok(buf)
+}
+
+/// Appends the pages of the PDF `bytes` to `out` under `pages_id` (their
+/// inherited attributes made their own, objects renumbered from
+/// `next_id`), padded to `padded` pages with blanks of the last page's
+/// size; returns its own page count.
+fn append_part(
+    out: &mut Document,
+    pages_id: ObjectId,
+    bytes: &[u8],
+    padded: usize,
+    next_id: &mut u32,
+    kids: &mut Vec<Object>,
+) -> Result<usize, String> {
+    let mut doc = Document::load_mem(bytes).map_err(|e| e.to_string())?;
+    for page_id in doc.get_pages().into_values() {
+        let mut page = doc
+            .get_dictionary(page_id)
+            .map_err(|e| e.to_string())?
+            .clone();
+        for key in [&b"MediaBox"[..], b"Resources", b"CropBox", b"Rotate"] {
+            if page.get(key).is_err() {
+                if let Some(v) = inherited(&doc, page_id, key) {
+                    page.set(key, v);
+                }
+            }
+        }
+        page.remove(b"StructParents");
+        doc.objects.insert(page_id, Object::Dictionary(page));
+    }
+    doc.renumber_objects_with(*next_id);
+    *next_id = doc.max_id + 1;
+    let pages: Vec<ObjectId> = doc.get_pages().into_values().collect();
+    let last_box = pages
+        .last()
+        .and_then(|id| doc.get_dictionary(*id).ok())
+        .and_then(|d| d.get(b"MediaBox").ok().cloned());
+    for (id, obj) in doc.objects {
+        if matches!(obj.type_name().ok(), Some(b"Catalog") | Some(b"Pages")) {
+            continue;
+        }
+        out.objects.insert(id, obj);
+    }
+    for id in &pages {
+        if let Some(Object::Dictionary(d)) = out.objects.get_mut(id) {
+            d.set("Parent", pages_id);
+        }
+        kids.push(Object::Reference(*id));
+    }
+    for _ in pages.len()..padded {
+        let media = last_box.clone().unwrap_or_else(|| {
+            Object::Array(vec![0.into(), 0.into(), 595.276.into(), 841.89.into()])
+        });
+        out.max_id = out.max_id.max(*next_id);
+        let blank = out.add_object(dictionary! {
+            "Type" => "Page", "Parent" => pages_id, "MediaBox" => media,
+            "Resources" => dictionary! {},
+        });
+        *next_id = out.max_id + 1;
+        kids.push(Object::Reference(blank));
+    }
+    Ok(pages.len())
+}
+
+/// Puts each sheet's OMR marks and DataMatrix code on the front of every
+/// sheet (and on a blank back that padding added).
+fn mark_sheets(
+    out: &mut Document,
+    kids: &[Object],
+    parts: &[(Vec<u8>, usize)],
+    own_pages: &[usize],
+    marks: &SheetMarks,
+    plex: Plex,
+) -> Result<(), String> {
+    let mut page_no = 0;
+    let mut sheet_in_file = 0;
+    for (part, (_, padded)) in parts.iter().enumerate() {
+        let per_sheet = if plex == Plex::Duplex { 2 } else { 1 };
+        let sheets = padded.div_ceil(per_sheet);
+        for s in 0..sheets {
+            sheet_in_file += 1;
+            let front = match kids.get(page_no + s * per_sheet) {
+                Some(Object::Reference(id)) => *id,
+                _ => continue,
+            };
+            let height = page_height(out, front);
+            let mut ops = String::new();
+            if let Some(omr) = marks.omr {
+                ops.push_str(&omr.content(Omr::marks(sheet_in_file, s + 1 == sheets), height));
+            }
+            if let Some(code) = marks.code {
+                let piece = marks.pieces.get(part).copied().unwrap_or(0);
+                let payload = Code::payload(marks.run_id, piece, s + 1, sheets);
+                ops.push_str(&code.content(&payload, height)?);
+            }
+            // A blank padding page (the back of the last sheet) carries
+            // the sheet's marks too.
+            let back = page_no + s * per_sheet + 1;
+            let padding =
+                per_sheet == 2 && back < page_no + padded && back >= page_no + own_pages[part];
+            if padding {
+                if let Some(Object::Reference(id)) = kids.get(back) {
+                    mark_page(out, *id, ops.clone())?;
+                }
+            }
+            mark_page(out, front, ops)?;
+        }
+        page_no += padded;
+    }
+    Ok(())
 }
 
 /// Draws a sheet's marks (PDF operators) over a page: its content is

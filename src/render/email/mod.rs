@@ -197,21 +197,7 @@ impl EmailRenderer {
         rules: &Rules,
         as_of: Date,
     ) -> Result<Email, String> {
-        let mut data = record.clone();
-        crate::check::schema::fill_nulls(&mut data, &self.fields);
-        let mut lp = Map::new();
-        lp.insert("locale".into(), rules.tag.into());
-        lp.insert("as_of".into(), as_of.to_string().into());
-        if let Some(settings) = &self.recipient {
-            let r = crate::render::names::recipient(settings, record, &self.default_locale);
-            lp.insert(
-                "recipient".into(),
-                serde_json::to_value(r).expect("JSON serializes"),
-            );
-        }
-        data.insert(CONTEXT_KEY.into(), Value::Object(lp));
-        let ctx = Context::from(Value::Object(data));
-
+        let ctx = self.context(record, rules, as_of);
         let run = |reg: &Handlebars<'static>, name: &str, what: &str| {
             reg.render_with_context(name, &ctx)
                 .map_err(|e| format!("{what}: {}", one_line(&e.to_string())))
@@ -224,7 +210,6 @@ impl EmailRenderer {
         };
         let mut html = run(&self.html, HTML, "HTML part")?;
         let text = run(&self.plain, TEXT, "text part")?;
-
         for (what, s) in [
             ("subject", subject.as_str()),
             ("preheader", preheader.as_deref().unwrap_or("")),
@@ -242,7 +227,6 @@ impl EmailRenderer {
             html = insert_preheader(&html, p)?;
         }
         check_html(&html, rules.tag)?;
-
         let subject = unprotect(&subject)
             .replace(['\r', '\n'], " ")
             .trim()
@@ -255,20 +239,65 @@ impl EmailRenderer {
         } else {
             subject
         };
-        let html = unprotect(&html);
-        let text = unprotect(&text);
-        if !self.wording.is_empty() {
-            self.wording
-                .check(
-                    &format!("{subject} {}", crate::check::wording::html_text(&html)),
-                    rules,
-                )
-                .map_err(|e| format!("HTML part: {e}"))?;
-            self.wording
-                .check(&format!("{subject} {text}"), rules)
-                .map_err(|e| format!("text part: {e}"))?;
-        }
+        let (html, text) = (unprotect(&html), unprotect(&text));
+        self.check_wording(&subject, &html, &text, rules)?;
+        self.message(record_id, to, subject, html, text)
+    }
 
+    /// What the templates see: the record with every declared field present
+    /// (null when missing), and under [`CONTEXT_KEY`] the locale, the as-of
+    /// date and the recipient's name and address.
+    fn context(&self, record: &Map<String, Value>, rules: &Rules, as_of: Date) -> Context {
+        let mut data = record.clone();
+        crate::check::schema::fill_nulls(&mut data, &self.fields);
+        let mut lp = Map::new();
+        lp.insert("locale".into(), rules.tag.into());
+        lp.insert("as_of".into(), as_of.to_string().into());
+        if let Some(settings) = &self.recipient {
+            let r = crate::render::names::recipient(settings, record, &self.default_locale);
+            lp.insert(
+                "recipient".into(),
+                serde_json::to_value(r).expect("JSON serializes"),
+            );
+        }
+        data.insert(CONTEXT_KEY.into(), Value::Object(lp));
+        Context::from(Value::Object(data))
+    }
+
+    /// The layout's required and forbidden wording, in each part with the
+    /// subject.
+    fn check_wording(
+        &self,
+        subject: &str,
+        html: &str,
+        text: &str,
+        rules: &Rules,
+    ) -> Result<(), String> {
+        if self.wording.is_empty() {
+            return Ok(());
+        }
+        self.wording
+            .check(
+                &format!("{subject} {}", crate::check::wording::html_text(html)),
+                rules,
+            )
+            .map_err(|e| format!("HTML part: {e}"))?;
+        self.wording
+            .check(&format!("{subject} {text}"), rules)
+            .map_err(|e| format!("text part: {e}"))
+    }
+
+    /// The MIME message: headers fixed by the layout and the record id (the
+    /// Message-ID and the boundary are hashes of them, so the same inputs
+    /// give the same bytes), text and HTML as alternatives.
+    fn message(
+        &self,
+        record_id: &str,
+        to: &Address,
+        subject: String,
+        html: String,
+        text: String,
+    ) -> Result<Email, String> {
         let hash = crate::util::digest::sha256_hex(format!("{}|{record_id}", self.seed).as_bytes());
         let message_id = format!("{}@{}", &hash[..32], self.domain);
         let mut builder = Message::builder()
@@ -304,6 +333,43 @@ impl EmailRenderer {
             eml: message.formatted(),
         })
     }
+}
+
+/// Parameter `i` of helper `name` as a number.
+fn number(h: &Helper, i: usize, name: &str) -> Result<f64, RenderError> {
+    let v = param(h, i, name)?;
+    v.as_f64()
+        .ok_or_else(|| err(format!("{name}: `{v}` is not a number")))
+}
+
+/// `{{join a b ...}}`: the non-empty values, trimmed, with spaces between.
+fn join(h: &Helper) -> String {
+    let parts: Vec<String> = h
+        .params()
+        .iter()
+        .filter_map(|p| match p.value() {
+            Value::Null => None,
+            Value::String(s) => Some(s.trim().to_owned()),
+            v => Some(v.to_string()),
+        })
+        .filter(|s| !s.is_empty())
+        .collect();
+    parts.join(" ")
+}
+
+/// `{{url x}}`: a link from record data, which must be https.
+fn url(h: &Helper) -> Result<String, RenderError> {
+    let v = param(h, 0, "url")?;
+    let s = v.as_str().unwrap_or("").trim();
+    let ok = s.len() > 8
+        && s[..8].eq_ignore_ascii_case("https://")
+        && !s.contains(|c: char| c.is_whitespace() || c.is_control() || c == '"');
+    if !ok {
+        return Err(err(format!(
+            "url: `{v}` is not an https:// link; links from record data must be https"
+        )));
+    }
+    Ok(s.to_owned())
 }
 
 /// The `Subject` header of a subject line that may hold record values.
@@ -840,31 +906,24 @@ impl HelperDef for Format {
                 _ => r["lines"].clone(),
             }));
         }
-        let number = |i: usize, name: &str| -> Result<f64, RenderError> {
-            let v = param(h, i, name)?;
-            v.as_f64()
-                .ok_or_else(|| err(format!("{name}: `{v}` is not a number")))
-        };
         let s = match self.0 {
             Kind::Money => {
-                let x = number(0, "money")?;
                 let cur = param(h, 1, "money")?;
                 let cur = cur
                     .as_str()
                     .ok_or_else(|| err(format!("money: `{cur}` is not a currency code")))?;
                 rules
-                    .money(x, cur)
+                    .money(number(h, 0, "money")?, cur)
                     .map_err(|e| err(format!("money: {e}")))?
             }
             Kind::Number => {
-                let x = number(0, "number")?;
                 let decimals = match h.param(1) {
                     Some(p) => p.value().as_u64().filter(|d| *d <= 6).ok_or_else(|| {
                         err("number: decimals must be an integer from 0 to 6".into())
                     })? as u32,
                     None => 2,
                 };
-                rules.number(x, decimals)
+                rules.number(number(h, 0, "number")?, decimals)
             }
             Kind::LongDate => rules.long_date(date_param(h, "long_date")?),
             Kind::ShortDate => rules.short_date(date_param(h, "short_date")?),
@@ -884,32 +943,8 @@ impl HelperDef for Format {
                 (today.unix_days() - d.unix_days()).to_string()
             }
             Kind::FullName | Kind::AddressLines => unreachable!("answered above"),
-            Kind::Join => {
-                let parts: Vec<String> = h
-                    .params()
-                    .iter()
-                    .filter_map(|p| match p.value() {
-                        Value::Null => None,
-                        Value::String(s) => Some(s.trim().to_owned()),
-                        v => Some(v.to_string()),
-                    })
-                    .filter(|s| !s.is_empty())
-                    .collect();
-                parts.join(" ")
-            }
-            Kind::Url => {
-                let v = param(h, 0, "url")?;
-                let s = v.as_str().unwrap_or("").trim();
-                let ok = s.len() > 8
-                    && s[..8].eq_ignore_ascii_case("https://")
-                    && !s.contains(|c: char| c.is_whitespace() || c.is_control() || c == '"');
-                if !ok {
-                    return Err(err(format!(
-                        "url: `{v}` is not an https:// link; links from record data must be https"
-                    )));
-                }
-                s.to_owned()
-            }
+            Kind::Join => join(h),
+            Kind::Url => url(h)?,
         };
         Ok(ScopedJson::Derived(Value::String(s)))
     }

@@ -140,6 +140,140 @@ pub struct Renderer {
     default_locale: String,
 }
 
+/// The virtual file system of a layout version as the renderer serves it:
+/// the layout's files, parsed `.typ` sources, its fonts (then Typst's
+/// embedded ones) and the engine's modules.
+struct Vfs {
+    fonts: FontStore,
+    sources: HashMap<FileId, Source>,
+    files: HashMap<FileId, Bytes>,
+    /// The template, once found among the files.
+    main: Option<FileId>,
+}
+
+impl Vfs {
+    /// Reads a layout version's files: fonts under `fonts/` are loaded,
+    /// `.typ` files parsed (a syntax error is a layout error naming the
+    /// line), and the engine's reserved paths refused.
+    fn load(layout: &Layout, files: LayoutFiles) -> Result<Vfs> {
+        let layout_err = |msg: String| Error::Layout(format!("{}: {msg}", layout.id()));
+        let mut vfs = Vfs {
+            fonts: FontStore::new(),
+            sources: HashMap::new(),
+            files: HashMap::new(),
+            main: None,
+        };
+        for (rel, data) in files.files {
+            let vpath = format!("/{rel}");
+            if vpath == RECORD_PATH || rel.starts_with("letterpress/") {
+                return Err(layout_err(format!(
+                    "a layout cannot contain `{rel}`: `record.json` and the `letterpress/` folder are reserved for the engine"
+                )));
+            }
+            let id = vpath_id(&vpath)
+                .ok_or_else(|| layout_err(format!("`{rel}` is not a usable file name")))?;
+            let bytes = Bytes::new(data);
+            let lower = rel.to_ascii_lowercase();
+            if lower.starts_with("fonts/")
+                && [".ttf", ".otf", ".ttc", ".otc"]
+                    .iter()
+                    .any(|e| lower.ends_with(e))
+            {
+                vfs.add_fonts(&bytes)
+                    .map_err(|()| layout_err(format!("`{rel}` is not a font Typst can read")))?;
+            }
+            if lower.ends_with(".typ") {
+                let source = parse(id, &rel, &bytes).map_err(layout_err)?;
+                vfs.sources.insert(id, source);
+            }
+            if rel == layout.meta.template {
+                vfs.main = Some(id);
+            }
+            vfs.files.insert(id, bytes);
+        }
+        vfs.fonts.extend(typst_kit::fonts::embedded());
+        Ok(vfs)
+    }
+
+    /// Adds every face of a font file; `Err` if it has none.
+    fn add_fonts(&mut self, bytes: &Bytes) -> std::result::Result<(), ()> {
+        let mut faces = 0;
+        for font in Font::iter(bytes.clone()) {
+            let info = font.info().clone();
+            self.fonts.push((font, info));
+            faces += 1;
+        }
+        if faces == 0 {
+            return Err(());
+        }
+        Ok(())
+    }
+
+    /// Adds a Typst source at the virtual path `path`.
+    fn add_source(&mut self, path: &str, text: String) -> FileId {
+        let id = vpath_id(path).expect("valid path");
+        self.files.insert(id, Bytes::new(text.as_bytes().to_vec()));
+        self.sources.insert(id, Source::new(id, text));
+        id
+    }
+
+    /// The engine's locale and print modules and the currency table.
+    fn add_engine_modules(&mut self) {
+        self.add_source(LOCALE_MODULE, LOCALE_TYPST.to_owned());
+        self.add_source("/letterpress/print.typ", PRINT_TYPST.to_owned());
+        self.files.insert(
+            vpath_id(CURRENCIES_JSON).expect("valid path"),
+            Bytes::new(crate::layout::locale::currencies_json()),
+        );
+    }
+
+    /// A main file that puts `mark` across every page and includes the
+    /// template; returns its id.
+    fn add_marked_main(&mut self, template: &str, mark: &str) -> FileId {
+        let quoted = mark.replace('\\', "\\\\").replace('"', "\\\"");
+        let text = format!(
+            "#set page(foreground: place(center + horizon, rotate(-50deg, text(font: \"Libertinus Serif\", size: 46pt, weight: \"bold\", fill: rgb(200, 30, 30, 90), \"{quoted}\"))))\n#include \"/{template}\"\n"
+        );
+        self.add_source(MARKED_MAIN, text)
+    }
+}
+
+/// Parses the `.typ` file `rel`; a syntax error names its line.
+fn parse(id: FileId, rel: &str, bytes: &[u8]) -> std::result::Result<Source, String> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| format!("`{rel}` is not valid UTF-8"))?
+        .to_owned();
+    let source = Source::new(id, text);
+    if let Some(err) = source.root().errors_and_warnings().0.into_iter().next() {
+        let start = match err.span.get() {
+            DiagSpanKind::Number { num, sub_range, .. } => {
+                source.range(num, sub_range).map(|r| r.start)
+            }
+            DiagSpanKind::Range { range, .. } => Some(range.start),
+            DiagSpanKind::Detached => None,
+        };
+        let line = start.map_or(0, |s| line_at(source.text().as_bytes(), s));
+        return Err(format!("{rel}:{line}: syntax error: {}", err.message));
+    }
+    Ok(source)
+}
+
+/// `/letterpress/locale.json` for each supported locale: its rules and the
+/// layout's wording in its language.
+fn locale_files(texts: &Texts) -> HashMap<&'static str, Bytes> {
+    RULES
+        .iter()
+        .map(|r| {
+            let mut json = r.to_json();
+            json["texts"] = serde_json::to_value(texts.for_locale(r.tag)).expect("texts serialize");
+            (
+                r.tag,
+                Bytes::new(serde_json::to_vec(&json).expect("JSON serializes")),
+            )
+        })
+        .collect()
+}
+
 impl Renderer {
     /// Prepares a layout version's files (as read by [`Layout::read_files`])
     /// and wording for rendering with the given as-of date and PDF
@@ -159,90 +293,12 @@ impl Renderer {
         mark: Option<&str>,
     ) -> Result<Renderer> {
         let layout_err = |msg: String| Error::Layout(format!("{}: {msg}", layout.id()));
-        let mut fonts = FontStore::new();
-        let mut sources = HashMap::new();
-        let mut by_id = HashMap::new();
-        let mut main = None;
-        for (rel, data) in files.files {
-            let vpath = format!("/{rel}");
-            if vpath == RECORD_PATH || rel.starts_with("letterpress/") {
-                return Err(layout_err(format!(
-                    "a layout cannot contain `{rel}`: `record.json` and the `letterpress/` folder are reserved for the engine"
-                )));
-            }
-            let id = vpath_id(&vpath)
-                .ok_or_else(|| layout_err(format!("`{rel}` is not a usable file name")))?;
-            let bytes = Bytes::new(data);
-            let lower = rel.to_ascii_lowercase();
-            if lower.starts_with("fonts/")
-                && [".ttf", ".otf", ".ttc", ".otc"]
-                    .iter()
-                    .any(|e| lower.ends_with(e))
-            {
-                let mut faces = 0;
-                for font in Font::iter(bytes.clone()) {
-                    let info = font.info().clone();
-                    fonts.push((font, info));
-                    faces += 1;
-                }
-                if faces == 0 {
-                    return Err(layout_err(format!("`{rel}` is not a font Typst can read")));
-                }
-            }
-            if lower.ends_with(".typ") {
-                let text = std::str::from_utf8(&bytes)
-                    .map_err(|_| layout_err(format!("`{rel}` is not valid UTF-8")))?
-                    .to_owned();
-                let source = Source::new(id, text);
-                if let Some(err) = source.root().errors_and_warnings().0.into_iter().next() {
-                    let start = match err.span.get() {
-                        DiagSpanKind::Number { num, sub_range, .. } => {
-                            source.range(num, sub_range).map(|r| r.start)
-                        }
-                        DiagSpanKind::Range { range, .. } => Some(range.start),
-                        DiagSpanKind::Detached => None,
-                    };
-                    let line = start.map_or(0, |s| line_at(source.text().as_bytes(), s));
-                    return Err(layout_err(format!(
-                        "{rel}:{line}: syntax error: {}",
-                        err.message
-                    )));
-                }
-                sources.insert(id, source);
-            }
-            if rel == layout.meta.template {
-                main = Some(id);
-            }
-            by_id.insert(id, bytes);
-        }
-        fonts.extend(typst_kit::fonts::embedded());
-        for (path, text) in [
-            (LOCALE_MODULE, LOCALE_TYPST),
-            ("/letterpress/print.typ", PRINT_TYPST),
-        ] {
-            let module = vpath_id(path).expect("valid path");
-            sources.insert(module, Source::new(module, text.to_owned()));
-            by_id.insert(module, Bytes::new(text.as_bytes().to_vec()));
-        }
-        by_id.insert(
-            vpath_id(CURRENCIES_JSON).expect("valid path"),
-            Bytes::new(crate::layout::locale::currencies_json()),
-        );
-        let locales = RULES
-            .iter()
-            .map(|r| {
-                let mut json = r.to_json();
-                json["texts"] =
-                    serde_json::to_value(texts.for_locale(r.tag)).expect("texts serialize");
-                (
-                    r.tag,
-                    Bytes::new(serde_json::to_vec(&json).expect("JSON serializes")),
-                )
-            })
-            .collect();
-        let main = main
+        let mut vfs = Vfs::load(layout, files)?;
+        vfs.add_engine_modules();
+        let main = vfs
+            .main
             .ok_or_else(|| layout_err(format!("template `{}` is missing", layout.meta.template)))?;
-        if !sources.contains_key(&main) {
+        if !vfs.sources.contains_key(&main) {
             return Err(layout_err(format!(
                 "template `{}` must be a .typ file",
                 layout.meta.template
@@ -250,18 +306,15 @@ impl Renderer {
         }
         let main = match mark {
             None => main,
-            Some(mark) => {
-                let id = vpath_id(MARKED_MAIN).expect("valid path");
-                let quoted = mark.replace('\\', "\\\\").replace('"', "\\\"");
-                let text = format!(
-                    "#set page(foreground: place(center + horizon, rotate(-50deg, text(font: \"Libertinus Serif\", size: 46pt, weight: \"bold\", fill: rgb(200, 30, 30, 90), \"{quoted}\"))))\n#include \"/{}\"\n",
-                    layout.meta.template
-                );
-                sources.insert(id, Source::new(id, text.clone()));
-                by_id.insert(id, Bytes::new(text.into_bytes()));
-                id
-            }
+            Some(mark) => vfs.add_marked_main(&layout.meta.template, mark),
         };
+        let Vfs {
+            fonts,
+            sources,
+            files: by_id,
+            ..
+        } = vfs;
+        let locales = locale_files(texts);
         let list: Vec<PdfStandard> = standards
             .iter()
             .map(|s| match s {
@@ -388,6 +441,40 @@ impl Renderer {
         }
         let mut doc = result.output.map_err(|errors| describe(&world, &errors))?;
 
+        self.check(&doc, locale)?;
+        let pages = doc.pages().len();
+
+        if mode == Mode::Text {
+            let lines = doc
+                .pages()
+                .iter()
+                .map(|p| {
+                    let mut items = Vec::new();
+                    positioned_text(&p.frame, Point::zero(), &mut items);
+                    lines_of(items)
+                })
+                .collect();
+            return Ok(Rendered {
+                pdf: Vec::new(),
+                pages,
+                warnings,
+                lines,
+            });
+        }
+        let options = self.pdf_options(&mut doc, record_id);
+        let pdf = typst_pdf::pdf(&doc, &options).map_err(|errors| describe(&world, &errors))?;
+        Ok(Rendered {
+            pdf,
+            pages,
+            warnings,
+            lines: Vec::new(),
+        })
+    }
+
+    /// The checks of a compiled letter: page count and size, the envelope
+    /// window, the wording, the draft or proof mark, and a glyph for every
+    /// character. The error names what is wrong, for the record's entry.
+    fn check(&self, doc: &PagedDocument, locale: &Rules) -> std::result::Result<(), String> {
         let pages = doc.pages().len();
         if pages == 0 {
             return Err("the template produced no pages".into());
@@ -448,24 +535,13 @@ impl Renderer {
                 list.join(", ")
             ));
         }
+        Ok(())
+    }
 
-        if mode == Mode::Text {
-            let lines = doc
-                .pages()
-                .iter()
-                .map(|p| {
-                    let mut items = Vec::new();
-                    positioned_text(&p.frame, Point::zero(), &mut items);
-                    lines_of(items)
-                })
-                .collect();
-            return Ok(Rendered {
-                pdf: Vec::new(),
-                pages,
-                warnings,
-                lines,
-            });
-        }
+    /// Sets the document's fixed metadata (title, author, keywords, date =
+    /// as-of date) and returns the export options (document id = record id,
+    /// timestamp = as-of midnight), so the same inputs give the same bytes.
+    fn pdf_options(&self, doc: &mut PagedDocument, record_id: &str) -> PdfOptions {
         let info = doc.info_mut();
         if info.title.is_none() {
             info.title = Some(self.title.as_str().into());
@@ -477,21 +553,13 @@ impl Renderer {
             .extend(self.keywords.iter().map(|k| k.as_str().into()));
         info.keywords.push(format!("record:{record_id}").into());
         info.date = Smart::Custom(Some(self.today));
-
-        let options = PdfOptions {
+        PdfOptions {
             ident: Smart::Custom(record_id.to_owned()),
             creator: Smart::Custom(Some(format!("letterpress {}", env!("CARGO_PKG_VERSION")))),
             timestamp: Some(self.timestamp),
             standards: self.standards.clone(),
             ..PdfOptions::default()
-        };
-        let pdf = typst_pdf::pdf(&doc, &options).map_err(|errors| describe(&world, &errors))?;
-        Ok(Rendered {
-            pdf,
-            pages,
-            warnings,
-            lines: Vec::new(),
-        })
+        }
     }
 }
 
