@@ -364,3 +364,160 @@ fn preference(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A layout with an email channel, a preference field and the given
+    /// default preference.
+    fn meta(default_preference: &str) -> LayoutMeta {
+        serde_yaml::from_str(&format!(
+            "name: t\nversion: 1\ntitle: T\nstatus: approved\nid_field: id\n\
+             page: {{format: a4, max_pages: 2}}\nfields: []\n\
+             preference_field: contact\ndefault_preference: {default_preference}\n\
+             email: {{from: bank@example.com, to_field: email, subject: Hi}}\n"
+        ))
+        .expect("the test layout parses")
+    }
+
+    fn record(contact: &str, email: &str) -> Map<String, Value> {
+        let Value::Object(m) = json!({"id": "C-1", "contact": contact, "email": email}) else {
+            unreachable!()
+        };
+        m
+    }
+
+    const BOTH: [Channel; 2] = [Channel::Pdf, Channel::Email];
+
+    fn decisions(r: &Route) -> Vec<Decision> {
+        r.decisions.iter().map(|(_, d)| d.clone()).collect()
+    }
+
+    #[test]
+    fn each_preference_picks_its_channels_and_names_the_other() {
+        let m = meta("both");
+        let print = route(&m, &record("Paper", "a@example.com"), &BOTH, None);
+        assert_eq!(
+            decisions(&print),
+            [
+                Decision::Render(None),
+                Decision::Elsewhere("contact preference is print: routed to print".into())
+            ]
+        );
+        let email = route(&m, &record(" e-mail ", "a@example.com"), &BOTH, None);
+        assert_eq!(
+            decisions(&email),
+            [
+                Decision::Elsewhere("contact preference is email: routed to email".into()),
+                Decision::Render(None)
+            ]
+        );
+        assert_eq!(email.to.unwrap().to_string(), "a@example.com");
+        let both = route(&m, &record("", "a@example.com"), &BOTH, None);
+        assert_eq!(
+            decisions(&both),
+            [Decision::Render(None), Decision::Render(None)]
+        );
+    }
+
+    #[test]
+    fn a_missing_address_falls_back_to_print_or_fails_without_a_pdf_channel() {
+        let m = meta("email");
+        let r = route(&m, &record("email", " "), &BOTH, None);
+        assert_eq!(
+            decisions(&r),
+            [
+                Decision::Render(Some(
+                    "fallback to print: no valid email address (field `email` is empty)".into()
+                )),
+                Decision::Elsewhere(
+                    "no valid email address (field `email` is empty): routed to print instead"
+                        .into()
+                )
+            ]
+        );
+        assert!(r.to.is_none());
+        let only_email = route(
+            &m,
+            &record("email", "not an address"),
+            &[Channel::Email],
+            None,
+        );
+        let [Decision::Fail(why)] = &decisions(&only_email)[..] else {
+            panic!("{only_email:?}")
+        };
+        assert!(
+            why.contains("`not an address` is not a valid address"),
+            "{why}"
+        );
+        assert!(why.contains("no pdf channel to fall back to"), "{why}");
+    }
+
+    #[test]
+    fn suppression_wins_over_every_channel_and_a_bad_preference_fails_all() {
+        let m = meta("both");
+        let r = route(
+            &m,
+            &record("email", "a@example.com"),
+            &BOTH,
+            Some("listed".into()),
+        );
+        assert_eq!(
+            decisions(&r),
+            [
+                Decision::Suppress("listed".into()),
+                Decision::Suppress("listed".into())
+            ]
+        );
+        let r = route(&m, &record("fax", "a@example.com"), &BOTH, None);
+        let why = "field `contact`: `fax` is not a contact preference (print, email or both)";
+        assert_eq!(
+            decisions(&r),
+            [Decision::Fail(why.into()), Decision::Fail(why.into())]
+        );
+    }
+
+    #[test]
+    fn suppression_lists_match_ids_and_addresses_as_people_write_them() {
+        let list = "\u{feff}# do not contact\nC-1  # asked by phone\n\"C 2\",\"note\"\n\
+                    Ana@Example.COM\tcomplaint\n\nC-1\nunused@example.com\n";
+        let s = Suppressions::parse(list.as_bytes(), "dnc.txt").unwrap();
+        assert_eq!(s.len(), 4, "the repeated C-1 counts once");
+        assert_eq!(
+            s.check("C-1", None).as_deref(),
+            Some("record id is on the suppression list dnc.txt (line 2)")
+        );
+        assert!(s.check("C 2", None).is_some());
+        assert_eq!(
+            s.check("C-9", Some(" ana@example.com ")).as_deref(),
+            Some("email address is on the suppression list dnc.txt (line 4)")
+        );
+        assert_eq!(s.check("C-9", Some("b@example.com")), None);
+        let unmatched = s.unmatched();
+        assert_eq!(unmatched.len(), 1);
+        assert_eq!(
+            (unmatched[0].line, unmatched[0].entry.as_str()),
+            (7, "unused@example.com")
+        );
+    }
+
+    #[test]
+    fn suppression_lines_that_cannot_be_one_entry_are_refused_by_line() {
+        for (text, why) in [
+            ("C-1 C-2\n", "line 1: `C-1 C-2` holds more than one value"),
+            ("ok\n\"C-1\n", "line 2: the quote is never closed"),
+            ("x@\n", "line 1: `x@` is not an email address"),
+            (
+                ", a note only\n",
+                "line 1: the line has a note but no record id",
+            ),
+        ] {
+            let err = Suppressions::parse(text.as_bytes(), "l.txt").unwrap_err();
+            assert!(err.starts_with(&format!("l.txt {why}")), "{text:?}: {err}");
+        }
+        let err = Suppressions::parse(b"C-1\n\xff\n", "l.txt").unwrap_err();
+        assert!(err.contains("line 2: not valid UTF-8"), "{err}");
+    }
+}

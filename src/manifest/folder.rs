@@ -127,3 +127,107 @@ impl RunState {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> RunState {
+        RunState {
+            run_id: "20261128T000000Z-000000000000".into(),
+            started_at: "2026-11-28T00:00:00Z".into(),
+            as_of: "2026-11-28".into(),
+            command: vec!["letterpress".into(), "run".into()],
+            draft: false,
+            layout: "welcome-letter@2".into(),
+            layout_digest: "d".repeat(64),
+            input_sha256: "a".repeat(64),
+            options: manifest::Options {
+                pdf_standards: vec!["a-2b".into()],
+                jobs: 2,
+                channels: vec!["pdf".into(), "email".into()],
+                suppress: None,
+                doc_timeout_seconds: 60.0,
+                print: false,
+                sequence: None,
+            },
+            shard: None,
+            resumed: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_same_run_has_no_differences() {
+        assert!(state().differences(&state()).is_empty());
+    }
+
+    #[test]
+    fn what_does_not_change_the_output_may_differ() {
+        let mut now = state();
+        now.run_id = "another".into();
+        now.started_at = "2026-11-29T08:00:00Z".into();
+        now.command.push("--resume".into());
+        now.options.jobs = 8;
+        assert!(state().differences(&now).is_empty());
+    }
+
+    #[test]
+    fn each_difference_is_named_with_both_values() {
+        let mut now = state();
+        now.input_sha256 = "b".repeat(64);
+        now.as_of = "2026-12-01".into();
+        now.draft = true;
+        now.options.channels = vec!["pdf".into()];
+        now.options.print = true;
+        now.options.suppress = Some(manifest::SuppressEntry {
+            path: "dnc.txt".into(),
+            sha256: "c".repeat(64),
+            entries: 3,
+        });
+        now.shard = Some(Shard { index: 2, count: 3 });
+        assert_eq!(
+            state().differences(&now),
+            [
+                "the input file (was SHA-256 aaaaaaaaaaaa, now SHA-256 bbbbbbbbbbbb)",
+                "--as-of (was 2026-11-28, now 2026-12-01)",
+                "--allow-draft (was false, now true)",
+                "--channels (was pdf,email, now pdf)",
+                "--suppress (was none, now dnc.txt with SHA-256 cccccccccccc)",
+                "--print (was false, now true)",
+                "--shard (was none, now 2/3)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_changed_layout_names_the_version_or_its_files() {
+        let mut now = state();
+        now.layout = "welcome-letter@3".into();
+        now.layout_digest = "e".repeat(64);
+        assert_eq!(
+            state().differences(&now),
+            [
+                "the layout version (was welcome-letter@2, now welcome-letter@3)",
+                "the layout's files (was digest dddddddddddd, now digest eeeeeeeeeeee)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_state_survives_its_file_and_a_broken_one_is_named() {
+        let dir = std::env::temp_dir().join(format!("lp-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(RunState::load(&dir).unwrap().is_none());
+        state().save(&dir).unwrap();
+        let back = RunState::load(&dir).unwrap().expect("saved");
+        assert!(back.differences(&state()).is_empty());
+        assert_eq!(back.run_id, state().run_id);
+        std::fs::write(dir.join(STATE_FILE), b"{ not json").unwrap();
+        let err = RunState::load(&dir).unwrap_err().to_string();
+        assert!(
+            err.contains(STATE_FILE) && err.contains("unfinished run"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -662,3 +662,126 @@ fn inherited(doc: &Document, page: ObjectId, key: &[u8]) -> Option<Object> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(yaml: &str) -> PrintSettings {
+        serde_yaml::from_str(yaml).expect("the test settings parse")
+    }
+
+    fn letters(pages: &[usize]) -> Vec<Letter> {
+        pages
+            .iter()
+            .enumerate()
+            .map(|(i, &pages)| Letter {
+                sequence: i as u32 + 1,
+                record_id: format!("C-{}", i + 1),
+                path: format!("pdf/C-{}.pdf", i + 1),
+                pages,
+                postcode: String::new(),
+                envelope: None,
+                barcode: String::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn duplex_pads_to_whole_sheets_and_pages_run_on_within_a_file() {
+        let s = settings("plex: duplex\nenvelopes: [{name: DL, max_sheets: 1}, {name: C4}]\n");
+        let (pieces, groups) = place(&s, &letters(&[1, 2, 3]), "print");
+        let shape: Vec<_> = pieces
+            .iter()
+            .map(|p| {
+                (
+                    p.first_page,
+                    p.last_page,
+                    p.pages,
+                    p.sheets,
+                    p.envelope.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [(1, 2, 2, 1, "DL"), (3, 4, 2, 1, "DL"), (5, 8, 4, 2, "C4")]
+        );
+        assert_eq!(groups, [vec![0, 1, 2]]);
+        assert!(pieces.iter().all(|p| p.print_file == "print/print-001.pdf"));
+    }
+
+    #[test]
+    fn simplex_counts_a_sheet_a_page() {
+        let s = settings("plex: simplex\n");
+        let (pieces, _) = place(&s, &letters(&[1, 3]), "print");
+        let sheets: Vec<_> = pieces.iter().map(|p| (p.pages, p.sheets)).collect();
+        assert_eq!(sheets, [(1, 1), (3, 3)]);
+    }
+
+    #[test]
+    fn a_new_file_starts_before_a_piece_would_pass_the_limit_never_inside_one() {
+        let s = settings("plex: simplex\nmax_sheets_per_file: 4\n");
+        // 3 + 2 > 4: the second piece opens file 2; a piece larger than the
+        // limit still goes whole into a file of its own.
+        let (pieces, groups) = place(&s, &letters(&[3, 2, 2, 6, 1]), "reprint");
+        assert_eq!(groups, [vec![0], vec![1, 2], vec![3], vec![4]]);
+        let files: Vec<_> = pieces
+            .iter()
+            .map(|p| (p.print_file.as_str(), p.first_page))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                ("print/reprint-001.pdf", 1),
+                ("print/reprint-002.pdf", 1),
+                ("print/reprint-002.pdf", 3),
+                ("print/reprint-003.pdf", 1),
+                ("print/reprint-004.pdf", 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_letter_keeps_its_envelope_and_one_too_thick_for_all_is_unclassified() {
+        let s = settings("plex: simplex\nenvelopes: [{name: DL, max_sheets: 2}]\n");
+        let mut l = letters(&[1, 5]);
+        l[0].envelope = Some("C5".into());
+        let (pieces, _) = place(&s, &l, "print");
+        assert_eq!(pieces[0].envelope, "C5");
+        assert_eq!(pieces[1].envelope, "unclassified");
+    }
+
+    #[test]
+    fn the_ticket_totals_agree_with_its_rows() {
+        let s = settings(
+            "plex: duplex\nmax_sheets_per_file: 2\nenvelopes: [{name: DL, max_sheets: 1}, {name: C4}]\n",
+        );
+        let (pieces, groups) = place(&s, &letters(&[2, 1, 4]), "print");
+        let files: Vec<PrintFile> = groups
+            .iter()
+            .enumerate()
+            .map(|(n, g)| PrintFile {
+                file: FileEntry::of(format!("print/print-{:03}.pdf", n + 1), b""),
+                pieces: g.len(),
+                pages: g.iter().map(|&i| pieces[i].pages).sum(),
+                sheets: g.iter().map(|&i| pieces[i].sheets).sum(),
+            })
+            .collect();
+        let rows = ticket_rows(&pieces, &files, &s);
+        let totals: Vec<Vec<&str>> = rows[3..]
+            .iter()
+            .map(|r| [0, 1, 2, 5, 6, 7].iter().map(|&i| r[i].as_str()).collect())
+            .collect();
+        assert_eq!(
+            totals,
+            [
+                vec!["TOTAL", "3 pieces", "", "8", "4", ""],
+                vec!["FILE", "2 pieces", "print/print-001.pdf", "4", "2", ""],
+                vec!["FILE", "1 pieces", "print/print-002.pdf", "4", "2", ""],
+                vec!["ENVELOPE", "2 pieces", "", "4", "2", "DL"],
+                vec!["ENVELOPE", "1 pieces", "", "4", "2", "C4"],
+            ]
+        );
+    }
+}
