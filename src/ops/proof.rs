@@ -550,21 +550,17 @@ fn extremes(all: &[Measured], reasons: &mut Reasons) {
             ),
         );
     }
-    if let Some(m) = all
-        .iter()
-        .rev()
-        .max_by_key(|m| m.name_len)
-        .filter(|m| m.name_len > 0)
-    {
-        add(m, format!("longest name ({} characters)", m.name_len));
-    }
-    if let Some(m) = all
-        .iter()
-        .rev()
-        .max_by_key(|m| m.address_len)
-        .filter(|m| m.address_len > 0)
-    {
-        add(m, format!("longest address ({} characters)", m.address_len));
+    let name: fn(&Measured) -> usize = |m| m.name_len;
+    let address: fn(&Measured) -> usize = |m| m.address_len;
+    for (what, len) in [("name", name), ("address", address)] {
+        if let Some(m) = all
+            .iter()
+            .rev()
+            .max_by_key(|m| len(m))
+            .filter(|m| len(m) > 0)
+        {
+            add(m, format!("longest {what} ({} characters)", len(m)));
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! Delivery of email messages to an SMTP relay: the transport (TLS,
+//! Delivery of email messages to an SMTP relay, the last step of stage 4 of
+//! the data path (after a run has written its `.eml` files): the transport (TLS,
 //! STARTTLS, or plain text to a loopback relay only), a global rate limit,
 //! retries of temporary failures, and the delivery journal, one line per
 //! attempt. Which messages of a run are sent, and the checks before, are

@@ -1,5 +1,9 @@
 //! Personalised emails: HTML and plain text from Handlebars templates,
-//! packed into a reproducible `.eml` file.
+//! packed into a reproducible `.eml` file. Stage 3 of the data path for the
+//! email channel, between the checks ([`crate::check`]) and the files
+//! ([`crate::output`]); the bytes it returns are what [`delivery`] sends.
+//!
+//! [`delivery`]: crate::output::delivery
 //!
 //! An [`EmailRenderer`] is built once per layout version and shared by all
 //! workers. Everything that does not depend on the record happens there,

@@ -1,4 +1,6 @@
-//! PDF letters from a Typst template, rendered in process.
+//! PDF letters from a Typst template, rendered in process: stage 3 of the
+//! data path for the pdf channel, between the checks ([`crate::check`]) and
+//! the files ([`crate::output`]), which write what it returns.
 //!
 //! A [`Renderer`] is built once per layout version and shared read-only by all
 //! worker threads: the Typst standard library, the fonts (Typst's embedded
