@@ -16,8 +16,9 @@ use crate::input::RawRecord;
 use crate::layout::catalog::Layout;
 use crate::layout::locale::{self, Rules};
 use crate::layout::texts::Texts;
+use crate::model::file::FileEntry;
 use crate::model::layout::LayoutMeta;
-use crate::model::manifest::{Document, FileEntry};
+use crate::model::manifest::Document;
 use crate::model::vocab::{Channel, Format};
 
 /// A record that passed every check and waits to be rendered.

@@ -83,19 +83,7 @@ impl Standing {
 
 /// Reads a version's approval record, if it has one.
 pub fn load(layout: &Layout) -> Result<Option<Approval>> {
-    load_from(&layout.dir)
-}
-
-/// Reads the approval record in a version folder, if there is one.
-pub fn load_from(dir: &std::path::Path) -> Result<Option<Approval>> {
-    let path = dir.join(APPROVAL_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => serde_yaml::from_str(&text)
-            .map(Some)
-            .map_err(|e| Error::Layout(format!("{}: {e}", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(&path, e)),
-    }
+    crate::layout::catalog::approval_in(&layout.dir)
 }
 
 /// Compares a version's files (as read by [`Layout::read_files`]) with its

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::model::approval::{Approval, APPROVAL_FILE};
 use crate::model::layout::{FieldSpec, FieldType, LayoutMeta, LayoutRef, Status, METADATA_FILE};
 use crate::model::vocab::Channel;
 use crate::util::clock::Date;
@@ -172,8 +173,7 @@ impl Layout {
         check_settings(dir, &meta, &mut problems);
         check_references(dir, &meta, &mut problems);
         if problems.is_empty() {
-            let approved_since =
-                crate::layout::approval::load_from(dir)?.and_then(|a| a.approved_since());
+            let approved_since = approval_in(dir)?.and_then(|a| a.approved_since());
             Ok(Layout {
                 meta,
                 dir: dir.to_path_buf(),
@@ -191,6 +191,19 @@ impl Layout {
     /// `name@version`.
     pub fn id(&self) -> String {
         format!("{}@{}", self.meta.name, self.meta.version)
+    }
+}
+
+/// Reads the approval record in a version folder, if there is one (the
+/// catalog needs its date; approving is [`crate::layout::approval`]).
+pub fn approval_in(dir: &Path) -> Result<Option<Approval>> {
+    let path = dir.join(APPROVAL_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_yaml::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::Layout(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(&path, e)),
     }
 }
 

@@ -11,10 +11,10 @@ pub mod report;
 use crate::model::manifest::{content_digest, Manifest, MANIFEST_VERSION};
 
 /// Reads a manifest file.
-pub fn load(path: &std::path::Path) -> crate::Result<Manifest> {
-    let bytes = std::fs::read(path).map_err(|e| crate::Error::io(path, e))?;
+pub fn load(path: &std::path::Path) -> crate::error::Result<Manifest> {
+    let bytes = std::fs::read(path).map_err(|e| crate::error::Error::io(path, e))?;
     serde_json::from_slice(&bytes).map_err(|e| {
-        crate::Error::Input(format!(
+        crate::error::Error::Input(format!(
             "{}: not a letterpress manifest of version {MANIFEST_VERSION}: {e}",
             path.display()
         ))
@@ -25,18 +25,21 @@ pub fn load(path: &std::path::Path) -> crate::Result<Manifest> {
 /// ...), and tells whether its content still matches its
 /// `manifest_digest` (false: edited after the run). The errors say why the
 /// file is not a manifest at all.
-pub fn read_checked(path: &std::path::Path, command: &str) -> crate::Result<(Manifest, bool)> {
+pub fn read_checked(
+    path: &std::path::Path,
+    command: &str,
+) -> crate::error::Result<(Manifest, bool)> {
     let bytes = std::fs::read(path).map_err(|e| {
-        crate::Error::Input(format!(
+        crate::error::Error::Input(format!(
             "{}: {e} ({command} needs the folder of a finished run)",
             path.display()
         ))
     })?;
     let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| crate::Error::Input(format!("{}: not JSON: {e}", path.display())))?;
+        .map_err(|e| crate::error::Error::Input(format!("{}: not JSON: {e}", path.display())))?;
     let intact = value["manifest_digest"].as_str() == Some(content_digest(&value).as_str());
     let manifest = serde_json::from_value(value).map_err(|e| {
-        crate::Error::Input(format!(
+        crate::error::Error::Input(format!(
             "{}: not a letterpress manifest: {e}",
             path.display()
         ))

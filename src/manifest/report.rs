@@ -135,7 +135,7 @@ pub fn write(
     let html = html(manifest, &summary, samples, links);
     let path = folder.join(REPORT_FILE);
     crate::util::fs::write_atomic(&path, html.as_bytes(), false)
-        .map_err(|e| crate::Error::io(&path, e))?;
+        .map_err(|e| crate::error::Error::io(&path, e))?;
     Ok(path)
 }
 

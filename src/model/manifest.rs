@@ -3,14 +3,12 @@
 //! them is [`crate::manifest`].
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::file::FileEntry;
 use crate::model::print::{Piece, PrintOutput};
 use crate::model::vocab::{Channel, DocStatus};
-use crate::util::digest::sha256_hex;
-use crate::util::fs::{check_file, FileProblem};
 
 /// The manifest schema version.
 pub const MANIFEST_VERSION: u32 = 5;
@@ -335,33 +333,6 @@ pub struct Document {
     /// The mail piece this letter became (`run --print`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub piece: Option<Piece>,
-}
-
-/// A file that belongs to a document.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FileEntry {
-    /// Relative to the output folder.
-    pub path: String,
-    /// SHA-256 of the file.
-    pub sha256: String,
-    /// Size in bytes.
-    pub bytes: u64,
-}
-
-impl FileEntry {
-    /// The entry of `data`, written at `path`.
-    pub fn of(path: impl Into<String>, data: &[u8]) -> FileEntry {
-        FileEntry {
-            path: path.into(),
-            sha256: sha256_hex(data),
-            bytes: data.len() as u64,
-        }
-    }
-
-    /// Checks the file under `root` against this entry.
-    pub fn check(&self, root: &Path) -> Result<(), FileProblem> {
-        check_file(&root.join(&self.path), &self.sha256, self.bytes)
-    }
 }
 
 impl Document {

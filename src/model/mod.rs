@@ -4,6 +4,7 @@
 //! live here, behaviour in the stages that use them.
 
 pub mod approval;
+pub mod file;
 pub mod layout;
 pub mod manifest;
 pub mod print;

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::manifest::FileEntry;
+use crate::model::file::FileEntry;
 
 /// Paper handling of a print run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

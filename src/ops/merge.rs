@@ -25,8 +25,9 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::manifest::journal::{self, Documents, Tally, DOCUMENTS_FILE};
 use crate::manifest::{self, report};
+use crate::model::file::FileEntry;
 use crate::model::manifest::{
-    Document, DocumentsFile, FileEntry, Manifest, Totals, MANIFEST_FILE, MANIFEST_VERSION,
+    Document, DocumentsFile, Manifest, Totals, MANIFEST_FILE, MANIFEST_VERSION,
 };
 use crate::util::digest::sha256_hex;
 use crate::util::fs::{commit, temp_path, write_atomic};

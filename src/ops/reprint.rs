@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::manifest::journal;
-use crate::model::manifest::{Document, FileEntry, MANIFEST_FILE};
+use crate::model::file::FileEntry;
+use crate::model::manifest::{Document, MANIFEST_FILE};
 use crate::model::print::{Envelope, Piece, Plex, PrintSettings};
 use crate::output::print::{produce_named, Letter};
 use crate::util::clock::now_rfc3339;

@@ -27,8 +27,9 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::manifest::journal::{Tally, DOCUMENTS_FILE};
+use crate::model::file::FileEntry;
 use crate::model::layout::LayoutRef;
-use crate::model::manifest::{Document, FileEntry, Manifest, Totals, MANIFEST_FILE};
+use crate::model::manifest::{Document, Manifest, Totals, MANIFEST_FILE};
 use crate::model::vocab::{DocStatus, Named};
 use crate::ops::run::{run, RunOptions};
 use crate::util::clock::Date;

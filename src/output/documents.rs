@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use crate::model::manifest::FileEntry;
+use crate::model::file::FileEntry;
 use crate::util::fs::write_atomic_tagged;
 
 /// Where a run's documents go.

@@ -27,7 +27,7 @@ use std::path::Path;
 use lopdf::{dictionary, Document, Object, ObjectId};
 use serde_json::Value;
 
-use crate::model::manifest::FileEntry;
+use crate::model::file::FileEntry;
 use crate::model::print::{
     Code, ImbSettings, Omr, Piece, Plex, PrintFile, PrintOutput, PrintSettings,
 };
@@ -361,7 +361,7 @@ fn write_ticket(
     files: &[PrintFile],
     settings: &PrintSettings,
     name: &str,
-) -> Result<Vec<crate::model::manifest::FileEntry>, String> {
+) -> Result<Vec<FileEntry>, String> {
     let header = [
         "sequence",
         "record_id",
