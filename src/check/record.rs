@@ -52,6 +52,10 @@ pub struct Planned {
     pub postcode: String,
     /// The IMb payload and bars, or why the record cannot have one.
     pub imb: Option<std::result::Result<(String, String), String>>,
+    /// The codes of the selective inserts the record selects.
+    pub inserts: Vec<String>,
+    /// Whether the record asks for its piece to be diverted.
+    pub divert: bool,
 }
 
 /// Mail pieces of a print run by input position.

@@ -15,6 +15,7 @@ mod manifest;
 mod output;
 mod progress;
 mod proof;
+mod reconcile;
 mod reprint;
 mod run;
 mod send;
@@ -70,6 +71,10 @@ enum Command {
     /// Reprint pieces of a finished print run: the same letters in a new
     /// print file with its own ticket, recorded in the run folder.
     Reprint(reprint::Args),
+    /// Read the inserter's result file for a print run: record each
+    /// piece's outcome and reprint the pieces that did not make it into
+    /// their envelope (exit 1 when anything needs a person).
+    Reconcile(reconcile::Args),
     /// Pick the records a reviewer must see and render them into one proof
     /// PDF (with a cover page saying why each was picked) and one HTML page
     /// of their emails.
@@ -96,6 +101,7 @@ impl Command {
             Command::Verify(a) => a.json.json,
             Command::Diff(a) => a.json.json,
             Command::Reprint(a) => a.json.json,
+            Command::Reconcile(a) => a.json.json,
             Command::Proof(a) => a.json.json,
             Command::Manifest(c) => c.json(),
             Command::Completions(_) | Command::Man(_) => false,
@@ -146,6 +152,7 @@ fn dispatch(command: Command, cx: &Context) -> Result<i32, Error> {
         Command::Verify(a) => verify::execute(a, cx),
         Command::Diff(a) => diff::execute(a, cx),
         Command::Reprint(a) => reprint::execute(a, cx),
+        Command::Reconcile(a) => reconcile::execute(a, cx),
         Command::Proof(a) => proof::execute(a, cx),
         Command::Manifest(c) => manifest::execute(c, cx),
         Command::Completions(a) => docs::completions(a),

@@ -857,6 +857,26 @@ impl<R: BufRead> Iterator for CsvRecords<R> {
     }
 }
 
+/// A record field by dotted path (`address.postcode`).
+pub fn field<'a>(record: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    let mut parts = path.split('.');
+    let mut v = record.get(parts.next()?);
+    for p in parts {
+        v = v.and_then(|x| x.get(p));
+    }
+    v
+}
+
+/// The text of a record field by dotted path; empty when the record has
+/// none.
+pub fn field_text(record: &Map<String, Value>, path: &str) -> String {
+    match field(record, path) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
 /// Reads every record of `bytes` as `format`, all in memory: the entry
 /// point of the fuzz target (`fuzz/`) and the randomized test below. Each
 /// item is a record or the reason it cannot be read; the outer error is a

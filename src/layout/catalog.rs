@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::model::approval::{Approval, APPROVAL_FILE};
 use crate::model::layout::{FieldSpec, FieldType, LayoutMeta, LayoutRef, Status, METADATA_FILE};
+use crate::model::print::PrintSettings;
 use crate::model::vocab::Channel;
 use crate::util::clock::Date;
 
@@ -306,6 +307,70 @@ fn check_references(dir: &Path, meta: &LayoutMeta, problems: &mut Vec<String>) {
     }
     if meta.default_channels().contains(&Channel::Email) && meta.email.is_none() {
         problems.push("`channels` lists email but the layout has no `email` section".into());
+    }
+    if let Some(print) = &meta.print {
+        check_print(meta, print, problems);
+    }
+}
+
+/// The inserts, weights and fields of the `print` section.
+fn check_print(meta: &LayoutMeta, print: &PrintSettings, problems: &mut Vec<String>) {
+    let negative = |w: f64| w.is_nan() || w < 0.0;
+    let declared = |path: &str| {
+        let top = path.split('.').next().unwrap_or(path);
+        meta.fields.iter().any(|f| f.name == top)
+    };
+    let mut codes = Vec::new();
+    for i in &print.inserts {
+        let ok = !i.code.is_empty()
+            && i.code
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !ok {
+            problems.push(format!(
+                "print.inserts: code `{}` must be letters, digits, `-` or `_` (it goes into the DataMatrix and the inserter's files)",
+                i.code
+            ));
+        }
+        if codes.contains(&&i.code) {
+            problems.push(format!(
+                "print.inserts: code `{}` is declared twice",
+                i.code
+            ));
+        }
+        codes.push(&i.code);
+        if !declared(&i.field) {
+            problems.push(format!(
+                "print.inserts `{}`: field `{}` is not declared in `fields`",
+                i.code, i.field
+            ));
+        }
+        if negative(i.weight) {
+            problems.push(format!(
+                "print.inserts `{}`: weight must be 0 or more grams",
+                i.code
+            ));
+        }
+    }
+    if let Some(f) = print.divert_field.as_deref().filter(|f| !declared(f)) {
+        problems.push(format!(
+            "print.divert_field `{f}` is not declared in `fields`"
+        ));
+    }
+    let weights = print.envelopes.iter().map(|e| e.weight);
+    if negative(print.sheet_weight) || weights.clone().any(negative) {
+        problems.push("print: sheet and envelope weights must be 0 or more grams".into());
+    }
+    let maxima: Vec<Option<f64>> = print.weight_classes.iter().map(|c| c.max).collect();
+    let rising = maxima.windows(2).all(|w| match (w[0], w[1]) {
+        (Some(a), Some(b)) => a < b,
+        (Some(_), None) => true,
+        (None, _) => false,
+    });
+    if print.weight_classes.is_empty() || !rising {
+        problems.push(
+            "print.weight_classes: list the classes lightest first, each `max` above the one before, only the last without `max`".into(),
+        );
     }
 }
 

@@ -17,6 +17,7 @@ use std::path::Path;
 use crate::error::Result;
 use crate::manifest::journal;
 use crate::model::manifest::Manifest;
+use crate::model::print::{Outcome, Piece, PieceEvent};
 use crate::model::vocab::DocStatus;
 
 /// The report's file name in the run folder.
@@ -165,6 +166,8 @@ pub fn html(m: &Manifest, s: &Summary, samples: &[Sample], links: &str) -> Strin
         h.push_str("<h2>Pages per letter</h2>\n");
         h.push_str(&histogram(&s.pages));
     }
+    h.push_str(PIECES_START);
+    h.push_str(PIECES_END);
     h.push_str("<h2>Throughput</h2>\n");
     h.push_str(&throughput(samples));
     samples_section(&mut h, s, links);
@@ -313,6 +316,96 @@ fn failures_section(h: &mut String, m: &Manifest, s: &Summary) {
                 f.records,
                 esc(why),
                 shown.join(", ")
+            );
+        }
+        h.push_str("</tbody>\n</table>\n");
+    }
+}
+
+/// Where the mail pieces' section stands in the report, rewritten by each
+/// `reconcile`.
+const PIECES_START: &str = "<!-- pieces -->\n";
+const PIECES_END: &str = "<!-- /pieces -->\n";
+
+/// How many open pieces the report lists by name.
+const OPEN_SHOWN: usize = 50;
+
+/// Rewrites the mail pieces' section of a print run's report from the
+/// pieces journal: each piece's latest outcome, and the pieces still open
+/// with their reprint. A report without the section (written before it
+/// existed) is left as it is.
+pub fn refresh_pieces(folder: &Path, pieces: &[&Piece], events: &[PieceEvent]) -> Result<()> {
+    let path = folder.join(REPORT_FILE);
+    let Ok(old) = std::fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    let (Some(a), Some(b)) = (old.find(PIECES_START), old.find(PIECES_END)) else {
+        return Ok(());
+    };
+    let mut h = String::new();
+    h.push_str(&old[..a + PIECES_START.len()]);
+    pieces_section(&mut h, pieces, events);
+    h.push_str(&old[b..]);
+    crate::util::fs::write_atomic(&path, h.as_bytes(), false)
+        .map_err(|e| crate::error::Error::io(&path, e))
+}
+
+/// The latest outcome of every piece the journal names, counted, and the
+/// open ones listed.
+fn pieces_section(h: &mut String, pieces: &[&Piece], events: &[PieceEvent]) {
+    let mut last: BTreeMap<u32, &PieceEvent> = BTreeMap::new();
+    for e in events {
+        last.insert(e.piece, e);
+    }
+    let closed = |p: &Piece, e: &PieceEvent| {
+        e.outcome == Outcome::Inserted || (e.outcome == Outcome::Diverted && p.divert)
+    };
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut open = Vec::new();
+    for p in pieces {
+        let word = match last.get(&p.sequence) {
+            None => "not reported yet".to_string(),
+            Some(e) if closed(p, e) && e.outcome == Outcome::Diverted => {
+                "diverted as planned (hand insert)".into()
+            }
+            Some(e) if closed(p, e) => e.outcome.name().into(),
+            Some(e) => {
+                open.push((p, *e));
+                format!("{}: to reprint", e.outcome.name())
+            }
+        };
+        *counts.entry(word).or_default() += 1;
+    }
+    let _ = writeln!(
+        h,
+        "<h2>Mail pieces: {} of {} inserted</h2>\n<p>As the inserter reported them (<code>letterpress reconcile</code>; every report is in <code>print/pieces.jsonl</code>).</p>",
+        counts.get("inserted").copied().unwrap_or(0),
+        pieces.len()
+    );
+    h.push_str("<table>\n<thead><tr><th class=\"n\">Pieces</th><th>Latest outcome</th></tr></thead>\n<tbody>\n");
+    for (word, n) in &counts {
+        let _ = writeln!(h, "<tr><td class=\"n\">{n}</td><td>{}</td></tr>", esc(word));
+    }
+    h.push_str("</tbody>\n</table>\n");
+    if !open.is_empty() {
+        h.push_str("<table>\n<thead><tr><th class=\"n\">Piece</th><th>Record</th><th>Outcome</th><th>Reported in</th><th>Reprint</th></tr></thead>\n<tbody>\n");
+        for (p, e) in open.iter().take(OPEN_SHOWN) {
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td><code>{}</code>{}</td><td>{}</td></tr>",
+                p.sequence,
+                esc(&p.record_id),
+                e.outcome.name(),
+                esc(&e.source),
+                e.line.map_or_else(|| " (not named)".to_string(), |l| format!(" line {l}")),
+                e.reprint.map_or_else(String::new, |r| format!("reprint {r}"))
+            );
+        }
+        if open.len() > OPEN_SHOWN {
+            let _ = writeln!(
+                h,
+                "<tr><td></td><td colspan=\"4\">and {} more</td></tr>",
+                open.len() - OPEN_SHOWN
             );
         }
         h.push_str("</tbody>\n</table>\n");

@@ -1,5 +1,5 @@
 //! Print production's vocabulary: the `print` settings of `layout.yaml`
-//! (plex, envelopes, window, OMR, DataMatrix, IMb) and the pieces and print
+//! (plex, envelopes, window, OMR, DataMatrix, IMb, inserts, weights) and the pieces and print
 //! files a print run records in its manifest. Making them is
 //! [`crate::output::print`].
 
@@ -28,6 +28,48 @@ pub struct Envelope {
     /// The most sheets this envelope takes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_sheets: Option<usize>,
+    /// The empty envelope's weight in grams (0 when not given).
+    #[serde(default)]
+    pub weight: f64,
+    /// Pieces of this class are pulled off the inserter (divert flag in the
+    /// Mail Run Data File), e.g. to be inserted by hand.
+    #[serde(default)]
+    pub divert: bool,
+}
+
+/// A selective insert: a feeder of the inserter that adds an enclosure to
+/// the pieces whose record selects it.
+///
+/// The record selects it by `field` (a dotted path): without `value`, when
+/// the field is true, `yes`, `y`, `1` or a non-zero number; with `value`,
+/// when the field equals it or is a list that contains it (case and white
+/// space around ignored).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Insert {
+    /// The code the inserter knows the feeder by, e.g. `B1`; letters,
+    /// digits, `-` and `_`.
+    pub code: String,
+    /// What it is, for the ticket's readers.
+    pub name: String,
+    /// Its weight in grams.
+    pub weight: f64,
+    /// The record field that selects it.
+    pub field: String,
+    /// The value (or list element) that selects it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// A postage weight class: pieces up to `max` grams (no limit when absent).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightClass {
+    /// The class's name, as the postal tariff calls it.
+    pub name: String,
+    /// The heaviest piece of the class, in grams.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
 }
 
 /// The `print:` section of `layout.yaml`.
@@ -61,6 +103,43 @@ pub struct PrintSettings {
     /// A USPS Intelligent Mail barcode per piece.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imb: Option<ImbSettings>,
+    /// Selective inserts, one per feeder.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inserts: Vec<Insert>,
+    /// The weight of one printed sheet in grams (an A4 sheet of 80 g/m²
+    /// weighs 5 g).
+    #[serde(default = "default_sheet_weight")]
+    pub sheet_weight: f64,
+    /// Postage weight classes, lightest first.
+    #[serde(default = "default_weight_classes")]
+    pub weight_classes: Vec<WeightClass>,
+    /// A record field that, when true (as for [`Insert::field`]), has the
+    /// piece diverted off the inserter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub divert_field: Option<String>,
+}
+
+fn default_sheet_weight() -> f64 {
+    5.0
+}
+
+/// Letter, large letter, and anything heavier, as most postal tariffs
+/// (Royal Mail, Deutsche Post) draw the lines at 100 g and 750 g.
+fn default_weight_classes() -> Vec<WeightClass> {
+    vec![
+        WeightClass {
+            name: "letter".into(),
+            max: Some(100.0),
+        },
+        WeightClass {
+            name: "large letter".into(),
+            max: Some(750.0),
+        },
+        WeightClass {
+            name: "parcel".into(),
+            max: None,
+        },
+    ]
 }
 
 /// The USPS Intelligent Mail barcode of each piece: the tracking code is
@@ -226,14 +305,20 @@ fn default_envelopes() -> Vec<Envelope> {
         Envelope {
             name: "C5/6".into(),
             max_sheets: Some(5),
+            weight: 4.5,
+            divert: false,
         },
         Envelope {
             name: "C4".into(),
             max_sheets: Some(50),
+            weight: 15.0,
+            divert: false,
         },
         Envelope {
             name: "hand insert".into(),
             max_sheets: None,
+            weight: 0.0,
+            divert: true,
         },
     ]
 }
@@ -250,6 +335,10 @@ impl Default for PrintSettings {
             omr: None,
             datamatrix: None,
             imb: None,
+            inserts: Vec::new(),
+            sheet_weight: default_sheet_weight(),
+            weight_classes: default_weight_classes(),
+            divert_field: None,
         }
     }
 }
@@ -277,6 +366,26 @@ pub struct Piece {
     pub postcode: String,
     /// Postal barcode payload (empty: none yet).
     pub barcode: String,
+    /// The codes of the selective inserts it gets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inserts: Vec<String>,
+    /// Its weight in grams: sheets, inserts and envelope.
+    #[serde(default)]
+    pub weight: f64,
+    /// Its postage weight class.
+    #[serde(default)]
+    pub weight_class: String,
+    /// Whether the inserter pulls it out (hand insert, or the record asks).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub divert: bool,
+}
+
+impl Piece {
+    /// The piece's id as its DataMatrix code and the Mail Run Data File
+    /// give it: `<run id>|<piece>`.
+    pub fn id(&self, run_id: &str) -> String {
+        format!("{run_id}|{}", self.sequence)
+    }
 }
 
 /// A written print file.
@@ -291,6 +400,9 @@ pub struct PrintFile {
     pub pages: usize,
     /// Sheets.
     pub sheets: usize,
+    /// Its Mail Run Data File for the inserter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mrdf: Option<FileEntry>,
 }
 
 /// What `print` produced: files, pieces, and the ticket's files.
@@ -304,4 +416,66 @@ pub struct PrintOutput {
     pub tickets: Vec<FileEntry>,
     /// Bytes of the print files per piece, for the README's figure.
     pub bytes_per_piece: u64,
+}
+
+/// The journal of what became of each mail piece, in a print run's folder,
+/// appended by `reconcile` from the inserter's result files.
+pub const PIECES_FILE: &str = "print/pieces.jsonl";
+
+/// What the inserter reports for a piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// In its envelope, on its way.
+    Inserted,
+    /// Pulled off the inserter.
+    Diverted,
+    /// Spoiled by the machine.
+    Damaged,
+    /// Reported missing, or never seen in a result file that should have
+    /// named it.
+    Missing,
+}
+
+impl Outcome {
+    /// Every outcome, as the result file writes it.
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Inserted,
+        Outcome::Diverted,
+        Outcome::Damaged,
+        Outcome::Missing,
+    ];
+
+    /// The word in result files and the journal.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Inserted => "inserted",
+            Outcome::Diverted => "diverted",
+            Outcome::Damaged => "damaged",
+            Outcome::Missing => "missing",
+        }
+    }
+}
+
+/// One line of [`PIECES_FILE`]: a piece's outcome as one result file
+/// told it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PieceEvent {
+    /// The piece (sequence number).
+    pub piece: u32,
+    /// What became of it.
+    pub outcome: Outcome,
+    /// The result file, as given.
+    pub source: String,
+    /// Its SHA-256: a file is reconciled once.
+    pub source_sha256: String,
+    /// The line of the result file; none when the file did not name the
+    /// piece.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// The reprint that prints it again, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reprint: Option<usize>,
+    /// When it was recorded (RFC 3339, UTC).
+    pub at: String,
 }

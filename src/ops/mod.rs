@@ -1,7 +1,8 @@
 //! The commands as library calls, one module (or folder) each, for the CLI
 //! and any program that schedules letters: [`run`] a batch, [`validate`]
 //! its data first, [`verify`] a finished run, [`send`] its emails,
-//! [`merge`] the shards of a run, [`reprint`] print pieces, [`proof`] and
+//! [`merge`] the shards of a run, [`reprint`] print pieces, [`reconcile`]
+//! them with the inserter's results, [`proof`] and
 //! [`diff`] for reviewers, and [`layouts`] to list, check, show and approve
 //! layout versions. Each takes an options struct with documented defaults
 //! and returns a report; none prints. The top of the library.
@@ -10,6 +11,7 @@ pub mod diff;
 pub mod layouts;
 pub mod merge;
 pub mod proof;
+pub mod reconcile;
 pub mod reprint;
 pub mod run;
 pub mod send;

@@ -116,6 +116,9 @@ pub fn reprint(run: &Path, pieces: &[u32], records: &[String]) -> Result<Reprint
             postcode: p.postcode.clone(),
             envelope: Some(p.envelope.clone()),
             barcode: p.barcode.clone(),
+            inserts: p.inserts.clone(),
+            divert: p.divert,
+            weight: Some((p.weight, p.weight_class.clone())).filter(|(_, c)| !c.is_empty()),
         });
     }
     // The run's plex; one file; each piece keeps its envelope class.
@@ -125,6 +128,8 @@ pub fn reprint(run: &Path, pieces: &[u32], records: &[String]) -> Result<Reprint
             envelopes.push(Envelope {
                 name: p.envelope.clone(),
                 max_sheets: None,
+                weight: 0.0,
+                divert: false,
             });
         }
     }
@@ -146,7 +151,11 @@ pub fn reprint(run: &Path, pieces: &[u32], records: &[String]) -> Result<Reprint
     )
     .map_err(|e| Error::Output(format!("reprint: {e}")))?;
     drop(placed);
-    let mut files: Vec<FileEntry> = output.files.into_iter().map(|f| f.file).collect();
+    let mut files: Vec<FileEntry> = Vec::new();
+    for f in output.files {
+        files.push(f.file);
+        files.extend(f.mrdf);
+    }
     files.extend(output.tickets);
     let record = Reprint {
         reprint: n,

@@ -30,6 +30,7 @@ use crate::manifest::journal::{Tally, DOCUMENTS_FILE};
 use crate::model::file::FileEntry;
 use crate::model::layout::LayoutRef;
 use crate::model::manifest::{Document, Manifest, Totals, MANIFEST_FILE};
+use crate::model::print::{PieceEvent, PIECES_FILE};
 use crate::model::vocab::{DocStatus, Named};
 use crate::ops::run::{run, RunOptions};
 use crate::util::clock::Date;
@@ -160,7 +161,8 @@ fn check_other_files(opts: &VerifyOptions, manifest: &Manifest, files: &mut File
     }
     if let Some(print) = &manifest.print {
         let pdfs = print.files.iter().map(|f| &f.file);
-        for f in pdfs.chain(&print.tickets) {
+        let mrdfs = print.files.iter().filter_map(|f| f.mrdf.as_ref());
+        for f in pdfs.chain(mrdfs).chain(&print.tickets) {
             files.check(f, "print", "the manifest");
         }
     }
@@ -174,6 +176,42 @@ fn check_other_files(opts: &VerifyOptions, manifest: &Manifest, files: &mut File
         let who = format!("reprint {}", r.reprint);
         for f in &r.files {
             files.check(f, &who, "the reprint record");
+        }
+    }
+    check_pieces(opts, reprints.len(), files);
+}
+
+/// The pieces journal: every line whole, naming a piece of the run and, for
+/// a reprint, one that was made.
+fn check_pieces(opts: &VerifyOptions, reprints: usize, files: &mut Files) {
+    let path = opts.run.join(PIECES_FILE);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return;
+    };
+    files.listed.insert(PIECES_FILE.into());
+    let pieces: HashSet<u32> = crate::manifest::journal::read_all(&opts.run)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|d| d.piece.as_ref().map(|p| p.sequence))
+        .collect();
+    for (i, line) in text.lines().enumerate() {
+        let problem = match serde_json::from_str::<PieceEvent>(line) {
+            Err(e) => Some(format!("not a piece outcome ({e})")),
+            Ok(e) if !pieces.contains(&e.piece) => {
+                Some(format!("piece {} is not a piece of this run", e.piece))
+            }
+            Ok(e) if e.reprint.is_some_and(|r| r == 0 || r > reprints) => Some(format!(
+                "piece {} names reprint {}, which is not recorded",
+                e.piece,
+                e.reprint.unwrap_or(0)
+            )),
+            Ok(_) => None,
+        };
+        if let Some(why) = problem {
+            files
+                .report
+                .problems
+                .push(format!("{PIECES_FILE} line {}: {why}", i + 1));
         }
     }
 }

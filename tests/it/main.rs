@@ -14,6 +14,7 @@ mod email;
 mod environment;
 mod errors;
 mod imb;
+mod inserter;
 mod layering;
 mod library;
 mod operator;

@@ -487,7 +487,7 @@ fn every_sheet_carries_its_omr_marks() {
 }
 
 /// Reads the DataMatrix in the left margin of a page (pdftoppm + dmtxread).
-fn read_code(pdf: &Path, page: usize, dir: &Path) -> String {
+pub fn read_code(pdf: &Path, page: usize, dir: &Path) -> String {
     let prefix = dir.join(format!("code-{page}"));
     let p = page.to_string();
     let res = Command::new("pdftoppm")

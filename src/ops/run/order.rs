@@ -4,12 +4,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use serde_json::{Map, Value};
-
 use crate::check::record::{Checked, Checker, Pieces, Plan, Planned};
 use crate::check::route::Decision;
 use crate::error::{Error, Result};
-use crate::input::Input;
+use crate::input::{field_text, Input};
 use crate::layout::catalog::Layout;
 use crate::manifest::journal;
 use crate::model::manifest::DocumentsFile;
@@ -17,24 +15,6 @@ use crate::model::print::{Piece, PrintOutput};
 use crate::model::vocab::{Channel, DocStatus};
 use crate::output::print::Letter;
 use crate::util::stop::StopFlag;
-
-/// The text of a record field by dotted path (`address.postcode`); empty
-/// when the record has none.
-pub fn field_text(record: &Map<String, Value>, path: &str) -> String {
-    let mut parts = path.split('.');
-    let Some(first) = parts.next() else {
-        return String::new();
-    };
-    let mut v = record.get(first);
-    for p in parts {
-        v = v.and_then(|x| x.get(p));
-    }
-    match v {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    }
-}
 
 /// Numbers the records that get a letter in mailing order: by the presort
 /// tool's sequence file when given (ids in it first, in its order; any
@@ -79,14 +59,17 @@ pub fn mailing_order(
                 .as_ref()
                 .map(|i| field_text(&job.record, &i.zip_field));
             let first = presorted.get(&job.id).copied().unwrap_or(usize::MAX);
-            letters.push((first, key, job.id, job.index, postcode, zip));
+            let (inserts, divert) = crate::output::print::chosen(&settings, &job.record);
+            letters.push((
+                first, key, job.id, job.index, postcode, zip, inserts, divert,
+            ));
         }
     }
     letters.sort();
     Ok(letters
         .into_iter()
         .enumerate()
-        .map(|(i, (_, _, _, index, postcode, zip))| {
+        .map(|(i, (_, _, _, index, postcode, zip, inserts, divert))| {
             let sequence = i as u32 + 1;
             let imb = settings
                 .imb
@@ -99,6 +82,8 @@ pub fn mailing_order(
                     sequence,
                     postcode,
                     imb,
+                    inserts,
+                    divert,
                 },
             )
         })
@@ -152,6 +137,9 @@ pub fn print_files(
                 pages: d.pages,
                 postcode: planned.postcode.clone(),
                 envelope: None,
+                inserts: planned.inserts.clone(),
+                divert: planned.divert,
+                weight: None,
             });
         }
     }

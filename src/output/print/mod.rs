@@ -25,11 +25,11 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use lopdf::{dictionary, Document, Object, ObjectId};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::model::file::FileEntry;
 use crate::model::print::{
-    Code, ImbSettings, Omr, Piece, Plex, PrintFile, PrintOutput, PrintSettings,
+    Code, ImbSettings, Insert, Omr, Piece, Plex, PrintFile, PrintOutput, PrintSettings,
 };
 
 impl ImbSettings {
@@ -60,9 +60,21 @@ impl ImbSettings {
 }
 
 impl Code {
-    /// The payload of a sheet's code.
-    pub fn payload(run_id: &str, piece: u32, sheet: usize, sheets: usize) -> String {
-        format!("{run_id}|{piece}|{sheet}/{sheets}")
+    /// The payload of a sheet's code: `<run id>|<piece>|<sheet>/<sheets>`,
+    /// then `|` and the piece's insert codes joined by `+` when it has any.
+    pub fn payload(
+        run_id: &str,
+        piece: u32,
+        sheet: usize,
+        sheets: usize,
+        inserts: &[String],
+    ) -> String {
+        let mut p = format!("{run_id}|{piece}|{sheet}/{sheets}");
+        if !inserts.is_empty() {
+            p.push('|');
+            p.push_str(&inserts.join("+"));
+        }
+        p
     }
 
     /// PDF drawing operators for a code on a page `height` pt tall.
@@ -90,8 +102,8 @@ pub struct SheetMarks<'a> {
     pub code: Option<&'a Code>,
     /// The run id, in the code.
     pub run_id: &'a str,
-    /// The piece number of each part.
-    pub pieces: &'a [u32],
+    /// The piece number and insert codes of each part.
+    pub pieces: &'a [(u32, Vec<String>)],
 }
 
 impl Omr {
@@ -149,6 +161,92 @@ pub struct Letter {
     pub envelope: Option<String>,
     /// The postal barcode payload, if any.
     pub barcode: String,
+    /// The codes of its selective inserts.
+    pub inserts: Vec<String>,
+    /// Whether the record asks for the piece to be diverted.
+    pub divert: bool,
+    /// Its weight and weight class, when already known (a reprint keeps
+    /// the original's).
+    pub weight: Option<(f64, String)>,
+}
+
+/// Whether a record field's value counts as yes: true, `yes`, `y`, `true`,
+/// `1`, or a non-zero number.
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|x| x != 0.0),
+        Value::String(s) => matches!(
+            s.trim().to_ascii_lowercase().as_str(),
+            "yes" | "y" | "true" | "1"
+        ),
+        _ => false,
+    }
+}
+
+/// Whether a record selects an insert; see [`crate::model::print::Insert`].
+fn selects(insert: &Insert, record: &Map<String, Value>) -> bool {
+    let Some(v) = crate::input::field(record, &insert.field) else {
+        return false;
+    };
+    let Some(want) = &insert.value else {
+        return truthy(v);
+    };
+    let same = |x: &Value| match x {
+        Value::String(s) => s.trim().eq_ignore_ascii_case(want.trim()),
+        Value::Number(n) => n.to_string() == want.trim(),
+        Value::Bool(b) => b.to_string() == want.trim().to_ascii_lowercase(),
+        _ => false,
+    };
+    match v {
+        Value::Array(items) => items.iter().any(same),
+        other => same(other),
+    }
+}
+
+/// The insert codes a record selects, in the order the layout declares
+/// them, and whether it asks to be diverted (`print.divert_field`).
+pub fn chosen(settings: &PrintSettings, record: &Map<String, Value>) -> (Vec<String>, bool) {
+    let inserts = settings
+        .inserts
+        .iter()
+        .filter(|i| selects(i, record))
+        .map(|i| i.code.clone())
+        .collect();
+    let divert = settings
+        .divert_field
+        .as_deref()
+        .and_then(|f| crate::input::field(record, f))
+        .is_some_and(truthy);
+    (inserts, divert)
+}
+
+/// A piece's weight in grams (sheets, inserts, empty envelope; to 0.1 g)
+/// and the first weight class it fits.
+fn weigh(
+    settings: &PrintSettings,
+    sheets: usize,
+    inserts: &[String],
+    envelope: &str,
+) -> (f64, String) {
+    let inserts: f64 = inserts
+        .iter()
+        .filter_map(|c| settings.inserts.iter().find(|i| &i.code == c))
+        .map(|i| i.weight)
+        .sum();
+    let envelope = settings
+        .envelopes
+        .iter()
+        .find(|e| e.name == envelope)
+        .map_or(0.0, |e| e.weight);
+    let grams =
+        ((sheets as f64 * settings.sheet_weight + inserts + envelope) * 10.0).round() / 10.0;
+    let class = settings
+        .weight_classes
+        .iter()
+        .find(|c| c.max.is_none_or(|m| grams <= m))
+        .map_or_else(|| "over every weight class".to_string(), |c| c.name.clone());
+    (grams, class)
 }
 
 /// Combines the letters (sorted by sequence) into print files under
@@ -235,6 +333,15 @@ fn place(
                 .find(|e| e.max_sheets.is_none_or(|m| sheets <= m))
                 .map_or_else(|| "unclassified".to_string(), |e| e.name.clone())
         });
+        let (weight, weight_class) = l
+            .weight
+            .clone()
+            .unwrap_or_else(|| weigh(settings, sheets, &l.inserts, &envelope));
+        let divert = l.divert
+            || settings
+                .envelopes
+                .iter()
+                .any(|e| e.name == envelope && e.divert);
         pieces.push(Piece {
             sequence: l.sequence,
             record_id: l.record_id.clone(),
@@ -246,6 +353,10 @@ fn place(
             envelope,
             postcode: l.postcode.clone(),
             barcode: l.barcode.clone(),
+            inserts: l.inserts.clone(),
+            weight,
+            weight_class,
+            divert,
         });
         file_sheets += sheets;
         file_pages += padded;
@@ -272,29 +383,93 @@ fn write_files(
             let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             parts.push((bytes, pieces[i].pages));
         }
-        let sequences: Vec<u32> = group.iter().map(|&i| pieces[i].sequence).collect();
+        let ids: Vec<(u32, Vec<String>)> = group
+            .iter()
+            .map(|&i| (pieces[i].sequence, pieces[i].inserts.clone()))
+            .collect();
         let marks = SheetMarks {
             omr: settings.omr.as_ref(),
             code: settings.datamatrix.as_ref(),
             run_id,
-            pieces: &sequences,
+            pieces: &ids,
         };
         let pdf = combine_marked(&parts, None, Some(&marks), settings.plex)?;
         let rel = format!("print/{stem}-{:03}.pdf", n + 1);
         crate::util::fs::write_atomic(&out.join(&rel), &pdf, true)
             .map_err(|e| format!("{rel}: {e}"))?;
+        let in_file: Vec<&Piece> = group.iter().map(|&i| &pieces[i]).collect();
+        let mrdf_rel = format!("print/{stem}-{:03}.mrdf.csv", n + 1);
+        let mrdf = mrdf(&in_file, run_id)?;
+        crate::util::fs::write_atomic(&out.join(&mrdf_rel), &mrdf, true)
+            .map_err(|e| format!("{mrdf_rel}: {e}"))?;
         files.push(PrintFile {
             file: FileEntry::of(rel, &pdf),
             pieces: group.len(),
-            pages: group.iter().map(|&i| pieces[i].pages).sum(),
-            sheets: group.iter().map(|&i| pieces[i].sheets).sum(),
+            pages: in_file.iter().map(|p| p.pages).sum(),
+            sheets: in_file.iter().map(|p| p.sheets).sum(),
+            mrdf: Some(FileEntry::of(mrdf_rel, &mrdf)),
         });
     }
     Ok(files)
 }
 
+/// The columns of a Mail Run Data File.
+pub const MRDF_COLUMNS: [&str; 9] = [
+    "piece_id",
+    "sequence",
+    "record_ids",
+    "sheets",
+    "inserts",
+    "envelope",
+    "weight_g",
+    "weight_class",
+    "divert",
+];
+
+/// A print file's Mail Run Data File: one row per piece in sequence, for a
+/// file-based inserter (see `docs/print.md`).
+fn mrdf(pieces: &[&Piece], run_id: &str) -> Result<Vec<u8>, String> {
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    csv.write_record(MRDF_COLUMNS).map_err(|e| e.to_string())?;
+    for p in pieces {
+        csv.write_record([
+            p.id(run_id),
+            p.sequence.to_string(),
+            p.record_id.clone(),
+            p.sheets.to_string(),
+            p.inserts.join("+"),
+            p.envelope.clone(),
+            format!("{:.1}", p.weight),
+            p.weight_class.clone(),
+            if p.divert { "1" } else { "0" }.to_string(),
+        ])
+        .map_err(|e| e.to_string())?;
+    }
+    csv.into_inner().map_err(|e| e.to_string())
+}
+
+/// The ticket's columns.
+const TICKET_COLUMNS: [&str; 14] = [
+    "sequence",
+    "record_id",
+    "print_file",
+    "first_page",
+    "last_page",
+    "pages",
+    "sheets",
+    "envelope",
+    "postcode",
+    "barcode",
+    "inserts",
+    "weight_g",
+    "weight_class",
+    "divert",
+];
+
 /// The ticket's rows: one per piece in sequence, then a TOTAL row, one
-/// FILE row per print file and one ENVELOPE row per envelope class.
+/// FILE row per print file, one ENVELOPE row per envelope class, one
+/// WEIGHT row per weight class (what postage is paid on) and one INSERT
+/// row per selective insert (what each feeder must hold).
 fn ticket_rows(
     pieces: &[Piece],
     files: &[PrintFile],
@@ -314,42 +489,54 @@ fn ticket_rows(
                 p.envelope.clone(),
                 p.postcode.clone(),
                 p.barcode.clone(),
+                p.inserts.join("+"),
+                format!("{:.1}", p.weight),
+                p.weight_class.clone(),
+                if p.divert { "1" } else { "0" }.to_string(),
             ]
         })
         .collect();
-    let total = |kind: &str, file: &str, env: &str, ps: Vec<&Piece>| {
-        vec![
-            kind.to_string(),
-            format!("{} pieces", ps.len()),
-            file.to_string(),
-            String::new(),
-            String::new(),
-            ps.iter().map(|p| p.pages).sum::<usize>().to_string(),
-            ps.iter().map(|p| p.sheets).sum::<usize>().to_string(),
-            env.to_string(),
-            String::new(),
-            String::new(),
-        ]
+    // A totals row: its kind, what it counts, and the column that names it.
+    let total = |kind: &str, ps: Vec<&Piece>, named: (usize, &str)| {
+        let mut row = vec![String::new(); TICKET_COLUMNS.len()];
+        row[0] = kind.to_string();
+        row[1] = format!("{} pieces", ps.len());
+        row[5] = ps.iter().map(|p| p.pages).sum::<usize>().to_string();
+        row[6] = ps.iter().map(|p| p.sheets).sum::<usize>().to_string();
+        // Plus 0.0: an empty sum of f64 is -0.0.
+        row[11] = format!("{:.1}", 0.0 + ps.iter().map(|p| p.weight).sum::<f64>());
+        row[13] = ps.iter().filter(|p| p.divert).count().to_string();
+        row[named.0] = named.1.to_string();
+        row
     };
-    rows.push(total("TOTAL", "", "", pieces.iter().collect()));
+    rows.push(total("TOTAL", pieces.iter().collect(), (0, "TOTAL")));
     for f in files {
-        rows.push(total(
-            "FILE",
-            &f.file.path,
-            "",
-            pieces
-                .iter()
-                .filter(|p| p.print_file == f.file.path)
-                .collect(),
-        ));
+        let ps = pieces.iter().filter(|p| p.print_file == f.file.path);
+        rows.push(total("FILE", ps.collect(), (2, &f.file.path)));
     }
     for e in &settings.envelopes {
-        rows.push(total(
-            "ENVELOPE",
-            "",
-            &e.name,
-            pieces.iter().filter(|p| p.envelope == e.name).collect(),
-        ));
+        let ps = pieces.iter().filter(|p| p.envelope == e.name);
+        rows.push(total("ENVELOPE", ps.collect(), (7, &e.name)));
+    }
+    let mut classes: Vec<&str> = settings
+        .weight_classes
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    for p in pieces {
+        if !classes.contains(&p.weight_class.as_str()) {
+            classes.push(&p.weight_class);
+        }
+    }
+    for c in classes {
+        let ps: Vec<&Piece> = pieces.iter().filter(|p| p.weight_class == c).collect();
+        if !ps.is_empty() {
+            rows.push(total("WEIGHT", ps, (12, c)));
+        }
+    }
+    for i in &settings.inserts {
+        let ps = pieces.iter().filter(|p| p.inserts.contains(&i.code));
+        rows.push(total("INSERT", ps.collect(), (10, &i.code)));
     }
     rows
 }
@@ -362,18 +549,7 @@ fn write_ticket(
     settings: &PrintSettings,
     name: &str,
 ) -> Result<Vec<FileEntry>, String> {
-    let header = [
-        "sequence",
-        "record_id",
-        "print_file",
-        "first_page",
-        "last_page",
-        "pages",
-        "sheets",
-        "envelope",
-        "postcode",
-        "barcode",
-    ];
+    let header = TICKET_COLUMNS;
     let rows = ticket_rows(pieces, files, settings);
     let mut csv = csv::Writer::from_writer(Vec::new());
     csv.write_record(header).map_err(|e| e.to_string())?;
@@ -546,8 +722,11 @@ fn mark_sheets(
                 ops.push_str(&omr.content(Omr::marks(sheet_in_file, s + 1 == sheets), height));
             }
             if let Some(code) = marks.code {
-                let piece = marks.pieces.get(part).copied().unwrap_or(0);
-                let payload = Code::payload(marks.run_id, piece, s + 1, sheets);
+                let (piece, inserts) = marks
+                    .pieces
+                    .get(part)
+                    .map_or((0, &[][..]), |(n, i)| (*n, &i[..]));
+                let payload = Code::payload(marks.run_id, piece, s + 1, sheets, inserts);
                 ops.push_str(&code.content(&payload, height)?);
             }
             // A blank padding page (the back of the last sheet) carries
@@ -683,6 +862,9 @@ mod tests {
                 postcode: String::new(),
                 envelope: None,
                 barcode: String::new(),
+                inserts: Vec::new(),
+                divert: false,
+                weight: None,
             })
             .collect()
     }
@@ -755,9 +937,16 @@ mod tests {
     #[test]
     fn the_ticket_totals_agree_with_its_rows() {
         let s = settings(
-            "plex: duplex\nmax_sheets_per_file: 2\nenvelopes: [{name: DL, max_sheets: 1}, {name: C4}]\n",
+            "plex: duplex\nmax_sheets_per_file: 2\n\
+             envelopes: [{name: DL, max_sheets: 1, weight: 5}, {name: C4, weight: 15}]\n\
+             weight_classes: [{name: light, max: 12}, {name: heavy}]\n",
         );
         let (pieces, groups) = place(&s, &letters(&[2, 1, 4]), "print");
+        let weights: Vec<(f64, &str)> = pieces
+            .iter()
+            .map(|p| (p.weight, p.weight_class.as_str()))
+            .collect();
+        assert_eq!(weights, [(10.0, "light"), (10.0, "light"), (25.0, "heavy")]);
         let files: Vec<PrintFile> = groups
             .iter()
             .enumerate()
@@ -766,22 +955,90 @@ mod tests {
                 pieces: g.len(),
                 pages: g.iter().map(|&i| pieces[i].pages).sum(),
                 sheets: g.iter().map(|&i| pieces[i].sheets).sum(),
+                mrdf: None,
             })
             .collect();
         let rows = ticket_rows(&pieces, &files, &s);
         let totals: Vec<Vec<&str>> = rows[3..]
             .iter()
-            .map(|r| [0, 1, 2, 5, 6, 7].iter().map(|&i| r[i].as_str()).collect())
+            .map(|r| {
+                [0, 1, 2, 5, 6, 7, 11, 12]
+                    .iter()
+                    .map(|&i| r[i].as_str())
+                    .collect()
+            })
             .collect();
         assert_eq!(
             totals,
             [
-                vec!["TOTAL", "3 pieces", "", "8", "4", ""],
-                vec!["FILE", "2 pieces", "print/print-001.pdf", "4", "2", ""],
-                vec!["FILE", "1 pieces", "print/print-002.pdf", "4", "2", ""],
-                vec!["ENVELOPE", "2 pieces", "", "4", "2", "DL"],
-                vec!["ENVELOPE", "1 pieces", "", "4", "2", "C4"],
+                vec!["TOTAL", "3 pieces", "", "8", "4", "", "45.0", ""],
+                vec![
+                    "FILE",
+                    "2 pieces",
+                    "print/print-001.pdf",
+                    "4",
+                    "2",
+                    "",
+                    "20.0",
+                    ""
+                ],
+                vec![
+                    "FILE",
+                    "1 pieces",
+                    "print/print-002.pdf",
+                    "4",
+                    "2",
+                    "",
+                    "25.0",
+                    ""
+                ],
+                vec!["ENVELOPE", "2 pieces", "", "4", "2", "DL", "20.0", ""],
+                vec!["ENVELOPE", "1 pieces", "", "4", "2", "C4", "25.0", ""],
+                vec!["WEIGHT", "2 pieces", "", "4", "2", "", "20.0", "light"],
+                vec!["WEIGHT", "1 pieces", "", "4", "2", "", "25.0", "heavy"],
             ]
+        );
+    }
+
+    #[test]
+    fn inserts_are_selected_by_flag_value_or_list_and_weighed() {
+        let s = settings(
+            "inserts:\n\
+             - {code: A, name: a, weight: 3, field: flags.a}\n\
+             - {code: B, name: b, weight: 7, field: offers, value: Savings}\n\
+             divert_field: review\n",
+        );
+        let record = |v: Value| v.as_object().unwrap().clone();
+        let cases = [
+            (
+                serde_json::json!({"flags": {"a": "Yes"}, "offers": ["savings ", "isa"]}),
+                vec!["A", "B"],
+                false,
+            ),
+            (
+                serde_json::json!({"flags": {"a": 0}, "offers": "Savings", "review": true}),
+                vec!["B"],
+                true,
+            ),
+            (
+                serde_json::json!({"flags": {"a": 1.5}, "offers": ["isa"], "review": "no"}),
+                vec!["A"],
+                false,
+            ),
+            (serde_json::json!({"offers": null}), vec![], false),
+        ];
+        for (data, inserts, divert) in cases {
+            assert_eq!(
+                chosen(&s, &record(data.clone())),
+                (inserts.iter().map(|c| c.to_string()).collect(), divert),
+                "{data}"
+            );
+        }
+        let inserts = vec!["A".to_string(), "B".to_string()];
+        assert_eq!(weigh(&s, 2, &inserts, "C5/6"), (24.5, "letter".to_string()));
+        assert_eq!(
+            weigh(&s, 150, &inserts, "C4"),
+            (775.0, "parcel".to_string())
         );
     }
 }

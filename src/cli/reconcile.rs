@@ -1,0 +1,85 @@
+//! `letterpress reconcile`: the inserter's results for a print run.
+
+use std::path::PathBuf;
+
+use letterpress::error::Error;
+use letterpress::ops::reconcile::{list, reconcile, ReconcileOptions};
+
+use super::args::{Json, RunFolder};
+use super::Context;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    run: RunFolder,
+    /// The inserter's result file: a CSV with `piece_id` and `outcome`
+    /// columns, or a list of scanned DataMatrix contents, one a line (see
+    /// docs/print.md).
+    #[arg(long)]
+    inserter: PathBuf,
+    /// Record the outcomes but write no reprint.
+    #[arg(long)]
+    no_reprint: bool,
+    #[command(flatten)]
+    pub json: Json,
+}
+
+pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
+    let run = args.run.path();
+    let mut opts = ReconcileOptions::new(&run, &args.inserter);
+    opts.reprint = !args.no_reprint;
+    let r = reconcile(&opts)?;
+    let out = &cx.out;
+    if r.already_reconciled {
+        out.info(
+            "already_reconciled",
+            &format!(
+                "{} was reconciled before (SHA-256 {}): nothing recorded again; {} piece(s) wait for a reprint",
+                r.file,
+                &r.sha256[..12],
+                r.open.len()
+            ),
+            serde_json::json!({"file": r.file, "open": r.open.len()}),
+        );
+        return Ok(out.summary(r.exit_code(), &r));
+    }
+    for (outcome, pieces) in &r.outcomes {
+        out.item(outcome, "piece_outcome", &list(pieces));
+    }
+    for p in &r.problems {
+        out.log(
+            "warning",
+            "reconcile_problem",
+            p,
+            serde_json::json!({"problem": p}),
+        );
+    }
+    if let Some(reprint) = &r.reprint {
+        for f in &reprint.files {
+            out.print(run.join(&f.path).display());
+        }
+    }
+    let counts: Vec<String> = r
+        .outcomes
+        .iter()
+        .map(|(o, p)| format!("{} {o}", p.len()))
+        .collect();
+    let reprint = r.reprint.as_ref().map_or(String::new(), |p| {
+        format!("; reprint {} holds pieces {}", p.reprint, list(&p.pieces))
+    });
+    out.info(
+        "reconciled",
+        &format!(
+            "{}: {} piece(s) expected: {}{reprint}; {} problem(s); {} piece(s) of the run wait for a reprint, {} not reported yet",
+            r.file,
+            r.expected,
+            if counts.is_empty() { "none".into() } else { counts.join(", ") },
+            r.problems.len(),
+            r.open.len(),
+            r.unreported
+        ),
+        serde_json::json!({"expected": r.expected, "problems": r.problems.len(), "open": r.open.len(),
+            "reprint": r.reprint.as_ref().map(|p| p.reprint)}),
+    );
+    Ok(out.summary(r.exit_code(), &r))
+}
