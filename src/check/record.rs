@@ -46,8 +46,11 @@ pub struct Job {
 
 /// A mail piece of a print run, as planned before rendering.
 pub struct Planned {
-    /// Its number in mailing order, from 1.
+    /// Its piece's number in mailing order, from 1 (the letters of a
+    /// household's piece share it).
     pub sequence: u32,
+    /// The letter's own place in mailing order, from 0.
+    pub position: usize,
     /// The postcode the job ticket shows.
     pub postcode: String,
     /// The IMb payload and bars, or why the record cannot have one.

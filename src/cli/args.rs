@@ -121,6 +121,10 @@ pub struct CheckArgs {
     /// A presort tool's sequence file: one record id a line, in mailing order.
     #[arg(long, value_name = "FILE", requires = "print")]
     pub sequence: Option<PathBuf>,
+    /// Put the letters of one household into one mail piece, as the
+    /// layout's print.household allows (see docs/print.md).
+    #[arg(long, requires = "print")]
+    pub household: bool,
 }
 
 /// SIGTERM and SIGINT stop the command cleanly; see `letterpress::util::stop`.

@@ -75,6 +75,7 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     opts.allow_draft = args.allow_draft;
     opts.print = args.check.print;
     opts.sequence = args.check.sequence;
+    opts.household = args.check.household;
     opts.resume = args.resume;
     opts.shard = args.shard;
     opts.doc_timeout = std::time::Duration::from_secs_f64(args.doc_timeout);
@@ -126,6 +127,12 @@ fn tell(report: &RunReport, opts: &RunOptions, cx: &Context) {
                 "count": unmatched.len(),
                 "entries": &unmatched[..unmatched.len().min(100)],
             },
+            "print": m.print.as_ref().map(|p| serde_json::json!({
+                "files": p.files.len(),
+                "pieces": p.files.iter().map(|f| f.pieces).sum::<usize>(),
+                "sheets": p.files.iter().map(|f| f.sheets).sum::<usize>(),
+                "household": p.household,
+            })),
         }),
     );
 }

@@ -28,6 +28,7 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     opts.suppress = args.check.suppress;
     opts.print = args.check.print;
     opts.sequence = args.check.sequence;
+    opts.household = args.check.household;
     let report = validate(&opts)?;
     let code = if report.invalid.is_empty() {
         EXIT_OK

@@ -357,6 +357,20 @@ fn check_print(meta: &LayoutMeta, print: &PrintSettings, problems: &mut Vec<Stri
             "print.divert_field `{f}` is not declared in `fields`"
         ));
     }
+    if let Some(h) = &print.household {
+        for (key, f) in [
+            ("field", &h.field),
+            ("address_field", &h.address_field),
+            ("customer_field", &h.customer_field),
+            ("consent_field", &h.consent_field),
+        ] {
+            if let Some(f) = f.as_deref().filter(|f| !declared(f)) {
+                problems.push(format!(
+                    "print.household.{key} `{f}` is not declared in `fields`"
+                ));
+            }
+        }
+    }
     let weights = print.envelopes.iter().map(|e| e.weight);
     if negative(print.sheet_weight) || weights.clone().any(negative) {
         problems.push("print: sheet and envelope weights must be 0 or more grams".into());

@@ -122,6 +122,11 @@ impl RunState {
         );
         let seq = |s: &Option<String>| s.clone().unwrap_or_else(|| "none".into());
         check("--sequence", seq(&a.sequence), seq(&b.sequence));
+        check(
+            "--household",
+            a.household.to_string(),
+            b.household.to_string(),
+        );
         let shard = |s: &Option<Shard>| s.map_or("none".into(), |s| s.to_string());
         check("--shard", shard(&self.shard), shard(&now.shard));
         out
@@ -150,6 +155,7 @@ mod tests {
                 doc_timeout_seconds: 60.0,
                 print: false,
                 sequence: None,
+                household: false,
             },
             shard: None,
             resumed: Vec::new(),

@@ -166,6 +166,7 @@ pub fn html(m: &Manifest, s: &Summary, samples: &[Sample], links: &str) -> Strin
         h.push_str("<h2>Pages per letter</h2>\n");
         h.push_str(&histogram(&s.pages));
     }
+    print_section(&mut h, m);
     h.push_str(PIECES_START);
     h.push_str(PIECES_END);
     h.push_str("<h2>Throughput</h2>\n");
@@ -319,6 +320,27 @@ fn failures_section(h: &mut String, m: &Manifest, s: &Summary) {
             );
         }
         h.push_str("</tbody>\n</table>\n");
+    }
+}
+
+/// The print files of a print run, and what householding saved.
+fn print_section(h: &mut String, m: &Manifest) {
+    let Some(p) = &m.print else {
+        return;
+    };
+    let pieces: usize = p.files.iter().map(|f| f.pieces).sum();
+    let sheets: usize = p.files.iter().map(|f| f.sheets).sum();
+    let _ = writeln!(
+        h,
+        "<h2>Print</h2>\n<p>{pieces} mail pieces, {sheets} sheets in {} print file(s), in mailing order; the job ticket is <code>print/job-ticket.csv</code>.</p>",
+        p.files.len()
+    );
+    if let Some(hh) = &p.household {
+        let _ = writeln!(
+            h,
+            "<p>Householding: {} letters in {} pieces, {} piece(s) and their postage saved.</p>",
+            hh.letters, hh.pieces, hh.saved
+        );
     }
 }
 

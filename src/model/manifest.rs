@@ -176,6 +176,9 @@ pub struct Options {
     /// The presort sequence file, if one set the mailing order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence: Option<String>,
+    /// Whether the letters of a household were combined (`--household`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub household: bool,
 }
 
 /// The suppression list a run used.

@@ -117,6 +117,37 @@ pub struct PrintSettings {
     /// piece diverted off the inserter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub divert_field: Option<String>,
+    /// Which letters `--household` may put into one envelope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub household: Option<Household>,
+}
+
+/// Householding (`run --print --household`): the letters of records with
+/// the same household key go into one mail piece, when they may.
+///
+/// The key is the record's `field` when given (empty: not householded),
+/// else its postal address (the object `address_field`, default
+/// `address`), normalised: letters in lower case, punctuation dropped,
+/// white space collapsed, spaces taken out of the postcode. Letters share
+/// an envelope only if they are for the same customer (`customer_field`,
+/// default the layout's `id_field`) or if every one of them consents
+/// (`consent_field` true, as for [`Insert::field`]): one customer's letter
+/// never goes into another's envelope without it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Household {
+    /// An explicit household key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The address object the key is made of when there is no `field`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_field: Option<String>,
+    /// Who the letter is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_field: Option<String>,
+    /// The customer agrees to share an envelope with their household.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_field: Option<String>,
 }
 
 fn default_sheet_weight() -> f64 {
@@ -339,6 +370,7 @@ impl Default for PrintSettings {
             sheet_weight: default_sheet_weight(),
             weight_classes: default_weight_classes(),
             divert_field: None,
+            household: None,
         }
     }
 }
@@ -348,8 +380,12 @@ impl Default for PrintSettings {
 pub struct Piece {
     /// 1-based position in mailing order.
     pub sequence: u32,
-    /// The record.
+    /// The record (the first, for a household's piece).
     pub record_id: String,
+    /// Every record of a household's piece, in order (empty for a piece of
+    /// one letter).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<String>,
     /// The print file, relative to the output folder.
     pub print_file: String,
     /// First page in the print file (1-based).
@@ -386,6 +422,15 @@ impl Piece {
     pub fn id(&self, run_id: &str) -> String {
         format!("{run_id}|{}", self.sequence)
     }
+
+    /// The records of the piece joined by `+`, as the ticket and the Mail
+    /// Run Data File list them.
+    pub fn record_ids(&self) -> String {
+        match self.records.is_empty() {
+            true => self.record_id.clone(),
+            false => self.records.join("+"),
+        }
+    }
 }
 
 /// A written print file.
@@ -416,6 +461,20 @@ pub struct PrintOutput {
     pub tickets: Vec<FileEntry>,
     /// Bytes of the print files per piece, for the README's figure.
     pub bytes_per_piece: u64,
+    /// With `--household`: letters, pieces, and pieces saved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub household: Option<Householded>,
+}
+
+/// What householding saved.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Householded {
+    /// Letters printed.
+    pub letters: usize,
+    /// Mail pieces they went into.
+    pub pieces: usize,
+    /// Pieces (and postage) saved: letters minus pieces.
+    pub saved: usize,
 }
 
 /// The journal of what became of each mail piece, in a print run's folder,

@@ -150,7 +150,10 @@ pub fn reconcile(opts: &ReconcileOptions) -> Result<ReconcileReport> {
         ))
     })?;
     let documents = journal::read_all(run)?;
-    let pieces: Vec<&Piece> = documents.iter().filter_map(|d| d.piece.as_ref()).collect();
+    // A household's piece is in the journal once per letter.
+    let mut pieces: Vec<&Piece> = documents.iter().filter_map(|d| d.piece.as_ref()).collect();
+    pieces.sort_by_key(|p| p.sequence);
+    pieces.dedup_by_key(|p| p.sequence);
     let events: Vec<PieceEvent> = jsonl::read(&run.join(PIECES_FILE)).unwrap_or_default();
     let known = pieces_known(&pieces, &events, &reprints(run));
     let mut report = ReconcileReport {

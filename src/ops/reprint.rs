@@ -12,7 +12,7 @@ use crate::manifest::journal;
 use crate::model::file::FileEntry;
 use crate::model::manifest::{Document, MANIFEST_FILE};
 use crate::model::print::{Envelope, Piece, Plex, PrintSettings};
-use crate::output::print::{produce_named, Letter};
+use crate::output::print::{produce_named, Letter, Part};
 use crate::util::clock::now_rfc3339;
 use crate::util::fs::FileProblem;
 use crate::util::jsonl;
@@ -38,28 +38,29 @@ pub fn reprints(run: &Path) -> Vec<Reprint> {
     jsonl::read(&run.join(REPRINTS_FILE)).unwrap_or_default()
 }
 
-/// The letters of the run's journal that `pieces` (sequence numbers) and
-/// `records` (record ids) name, in mailing order, each once.
+/// The pieces of the run's journal that `pieces` (sequence numbers) and
+/// `records` (record ids) name, in mailing order, each once, with their
+/// letters (several for a household's piece).
 fn pick<'a>(
     documents: &'a [Document],
     pieces: &[u32],
     records: &[String],
-) -> Result<Vec<(&'a Document, &'a Piece)>> {
+) -> Result<Vec<(Vec<&'a Document>, &'a Piece)>> {
     let known: Vec<(&Document, &Piece)> = documents
         .iter()
         .filter_map(|d| d.piece.as_ref().map(|p| (d, p)))
         .collect();
-    let mut chosen = Vec::new();
+    let mut chosen: Vec<u32> = Vec::new();
     let mut unknown = Vec::new();
     for n in pieces {
-        match known.iter().find(|(_, p)| p.sequence == *n) {
-            Some(k) => chosen.push(*k),
-            None => unknown.push(format!("piece {n}")),
+        match known.iter().any(|(_, p)| p.sequence == *n) {
+            true => chosen.push(*n),
+            false => unknown.push(format!("piece {n}")),
         }
     }
     for id in records {
-        match known.iter().find(|(_, p)| &p.record_id == id) {
-            Some(k) => chosen.push(*k),
+        match known.iter().find(|(d, _)| d.record_id.as_ref() == Some(id)) {
+            Some((_, p)) => chosen.push(p.sequence),
             None => unknown.push(format!("record {id}")),
         }
     }
@@ -74,9 +75,40 @@ fn pick<'a>(
             "name the pieces to reprint (--pieces or --records)".into(),
         ));
     }
-    chosen.sort_by_key(|(_, p)| p.sequence);
-    chosen.dedup_by_key(|(_, p)| p.sequence);
-    Ok(chosen)
+    chosen.sort();
+    chosen.dedup();
+    Ok(chosen
+        .into_iter()
+        .map(|n| {
+            let letters: Vec<(&Document, &Piece)> = known
+                .iter()
+                .filter(|(_, p)| p.sequence == n)
+                .copied()
+                .collect();
+            (letters.iter().map(|(d, _)| *d).collect(), letters[0].1)
+        })
+        .collect())
+}
+
+/// A letter of a piece to reprint, refused when its file no longer matches
+/// the manifest.
+fn checked_part(run: &Path, d: &Document, p: &Piece) -> Result<Part> {
+    let rel = d.path.clone().unwrap_or_default();
+    match d.all_files().first().map(|f| f.check(run)) {
+        Some(Ok(())) => {}
+        Some(Err(FileProblem::Unreadable(e))) => return Err(Error::Input(format!("{rel}: {e}"))),
+        _ => {
+            return Err(Error::Input(format!(
+                "{rel} (piece {}) no longer matches the manifest; it is not reprinted (`letterpress verify` lists what changed)",
+                p.sequence
+            )))
+        }
+    }
+    Ok(Part {
+        record_id: d.record_id.clone().unwrap_or_default(),
+        path: rel,
+        pages: d.pages,
+    })
 }
 
 /// Reprints pieces of a finished print run: the same letters (so the same
@@ -94,25 +126,18 @@ pub fn reprint(run: &Path, pieces: &[u32], records: &[String]) -> Result<Reprint
     let documents = journal::read_all(run)?;
     let chosen = pick(&documents, pieces, records)?;
     let mut letters = Vec::new();
-    for (d, p) in &chosen {
-        let rel = d.path.clone().unwrap_or_default();
-        match d.all_files().first().map(|f| f.check(run)) {
-            Some(Ok(())) => {}
-            Some(Err(FileProblem::Unreadable(e))) => {
-                return Err(Error::Input(format!("{rel}: {e}")))
-            }
-            _ => {
-                return Err(Error::Input(format!(
-                    "{rel} (piece {}) no longer matches the manifest; it is not reprinted (`letterpress verify` lists what changed)",
-                    p.sequence
-                )))
-            }
+    for (docs, p) in &chosen {
+        let mut parts = Vec::new();
+        for d in docs {
+            parts.push(checked_part(run, d, p)?);
+        }
+        // The piece's letters in the order the piece lists them.
+        if !p.records.is_empty() {
+            parts.sort_by_key(|part| p.records.iter().position(|r| *r == part.record_id));
         }
         letters.push(Letter {
             sequence: p.sequence,
-            record_id: p.record_id.clone(),
-            path: rel,
-            pages: d.pages,
+            parts,
             postcode: p.postcode.clone(),
             envelope: Some(p.envelope.clone()),
             barcode: p.barcode.clone(),

@@ -39,6 +39,8 @@ pub struct ValidateOptions {
     pub print: bool,
     /// The presort sequence file of a print run.
     pub sequence: Option<PathBuf>,
+    /// The print run combines households' letters (`--household`).
+    pub household: bool,
 }
 
 impl ValidateOptions {
@@ -56,6 +58,7 @@ impl ValidateOptions {
             suppress: None,
             print: false,
             sequence: None,
+            household: false,
         }
     }
 }
@@ -117,6 +120,7 @@ pub fn validate(opts: &ValidateOptions) -> Result<ValidationReport> {
             plan,
             &input,
             opts.sequence.as_deref(),
+            opts.household,
             &stop,
         )?)
     } else {

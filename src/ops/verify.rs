@@ -430,6 +430,7 @@ fn rerun_options(m: &Manifest, layout: LayoutRef, as_of: Date, out: &Path) -> Re
     // The same mailing order, so templates see the same piece numbers.
     again.print = m.options.print;
     again.sequence = m.options.sequence.as_ref().map(PathBuf::from);
+    again.household = m.options.household;
     if m.options.doc_timeout_seconds > 0.0 {
         again.doc_timeout = std::time::Duration::from_secs_f64(m.options.doc_timeout_seconds);
     }

@@ -13,6 +13,7 @@ mod content;
 mod email;
 mod environment;
 mod errors;
+mod household;
 mod imb;
 mod inserter;
 mod layering;

@@ -380,7 +380,7 @@ fn an_address_that_does_not_fit_the_window_fails_that_letter() {
 }
 
 /// Page `page` of a PDF as a grey image: (width, height, pixels).
-fn grey(pdf: &Path, page: usize, dpi: u32, dir: &Path) -> (usize, usize, Vec<u8>) {
+pub fn grey(pdf: &Path, page: usize, dpi: u32, dir: &Path) -> (usize, usize, Vec<u8>) {
     let prefix = dir.join(format!("grey-{page}"));
     let p = page.to_string();
     let res = Command::new("pdftoppm")

@@ -161,6 +161,9 @@ pub struct RunOptions {
     /// Also produce print files in mailing order and a job ticket
     /// (see [`crate::output::print`]).
     pub print: bool,
+    /// With `print`: combine the letters of a household into one mail
+    /// piece (see [`crate::output::print`]; default false).
+    pub household: bool,
     /// A presort tool's sequence file (one record id a line) that sets the
     /// mailing order instead of the layout's sort key.
     pub sequence: Option<PathBuf>,
@@ -202,6 +205,7 @@ impl RunOptions {
             suppress: None,
             allow_draft: false,
             print: false,
+            household: false,
             sequence: None,
             only: None,
             resume: false,
@@ -265,6 +269,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
             prepared.plan(None),
             &prepared.input,
             opts.sequence.as_deref(),
+            opts.household,
             &opts.stop,
         )?),
         false => None,
@@ -399,6 +404,7 @@ fn prepare(opts: &RunOptions, previous: Option<&RunState>) -> Result<Prepared> {
             suppress: suppress_entry,
             print: opts.print,
             sequence: opts.sequence.as_ref().map(|p| p.display().to_string()),
+            household: opts.household,
         },
         shard: opts.shard,
         resumed: Vec::new(),

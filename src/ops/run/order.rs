@@ -1,7 +1,7 @@
 //! The mailing order of a print run, planned before rendering, and the
 //! print files made from the letters after it (see [`crate::output::print`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use crate::check::record::{Checked, Checker, Pieces, Plan, Planned};
@@ -11,9 +11,10 @@ use crate::input::{field_text, Input};
 use crate::layout::catalog::Layout;
 use crate::manifest::journal;
 use crate::model::manifest::DocumentsFile;
-use crate::model::print::{Piece, PrintOutput};
+use crate::model::print::{Piece, PrintOutput, PrintSettings};
 use crate::model::vocab::{Channel, DocStatus};
-use crate::output::print::Letter;
+use crate::output::print::household;
+use crate::output::print::{Letter, Part};
 use crate::util::stop::StopFlag;
 
 /// Numbers the records that get a letter in mailing order: by the presort
@@ -24,6 +25,7 @@ pub fn mailing_order(
     plan: Plan,
     input: &Input,
     sequence: Option<&Path>,
+    household: bool,
     stop: &StopFlag,
 ) -> Result<Pieces> {
     if !plan.channels.contains(&Channel::Pdf) {
@@ -32,6 +34,17 @@ pub fn mailing_order(
         ));
     }
     let settings = plan.layout.meta.print.clone().unwrap_or_default();
+    let households = match (household, &settings.household) {
+        (false, _) => None,
+        (true, Some(h)) => Some(h.clone()),
+        (true, None) => {
+            return Err(Error::Usage(format!(
+                "--household: layout {} has no print.household section saying how a household is found and who may share an envelope (see docs/print.md)",
+                plan.layout.id()
+            )))
+        }
+    };
+    let id_field = plan.layout.meta.id_field.clone();
     let presorted = presorted(sequence)?;
     let mut checker = Checker::new(plan, input.format);
     let mut letters = Vec::new();
@@ -53,41 +66,99 @@ pub fn mailing_order(
                 .iter()
                 .map(|f| field_text(&job.record, f))
                 .collect();
-            let postcode = field_text(&job.record, &settings.postcode_field);
-            let zip = settings
-                .imb
-                .as_ref()
-                .map(|i| field_text(&job.record, &i.zip_field));
             let first = presorted.get(&job.id).copied().unwrap_or(usize::MAX);
-            let (inserts, divert) = crate::output::print::chosen(&settings, &job.record);
-            letters.push((
-                first, key, job.id, job.index, postcode, zip, inserts, divert,
-            ));
+            let letter = Unplanned {
+                postcode: field_text(&job.record, &settings.postcode_field),
+                zip: settings
+                    .imb
+                    .as_ref()
+                    .map(|i| field_text(&job.record, &i.zip_field)),
+                chosen: crate::output::print::chosen(&settings, &job.record),
+                member: households
+                    .as_ref()
+                    .map(|h| household::member(h, &id_field, &job.record)),
+            };
+            letters.push((first, key, job.id, job.index, letter));
         }
     }
-    letters.sort();
-    Ok(letters
-        .into_iter()
+    letters.sort_by(|a, b| (a.0, &a.1, &a.2, a.3).cmp(&(b.0, &b.1, &b.2, b.3)));
+    Ok(number(
+        &settings,
+        letters.into_iter().map(|l| (l.3, l.4)).collect(),
+    ))
+}
+
+/// What the mailing order knows of a letter before it has a piece.
+struct Unplanned {
+    postcode: String,
+    zip: Option<String>,
+    /// Its inserts and whether it asks to be diverted.
+    chosen: (Vec<String>, bool),
+    /// With `--household`: its household.
+    member: Option<household::Member>,
+}
+
+/// Numbers the pieces of letters given in mailing order (input position
+/// and what is known of it): one piece a letter, or with householding the
+/// pieces [`household::group`] makes, each with its first letter's
+/// postcode and IMb, the inserts any of its letters selects and a divert
+/// if any asks for one.
+fn number(settings: &PrintSettings, letters: Vec<(usize, Unplanned)>) -> Pieces {
+    let piece_of: Vec<usize> = match letters.iter().all(|(_, l)| l.member.is_some()) {
+        true if !letters.is_empty() => household::group(
+            &letters
+                .iter()
+                .filter_map(|(_, l)| l.member.clone())
+                .collect::<Vec<_>>(),
+        ),
+        _ => (0..letters.len()).collect(),
+    };
+    let count = piece_of.iter().max().map_or(0, |m| m + 1);
+    let mut firsts: Vec<Option<usize>> = vec![None; count];
+    let mut inserts: Vec<Vec<String>> = vec![Vec::new(); count];
+    let mut divert = vec![false; count];
+    for (i, &p) in piece_of.iter().enumerate() {
+        firsts[p].get_or_insert(i);
+        let (codes, d) = &letters[i].1.chosen;
+        inserts[p].extend(codes.iter().cloned());
+        divert[p] |= *d;
+    }
+    // A piece's inserts in the order the layout declares them, each once.
+    for codes in &mut inserts {
+        let declared = |c: &String| settings.inserts.iter().position(|i| &i.code == c);
+        codes.sort_by_key(declared);
+        codes.dedup();
+    }
+    let imb: Vec<_> = firsts
+        .iter()
         .enumerate()
-        .map(|(i, (_, _, _, index, postcode, zip, inserts, divert))| {
-            let sequence = i as u32 + 1;
-            let imb = settings
+        .map(|(p, first)| {
+            let l = &letters[first.expect("every piece has a letter")].1;
+            let sequence = p as u32 + 1;
+            settings
                 .imb
                 .as_ref()
-                .zip(zip)
-                .map(|(s, zip)| s.barcode(sequence, &zip));
-            (
-                index,
-                Planned {
-                    sequence,
-                    postcode,
-                    imb,
-                    inserts,
-                    divert,
-                },
-            )
+                .zip(l.zip.as_ref())
+                .map(|(s, zip)| s.barcode(sequence, zip))
         })
-        .collect())
+        .collect();
+    letters
+        .iter()
+        .enumerate()
+        .map(|(i, (index, _))| {
+            let p = piece_of[i];
+            let first = &letters[firsts[p].expect("a letter")].1;
+            let planned = Planned {
+                sequence: p as u32 + 1,
+                position: i,
+                postcode: first.postcode.clone(),
+                imb: imb[p].clone(),
+                inserts: inserts[p].clone(),
+                divert: divert[p],
+            };
+            (*index, planned)
+        })
+        .collect()
 }
 
 /// A presort tool's sequence file: record id → position.
@@ -115,7 +186,9 @@ pub fn print_files(
     run_id: &str,
 ) -> Result<(PrintOutput, DocumentsFile)> {
     let settings = layout.meta.print.clone().unwrap_or_default();
-    let mut letters = Vec::new();
+    // The rendered letters of each piece, by their place in mailing order.
+    type Letters<'a> = (&'a Planned, Vec<(usize, Part)>);
+    let mut by_piece: BTreeMap<u32, Letters> = BTreeMap::new();
     for d in journal::documents(folder)? {
         let d = d?;
         if d.channel != Channel::Pdf.name() || d.status != DocStatus::Rendered {
@@ -124,31 +197,46 @@ pub fn print_files(
         let Some(planned) = pieces.get(&d.index) else {
             continue;
         };
-        let barcode = match &planned.imb {
-            Some(Ok((payload, _))) => payload.clone(),
-            _ => String::new(),
-        };
         if let (Some(record_id), Some(path)) = (d.record_id, d.path) {
-            letters.push(Letter {
-                barcode,
-                sequence: planned.sequence,
+            let part = Part {
                 record_id,
                 path,
                 pages: d.pages,
+            };
+            let entry = by_piece
+                .entry(planned.sequence)
+                .or_insert_with(|| (planned, Vec::new()));
+            entry.1.push((planned.position, part));
+        }
+    }
+    let letters: Vec<Letter> = by_piece
+        .into_values()
+        .map(|(planned, mut parts)| {
+            parts.sort_by_key(|(position, _)| *position);
+            Letter {
+                sequence: planned.sequence,
+                parts: parts.into_iter().map(|(_, p)| p).collect(),
+                barcode: match &planned.imb {
+                    Some(Ok((payload, _))) => payload.clone(),
+                    _ => String::new(),
+                },
                 postcode: planned.postcode.clone(),
                 envelope: None,
                 inserts: planned.inserts.clone(),
                 divert: planned.divert,
                 weight: None,
-            });
-        }
-    }
+            }
+        })
+        .collect();
     let (placed, output) = crate::output::print::produce(out, &settings, letters, run_id)
         .map_err(|e| Error::Output(format!("print files: {e}")))?;
-    let mut by_id: HashMap<String, Piece> = placed
-        .into_iter()
-        .map(|p| (p.record_id.clone(), p))
-        .collect();
+    let mut by_id: HashMap<String, Piece> = HashMap::new();
+    for p in placed {
+        for id in &p.records {
+            by_id.insert(id.clone(), p.clone());
+        }
+        by_id.insert(p.record_id.clone(), p);
+    }
     let entry = journal::rewrite(folder, |d| {
         if d.channel == Channel::Pdf.name() {
             d.piece = d.record_id.as_deref().and_then(|id| by_id.remove(id));

@@ -19,6 +19,7 @@
 //! `.json`) has one row per piece, then totals rows whose `sequence` is
 //! `TOTAL`, `FILE` or `ENVELOPE`.
 
+pub mod household;
 pub mod imb;
 
 use std::collections::HashMap;
@@ -29,7 +30,7 @@ use serde_json::{Map, Value};
 
 use crate::model::file::FileEntry;
 use crate::model::print::{
-    Code, ImbSettings, Insert, Omr, Piece, Plex, PrintFile, PrintOutput, PrintSettings,
+    Code, Householded, ImbSettings, Insert, Omr, Piece, Plex, PrintFile, PrintOutput, PrintSettings,
 };
 
 impl ImbSettings {
@@ -102,8 +103,8 @@ pub struct SheetMarks<'a> {
     pub code: Option<&'a Code>,
     /// The run id, in the code.
     pub run_id: &'a str,
-    /// The piece number and insert codes of each part.
-    pub pieces: &'a [(u32, Vec<String>)],
+    /// Each piece's number, insert codes and number of parts (letters).
+    pub pieces: &'a [(u32, Vec<String>, usize)],
 }
 
 impl Omr {
@@ -145,16 +146,24 @@ impl Omr {
     }
 }
 
-/// A piece waiting to be placed: its letter and what the ticket shows.
-pub struct Letter {
-    /// Mailing-order number.
-    pub sequence: u32,
+/// A rendered letter of a mail piece.
+#[derive(Debug, Clone)]
+pub struct Part {
     /// The record id.
     pub record_id: String,
     /// The rendered PDF, relative to the output folder.
     pub path: String,
     /// Its page count.
     pub pages: usize,
+}
+
+/// A mail piece waiting to be placed: its letters (one, or a household's)
+/// and what the ticket shows.
+pub struct Letter {
+    /// Mailing-order number.
+    pub sequence: u32,
+    /// Its letters in order; the first one's address shows in the window.
+    pub parts: Vec<Part>,
     /// The postcode.
     pub postcode: String,
     /// The envelope class, when already known (a reprint keeps the original's).
@@ -281,6 +290,12 @@ pub fn produce_named(
     let files = write_files(out, settings, &letters, &pieces, &groups, stem, run_id)?;
     let tickets = write_ticket(out, &pieces, &files, settings, ticket)?;
     let total: u64 = files.iter().map(|f| f.file.bytes).sum();
+    let letter_count: usize = letters.iter().map(|l| l.parts.len()).sum();
+    let household = settings.household.as_ref().map(|_| Householded {
+        letters: letter_count,
+        pieces: pieces.len(),
+        saved: letter_count - pieces.len(),
+    });
     let bytes_per_piece = if pieces.is_empty() {
         0
     } else {
@@ -293,8 +308,17 @@ pub fn produce_named(
             files,
             tickets,
             bytes_per_piece,
+            household,
         },
     ))
+}
+
+/// A letter's pages padded to whole sheets.
+fn pad(plex: Plex, pages: usize) -> usize {
+    match plex {
+        Plex::Duplex => pages + pages % 2,
+        Plex::Simplex => pages,
+    }
 }
 
 /// Places the letters (in sequence order) as pieces: each padded to whole
@@ -311,10 +335,8 @@ fn place(
     let mut groups: Vec<Vec<usize>> = vec![Vec::new()];
     let (mut file_sheets, mut file_pages) = (0usize, 0usize);
     for (i, l) in letters.iter().enumerate() {
-        let padded = match settings.plex {
-            Plex::Duplex => l.pages + l.pages % 2,
-            Plex::Simplex => l.pages,
-        };
+        // In duplex every letter starts on the front of a sheet.
+        let padded: usize = l.parts.iter().map(|p| pad(settings.plex, p.pages)).sum();
         let sheets = match settings.plex {
             Plex::Duplex => padded / 2,
             Plex::Simplex => padded,
@@ -342,9 +364,15 @@ fn place(
                 .envelopes
                 .iter()
                 .any(|e| e.name == envelope && e.divert);
+        let first = l.parts.first().map_or("", |p| p.record_id.as_str());
+        let records = match l.parts.len() {
+            1 => Vec::new(),
+            _ => l.parts.iter().map(|p| p.record_id.clone()).collect(),
+        };
         pieces.push(Piece {
             sequence: l.sequence,
-            record_id: l.record_id.clone(),
+            record_id: first.to_owned(),
+            records,
             print_file: format!("print/{stem}-{file_no:03}.pdf"),
             first_page: file_pages + 1,
             last_page: file_pages + padded,
@@ -379,13 +407,21 @@ fn write_files(
     for (n, group) in groups.iter().enumerate().filter(|(_, g)| !g.is_empty()) {
         let mut parts = Vec::with_capacity(group.len());
         for &i in group {
-            let path = out.join(&letters[i].path);
-            let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            parts.push((bytes, pieces[i].pages));
+            for part in &letters[i].parts {
+                let path = out.join(&part.path);
+                let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                parts.push((bytes, pad(settings.plex, part.pages)));
+            }
         }
-        let ids: Vec<(u32, Vec<String>)> = group
+        let ids: Vec<(u32, Vec<String>, usize)> = group
             .iter()
-            .map(|&i| (pieces[i].sequence, pieces[i].inserts.clone()))
+            .map(|&i| {
+                (
+                    pieces[i].sequence,
+                    pieces[i].inserts.clone(),
+                    letters[i].parts.len(),
+                )
+            })
             .collect();
         let marks = SheetMarks {
             omr: settings.omr.as_ref(),
@@ -435,7 +471,7 @@ fn mrdf(pieces: &[&Piece], run_id: &str) -> Result<Vec<u8>, String> {
         csv.write_record([
             p.id(run_id),
             p.sequence.to_string(),
-            p.record_id.clone(),
+            p.record_ids(),
             p.sheets.to_string(),
             p.inserts.join("+"),
             p.envelope.clone(),
@@ -480,7 +516,7 @@ fn ticket_rows(
         .map(|p| {
             vec![
                 p.sequence.to_string(),
-                p.record_id.clone(),
+                p.record_ids(),
                 p.print_file.clone(),
                 p.first_page.to_string(),
                 p.last_page.to_string(),
@@ -696,7 +732,8 @@ fn append_part(
 }
 
 /// Puts each sheet's OMR marks and DataMatrix code on the front of every
-/// sheet (and on a blank back that padding added).
+/// sheet (and on a blank back that padding added), counting sheets by
+/// piece: a household's piece of several letters is one set.
 fn mark_sheets(
     out: &mut Document,
     kids: &[Object],
@@ -705,14 +742,32 @@ fn mark_sheets(
     marks: &SheetMarks,
     plex: Plex,
 ) -> Result<(), String> {
-    let mut page_no = 0;
+    let per_sheet = if plex == Plex::Duplex { 2 } else { 1 };
+    // Where each part starts, and the pages padding added.
+    let mut starts = Vec::with_capacity(parts.len());
+    let mut padding = std::collections::HashSet::new();
+    let mut page = 0;
+    for (i, (_, padded)) in parts.iter().enumerate() {
+        starts.push(page);
+        padding.extend(page + own_pages[i]..page + padded);
+        page += padded;
+    }
     let mut sheet_in_file = 0;
-    for (part, (_, padded)) in parts.iter().enumerate() {
-        let per_sheet = if plex == Plex::Duplex { 2 } else { 1 };
-        let sheets = padded.div_ceil(per_sheet);
+    let mut part = 0;
+    for (piece, inserts, count) in marks.pieces {
+        let Some(&first) = starts.get(part) else {
+            break;
+        };
+        let pages: usize = parts[part..(part + count).min(parts.len())]
+            .iter()
+            .map(|p| p.1)
+            .sum();
+        part += count;
+        let sheets = pages.div_ceil(per_sheet);
         for s in 0..sheets {
             sheet_in_file += 1;
-            let front = match kids.get(page_no + s * per_sheet) {
+            let at = first + s * per_sheet;
+            let front = match kids.get(at) {
                 Some(Object::Reference(id)) => *id,
                 _ => continue,
             };
@@ -722,26 +777,18 @@ fn mark_sheets(
                 ops.push_str(&omr.content(Omr::marks(sheet_in_file, s + 1 == sheets), height));
             }
             if let Some(code) = marks.code {
-                let (piece, inserts) = marks
-                    .pieces
-                    .get(part)
-                    .map_or((0, &[][..]), |(n, i)| (*n, &i[..]));
-                let payload = Code::payload(marks.run_id, piece, s + 1, sheets, inserts);
+                let payload = Code::payload(marks.run_id, *piece, s + 1, sheets, inserts);
                 ops.push_str(&code.content(&payload, height)?);
             }
-            // A blank padding page (the back of the last sheet) carries
-            // the sheet's marks too.
-            let back = page_no + s * per_sheet + 1;
-            let padding =
-                per_sheet == 2 && back < page_no + padded && back >= page_no + own_pages[part];
-            if padding {
-                if let Some(Object::Reference(id)) = kids.get(back) {
+            // A blank padding page (the back of a letter's last sheet)
+            // carries the sheet's marks too.
+            if per_sheet == 2 && padding.contains(&(at + 1)) {
+                if let Some(Object::Reference(id)) = kids.get(at + 1) {
                     mark_page(out, *id, ops.clone())?;
                 }
             }
             mark_page(out, front, ops)?;
         }
-        page_no += padded;
     }
     Ok(())
 }
@@ -856,9 +903,11 @@ mod tests {
             .enumerate()
             .map(|(i, &pages)| Letter {
                 sequence: i as u32 + 1,
-                record_id: format!("C-{}", i + 1),
-                path: format!("pdf/C-{}.pdf", i + 1),
-                pages,
+                parts: vec![Part {
+                    record_id: format!("C-{}", i + 1),
+                    path: format!("pdf/C-{}.pdf", i + 1),
+                    pages,
+                }],
                 postcode: String::new(),
                 envelope: None,
                 barcode: String::new(),
@@ -891,6 +940,20 @@ mod tests {
         );
         assert_eq!(groups, [vec![0, 1, 2]]);
         assert!(pieces.iter().all(|p| p.print_file == "print/print-001.pdf"));
+    }
+
+    #[test]
+    fn a_households_letters_each_start_a_sheet_and_make_one_piece() {
+        let s = settings("plex: duplex\n");
+        let mut l = letters(&[3, 1]);
+        let second = l.remove(1).parts.remove(0);
+        l[0].parts.push(second);
+        let (pieces, _) = place(&s, &l, "print");
+        assert_eq!(pieces.len(), 1);
+        let p = &pieces[0];
+        assert_eq!((p.pages, p.sheets), (6, 3), "3 pages pad to 4, 1 to 2");
+        assert_eq!(p.records, ["C-1", "C-2"]);
+        assert_eq!(p.record_ids(), "C-1+C-2");
     }
 
     #[test]
