@@ -19,7 +19,10 @@
 //!   least 10,000 emails/s), on ten times as many records;
 //! - both channels at once (target: no slower than the PDF run plus 10%);
 //! - `benches/layouts/minimal` (one page of text in an embedded font), which
-//!   shows the engine's own cost per letter apart from what a template costs.
+//!   shows the engine's own cost per letter apart from what a template costs;
+//! - the welcome letter with `--print`: the letters, then the print files
+//!   in mailing order with their ticket and MRDF (bytes a letter in the
+//!   print files; peak RSS must stay flat, `LP_BENCH_RECORDS=100000`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -42,14 +45,26 @@ fn peak_rss_mb() -> f64 {
 
 /// Renders `records` synthetic records with `layout` from `layouts` on
 /// `channels`, prints one result line and returns the seconds taken.
-fn bench(layouts: PathBuf, layout: &str, channels: &[Channel], records: usize, jobs: usize) -> f64 {
+fn bench(
+    layouts: PathBuf,
+    layout: &str,
+    channels: &[Channel],
+    records: usize,
+    jobs: usize,
+    print: bool,
+) -> f64 {
     let names: Vec<&str> = channels.iter().map(|c| c.name()).collect();
-    let label = format!("{layout} [{}]", names.join("+"));
+    let label = format!(
+        "{layout} [{}]{}",
+        names.join("+"),
+        if print { " --print" } else { "" }
+    );
     let base = std::env::var_os("LP_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
     let dir = base.join(format!(
-        "letterpress-bench-{}-{layout}-{}",
+        "letterpress-bench-{}-{layout}-{}{}",
         std::process::id(),
-        names.join("-")
+        names.join("-"),
+        if print { "-print" } else { "" }
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let data = dir.join("records.jsonl");
@@ -67,6 +82,7 @@ fn bench(layouts: PathBuf, layout: &str, channels: &[Channel], records: usize, j
     opts.jobs = jobs;
     opts.command = vec!["bench".into()];
     opts.channels = Some(channels.to_vec());
+    opts.print = print;
     let start = Instant::now();
     let report = run(&opts).expect("the benchmark run succeeds");
     let secs = start.elapsed().as_secs_f64();
@@ -76,8 +92,16 @@ fn bench(layouts: PathBuf, layout: &str, channels: &[Channel], records: usize, j
         records * channels.len(),
         "every document renders"
     );
+    let in_print = report.manifest.print.as_ref().map_or(String::new(), |p| {
+        let bytes: u64 = p.files.iter().map(|f| f.file.bytes).sum();
+        format!(
+            ", {:.1} KB/letter in {} print file(s)",
+            bytes as f64 / records as f64 / 1024.0,
+            p.files.len()
+        )
+    });
     println!(
-        "{label}: {records} records, {jobs} workers: {secs:.2} s, {:.0} records/s, {} pages, {:.1} KB/record, peak RSS {:.0} MB",
+        "{label}: {records} records, {jobs} workers: {secs:.2} s, {:.0} records/s, {} pages, {:.1} KB/record{in_print}, peak RSS {:.0} MB",
         records as f64 / secs,
         t.pages,
         t.bytes as f64 / records as f64 / 1024.0,
@@ -95,6 +119,8 @@ struct Case {
     channels: &'static str,
     /// Records as a multiple of `LP_BENCH_RECORDS`.
     scale: usize,
+    /// Also print files (`run --print`).
+    print: bool,
 }
 
 const CASES: &[Case] = &[
@@ -103,24 +129,35 @@ const CASES: &[Case] = &[
         layout: "welcome-letter",
         channels: "pdf",
         scale: 1,
+        print: false,
     },
     Case {
         layouts: "layouts",
         layout: "welcome-letter",
         channels: "email",
         scale: 10,
+        print: false,
     },
     Case {
         layouts: "layouts",
         layout: "welcome-letter",
         channels: "pdf,email",
         scale: 1,
+        print: false,
     },
     Case {
         layouts: "benches/layouts",
         layout: "minimal",
         channels: "pdf",
         scale: 1,
+        print: false,
+    },
+    Case {
+        layouts: "layouts",
+        layout: "welcome-letter",
+        channels: "pdf",
+        scale: 1,
+        print: true,
     },
 ];
 
@@ -150,6 +187,7 @@ fn main() {
             &channels,
             records * case.scale,
             jobs,
+            case.print,
         );
         println!("SECONDS {secs}");
         return;

@@ -325,8 +325,8 @@ fn default_postcode() -> String {
     "address.postcode".into()
 }
 
-/// Combining holds a print file's letters in memory (about 240 KB a letter
-/// with lopdf), so files stay at a size a print shop handles well anyway.
+/// Print files are written as a stream, so this is a size a print shop
+/// handles well, not a limit of memory.
 fn default_max_sheets() -> usize {
     1_000
 }

@@ -45,6 +45,57 @@ pub fn write_atomic_tagged(
     }
 }
 
+/// Writes `path` atomically as [`write_atomic`] does, from `write`, which
+/// gets the (buffered) file to write to as it goes: for files too large to
+/// hold in memory. Returns the SHA-256 (hex) and size of what was written.
+pub fn write_streamed(
+    path: &Path,
+    sync: bool,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<(String, u64)> {
+    struct Hashing<W> {
+        inner: W,
+        digest: ring::digest::Context,
+        bytes: u64,
+    }
+    impl<W: Write> Write for Hashing<W> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let n = self.inner.write(buf)?;
+            self.digest.update(&buf[..n]);
+            self.bytes += n as u64;
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.inner.flush()
+        }
+    }
+    let tmp = temp_path(path, "");
+    let written = std::fs::File::create(&tmp).and_then(|file| {
+        let mut out = Hashing {
+            inner: std::io::BufWriter::with_capacity(1 << 16, file),
+            digest: ring::digest::Context::new(&ring::digest::SHA256),
+            bytes: 0,
+        };
+        write(&mut out)?;
+        out.flush()?;
+        let file = out.inner.into_inner().map_err(|e| e.into_error())?;
+        if sync {
+            file.sync_all()?;
+        }
+        Ok((
+            crate::util::digest::hex(out.digest.finish().as_ref()),
+            out.bytes,
+        ))
+    });
+    match written {
+        Ok(done) => commit(&tmp, path, sync).map(|()| done),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
 /// The temporary name under which `path` is written before [`commit`]
 /// puts it in place: in the same folder (so the rename is atomic), starting
 /// with [`TEMP_PREFIX`] and `tag`, unique to this process.

@@ -417,9 +417,9 @@ pub fn grey(pdf: &Path, page: usize, dpi: u32, dir: &Path) -> (usize, usize, Vec
     (w, h, data[i + 1..].to_vec())
 }
 
-#[test]
-fn every_sheet_carries_its_omr_marks() {
-    let dir = scratch("omr");
+/// The sample statements printed (`run --print`) into `<scratch>/run`.
+fn printed_statements(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = scratch(name);
     let out = dir.join("run");
     let res = run_layout(
         "annual-statement",
@@ -428,6 +428,12 @@ fn every_sheet_carries_its_omr_marks() {
         &["--print"],
     );
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    (dir, out)
+}
+
+#[test]
+fn every_sheet_carries_its_omr_marks() {
+    let (dir, out) = printed_statements("omr");
     let rows = ticket(&out);
     let pieces: Vec<_> = rows
         .iter()
@@ -713,5 +719,59 @@ fn the_address_helpers_put_the_address_where_each_window_shows_it() {
             "{window}: {err}"
         );
         assert!(pdftotext(&out.join("pdf/ok.pdf")).contains("Springfield IL 62701"));
+    }
+}
+
+/// The print file's PDF/VT document parts, read back with qpdf: one part
+/// per mail piece in order, its pages and metadata those of the ticket,
+/// and every page naming its part.
+#[test]
+fn print_files_carry_one_document_part_per_piece_matching_the_ticket() {
+    let (_, out) = printed_statements("dparts");
+    let file = out.join("print/print-001.pdf");
+    assert!(qpdf_check(&file).status.success());
+    let json = Command::new("qpdf")
+        .args(["--json=2", "--json-key=qpdf"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(json.status.success(), "{}", describe(&json));
+    let j: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let objects = &j["qpdf"][1];
+    let get = |r: &serde_json::Value| &objects[format!("obj:{}", r.as_str().unwrap())]["value"];
+    let catalog = get(&objects["trailer"]["value"]["/Root"]);
+    let root = get(&catalog["/DPartRoot"]);
+    assert_eq!(root["/Type"], "/DPartRoot");
+    let node = get(&root["/DPartRootNode"]);
+    let leaves = node["/DParts"][0].as_array().unwrap();
+    // Page object → page number.
+    let kids = get(&catalog["/Pages"])["/Kids"].as_array().unwrap();
+    let page_no = |r: &serde_json::Value| kids.iter().position(|k| k == r).unwrap() + 1;
+    let run_id = manifest(&out)["run_id"].as_str().unwrap().to_owned();
+    let rows = ticket(&out);
+    let pieces: Vec<_> = rows
+        .iter()
+        .filter(|r| r["sequence"].parse::<u32>().is_ok())
+        .collect();
+    assert_eq!(leaves.len(), pieces.len());
+    for (leaf_ref, p) in leaves.iter().zip(&pieces) {
+        let leaf = get(leaf_ref);
+        let dpm = &leaf["/DPM"];
+        assert_eq!(dpm["/Piece"].to_string(), p["sequence"].as_str());
+        assert_eq!(dpm["/Sheets"].to_string(), p["sheets"].as_str());
+        assert_eq!(dpm["/RunID"], format!("u:{run_id}"));
+        assert_eq!(dpm["/Envelope"], format!("u:{}", p["envelope"]));
+        assert_eq!(dpm["/Records"][0], format!("u:{}", p["record_id"]));
+        let (first, last) = (page_no(&leaf["/Start"]), page_no(&leaf["/End"]));
+        assert_eq!(first.to_string(), p["first_page"]);
+        assert_eq!(last.to_string(), p["last_page"]);
+        for k in &kids[first - 1..last] {
+            assert_eq!(
+                &get(k)["/DPart"],
+                leaf_ref,
+                "page {} names its part",
+                page_no(k)
+            );
+        }
     }
 }

@@ -644,10 +644,24 @@ fn finish(
         resumed,
     } = opened;
     let (mut documents, tally) = journal.finish()?;
+    // Rendering is over: the renderers (fonts, parsed templates) and Typst's
+    // memoised results go before the print files are made.
+    let Prepared {
+        layout,
+        standing,
+        input,
+        summary,
+        suppressions,
+        warnings,
+        stage,
+        ..
+    } = prepared;
+    drop(stage);
+    typst::comemo::evict(0);
     let print = match &pieces {
         Some(pieces) => {
             let (print, entry) =
-                order::print_files(&prepared.layout, &opts.out, folder, pieces, &state.run_id)?;
+                order::print_files(&layout, &opts.out, folder, pieces, &state.run_id)?;
             documents = entry;
             Some(print)
         }
@@ -664,19 +678,19 @@ fn finish(
         draft: state.draft,
         command: state.command.clone(),
         options: state.options.clone(),
-        layout: layout_entry(&prepared, &state),
+        layout: layout_entry(&layout, &standing, &state),
         input: m::InputEntry {
             path: opts.data.display().to_string(),
-            format: prepared.input.format.name().into(),
-            sha256: prepared.summary.sha256.clone(),
-            bytes: prepared.summary.bytes,
-            records: prepared.summary.records,
+            format: input.format.name().into(),
+            sha256: summary.sha256.clone(),
+            bytes: summary.bytes,
+            records: summary.records,
         },
         totals: tally.totals,
         print,
         shard: opts.shard,
         shards: Vec::new(),
-        unmatched_suppressions: prepared.suppressions.unmatched(),
+        unmatched_suppressions: suppressions.unmatched(),
         resumed: state.resumed.clone(),
         documents,
     };
@@ -688,7 +702,6 @@ fn finish(
     let state_path = folder.join(STATE_FILE);
     std::fs::remove_file(&state_path).map_err(|e| Error::io(&state_path, e))?;
     sync_dir(folder).map_err(|e| Error::io(folder, e))?;
-    let warnings = prepared.warnings;
     let lock_taken_over = _lock.warning().map(str::to_owned);
     Ok(RunReport {
         manifest,
@@ -703,8 +716,8 @@ fn finish(
 }
 
 /// The manifest's record of the layout version and its approval.
-fn layout_entry(prepared: &Prepared, state: &RunState) -> m::LayoutEntry {
-    let (meta, standing) = (&prepared.layout.meta, &prepared.standing);
+fn layout_entry(layout: &Layout, standing: &Standing, state: &RunState) -> m::LayoutEntry {
+    let meta = &layout.meta;
     m::LayoutEntry {
         name: meta.name.clone(),
         version: meta.version,

@@ -1,7 +1,7 @@
 //! The mailing order of a print run, planned before rendering, and the
 //! print files made from the letters after it (see [`crate::output::print`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 use crate::check::record::{Checked, Checker, Pieces, Plan, Planned};
@@ -186,9 +186,9 @@ pub fn print_files(
     run_id: &str,
 ) -> Result<(PrintOutput, DocumentsFile)> {
     let settings = layout.meta.print.clone().unwrap_or_default();
-    // The rendered letters of each piece, by their place in mailing order.
-    type Letters<'a> = (&'a Planned, Vec<(usize, Part)>);
-    let mut by_piece: BTreeMap<u32, Letters> = BTreeMap::new();
+    // The rendered letters, by piece and their place in mailing order: one
+    // flat list, so memory is a few words a letter.
+    let mut rendered: Vec<(u32, usize, Part)> = Vec::new();
     for d in journal::documents(folder)? {
         let d = d?;
         if d.channel != Channel::Pdf.name() || d.status != DocStatus::Rendered {
@@ -203,31 +203,32 @@ pub fn print_files(
                 path,
                 pages: d.pages,
             };
-            let entry = by_piece
-                .entry(planned.sequence)
-                .or_insert_with(|| (planned, Vec::new()));
-            entry.1.push((planned.position, part));
+            rendered.push((planned.sequence, planned.position, part));
         }
     }
-    let letters: Vec<Letter> = by_piece
-        .into_values()
-        .map(|(planned, mut parts)| {
-            parts.sort_by_key(|(position, _)| *position);
-            Letter {
-                sequence: planned.sequence,
-                parts: parts.into_iter().map(|(_, p)| p).collect(),
-                barcode: match &planned.imb {
-                    Some(Ok((payload, _))) => payload.clone(),
-                    _ => String::new(),
-                },
-                postcode: planned.postcode.clone(),
-                envelope: None,
-                inserts: planned.inserts.clone(),
-                divert: planned.divert,
-                weight: None,
-            }
-        })
-        .collect();
+    rendered.sort_by_key(|(sequence, position, _)| (*sequence, *position));
+    let by_sequence: HashMap<u32, &Planned> = pieces.values().map(|p| (p.sequence, p)).collect();
+    let mut letters: Vec<Letter> = Vec::new();
+    for (sequence, _, part) in rendered {
+        if let Some(last) = letters.last_mut().filter(|l| l.sequence == sequence) {
+            last.parts.push(part);
+            continue;
+        }
+        let planned = by_sequence[&sequence];
+        letters.push(Letter {
+            sequence,
+            parts: vec![part],
+            barcode: match &planned.imb {
+                Some(Ok((payload, _))) => payload.clone(),
+                _ => String::new(),
+            },
+            postcode: planned.postcode.clone(),
+            envelope: None,
+            inserts: planned.inserts.clone(),
+            divert: planned.divert,
+            weight: None,
+        });
+    }
     let (placed, output) = crate::output::print::produce(out, &settings, letters, run_id)
         .map_err(|e| Error::Output(format!("print files: {e}")))?;
     let mut by_id: HashMap<String, Piece> = HashMap::new();

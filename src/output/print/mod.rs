@@ -13,25 +13,28 @@
 //! `print.max_sheets_per_file` sheets. In duplex every letter starts on the
 //! front of a sheet: a letter with an odd page count gets a blank back page.
 //! Each piece gets an envelope class by its sheet count (`print.envelopes`,
-//! the first class whose `max_sheets` it fits). Identical objects of the
-//! letters (the logo, colour profiles, and any identical font data) are
-//! stored once per print file. The job ticket `print/job-ticket.csv` (and
+//! the first class whose `max_sheets` it fits). Print files are written as
+//! a stream ([`stream`]): a piece at a time, identical objects of the
+//! letters (the logo, colour profiles) stored once per file, with PDF/VT
+//! document parts, one per piece. The job ticket `print/job-ticket.csv` (and
 //! `.json`) has one row per piece, then totals rows whose `sequence` is
-//! `TOTAL`, `FILE` or `ENVELOPE`.
+//! `TOTAL`, `FILE`, `ENVELOPE`, `WEIGHT` or `INSERT`; each print file has its
+//! Mail Run Data File for the inserter (`docs/print.md`).
 
 pub mod household;
 pub mod imb;
+mod stream;
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use lopdf::{dictionary, Document, Object, ObjectId};
+use lopdf::{dictionary, Object};
 use serde_json::{Map, Value};
 
 use crate::model::file::FileEntry;
 use crate::model::print::{
     Code, Householded, ImbSettings, Insert, Omr, Piece, Plex, PrintFile, PrintOutput, PrintSettings,
 };
+use stream::{PdfStream, PieceMarks};
 
 impl ImbSettings {
     /// The `tracking-routing` payload and the 65 bars of a piece.
@@ -103,8 +106,6 @@ pub struct SheetMarks<'a> {
     pub code: Option<&'a Code>,
     /// The run id, in the code.
     pub run_id: &'a str,
-    /// Each piece's number, insert codes and number of parts (letters).
-    pub pieces: &'a [(u32, Vec<String>, usize)],
 }
 
 impl Omr {
@@ -405,45 +406,18 @@ fn write_files(
 ) -> Result<Vec<PrintFile>, String> {
     let mut files = Vec::new();
     for (n, group) in groups.iter().enumerate().filter(|(_, g)| !g.is_empty()) {
-        let mut parts = Vec::with_capacity(group.len());
-        for &i in group {
-            for part in &letters[i].parts {
-                let path = out.join(&part.path);
-                let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-                parts.push((bytes, pad(settings.plex, part.pages)));
-            }
-        }
-        let ids: Vec<(u32, Vec<String>, usize)> = group
-            .iter()
-            .map(|&i| {
-                (
-                    pieces[i].sequence,
-                    pieces[i].inserts.clone(),
-                    letters[i].parts.len(),
-                )
-            })
-            .collect();
-        let marks = SheetMarks {
-            omr: settings.omr.as_ref(),
-            code: settings.datamatrix.as_ref(),
-            run_id,
-            pieces: &ids,
-        };
-        let pdf = combine_marked(&parts, None, Some(&marks), settings.plex)?;
         let rel = format!("print/{stem}-{:03}.pdf", n + 1);
-        crate::util::fs::write_atomic(&out.join(&rel), &pdf, true)
-            .map_err(|e| format!("{rel}: {e}"))?;
         let in_file: Vec<&Piece> = group.iter().map(|&i| &pieces[i]).collect();
+        let of_file: Vec<&Letter> = group.iter().map(|&i| &letters[i]).collect();
+        let pdf = write_print_file(out, &rel, settings, &of_file, &in_file, run_id)?;
         let mrdf_rel = format!("print/{stem}-{:03}.mrdf.csv", n + 1);
-        let mrdf = mrdf(&in_file, run_id)?;
-        crate::util::fs::write_atomic(&out.join(&mrdf_rel), &mrdf, true)
-            .map_err(|e| format!("{mrdf_rel}: {e}"))?;
+        let mrdf = write_mrdf(out, mrdf_rel, &in_file, run_id)?;
         files.push(PrintFile {
-            file: FileEntry::of(rel, &pdf),
+            file: pdf,
             pieces: group.len(),
             pages: in_file.iter().map(|p| p.pages).sum(),
             sheets: in_file.iter().map(|p| p.sheets).sum(),
-            mrdf: Some(FileEntry::of(mrdf_rel, &mrdf)),
+            mrdf: Some(mrdf),
         });
     }
     Ok(files)
@@ -464,24 +438,30 @@ pub const MRDF_COLUMNS: [&str; 9] = [
 
 /// A print file's Mail Run Data File: one row per piece in sequence, for a
 /// file-based inserter (see `docs/print.md`).
-fn mrdf(pieces: &[&Piece], run_id: &str) -> Result<Vec<u8>, String> {
-    let mut csv = csv::Writer::from_writer(Vec::new());
-    csv.write_record(MRDF_COLUMNS).map_err(|e| e.to_string())?;
-    for p in pieces {
-        csv.write_record([
-            p.id(run_id),
-            p.sequence.to_string(),
-            p.record_ids(),
-            p.sheets.to_string(),
-            p.inserts.join("+"),
-            p.envelope.clone(),
-            format!("{:.1}", p.weight),
-            p.weight_class.clone(),
-            if p.divert { "1" } else { "0" }.to_string(),
-        ])
-        .map_err(|e| e.to_string())?;
-    }
-    csv.into_inner().map_err(|e| e.to_string())
+fn write_mrdf(
+    out: &Path,
+    rel: String,
+    pieces: &[&Piece],
+    run_id: &str,
+) -> Result<FileEntry, String> {
+    streamed(out, rel, |w| {
+        let mut csv = csv::Writer::from_writer(w);
+        csv.write_record(MRDF_COLUMNS)?;
+        for p in pieces {
+            csv.write_record([
+                p.id(run_id),
+                p.sequence.to_string(),
+                p.record_ids(),
+                p.sheets.to_string(),
+                p.inserts.join("+"),
+                p.envelope.clone(),
+                format!("{:.1}", p.weight),
+                p.weight_class.clone(),
+                if p.divert { "1" } else { "0" }.to_string(),
+            ])?;
+        }
+        csv.flush()
+    })
 }
 
 /// The ticket's columns.
@@ -506,32 +486,40 @@ const TICKET_COLUMNS: [&str; 14] = [
 /// FILE row per print file, one ENVELOPE row per envelope class, one
 /// WEIGHT row per weight class (what postage is paid on) and one INSERT
 /// row per selective insert (what each feeder must hold).
+#[cfg(test)]
 fn ticket_rows(
     pieces: &[Piece],
     files: &[PrintFile],
     settings: &PrintSettings,
 ) -> Vec<Vec<String>> {
-    let mut rows: Vec<Vec<String>> = pieces
-        .iter()
-        .map(|p| {
-            vec![
-                p.sequence.to_string(),
-                p.record_ids(),
-                p.print_file.clone(),
-                p.first_page.to_string(),
-                p.last_page.to_string(),
-                p.pages.to_string(),
-                p.sheets.to_string(),
-                p.envelope.clone(),
-                p.postcode.clone(),
-                p.barcode.clone(),
-                p.inserts.join("+"),
-                format!("{:.1}", p.weight),
-                p.weight_class.clone(),
-                if p.divert { "1" } else { "0" }.to_string(),
-            ]
-        })
-        .collect();
+    let mut rows: Vec<Vec<String>> = pieces.iter().map(piece_row).collect();
+    rows.extend(total_rows(pieces, files, settings));
+    rows
+}
+
+/// A piece's row of the ticket.
+fn piece_row(p: &Piece) -> Vec<String> {
+    vec![
+        p.sequence.to_string(),
+        p.record_ids(),
+        p.print_file.clone(),
+        p.first_page.to_string(),
+        p.last_page.to_string(),
+        p.pages.to_string(),
+        p.sheets.to_string(),
+        p.envelope.clone(),
+        p.postcode.clone(),
+        p.barcode.clone(),
+        p.inserts.join("+"),
+        format!("{:.1}", p.weight),
+        p.weight_class.clone(),
+        if p.divert { "1" } else { "0" }.to_string(),
+    ]
+}
+
+/// The ticket's totals rows (see [`TICKET_COLUMNS`]).
+fn total_rows(pieces: &[Piece], files: &[PrintFile], settings: &PrintSettings) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
     // A totals row: its kind, what it counts, and the column that names it.
     let total = |kind: &str, ps: Vec<&Piece>, named: (usize, &str)| {
         let mut row = vec![String::new(); TICKET_COLUMNS.len()];
@@ -585,38 +573,51 @@ fn write_ticket(
     settings: &PrintSettings,
     name: &str,
 ) -> Result<Vec<FileEntry>, String> {
-    let header = TICKET_COLUMNS;
-    let rows = ticket_rows(pieces, files, settings);
-    let mut csv = csv::Writer::from_writer(Vec::new());
-    csv.write_record(header).map_err(|e| e.to_string())?;
-    for r in &rows {
-        csv.write_record(r).map_err(|e| e.to_string())?;
-    }
-    let csv = csv.into_inner().map_err(|e| e.to_string())?;
-    let json_rows: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            Value::Object(
-                header
-                    .iter()
-                    .map(|h| h.to_string())
-                    .zip(r.iter().map(|v| Value::String(v.clone())))
-                    .collect(),
-            )
-        })
-        .collect();
-    let mut json = serde_json::to_vec_pretty(&json_rows).expect("JSON serializes");
-    json.push(b'\n');
+    let totals = total_rows(pieces, files, settings);
+    let rows = || pieces.iter().map(piece_row).chain(totals.iter().cloned());
     let mut entries = Vec::new();
-    for (rel, bytes) in [
-        (format!("print/{name}.csv"), csv),
-        (format!("print/{name}.json"), json),
-    ] {
-        crate::util::fs::write_atomic(&out.join(&rel), &bytes, true)
-            .map_err(|e| format!("{rel}: {e}"))?;
-        entries.push(FileEntry::of(rel, &bytes));
-    }
+    let rel = format!("print/{name}.csv");
+    let csv = |w: &mut dyn std::io::Write| -> std::io::Result<()> {
+        let mut csv = csv::Writer::from_writer(w);
+        csv.write_record(TICKET_COLUMNS)?;
+        for r in rows() {
+            csv.write_record(&r)?;
+        }
+        csv.flush()
+    };
+    entries.push(streamed(out, rel, csv)?);
+    // The same rows as JSON objects, serialised one at a time.
+    let rel = format!("print/{name}.json");
+    let json = |w: &mut dyn std::io::Write| -> std::io::Result<()> {
+        use serde::Serializer as _;
+        let object = |r: Vec<String>| -> serde_json::Map<String, Value> {
+            TICKET_COLUMNS
+                .iter()
+                .map(|h| h.to_string())
+                .zip(r.into_iter().map(Value::String))
+                .collect()
+        };
+        let mut ser = serde_json::Serializer::pretty(&mut *w);
+        ser.collect_seq(rows().map(object))?;
+        w.write_all(b"\n")
+    };
+    entries.push(streamed(out, rel, json)?);
     Ok(entries)
+}
+
+/// Writes `rel` under `out` as a stream, atomically and durably.
+fn streamed(
+    out: &Path,
+    rel: String,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<FileEntry, String> {
+    let (sha256, bytes) = crate::util::fs::write_streamed(&out.join(&rel), true, write)
+        .map_err(|e| format!("{rel}: {e}"))?;
+    Ok(FileEntry {
+        path: rel,
+        sha256,
+        bytes,
+    })
 }
 
 /// Combines PDFs into one, pages in order, padding each part to the given
@@ -625,268 +626,75 @@ fn write_ticket(
 /// left behind (a print file is for printing; a proof for reading). With a
 /// title, the result gets an Info dictionary.
 pub fn combine(parts: &[(Vec<u8>, usize)], title: Option<&str>) -> Result<Vec<u8>, String> {
-    combine_marked(parts, title, None, Plex::Simplex)
+    let mut pdf = PdfStream::new(Vec::new(), Plex::Simplex, false)?;
+    for part in parts {
+        pdf.add_piece(std::slice::from_ref(part), None)?;
+    }
+    pdf.finish(title)
 }
 
-/// [`combine`], with OMR marks on the front of every sheet.
-fn combine_marked(
-    parts: &[(Vec<u8>, usize)],
-    title: Option<&str>,
-    marks: Option<&SheetMarks>,
-    plex: Plex,
-) -> Result<Vec<u8>, String> {
-    let mut out = Document::with_version("1.7");
-    let pages_id = out.new_object_id();
-    let mut kids: Vec<Object> = Vec::new();
-    let mut own_pages: Vec<usize> = Vec::with_capacity(parts.len());
-    let mut next_id = out.max_id + 1;
-    for (bytes, padded) in parts {
-        let own = append_part(&mut out, pages_id, bytes, *padded, &mut next_id, &mut kids)?;
-        own_pages.push(own);
+/// A piece's PDF/VT document part metadata: run id, piece, records,
+/// sheets, envelope.
+fn dpm(piece: &Piece, run_id: &str) -> lopdf::Dictionary {
+    let records: Vec<Object> = piece
+        .record_ids()
+        .split('+')
+        .map(Object::string_literal)
+        .collect();
+    dictionary! {
+        "RunID" => Object::string_literal(run_id),
+        "Piece" => i64::from(piece.sequence),
+        "Records" => records,
+        "Sheets" => piece.sheets as i64,
+        "Envelope" => Object::string_literal(piece.envelope.as_str()),
     }
-    out.max_id = out.max_id.max(next_id);
-    if let Some(marks) = marks.filter(|m| m.omr.is_some() || m.code.is_some()) {
-        mark_sheets(&mut out, &kids, parts, &own_pages, marks, plex)?;
-    }
-    let count = kids.len() as i64;
-    out.objects.insert(
-        pages_id,
-        Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => count }),
-    );
-    let catalog = out.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
-    out.trailer.set("Root", catalog);
-    if let Some(title) = title {
-        let info = out.add_object(dictionary! {
-            "Title" => Object::string_literal(title),
-            "Creator" => Object::string_literal("letterpress"),
-        });
-        out.trailer.set("Info", info);
-    }
-    out.prune_objects();
-    dedupe_streams(&mut out);
-    let mut buf = Vec::new();
-    out.save_to(&mut buf).map_err(|e| e.to_string())?;
-    Ok(buf)
 }
 
-/// Appends the pages of the PDF `bytes` to `out` under `pages_id` (their
-/// inherited attributes made their own, objects renumbered from
-/// `next_id`), padded to `padded` pages with blanks of the last page's
-/// size; returns its own page count.
-fn append_part(
-    out: &mut Document,
-    pages_id: ObjectId,
-    bytes: &[u8],
-    padded: usize,
-    next_id: &mut u32,
-    kids: &mut Vec<Object>,
-) -> Result<usize, String> {
-    let mut doc = Document::load_mem(bytes).map_err(|e| e.to_string())?;
-    for page_id in doc.get_pages().into_values() {
-        let mut page = doc
-            .get_dictionary(page_id)
-            .map_err(|e| e.to_string())?
-            .clone();
-        for key in [&b"MediaBox"[..], b"Resources", b"CropBox", b"Rotate"] {
-            if page.get(key).is_err() {
-                if let Some(v) = inherited(&doc, page_id, key) {
-                    page.set(key, v);
-                }
-            }
-        }
-        page.remove(b"StructParents");
-        doc.objects.insert(page_id, Object::Dictionary(page));
-    }
-    doc.renumber_objects_with(*next_id);
-    *next_id = doc.max_id + 1;
-    let pages: Vec<ObjectId> = doc.get_pages().into_values().collect();
-    let last_box = pages
-        .last()
-        .and_then(|id| doc.get_dictionary(*id).ok())
-        .and_then(|d| d.get(b"MediaBox").ok().cloned());
-    for (id, obj) in doc.objects {
-        if matches!(obj.type_name().ok(), Some(b"Catalog") | Some(b"Pages")) {
-            continue;
-        }
-        out.objects.insert(id, obj);
-    }
-    for id in &pages {
-        if let Some(Object::Dictionary(d)) = out.objects.get_mut(id) {
-            d.set("Parent", pages_id);
-        }
-        kids.push(Object::Reference(*id));
-    }
-    for _ in pages.len()..padded {
-        let media = last_box.clone().unwrap_or_else(|| {
-            Object::Array(vec![0.into(), 0.into(), 595.276.into(), 841.89.into()])
-        });
-        out.max_id = out.max_id.max(*next_id);
-        let blank = out.add_object(dictionary! {
-            "Type" => "Page", "Parent" => pages_id, "MediaBox" => media,
-            "Resources" => dictionary! {},
-        });
-        *next_id = out.max_id + 1;
-        kids.push(Object::Reference(blank));
-    }
-    Ok(pages.len())
-}
-
-/// Puts each sheet's OMR marks and DataMatrix code on the front of every
-/// sheet (and on a blank back that padding added), counting sheets by
-/// piece: a household's piece of several letters is one set.
-fn mark_sheets(
-    out: &mut Document,
-    kids: &[Object],
-    parts: &[(Vec<u8>, usize)],
-    own_pages: &[usize],
-    marks: &SheetMarks,
-    plex: Plex,
-) -> Result<(), String> {
-    let per_sheet = if plex == Plex::Duplex { 2 } else { 1 };
-    // Where each part starts, and the pages padding added.
-    let mut starts = Vec::with_capacity(parts.len());
-    let mut padding = std::collections::HashSet::new();
-    let mut page = 0;
-    for (i, (_, padded)) in parts.iter().enumerate() {
-        starts.push(page);
-        padding.extend(page + own_pages[i]..page + padded);
-        page += padded;
-    }
-    let mut sheet_in_file = 0;
-    let mut part = 0;
-    for (piece, inserts, count) in marks.pieces {
-        let Some(&first) = starts.get(part) else {
-            break;
-        };
-        let pages: usize = parts[part..(part + count).min(parts.len())]
-            .iter()
-            .map(|p| p.1)
-            .sum();
-        part += count;
-        let sheets = pages.div_ceil(per_sheet);
-        for s in 0..sheets {
-            sheet_in_file += 1;
-            let at = first + s * per_sheet;
-            let front = match kids.get(at) {
-                Some(Object::Reference(id)) => *id,
-                _ => continue,
-            };
-            let height = page_height(out, front);
-            let mut ops = String::new();
-            if let Some(omr) = marks.omr {
-                ops.push_str(&omr.content(Omr::marks(sheet_in_file, s + 1 == sheets), height));
-            }
-            if let Some(code) = marks.code {
-                let payload = Code::payload(marks.run_id, *piece, s + 1, sheets, inserts);
-                ops.push_str(&code.content(&payload, height)?);
-            }
-            // A blank padding page (the back of a letter's last sheet)
-            // carries the sheet's marks too.
-            if per_sheet == 2 && padding.contains(&(at + 1)) {
-                if let Some(Object::Reference(id)) = kids.get(at + 1) {
-                    mark_page(out, *id, ops.clone())?;
-                }
-            }
-            mark_page(out, front, ops)?;
-        }
-    }
-    Ok(())
-}
-
-/// Draws a sheet's marks (PDF operators) over a page: its content is
-/// wrapped in `q`/`Q` so the marks are drawn in the page's default
-/// coordinates.
-fn mark_page(doc: &mut Document, page: ObjectId, ops: String) -> Result<(), String> {
-    let open = doc.add_object(lopdf::Stream::new(dictionary! {}, b"q\n".to_vec()));
-    let close = doc.add_object(lopdf::Stream::new(
-        dictionary! {},
-        format!("Q\n{ops}").into_bytes(),
-    ));
-    let dict = match doc.objects.get_mut(&page) {
-        Some(Object::Dictionary(d)) => d,
-        _ => return Err("a page is not a dictionary".into()),
+/// Writes one print file as a stream (see [`stream`]): each piece's letters
+/// read, marked and written before the next, into a temporary file that is
+/// renamed into place once complete and on disk.
+fn write_print_file(
+    out: &Path,
+    rel: &str,
+    settings: &PrintSettings,
+    letters: &[&Letter],
+    pieces: &[&Piece],
+    run_id: &str,
+) -> Result<FileEntry, String> {
+    let marks = SheetMarks {
+        omr: settings.omr.as_ref(),
+        code: settings.datamatrix.as_ref(),
+        run_id,
     };
-    let mut contents = vec![Object::Reference(open)];
-    match dict.get(b"Contents") {
-        Ok(Object::Array(a)) => contents.extend(a.iter().cloned()),
-        Ok(other) => contents.push(other.clone()),
-        Err(_) => {}
-    }
-    contents.push(Object::Reference(close));
-    dict.set("Contents", Object::Array(contents));
-    Ok(())
-}
-
-/// The height of a page in points (A4 if it cannot be read).
-fn page_height(doc: &Document, page: ObjectId) -> f64 {
-    match doc
-        .get_dictionary(page)
-        .ok()
-        .and_then(|d| d.get(b"MediaBox").ok())
-    {
-        Some(Object::Array(a)) if a.len() == 4 => match &a[3] {
-            Object::Real(r) => f64::from(*r),
-            Object::Integer(i) => *i as f64,
-            _ => 841.89,
-        },
-        _ => 841.89,
-    }
-}
-
-/// Keeps one copy of streams that are byte-identical (dictionary and data)
-/// and points every reference at it.
-fn dedupe_streams(doc: &mut Document) {
-    // Keyed by a 128-bit hash of dictionary and data, not by copies of them.
-    let mut first: HashMap<u128, ObjectId> = HashMap::new();
-    let mut alias: HashMap<ObjectId, ObjectId> = HashMap::new();
-    for (id, obj) in &doc.objects {
-        if let Object::Stream(s) = obj {
-            let key = typst::utils::hash128(&(format!("{:?}", s.dict), &s.content));
-            match first.get(&key) {
-                Some(keep) => {
-                    alias.insert(*id, *keep);
-                }
-                None => {
-                    first.insert(key, *id);
-                }
+    let other = std::io::Error::other;
+    let write = |w: &mut dyn std::io::Write| -> std::io::Result<()> {
+        let mut pdf = PdfStream::new(w, settings.plex, true).map_err(other)?;
+        for (letter, piece) in letters.iter().zip(pieces) {
+            let mut parts = Vec::with_capacity(letter.parts.len());
+            for part in &letter.parts {
+                let p = out.join(&part.path);
+                let bytes =
+                    std::fs::read(&p).map_err(|e| other(format!("{}: {e}", p.display())))?;
+                parts.push((bytes, pad(settings.plex, part.pages)));
             }
+            let m = PieceMarks {
+                marks: &marks,
+                piece: piece.sequence,
+                inserts: &piece.inserts,
+                dpm: dpm(piece, run_id),
+            };
+            pdf.add_piece(&parts, Some(m)).map_err(other)?;
         }
-    }
-    if alias.is_empty() {
-        return;
-    }
-    fn redirect(o: &mut Object, alias: &HashMap<ObjectId, ObjectId>) {
-        match o {
-            Object::Reference(r) => {
-                if let Some(k) = alias.get(r) {
-                    *r = *k;
-                }
-            }
-            Object::Array(a) => a.iter_mut().for_each(|x| redirect(x, alias)),
-            Object::Dictionary(d) => d.iter_mut().for_each(|(_, x)| redirect(x, alias)),
-            Object::Stream(s) => s.dict.iter_mut().for_each(|(_, x)| redirect(x, alias)),
-            _ => {}
-        }
-    }
-    for obj in doc.objects.values_mut() {
-        redirect(obj, &alias);
-    }
-    for id in alias.keys() {
-        doc.objects.remove(id);
-    }
-}
-
-/// A page attribute set on the page or one of its ancestors.
-fn inherited(doc: &Document, page: ObjectId, key: &[u8]) -> Option<Object> {
-    let mut current = page;
-    for _ in 0..32 {
-        let node = doc.get_dictionary(current).ok()?;
-        if let Ok(v) = node.get(key) {
-            return Some(v.clone());
-        }
-        current = node.get(b"Parent").ok()?.as_reference().ok()?;
-    }
-    None
+        pdf.finish(None).map_err(other)?;
+        Ok(())
+    };
+    let (sha256, bytes) = crate::util::fs::write_streamed(&out.join(rel), true, write)
+        .map_err(|e| format!("{rel}: {e}"))?;
+    Ok(FileEntry {
+        path: rel.to_owned(),
+        sha256,
+        bytes,
+    })
 }
 
 #[cfg(test)]

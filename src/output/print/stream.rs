@@ -1,0 +1,478 @@
+//! Print files written as a stream: each mail piece's letters are read,
+//! marked and written out before the next piece is read, so memory does not
+//! grow with the letters of a file. Only the page list, the object offsets
+//! and a digest per distinct shared stream are kept until the end.
+//!
+//! Each letter's objects reachable from its pages are renumbered into the
+//! print file (its catalog, structure tree and outline stay behind: a print
+//! file is for printing), identical streams (a logo, a colour profile) are
+//! written once, and every object is serialised with lopdf's own writer.
+//!
+//! With document parts on, the file carries the PDF/VT document part
+//! structure (ISO 16612-2): a `DPartRoot` in the catalog whose root node
+//! holds one `DPart` per mail piece, with its first and last page and its
+//! metadata (`DPM`: run id, piece, records, sheets, envelope), and every
+//! page names its `DPart`. Not met are the rest of PDF/VT-1: its PDF/X-4
+//! base (output intent, trim boxes) and the `GTS_PDFVTVersion` metadata.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Write;
+
+use lopdf::{dictionary, Dictionary, Document, Object, ObjectId, Stream};
+
+use crate::model::print::Plex;
+
+use super::{Code, Omr, SheetMarks};
+
+/// A writer that counts what goes through it: the objects' offsets.
+struct Counted<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The marks and metadata of one mail piece.
+pub struct PieceMarks<'a> {
+    /// The print run's marks.
+    pub marks: &'a SheetMarks<'a>,
+    /// The piece number.
+    pub piece: u32,
+    /// Its insert codes.
+    pub inserts: &'a [String],
+    /// Its document part metadata, for PDF/VT.
+    pub dpm: Dictionary,
+}
+
+/// A PDF written piece by piece; see the module docs.
+pub struct PdfStream<W: Write> {
+    out: Counted<W>,
+    /// Byte offset of every object written, by id (0: none written).
+    offsets: Vec<u64>,
+    next_id: u32,
+    pages_id: u32,
+    kids: Vec<u32>,
+    /// Streams written so far that a later letter may share (fonts,
+    /// images, colour profiles; not page content, which is each letter's
+    /// own), by a 128-bit digest: about 20 bytes a stream.
+    shared: HashMap<u128, u32>,
+    /// With document parts: the root node's id and the leaves.
+    parts: Option<(u32, Vec<u32>)>,
+    plex: Plex,
+    sheet_in_file: usize,
+}
+
+fn io(e: std::io::Error) -> String {
+    e.to_string()
+}
+
+impl<W: Write> PdfStream<W> {
+    /// Starts a PDF on `out`; `dparts` adds the PDF/VT document parts.
+    pub fn new(out: W, plex: Plex, dparts: bool) -> Result<PdfStream<W>, String> {
+        let mut s = PdfStream {
+            out: Counted {
+                inner: out,
+                bytes: 0,
+            },
+            offsets: vec![0],
+            next_id: 1,
+            pages_id: 0,
+            kids: Vec::new(),
+            shared: HashMap::new(),
+            parts: None,
+            plex,
+            sheet_in_file: 0,
+        };
+        s.out
+            .write_all(b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n")
+            .map_err(io)?;
+        s.pages_id = s.reserve();
+        if dparts {
+            let node = s.reserve();
+            s.parts = Some((node, Vec::new()));
+        }
+        Ok(s)
+    }
+
+    fn reserve(&mut self) -> u32 {
+        self.next_id += 1;
+        self.next_id - 1
+    }
+
+    fn write_object(&mut self, id: u32, object: &Object) -> Result<(), String> {
+        let at = id as usize;
+        if self.offsets.len() <= at {
+            self.offsets.resize(at + 1, 0);
+        }
+        self.offsets[at] = self.out.bytes;
+        writeln!(self.out, "{id} 0 obj").map_err(io)?;
+        lopdf::Writer::write_object(&mut self.out, object).map_err(|e| e.to_string())?;
+        self.out.write_all(b"\nendobj\n").map_err(io)
+    }
+
+    /// Writes one mail piece: its letters (PDF bytes, each padded to the
+    /// given page count with blank pages of its last page's size), with the
+    /// sheet marks and, with document parts, its `DPart`.
+    pub fn add_piece(
+        &mut self,
+        letters: &[(Vec<u8>, usize)],
+        marks: Option<PieceMarks>,
+    ) -> Result<(), String> {
+        let leaf = match self.parts.is_some() {
+            true => Some(self.reserve()),
+            false => None,
+        };
+        let mut pages: Vec<(u32, Dictionary)> = Vec::new();
+        let mut padding = BTreeSet::new();
+        let mut objects: BTreeMap<u32, Object> = BTreeMap::new();
+        for (bytes, padded) in letters {
+            let (own, media) = self.take_letter(bytes, &mut pages, &mut objects)?;
+            for _ in own..*padded {
+                let id = self.reserve();
+                padding.insert(pages.len());
+                let media = media.clone().unwrap_or_else(|| {
+                    Object::Array(vec![0.into(), 0.into(), 595.276.into(), 841.89.into()])
+                });
+                pages.push((
+                    id,
+                    dictionary! { "Type" => "Page", "MediaBox" => media, "Resources" => dictionary! {} },
+                ));
+            }
+        }
+        if let Some(m) = &marks {
+            self.mark(&mut pages, &padding, m, &mut objects)?;
+        }
+        for (id, object) in &objects {
+            self.write_object(*id, object)?;
+        }
+        let first = self.kids.len();
+        for (id, mut page) in pages {
+            page.set("Parent", Object::Reference((self.pages_id, 0)));
+            if let Some(leaf) = leaf {
+                page.set("DPart", Object::Reference((leaf, 0)));
+            }
+            self.kids.push(id);
+            self.write_object(id, &Object::Dictionary(page))?;
+        }
+        if let (Some(leaf), Some(m)) = (leaf, marks) {
+            let node = self.parts.as_ref().map_or(0, |p| p.0);
+            let dict = dictionary! {
+                "Type" => "DPart",
+                "Parent" => Object::Reference((node, 0)),
+                "Start" => Object::Reference((self.kids[first], 0)),
+                "End" => Object::Reference((self.kids[self.kids.len() - 1], 0)),
+                "DPM" => m.dpm,
+            };
+            self.write_object(leaf, &Object::Dictionary(dict))?;
+            if let Some((_, leaves)) = &mut self.parts {
+                leaves.push(leaf);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one letter: its pages (their inherited attributes made their
+    /// own) go to `pages`, the objects they reach to `objects`, all
+    /// renumbered into this file, shared streams pointed at their first
+    /// copy. Returns its own page count and its last page's size.
+    fn take_letter(
+        &mut self,
+        bytes: &[u8],
+        pages: &mut Vec<(u32, Dictionary)>,
+        objects: &mut BTreeMap<u32, Object>,
+    ) -> Result<(usize, Option<Object>), String> {
+        let doc = Document::load_mem(bytes).map_err(|e| e.to_string())?;
+        let page_ids: Vec<ObjectId> = doc.get_pages().into_values().collect();
+        let mut dicts = Vec::with_capacity(page_ids.len());
+        for id in &page_ids {
+            let mut page = doc.get_dictionary(*id).map_err(|e| e.to_string())?.clone();
+            for key in [&b"MediaBox"[..], b"Resources", b"CropBox", b"Rotate"] {
+                if page.get(key).is_err() {
+                    if let Some(v) = inherited(&doc, *id, key) {
+                        page.set(key, v);
+                    }
+                }
+            }
+            page.remove(b"StructParents");
+            page.remove(b"Parent");
+            dicts.push(page);
+        }
+        // The objects the pages reach, in id order.
+        let mut reach = BTreeSet::new();
+        let mut todo: Vec<ObjectId> = Vec::new();
+        for d in &dicts {
+            refs(&Object::Dictionary(d.clone()), &mut todo);
+        }
+        while let Some(id) = todo.pop() {
+            if page_ids.contains(&id) || !reach.insert(id) {
+                continue;
+            }
+            if let Ok(o) = doc.get_object(id) {
+                refs(o, &mut todo);
+            }
+        }
+        let mut contents = Vec::new();
+        for d in &dicts {
+            if let Ok(c) = d.get(b"Contents") {
+                refs(c, &mut contents);
+            }
+        }
+        // A stream already written (the same dictionary and data) is
+        // shared: its references point at the first copy.
+        let mut map: HashMap<ObjectId, u32> = HashMap::new();
+        let mut keys: HashMap<ObjectId, u128> = HashMap::new();
+        for id in &reach {
+            if contents.contains(id) {
+                continue; // a page's own content
+            }
+            if let Ok(Object::Stream(stream)) = doc.get_object(*id) {
+                let mut object = Object::Stream(stream.clone());
+                renumber(&mut object, &map, false);
+                let key = stream_key(&object);
+                match self.shared.get(&key) {
+                    Some(&first) => {
+                        map.insert(*id, first);
+                    }
+                    None => {
+                        keys.insert(*id, key);
+                    }
+                }
+            }
+        }
+        // The streams found written before.
+        let shared: BTreeSet<ObjectId> = map.keys().copied().collect();
+        let fresh: Vec<ObjectId> = page_ids
+            .iter()
+            .chain(reach.iter().filter(|id| !map.contains_key(id)))
+            .copied()
+            .collect();
+        for id in fresh {
+            map.insert(id, self.reserve());
+        }
+        for id in &reach {
+            let Ok(object) = doc.get_object(*id) else {
+                continue;
+            };
+            if let Some(key) = keys.get(id) {
+                self.shared.insert(*key, map[id]);
+            } else if shared.contains(id) {
+                continue; // written before
+            }
+            let mut object = object.clone();
+            renumber(&mut object, &map, true);
+            objects.insert(map[id], object);
+        }
+        let media = dicts.last().and_then(|d| d.get(b"MediaBox").ok().cloned());
+        let own = dicts.len();
+        for (id, mut page) in page_ids.iter().zip(dicts) {
+            let mut object = Object::Dictionary(std::mem::take(&mut page));
+            renumber(&mut object, &map, true);
+            if let Object::Dictionary(d) = object {
+                pages.push((map[id], d));
+            }
+        }
+        Ok((own, media))
+    }
+
+    /// Puts each sheet's OMR marks and DataMatrix code on the front of every
+    /// sheet of the piece (and on a blank back that padding added).
+    fn mark(
+        &mut self,
+        pages: &mut [(u32, Dictionary)],
+        padding: &BTreeSet<usize>,
+        m: &PieceMarks,
+        objects: &mut BTreeMap<u32, Object>,
+    ) -> Result<(), String> {
+        let marks = m.marks;
+        if marks.omr.is_none() && marks.code.is_none() {
+            return Ok(());
+        }
+        let per_sheet = if self.plex == Plex::Duplex { 2 } else { 1 };
+        let sheets = pages.len().div_ceil(per_sheet);
+        for s in 0..sheets {
+            self.sheet_in_file += 1;
+            let at = s * per_sheet;
+            let height = page_height(&pages[at].1);
+            let mut ops = String::new();
+            if let Some(omr) = marks.omr {
+                ops.push_str(&omr.content(Omr::marks(self.sheet_in_file, s + 1 == sheets), height));
+            }
+            if let Some(code) = marks.code {
+                let payload = Code::payload(marks.run_id, m.piece, s + 1, sheets, m.inserts);
+                ops.push_str(&code.content(&payload, height)?);
+            }
+            let open = self.stream(b"q\n".to_vec(), true, objects);
+            let close = self.stream(format!("Q\n{ops}").into_bytes(), false, objects);
+            mark_page(&mut pages[at].1, open, close);
+            // A blank padding page carries its sheet's marks too.
+            if per_sheet == 2 && padding.contains(&(at + 1)) {
+                mark_page(&mut pages[at + 1].1, open, close);
+            }
+        }
+        Ok(())
+    }
+
+    /// A content stream; with `share`, one copy for every identical one.
+    fn stream(
+        &mut self,
+        content: Vec<u8>,
+        share: bool,
+        objects: &mut BTreeMap<u32, Object>,
+    ) -> u32 {
+        let s = Object::Stream(Stream::new(dictionary! {}, content));
+        let key = stream_key(&s);
+        if let Some(&id) = self.shared.get(&key).filter(|_| share) {
+            return id;
+        }
+        let id = self.reserve();
+        if share {
+            self.shared.insert(key, id);
+        }
+        objects.insert(id, s);
+        id
+    }
+
+    /// Writes the page tree, the document parts, the catalog, the Info
+    /// dictionary (with a title) and the cross-reference table; returns
+    /// the output.
+    pub fn finish(mut self, title: Option<&str>) -> Result<W, String> {
+        let count = self.kids.len() as i64;
+        let kids: Vec<Object> = std::mem::take(&mut self.kids)
+            .into_iter()
+            .map(|id| Object::Reference((id, 0)))
+            .collect();
+        let pages = dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => count };
+        self.write_object(self.pages_id, &Object::Dictionary(pages))?;
+        let mut catalog =
+            dictionary! { "Type" => "Catalog", "Pages" => Object::Reference((self.pages_id, 0)) };
+        if let Some((node, leaves)) = self.parts.take() {
+            let root = self.reserve();
+            let dict = dictionary! {
+                "Type" => "DPart",
+                "Parent" => Object::Reference((root, 0)),
+                "DParts" => vec![Object::Array(leaves.into_iter().map(|id| Object::Reference((id, 0))).collect())],
+            };
+            self.write_object(node, &Object::Dictionary(dict))?;
+            let dict = dictionary! {
+                "Type" => "DPartRoot",
+                "DPartRootNode" => Object::Reference((node, 0)),
+                "RecordLevel" => 1,
+                "NodeNameList" => vec![Object::Name(b"Job".to_vec()), Object::Name(b"MailPiece".to_vec())],
+            };
+            self.write_object(root, &Object::Dictionary(dict))?;
+            catalog.set("DPartRoot", Object::Reference((root, 0)));
+        }
+        let catalog_id = self.reserve();
+        self.write_object(catalog_id, &Object::Dictionary(catalog))?;
+        let mut trailer = dictionary! { "Root" => Object::Reference((catalog_id, 0)) };
+        if let Some(title) = title {
+            let info = self.reserve();
+            let dict = dictionary! {
+                "Title" => Object::string_literal(title),
+                "Creator" => Object::string_literal("letterpress"),
+            };
+            self.write_object(info, &Object::Dictionary(dict))?;
+            trailer.set("Info", Object::Reference((info, 0)));
+        }
+        let size = self.next_id;
+        trailer.set("Size", size as i64);
+        let start = self.out.bytes;
+        write!(self.out, "xref\n0 {size}\n0000000000 65535 f\r\n").map_err(io)?;
+        for id in 1..size as usize {
+            match self.offsets.get(id).copied().unwrap_or(0) {
+                0 => self.out.write_all(b"0000000000 65535 f\r\n"),
+                at => write!(self.out, "{at:010} 00000 n\r\n"),
+            }
+            .map_err(io)?;
+        }
+        self.out.write_all(b"trailer\n").map_err(io)?;
+        lopdf::Writer::write_object(&mut self.out, &Object::Dictionary(trailer))
+            .map_err(|e| e.to_string())?;
+        write!(self.out, "\nstartxref\n{start}\n%%EOF\n").map_err(io)?;
+        self.out.flush().map_err(io)?;
+        Ok(self.out.inner)
+    }
+}
+
+/// Every reference in an object.
+fn refs(o: &Object, out: &mut Vec<ObjectId>) {
+    match o {
+        Object::Reference(r) => out.push(*r),
+        Object::Array(a) => a.iter().for_each(|x| refs(x, out)),
+        Object::Dictionary(d) => d.iter().for_each(|(_, x)| refs(x, out)),
+        Object::Stream(s) => s.dict.iter().for_each(|(_, x)| refs(x, out)),
+        _ => {}
+    }
+}
+
+/// Points references at their new ids. A reference to an object left
+/// behind (not reached from a page) becomes null with `drop`, and stays as
+/// it is without.
+fn renumber(o: &mut Object, map: &HashMap<ObjectId, u32>, drop: bool) {
+    match o {
+        Object::Reference(r) => match map.get(r) {
+            Some(id) => *o = Object::Reference((*id, 0)),
+            None if drop => *o = Object::Null,
+            None => {}
+        },
+        Object::Array(a) => a.iter_mut().for_each(|x| renumber(x, map, drop)),
+        Object::Dictionary(d) => d.iter_mut().for_each(|(_, x)| renumber(x, map, drop)),
+        Object::Stream(s) => s.dict.iter_mut().for_each(|(_, x)| renumber(x, map, drop)),
+        _ => {}
+    }
+}
+
+/// A stream's identity: a 128-bit hash of its dictionary and data.
+fn stream_key(o: &Object) -> u128 {
+    match o {
+        Object::Stream(s) => typst::utils::hash128(&(format!("{:?}", s.dict), &s.content)),
+        _ => 0,
+    }
+}
+
+/// Wraps a page's content in `q`/`Q` and draws the marks after it.
+fn mark_page(page: &mut Dictionary, open: u32, close: u32) {
+    let mut contents = vec![Object::Reference((open, 0))];
+    match page.get(b"Contents") {
+        Ok(Object::Array(a)) => contents.extend(a.iter().cloned()),
+        Ok(other) => contents.push(other.clone()),
+        Err(_) => {}
+    }
+    contents.push(Object::Reference((close, 0)));
+    page.set("Contents", Object::Array(contents));
+}
+
+/// The height of a page in points (A4 if it cannot be read).
+fn page_height(page: &Dictionary) -> f64 {
+    match page.get(b"MediaBox") {
+        Ok(Object::Array(a)) if a.len() == 4 => match &a[3] {
+            Object::Real(r) => f64::from(*r),
+            Object::Integer(i) => *i as f64,
+            _ => 841.89,
+        },
+        _ => 841.89,
+    }
+}
+
+/// A page attribute set on the page or one of its ancestors.
+fn inherited(doc: &Document, page: ObjectId, key: &[u8]) -> Option<Object> {
+    let mut current = page;
+    for _ in 0..32 {
+        let node = doc.get_dictionary(current).ok()?;
+        if let Ok(v) = node.get(key) {
+            return Some(v.clone());
+        }
+        current = node.get(b"Parent").ok()?.as_reference().ok()?;
+    }
+    None
+}
