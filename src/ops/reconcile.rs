@@ -141,14 +141,7 @@ pub fn reconcile(opts: &ReconcileOptions) -> Result<ReconcileReport> {
             run.display()
         )));
     }
-    let bytes = std::fs::read(&opts.inserter).map_err(|e| Error::io(&opts.inserter, e))?;
-    let sha256 = sha256_hex(&bytes);
-    let text = String::from_utf8(bytes).map_err(|_| {
-        Error::Input(format!(
-            "{}: not UTF-8 text (save the result file as UTF-8)",
-            opts.inserter.display()
-        ))
-    })?;
+    let (text, sha256) = read_text(&opts.inserter)?;
     let documents = journal::read_all(run)?;
     // A household's piece is in the journal once per letter.
     let mut pieces: Vec<&Piece> = documents.iter().filter_map(|d| d.piece.as_ref()).collect();
@@ -173,29 +166,7 @@ pub fn reconcile(opts: &ReconcileOptions) -> Result<ReconcileReport> {
         return Ok(report);
     }
     let told = read_result(&text, &m.run_id, &known, &mut report.problems);
-    // The jobs this file speaks for, and their open pieces.
-    let jobs: BTreeSet<&str> = told
-        .keys()
-        .filter_map(|n| known.get(n))
-        .filter(|k| k.closed_by.is_none())
-        .map(|k| k.job.as_str())
-        .collect();
-    let mut recorded = Vec::new();
-    for (n, k) in &known {
-        if k.closed_by.is_some() || !jobs.contains(k.job.as_str()) {
-            continue;
-        }
-        report.expected += 1;
-        let (outcome, line) = match told.get(n) {
-            Some(t) => (t.outcome, Some(t.line)),
-            None => (Outcome::Missing, None),
-        };
-        report.outcomes.entry(outcome.name()).or_default().push(*n);
-        if outcome == Outcome::Diverted && k.piece.divert {
-            report.diverted_as_planned.push(*n);
-        }
-        recorded.push((*n, outcome, line));
-    }
+    let recorded = expected(&known, &told, &mut report);
     let again: Vec<u32> = recorded
         .iter()
         .filter(|(n, o, _)| *o != Outcome::Inserted && !report.diverted_as_planned.contains(n))
@@ -218,12 +189,7 @@ pub fn reconcile(opts: &ReconcileOptions) -> Result<ReconcileReport> {
             at: at.clone(),
         })
         .collect();
-    let path = run.join(PIECES_FILE);
-    let mut writer = jsonl::Writer::append(&path).map_err(|e| Error::io(&path, e))?;
-    for e in &lines {
-        writer.push(e).map_err(|err| Error::io(&path, err))?;
-    }
-    writer.sync().map_err(|e| Error::io(&path, e))?;
+    append(&run.join(PIECES_FILE), &lines)?;
     let all: Vec<PieceEvent> = events.into_iter().chain(lines).collect();
     (report.open, report.unreported) = open(&pieces_known(&pieces, &all, &reprints(run)), &all);
     // In the order of the file's lines.
@@ -234,6 +200,60 @@ pub fn reconcile(opts: &ReconcileOptions) -> Result<ReconcileReport> {
     });
     crate::manifest::report::refresh_pieces(run, &pieces, &all)?;
     Ok(report)
+}
+
+/// The result file's text and SHA-256.
+fn read_text(path: &std::path::Path) -> Result<(String, String)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let sha256 = sha256_hex(&bytes);
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Error::Input(format!(
+            "{}: not UTF-8 text (save the result file as UTF-8)",
+            path.display()
+        ))
+    })?;
+    Ok((text, sha256))
+}
+
+/// The open pieces of the jobs the file speaks for, each with what the file
+/// told of it (missing when nothing), counted into `report`.
+fn expected(
+    known: &BTreeMap<u32, Known>,
+    told: &BTreeMap<u32, Told>,
+    report: &mut ReconcileReport,
+) -> Vec<(u32, Outcome, Option<usize>)> {
+    let jobs: BTreeSet<&str> = told
+        .keys()
+        .filter_map(|n| known.get(n))
+        .filter(|k| k.closed_by.is_none())
+        .map(|k| k.job.as_str())
+        .collect();
+    let mut recorded = Vec::new();
+    for (n, k) in known {
+        if k.closed_by.is_some() || !jobs.contains(k.job.as_str()) {
+            continue;
+        }
+        report.expected += 1;
+        let (outcome, line) = match told.get(n) {
+            Some(t) => (t.outcome, Some(t.line)),
+            None => (Outcome::Missing, None),
+        };
+        report.outcomes.entry(outcome.name()).or_default().push(*n);
+        if outcome == Outcome::Diverted && k.piece.divert {
+            report.diverted_as_planned.push(*n);
+        }
+        recorded.push((*n, outcome, line));
+    }
+    recorded
+}
+
+/// Appends the outcomes to the pieces journal and forces them to disk.
+fn append(path: &std::path::Path, lines: &[PieceEvent]) -> Result<()> {
+    let mut writer = jsonl::Writer::append(path).map_err(|e| Error::io(path, e))?;
+    for e in lines {
+        writer.push(e).map_err(|err| Error::io(path, err))?;
+    }
+    writer.sync().map_err(|e| Error::io(path, e))
 }
 
 /// Every piece of the run by number, with its latest job and whether an

@@ -460,3 +460,46 @@ fn a_stale_lock_is_taken_over_and_said_so_a_live_one_refuses() {
     assert!(!out.join(".run.lock").exists(), "released at the end");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A run killed after sealing its manifest but before removing its state
+/// file and writing its report: `--resume` tidies up, and verify is clean.
+#[test]
+fn a_run_killed_after_its_manifest_is_tidied_by_resume() {
+    let dir = scratch("resume-tidy");
+    let data = root().join("fixtures/customers.csv");
+    let out = dir.join("out");
+    let res = letterpress(&[
+        "run",
+        "--layout",
+        "welcome-letter",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--as-of",
+        "2026-11-22",
+    ]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    // The state as a kill at that moment leaves it.
+    std::fs::write(out.join("run-state.json"), b"{}").unwrap();
+    std::fs::remove_file(out.join("report.html")).unwrap();
+    let v = letterpress(&["verify", out.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(1), "{}", describe(&v));
+    let res = letterpress(&[
+        "run",
+        "--layout",
+        "welcome-letter",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--as-of",
+        "2026-11-22",
+        "--resume",
+    ]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    assert!(!out.join("run-state.json").exists());
+    assert!(out.join("report.html").exists());
+    let v = letterpress(&["verify", out.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(0), "{}", describe(&v));
+}

@@ -646,22 +646,12 @@ fn finish(
     let (mut documents, tally) = journal.finish()?;
     // Rendering is over: the renderers (fonts, parsed templates) and Typst's
     // memoised results go before the print files are made.
-    let Prepared {
-        layout,
-        standing,
-        input,
-        summary,
-        suppressions,
-        warnings,
-        stage,
-        ..
-    } = prepared;
-    drop(stage);
+    drop(prepared.stage);
     typst::comemo::evict(0);
     let print = match &pieces {
         Some(pieces) => {
             let (print, entry) =
-                order::print_files(&layout, &opts.out, folder, pieces, &state.run_id)?;
+                order::print_files(&prepared.layout, &opts.out, folder, pieces, &state.run_id)?;
             documents = entry;
             Some(print)
         }
@@ -678,19 +668,19 @@ fn finish(
         draft: state.draft,
         command: state.command.clone(),
         options: state.options.clone(),
-        layout: layout_entry(&layout, &standing, &state),
+        layout: layout_entry(&prepared.layout, &prepared.standing, &state),
         input: m::InputEntry {
             path: opts.data.display().to_string(),
-            format: input.format.name().into(),
-            sha256: summary.sha256.clone(),
-            bytes: summary.bytes,
-            records: summary.records,
+            format: prepared.input.format.name().into(),
+            sha256: prepared.summary.sha256.clone(),
+            bytes: prepared.summary.bytes,
+            records: prepared.summary.records,
         },
         totals: tally.totals,
         print,
         shard: opts.shard,
         shards: Vec::new(),
-        unmatched_suppressions: suppressions.unmatched(),
+        unmatched_suppressions: prepared.suppressions.unmatched(),
         resumed: state.resumed.clone(),
         documents,
     };
@@ -710,7 +700,7 @@ fn finish(
         resumed: resumed.map(|(r, _)| r),
         already_finished: false,
         seconds: started.elapsed().as_secs_f64(),
-        warnings,
+        warnings: prepared.warnings,
         lock_taken_over,
     })
 }
@@ -861,6 +851,17 @@ pub fn run_folder(opts: &RunOptions) -> PathBuf {
 fn finished(folder: &Path, started: Instant) -> Result<RunReport> {
     let manifest_path = folder.join(m::MANIFEST_FILE);
     let manifest = crate::manifest::load(&manifest_path)?;
+    // A run killed after sealing its manifest but before tidying up: the
+    // state file goes and the report is written (without throughput).
+    let state_path = folder.join(STATE_FILE);
+    if state_path.exists() {
+        std::fs::remove_file(&state_path).map_err(|e| Error::io(&state_path, e))?;
+        sync_dir(folder).map_err(|e| Error::io(folder, e))?;
+    }
+    if !folder.join(crate::manifest::report::REPORT_FILE).exists() {
+        let links = if manifest.shard.is_some() { "../" } else { "" };
+        crate::manifest::report::write(folder, &manifest, &[], links)?;
+    }
     let failures = journal::documents(folder)?
         .filter_map(|d| d.ok())
         .filter(|d| d.status == DocStatus::Failed)

@@ -11,7 +11,7 @@ use crate::input::{field_text, Input};
 use crate::layout::catalog::Layout;
 use crate::manifest::journal;
 use crate::model::manifest::DocumentsFile;
-use crate::model::print::{Piece, PrintOutput, PrintSettings};
+use crate::model::print::{PrintOutput, PrintSettings};
 use crate::model::vocab::{Channel, DocStatus};
 use crate::output::print::household;
 use crate::output::print::{Letter, Part};
@@ -231,17 +231,27 @@ pub fn print_files(
     }
     let (placed, output) = crate::output::print::produce(out, &settings, letters, run_id)
         .map_err(|e| Error::Output(format!("print files: {e}")))?;
-    let mut by_id: HashMap<String, Piece> = HashMap::new();
-    for p in placed {
-        for id in &p.records {
-            by_id.insert(id.clone(), p.clone());
-        }
-        by_id.insert(p.record_id.clone(), p);
-    }
+    // Each rendered letter's entry links to its piece, found by the piece
+    // number its record was planned with (no map of record ids: a few
+    // bytes a piece).
+    let at: HashMap<u32, usize> = placed
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.sequence, i))
+        .collect();
     let entry = journal::rewrite(folder, |d| {
-        if d.channel == Channel::Pdf.name() {
-            d.piece = d.record_id.as_deref().and_then(|id| by_id.remove(id));
+        if d.channel != Channel::Pdf.name() || d.status != DocStatus::Rendered {
+            return;
         }
+        let piece = pieces
+            .get(&d.index)
+            .and_then(|planned| at.get(&planned.sequence))
+            .map(|&i| &placed[i])
+            .filter(|p| {
+                let id = d.record_id.as_deref();
+                id == Some(p.record_id.as_str()) || p.records.iter().any(|r| Some(r.as_str()) == id)
+            });
+        d.piece = piece.cloned();
     })?;
     Ok((output, entry))
 }

@@ -1,7 +1,8 @@
 //! Print files written as a stream: each mail piece's letters are read,
-//! marked and written out before the next piece is read, so memory does not
-//! grow with the letters of a file. Only the page list, the object offsets
-//! and a digest per distinct shared stream are kept until the end.
+//! marked and written out before the next piece is read, so the letters'
+//! content is never held together. Kept until the end: the page list, the
+//! object offsets (8 bytes an object) and a digest per distinct stream
+//! that a later letter may share.
 //!
 //! Each letter's objects reachable from its pages are renumbered into the
 //! print file (its catalog, structure tree and outline stay behind: a print
@@ -23,6 +24,9 @@ use lopdf::{dictionary, Dictionary, Document, Object, ObjectId, Stream};
 use crate::model::print::Plex;
 
 use super::{Code, Omr, SheetMarks};
+
+/// Object offsets kept per block of this many.
+const BLOCK: usize = 1 << 16;
 
 /// A writer that counts what goes through it: the objects' offsets.
 struct Counted<W> {
@@ -57,8 +61,9 @@ pub struct PieceMarks<'a> {
 /// A PDF written piece by piece; see the module docs.
 pub struct PdfStream<W: Write> {
     out: Counted<W>,
-    /// Byte offset of every object written, by id (0: none written).
-    offsets: Vec<u64>,
+    /// Byte offset of every object written, by id (0: none written), in
+    /// blocks, so that growing never copies (and holds twice) them all.
+    offsets: Vec<Vec<u64>>,
     next_id: u32,
     pages_id: u32,
     kids: Vec<u32>,
@@ -84,7 +89,7 @@ impl<W: Write> PdfStream<W> {
                 inner: out,
                 bytes: 0,
             },
-            offsets: vec![0],
+            offsets: Vec::new(),
             next_id: 1,
             pages_id: 0,
             kids: Vec::new(),
@@ -110,11 +115,11 @@ impl<W: Write> PdfStream<W> {
     }
 
     fn write_object(&mut self, id: u32, object: &Object) -> Result<(), String> {
-        let at = id as usize;
-        if self.offsets.len() <= at {
-            self.offsets.resize(at + 1, 0);
+        let (block, at) = (id as usize / BLOCK, id as usize % BLOCK);
+        while self.offsets.len() <= block {
+            self.offsets.push(vec![0; BLOCK]);
         }
-        self.offsets[at] = self.out.bytes;
+        self.offsets[block][at] = self.out.bytes;
         writeln!(self.out, "{id} 0 obj").map_err(io)?;
         lopdf::Writer::write_object(&mut self.out, object).map_err(|e| e.to_string())?;
         self.out.write_all(b"\nendobj\n").map_err(io)
@@ -193,34 +198,8 @@ impl<W: Write> PdfStream<W> {
     ) -> Result<(usize, Option<Object>), String> {
         let doc = Document::load_mem(bytes).map_err(|e| e.to_string())?;
         let page_ids: Vec<ObjectId> = doc.get_pages().into_values().collect();
-        let mut dicts = Vec::with_capacity(page_ids.len());
-        for id in &page_ids {
-            let mut page = doc.get_dictionary(*id).map_err(|e| e.to_string())?.clone();
-            for key in [&b"MediaBox"[..], b"Resources", b"CropBox", b"Rotate"] {
-                if page.get(key).is_err() {
-                    if let Some(v) = inherited(&doc, *id, key) {
-                        page.set(key, v);
-                    }
-                }
-            }
-            page.remove(b"StructParents");
-            page.remove(b"Parent");
-            dicts.push(page);
-        }
-        // The objects the pages reach, in id order.
-        let mut reach = BTreeSet::new();
-        let mut todo: Vec<ObjectId> = Vec::new();
-        for d in &dicts {
-            refs(&Object::Dictionary(d.clone()), &mut todo);
-        }
-        while let Some(id) = todo.pop() {
-            if page_ids.contains(&id) || !reach.insert(id) {
-                continue;
-            }
-            if let Ok(o) = doc.get_object(id) {
-                refs(o, &mut todo);
-            }
-        }
+        let dicts = own_pages(&doc, &page_ids)?;
+        let reach = reachable(&doc, &dicts, &page_ids);
         let mut contents = Vec::new();
         for d in &dicts {
             if let Ok(c) = d.get(b"Contents") {
@@ -389,7 +368,8 @@ impl<W: Write> PdfStream<W> {
         let start = self.out.bytes;
         write!(self.out, "xref\n0 {size}\n0000000000 65535 f\r\n").map_err(io)?;
         for id in 1..size as usize {
-            match self.offsets.get(id).copied().unwrap_or(0) {
+            let offset = self.offsets.get(id / BLOCK).map_or(0, |b| b[id % BLOCK]);
+            match offset {
                 0 => self.out.write_all(b"0000000000 65535 f\r\n"),
                 at => write!(self.out, "{at:010} 00000 n\r\n"),
             }
@@ -402,6 +382,46 @@ impl<W: Write> PdfStream<W> {
         self.out.flush().map_err(io)?;
         Ok(self.out.inner)
     }
+}
+
+/// A letter's page dictionaries, their inherited attributes made their
+/// own, without parent or structure links.
+fn own_pages(doc: &Document, page_ids: &[ObjectId]) -> Result<Vec<Dictionary>, String> {
+    let mut dicts = Vec::with_capacity(page_ids.len());
+    for id in page_ids {
+        let mut page = doc.get_dictionary(*id).map_err(|e| e.to_string())?.clone();
+        for key in [&b"MediaBox"[..], b"Resources", b"CropBox", b"Rotate"] {
+            if page.get(key).is_err() {
+                if let Some(v) = inherited(doc, *id, key) {
+                    page.set(key, v);
+                }
+            }
+        }
+        page.remove(b"StructParents");
+        page.remove(b"Parent");
+        dicts.push(page);
+    }
+    Ok(dicts)
+}
+
+/// The objects a letter's pages reach (its pages themselves aside).
+fn reachable(doc: &Document, dicts: &[Dictionary], page_ids: &[ObjectId]) -> BTreeSet<ObjectId> {
+    let mut reach = BTreeSet::new();
+    let mut todo: Vec<ObjectId> = Vec::new();
+    for d in dicts {
+        for (_, v) in d.iter() {
+            refs(v, &mut todo);
+        }
+    }
+    while let Some(id) = todo.pop() {
+        if page_ids.contains(&id) || !reach.insert(id) {
+            continue;
+        }
+        if let Ok(o) = doc.get_object(id) {
+            refs(o, &mut todo);
+        }
+    }
+    reach
 }
 
 /// Every reference in an object.
