@@ -464,6 +464,12 @@ pub struct PrintOutput {
     /// With `--household`: letters, pieces, and pieces saved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub household: Option<Householded>,
+    /// The OMR marks the files carry, so that a reprint carries them too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub omr: Option<Omr>,
+    /// The DataMatrix the files carry, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datamatrix: Option<Code>,
 }
 
 /// What householding saved.

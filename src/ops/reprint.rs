@@ -162,6 +162,9 @@ pub fn reprint(run: &Path, pieces: &[u32], records: &[String]) -> Result<Reprint
         plex: m.print.as_ref().map_or(Plex::Simplex, |p| p.plex),
         max_sheets_per_file: usize::MAX,
         envelopes,
+        // The same inserter marks as the original pieces.
+        omr: m.print.as_ref().and_then(|p| p.omr.clone()),
+        datamatrix: m.print.as_ref().and_then(|p| p.datamatrix.clone()),
         ..PrintSettings::default()
     };
     let n = reprints(run).len() + 1;

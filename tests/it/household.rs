@@ -202,6 +202,14 @@ fn a_household_gets_one_piece_and_no_customer_shares_an_envelope_without_consent
     let again = csv_rows(&out.join("print/reprint-001-ticket.csv"));
     assert_eq!(again[0]["record_id"], p["record_id"]);
     assert_eq!(again[0]["pages"], p["pages"]);
+    // The reprint carries the piece's own codes, for the inserter's camera.
+    let reprinted = out.join("print/reprint-001-001.pdf");
+    for s in 0..sheets {
+        assert_eq!(
+            read_code(&reprinted, 1 + 2 * s, &dir),
+            format!("{run_id}|{}|{}/{sheets}", p["sequence"], s + 1)
+        );
+    }
 }
 
 #[test]

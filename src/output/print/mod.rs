@@ -310,6 +310,8 @@ pub fn produce_named(
             tickets,
             bytes_per_piece,
             household,
+            omr: settings.omr.clone(),
+            datamatrix: settings.datamatrix.clone(),
         },
     ))
 }
