@@ -379,18 +379,15 @@ fn pieces_section(h: &mut String, pieces: &[&Piece], events: &[PieceEvent]) {
     for e in events {
         last.insert(e.piece, e);
     }
-    let closed = |p: &Piece, e: &PieceEvent| {
-        e.outcome == Outcome::Inserted || (e.outcome == Outcome::Diverted && p.divert)
-    };
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut open = Vec::new();
     for p in pieces {
         let word = match last.get(&p.sequence) {
             None => "not reported yet".to_string(),
-            Some(e) if closed(p, e) && e.outcome == Outcome::Diverted => {
+            Some(e) if e.closes(p) && e.outcome == Outcome::Diverted => {
                 "diverted as planned (hand insert)".into()
             }
-            Some(e) if closed(p, e) => e.outcome.name().into(),
+            Some(e) if e.closes(p) => e.outcome.name().into(),
             Some(e) => {
                 open.push((p, *e));
                 format!("{}: to reprint", e.outcome.name())

@@ -511,6 +511,13 @@ impl Outcome {
         Outcome::Missing,
     ];
 
+    /// Whether the outcome closes `piece`: inserted, or diverted when its
+    /// Mail Run Data File asked for that (a hand insert). Any other piece
+    /// is printed again.
+    pub fn closes(self, piece: &Piece) -> bool {
+        self == Outcome::Inserted || (self == Outcome::Diverted && piece.divert)
+    }
+
     /// The word in result files and the journal.
     pub fn name(self) -> &'static str {
         match self {
@@ -543,4 +550,11 @@ pub struct PieceEvent {
     pub reprint: Option<usize>,
     /// When it was recorded (RFC 3339, UTC).
     pub at: String,
+}
+
+impl PieceEvent {
+    /// Whether this outcome closes `piece`; see [`Outcome::closes`].
+    pub fn closes(&self, piece: &Piece) -> bool {
+        self.outcome.closes(piece)
+    }
 }

@@ -166,12 +166,7 @@ pub fn reconcile(opts: &ReconcileOptions) -> Result<ReconcileReport> {
         return Ok(report);
     }
     let told = read_result(&text, &m.run_id, &known, &mut report.problems);
-    let recorded = expected(&known, &told, &mut report);
-    let again: Vec<u32> = recorded
-        .iter()
-        .filter(|(n, o, _)| *o != Outcome::Inserted && !report.diverted_as_planned.contains(n))
-        .map(|(n, _, _)| *n)
-        .collect();
+    let (recorded, again) = expected(&known, &told, &mut report);
     if opts.reprint && !again.is_empty() {
         report.reprint = Some(reprint(run, &again, &[])?);
     }
@@ -185,7 +180,7 @@ pub fn reconcile(opts: &ReconcileOptions) -> Result<ReconcileReport> {
             source: report.file.clone(),
             source_sha256: sha256.clone(),
             line: *line,
-            reprint: number.filter(|_| again.contains(n)),
+            reprint: number.filter(|_| again.binary_search(n).is_ok()), // sorted
             at: at.clone(),
         })
         .collect();
@@ -202,6 +197,9 @@ pub fn reconcile(opts: &ReconcileOptions) -> Result<ReconcileReport> {
     Ok(report)
 }
 
+/// A piece's outcome as this file told it, and the line (none: not named).
+type Recorded = (u32, Outcome, Option<usize>);
+
 /// The result file's text and SHA-256.
 fn read_text(path: &std::path::Path) -> Result<(String, String)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -216,19 +214,20 @@ fn read_text(path: &std::path::Path) -> Result<(String, String)> {
 }
 
 /// The open pieces of the jobs the file speaks for, each with what the file
-/// told of it (missing when nothing), counted into `report`.
+/// told of it (missing when nothing), counted into `report`; and those of
+/// them to print again.
 fn expected(
     known: &BTreeMap<u32, Known>,
     told: &BTreeMap<u32, Told>,
     report: &mut ReconcileReport,
-) -> Vec<(u32, Outcome, Option<usize>)> {
+) -> (Vec<Recorded>, Vec<u32>) {
     let jobs: BTreeSet<&str> = told
         .keys()
         .filter_map(|n| known.get(n))
         .filter(|k| k.closed_by.is_none())
         .map(|k| k.job.as_str())
         .collect();
-    let mut recorded = Vec::new();
+    let (mut recorded, mut again) = (Vec::new(), Vec::new());
     for (n, k) in known {
         if k.closed_by.is_some() || !jobs.contains(k.job.as_str()) {
             continue;
@@ -239,12 +238,14 @@ fn expected(
             None => (Outcome::Missing, None),
         };
         report.outcomes.entry(outcome.name()).or_default().push(*n);
-        if outcome == Outcome::Diverted && k.piece.divert {
-            report.diverted_as_planned.push(*n);
+        match outcome.closes(k.piece) {
+            true if outcome == Outcome::Diverted => report.diverted_as_planned.push(*n),
+            true => {}
+            false => again.push(*n),
         }
         recorded.push((*n, outcome, line));
     }
-    recorded
+    (recorded, again)
 }
 
 /// Appends the outcomes to the pieces journal and forces them to disk.
@@ -263,33 +264,30 @@ fn pieces_known<'a>(
     events: &[PieceEvent],
     reprints: &[Reprint],
 ) -> BTreeMap<u32, Known<'a>> {
-    let mut closed: HashMap<u32, String> = HashMap::new();
+    let by_number: HashMap<u32, &Piece> = pieces.iter().map(|p| (p.sequence, *p)).collect();
+    let mut closed: HashMap<u32, &str> = HashMap::new();
     for e in events {
-        match e.outcome {
-            Outcome::Inserted => {
-                closed.insert(e.piece, e.source.clone());
-            }
-            Outcome::Diverted if pieces.iter().any(|p| p.sequence == e.piece && p.divert) => {
-                closed.insert(e.piece, e.source.clone());
-            }
-            _ => {}
+        if by_number.get(&e.piece).is_some_and(|p| e.closes(p)) {
+            closed.insert(e.piece, &e.source);
+        }
+    }
+    // The last reprint of each piece.
+    let mut reprinted: HashMap<u32, usize> = HashMap::new();
+    for r in reprints {
+        for n in &r.pieces {
+            reprinted.insert(*n, r.reprint);
         }
     }
     pieces
         .iter()
         .map(|p| {
-            let job = reprints
-                .iter()
-                .rev()
-                .find(|r| r.pieces.contains(&p.sequence))
-                .map_or_else(
-                    || p.print_file.clone(),
-                    |r| format!("reprint {}", r.reprint),
-                );
+            let job = reprinted
+                .get(&p.sequence)
+                .map_or_else(|| p.print_file.clone(), |r| format!("reprint {r}"));
             let k = Known {
                 piece: p,
                 job,
-                closed_by: closed.get(&p.sequence).cloned(),
+                closed_by: closed.get(&p.sequence).map(|s| s.to_string()),
             };
             (p.sequence, k)
         })

@@ -3,6 +3,7 @@
 //! with its own ticket, recorded in `print/reprints.jsonl` (which `verify`
 //! checks).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -46,21 +47,28 @@ fn pick<'a>(
     pieces: &[u32],
     records: &[String],
 ) -> Result<Vec<(Vec<&'a Document>, &'a Piece)>> {
-    let known: Vec<(&Document, &Piece)> = documents
-        .iter()
-        .filter_map(|d| d.piece.as_ref().map(|p| (d, p)))
-        .collect();
+    // Each piece's letters in journal order, by piece number.
+    let mut known: BTreeMap<u32, Vec<(&Document, &Piece)>> = BTreeMap::new();
+    for d in documents {
+        if let Some(p) = &d.piece {
+            known.entry(p.sequence).or_default().push((d, p));
+        }
+    }
     let mut chosen: Vec<u32> = Vec::new();
     let mut unknown = Vec::new();
     for n in pieces {
-        match known.iter().any(|(_, p)| p.sequence == *n) {
+        match known.contains_key(n) {
             true => chosen.push(*n),
             false => unknown.push(format!("piece {n}")),
         }
     }
     for id in records {
-        match known.iter().find(|(d, _)| d.record_id.as_ref() == Some(id)) {
-            Some((_, p)) => chosen.push(p.sequence),
+        let piece = documents
+            .iter()
+            .filter(|d| d.record_id.as_ref() == Some(id))
+            .find_map(|d| d.piece.as_ref());
+        match piece {
+            Some(p) => chosen.push(p.sequence),
             None => unknown.push(format!("record {id}")),
         }
     }
@@ -80,11 +88,7 @@ fn pick<'a>(
     Ok(chosen
         .into_iter()
         .map(|n| {
-            let letters: Vec<(&Document, &Piece)> = known
-                .iter()
-                .filter(|(_, p)| p.sequence == n)
-                .copied()
-                .collect();
+            let letters = &known[&n];
             (letters.iter().map(|(d, _)| *d).collect(), letters[0].1)
         })
         .collect())

@@ -468,35 +468,14 @@ fn a_run_killed_after_its_manifest_is_tidied_by_resume() {
     let dir = scratch("resume-tidy");
     let data = root().join("fixtures/customers.csv");
     let out = dir.join("out");
-    let res = letterpress(&[
-        "run",
-        "--layout",
-        "welcome-letter",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--as-of",
-        "2026-11-22",
-    ]);
+    let res = run_layout("welcome-letter", &data, &out, &[]);
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
     // The state as a kill at that moment leaves it.
     std::fs::write(out.join("run-state.json"), b"{}").unwrap();
     std::fs::remove_file(out.join("report.html")).unwrap();
     let v = letterpress(&["verify", out.to_str().unwrap()]);
     assert_eq!(v.status.code(), Some(1), "{}", describe(&v));
-    let res = letterpress(&[
-        "run",
-        "--layout",
-        "welcome-letter",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--as-of",
-        "2026-11-22",
-        "--resume",
-    ]);
+    let res = run_layout("welcome-letter", &data, &out, &["--resume"]);
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
     assert!(!out.join("run-state.json").exists());
     assert!(out.join("report.html").exists());

@@ -105,12 +105,9 @@ struct Unplanned {
 /// if any asks for one.
 fn number(settings: &PrintSettings, letters: Vec<(usize, Unplanned)>) -> Pieces {
     let piece_of: Vec<usize> = match letters.iter().all(|(_, l)| l.member.is_some()) {
-        true if !letters.is_empty() => household::group(
-            &letters
-                .iter()
-                .filter_map(|(_, l)| l.member.clone())
-                .collect::<Vec<_>>(),
-        ),
+        true if !letters.is_empty() => {
+            household::group(letters.iter().filter_map(|(_, l)| l.member.as_ref()))
+        }
         _ => (0..letters.len()).collect(),
     };
     let count = piece_of.iter().max().map_or(0, |m| m + 1);

@@ -73,14 +73,14 @@ pub fn address_key(address: &Value) -> String {
 /// 0 in the order of their first letter. A letter joins the first piece of
 /// its household it may share: one whose letters are all for its customer,
 /// or whose letters all consent when it consents too.
-pub fn group(members: &[Member]) -> Vec<usize> {
+pub fn group<'a>(members: impl IntoIterator<Item = &'a Member>) -> Vec<usize> {
     struct Open {
         customer: Option<String>,
         all_consent: bool,
     }
     let mut pieces: Vec<Open> = Vec::new();
     let mut by_key: HashMap<&str, Vec<usize>> = HashMap::new();
-    let mut out = Vec::with_capacity(members.len());
+    let mut out = Vec::new();
     for m in members {
         let same = |p: &Open| !m.customer.is_empty() && p.customer.as_deref() == Some(&m.customer);
         let joins = (!m.key.is_empty())

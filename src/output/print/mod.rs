@@ -690,13 +690,7 @@ fn write_print_file(
         pdf.finish(None).map_err(other)?;
         Ok(())
     };
-    let (sha256, bytes) = crate::util::fs::write_streamed(&out.join(rel), true, write)
-        .map_err(|e| format!("{rel}: {e}"))?;
-    Ok(FileEntry {
-        path: rel.to_owned(),
-        sha256,
-        bytes,
-    })
+    streamed(out, rel.to_owned(), write)
 }
 
 #[cfg(test)]

@@ -133,7 +133,8 @@ impl<W: Write> PdfStream<W> {
         letters: &[(Vec<u8>, usize)],
         marks: Option<PieceMarks>,
     ) -> Result<(), String> {
-        let leaf = match self.parts.is_some() {
+        // A document part needs the piece's metadata: none without marks.
+        let leaf = match self.parts.is_some() && marks.is_some() {
             true => Some(self.reserve()),
             false => None,
         };
