@@ -169,6 +169,8 @@ fn main() {
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     if let Ok(i) = std::env::var("LP_BENCH_CASE") {
+        // As the CLI does before its workers start.
+        letterpress::util::mem::cap_malloc_arenas(jobs);
         let case = &CASES[i.parse::<usize>().expect("a case number")];
         let channels: Vec<Channel> = case
             .channels

@@ -68,6 +68,8 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     if let Some(jobs) = args.jobs {
         opts.jobs = jobs;
     }
+    // Before the workers start: see the function's measurements.
+    letterpress::util::mem::cap_malloc_arenas(opts.jobs);
     opts.standards = args.pdf_standards;
     opts.command = std::env::args().collect();
     opts.channels = args.check.channels;

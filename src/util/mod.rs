@@ -1,5 +1,5 @@
 //! Helpers that know nothing of letters: digests, atomic files, JSON
-//! Lines logs, dates, locks, the stop flag, a seeded random generator, HTML escaping. The
+//! Lines logs, dates, locks, the allocator's arenas, the stop flag, a seeded random generator, HTML escaping. The
 //! bottom of the data path: nothing here imports another part of the crate
 //! but [`crate::error`].
 
@@ -9,5 +9,6 @@ pub mod fs;
 pub mod html;
 pub mod jsonl;
 pub mod lock;
+pub mod mem;
 pub mod rng;
 pub mod stop;

@@ -1,0 +1,35 @@
+//! The process's memory allocator.
+
+/// Caps the C library's malloc arenas at `workers` (at least 2), on Linux
+/// with glibc; elsewhere it does nothing. Call it before threads start.
+///
+/// glibc gives threads up to eight arenas a core and keeps what a thread
+/// freed in its arena: with Typst laying out on the workers and on its own
+/// threads, the freed memory is spread over many arenas and the process
+/// grows while the live heap stays small. Measured on 20,000 welcome
+/// letters with `--print` (2 cores, 2 workers): live heap at most 60 MB;
+/// peak RSS 192 MB with glibc's default and with 4 arenas, 138 MB with 2
+/// (and 3% less CPU); one arena costs 35% more time in lock waits.
+pub fn cap_malloc_arenas(workers: usize) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let n = i32::try_from(workers.max(2)).unwrap_or(i32::MAX);
+        // SAFETY: mallopt only sets a tunable of the allocator.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, n);
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = workers;
+}
+
+/// Returns the allocator's free memory to the system (glibc's
+/// `malloc_trim`), on Linux with glibc; elsewhere it does nothing. Called
+/// where Typst's memoised results are evicted.
+pub fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free pages.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
