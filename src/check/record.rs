@@ -59,6 +59,9 @@ pub struct Planned {
     pub inserts: Vec<String>,
     /// Whether the record asks for its piece to be diverted.
     pub divert: bool,
+    /// Where its checked record is kept for the print files (offset and
+    /// length in the run's record spool).
+    pub record_at: (u64, u32),
 }
 
 /// Mail pieces of a print run by input position.

@@ -112,6 +112,7 @@ fn checked_part(run: &Path, d: &Document, p: &Piece) -> Result<Part> {
         record_id: d.record_id.clone().unwrap_or_default(),
         path: rel,
         pages: d.pages,
+        record_at: None,
     })
 }
 
@@ -180,6 +181,7 @@ pub fn reprint(run: &Path, pieces: &[u32], records: &[String]) -> Result<Reprint
         &stem,
         &format!("{stem}-ticket"),
         &m.run_id,
+        None,
     )
     .map_err(|e| Error::Output(format!("reprint: {e}")))?;
     drop(placed);

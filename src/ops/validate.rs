@@ -119,8 +119,8 @@ pub fn validate(opts: &ValidateOptions) -> Result<ValidationReport> {
         Some(mailing_order(
             plan,
             &input,
-            opts.sequence.as_deref(),
-            opts.household,
+            (opts.sequence.as_deref(), opts.household),
+            None,
             &stop,
         )?)
     } else {

@@ -417,6 +417,20 @@ pub fn grey(pdf: &Path, page: usize, dpi: u32, dir: &Path) -> (usize, usize, Vec
     (w, h, data[i + 1..].to_vec())
 }
 
+/// The sample welcome letters printed (`run --print`, PDF only) into
+/// `<dir>/welcome`.
+fn printed_welcome(dir: &Path) -> std::path::PathBuf {
+    let out = dir.join("welcome");
+    let res = run_layout(
+        "welcome-letter",
+        &root().join("fixtures/customers.csv"),
+        &out,
+        &["--print", "--channels", "pdf"],
+    );
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    out
+}
+
 /// The sample statements printed (`run --print`) into `<scratch>/run`.
 fn printed_statements(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     let dir = scratch(name);
@@ -516,14 +530,7 @@ pub fn read_code(pdf: &Path, page: usize, dir: &Path) -> String {
 fn every_sheet_carries_a_datamatrix_that_reads_back() {
     let dir = scratch("datamatrix");
     // The sample welcome letter: one sheet a piece.
-    let out = dir.join("welcome");
-    let res = run_layout(
-        "welcome-letter",
-        &root().join("fixtures/customers.csv"),
-        &out,
-        &["--print", "--channels", "pdf"],
-    );
-    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let out = printed_welcome(&dir);
     let run_id = manifest(&out)["run_id"].as_str().unwrap().to_owned();
     let file = out.join("print/print-001.pdf");
     for seq in [1usize, 2, 17] {
@@ -774,4 +781,87 @@ fn print_files_carry_one_document_part_per_piece_matching_the_ticket() {
             );
         }
     }
+}
+
+/// The pixels where two grey pages differ clearly, as (x, y) in mm.
+fn differences(
+    a: &(usize, usize, Vec<u8>),
+    b: &(usize, usize, Vec<u8>),
+    dpi: u32,
+) -> Vec<(f64, f64)> {
+    assert_eq!((a.0, a.1), (b.0, b.1), "same page size");
+    let mm = |px: usize| px as f64 * 25.4 / f64::from(dpi);
+    a.2.iter()
+        .zip(&b.2)
+        .enumerate()
+        .filter(|(_, (x, y))| x.abs_diff(**y) > 64)
+        .map(|(i, _)| (mm(i % a.0), mm(i / a.0)))
+        .collect()
+}
+
+#[test]
+fn print_files_show_each_letter_as_its_own_pdf_with_shared_fonts() {
+    let dir = scratch("print-same");
+    let out = printed_welcome(&dir);
+    let file = out.join("print/print-001.pdf");
+    assert!(qpdf_check(&file).status.success());
+    let pieces: Vec<_> = ticket(&out)
+        .into_iter()
+        .filter(|r| r["sequence"].parse::<u32>().is_ok())
+        .collect();
+    assert!(pieces.len() > 40, "{}", pieces.len());
+    let mut own_bytes = 0;
+    for p in &pieces {
+        let own = out.join(format!("pdf/{}.pdf", p["record_id"]));
+        own_bytes += std::fs::metadata(&own).unwrap().len();
+        let first: usize = p["first_page"].parse().unwrap();
+        for page in 0..manifest_pages(&out, &p["record_id"]) {
+            assert_eq!(
+                page_text(&file, first + page),
+                page_text(&own, page + 1),
+                "piece {} page {}",
+                p["sequence"],
+                page + 1
+            );
+            // The same picture, but for the DataMatrix the layout puts at
+            // 5 mm from the left, 255 mm from the top (on the front).
+            let dpi = 40;
+            let printed = grey(&file, first + page, dpi, &dir);
+            let letter = grey(&own, page + 1, dpi, &dir);
+            for (x, y) in differences(&printed, &letter, dpi) {
+                assert!(
+                    page == 0 && (3.0..25.0).contains(&x) && (250.0..285.0).contains(&y),
+                    "piece {} page {} differs from its letter at {x:.0} mm, {y:.0} mm",
+                    p["sequence"],
+                    page + 1
+                );
+            }
+        }
+    }
+    // Fonts shared by the letters laid out together (runs of some tens of
+    // pages), not embedded once a letter.
+    let fonts = Command::new("pdffonts").arg(&file).output().unwrap();
+    assert!(fonts.status.success(), "{}", describe(&fonts));
+    let names: Vec<String> = String::from_utf8_lossy(&fonts.stdout)
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split_whitespace().next())
+        .map(|n| n.split_once('+').map_or(n, |(_, f)| f).to_owned())
+        .collect();
+    let mut distinct = names.clone();
+    distinct.sort();
+    distinct.dedup();
+    for font in &distinct {
+        let subsets = names.iter().filter(|n| *n == font).count();
+        assert!(
+            subsets <= pieces.len() / 16 + 1,
+            "{font} embedded {subsets} times for {} letters",
+            pieces.len()
+        );
+    }
+    let print_bytes = std::fs::metadata(&file).unwrap().len();
+    assert!(
+        print_bytes * 3 < own_bytes,
+        "print file {print_bytes} bytes, the letters' own PDFs {own_bytes}"
+    );
 }

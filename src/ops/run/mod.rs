@@ -268,8 +268,8 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         true => Some(order::mailing_order(
             prepared.plan(None),
             &prepared.input,
-            opts.sequence.as_deref(),
-            opts.household,
+            (opts.sequence.as_deref(), opts.household),
+            Some(&folder),
             &opts.stop,
         )?),
         false => None,
@@ -646,17 +646,18 @@ fn finish(
     let (mut documents, tally) = journal.finish()?;
     // Rendering is over: the renderers (fonts, parsed templates) and Typst's
     // memoised results go before the print files are made.
-    drop(prepared.stage);
     typst::comemo::evict(0);
-    let print = match &pieces {
-        Some(pieces) => {
+    let print = match (&pieces, &prepared.stage.pdf) {
+        (Some(pieces), Some(renderer)) => {
+            let layout = (&prepared.layout, renderer);
             let (print, entry) =
-                order::print_files(&prepared.layout, &opts.out, folder, pieces, &state.run_id)?;
+                order::print_files(layout, &opts.out, folder, pieces, &state.run_id)?;
             documents = entry;
             Some(print)
         }
-        None => None,
+        _ => None,
     };
+    drop(prepared.stage);
     let mut manifest = Manifest {
         manifest_version: m::MANIFEST_VERSION,
         manifest_digest: String::new(),

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::AtomicUsize;
 
 use crate::check::record::{Checked, Checker, Pieces, Plan, Planned};
 use crate::check::route::Decision;
@@ -15,17 +16,20 @@ use crate::model::print::{PrintOutput, PrintSettings};
 use crate::model::vocab::{Channel, DocStatus};
 use crate::output::print::household;
 use crate::output::print::{Letter, Part};
+use crate::render::pdf::Renderer;
 use crate::util::stop::StopFlag;
 
-/// Numbers the records that get a letter in mailing order: by the presort
+/// Numbers the records that get a letter in mailing order (keeping their
+/// checked records in a spool in the given run folder, for the print
+/// files): by the presort
 /// tool's sequence file when given (ids in it first, in its order; any
 /// other letter after them in the layout's order), else by the layout's
 /// `print.sort` key, then the record id.
 pub fn mailing_order(
     plan: Plan,
     input: &Input,
-    sequence: Option<&Path>,
-    household: bool,
+    (sequence, household): (Option<&Path>, bool),
+    spool: Option<&Path>,
     stop: &StopFlag,
 ) -> Result<Pieces> {
     if !plan.channels.contains(&Channel::Pdf) {
@@ -47,6 +51,7 @@ pub fn mailing_order(
     let id_field = plan.layout.meta.id_field.clone();
     let presorted = presorted(sequence)?;
     let mut checker = Checker::new(plan, input.format);
+    let mut spool = spool.map(Spool::create).transpose()?;
     let mut letters = Vec::new();
     for raw in input.records()? {
         if let Some(signal) = stop.requested() {
@@ -77,10 +82,15 @@ pub fn mailing_order(
                 member: households
                     .as_ref()
                     .map(|h| household::member(h, &id_field, &job.record)),
+                record_at: match &mut spool {
+                    Some(spool) => spool.keep(job.locale.tag, &job.record)?,
+                    None => (0, 0),
+                },
             };
             letters.push((first, key, job.id, job.index, letter));
         }
     }
+    spool.map(Spool::finish).transpose()?;
     letters.sort_by(|a, b| (a.0, &a.1, &a.2, a.3).cmp(&(b.0, &b.1, &b.2, b.3)));
     Ok(number(
         &settings,
@@ -96,6 +106,8 @@ struct Unplanned {
     chosen: (Vec<String>, bool),
     /// With `--household`: its household.
     member: Option<household::Member>,
+    /// Where the spool keeps its record.
+    record_at: (u64, u32),
 }
 
 /// Numbers the pieces of letters given in mailing order (input position
@@ -152,10 +164,73 @@ fn number(settings: &PrintSettings, letters: Vec<(usize, Unplanned)>) -> Pieces 
                 imb: imb[p].clone(),
                 inserts: inserts[p].clone(),
                 divert: divert[p],
+                record_at: letters[i].1.record_at,
             };
             (*index, planned)
         })
         .collect()
+}
+
+/// The name of the record spool in the run folder.
+pub const SPOOL_FILE: &str = "print-records.jsonl";
+
+/// The checked records of a print run's letters, one JSON line each
+/// (locale and record), kept in the run folder while the run lasts: the
+/// print files lay the letters out again from them (see
+/// [`crate::output::print::Together`]) without the records staying in
+/// memory. Written anew by every attempt (a resumed run plans again),
+/// removed once the print files are made; it is not part of the run's
+/// output.
+struct Spool {
+    path: std::path::PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+    at: u64,
+}
+
+impl Spool {
+    fn create(folder: &Path) -> Result<Spool> {
+        let path = folder.join(SPOOL_FILE);
+        let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+        Ok(Spool {
+            path,
+            out: std::io::BufWriter::new(file),
+            at: 0,
+        })
+    }
+
+    /// Writes a record; returns where it is.
+    fn keep(
+        &mut self,
+        locale: &str,
+        record: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(u64, u32)> {
+        use std::io::Write;
+        let mut line = serde_json::to_vec(&(locale, record)).expect("JSON serializes");
+        line.push(b'\n');
+        self.out
+            .write_all(&line)
+            .map_err(|e| Error::io(&self.path, e))?;
+        let at = (self.at, line.len() as u32);
+        self.at += line.len() as u64;
+        Ok(at)
+    }
+
+    fn finish(mut self) -> Result<()> {
+        use std::io::Write;
+        self.out.flush().map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+/// Reads a record back from the spool: its locale and the record.
+fn spooled(
+    file: &std::fs::File,
+    (at, len): (u64, u32),
+) -> std::result::Result<(String, serde_json::Map<String, serde_json::Value>), String> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0; len as usize];
+    file.read_exact_at(&mut buf, at)
+        .map_err(|e| format!("{SPOOL_FILE}: {e}"))?;
+    serde_json::from_slice(&buf).map_err(|e| format!("{SPOOL_FILE}: {e}"))
 }
 
 /// A presort tool's sequence file: record id → position.
@@ -176,7 +251,7 @@ fn presorted(sequence: Option<&Path>) -> Result<HashMap<String, usize>> {
 /// Combines the run's letters into print files and a job ticket, and links
 /// each letter's entry in the journal to its piece (rewriting the journal).
 pub fn print_files(
-    layout: &Layout,
+    (layout, renderer): (&Layout, &Renderer),
     out: &Path,
     folder: &Path,
     pieces: &Pieces,
@@ -199,6 +274,7 @@ pub fn print_files(
                 record_id,
                 path,
                 pages: d.pages,
+                record_at: Some(planned.record_at),
             };
             rendered.push((planned.sequence, planned.position, part));
         }
@@ -226,8 +302,33 @@ pub fn print_files(
             weight: None,
         });
     }
-    let (placed, output) = crate::output::print::produce(out, &settings, letters, run_id)
-        .map_err(|e| Error::Output(format!("print files: {e}")))?;
+    let spool_path = folder.join(SPOOL_FILE);
+    let spool = std::fs::File::open(&spool_path).map_err(|e| Error::io(&spool_path, e))?;
+    let laid_out = AtomicUsize::new(0);
+    let together = |letters: &[&Letter]| -> std::result::Result<Vec<u8>, String> {
+        let mut docs = Vec::new();
+        for l in letters {
+            let bars = match &by_sequence[&l.sequence].imb {
+                Some(Ok((_, bars))) => Some(bars.as_str()),
+                _ => None,
+            };
+            for part in &l.parts {
+                let at = part.record_at.ok_or("a letter without its record")?;
+                let (tag, record) = spooled(&spool, at)?;
+                let locale = crate::layout::locale::rules(&tag)
+                    .ok_or_else(|| format!("{SPOOL_FILE}: unknown locale {tag}"))?;
+                let doc = renderer
+                    .layout_piece(&record, locale, l.sequence, bars)
+                    .map_err(|e| format!("record {}: {e}", part.record_id))?;
+                docs.push(doc);
+                super::render::tidy_after(&laid_out);
+            }
+        }
+        renderer.export_together(docs)
+    };
+    let made = crate::output::print::produce(out, &settings, letters, run_id, Some(&together));
+    let (placed, output) = made.map_err(|e| Error::Output(format!("print files: {e}")))?;
+    std::fs::remove_file(&spool_path).map_err(|e| Error::io(&spool_path, e))?;
     // Each rendered letter's entry links to its piece, found by the piece
     // number its record was planned with (no map of record ids: a few
     // bytes a piece).

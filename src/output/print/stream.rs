@@ -4,10 +4,14 @@
 //! object offsets (8 bytes an object) and a digest per distinct stream
 //! that a later letter may share.
 //!
-//! Each letter's objects reachable from its pages are renumbered into the
-//! print file (its catalog, structure tree and outline stay behind: a print
-//! file is for printing), identical streams (a logo, a colour profile) are
-//! written once, and every object is serialised with lopdf's own writer.
+//! A letter's pages come from a [`Source`]: its own PDF, or a PDF that
+//! several letters were exported in together. The objects its pages reach
+//! are renumbered into the print file (a source's catalog, structure tree
+//! and outline stay behind: a print file is for printing); an object of the
+//! source that an earlier letter of it reached (a font subset shared by the
+//! letters exported together) is written once, identical streams of
+//! different sources (a logo, a colour profile) too, and every object is
+//! serialised with lopdf's own writer.
 //!
 //! With document parts on, the file carries the PDF/VT document part
 //! structure (ISO 16612-2): a `DPartRoot` in the catalog whose root node
@@ -16,7 +20,7 @@
 //! page names its `DPart`. Not met are the rest of PDF/VT-1: its PDF/X-4
 //! base (output intent, trim boxes) and the `GTS_PDFVTVersion` metadata.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::Write;
 
 use lopdf::{dictionary, Dictionary, Document, Object, ObjectId, Stream};
@@ -56,6 +60,45 @@ pub struct PieceMarks<'a> {
     pub inserts: &'a [String],
     /// Its document part metadata, for PDF/VT.
     pub dpm: Dictionary,
+}
+
+/// A PDF whose pages go into the stream: a letter's own, or several
+/// letters laid out and exported together (whose fonts they share).
+pub struct Source {
+    doc: Document,
+    pages: Vec<ObjectId>,
+    page_set: HashSet<ObjectId>,
+    /// Its objects written so far, with their ids in the stream: a font
+    /// that a later letter of the same source uses is written once.
+    taken: HashMap<ObjectId, u32>,
+}
+
+impl Source {
+    /// Reads a PDF.
+    pub fn load(bytes: &[u8]) -> Result<Source, String> {
+        let doc = Document::load_mem(bytes).map_err(|e| e.to_string())?;
+        let pages: Vec<ObjectId> = doc.get_pages().into_values().collect();
+        Ok(Source {
+            doc,
+            page_set: pages.iter().copied().collect(),
+            pages,
+            taken: HashMap::new(),
+        })
+    }
+
+    /// Its page count.
+    pub fn page_count(&self) -> usize {
+        self.pages.len()
+    }
+}
+
+/// One letter of a mail piece: its source (an index into the sources
+/// given with it), its pages there, and the page count it is padded to
+/// with blank pages of its last page's size.
+pub struct Take {
+    pub source: usize,
+    pub pages: std::ops::Range<usize>,
+    pub padded: usize,
 }
 
 /// A PDF written piece by piece; see the module docs.
@@ -125,12 +168,12 @@ impl<W: Write> PdfStream<W> {
         self.out.write_all(b"\nendobj\n").map_err(io)
     }
 
-    /// Writes one mail piece: its letters (PDF bytes, each padded to the
-    /// given page count with blank pages of its last page's size), with the
-    /// sheet marks and, with document parts, its `DPart`.
+    /// Writes one mail piece: its letters (see [`Take`]), with the sheet
+    /// marks and, with document parts, its `DPart`.
     pub fn add_piece(
         &mut self,
-        letters: &[(Vec<u8>, usize)],
+        sources: &mut [Source],
+        letters: &[Take],
         marks: Option<PieceMarks>,
     ) -> Result<(), String> {
         // A document part needs the piece's metadata: none without marks.
@@ -141,9 +184,17 @@ impl<W: Write> PdfStream<W> {
         let mut pages: Vec<(u32, Dictionary)> = Vec::new();
         let mut padding = BTreeSet::new();
         let mut objects: BTreeMap<u32, Object> = BTreeMap::new();
-        for (bytes, padded) in letters {
-            let (own, media) = self.take_letter(bytes, &mut pages, &mut objects)?;
-            for _ in own..*padded {
+        for take in letters {
+            let source = sources
+                .get_mut(take.source)
+                .ok_or("a letter without its source")?;
+            let ids = source
+                .pages
+                .get(take.pages.clone())
+                .ok_or("a letter's pages are not in its source")?
+                .to_vec();
+            let (own, media) = self.take_letter(source, &ids, &mut pages, &mut objects)?;
+            for _ in own..take.padded {
                 let id = self.reserve();
                 padding.insert(pages.len());
                 let media = media.clone().unwrap_or_else(|| {
@@ -188,40 +239,49 @@ impl<W: Write> PdfStream<W> {
     }
 
     /// Reads one letter: its pages (their inherited attributes made their
-    /// own) go to `pages`, the objects they reach to `objects`, all
-    /// renumbered into this file, shared streams pointed at their first
-    /// copy. Returns its own page count and its last page's size.
+    /// own) go to `pages`, the objects they reach and this stream has not
+    /// written yet to `objects`, all renumbered into this file, shared
+    /// streams pointed at their first copy. Returns its own page count and
+    /// its last page's size.
     fn take_letter(
         &mut self,
-        bytes: &[u8],
+        source: &mut Source,
+        page_ids: &[ObjectId],
         pages: &mut Vec<(u32, Dictionary)>,
         objects: &mut BTreeMap<u32, Object>,
     ) -> Result<(usize, Option<Object>), String> {
-        let doc = Document::load_mem(bytes).map_err(|e| e.to_string())?;
-        let page_ids: Vec<ObjectId> = doc.get_pages().into_values().collect();
-        let dicts = own_pages(&doc, &page_ids)?;
-        let reach = reachable(&doc, &dicts, &page_ids);
+        let doc = &source.doc;
+        let map = &mut source.taken;
+        let dicts = own_pages(doc, page_ids)?;
+        let reach = reachable(doc, &dicts, &source.page_set);
         let mut contents = Vec::new();
         for d in &dicts {
             if let Ok(c) = d.get(b"Contents") {
                 refs(c, &mut contents);
             }
         }
+        // Written for an earlier letter of the same source: nothing to do.
+        let new: Vec<ObjectId> = reach
+            .iter()
+            .filter(|id| !map.contains_key(id))
+            .copied()
+            .collect();
         // A stream already written (the same dictionary and data) is
         // shared: its references point at the first copy.
-        let mut map: HashMap<ObjectId, u32> = HashMap::new();
         let mut keys: HashMap<ObjectId, u128> = HashMap::new();
-        for id in &reach {
+        let mut shared = BTreeSet::new();
+        for id in &new {
             if contents.contains(id) {
                 continue; // a page's own content
             }
             if let Ok(Object::Stream(stream)) = doc.get_object(*id) {
                 let mut object = Object::Stream(stream.clone());
-                renumber(&mut object, &map, false);
+                renumber(&mut object, map, false);
                 let key = stream_key(&object);
                 match self.shared.get(&key) {
                     Some(&first) => {
                         map.insert(*id, first);
+                        shared.insert(*id);
                     }
                     None => {
                         keys.insert(*id, key);
@@ -229,34 +289,29 @@ impl<W: Write> PdfStream<W> {
                 }
             }
         }
-        // The streams found written before.
-        let shared: BTreeSet<ObjectId> = map.keys().copied().collect();
-        let fresh: Vec<ObjectId> = page_ids
+        for id in page_ids
             .iter()
-            .chain(reach.iter().filter(|id| !map.contains_key(id)))
-            .copied()
-            .collect();
-        for id in fresh {
-            map.insert(id, self.reserve());
+            .chain(new.iter().filter(|id| !shared.contains(id)))
+        {
+            let fresh = self.reserve();
+            map.insert(*id, fresh);
         }
-        for id in &reach {
+        for id in new.iter().filter(|id| !shared.contains(id)) {
             let Ok(object) = doc.get_object(*id) else {
                 continue;
             };
             if let Some(key) = keys.get(id) {
                 self.shared.insert(*key, map[id]);
-            } else if shared.contains(id) {
-                continue; // written before
             }
             let mut object = object.clone();
-            renumber(&mut object, &map, true);
+            renumber(&mut object, map, true);
             objects.insert(map[id], object);
         }
         let media = dicts.last().and_then(|d| d.get(b"MediaBox").ok().cloned());
         let own = dicts.len();
         for (id, mut page) in page_ids.iter().zip(dicts) {
             let mut object = Object::Dictionary(std::mem::take(&mut page));
-            renumber(&mut object, &map, true);
+            renumber(&mut object, map, true);
             if let Object::Dictionary(d) = object {
                 pages.push((map[id], d));
             }
@@ -309,7 +364,10 @@ impl<W: Write> PdfStream<W> {
         share: bool,
         objects: &mut BTreeMap<u32, Object>,
     ) -> u32 {
-        let s = Object::Stream(Stream::new(dictionary! {}, content));
+        let mut stream = Stream::new(dictionary! {}, content);
+        // Compressed when it pays (lopdf keeps a short one as it is).
+        let _ = stream.compress();
+        let s = Object::Stream(stream);
         let key = stream_key(&s);
         if let Some(&id) = self.shared.get(&key).filter(|_| share) {
             return id;
@@ -405,8 +463,13 @@ fn own_pages(doc: &Document, page_ids: &[ObjectId]) -> Result<Vec<Dictionary>, S
     Ok(dicts)
 }
 
-/// The objects a letter's pages reach (its pages themselves aside).
-fn reachable(doc: &Document, dicts: &[Dictionary], page_ids: &[ObjectId]) -> BTreeSet<ObjectId> {
+/// The objects a letter's pages reach (pages themselves aside: a link to
+/// another letter's page of the same source is left behind).
+fn reachable(
+    doc: &Document,
+    dicts: &[Dictionary],
+    page_ids: &HashSet<ObjectId>,
+) -> BTreeSet<ObjectId> {
     let mut reach = BTreeSet::new();
     let mut todo: Vec<ObjectId> = Vec::new();
     for d in dicts {

@@ -408,15 +408,13 @@ impl Renderer {
         self.render_inner(record_id, record, locale, Mode::PdfAndWarnings, None)
     }
 
-    fn render_inner(
+    /// The Typst world of one record (with its piece file, when given).
+    fn world(
         &self,
-        record_id: &str,
         record: &Map<String, Value>,
         locale: &Rules,
-        mode: Mode,
         piece: Option<Bytes>,
-    ) -> std::result::Result<Rendered, String> {
-        let want_warnings = mode == Mode::PdfAndWarnings;
+    ) -> RecordWorld<'_> {
         let piece = piece.unwrap_or_else(|| self.no_piece.clone());
         let json = serde_json::to_vec(record).expect("JSON serializes");
         let recipient = match &self.recipient {
@@ -428,13 +426,71 @@ impl Renderer {
             .expect("JSON serializes"),
             None => b"null".to_vec(),
         };
-        let world = RecordWorld {
+        RecordWorld {
             shared: self,
             recipient: Bytes::new(recipient),
             record: Bytes::new(json),
             locale: self.locales[locale.tag].clone(),
             piece,
+        }
+    }
+
+    /// Lays out a letter of a mail piece again, as [`Renderer::render_piece`]
+    /// compiled it (same record, piece number, IMb and as-of date), for a
+    /// print file that exports many letters together (see
+    /// [`Renderer::export_together`]). The checks are not repeated: the
+    /// letter passed them when it was rendered.
+    pub fn layout_piece(
+        &self,
+        record: &Map<String, Value>,
+        locale: &Rules,
+        sequence: u32,
+        imb: Option<&str>,
+    ) -> std::result::Result<PagedDocument, String> {
+        let piece = serde_json::json!({"sequence": sequence, "imb": imb});
+        let piece = Bytes::new(serde_json::to_vec(&piece).expect("JSON serializes"));
+        let world = self.world(record, locale, Some(piece));
+        typst::compile::<PagedDocument>(&world)
+            .output
+            .map_err(|errors| describe(&world, &errors))
+    }
+
+    /// Exports the pages of several laid-out letters as one untagged PDF:
+    /// each font is subset once for all of them (a letter's own PDF carries
+    /// its own subsets, about two thirds of its bytes). Its metadata is
+    /// fixed, so the same letters give the same bytes.
+    pub fn export_together(
+        &self,
+        docs: Vec<PagedDocument>,
+    ) -> std::result::Result<Vec<u8>, String> {
+        let pages: typst::ecow::EcoVec<_> =
+            docs.into_iter().flat_map(|d| d.pages().to_vec()).collect();
+        let mut doc = PagedDocument::new(pages, Default::default());
+        doc.info_mut().title = Some(self.title.as_str().into());
+        doc.info_mut().date = Smart::Custom(Some(self.today));
+        let options = PdfOptions {
+            ident: Smart::Custom("print".to_owned()),
+            creator: Smart::Custom(Some(format!("letterpress {}", env!("CARGO_PKG_VERSION")))),
+            timestamp: Some(self.timestamp),
+            tagged: false,
+            ..PdfOptions::default()
         };
+        typst_pdf::pdf(&doc, &options).map_err(|errors| {
+            let list: Vec<String> = errors.iter().map(|e| e.message.to_string()).collect();
+            format!("exporting letters together: {}", list.join("; "))
+        })
+    }
+
+    fn render_inner(
+        &self,
+        record_id: &str,
+        record: &Map<String, Value>,
+        locale: &Rules,
+        mode: Mode,
+        piece: Option<Bytes>,
+    ) -> std::result::Result<Rendered, String> {
+        let want_warnings = mode == Mode::PdfAndWarnings;
+        let world = self.world(record, locale, piece);
         let result = typst::compile::<PagedDocument>(&world);
         let mut warnings: Vec<String> = Vec::new();
         if want_warnings {
