@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::manifest::journal;
 use crate::model::file::FileEntry;
-use crate::model::manifest::{Document, MANIFEST_FILE};
+use crate::model::manifest::{Document, Manifest, MANIFEST_FILE};
 use crate::model::print::{Envelope, Piece, Plex, PrintSettings};
 use crate::output::print::{produce_named, Letter, Part};
 use crate::util::clock::now_rfc3339;
@@ -116,6 +116,31 @@ fn checked_part(run: &Path, d: &Document, p: &Piece) -> Result<Part> {
     })
 }
 
+/// A reprint's print settings: the run's plex and inserter marks, one
+/// file, each piece keeping its envelope class.
+fn reprint_settings<'a>(m: &Manifest, chosen: impl Iterator<Item = &'a Piece>) -> PrintSettings {
+    let mut envelopes: Vec<Envelope> = Vec::new();
+    for p in chosen {
+        if !envelopes.iter().any(|e| e.name == p.envelope) {
+            envelopes.push(Envelope {
+                name: p.envelope.clone(),
+                max_sheets: None,
+                weight: 0.0,
+                divert: false,
+            });
+        }
+    }
+    PrintSettings {
+        plex: m.print.as_ref().map_or(Plex::Simplex, |p| p.plex),
+        max_sheets_per_file: usize::MAX,
+        envelopes,
+        // The same inserter marks as the original pieces.
+        omr: m.print.as_ref().and_then(|p| p.omr.clone()),
+        datamatrix: m.print.as_ref().and_then(|p| p.datamatrix.clone()),
+        ..PrintSettings::default()
+    }
+}
+
 /// Reprints pieces of a finished print run: the same letters (so the same
 /// pages, piece numbers and marks) in a new print file with its own ticket,
 /// recorded in [`REPRINTS_FILE`]. `pieces` are sequence numbers; `records`
@@ -151,27 +176,7 @@ pub fn reprint(run: &Path, pieces: &[u32], records: &[String]) -> Result<Reprint
             weight: Some((p.weight, p.weight_class.clone())).filter(|(_, c)| !c.is_empty()),
         });
     }
-    // The run's plex; one file; each piece keeps its envelope class.
-    let mut envelopes: Vec<Envelope> = Vec::new();
-    for (_, p) in &chosen {
-        if !envelopes.iter().any(|e| e.name == p.envelope) {
-            envelopes.push(Envelope {
-                name: p.envelope.clone(),
-                max_sheets: None,
-                weight: 0.0,
-                divert: false,
-            });
-        }
-    }
-    let settings = PrintSettings {
-        plex: m.print.as_ref().map_or(Plex::Simplex, |p| p.plex),
-        max_sheets_per_file: usize::MAX,
-        envelopes,
-        // The same inserter marks as the original pieces.
-        omr: m.print.as_ref().and_then(|p| p.omr.clone()),
-        datamatrix: m.print.as_ref().and_then(|p| p.datamatrix.clone()),
-        ..PrintSettings::default()
-    };
+    let settings = reprint_settings(&m, chosen.iter().map(|(_, p)| *p));
     let n = reprints(run).len() + 1;
     let stem = format!("reprint-{n:03}");
     let (placed, output) = produce_named(

@@ -248,16 +248,13 @@ fn presorted(sequence: Option<&Path>) -> Result<HashMap<String, usize>> {
         .collect())
 }
 
-/// Combines the run's letters into print files and a job ticket, and links
-/// each letter's entry in the journal to its piece (rewriting the journal).
-pub fn print_files(
-    (layout, renderer): (&Layout, &Renderer),
-    out: &Path,
+/// The run's rendered letters as mail pieces in mailing order, from the
+/// journal and the plan.
+fn rendered_letters(
     folder: &Path,
     pieces: &Pieces,
-    run_id: &str,
-) -> Result<(PrintOutput, DocumentsFile)> {
-    let settings = layout.meta.print.clone().unwrap_or_default();
+    by_sequence: &HashMap<u32, &Planned>,
+) -> Result<Vec<Letter>> {
     // The rendered letters, by piece and their place in mailing order: one
     // flat list, so memory is a few words a letter.
     let mut rendered: Vec<(u32, usize, Part)> = Vec::new();
@@ -280,7 +277,6 @@ pub fn print_files(
         }
     }
     rendered.sort_by_key(|(sequence, position, _)| (*sequence, *position));
-    let by_sequence: HashMap<u32, &Planned> = pieces.values().map(|p| (p.sequence, p)).collect();
     let mut letters: Vec<Letter> = Vec::new();
     for (sequence, _, part) in rendered {
         if let Some(last) = letters.last_mut().filter(|l| l.sequence == sequence) {
@@ -302,6 +298,21 @@ pub fn print_files(
             weight: None,
         });
     }
+    Ok(letters)
+}
+
+/// Combines the run's letters into print files and a job ticket, and links
+/// each letter's entry in the journal to its piece (rewriting the journal).
+pub fn print_files(
+    (layout, renderer): (&Layout, &Renderer),
+    out: &Path,
+    folder: &Path,
+    pieces: &Pieces,
+    run_id: &str,
+) -> Result<(PrintOutput, DocumentsFile)> {
+    let settings = layout.meta.print.clone().unwrap_or_default();
+    let by_sequence: HashMap<u32, &Planned> = pieces.values().map(|p| (p.sequence, p)).collect();
+    let letters = rendered_letters(folder, pieces, &by_sequence)?;
     let spool_path = folder.join(SPOOL_FILE);
     let spool = std::fs::File::open(&spool_path).map_err(|e| Error::io(&spool_path, e))?;
     let laid_out = AtomicUsize::new(0);
