@@ -805,6 +805,8 @@ fn print_files_show_each_letter_as_its_own_pdf_with_shared_fonts() {
     let out = printed_welcome(&dir);
     let file = out.join("print/print-001.pdf");
     assert!(qpdf_check(&file).status.success());
+    // The checked records kept for laying the letters out again are gone.
+    assert!(!out.join("print-records.jsonl").exists());
     let pieces: Vec<_> = ticket(&out)
         .into_iter()
         .filter(|r| r["sequence"].parse::<u32>().is_ok())

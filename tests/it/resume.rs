@@ -347,6 +347,11 @@ fn kill_in_print(data: &Path, out: &Path, delay: Duration) -> bool {
 fn resume_print(data: &Path, out: &Path, clean: &Path, what: &str) {
     let res = letterpress_with_layouts(&layouts(), &run_args(data, out, &["--print", "--resume"]));
     assert_eq!(res.status.code(), Some(1), "{what}: {}", describe(&res));
+    // The records kept for the print files are gone once they are made.
+    assert!(
+        !out.join("print-records.jsonl").exists(),
+        "{what}: spool left"
+    );
     assert!(
         std::fs::read(out.join("documents.jsonl")).unwrap()
             == std::fs::read(clean.join("documents.jsonl")).unwrap(),

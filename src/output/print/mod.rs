@@ -951,6 +951,20 @@ mod tests {
     }
 
     #[test]
+    fn letters_are_exported_together_in_runs_of_whole_pieces() {
+        let l = letters(&[10, 10, 10, 40, 5, 30]);
+        let refs: Vec<&Letter> = l.iter().collect();
+        // Up to 32 pages a run; a longer piece alone; never split.
+        assert_eq!(export_runs(&refs), vec![0..3, 3..4, 4..5, 5..6]);
+        let mut household = letters(&[20, 20]);
+        let second = household.pop().unwrap().parts;
+        household[0].parts.extend(second);
+        let refs: Vec<&Letter> = household.iter().collect();
+        assert_eq!(export_runs(&refs), vec![0..1]);
+        assert!(export_runs(&[]).is_empty());
+    }
+
+    #[test]
     fn a_new_file_starts_before_a_piece_would_pass_the_limit_never_inside_one() {
         let s = settings("plex: simplex\nmax_sheets_per_file: 4\n");
         // 3 + 2 > 4: the second piece opens file 2; a piece larger than the
