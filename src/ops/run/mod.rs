@@ -644,8 +644,8 @@ fn finish(
         resumed,
     } = opened;
     let (mut documents, tally) = journal.finish()?;
-    // Rendering is over: the renderers (fonts, parsed templates) and Typst's
-    // memoised results go before the print files are made.
+    // Rendering is over: Typst's memoised results go. The letter's renderer
+    // stays for the print files, which lay the letters out again.
     typst::comemo::evict(0);
     let print = match (&pieces, &prepared.stage.pdf) {
         (Some(pieces), Some(renderer)) => {

@@ -736,12 +736,8 @@ fn write_print_file(
         let Some(together) = together else {
             for (letter, piece) in letters.iter().zip(pieces) {
                 let (mut sources, takes) = own_pdfs(out, settings.plex, letter).map_err(other)?;
-                pdf.add_piece(
-                    &mut sources,
-                    &takes,
-                    Some(piece_marks(&marks, piece, run_id)),
-                )
-                .map_err(other)?;
+                pdf.add_piece(&mut sources, &takes, Some(piece_marks(&marks, piece)))
+                    .map_err(other)?;
             }
             return pdf.finish(None).map(|_| ()).map_err(other);
         };
@@ -785,12 +781,12 @@ fn write_print_file(
 }
 
 /// A piece's sheet marks and document part metadata.
-fn piece_marks<'a>(marks: &'a SheetMarks<'a>, piece: &'a Piece, run_id: &str) -> PieceMarks<'a> {
+fn piece_marks<'a>(marks: &'a SheetMarks<'a>, piece: &'a Piece) -> PieceMarks<'a> {
     PieceMarks {
         marks,
         piece: piece.sequence,
         inserts: &piece.inserts,
-        dpm: dpm(piece, run_id),
+        dpm: dpm(piece, marks.run_id),
     }
 }
 
@@ -831,7 +827,7 @@ fn write_run<W: std::io::Write>(
                 }
             })
             .collect();
-        let m = piece_marks(marks, pieces[i], marks.run_id);
+        let m = piece_marks(marks, pieces[i]);
         pdf.add_piece(&mut sources, &takes, Some(m))?;
     }
     Ok(())

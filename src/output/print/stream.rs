@@ -253,19 +253,15 @@ impl<W: Write> PdfStream<W> {
         let doc = &source.doc;
         let map = &mut source.taken;
         let dicts = own_pages(doc, page_ids)?;
-        let reach = reachable(doc, &dicts, &source.page_set);
+        // What an earlier letter of the same source took (a shared font, and
+        // all it reaches) is written: the walk stops there.
+        let new = reachable(doc, &dicts, &source.page_set, map);
         let mut contents = Vec::new();
         for d in &dicts {
             if let Ok(c) = d.get(b"Contents") {
                 refs(c, &mut contents);
             }
         }
-        // Written for an earlier letter of the same source: nothing to do.
-        let new: Vec<ObjectId> = reach
-            .iter()
-            .filter(|id| !map.contains_key(id))
-            .copied()
-            .collect();
         // A stream already written (the same dictionary and data) is
         // shared: its references point at the first copy.
         let mut keys: HashMap<ObjectId, u128> = HashMap::new();
@@ -464,11 +460,13 @@ fn own_pages(doc: &Document, page_ids: &[ObjectId]) -> Result<Vec<Dictionary>, S
 }
 
 /// The objects a letter's pages reach (pages themselves aside: a link to
-/// another letter's page of the same source is left behind).
+/// another letter's page of the same source is left behind), but for those
+/// already `taken`, and what only they reach.
 fn reachable(
     doc: &Document,
     dicts: &[Dictionary],
     page_ids: &HashSet<ObjectId>,
+    taken: &HashMap<ObjectId, u32>,
 ) -> BTreeSet<ObjectId> {
     let mut reach = BTreeSet::new();
     let mut todo: Vec<ObjectId> = Vec::new();
@@ -478,7 +476,7 @@ fn reachable(
         }
     }
     while let Some(id) = todo.pop() {
-        if page_ids.contains(&id) || !reach.insert(id) {
+        if page_ids.contains(&id) || taken.contains_key(&id) || !reach.insert(id) {
             continue;
         }
         if let Ok(o) = doc.get_object(id) {
