@@ -19,7 +19,7 @@ use crate::layout::texts::Texts;
 use crate::model::file::FileEntry;
 use crate::model::layout::LayoutMeta;
 use crate::model::manifest::Document;
-use crate::model::vocab::{Channel, Format};
+use crate::model::vocab::{Channel, Format, LetterFormat};
 
 /// A record that passed every check and waits to be rendered.
 pub struct Job {
@@ -38,6 +38,8 @@ pub struct Job {
     pub locale: &'static Rules,
     /// Its decision on each channel of the run.
     pub route: Route,
+    /// The form of its letter, when the layout has an `accessibility_field`.
+    pub format: Option<LetterFormat>,
     /// The mail piece number in a print run.
     pub sequence: Option<u32>,
     /// Its IMb (payload, bars) or why it cannot have one.
@@ -171,6 +173,10 @@ impl<'a> Checker<'a> {
             return fail(Some(id), why);
         }
         self.seen.insert(key, line);
+        let format = match letter_format(meta.accessibility_field.as_deref(), &record) {
+            Ok(format) => meta.accessibility_field.as_ref().map(|_| format),
+            Err(why) => return fail(Some(id), why),
+        };
         let locale = record_locale(&self.layout.meta, self.texts, &record);
         let route = route::route(&self.layout.meta, &record, channels, suppressed);
         let planned = self.pieces.and_then(|p| p.get(&index));
@@ -184,6 +190,7 @@ impl<'a> Checker<'a> {
             record,
             locale,
             route,
+            format,
             sequence,
             imb,
         }))
@@ -226,6 +233,37 @@ pub fn record_locale(
         .unwrap_or(&locale::RULES[0])
 }
 
+/// The form the record's letter takes: its `accessibility_field` read
+/// (`standard`, `large-print`; empty or absent: standard). An other value
+/// is an error naming the field.
+pub fn letter_format(
+    field: Option<&str>,
+    record: &Map<String, Value>,
+) -> std::result::Result<LetterFormat, String> {
+    let Some(field) = field else {
+        return Ok(LetterFormat::Standard);
+    };
+    let wrong = |v: &dyn std::fmt::Display| {
+        format!("field `{field}`: `{v}` is not a letter format this layout makes (standard or large-print)")
+    };
+    match record.get(field) {
+        None | Some(Value::Null) => Ok(LetterFormat::Standard),
+        Some(Value::String(s)) => {
+            let words: Vec<String> = s
+                .split(|c: char| c.is_whitespace() || c == '-' || c == '_')
+                .filter(|w| !w.is_empty())
+                .map(str::to_lowercase)
+                .collect();
+            match words.join("-").as_str() {
+                "" | "standard" => Ok(LetterFormat::Standard),
+                "large-print" | "large" => Ok(LetterFormat::LargePrint),
+                _ => Err(wrong(&s.trim())),
+            }
+        }
+        Some(v) => Err(wrong(v)),
+    }
+}
+
 impl Job {
     /// The entry of the first channel on which this checked record is
     /// bound to fail before it is rendered (its route fails it, or its
@@ -252,13 +290,17 @@ impl Job {
 
     /// The entry of this record's `channel` for the file rendered for it.
     pub fn rendered(&self, channel: Channel, file: FileEntry) -> Document {
-        Document::rendered(
+        let mut doc = Document::rendered(
             self.index,
             self.line,
             &self.id,
             channel,
             self.locale.tag,
             file,
-        )
+        );
+        if channel == Channel::Pdf {
+            doc.format = self.format;
+        }
+        doc
     }
 }

@@ -15,7 +15,10 @@
 //! - a record that wants email but has no valid address falls back to print:
 //!   its email is routed elsewhere and its letter rendered, both saying why.
 //!   If the run has no pdf channel, the email fails instead, since the
-//!   customer would otherwise get nothing.
+//!   customer would otherwise get nothing;
+//! - the web letter (the `web` channel) is rendered for every record that is
+//!   not suppressed, whatever its preference: it is the copy the customer
+//!   portal keeps, not a way of reaching the customer.
 //!
 //! The two are kept apart because they mean different things to a reviewer:
 //! a suppressed document is one the bank chose not to send, a document
@@ -330,6 +333,9 @@ pub fn route(
                     Channel::Pdf => {
                         Decision::Elsewhere("contact preference is email: routed to email".into())
                     }
+                    // The portal keeps every customer's letter, whatever
+                    // the channel it reaches them by.
+                    Channel::Web => Decision::Render(None),
                 }
             };
             (c, d)

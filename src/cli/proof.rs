@@ -16,7 +16,8 @@ pub struct Args {
     layout: LayoutRef,
     #[command(flatten)]
     records: Records,
-    /// The proof PDF to write; the emails go next to it as .html.
+    /// The proof PDF to write; the emails go next to it as .html, the web
+    /// letters as -web.html.
     #[arg(long)]
     out: PathBuf,
     /// Random records on top of the chosen ones.
@@ -58,13 +59,13 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
             report.picks.len(),
             report.pdf.display(),
             report.pages,
-            report
-                .html
-                .as_ref()
+            [&report.html, &report.web]
+                .iter()
+                .filter_map(|h| h.as_ref())
                 .map(|h| format!(" and {}", h.display()))
-                .unwrap_or_default()
+                .collect::<String>()
         ),
-        serde_json::json!({"pdf": report.pdf, "html": report.html, "pages": report.pages}),
+        serde_json::json!({"pdf": report.pdf, "html": report.html, "web": report.web, "pages": report.pages}),
     );
     Ok(out.summary(EXIT_OK, &report))
 }

@@ -289,6 +289,7 @@ fn check_references(dir: &Path, meta: &LayoutMeta, problems: &mut Vec<String>) {
     for (key, field) in [
         ("locale_field", meta.locale_field.as_deref()),
         ("preference_field", meta.preference_field.as_deref()),
+        ("accessibility_field", meta.accessibility_field.as_deref()),
         (
             "email.to_field",
             meta.email.as_ref().map(|e| e.to_field.as_str()),
@@ -310,6 +311,19 @@ fn check_references(dir: &Path, meta: &LayoutMeta, problems: &mut Vec<String>) {
     }
     if let Some(print) = &meta.print {
         check_print(meta, print, problems);
+    }
+    let large = &meta.large_print;
+    if large.min_size.is_nan() || large.min_size < 16.0 {
+        problems.push(format!(
+            "large_print.min_size is {} pt; clear print needs at least 16",
+            large.min_size
+        ));
+    }
+    if large.scale.is_nan() || large.scale < 1.0 {
+        problems.push(format!(
+            "large_print.scale is {}; it must be at least 1",
+            large.scale
+        ));
     }
 }
 

@@ -52,6 +52,9 @@ pub struct Summary {
     pub routed_elsewhere: BTreeMap<String, usize>,
     /// Pages per letter -> letters.
     pub pages: BTreeMap<usize, usize>,
+    /// Letter format (`standard`, `large-print`) -> letters, for layouts
+    /// that read the customer's accessibility preference.
+    pub formats: BTreeMap<&'static str, usize>,
     /// A few rendered documents per channel: (channel, record id, path).
     pub samples: Vec<(String, String, String)>,
 }
@@ -104,6 +107,9 @@ pub fn summarize(folder: &Path) -> Result<Summary> {
             DocStatus::Rendered => {
                 if d.channel == "pdf" {
                     *s.pages.entry(d.pages).or_default() += 1;
+                    if let Some(format) = d.format {
+                        *s.formats.entry(format.name()).or_default() += 1;
+                    }
                 }
                 let shown = per_channel.entry(d.channel.clone()).or_default();
                 if *shown < SAMPLES {
@@ -165,6 +171,13 @@ pub fn html(m: &Manifest, s: &Summary, samples: &[Sample], links: &str) -> Strin
     if !s.pages.is_empty() {
         h.push_str("<h2>Pages per letter</h2>\n");
         h.push_str(&histogram(&s.pages));
+    }
+    if !s.formats.is_empty() {
+        h.push_str("<h2>Letters by format</h2>\n<table>\n<thead><tr><th>Format</th><th class=\"n\">Letters</th></tr></thead>\n<tbody>\n");
+        for (format, n) in &s.formats {
+            let _ = writeln!(h, "<tr><td>{format}</td><td class=\"n\">{n}</td></tr>");
+        }
+        h.push_str("</tbody>\n</table>\n");
     }
     print_section(&mut h, m);
     h.push_str(PIECES_START);

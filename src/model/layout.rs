@@ -157,6 +157,15 @@ pub struct LayoutMeta {
     /// The preference of records that state none.
     #[serde(default)]
     pub default_preference: Preference,
+    /// The record field holding the customer's accessibility preference:
+    /// `standard` or `large-print` (empty: standard). Other values fail the
+    /// record, naming the field: a request the engine cannot meet is never
+    /// silently ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accessibility_field: Option<String>,
+    /// How large-print letters are made (see [`LargePrintSettings`]).
+    #[serde(default)]
+    pub large_print: LargePrintSettings,
     /// Where the recipient's name and address are, for the engine's name
     /// and address rules (see [`crate::render::names`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -183,6 +192,55 @@ fn default_template() -> String {
 
 fn default_locale() -> String {
     "en-GB".into()
+}
+
+/// Large print (`large_print:` in `layout.yaml`), after the RNIB's clear
+/// print guidance: the template reads these through the engine's module
+/// `/letterpress/format.typ`, and the engine checks the result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LargePrintSettings {
+    /// The smallest text size in points anywhere on a large-print letter
+    /// except the address block (which must fit the envelope window).
+    /// At least 16.
+    #[serde(default = "default_large_size")]
+    pub min_size: f64,
+    /// The factor the template's sizes grow by (`size(10pt)` gives 16 pt
+    /// at 1.6), never below `min_size`.
+    #[serde(default = "default_large_scale")]
+    pub scale: f64,
+    /// The page limit of a large-print letter. Default: `page.max_pages`
+    /// times the square of `scale`, rounded up (the text takes that much
+    /// more room).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pages: Option<usize>,
+}
+
+impl Default for LargePrintSettings {
+    fn default() -> Self {
+        LargePrintSettings {
+            min_size: default_large_size(),
+            scale: default_large_scale(),
+            max_pages: None,
+        }
+    }
+}
+
+fn default_large_size() -> f64 {
+    16.0
+}
+
+fn default_large_scale() -> f64 {
+    1.6
+}
+
+impl LargePrintSettings {
+    /// The page limit of a large-print letter of a layout whose standard
+    /// letters may have `standard` pages.
+    pub fn page_limit(&self, standard: usize) -> usize {
+        self.max_pages
+            .unwrap_or_else(|| (standard as f64 * self.scale * self.scale).ceil() as usize)
+    }
 }
 
 /// The email channel of a layout (`email:` in `layout.yaml`).

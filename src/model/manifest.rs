@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::file::FileEntry;
 use crate::model::print::{Piece, PrintOutput};
-use crate::model::vocab::{Channel, DocStatus};
+use crate::model::vocab::{Channel, DocStatus, LetterFormat};
 
 /// The manifest schema version.
 pub const MANIFEST_VERSION: u32 = 5;
@@ -304,6 +304,10 @@ pub struct Document {
     /// The locale the document was rendered in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locale: Option<String>,
+    /// A letter's format (`standard`, `large-print`), when its layout
+    /// reads the customer's accessibility preference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<LetterFormat>,
     /// Email: the recipient.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
@@ -354,6 +358,7 @@ impl Document {
             record_id: record_id.map(str::to_owned),
             channel: channel.name().into(),
             locale: None,
+            format: None,
             to: None,
             subject: None,
             message_id: None,
@@ -419,6 +424,7 @@ impl Document {
             record_id: Some(record_id.to_owned()),
             channel: channel.name().into(),
             locale: Some(locale.to_owned()),
+            format: None,
             to: None,
             subject: None,
             message_id: None,

@@ -13,6 +13,9 @@ pub enum Channel {
     Pdf,
     /// An email (HTML + text, as a `.eml` file).
     Email,
+    /// A web letter: an accessible HTML page of the letter, made from the
+    /// same template, for the customer portal and screen readers.
+    Web,
 }
 
 impl Channel {
@@ -21,6 +24,7 @@ impl Channel {
         match self {
             Channel::Pdf => "pdf",
             Channel::Email => "email",
+            Channel::Web => "web",
         }
     }
 }
@@ -36,6 +40,32 @@ pub enum Preference {
     /// Both.
     #[default]
     Both,
+}
+
+/// The form a letter takes for its reader: the layout's
+/// `accessibility_field` picks it per record (see
+/// [`crate::check::record::letter_format`]).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum LetterFormat {
+    /// The layout as designed.
+    #[default]
+    Standard,
+    /// Clear print at a larger size: the same template, rendered by the
+    /// engine with the layout's `large_print` settings.
+    LargePrint,
+}
+
+impl LetterFormat {
+    /// The name in records, manifests and the template (`format.typ`).
+    pub fn name(self) -> &'static str {
+        match self {
+            LetterFormat::Standard => "standard",
+            LetterFormat::LargePrint => "large-print",
+        }
+    }
 }
 
 /// The format of a data file.
@@ -142,7 +172,7 @@ pub trait Named: Sized + Copy + 'static {
 }
 
 impl Named for Channel {
-    const ALL: &'static [Channel] = &[Channel::Pdf, Channel::Email];
+    const ALL: &'static [Channel] = &[Channel::Pdf, Channel::Email, Channel::Web];
     fn name(self) -> &'static str {
         Channel::name(self)
     }
@@ -150,6 +180,7 @@ impl Named for Channel {
         match self {
             Channel::Pdf => "A PDF letter, for print and mail",
             Channel::Email => "An email (HTML + text, as a `.eml` file)",
+            Channel::Web => "A web letter: the letter as an accessible HTML page, from the same template, for the customer portal",
         }
     }
 }

@@ -14,6 +14,8 @@
 //!   line break or the text direction goes wrong first;
 //! - one record per channel route (letter and email, letter only, email
 //!   only, letter as the fallback for a missing address);
+//! - one record per letter format (standard, large print) when the layout
+//!   reads the customer's accessibility preference;
 //! - one record per combination of optional fields present (fields that
 //!   only route or localise the letter are covered by the picks above);
 //! - for each list field, the record with the most and the fewest items
@@ -24,7 +26,9 @@
 //! status, approval, as-of date, and for each picked record its proof pages
 //! and why it was picked), then the letters, every page marked "PROOF". The
 //! picked records' emails go into one HTML page next to it (`proof.html`),
-//! each shown as it renders, with its subject, recipient and text part.
+//! each shown as it renders, with its subject, recipient and text part;
+//! for a layout with the web channel, their web letters go into a third
+//! page (`proof-web.html`), marked too.
 //! Drafts can be proofed: that is what proofs are for.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,7 +38,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::check::record::{id_of, record_locale};
+use crate::check::record::{id_of, letter_format, record_locale};
 use crate::check::route::{self, Decision};
 use crate::check::schema::{check_record, Origin};
 use crate::error::{Error, Result};
@@ -44,7 +48,7 @@ use crate::layout::files::LayoutFiles;
 use crate::layout::texts::Texts;
 use crate::model::layout::FieldType;
 use crate::model::layout::{LayoutMeta, LayoutRef};
-use crate::model::vocab::{Channel, Format};
+use crate::model::vocab::{Channel, Format, LetterFormat};
 use crate::ops::run::load_texts;
 use crate::render::email::EmailRenderer;
 use crate::render::pdf::Renderer;
@@ -128,6 +132,8 @@ pub struct ProofReport {
     pub pages: usize,
     /// The HTML proof of the emails, if the layout has an email channel.
     pub html: Option<PathBuf>,
+    /// The HTML proof of the web letters, if the layout has the web channel.
+    pub web: Option<PathBuf>,
 }
 
 /// What is measured of each valid record.
@@ -138,6 +144,7 @@ struct Measured {
     scripts: BTreeSet<&'static str>,
     record: Map<String, Value>,
     locale: &'static crate::layout::locale::Rules,
+    format: LetterFormat,
     pages: usize,
     chars: usize,
     name_len: usize,
@@ -200,6 +207,10 @@ pub fn proof(opts: &ProofOptions) -> Result<ProofReport> {
             Some(renderer) => Some(set.write_emails(renderer, &mut picks)?),
             None => None,
         };
+        let web = match layout.meta.default_channels().contains(&Channel::Web) {
+            true => Some(set.write_web(&marked, &picks)?),
+            false => None,
+        };
         Ok(ProofReport {
             layout: layout.id(),
             records,
@@ -208,6 +219,7 @@ pub fn proof(opts: &ProofOptions) -> Result<ProofReport> {
             picks,
             pdf: opts.out.clone(),
             html,
+            web,
         })
     };
     std::thread::scope(|scope| {
@@ -309,6 +321,62 @@ impl Set<'_> {
     }
 }
 
+impl Set<'_> {
+    /// Writes the HTML page of the picked records' web letters next to the
+    /// PDF (`<name>-web.html`), each marked and shown as it renders.
+    /// Returns the page's path.
+    fn write_web(&self, marked: &Renderer, picks: &[Pick]) -> Result<PathBuf> {
+        let mut h = String::new();
+        let _ = write!(
+            h,
+            "<p class=\"mark\">PROOF</p><h1>Web letter proof: {id}</h1><p>{title}. Digest <code>{digest}</code>. As of {as_of}. {n} web letters.</p>",
+            id = esc(&self.layout.id()),
+            title = esc(&self.layout.meta.title),
+            digest = esc(self.digest),
+            as_of = self.opts.as_of,
+            n = picks.len()
+        );
+        for p in picks {
+            let m = self.measured(p);
+            let _ = write!(
+                h,
+                "<section><h2>{} <span class=\"mark\">PROOF</span></h2><p>Why: {}</p>",
+                esc(&p.record_id),
+                esc(&p.reasons.join("; "))
+            );
+            match marked.render_web(&m.record, m.locale) {
+                Ok(web) => {
+                    let _ = write!(
+                        h,
+                        "<iframe sandbox title=\"Web letter of {}\" srcdoc=\"{}\"></iframe>",
+                        esc(&p.record_id),
+                        esc(&web.html)
+                    );
+                }
+                Err(why) => {
+                    let _ = write!(
+                        h,
+                        "<p class=\"err\">This web letter fails: {}</p>",
+                        esc(&why)
+                    );
+                }
+            }
+            h.push_str("</section>");
+        }
+        let stem = self
+            .opts
+            .out
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy();
+        let path = self.opts.out.with_file_name(format!("{stem}-web.html"));
+        let page = page(&format!("Web letter proof: {}", self.layout.id()), &h);
+        crate::util::fs::write_atomic(&path, page.as_bytes(), true)
+            .map_err(|e| Error::io(&path, e))?;
+        Ok(path)
+    }
+}
+
 /// Reads, checks and measures every record. Returns the valid ones, the
 /// number read and the number that could not be proofed.
 fn measure_all(
@@ -346,6 +414,7 @@ fn measure_one(
     let record = check_record(raw.data.ok()?, &meta.fields, origin).ok()?;
     let id = id_of(&record, &meta.id_field)?;
     let locale = record_locale(meta, texts, &record);
+    let format = letter_format(meta.accessibility_field.as_deref(), &record).ok()?;
     let r = measure.text_lines(&id, &record, locale).ok()?;
     let chars = r.lines.iter().flatten().map(|l| l.chars().count()).sum();
     let text_len = |v: Option<&Value>| match v {
@@ -369,6 +438,7 @@ fn measure_one(
         id,
         scripts: scripts_of(&Value::Object(record.clone())),
         locale,
+        format,
         pages: r.pages,
         chars,
         name_len,
@@ -419,6 +489,7 @@ fn optional_fields(meta: &LayoutMeta, record: &Map<String, Value>) -> Vec<String
     let routing = [
         meta.locale_field.as_deref(),
         meta.preference_field.as_deref(),
+        meta.accessibility_field.as_deref(),
         meta.email.as_ref().map(|e| e.to_field.as_str()),
     ];
     meta.fields
@@ -590,6 +661,9 @@ fn firsts(meta: &LayoutMeta, all: &[Measured], reasons: &mut Reasons) {
     firsts(&|m| m.locale.tag.to_string(), "locale");
     if meta.email.is_some() {
         firsts(&|m| m.route.clone(), "channels");
+    }
+    if meta.accessibility_field.is_some() {
+        firsts(&|m| m.format.name().to_string(), "format");
     }
     firsts(
         &|m| {

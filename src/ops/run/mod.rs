@@ -462,7 +462,7 @@ fn stage(
         ),
         _ => None,
     };
-    let pdf = match channels.contains(&Channel::Pdf) {
+    let pdf = match channels.contains(&Channel::Pdf) || channels.contains(&Channel::Web) {
         true => Some(Renderer::new(
             layout,
             files,

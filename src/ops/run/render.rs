@@ -43,7 +43,7 @@ pub fn tidy_after(done: &AtomicUsize) {
 
 /// The renderers and the place of one run, shared by all workers.
 pub struct Stage {
-    /// The letter's renderer, when the run has the pdf channel.
+    /// The letter's renderer, when the run has the pdf or the web channel.
     pub pdf: Option<Renderer>,
     /// The email's renderer, when the run has the email channel.
     pub email: Option<EmailRenderer>,
@@ -144,6 +144,7 @@ impl Stage {
                     let result = match channel {
                         Channel::Pdf => self.pdf(&job),
                         Channel::Email => self.email(&job),
+                        Channel::Web => self.web(&job),
                     };
                     match result {
                         Ok(mut doc) => {
@@ -177,6 +178,16 @@ impl Stage {
         let mut doc = job.rendered(Channel::Pdf, file);
         doc.pages = pdf.pages;
         Ok(doc)
+    }
+
+    fn web(&self, job: &Job) -> Result<Document, Failure> {
+        let renderer = self.pdf.as_ref().expect("web channel prepared");
+        let web = renderer.render_web(&job.record, job.locale)?;
+        let file = self
+            .place
+            .write(&format!("web/{}.html", job.stem), web.html.as_bytes())
+            .map_err(Failure::Environment)?;
+        Ok(job.rendered(Channel::Web, file))
     }
 
     fn email(&self, job: &Job) -> Result<Document, Failure> {

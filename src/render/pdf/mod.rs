@@ -33,22 +33,28 @@ use typst::diag::{FileError, FileResult, Severity, SourceDiagnostic};
 use typst::foundations::{Bytes, Datetime, Duration, Smart};
 use typst::layout::{Abs, Frame, FrameItem, Point};
 use typst::syntax::{DiagSpan, DiagSpanKind, FileId, RootedPath, Source, VirtualPath, VirtualRoot};
-use typst::text::{Font, FontBook};
+use typst::text::{Font, FontBook, TextItem};
 use typst::utils::LazyHash;
-use typst::{Library, LibraryExt, World, WorldExt};
+use typst::{Feature, Library, LibraryExt, World, WorldExt};
 use typst_kit::fonts::FontStore;
 use typst_layout::PagedDocument;
 use typst_pdf::{PdfOptions, PdfStandard, PdfStandards, Timestamp};
 
+use crate::check::record::letter_format;
 use crate::check::wording::Wording;
 use crate::error::{Error, Result};
 use crate::layout::catalog::Layout;
 use crate::layout::files::LayoutFiles;
 use crate::layout::locale::{Rules, RULES};
 use crate::layout::texts::Texts;
-use crate::model::layout::PageSettings;
-use crate::model::vocab::Standard;
+use crate::model::layout::{LargePrintSettings, PageSettings};
+use crate::model::vocab::{LetterFormat, Standard};
 use crate::util::clock::Date;
+
+mod format;
+mod web;
+pub use format::FORMAT_MODULE;
+pub use web::WebLetter;
 
 /// The virtual path at which a template finds its record.
 pub const RECORD_PATH: &str = "/record.json";
@@ -63,9 +69,6 @@ const LOCALE_TYPST: &str = include_str!("locale.typ");
 /// The engine's print module, served at `/letterpress/print.typ`: the
 /// Intelligent Mail barcode and the address placed in an envelope window.
 const PRINT_TYPST: &str = include_str!("print.typ");
-
-/// The virtual path of the main file that puts a mark on every page.
-const MARKED_MAIN: &str = "/letterpress/marked.typ";
 
 /// The virtual path of the ISO 4217 minor units the locale module uses.
 const CURRENCIES_JSON: &str = "/letterpress/currencies.json";
@@ -120,7 +123,15 @@ enum Mode {
 pub struct Renderer {
     library: LazyHash<Library>,
     fonts: FontStore,
-    main: FileId,
+    /// The main file of standard and of large-print letters.
+    mains: [FileId; 2],
+    /// `/letterpress/format.json` of standard and of large-print letters.
+    formats: [Bytes; 2],
+    /// The record field that picks the format.
+    accessibility_field: Option<String>,
+    large: LargePrintSettings,
+    /// What the web letter is compiled with.
+    web: web::WebSetup,
     sources: HashMap<FileId, Source>,
     files: HashMap<FileId, Bytes>,
     /// `/letterpress/locale.json` for each supported locale.
@@ -219,24 +230,50 @@ impl Vfs {
         id
     }
 
+    /// The main files of a standard letter, a large-print letter and a web
+    /// letter: the template itself, or the engine's main files around it
+    /// (with the `mark`, in large print). The template must be a `.typ` file.
+    fn add_mains(&mut self, layout: &Layout, mark: Option<&str>) -> Result<[FileId; 3]> {
+        let template = &layout.meta.template;
+        let layout_err = |msg: String| Error::Layout(format!("{}: {msg}", layout.id()));
+        let main = self
+            .main
+            .ok_or_else(|| layout_err(format!("template `{template}` is missing")))?;
+        if !self.sources.contains_key(&main) {
+            return Err(layout_err(format!(
+                "template `{template}` must be a .typ file"
+            )));
+        }
+        let large = &layout.meta.large_print;
+        let (standard, web) = match mark {
+            None => (main, main),
+            Some(mark) => (
+                self.add_source(
+                    format::MARKED_MAIN,
+                    format::main_source(template, Some(mark), None),
+                ),
+                self.add_source(
+                    format::MARKED_WEB_MAIN,
+                    format::web_main_source(template, mark),
+                ),
+            ),
+        };
+        let large = self.add_source(
+            format::LARGE_MAIN,
+            format::main_source(template, mark, Some(large)),
+        );
+        Ok([standard, large, web])
+    }
+
     /// The engine's locale and print modules and the currency table.
     fn add_engine_modules(&mut self) {
         self.add_source(LOCALE_MODULE, LOCALE_TYPST.to_owned());
         self.add_source("/letterpress/print.typ", PRINT_TYPST.to_owned());
+        self.add_source(format::FORMAT_MODULE, format::FORMAT_TYPST.to_owned());
         self.files.insert(
             vpath_id(CURRENCIES_JSON).expect("valid path"),
             Bytes::new(crate::layout::locale::currencies_json()),
         );
-    }
-
-    /// A main file that puts `mark` across every page and includes the
-    /// template; returns its id.
-    fn add_marked_main(&mut self, template: &str, mark: &str) -> FileId {
-        let quoted = mark.replace('\\', "\\\\").replace('"', "\\\"");
-        let text = format!(
-            "#set page(foreground: place(center + horizon, rotate(-50deg, text(font: \"Libertinus Serif\", size: 46pt, weight: \"bold\", fill: rgb(200, 30, 30, 90), \"{quoted}\"))))\n#include \"/{template}\"\n"
-        );
-        self.add_source(MARKED_MAIN, text)
     }
 }
 
@@ -297,19 +334,8 @@ impl Renderer {
         let layout_err = |msg: String| Error::Layout(format!("{}: {msg}", layout.id()));
         let mut vfs = Vfs::load(layout, files)?;
         vfs.add_engine_modules();
-        let main = vfs
-            .main
-            .ok_or_else(|| layout_err(format!("template `{}` is missing", layout.meta.template)))?;
-        if !vfs.sources.contains_key(&main) {
-            return Err(layout_err(format!(
-                "template `{}` must be a .typ file",
-                layout.meta.template
-            )));
-        }
-        let main = match mark {
-            None => main,
-            Some(mark) => vfs.add_marked_main(&layout.meta.template, mark),
-        };
+        let mains = vfs.add_mains(layout, mark)?;
+        let large = &layout.meta.large_print;
         let Vfs {
             fonts,
             sources,
@@ -333,7 +359,22 @@ impl Renderer {
         Ok(Renderer {
             library: LazyHash::new(Library::default()),
             fonts,
-            main,
+            mains: [mains[0], mains[1]],
+            formats: [
+                format::format_json(LetterFormat::Standard.name(), large),
+                format::format_json(LetterFormat::LargePrint.name(), large),
+            ],
+            web: web::WebSetup {
+                library: LazyHash::new(
+                    Library::builder()
+                        .with_features([Feature::Html].into_iter().collect())
+                        .build(),
+                ),
+                main: mains[2],
+                format: format::format_json("web", large),
+            },
+            accessibility_field: layout.meta.accessibility_field.clone(),
+            large: large.clone(),
             sources,
             files: by_id,
             locales,
@@ -426,13 +467,22 @@ impl Renderer {
             .expect("JSON serializes"),
             None => b"null".to_vec(),
         };
+        let format = self.format_of(record) as usize;
         RecordWorld {
             shared: self,
             recipient: Bytes::new(recipient),
             record: Bytes::new(json),
             locale: self.locales[locale.tag].clone(),
             piece,
+            format: self.formats[format].clone(),
+            main: self.mains[format],
+            html: false,
         }
+    }
+
+    /// The format of a checked record's letter.
+    fn format_of(&self, record: &Map<String, Value>) -> LetterFormat {
+        letter_format(self.accessibility_field.as_deref(), record).unwrap_or_default()
     }
 
     /// Lays out a letter of a mail piece again, as [`Renderer::render_piece`]
@@ -499,7 +549,7 @@ impl Renderer {
         }
         let mut doc = result.output.map_err(|errors| describe(&world, &errors))?;
 
-        self.check(&doc, locale)?;
+        self.check(&doc, locale, self.format_of(record))?;
         let pages = doc.pages().len();
 
         if mode == Mode::Text {
@@ -532,16 +582,31 @@ impl Renderer {
     /// The checks of a compiled letter: page count and size, the envelope
     /// window, the wording, the draft or proof mark, and a glyph for every
     /// character. The error names what is wrong, for the record's entry.
-    fn check(&self, doc: &PagedDocument, locale: &Rules) -> std::result::Result<(), String> {
+    fn check(
+        &self,
+        doc: &PagedDocument,
+        locale: &Rules,
+        format: LetterFormat,
+    ) -> std::result::Result<(), String> {
         let pages = doc.pages().len();
         if pages == 0 {
             return Err("the template produced no pages".into());
         }
-        if pages > self.page.max_pages {
+        let (limit, key) = match format {
+            LetterFormat::Standard => (self.page.max_pages, "page.max_pages"),
+            LetterFormat::LargePrint => (
+                self.large.page_limit(self.page.max_pages),
+                "large_print.max_pages",
+            ),
+        };
+        if pages > limit {
             return Err(format!(
-                "the letter has {pages} pages, more than the layout's limit of {} (page.max_pages)",
-                self.page.max_pages
+                "the {} letter has {pages} pages, more than the layout's limit of {limit} ({key})",
+                format.name()
             ));
+        }
+        if format == LetterFormat::LargePrint {
+            self.check_large(doc)?;
         }
         let (w, h) = self.page.format.size_mm();
         for (i, page) in doc.pages().iter().enumerate() {
@@ -592,6 +657,28 @@ impl Renderer {
                 "no font of the layout covers the characters {}; add a font that has them to the layout's fonts/",
                 list.join(", ")
             ));
+        }
+        Ok(())
+    }
+
+    /// Every text of a large-print letter, outside the address block and
+    /// the envelope window, is at least the layout's minimum size.
+    fn check_large(&self, doc: &PagedDocument) -> std::result::Result<(), String> {
+        let min = Abs::pt(self.large.min_size);
+        for (i, page) in doc.pages().iter().enumerate() {
+            let window = self
+                .window
+                .filter(|_| i == 0)
+                .map(|(l, t, w, h)| (l, t, l + w, t + h));
+            if let Some((size, text)) = format::small_text(&page.frame, min, window) {
+                return Err(format!(
+                    "large print: text on page {} is {size:.1} pt, below the minimum of {} pt (large_print.min_size): \"{}\"; write its size in the template as size(..) from {}",
+                    i + 1,
+                    self.large.min_size,
+                    text.trim(),
+                    format::FORMAT_MODULE,
+                ));
+            }
         }
         Ok(())
     }
@@ -655,9 +742,21 @@ fn check_window(
     frame: &Frame,
     (left, top, width, height): (f64, f64, f64, f64),
 ) -> Result<(), String> {
+    // The bounding box (mm) of the text inside the element labelled `<address>`.
     let mut bounds: Option<(f64, f64, f64, f64)> = None;
-    let mut found = false;
-    address_bounds(frame, Point::zero(), &mut None, &mut bounds, &mut found);
+    let found = walk_text(frame, &mut |p, text, inside| {
+        if !inside {
+            return;
+        }
+        let size = text.size.to_mm();
+        let (x0, x1) = (p.x.to_mm(), (p.x + text.width()).to_mm());
+        // The baseline is at p.y; ascenders and descenders around it.
+        let (y0, y1) = (p.y.to_mm() - 0.75 * size, p.y.to_mm() + 0.25 * size);
+        bounds = Some(match bounds {
+            None => (x0, y0, x1, y1),
+            Some((a, b, c, d)) => (a.min(x0), b.min(y0), c.max(x1), d.max(y1)),
+        });
+    });
     if !found {
         return Err(
             "the layout checks an envelope window but the first page has no block labelled <address>".into(),
@@ -696,42 +795,40 @@ fn check_window(
     }
 }
 
-/// The bounding box (mm) of the text inside the element labelled `<address>`.
-fn address_bounds(
-    frame: &Frame,
-    at: Point,
-    open: &mut Option<typst::introspection::Location>,
-    bounds: &mut Option<(f64, f64, f64, f64)>,
-    found: &mut bool,
-) {
-    use typst::introspection::Tag;
-    for (pos, item) in frame.items() {
-        let p = at + *pos;
-        match item {
-            FrameItem::Group(g) => address_bounds(&g.frame, p, open, bounds, found),
-            FrameItem::Tag(Tag::Start(elem, _))
-                if open.is_none()
-                    && elem
-                        .label()
-                        .is_some_and(|l| l.resolve().as_str() == "address") =>
-            {
-                *open = elem.location();
-                *found = true;
+/// Calls `each` with the position on the page, the text run and whether it
+/// lies inside the element labelled `<address>`, for every text run of a
+/// page; returns whether the page has that element.
+pub(super) fn walk_text(frame: &Frame, each: &mut dyn FnMut(Point, &TextItem, bool)) -> bool {
+    fn walk(
+        frame: &Frame,
+        at: Point,
+        open: &mut Option<typst::introspection::Location>,
+        found: &mut bool,
+        each: &mut dyn FnMut(Point, &TextItem, bool),
+    ) {
+        use typst::introspection::Tag;
+        for (pos, item) in frame.items() {
+            let p = at + *pos;
+            match item {
+                FrameItem::Group(g) => walk(&g.frame, p, open, found, each),
+                FrameItem::Tag(Tag::Start(elem, _))
+                    if open.is_none()
+                        && elem
+                            .label()
+                            .is_some_and(|l| l.resolve().as_str() == "address") =>
+                {
+                    *open = elem.location();
+                    *found = true;
+                }
+                FrameItem::Tag(Tag::End(loc, ..)) if open.as_ref() == Some(loc) => *open = None,
+                FrameItem::Text(text) => each(p, text, open.is_some()),
+                _ => {}
             }
-            FrameItem::Tag(Tag::End(loc, ..)) if open.as_ref() == Some(loc) => *open = None,
-            FrameItem::Text(text) if open.is_some() => {
-                let size = text.size.to_mm();
-                let (x0, x1) = (p.x.to_mm(), (p.x + text.width()).to_mm());
-                // The baseline is at p.y; ascenders and descenders around it.
-                let (y0, y1) = (p.y.to_mm() - 0.75 * size, p.y.to_mm() + 0.25 * size);
-                *bounds = Some(match *bounds {
-                    None => (x0, y0, x1, y1),
-                    Some((a, b, c, d)) => (a.min(x0), b.min(y0), c.max(x1), d.max(y1)),
-                });
-            }
-            _ => {}
         }
     }
+    let mut found = false;
+    walk(frame, Point::zero(), &mut None, &mut found, each);
+    found
 }
 
 /// Every text run of a frame with its position on the page and its width,
@@ -840,23 +937,37 @@ struct RecordWorld<'a> {
     recipient: Bytes,
     locale: Bytes,
     piece: Bytes,
+    format: Bytes,
+    /// The main file: the template, or the engine's large-print main.
+    main: FileId,
+    /// Compiling the web letter (with the HTML library).
+    html: bool,
 }
 
 impl RecordWorld<'_> {
-    fn bytes_of(&self, id: FileId) -> Option<&[u8]> {
+    /// The files served per record: the record, its locale, its piece, its
+    /// recipient and its format.
+    fn own(&self, id: FileId) -> Option<&Bytes> {
         if id == *RECORD_ID {
-            return Some(&self.record);
+            Some(&self.record)
+        } else if id == *LOCALE_ID {
+            Some(&self.locale)
+        } else if id == *PIECE_ID {
+            Some(&self.piece)
+        } else if id == *RECIPIENT_ID {
+            Some(&self.recipient)
+        } else if id == *format::FORMAT_ID {
+            Some(&self.format)
+        } else {
+            None
         }
-        if id == *LOCALE_ID {
-            return Some(&self.locale);
+    }
+
+    fn bytes_of(&self, id: FileId) -> Option<&[u8]> {
+        match self.own(id) {
+            Some(bytes) => Some(bytes),
+            None => self.shared.files.get(&id).map(|b| &b[..]),
         }
-        if id == *PIECE_ID {
-            return Some(&self.piece);
-        }
-        if id == *RECIPIENT_ID {
-            return Some(&self.recipient);
-        }
-        self.shared.files.get(&id).map(|b| &b[..])
     }
 
     fn check(&self, id: FileId) -> FileResult<()> {
@@ -875,7 +986,11 @@ impl RecordWorld<'_> {
 
 impl World for RecordWorld<'_> {
     fn library(&self) -> &LazyHash<Library> {
-        &self.shared.library
+        if self.html {
+            &self.shared.web.library
+        } else {
+            &self.shared.library
+        }
     }
 
     fn book(&self) -> &LazyHash<FontBook> {
@@ -883,19 +998,14 @@ impl World for RecordWorld<'_> {
     }
 
     fn main(&self) -> FileId {
-        self.shared.main
+        self.main
     }
 
     fn source(&self, id: FileId) -> FileResult<Source> {
         self.check(id)?;
         match self.shared.sources.get(&id) {
             Some(source) => Ok(source.clone()),
-            None if self.shared.files.contains_key(&id)
-                || id == *RECORD_ID
-                || id == *LOCALE_ID
-                || id == *PIECE_ID
-                || id == *RECIPIENT_ID =>
-            {
+            None if self.shared.files.contains_key(&id) || self.own(id).is_some() => {
                 Err(FileError::NotSource)
             }
             None => Err(not_found(id)),
@@ -904,17 +1014,8 @@ impl World for RecordWorld<'_> {
 
     fn file(&self, id: FileId) -> FileResult<Bytes> {
         self.check(id)?;
-        if id == *RECORD_ID {
-            return Ok(self.record.clone());
-        }
-        if id == *LOCALE_ID {
-            return Ok(self.locale.clone());
-        }
-        if id == *PIECE_ID {
-            return Ok(self.piece.clone());
-        }
-        if id == *RECIPIENT_ID {
-            return Ok(self.recipient.clone());
+        if let Some(bytes) = self.own(id) {
+            return Ok(bytes.clone());
         }
         self.shared
             .files
