@@ -7,6 +7,7 @@
 
 mod common;
 
+mod access;
 mod bad_input;
 mod compliance;
 mod content;

@@ -10,8 +10,10 @@ use crate::common::*;
 
 fn run_args<'a>(out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let data = "fixtures/customers.csv";
-    let fixed = ["--as-of", "2026-11-22", "--jobs", "1"];
-    let mut args = run_cmd("welcome-letter@2", data, out.to_str().unwrap(), &fixed);
+    // The version with large print and web letters: every kind of
+    // document a run makes is split and merged.
+    let fixed = ["--as-of", "2026-11-28", "--jobs", "1"];
+    let mut args = run_cmd("welcome-letter@4", data, out.to_str().unwrap(), &fixed);
     args.extend_from_slice(extra);
     args
 }
@@ -93,10 +95,10 @@ fn three_shards_merge_into_the_single_machine_manifest() {
 fn shards_that_do_not_belong_together_are_refused() {
     let dir = scratch("shards-refused");
     let out = dir.join("run");
-    for (k, extra) in [("1/2", None), ("2/2", Some("2026-11-23"))] {
+    for (k, extra) in [("1/2", None), ("2/2", Some("2026-11-29"))] {
         let mut args = run_args(&out, &["--shard", k]);
         if let Some(date) = extra {
-            let i = args.iter().position(|a| *a == "2026-11-22").unwrap();
+            let i = args.iter().position(|a| *a == "2026-11-28").unwrap();
             args[i] = date;
         }
         let res = letterpress(&args);
