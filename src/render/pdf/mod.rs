@@ -51,6 +51,7 @@ use crate::model::layout::{LargePrintSettings, PageSettings};
 use crate::model::vocab::{LetterFormat, Standard};
 use crate::util::clock::Date;
 
+pub mod encrypt;
 mod format;
 mod web;
 pub use format::FORMAT_MODULE;
