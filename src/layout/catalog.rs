@@ -294,6 +294,13 @@ fn check_references(dir: &Path, meta: &LayoutMeta, problems: &mut Vec<String>) {
             "email.to_field",
             meta.email.as_ref().map(|e| e.to_field.as_str()),
         ),
+        (
+            "email.encrypt.password_field",
+            meta.email
+                .as_ref()
+                .and_then(|e| e.encrypt.as_ref())
+                .map(|e| e.password_field.as_str()),
+        ),
     ] {
         if let Some(f) = field.filter(|f| !declared(f)) {
             problems.push(format!("{key} `{f}` is not declared in `fields`"));
@@ -304,6 +311,10 @@ fn check_references(dir: &Path, meta: &LayoutMeta, problems: &mut Vec<String>) {
             if !dir.join(t).is_file() {
                 problems.push(format!("email template `{t}` is missing"));
             }
+        }
+        if email.encrypt.is_some() && email.attach.is_none() {
+            problems
+                .push("email.encrypt protects an attachment, but email.attach is not set".into());
         }
     }
     if meta.default_channels().contains(&Channel::Email) && meta.email.is_none() {

@@ -266,6 +266,44 @@ pub struct EmailSettings {
     /// The plain-text template, relative to the version folder.
     #[serde(default = "default_email_text")]
     pub text: String,
+    /// `letter`: the record's PDF letter goes with the email as an
+    /// attachment (the email becomes multipart/mixed around its text and
+    /// HTML).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach: Option<Attach>,
+    /// The attachment's file name (Handlebars, not escaped), e.g.
+    /// `'Statement {{account_number}}.pdf'`. Default: the layout's name
+    /// with `.pdf`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment_name: Option<String>,
+    /// The largest email, attachment included, in bytes; a larger one
+    /// fails. Default 10 MB (10,485,760), what most mail services accept.
+    #[serde(default = "default_max_email_bytes")]
+    pub max_bytes: u64,
+    /// Password protection of the attached letter (AES-256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypt: Option<EncryptSettings>,
+}
+
+/// What goes with an email (`email.attach`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Attach {
+    /// The record's PDF letter, as the pdf channel renders it.
+    Letter,
+}
+
+/// Password protection of an attached letter (`email.encrypt`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptSettings {
+    /// The record field whose value opens the PDF (e.g. a date of birth or
+    /// a customer number the customer knows). Never written anywhere.
+    pub password_field: String,
+}
+
+fn default_max_email_bytes() -> u64 {
+    10 * 1024 * 1024
 }
 
 fn default_email_html() -> String {

@@ -333,6 +333,9 @@ pub struct Document {
     /// for an email that could not be sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// An email's attachment, when the layout attaches the letter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<AttachmentEntry>,
     /// Further files of the document (the `.html` and `.txt` parts of an
     /// email), each with its hash.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -369,6 +372,7 @@ impl Document {
             status,
             error: Some(why),
             note: None,
+            attachment: None,
             files: Vec::new(),
             piece: None,
         }
@@ -435,6 +439,7 @@ impl Document {
             status: DocStatus::Rendered,
             error: None,
             note: None,
+            attachment: None,
             files: Vec::new(),
             piece: None,
         }
@@ -499,6 +504,23 @@ pub struct DocumentsFile {
     pub entries: usize,
     /// File size in bytes.
     pub bytes: u64,
+}
+
+/// The letter attached to an email, as the manifest records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentEntry {
+    /// Its file name in the email.
+    pub name: String,
+    /// SHA-256 of the attached bytes (as decoded from the `.eml`).
+    pub sha256: String,
+    /// Their size.
+    pub bytes: u64,
+    /// Whether it is password protected (the password is never recorded).
+    pub encrypted: bool,
+    /// The letter entry of the same record (its `path`), when the run
+    /// rendered one on the pdf channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub letter: Option<String>,
 }
 
 /// A suppression list entry that matched no record of the run.

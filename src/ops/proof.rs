@@ -204,7 +204,7 @@ pub fn proof(opts: &ProofOptions) -> Result<ProofReport> {
         };
         let pages = set.write_pdf(&marked, &mut picks)?;
         let html = match &email {
-            Some(renderer) => Some(set.write_emails(renderer, &mut picks)?),
+            Some(renderer) => Some(set.write_emails(renderer, &marked, &mut picks)?),
             None => None,
         };
         let web = match layout.meta.default_channels().contains(&Channel::Web) {
@@ -300,12 +300,31 @@ impl Set<'_> {
 
     /// Writes the HTML page of the picked records' emails next to the PDF;
     /// marks the picks that have one. Returns the page's path.
-    fn write_emails(&self, renderer: &EmailRenderer, picks: &mut [Pick]) -> Result<PathBuf> {
+    fn write_emails(
+        &self,
+        renderer: &EmailRenderer,
+        marked: &Renderer,
+        picks: &mut [Pick],
+    ) -> Result<PathBuf> {
         let mut sections = Vec::new();
         for p in picks.iter_mut() {
             let m = self.measured(p);
             let Some(to) = &m.to else { continue };
-            match renderer.render(&m.id, &m.record, to, m.locale, self.opts.as_of) {
+            // The proof shows the email itself; the letter it would carry
+            // is in the proof PDF.
+            let letter = renderer
+                .attaches_letter()
+                .then(|| marked.render(&m.id, &m.record, m.locale).map(|r| r.pdf))
+                .transpose()
+                .map_err(|e| Error::Layout(format!("record {}: {e}", m.id)))?;
+            match renderer.render(
+                &m.id,
+                &m.record,
+                to,
+                m.locale,
+                self.opts.as_of,
+                letter.as_deref(),
+            ) {
                 Ok(e) => {
                     p.email = true;
                     sections.push((p.clone(), Some(e), None));

@@ -8,6 +8,7 @@
 mod common;
 
 mod access;
+mod attach;
 mod bad_input;
 mod compliance;
 mod content;

@@ -462,7 +462,14 @@ fn stage(
         ),
         _ => None,
     };
-    let pdf = match channels.contains(&Channel::Pdf) || channels.contains(&Channel::Web) {
+    let attaches = layout
+        .meta
+        .email
+        .as_ref()
+        .is_some_and(|e| e.attach.is_some())
+        && channels.contains(&Channel::Email);
+    let pdf = match channels.contains(&Channel::Pdf) || channels.contains(&Channel::Web) || attaches
+    {
         true => Some(Renderer::new(
             layout,
             files,
@@ -980,16 +987,19 @@ fn preflight(layout: &Layout, stage: &Stage, sample: Option<Vec<u8>>) -> Result<
     };
     let rules = locale::rules(&layout.meta.default_locale).unwrap_or(&locale::RULES[0]);
     let mut warnings = Vec::new();
+    let mut letter = None;
     if let Some(pdf) = &stage.pdf {
-        warnings = pdf
+        let rendered = pdf
             .render_with_warnings("sample", &record, rules)
-            .map_err(&fail)?
-            .warnings;
+            .map_err(&fail)?;
+        warnings = rendered.warnings;
+        letter = Some(rendered.pdf);
     }
     if let Some(email) = &stage.email {
         let to: lettre::Address = "sample@example.com".parse().expect("valid address");
+        let letter = letter.as_deref().filter(|_| email.attaches_letter());
         email
-            .render("sample", &record, &to, rules, stage.as_of)
+            .render("sample", &record, &to, rules, stage.as_of, letter)
             .map_err(|e| fail(format!("email: {e}")))?;
     }
     Ok(warnings)

@@ -130,6 +130,9 @@ impl Stage {
     /// run.
     fn render(&self, job: Job) -> Result<Vec<Document>, String> {
         let mut docs = Vec::with_capacity(job.route.decisions.len());
+        // The letter as the pdf channel rendered it, for an email that
+        // carries it.
+        let mut letter: Option<Vec<u8>> = None;
         for (channel, decision) in &job.route.decisions {
             let (index, line, id) = (job.index, job.line, Some(job.id.as_str()));
             let doc = match decision {
@@ -142,8 +145,8 @@ impl Stage {
                 Decision::Fail(why) => Document::failed(index, line, id, *channel, why),
                 Decision::Render(note) => {
                     let result = match channel {
-                        Channel::Pdf => self.pdf(&job),
-                        Channel::Email => self.email(&job),
+                        Channel::Pdf => self.pdf(&job, &mut letter),
+                        Channel::Email => self.email(&job, &mut letter),
                         Channel::Web => self.web(&job),
                     };
                     match result {
@@ -160,10 +163,13 @@ impl Stage {
             };
             docs.push(doc);
         }
+        link_attachment(&mut docs);
         Ok(docs)
     }
 
-    fn pdf(&self, job: &Job) -> Result<Document, Failure> {
+    /// The letter of `job` on the pdf channel; keeps its bytes in `letter`
+    /// when they are what an email attaches (no print marks).
+    fn pdf(&self, job: &Job, letter: &mut Option<Vec<u8>>) -> Result<Document, Failure> {
         let renderer = self.pdf.as_ref().expect("pdf channel prepared");
         let bars = match &job.imb {
             Some(Ok((_, bars))) => Some(bars.as_str()),
@@ -177,7 +183,16 @@ impl Stage {
             .map_err(Failure::Environment)?;
         let mut doc = job.rendered(Channel::Pdf, file);
         doc.pages = pdf.pages;
+        if job.sequence.is_none() && self.attaches_letter() {
+            *letter = Some(pdf.pdf);
+        }
         Ok(doc)
+    }
+
+    fn attaches_letter(&self) -> bool {
+        self.email
+            .as_ref()
+            .is_some_and(EmailRenderer::attaches_letter)
     }
 
     fn web(&self, job: &Job) -> Result<Document, Failure> {
@@ -190,14 +205,26 @@ impl Stage {
         Ok(job.rendered(Channel::Web, file))
     }
 
-    fn email(&self, job: &Job) -> Result<Document, Failure> {
+    fn email(&self, job: &Job, letter: &mut Option<Vec<u8>>) -> Result<Document, Failure> {
         let renderer = self.email.as_ref().expect("email channel prepared");
         let to = job
             .route
             .to
             .as_ref()
             .expect("routed to email with an address");
-        let email = renderer.render(&job.id, &job.record, to, job.locale, self.as_of)?;
+        if renderer.attaches_letter() && letter.is_none() {
+            // The letter itself, without a print run's marks.
+            let pdf = self.pdf.as_ref().expect("the letter's renderer prepared");
+            *letter = Some(pdf.render(&job.id, &job.record, job.locale)?.pdf);
+        }
+        let email = renderer.render(
+            &job.id,
+            &job.record,
+            to,
+            job.locale,
+            self.as_of,
+            letter.as_deref(),
+        )?;
         let write = |ext: &str, bytes: &[u8]| {
             self.place
                 .write(&format!("email/{}.{ext}", job.stem), bytes)
@@ -211,7 +238,22 @@ impl Stage {
         doc.to = Some(email.to);
         doc.subject = Some(email.subject);
         doc.message_id = Some(email.message_id);
+        doc.attachment = email.attachment;
         doc.files = files;
         Ok(doc)
+    }
+}
+
+/// Links an email's attached letter to the letter entry of the same record,
+/// when the pdf channel rendered one.
+fn link_attachment(docs: &mut [Document]) {
+    let letter = docs
+        .iter()
+        .find(|d| d.channel == Channel::Pdf.name() && d.status == DocStatus::Rendered)
+        .and_then(|d| d.path.clone());
+    for doc in docs.iter_mut() {
+        if let Some(attachment) = &mut doc.attachment {
+            attachment.letter = letter.clone();
+        }
     }
 }

@@ -54,7 +54,7 @@ use handlebars::{
     ScopedJson,
 };
 use lettre::message::header::{ContentTransferEncoding, ContentType};
-use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
+use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use lettre::{Address, Message};
 use serde_json::{Map, Value};
 
@@ -89,6 +89,8 @@ pub struct Email {
     pub text: String,
     /// The whole message, RFC 5322.
     pub eml: Vec<u8>,
+    /// The attached letter, if the layout attaches it.
+    pub attachment: Option<crate::model::manifest::AttachmentEntry>,
 }
 
 /// Everything that stays the same for all emails of one layout version.
@@ -108,12 +110,18 @@ pub struct EmailRenderer {
     recipient: Option<crate::model::layout::RecipientSettings>,
     default_locale: String,
     wording: crate::check::wording::Wording,
+    /// Whether the letter goes with the email, and the record field of its
+    /// password.
+    attach: bool,
+    password_field: Option<String>,
+    max_bytes: u64,
 }
 
 const HTML: &str = "html";
 const TEXT: &str = "text";
 const SUBJECT: &str = "subject";
 const PREHEADER: &str = "preheader";
+const ATTACHMENT: &str = "attachment";
 
 impl EmailRenderer {
     /// Prepares a layout version's email templates. `read` returns a layout
@@ -156,6 +164,11 @@ impl EmailRenderer {
         if let Some(p) = &settings.preheader {
             template(&mut plain, PREHEADER, p, "email.preheader")?;
         }
+        let name = match &settings.attachment_name {
+            Some(name) => name.clone(),
+            None => format!("{}.pdf", layout.meta.name),
+        };
+        template(&mut plain, ATTACHMENT, &name, "email.attachment_name")?;
 
         let from: Mailbox = settings
             .from
@@ -188,11 +201,21 @@ impl EmailRenderer {
                 &layout.meta.required_text,
                 &layout.meta.forbidden_text,
             ),
+            attach: settings.attach.is_some(),
+            password_field: settings.encrypt.as_ref().map(|e| e.password_field.clone()),
+            max_bytes: settings.max_bytes,
         })
     }
 
+    /// Whether the record's letter goes with its email.
+    pub fn attaches_letter(&self) -> bool {
+        self.attach
+    }
+
     /// Renders the email of one record (a checked record object) to `to` in
-    /// the locale `rules`. The error is a reason a person can act on.
+    /// the locale `rules`, with `letter` attached when the layout attaches
+    /// the letter ([`EmailRenderer::attaches_letter`]). The error is a reason
+    /// a person can act on.
     pub fn render(
         &self,
         record_id: &str,
@@ -200,6 +223,7 @@ impl EmailRenderer {
         to: &Address,
         rules: &Rules,
         as_of: Date,
+        letter: Option<&[u8]>,
     ) -> Result<Email, String> {
         let ctx = self.context(record, rules, as_of);
         let run = |reg: &Handlebars<'static>, name: &str, what: &str| {
@@ -245,7 +269,60 @@ impl EmailRenderer {
         };
         let (html, text) = (unprotect(&html), unprotect(&text));
         self.check_wording(&subject, &html, &text, rules)?;
-        self.message(record_id, to, subject, html, text)
+        let attachment = match (self.attach, letter) {
+            (false, _) => None,
+            (true, None) => {
+                return Err("the layout attaches the letter, but it was not rendered".into())
+            }
+            (true, Some(pdf)) => {
+                let name = unprotect(&run(&self.plain, ATTACHMENT, "attachment name")?);
+                Some(self.attachment(record_id, record, name, pdf)?)
+            }
+        };
+        let email = self.message(record_id, to, subject, html, text, attachment)?;
+        if email.eml.len() as u64 > self.max_bytes {
+            return Err(format!(
+                "the email is {} with its attachment, over the layout's limit of {} (email.max_bytes)",
+                size(email.eml.len() as u64),
+                size(self.max_bytes)
+            ));
+        }
+        Ok(email)
+    }
+
+    /// The letter as attached: its file name (one line, with a `.pdf`
+    /// ending) and bytes, password protected when the layout asks. The
+    /// password's value appears in no error.
+    fn attachment(
+        &self,
+        record_id: &str,
+        record: &Map<String, Value>,
+        name: String,
+        pdf: &[u8],
+    ) -> Result<(String, Vec<u8>), String> {
+        let mut name = one_line(&name).replace(['/', '\\'], "-").trim().to_owned();
+        if name.is_empty() {
+            return Err("the attachment name is empty (email.attachment_name)".into());
+        }
+        if !name.to_ascii_lowercase().ends_with(".pdf") {
+            name.push_str(".pdf");
+        }
+        let Some(field) = &self.password_field else {
+            return Ok((name, pdf.to_vec()));
+        };
+        let password = match record.get(field) {
+            Some(Value::String(s)) => s.trim().to_owned(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        };
+        if password.is_empty() {
+            return Err(format!(
+                "field `{field}` is empty: the attached letter cannot be password protected"
+            ));
+        }
+        let seed = format!("{}|{record_id}", self.seed);
+        let encrypted = crate::render::pdf::encrypt::encrypt(pdf, &password, seed.as_bytes())?;
+        Ok((name, encrypted))
     }
 
     /// What the templates see: the record with every declared field present
@@ -292,8 +369,9 @@ impl EmailRenderer {
     }
 
     /// The MIME message: headers fixed by the layout and the record id (the
-    /// Message-ID and the boundary are hashes of them, so the same inputs
-    /// give the same bytes), text and HTML as alternatives.
+    /// Message-ID and the boundaries are hashes of them, so the same inputs
+    /// give the same bytes), text and HTML as alternatives, and with an
+    /// attachment all that inside multipart/mixed, the letter after it.
     fn message(
         &self,
         record_id: &str,
@@ -301,6 +379,7 @@ impl EmailRenderer {
         subject: String,
         html: String,
         text: String,
+        attachment: Option<(String, Vec<u8>)>,
     ) -> Result<Email, String> {
         let hash = crate::util::digest::sha256_hex(format!("{}|{record_id}", self.seed).as_bytes());
         let message_id = format!("{}@{}", &hash[..32], self.domain);
@@ -325,6 +404,24 @@ impl EmailRenderer {
                     .header(ContentType::TEXT_HTML)
                     .body(quoted_printable(&html)),
             );
+        let (body, entry) = match attachment {
+            None => (body, None),
+            Some((name, bytes)) => {
+                let entry = crate::model::manifest::AttachmentEntry {
+                    name: name.clone(),
+                    sha256: crate::util::digest::sha256_hex(&bytes),
+                    bytes: bytes.len() as u64,
+                    encrypted: self.password_field.is_some(),
+                    letter: None,
+                };
+                let pdf = ContentType::parse("application/pdf").expect("a valid type");
+                let mixed = MultiPart::mixed()
+                    .boundary(format!("lp-m-{}", &hash[32..56]))
+                    .multipart(body)
+                    .singlepart(Attachment::new(name).body(Body::new(bytes), pdf));
+                (mixed, Some(entry))
+            }
+        };
         let message = builder
             .multipart(body)
             .map_err(|e| format!("cannot build the message: {e}"))?;
@@ -335,7 +432,17 @@ impl EmailRenderer {
             html,
             text,
             eml: message.formatted(),
+            attachment: entry,
         })
+    }
+}
+
+/// A size in bytes as people read it: `18.4 KB`, `10.0 MB`.
+fn size(bytes: u64) -> String {
+    if bytes < 1024 * 1024 {
+        format!("{:.1} KB", bytes as f64 / 1024.0)
+    } else {
+        format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
     }
 }
 
