@@ -243,9 +243,31 @@ fn print_shown(shown: &Shown) {
         m.locale_field.as_deref().unwrap_or("(none)"),
         m.default_locale
     );
+    if let Some(field) = &m.accessibility_field {
+        let large = &m.large_print;
+        println!(
+            "formats:     field {field}: standard, large-print (at least {} pt, sizes × {}, at most {} pages)",
+            large.min_size,
+            large.scale,
+            large.page_limit(m.page.max_pages)
+        );
+    }
     if let Some(e) = &m.email {
         println!("email:       from {}, to field {}", e.from, e.to_field);
         println!("             subject {}", e.subject);
+        if e.attach.is_some() {
+            let protection = match &e.encrypt {
+                Some(enc) => format!(
+                    ", protected by the password in field {}",
+                    enc.password_field
+                ),
+                None => String::new(),
+            };
+            println!(
+                "             attaches the letter{protection}; at most {} bytes",
+                e.max_bytes
+            );
+        }
     }
     println!("digest:      {digest}");
     println!("fields:");

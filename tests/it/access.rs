@@ -522,3 +522,62 @@ fn a_web_letter_leaves_nothing_out() {
     );
     assert!(pdftotext(&out.join("pdf/W-1.pdf")).contains("Reference 42"));
 }
+
+#[test]
+fn proof_report_and_validate_know_the_formats() {
+    let dir = scratch("formats-elsewhere");
+    // The proof picks a large-print letter and shows the web letters.
+    let pdf = dir.join("proof.pdf");
+    let args = [
+        "proof",
+        "--layout",
+        "welcome-letter@4",
+        "--data",
+        "fixtures/customers.csv",
+    ];
+    let mut args = args.to_vec();
+    args.extend(["--out", pdf.to_str().unwrap(), "--as-of", AS_OF]);
+    let res = letterpress(&args);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    assert!(squash(&pdftotext(&pdf)).contains("format:large-print"));
+    let web = std::fs::read_to_string(dir.join("proof-web.html")).unwrap();
+    assert!(web.contains("Web letter proof: welcome-letter@4"));
+    assert!(web.matches("<iframe").count() > 10, "a web letter per pick");
+    assert!(web.contains("format: large-print"));
+
+    // The report counts letters by format.
+    let out = render_ok(
+        "welcome-letter@4",
+        "fixtures/customers.csv",
+        "formats-report",
+        &["--as-of", AS_OF, "--channels", "pdf,web"],
+    );
+    let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(report.contains("Letters by format"), "{report}");
+    assert!(report.contains("<td>large-print</td><td class=\"n\">3</td>"));
+
+    // validate fails a format the layout does not make, before any rendering.
+    let data = dir.join("data.jsonl");
+    write_jsonl(
+        &data,
+        &[customer(
+            "B-1",
+            serde_json::json!({"accessibility": "Braille"}),
+        )],
+    );
+    let res = letterpress(&[
+        "validate",
+        "--layout",
+        "welcome-letter@4",
+        "--data",
+        data.to_str().unwrap(),
+        "--as-of",
+        AS_OF,
+    ]);
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    assert!(
+        describe(&res).contains("field `accessibility`: `Braille` is not a letter format"),
+        "{}",
+        describe(&res)
+    );
+}

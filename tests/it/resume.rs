@@ -487,3 +487,61 @@ fn a_run_killed_after_its_manifest_is_tidied_by_resume() {
     let v = letterpress(&["verify", out.to_str().unwrap()]);
     assert_eq!(v.status.code(), Some(0), "{}", describe(&v));
 }
+
+#[test]
+fn a_killed_run_with_web_letters_resumes_to_the_same_result() {
+    // The benchmark layout, made to give a web letter too.
+    let dir = scratch("resume-web");
+    let layouts = dir.join("layouts");
+    copy_tree(&self::layouts(), &layouts);
+    let letter = layouts.join("minimal/1/letter.typ");
+    let text = std::fs::read_to_string(&letter).unwrap().replace(
+        "#set page(paper: \"a4\")",
+        "#import \"/letterpress/format.typ\": web\n#set page(paper: \"a4\") if not web",
+    );
+    std::fs::write(&letter, text).unwrap();
+    approve_on(&layouts, "minimal@1", "2026-11-22");
+    let data = data(&dir);
+    let run = |out: &Path, resume: bool| {
+        let mut args = run_args(&data, out, &["--channels", "pdf,web"]);
+        if resume {
+            args.push("--resume");
+        }
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_letterpress"));
+        cmd.env("LETTERPRESS_LAYOUTS", &layouts).args(args);
+        cmd
+    };
+    let clean = dir.join("clean");
+    let res = run(&clean, false).output().unwrap();
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    assert_eq!(
+        manifest(&clean)["totals"]["channels"]["web"]["rendered"],
+        4993
+    );
+
+    let out = dir.join("killed");
+    let mut child = run(&out, false)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let web_written = || std::fs::read_dir(out.join("web")).map_or(0, |d| d.count());
+    while web_written() < 2000 {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended first");
+        assert!(start.elapsed() < Duration::from_secs(120));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!out.join("manifest.json").exists(), "killed before the end");
+    let res = run(&out, true).output().unwrap();
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    assert!(
+        std::fs::read(out.join("documents.jsonl")).unwrap()
+            == std::fs::read(clean.join("documents.jsonl")).unwrap(),
+        "the resumed journal is the uninterrupted run's"
+    );
+    let res = letterpress_with_layouts(&layouts, &["verify", out.to_str().unwrap()]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+}
