@@ -123,15 +123,14 @@ type Entries = std::collections::BTreeMap<(String, String), serde_json::Value>;
 
 /// Runs `welcome-letter@4` from a copy of the layouts in which `edit`
 /// changed the file `rel` of that version (approved again), on `records`,
-/// with `channels`; expects exit 1 (some documents fail) and returns the run
-/// folder and its entries.
+/// with `channels`; returns the run folder and what the run printed.
 fn run_edited(
     name: &str,
     rel: &str,
     edit: impl Fn(&str) -> String,
     records: &[serde_json::Value],
     channels: &str,
-) -> (PathBuf, Entries) {
+) -> (PathBuf, std::process::Output) {
     let dir = scratch(name);
     let layouts = dir.join("layouts");
     copy_tree(&root().join("layouts"), &layouts);
@@ -145,6 +144,18 @@ fn run_edited(
     write_jsonl(&data, records);
     let extra = ["--as-of", AS_OF, "--channels", channels];
     let res = run_layout_with(&layouts, "welcome-letter@4", &data, &out, &extra);
+    (out, res)
+}
+
+/// [`run_edited`], which some records fail (exit 1): the run's entries.
+fn run_edited_failing(
+    name: &str,
+    rel: &str,
+    edit: impl Fn(&str) -> String,
+    records: &[serde_json::Value],
+    channels: &str,
+) -> (PathBuf, Entries) {
+    let (out, res) = run_edited(name, rel, edit, records, channels);
     assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
     let docs = entries(&manifest(&out));
     (out, docs)
@@ -160,7 +171,7 @@ fn by_post(id: &str, extra: serde_json::Value) -> serde_json::Value {
 #[test]
 fn small_print_in_a_large_print_letter_fails_it() {
     // A template that writes a fixed size instead of size(..).
-    let (_, docs) = run_edited(
+    let (_, docs) = run_edited_failing(
         "large-print-small",
         "letter.typ",
         |t| {
@@ -454,7 +465,8 @@ fn web_letters_and_emails_pass_axe_in_chromium() {
 
 #[test]
 fn an_inaccessible_web_template_is_caught() {
-    let (out, docs) = run_edited(
+    // Caught on the layout's sample before anything is rendered.
+    let (out, res) = run_edited(
         "web-broken",
         "lib/letterhead.typ",
         |t| {
@@ -470,16 +482,15 @@ fn an_inaccessible_web_template_is_caught() {
         &[by_post("W-1", serde_json::json!({}))],
         "pdf,web",
     );
-    assert_eq!(docs[&("W-1".into(), "pdf".into())]["status"], "rendered");
-    let web = &docs[&("W-1".into(), "web".into())];
-    assert_eq!(web["status"], "failed");
-    let why = web["error"].as_str().unwrap();
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    let said = String::from_utf8_lossy(&res.stderr);
     assert!(
-        why.contains("image without alt text") && why.contains("lib/letterhead.typ:"),
-        "{why}"
+        said.contains("web letter: the web letter is not accessible: lib/letterhead.typ:")
+            && said.contains("an image without alt text"),
+        "{said}"
     );
-    assert!(why.contains("table without header cells"), "{why}");
-    assert!(!out.join("web").join("W-1.html").exists());
+    assert!(said.contains("table without header cells"), "{said}");
+    assert!(!out.join("manifest.json").exists());
 
     // The browser check itself fails a page with an image without alt text
     // (here a good web letter with its alt text taken out).
@@ -506,13 +517,18 @@ fn an_inaccessible_web_template_is_caught() {
 fn a_web_letter_leaves_nothing_out() {
     // A template that places content on the page without a web form of it:
     // Typst's HTML export would drop it, so the web letter fails naming it.
-    let (out, docs) = run_edited(
+    // Only for some data: the layout's sample passes, the record fails.
+    let (out, docs) = run_edited_failing(
         "web-place",
         "letter.typ",
-        |t| format!("{t}\n#place(bottom + right)[Reference 42]\n"),
-        &[by_post("W-1", serde_json::json!({}))],
+        |t| format!("{t}\n#if r.last_name == \"Lee\" [#place(bottom + right)[Reference 42]]\n"),
+        &[
+            by_post("W-1", serde_json::json!({})),
+            by_post("W-2", serde_json::json!({"last_name": "Okafor"})),
+        ],
         "pdf,web",
     );
+    assert_eq!(docs[&("W-2".into(), "web".into())]["status"], "rendered");
     let why = docs[&("W-1".into(), "web".into())]["error"]
         .as_str()
         .unwrap();

@@ -483,6 +483,7 @@ fn stage(
     Ok(Stage {
         pdf,
         email,
+        web: channels.contains(&Channel::Web),
         place: Place {
             out: opts.out.clone(),
             temp_tag: opts
@@ -994,6 +995,10 @@ fn preflight(layout: &Layout, stage: &Stage, sample: Option<Vec<u8>>) -> Result<
             .map_err(&fail)?;
         warnings = rendered.warnings;
         letter = Some(rendered.pdf);
+        if stage.web {
+            pdf.render_web(&record, rules)
+                .map_err(|e| fail(format!("web letter: {e}")))?;
+        }
     }
     if let Some(email) = &stage.email {
         let to: lettre::Address = "sample@example.com".parse().expect("valid address");

@@ -47,6 +47,8 @@ pub struct Stage {
     pub pdf: Option<Renderer>,
     /// The email's renderer, when the run has the email channel.
     pub email: Option<EmailRenderer>,
+    /// Whether the run makes web letters (with the letter's renderer).
+    pub web: bool,
     /// Where the documents go.
     pub place: Place,
     /// The run's date.
