@@ -8,6 +8,7 @@
 //! util      digests, atomic files, dates, locks, the stop flag
 //! model     the vocabulary: layout.yaml, approval.yaml, manifest types
 //! input     records from CSV, JSON, JSONL          layout   catalog, files, approval, locale, texts
+//!           contacts  the contact history (SQLite): what happened to what was sent
 //! check     schema and values, routing, the record checker, wording
 //! render    names and addresses, PDF (Typst), email (Handlebars)
 //! output    file names, documents, print files, SMTP delivery
@@ -20,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod check;
+pub mod contacts;
 pub mod error;
 pub mod input;
 pub mod layout;

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use crate::check::route::{self, Decision, Route, Suppressions};
 use crate::check::schema::{check_record, Origin};
 use crate::check::wording::Wording;
+use crate::contacts::Verdicts;
 use crate::input::RawRecord;
 use crate::layout::catalog::Layout;
 use crate::layout::locale::{self, Rules};
@@ -40,6 +41,8 @@ pub struct Job {
     pub route: Route,
     /// The form of its letter, when the layout has an `accessibility_field`.
     pub format: Option<LetterFormat>,
+    /// Why the contact history took email away from it, if it did.
+    pub history: Option<String>,
     /// The mail piece number in a print run.
     pub sequence: Option<u32>,
     /// Its IMb (payload, bars) or why it cannot have one.
@@ -78,6 +81,7 @@ pub struct Checker<'a> {
     suppressions: &'a Suppressions,
     texts: &'a Texts,
     pieces: Option<&'a Pieces>,
+    history: Option<&'a Verdicts>,
     /// 128-bit hash of every record id seen so far, with its line: about 40
     /// bytes a record instead of the id itself. Two different ids would have
     /// to collide in 128 bits to be taken for duplicates, and even then the
@@ -99,6 +103,8 @@ pub struct Plan<'a> {
     pub texts: &'a Texts,
     /// The mail pieces of a print run.
     pub pieces: Option<&'a Pieces>,
+    /// What the contact history says about emailing (`--contacts`).
+    pub history: Option<&'a Verdicts>,
 }
 
 impl<'a> Checker<'a> {
@@ -117,6 +123,7 @@ impl<'a> Checker<'a> {
             suppressions: plan.suppressions,
             texts: plan.texts,
             pieces: plan.pieces,
+            history: plan.history,
             seen: HashMap::new(),
             wording: Wording::new(
                 &plan.layout.meta.required_text,
@@ -178,7 +185,8 @@ impl<'a> Checker<'a> {
             Err(why) => return fail(Some(id), why),
         };
         let locale = record_locale(&self.layout.meta, self.texts, &record);
-        let route = route::route(&self.layout.meta, &record, channels, suppressed);
+        let block = self.history.and_then(|h| h.email(&id, address.as_deref()));
+        let route = route::route(&self.layout.meta, &record, channels, suppressed, block);
         let planned = self.pieces.and_then(|p| p.get(&index));
         let sequence = planned.map(|p| p.sequence);
         let imb = planned.and_then(|p| p.imb.clone());
@@ -191,6 +199,7 @@ impl<'a> Checker<'a> {
             locale,
             route,
             format,
+            history: block.map(|b| b.reason.clone()),
             sequence,
             imb,
         }))

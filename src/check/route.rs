@@ -37,6 +37,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use lettre::Address;
 use serde_json::{Map, Value};
 
+use crate::contacts::Block;
 use crate::error::{Error, Result};
 use crate::model::layout::LayoutMeta;
 use crate::model::manifest::Unmatched;
@@ -268,12 +269,14 @@ fn entry_of(line: &str) -> std::result::Result<Option<String>, String> {
 }
 
 /// Routes a checked record over the run's `channels`; `suppressed` is why
-/// the record is on the suppression list, if it is ([`Suppressions::check`]).
+/// the record is on the suppression list, if it is ([`Suppressions::check`]),
+/// and `history` why the contact history says not to email it.
 pub fn route(
     meta: &LayoutMeta,
     record: &Map<String, Value>,
     channels: &[Channel],
     suppressed: Option<String>,
+    history: Option<&Block>,
 ) -> Route {
     let raw_address = meta
         .email
@@ -292,16 +295,7 @@ pub fn route(
             }
         }
     };
-    let address = match (&meta.email, raw_address.map(str::trim)) {
-        (None, _) => Err("the layout has no email channel".to_string()),
-        (Some(e), None | Some("")) => Err(format!("field `{}` is empty", e.to_field)),
-        (Some(e), Some(a)) => a.parse::<Address>().map_err(|err| {
-            format!(
-                "field `{}`: `{a}` is not a valid address ({err})",
-                e.to_field
-            )
-        }),
-    };
+    let address = email_address(meta, raw_address, history);
     let wants_print = matches!(preference, Preference::Print | Preference::Both);
     let wants_email = matches!(preference, Preference::Email | Preference::Both);
     let falls_back = wants_email && address.is_err();
@@ -315,6 +309,9 @@ pub fn route(
                 match c {
                     Channel::Email if !wants_email => {
                         Decision::Elsewhere("contact preference is print: routed to print".into())
+                    }
+                    Channel::Email if history.is_some_and(|b| b.complaint) => {
+                        Decision::Suppress(history.expect("checked").reason.clone())
                     }
                     Channel::Email => match &address {
                         Ok(_) => Decision::Render(None),
@@ -344,6 +341,30 @@ pub fn route(
     Route {
         decisions,
         to: address.ok(),
+    }
+}
+
+/// The record's email address, or why it has none that may be used. An
+/// address the history rules out counts as no valid address: the customer
+/// who wanted email gets the letter, saying why.
+fn email_address(
+    meta: &LayoutMeta,
+    raw: Option<&str>,
+    history: Option<&Block>,
+) -> std::result::Result<Address, String> {
+    let address = match (&meta.email, raw.map(str::trim)) {
+        (None, _) => Err("the layout has no email channel".to_string()),
+        (Some(e), None | Some("")) => Err(format!("field `{}` is empty", e.to_field)),
+        (Some(e), Some(a)) => a.parse::<Address>().map_err(|err| {
+            format!(
+                "field `{}`: `{a}` is not a valid address ({err})",
+                e.to_field
+            )
+        }),
+    };
+    match (address, history) {
+        (Ok(_), Some(block)) => Err(block.reason.clone()),
+        (address, _) => address,
     }
 }
 
@@ -404,7 +425,7 @@ mod tests {
     #[test]
     fn each_preference_picks_its_channels_and_names_the_other() {
         let m = meta("both");
-        let print = route(&m, &record("Paper", "a@example.com"), &BOTH, None);
+        let print = route(&m, &record("Paper", "a@example.com"), &BOTH, None, None);
         assert_eq!(
             decisions(&print),
             [
@@ -412,7 +433,7 @@ mod tests {
                 Decision::Elsewhere("contact preference is print: routed to print".into())
             ]
         );
-        let email = route(&m, &record(" e-mail ", "a@example.com"), &BOTH, None);
+        let email = route(&m, &record(" e-mail ", "a@example.com"), &BOTH, None, None);
         assert_eq!(
             decisions(&email),
             [
@@ -421,7 +442,7 @@ mod tests {
             ]
         );
         assert_eq!(email.to.unwrap().to_string(), "a@example.com");
-        let both = route(&m, &record("", "a@example.com"), &BOTH, None);
+        let both = route(&m, &record("", "a@example.com"), &BOTH, None, None);
         assert_eq!(
             decisions(&both),
             [Decision::Render(None), Decision::Render(None)]
@@ -431,7 +452,7 @@ mod tests {
     #[test]
     fn a_missing_address_falls_back_to_print_or_fails_without_a_pdf_channel() {
         let m = meta("email");
-        let r = route(&m, &record("email", " "), &BOTH, None);
+        let r = route(&m, &record("email", " "), &BOTH, None, None);
         assert_eq!(
             decisions(&r),
             [
@@ -449,6 +470,7 @@ mod tests {
             &m,
             &record("email", "not an address"),
             &[Channel::Email],
+            None,
             None,
         );
         let [Decision::Fail(why)] = &decisions(&only_email)[..] else {
@@ -469,6 +491,7 @@ mod tests {
             &record("email", "a@example.com"),
             &BOTH,
             Some("listed".into()),
+            None,
         );
         assert_eq!(
             decisions(&r),
@@ -477,7 +500,7 @@ mod tests {
                 Decision::Suppress("listed".into())
             ]
         );
-        let r = route(&m, &record("fax", "a@example.com"), &BOTH, None);
+        let r = route(&m, &record("fax", "a@example.com"), &BOTH, None, None);
         let why = "field `contact`: `fax` is not a contact preference (print, email or both)";
         assert_eq!(
             decisions(&r),
@@ -525,5 +548,49 @@ mod tests {
         }
         let err = Suppressions::parse(b"C-1\n\xff\n", "l.txt").unwrap_err();
         assert!(err.contains("line 2: not valid UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn the_contact_history_takes_email_away_and_the_letter_says_why() {
+        let m = meta("email");
+        let bounce = Block {
+            reason: "email to a@example.com not used: the contact history has a hard bounce".into(),
+            complaint: false,
+        };
+        let r = route(
+            &m,
+            &record("email", "a@example.com"),
+            &BOTH,
+            None,
+            Some(&bounce),
+        );
+        let d = decisions(&r);
+        assert!(
+            d.iter()
+                .any(|d| matches!(d, Decision::Render(Some(n)) if n.contains("hard bounce"))),
+            "{d:?}"
+        );
+        assert!(
+            d.iter()
+                .any(|d| matches!(d, Decision::Elsewhere(w) if w.contains("routed to print"))),
+            "{d:?}"
+        );
+        let complaint = Block {
+            reason: "email suppressed: the customer complained".into(),
+            complaint: true,
+        };
+        let r = route(
+            &m,
+            &record("both", "a@example.com"),
+            &BOTH,
+            None,
+            Some(&complaint),
+        );
+        let d = decisions(&r);
+        assert!(
+            d.contains(&Decision::Suppress(complaint.reason.clone())),
+            "{d:?}"
+        );
+        assert!(d.iter().any(|d| matches!(d, Decision::Render(_))), "{d:?}");
     }
 }

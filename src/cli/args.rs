@@ -80,6 +80,16 @@ pub struct Records {
     pub format: Option<Format>,
 }
 
+/// The contact history database (see `letterpress::contacts`).
+#[derive(clap::Args)]
+pub struct ContactsDb {
+    /// The contact history: a SQLite database of what happened to what was
+    /// sent to each customer (accepted, bounced, returned), created on first
+    /// use. Without it, nothing is recorded or read.
+    #[arg(long, value_name = "DB", env = "LETTERPRESS_CONTACTS")]
+    pub contacts: Option<PathBuf>,
+}
+
 /// The folder of a finished run: `RUN_DIR` (or `--run RUN_DIR`).
 #[derive(clap::Args)]
 pub struct RunFolder {
@@ -107,7 +117,7 @@ impl RunFolder {
 pub struct CheckArgs {
     #[command(flatten)]
     pub as_of: AsOf,
-    /// Channels to render, comma-separated (pdf, email); default: the layout's.
+    /// Channels to render, comma-separated (pdf, email, web); default: the layout's.
     #[arg(long, value_parser = named::<Channel>(), value_delimiter = ',')]
     pub channels: Option<Vec<Channel>>,
     /// Suppression list: one record id or email address a line (notes
@@ -125,6 +135,10 @@ pub struct CheckArgs {
     /// layout's print.household allows (see docs/print.md).
     #[arg(long, requires = "print")]
     pub household: bool,
+    /// Route with the contact history: no email to an address that bounced
+    /// for good (or softly, too often) or to a customer who complained.
+    #[command(flatten)]
+    pub contacts: ContactsDb,
 }
 
 /// SIGTERM and SIGINT stop the command cleanly; see `letterpress::util::stop`.

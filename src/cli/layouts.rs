@@ -243,6 +243,14 @@ fn print_shown(shown: &Shown) {
         m.locale_field.as_deref().unwrap_or("(none)"),
         m.default_locale
     );
+    print_channels(m);
+    println!("digest:      {digest}");
+    println!("fields:");
+    print_fields(&m.fields, 1);
+}
+
+/// The large-print and email lines of `layouts show`.
+fn print_channels(m: &letterpress::model::layout::LayoutMeta) {
     if let Some(field) = &m.accessibility_field {
         let large = &m.large_print;
         println!(
@@ -269,9 +277,6 @@ fn print_shown(shown: &Shown) {
             );
         }
     }
-    println!("digest:      {digest}");
-    println!("fields:");
-    print_fields(&m.fields, 1);
 }
 
 fn print_fields(fields: &[FieldSpec], depth: usize) {

@@ -10,6 +10,7 @@
 mod args;
 mod diff;
 mod docs;
+mod feedback;
 mod layouts;
 mod manifest;
 mod output;
@@ -82,6 +83,10 @@ enum Command {
     /// Work with run manifests.
     #[command(subcommand)]
     Manifest(manifest::Command),
+    /// Bounces, complaints and returned mail into the contact history, and
+    /// a customer's history out of it.
+    #[command(subcommand)]
+    Feedback(feedback::Command),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(docs::CompletionsArgs),
     /// Print the manual page (roff), e.g. `letterpress man > letterpress.1`;
@@ -104,6 +109,7 @@ impl Command {
             Command::Reconcile(a) => a.json.json,
             Command::Proof(a) => a.json.json,
             Command::Manifest(c) => c.json(),
+            Command::Feedback(c) => c.json(),
             Command::Completions(_) | Command::Man(_) => false,
         }
     }
@@ -155,6 +161,7 @@ fn dispatch(command: Command, cx: &Context) -> Result<i32, Error> {
         Command::Reconcile(a) => reconcile::execute(a, cx),
         Command::Proof(a) => proof::execute(a, cx),
         Command::Manifest(c) => manifest::execute(c, cx),
+        Command::Feedback(c) => feedback::execute(c, cx),
         Command::Completions(a) => docs::completions(a),
         Command::Man(a) => docs::man(a),
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use letterpress::error::{Error, EXIT_OK, EXIT_PARTIAL};
 use letterpress::ops::send::{send, SendOptions};
 
-use super::args::{on_signals, parse_rate, Json, RunFolder};
+use super::args::{on_signals, parse_rate, ContactsDb, Json, RunFolder};
 use super::Context;
 
 #[derive(clap::Args)]
@@ -36,6 +36,9 @@ pub struct Args {
     /// List what would be sent; send nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Record each accepted and refused message in the contact history too.
+    #[command(flatten)]
+    contacts: ContactsDb,
     #[command(flatten)]
     pub json: Json,
 }
@@ -48,6 +51,7 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     opts.retry_delay = std::time::Duration::from_secs_f64(args.retry_delay.max(0.0));
     opts.dry_run = args.dry_run;
     opts.ca = args.smtp_ca;
+    opts.contacts = args.contacts.contacts;
     opts.stop = on_signals()?;
     let report = send(&opts)?;
     let out = &cx.out;

@@ -26,6 +26,7 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     opts.as_of = args.check.as_of.as_of;
     opts.channels = args.check.channels;
     opts.suppress = args.check.suppress;
+    opts.contacts = args.check.contacts.contacts;
     opts.print = args.check.print;
     opts.sequence = args.check.sequence;
     opts.household = args.check.household;
@@ -36,6 +37,9 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
         EXIT_PARTIAL
     };
     let out = &cx.out;
+    for line in &report.history {
+        out.print(format!("history: {line}"));
+    }
     for doc in &report.invalid {
         out.print(format!("invalid: {}", doc.error.as_deref().unwrap_or("")));
     }

@@ -16,6 +16,8 @@
 //! cells are left out, so an object whose cells are all empty is absent. A single
 //! record larger than [`MAX_RECORD_BYTES`] fails without being held in memory.
 
+pub mod feedback;
+
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

@@ -41,6 +41,11 @@ pub struct RunState {
     /// Each resume of this run.
     #[serde(default)]
     pub resumed: Vec<manifest::Resumed>,
+    /// What the contact history said when the run started: a resumed run
+    /// routes by it, not by what was imported since, so it ends as the
+    /// uninterrupted run would have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<crate::contacts::Verdicts>,
 }
 
 /// The first 12 characters of a hash, enough to tell two apart in a message.
@@ -114,6 +119,8 @@ impl RunState {
             })
         };
         check("--suppress", list(&a.suppress), list(&b.suppress));
+        let db = |c: &Option<String>| c.clone().unwrap_or_else(|| "none".into());
+        check("--contacts", db(&a.contacts), db(&b.contacts));
         check("--print", a.print.to_string(), b.print.to_string());
         check(
             "--doc-timeout",
@@ -156,9 +163,11 @@ mod tests {
                 print: false,
                 sequence: None,
                 household: false,
+                contacts: None,
             },
             shard: None,
             resumed: Vec::new(),
+            history: None,
         }
     }
 

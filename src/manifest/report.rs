@@ -55,6 +55,8 @@ pub struct Summary {
     /// Letter format (`standard`, `large-print`) -> letters, for layouts
     /// that read the customer's accessibility preference.
     pub formats: BTreeMap<&'static str, usize>,
+    /// What in the contact history took email away -> customers.
+    pub history: BTreeMap<&'static str, usize>,
     /// A few rendered documents per channel: (channel, record id, path).
     pub samples: Vec<(String, String, String)>,
 }
@@ -94,6 +96,16 @@ pub fn summarize(folder: &Path) -> Result<Summary> {
                     }
                 }
             }
+            DocStatus::Suppressed | DocStatus::RoutedElsewhere if d.channel == "email" => {
+                if let Some(class) = d.error.as_deref().and_then(history_class) {
+                    *s.history.entry(class).or_default() += 1;
+                }
+                let map = match d.status {
+                    DocStatus::Suppressed => &mut s.suppressed,
+                    _ => &mut s.routed_elsewhere,
+                };
+                *map.entry(d.error.clone().unwrap_or_default()).or_default() += 1;
+            }
             DocStatus::Suppressed => {
                 *s.suppressed
                     .entry(d.error.clone().unwrap_or_default())
@@ -128,6 +140,19 @@ pub fn summarize(folder: &Path) -> Result<Summary> {
         }
     }
     Ok(s)
+}
+
+/// The kind of contact history that decided a route, from its reason.
+fn history_class(reason: &str) -> Option<&'static str> {
+    if reason.contains("the customer complained") {
+        Some("complaint: email suppressed")
+    } else if reason.contains("the contact history has a hard bounce") {
+        Some("hard bounce: letter instead of email")
+    } else if reason.contains("soft bounces in a row") {
+        Some("soft bounces in a row: letter instead of email")
+    } else {
+        None
+    }
 }
 
 /// Writes `<folder>/report.html` for a finished run; `links` is the path
@@ -171,6 +196,13 @@ pub fn html(m: &Manifest, s: &Summary, samples: &[Sample], links: &str) -> Strin
     if !s.pages.is_empty() {
         h.push_str("<h2>Pages per letter</h2>\n");
         h.push_str(&histogram(&s.pages));
+    }
+    if !s.history.is_empty() {
+        h.push_str("<h2>Routed by the contact history</h2>\n<table>\n<thead><tr><th>Why</th><th class=\"n\">Customers</th></tr></thead>\n<tbody>\n");
+        for (why, n) in &s.history {
+            let _ = writeln!(h, "<tr><td>{why}</td><td class=\"n\">{n}</td></tr>");
+        }
+        h.push_str("</tbody>\n</table>\n<p class=\"muted\">Each customer's reason, with the event's date and source, is in the tables above and in the manifest.</p>\n");
     }
     if !s.formats.is_empty() {
         h.push_str("<h2>Letters by format</h2>\n<table>\n<thead><tr><th>Format</th><th class=\"n\">Letters</th></tr></thead>\n<tbody>\n");

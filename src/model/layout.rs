@@ -166,6 +166,9 @@ pub struct LayoutMeta {
     /// How large-print letters are made (see [`LargePrintSettings`]).
     #[serde(default)]
     pub large_print: LargePrintSettings,
+    /// How a run with a contact history (`--contacts`) routes.
+    #[serde(default)]
+    pub contacts: ContactRules,
     /// Where the recipient's name and address are, for the engine's name
     /// and address rules (see [`crate::render::names`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -192,6 +195,33 @@ fn default_template() -> String {
 
 fn default_locale() -> String {
     "en-GB".into()
+}
+
+/// How the contact history changes routing (`contacts:` in `layout.yaml`).
+/// A hard bounce at an address, or `soft_bounces` soft bounces in a row,
+/// and the address is not used: a customer who wanted email gets the
+/// letter, saying why. A customer who complained is not emailed (the
+/// email is suppressed). Neither can be turned off: a bank keeps sending
+/// to a dead address only by mistake.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactRules {
+    /// Soft bounces in a row (without an accepted message between) that
+    /// stop an address being used. Default 3.
+    #[serde(default = "default_soft_bounces")]
+    pub soft_bounces: u32,
+}
+
+impl Default for ContactRules {
+    fn default() -> Self {
+        ContactRules {
+            soft_bounces: default_soft_bounces(),
+        }
+    }
+}
+
+fn default_soft_bounces() -> u32 {
+    3
 }
 
 /// Large print (`large_print:` in `layout.yaml`), after the RNIB's clear

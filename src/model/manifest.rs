@@ -179,6 +179,9 @@ pub struct Options {
     /// Whether the letters of a household were combined (`--household`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub household: bool,
+    /// The contact history routing followed (`--contacts`), its path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contacts: Option<String>,
 }
 
 /// The suppression list a run used.

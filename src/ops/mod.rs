@@ -8,6 +8,7 @@
 //! and returns a report; none prints. The top of the library.
 
 pub mod diff;
+pub mod feedback;
 pub mod layouts;
 pub mod merge;
 pub mod proof;

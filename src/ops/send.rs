@@ -38,7 +38,8 @@ use crate::error::{Error, Result};
 use crate::model::manifest::MANIFEST_FILE;
 use crate::model::vocab::DocStatus;
 use crate::output::delivery::{
-    accepted_ids, deliver, transport, Outcome, Outgoing, Pacer, Retry, JOURNAL_FILE, LOCK_FILE,
+    accepted_ids, deliver, transport, JournalEntry, Outcome, Outgoing, Pacer, Retry, JOURNAL_FILE,
+    LOCK_FILE,
 };
 use crate::util::jsonl;
 use crate::util::lock::Lock;
@@ -58,6 +59,8 @@ pub struct SendOptions {
     pub max_attempts: u32,
     /// The wait before the first retry; it doubles with each attempt.
     pub retry_delay: Duration,
+    /// The contact history to record accepted and refused messages in.
+    pub contacts: Option<PathBuf>,
     /// List what would be sent, send nothing.
     pub dry_run: bool,
     /// A PEM file with a CA certificate to trust besides the public roots
@@ -80,6 +83,7 @@ impl SendOptions {
             connections: 4,
             max_attempts: 4,
             retry_delay: Duration::from_secs(2),
+            contacts: None,
             dry_run: false,
             ca: None,
             stop: crate::util::stop::StopFlag::new(),
@@ -102,6 +106,9 @@ pub struct SendReport {
     pub would_send: Vec<String>,
     /// The failures, one line each.
     pub errors: Vec<String>,
+    /// Events newly recorded in the contact history (with `contacts`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contacts_recorded: Option<usize>,
     /// What the operator should know that is not a failure (a stale lock
     /// taken over).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -170,7 +177,7 @@ pub fn send(opts: &SendOptions) -> Result<SendReport> {
             "--rate, --connections and --max-attempts must be positive".into(),
         ));
     }
-    let outgoing = sendable(&opts.run)?;
+    let (outgoing, run_id) = sendable(&opts.run)?;
     // The relay is checked in a dry run too (building the transport does
     // not connect), so a dry run refuses what a real send would.
     let transport = relay(opts)?;
@@ -219,6 +226,9 @@ pub fn send(opts: &SendOptions) -> Result<SendReport> {
         }
     }
     report.errors.sort();
+    if let Some(db) = &opts.contacts {
+        report.contacts_recorded = Some(record_contacts(db, &journal_path, &run_id)?);
+    }
     if let Some(signal) = opts.stop.requested() {
         let done = report.accepted + report.failed;
         if done < total || stopped > 0 {
@@ -255,7 +265,7 @@ fn relay(opts: &SendOptions) -> Result<lettre::SmtpTransport> {
 /// a finished run whose manifest and journal are unedited (their digests),
 /// it is not a draft run (`--allow-draft`: review copies, whatever the
 /// `.eml` files say), and it is a whole run, not one shard of it.
-fn sendable(run: &Path) -> Result<Vec<Outgoing>> {
+fn sendable(run: &Path) -> Result<(Vec<Outgoing>, String)> {
     let manifest_path = run.join(MANIFEST_FILE);
     let refuse = |why: String| Error::Usage(format!("send refuses {}: {why}", run.display()));
     let (manifest, intact) = crate::manifest::read_checked(&manifest_path, "send")?;
@@ -301,5 +311,42 @@ fn sendable(run: &Path) -> Result<Vec<Outgoing>> {
             manifest.documents.path
         )));
     }
-    Ok(outgoing)
+    Ok((outgoing, manifest.run_id))
+}
+
+/// Records the final outcome of every message the relay answered in the
+/// delivery journal (accepted, or refused for good; a deferred one is not
+/// final) in the
+/// contact history. The whole journal each time: the events' keys make it
+/// idempotent, and a `send` killed before this point is made good by the
+/// next one. Returns the events newly recorded.
+fn record_contacts(db: &Path, journal: &Path, run_id: &str) -> Result<usize> {
+    use crate::contacts::{Contacts, Event, EventKind};
+    let entries: Vec<JournalEntry> = jsonl::read(journal).map_err(|e| Error::io(journal, e))?;
+    let events: Vec<Event> = entries
+        .into_iter()
+        .filter_map(|e| {
+            let kind = match e.status.as_str() {
+                "accepted" => EventKind::Accepted,
+                // Attempt 0 failed here, before the relay saw it (a file
+                // changed after the run): nothing was learnt of the address.
+                "failed" if e.attempt > 0 => EventKind::Refused,
+                _ => return None,
+            };
+            Some(Event {
+                key: format!("send {} {}", e.message_id, kind.name()),
+                customer_id: Some(e.record_id),
+                address: e.to.to_lowercase(),
+                channel: "email".into(),
+                kind,
+                at: e.at,
+                run_id: Some(run_id.to_owned()),
+                piece: None,
+                message_id: Some(e.message_id),
+                source: "send".into(),
+                detail: Some(e.reply),
+            })
+        })
+        .collect();
+    Contacts::open(db)?.record(&events)
 }

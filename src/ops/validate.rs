@@ -34,6 +34,8 @@ pub struct ValidateOptions {
     pub channels: Option<Vec<Channel>>,
     /// The run's suppression list.
     pub suppress: Option<PathBuf>,
+    /// The contact history to route with (see [`crate::contacts`]).
+    pub contacts: Option<PathBuf>,
     /// The run makes print files: plan the mailing order and the IMb of
     /// every piece, as the run will.
     pub print: bool,
@@ -56,6 +58,7 @@ impl ValidateOptions {
             as_of: None,
             channels: None,
             suppress: None,
+            contacts: None,
             print: false,
             sequence: None,
             household: false,
@@ -78,6 +81,10 @@ pub struct ValidationReport {
     /// Suppression list entries that matched no record.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unmatched_suppressions: Vec<Unmatched>,
+    /// The records whose route the contact history changed, and why
+    /// (with `contacts`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<String>,
 }
 
 /// Checks every record of the data as `run` would before rendering,
@@ -107,12 +114,19 @@ pub fn validate(opts: &ValidateOptions) -> Result<ValidationReport> {
     let input = Input::new(&opts.data, opts.format)?;
     let summary = input.scan()?;
     input.check_shape(&summary, &layout.meta.id_field)?;
+    let history = match &opts.contacts {
+        Some(db) => {
+            Some(crate::contacts::Contacts::open(db)?.verdicts(layout.meta.contacts.soft_bounces)?)
+        }
+        None => None,
+    };
     let mut plan = Plan {
         layout: &layout,
         channels: &channels,
         suppressions: &suppressions,
         texts: &texts,
         pieces: None,
+        history: history.as_ref(),
     };
     let stop = StopFlag::new();
     let pieces = if opts.print {
@@ -134,14 +148,22 @@ pub fn validate(opts: &ValidateOptions) -> Result<ValidationReport> {
         valid: 0,
         invalid: Vec::new(),
         unmatched_suppressions: Vec::new(),
+        history: Vec::new(),
     };
     for raw in input.records()? {
         report.records += 1;
         match checker.check(raw?) {
-            Checked::Ready(job) => match job.failure() {
-                None => report.valid += 1,
-                Some(doc) => report.invalid.push(doc),
-            },
+            Checked::Ready(job) => {
+                if let Some(why) = &job.history {
+                    report
+                        .history
+                        .push(format!("record {} (line {}): {why}", job.id, job.line));
+                }
+                match job.failure() {
+                    None => report.valid += 1,
+                    Some(doc) => report.invalid.push(doc),
+                }
+            }
             Checked::Failed(mut docs) => report.invalid.extend(docs.drain(..1)),
         }
     }

@@ -1,7 +1,7 @@
 //! The modules of `src/` import only from the layers below them, along the
 //! data's path (see the README's "Design"):
 //!
-//! error -> util -> model -> input, layout -> check -> render -> output -> manifest
+//! error -> util -> model -> input, layout, contacts -> check -> render -> output -> manifest
 //! -> ops -> cli
 //!
 //! `error` (the error type and exit codes) is below all. Two modules of the same layer (input and
@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["error"],
     &["util"],
     &["model"],
-    &["input", "layout"],
+    &["input", "layout", "contacts"],
     &["check"],
     &["render"],
     &["output"],

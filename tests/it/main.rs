@@ -15,6 +15,7 @@ mod content;
 mod email;
 mod environment;
 mod errors;
+mod feedback;
 mod household;
 mod imb;
 mod inserter;

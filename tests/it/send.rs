@@ -44,14 +44,14 @@ class Sink:
 "#;
 
 /// A running SMTP sink, stopped when dropped.
-struct Sink {
+pub(crate) struct Sink {
     child: Child,
     port: u16,
     folder: PathBuf,
 }
 
 impl Sink {
-    fn start(dir: &Path, mode: &str) -> Sink {
+    pub(crate) fn start(dir: &Path, mode: &str) -> Sink {
         Sink::start_with(dir, mode, &[])
     }
 
@@ -90,7 +90,7 @@ impl Sink {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}?tls=none", self.port)
     }
 
@@ -119,7 +119,7 @@ impl Drop for Sink {
 }
 
 /// Renders the welcome letters (PDF + email) into `dir/run`.
-fn rendered_run(dir: &Path) -> (PathBuf, Vec<String>) {
+pub(crate) fn rendered_run(dir: &Path) -> (PathBuf, Vec<String>) {
     let out = dir.join("run");
     let res = run_layout(
         "welcome-letter",
@@ -138,7 +138,7 @@ fn rendered_run(dir: &Path) -> (PathBuf, Vec<String>) {
     (out, ids)
 }
 
-fn send(run: &Path, url: &str, extra: &[&str]) -> std::process::Output {
+pub(crate) fn send(run: &Path, url: &str, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["send", "--run", run.to_str().unwrap(), "--smtp", url];
     args.extend_from_slice(extra);
     letterpress(&args)
@@ -207,7 +207,17 @@ fn temporary_failures_are_retried_and_permanent_ones_reported() {
     std::fs::write(&path, text.replacen("Northwind", "Northwlnd", 1)).unwrap();
 
     let sink = Sink::start(&dir, "flaky");
-    let args = ["--rate", "500/s", "--retry-delay", "0.05", "--json"];
+    let db = dir.join("contacts.db");
+    let db_arg = db.to_str().unwrap();
+    let args = [
+        "--rate",
+        "500/s",
+        "--retry-delay",
+        "0.05",
+        "--json",
+        "--contacts",
+        db_arg,
+    ];
     let res = send(&run, &sink.url(), &args);
     assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
     let summary: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
@@ -236,12 +246,42 @@ fn temporary_failures_are_retried_and_permanent_ones_reported() {
     );
     assert!(journal.contains("451"));
 
-    // A re-run retries only what was not accepted.
+    // The contact history (a real SQLite file) holds each final outcome.
+    // The altered email never reached the relay: nothing to learn from it.
+    assert_eq!(summary["contacts_recorded"], ids.len() - 1, "{summary}");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let count = |kind: &str| -> i64 {
+        conn.query_row("SELECT count(*) FROM events WHERE kind = ?1", [kind], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    assert_eq!(count("accepted"), ids.len() as i64 - 2);
+    assert_eq!(count("refused"), 1);
+    let (customer, detail): (String, String) = conn
+        .query_row(
+            "SELECT customer_id, detail FROM events WHERE address = 'customer5@example.com'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(
+        customer.starts_with("C-") && detail.contains("550"),
+        "{customer}: {detail}"
+    );
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+
+    // A re-run retries only what was not accepted, and records nothing twice.
     let again = send(&run, &sink.url(), &args);
     assert_eq!(again.status.code(), Some(1), "{}", describe(&again));
     let summary: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(summary["already_accepted"], ids.len() - 2);
     assert_eq!(summary["accepted"], 0);
+    assert_eq!(summary["contacts_recorded"], 0);
+    assert_eq!(count("refused"), 1);
     assert_eq!(sink.received(), got);
 }
 

@@ -32,6 +32,7 @@ use serde_json::{Map, Value};
 use crate::check::record::{Checked, Checker, Pieces, Plan};
 use crate::check::route::Suppressions;
 use crate::check::schema::sample_record;
+use crate::contacts::{Contacts, Verdicts};
 use crate::error::{Error, Result, EXIT_OK, EXIT_PARTIAL};
 use crate::input::{Input, InputSummary};
 use crate::layout::approval::{self, Standing};
@@ -155,6 +156,8 @@ pub struct RunOptions {
     pub channels: Option<Vec<Channel>>,
     /// A suppression list (record ids and email addresses).
     pub suppress: Option<PathBuf>,
+    /// The contact history to route with (see [`crate::contacts`]).
+    pub contacts: Option<PathBuf>,
     /// Render a version that is not approved (draft, retired, drifted, or
     /// out of its effective dates) as a marked review copy.
     pub allow_draft: bool,
@@ -203,6 +206,7 @@ impl RunOptions {
             command: Vec::new(),
             channels: None,
             suppress: None,
+            contacts: None,
             allow_draft: false,
             print: false,
             household: false,
@@ -321,6 +325,7 @@ struct Prepared {
     standing: Standing,
     channels: Vec<Channel>,
     suppressions: Suppressions,
+    history: Option<Verdicts>,
     texts: Arc<Texts>,
     stage: Arc<Stage>,
     input: Input,
@@ -338,6 +343,7 @@ impl Prepared {
             suppressions: &self.suppressions,
             texts: &self.texts,
             pieces,
+            history: self.history.as_ref(),
         }
     }
 }
@@ -372,13 +378,9 @@ fn prepare(opts: &RunOptions, previous: Option<&RunState>) -> Result<Prepared> {
             )))
         }
     };
-    let channels = run_channels(&layout, opts.channels.as_deref())?;
-    if opts.print && !channels.contains(&Channel::Pdf) {
-        return Err(Error::Usage(
-            "--print needs the pdf channel: add pdf to --channels".into(),
-        ));
-    }
+    let channels = print_channels(opts, &layout)?;
     let (suppressions, suppress_entry) = suppression_list(opts.suppress.as_deref())?;
+    let history = history(opts, previous, &layout)?;
     let digest = files.digest.clone();
     let sample = files.get(SAMPLE_FILE).map(<[u8]>::to_vec);
     let texts = Arc::new(load_texts(&layout, &files)?);
@@ -405,15 +407,18 @@ fn prepare(opts: &RunOptions, previous: Option<&RunState>) -> Result<Prepared> {
             print: opts.print,
             sequence: opts.sequence.as_ref().map(|p| p.display().to_string()),
             household: opts.household,
+            contacts: opts.contacts.as_ref().map(|p| p.display().to_string()),
         },
         shard: opts.shard,
         resumed: Vec::new(),
+        history: history.clone(),
     };
     Ok(Prepared {
         layout,
         standing,
         channels,
         suppressions,
+        history,
         texts,
         stage: Arc::new(stage),
         input,
@@ -421,6 +426,36 @@ fn prepare(opts: &RunOptions, previous: Option<&RunState>) -> Result<Prepared> {
         state,
         warnings,
     })
+}
+
+/// The run's channels; a print run needs the pdf channel.
+fn print_channels(opts: &RunOptions, layout: &Layout) -> Result<Vec<Channel>> {
+    let channels = run_channels(layout, opts.channels.as_deref())?;
+    if opts.print && !channels.contains(&Channel::Pdf) {
+        return Err(Error::Usage(
+            "--print needs the pdf channel: add pdf to --channels".into(),
+        ));
+    }
+    Ok(channels)
+}
+
+/// What the contact history says about emailing, for a run with
+/// `--contacts`. A resumed run routes by the history as its first attempt
+/// read it (kept in the run state), not by what was imported since.
+fn history(
+    opts: &RunOptions,
+    previous: Option<&RunState>,
+    layout: &Layout,
+) -> Result<Option<Verdicts>> {
+    Ok(
+        match (previous.and_then(|p| p.history.clone()), &opts.contacts) {
+            (Some(h), _) => Some(h),
+            (None, Some(db)) => {
+                Some(Contacts::open(db)?.verdicts(layout.meta.contacts.soft_bounces)?)
+            }
+            (None, None) => None,
+        },
+    )
 }
 
 /// The suppression list of a run and its manifest entry.

@@ -1,0 +1,101 @@
+//! `letterpress feedback`: bounces, complaints and returned mail into the
+//! contact history, and a customer's history out of it.
+
+use std::path::PathBuf;
+
+use letterpress::error::{Error, EXIT_OK, EXIT_PARTIAL};
+use letterpress::ops::feedback::{import, show, ImportOptions};
+
+use super::args::Json;
+use super::Context;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Read delivery status notifications (RFC 3464 .eml files or an mbox)
+    /// and email service exports (CSV: message_id or email, event, time,
+    /// reason) into the contact history, matched to our messages by
+    /// Message-ID, else by address. Importing a file twice adds nothing;
+    /// lines that match nothing are listed (exit 1).
+    Import {
+        /// The contact history (SQLite), created on first use.
+        #[arg(long, value_name = "DB", env = "LETTERPRESS_CONTACTS")]
+        contacts: PathBuf,
+        /// The files to read.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Print a customer's contact history, oldest first.
+    Show {
+        /// The customer (record id).
+        id: String,
+        /// The contact history (SQLite).
+        #[arg(long, value_name = "DB", env = "LETTERPRESS_CONTACTS")]
+        contacts: PathBuf,
+        #[command(flatten)]
+        json: Json,
+    },
+}
+
+impl Command {
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Import { json, .. } | Command::Show { json, .. } => json.json,
+        }
+    }
+}
+
+pub fn execute(command: Command, cx: &Context) -> Result<i32, Error> {
+    let out = &cx.out;
+    match command {
+        Command::Import {
+            contacts, files, ..
+        } => {
+            let report = import(&ImportOptions { contacts, files })?;
+            for u in report.unmatched.iter().chain(&report.unusable) {
+                out.item("needs a person", "feedback_unmatched", u);
+            }
+            out.info(
+                "imported",
+                &format!(
+                    "feedback: {} notices: {} recorded, {} recorded before, {} deliveries, {} unmatched, {} unreadable",
+                    report.notices,
+                    report.recorded,
+                    report.already,
+                    report.delivered,
+                    report.unmatched.len(),
+                    report.unusable.len()
+                ),
+                serde_json::json!({"recorded": report.recorded, "unmatched": report.unmatched.len()}),
+            );
+            let code = if report.needs_attention() {
+                EXIT_PARTIAL
+            } else {
+                EXIT_OK
+            };
+            Ok(out.summary(code, &report))
+        }
+        Command::Show { id, contacts, .. } => {
+            let events = show(&contacts, &id)?;
+            for e in &events {
+                out.print(format!(
+                    "{}  {:<17} {:<5} {}  {}{}",
+                    e.at,
+                    e.kind.name(),
+                    e.channel,
+                    e.address,
+                    e.source,
+                    e.detail
+                        .as_deref()
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default()
+                ));
+            }
+            if events.is_empty() {
+                out.print(format!("no events for {id}"));
+            }
+            Ok(out.summary(EXIT_OK, &serde_json::json!({"id": id, "events": events})))
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! What comes back after sending, read from the files mail systems write:
+//! delivery status notifications (RFC 3464 `multipart/report` messages, one
+//! `.eml` or many in an mbox) and an email service's event export (CSV).
+//! Each becomes a [`Notice`] with a stable key (the same file imported
+//! twice gives the same keys), or an [`Unusable`] saying which line or
+//! message could not be read and why: nothing is dropped silently.
+//! `ops::feedback` matches notices to the contact history.
+//!
+//! The CSV export has a header row with these columns (names in any case,
+//! in any order; others are ignored): `message_id` or `email` (at least
+//! one), `event` (`bounce`, `hard_bounce`, `soft_bounce`, `complaint`,
+//! `spamreport`, `delivered`, ...), `time` (RFC 3339, or any text, kept as
+//! given), `reason` (the server's answer; for a plain `bounce`, a status
+//! `4.x.x` in it makes it soft, otherwise it is hard).
+
+use std::path::Path;
+
+use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
+
+use crate::error::{Error, Result};
+
+/// What a notice says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// A permanent failure (5.x.x).
+    HardBounce,
+    /// A temporary failure (4.x.x).
+    SoftBounce,
+    /// A spam complaint.
+    Complaint,
+    /// Delivered: nothing to act on, counted.
+    Delivered,
+}
+
+/// One thing a file says about one message and recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// Stable over re-imports of the same file.
+    pub key: String,
+    /// The Message-ID of our message it concerns (no angle brackets).
+    pub message_id: Option<String>,
+    /// The recipient it concerns (lower case).
+    pub recipient: Option<String>,
+    /// What happened.
+    pub kind: NoticeKind,
+    /// When, as the file says (RFC 3339 when it can be read as a date).
+    pub at: Option<String>,
+    /// The status and the server's words.
+    pub detail: String,
+    /// Where in the file: `FILE`, `FILE#N` (Nth message), `FILE:LINE`.
+    pub place: String,
+}
+
+/// Something in a file that could not be read as a notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unusable {
+    /// Where in the file.
+    pub place: String,
+    /// Why.
+    pub why: String,
+}
+
+/// What a file holds.
+#[derive(Debug, Default)]
+pub struct Read {
+    /// The notices.
+    pub notices: Vec<Notice>,
+    /// What could not be read.
+    pub unusable: Vec<Unusable>,
+}
+
+/// Reads a file of delivery status notifications (`.eml`, mbox) or an
+/// email service's CSV export, told apart by their first bytes.
+pub fn read(path: &Path) -> Result<Read> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let name = path.display().to_string();
+    let mut out = Read::default();
+    if bytes.starts_with(b"From ") {
+        let reader = std::io::BufReader::new(&bytes[..]);
+        for (n, message) in mail_parser::mailbox::mbox::MessageIterator::new(reader).enumerate() {
+            let place = format!("{name}#{}", n + 1);
+            match message {
+                Ok(m) => dsn(m.contents(), &place, &mut out),
+                Err(e) => out.unusable.push(Unusable {
+                    place,
+                    why: format!("cannot read the mbox: {e}"),
+                }),
+            }
+        }
+    } else if looks_like_csv(&bytes) {
+        csv_export(&bytes, &name, &mut out)?;
+    } else {
+        dsn(&bytes, &name, &mut out);
+    }
+    Ok(out)
+}
+
+/// A CSV export starts with a header line naming an event column.
+fn looks_like_csv(bytes: &[u8]) -> bool {
+    let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    let first = String::from_utf8_lossy(first).to_ascii_lowercase();
+    first.contains(',')
+        && first
+            .split(',')
+            .any(|c| c.trim().trim_matches('"') == "event")
+}
+
+/// The notices of one delivery status notification.
+fn dsn(raw: &[u8], place: &str, out: &mut Read) {
+    let unusable = |why: &str| Unusable {
+        place: place.to_owned(),
+        why: why.to_owned(),
+    };
+    let Some(message) = MessageParser::default().parse(raw) else {
+        out.unusable.push(unusable("not an email message"));
+        return;
+    };
+    let status_text = match status_text(&message) {
+        Ok(text) => text,
+        Err(why) => {
+            out.unusable.push(unusable(why));
+            return;
+        }
+    };
+    let original = original_message_id(&message);
+    let at = message.date().map(|d| d.to_rfc3339());
+    let own_id = message.message_id().map(str::to_owned);
+    let mut found = false;
+    // Per-recipient fields come after the per-message block, each block
+    // separated by a blank line (RFC 3464, 2.1).
+    for block in status_text.replace("\r\n", "\n").split("\n\n") {
+        let fields = header_fields(block);
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        };
+        let Some(recipient) = field("Final-Recipient").or(field("Original-Recipient")) else {
+            continue;
+        };
+        found = true;
+        let recipient = recipient
+            .split_once(';')
+            .map_or(recipient, |(_, a)| a)
+            .trim()
+            .trim_matches(['<', '>'])
+            .to_lowercase();
+        let code = field("Status").unwrap_or("").trim().to_owned();
+        let action = field("Action").unwrap_or("").trim().to_ascii_lowercase();
+        let Some(kind) = dsn_kind(&code, &action) else {
+            out.unusable.push(Unusable {
+                place: place.to_owned(),
+                why: format!("recipient {recipient}: no status or action to go by"),
+            });
+            continue;
+        };
+        let diagnostic = field("Diagnostic-Code").unwrap_or("").trim();
+        let detail = format!("{code} {action} {diagnostic}").trim().to_owned();
+        let identity = own_id
+            .clone()
+            .unwrap_or_else(|| crate::util::digest::sha256_hex(raw)[..32].to_owned());
+        out.notices.push(Notice {
+            key: format!("dsn {identity} {recipient} {code}"),
+            message_id: original.clone(),
+            recipient: Some(recipient),
+            kind,
+            at: at.clone(),
+            detail,
+            place: place.to_owned(),
+        });
+    }
+    if !found {
+        out.unusable.push(unusable(
+            "the delivery status names no recipient (Final-Recipient)",
+        ));
+    }
+}
+
+/// The text of a report's `message/delivery-status` part, or why there is
+/// none.
+fn status_text(message: &Message) -> std::result::Result<String, &'static str> {
+    let is_report = message
+        .content_type()
+        .is_some_and(|c| c.ctype() == "multipart" && c.subtype() == Some("report"));
+    let Some(status) = message.parts.iter().find(|p| {
+        p.content_type().is_some_and(|c| {
+            (c.ctype() == "message" || c.ctype() == "text")
+                && c.subtype() == Some("delivery-status")
+        })
+    }) else {
+        return Err(if is_report {
+            "a report without a delivery-status part"
+        } else {
+            "not a delivery status notification (no multipart/report)"
+        });
+    };
+    Ok(match &status.body {
+        PartType::Text(t) => t.to_string(),
+        PartType::Binary(b) | PartType::InlineBinary(b) => String::from_utf8_lossy(b).into_owned(),
+        PartType::Message(m) => String::from_utf8_lossy(m.raw_message()).into_owned(),
+        _ => String::new(),
+    })
+}
+
+/// What a recipient's `Status` and `Action` say happened.
+fn dsn_kind(code: &str, action: &str) -> Option<NoticeKind> {
+    Some(match (code.chars().next(), action) {
+        (_, "delivered" | "relayed" | "expanded") => NoticeKind::Delivered,
+        (Some('5'), _) => NoticeKind::HardBounce,
+        (Some('4'), _) | (_, "delayed") => NoticeKind::SoftBounce,
+        (Some('2'), _) => NoticeKind::Delivered,
+        _ if action == "failed" => NoticeKind::HardBounce,
+        _ => return None,
+    })
+}
+
+/// The Message-ID of the message a report is about: from its attached copy
+/// (`message/rfc822`) or headers (`text/rfc822-headers`).
+fn original_message_id(report: &Message) -> Option<String> {
+    for part in &report.parts {
+        match &part.body {
+            PartType::Message(m) => {
+                if let Some(id) = m.message_id() {
+                    return Some(id.to_owned());
+                }
+            }
+            PartType::Text(t)
+                if part
+                    .content_type()
+                    .is_some_and(|c| c.subtype() == Some("rfc822-headers")) =>
+            {
+                let headers = format!("{t}\r\n\r\n");
+                if let Some(id) = MessageParser::default()
+                    .parse(headers.as_bytes())
+                    .and_then(|m| m.message_id().map(str::to_owned))
+                {
+                    return Some(id);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `Name: value` fields of a block, continuation lines joined.
+fn header_fields(block: &str) -> Vec<(String, String)> {
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for line in block.lines() {
+        if line.starts_with([' ', '\t']) {
+            if let Some((_, v)) = fields.last_mut() {
+                v.push(' ');
+                v.push_str(line.trim());
+            }
+        } else if let Some((k, v)) = line.split_once(':') {
+            fields.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+    }
+    fields
+}
+
+/// What an export's `event` says happened (a plain `bounce` is soft when
+/// its reason has a 4.x.x status).
+fn csv_kind(event: &str, reason: &str) -> Option<NoticeKind> {
+    Some(match event.replace(['-', ' '], "_").as_str() {
+        "hard_bounce" | "hardbounce" | "bounced" | "failed" | "dropped" => NoticeKind::HardBounce,
+        "soft_bounce" | "softbounce" | "deferred" | "delayed" => NoticeKind::SoftBounce,
+        "bounce" if reason.trim_start().starts_with('4') || reason.contains(" 4.") => {
+            NoticeKind::SoftBounce
+        }
+        "bounce" => NoticeKind::HardBounce,
+        "complaint" | "spamreport" | "spam_report" | "spam" => NoticeKind::Complaint,
+        "delivered" | "delivery" | "sent" | "open" | "click" => NoticeKind::Delivered,
+        _ => return None,
+    })
+}
+
+/// The notices of an email service's CSV export (see the module docs).
+fn csv_export(bytes: &[u8], name: &str, out: &mut Read) -> Result<()> {
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| Error::Input(format!("{name}: {e}")))?
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
+    let column = |n: &str| headers.iter().position(|h| h == n);
+    let (id_col, email_col, event_col) = (column("message_id"), column("email"), column("event"));
+    let (time_col, reason_col) = (column("time"), column("reason"));
+    if id_col.is_none() && email_col.is_none() {
+        return Err(Error::Input(format!(
+            "{name}: the export needs a `message_id` or an `email` column (it has {})",
+            headers.join(", ")
+        )));
+    }
+    for (n, row) in reader.records().enumerate() {
+        let place = format!("{name}:{}", n + 2);
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => {
+                out.unusable.push(Unusable {
+                    place,
+                    why: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let get = |c: Option<usize>| {
+            c.and_then(|c| row.get(c))
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let reason = get(reason_col).unwrap_or_default();
+        let event = get(event_col).unwrap_or_default().to_ascii_lowercase();
+        let Some(kind) = csv_kind(&event, &reason) else {
+            out.unusable.push(Unusable {
+                place,
+                why: format!("unknown event `{event}`"),
+            });
+            continue;
+        };
+        let message_id = get(id_col).map(|m| m.trim_matches(['<', '>']).to_owned());
+        let recipient = get(email_col).map(|e| e.to_lowercase());
+        if message_id.is_none() && recipient.is_none() {
+            out.unusable.push(Unusable {
+                place,
+                why: "neither a message id nor an address".into(),
+            });
+            continue;
+        }
+        let at = get(time_col);
+        let key = format!(
+            "csv {} {} {} {}",
+            message_id.as_deref().unwrap_or("-"),
+            recipient.as_deref().unwrap_or("-"),
+            event,
+            at.as_deref().unwrap_or("-")
+        );
+        out.notices.push(Notice {
+            key,
+            message_id,
+            recipient,
+            kind,
+            at,
+            detail: format!("{event} {reason}").trim().to_owned(),
+            place,
+        });
+    }
+    Ok(())
+}

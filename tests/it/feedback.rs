@@ -1,0 +1,385 @@
+//! The contact history between runs: what `send` records, and bounces and
+//! complaints imported from real formats (delivery status notifications
+//! made with Python's `email` package, an mbox, an email service's CSV
+//! export), into a real SQLite file.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::common::*;
+use crate::send::{rendered_run, send, Sink};
+
+/// Writes a delivery status notification for `original` (an `.eml` we
+/// sent), as an MTA reports a failure to deliver it to `recipient` with
+/// `status` (e.g. `5.1.1`) and `reply`, using Python's `email` package.
+fn dsn(original: &Path, recipient: &str, status: &str, reply: &str, out: &Path, id: &str) {
+    let script = r#"
+import sys
+from email import message_from_bytes, policy
+from email.message import Message
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import formatdate
+original, recipient, status, reply, out, msgid = sys.argv[1:]
+orig = message_from_bytes(open(original, "rb").read(), policy=policy.compat32)
+report = MIMEMultipart("report", report_type="delivery-status")
+report["From"] = "Mail Delivery System <MAILER-DAEMON@mx.example.net>"
+report["To"] = orig["From"]
+report["Subject"] = "Undelivered Mail Returned to Sender"
+report["Date"] = formatdate(usegmt=True)
+report["Message-ID"] = "<%s@mx.example.net>" % msgid
+report.attach(MIMEText("I'm sorry to have to inform you that your message could not be delivered.\n"))
+# message/delivery-status: a block per message, then one per recipient,
+# each a set of header fields (RFC 3464), as Python's email models it.
+status_part = MIMEBase("message", "delivery-status")
+per_message, per_recipient = Message(), Message()
+per_message["Reporting-MTA"] = "dns; mx.example.net"
+per_message["Arrival-Date"] = formatdate(usegmt=True)
+per_recipient["Final-Recipient"] = "rfc822; " + recipient
+per_recipient["Action"] = "failed" if status.startswith("5") else "delayed"
+per_recipient["Status"] = status
+per_recipient["Diagnostic-Code"] = "smtp; " + reply
+status_part.set_payload([per_message, per_recipient])
+report.attach(status_part)
+headers = MIMEBase("text", "rfc822-headers")
+headers.set_payload("".join("%s: %s\n" % (k, v) for k, v in orig.items()))
+report.attach(headers)
+open(out, "wb").write(report.as_bytes())
+"#;
+    let res = Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(original)
+        .args([recipient, status, reply])
+        .arg(out)
+        .arg(id)
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+}
+
+/// An email of a run: record id, Message-ID, recipient, `.eml` path.
+type Sent = (String, String, String, PathBuf);
+
+/// A sent run whose send was recorded in `dir/contacts.db`: the run folder,
+/// the database, its emails.
+fn sent(dir: &Path) -> (PathBuf, PathBuf, Vec<Sent>) {
+    let (run, _) = rendered_run(dir);
+    let sink = Sink::start(dir, "plain");
+    let db = dir.join("contacts.db");
+    let res = send(
+        &run,
+        &sink.url(),
+        &["--rate", "500/s", "--contacts", db.to_str().unwrap()],
+    );
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let emails = manifest(&run)["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["channel"] == "email" && d["status"] == "rendered")
+        .map(|d| {
+            (
+                d["record_id"].as_str().unwrap().to_owned(),
+                d["message_id"].as_str().unwrap().to_owned(),
+                d["to"].as_str().unwrap().to_owned(),
+                run.join(d["path"].as_str().unwrap()),
+            )
+        })
+        .collect();
+    (run, db, emails)
+}
+
+fn feedback(args: &[&str]) -> std::process::Output {
+    let mut all = vec!["feedback"];
+    all.extend_from_slice(args);
+    letterpress(&all)
+}
+
+fn events(db: &Path, sql: &str) -> i64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn bounces_and_complaints_are_imported_once_and_matched_to_customers() {
+    let dir = scratch("feedback");
+    let (_, db, emails) = sent(&dir);
+    let db_arg = db.to_str().unwrap();
+    assert_eq!(
+        events(&db, "SELECT count(*) FROM events WHERE kind = 'accepted'"),
+        emails.len() as i64
+    );
+
+    // A hard bounce as one .eml; a soft bounce and a report about a message
+    // that is not ours in an mbox; a complaint and an unknown address in an
+    // email service's export.
+    let (hard, soft, complaint) = (&emails[0], &emails[1], &emails[2]);
+    let hard_eml = dir.join("bounce-1.eml");
+    dsn(
+        &hard.3,
+        &hard.2,
+        "5.1.1",
+        "550 5.1.1 <x>: Recipient address rejected: User unknown",
+        &hard_eml,
+        "b1",
+    );
+    let (soft_eml, stranger_eml) = (dir.join("b2.eml"), dir.join("b3.eml"));
+    dsn(
+        &soft.3,
+        &soft.2,
+        "4.2.2",
+        "452 4.2.2 Mailbox full",
+        &soft_eml,
+        "b2",
+    );
+    let stranger = dir.join("stranger.eml");
+    std::fs::write(&stranger, b"From: a@b.example\r\nTo: someone@else.example\r\nMessage-ID: <not-ours@b.example>\r\nSubject: x\r\n\r\nhello\r\n").unwrap();
+    dsn(
+        &stranger,
+        "someone@else.example",
+        "5.1.1",
+        "550 no such user",
+        &stranger_eml,
+        "b3",
+    );
+    let mbox = dir.join("bounces.mbox");
+    let mut text = Vec::new();
+    for f in [&soft_eml, &stranger_eml] {
+        text.extend_from_slice(b"From MAILER-DAEMON Sat Nov 28 10:00:00 2026\n");
+        text.extend_from_slice(
+            &std::fs::read(f)
+                .unwrap()
+                .iter()
+                .copied()
+                .filter(|&b| b != b'\r')
+                .collect::<Vec<_>>(),
+        );
+        text.extend_from_slice(b"\n");
+    }
+    std::fs::write(&mbox, text).unwrap();
+    let csv = dir.join("esp-events.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "message_id,email,event,time,reason\n<{}>,{},complaint,2026-11-28T09:00:00Z,user marked as spam\n,nobody@unknown.example,bounce,2026-11-28T09:01:00Z,550 5.1.1 unknown\n",
+            complaint.1, complaint.2
+        ),
+    )
+    .unwrap();
+
+    let files = [
+        hard_eml.to_str().unwrap(),
+        mbox.to_str().unwrap(),
+        csv.to_str().unwrap(),
+    ];
+    let mut args = vec!["import", "--contacts", db_arg, "--json"];
+    args.extend_from_slice(&files);
+    let res = feedback(&args);
+    assert_eq!(
+        res.status.code(),
+        Some(1),
+        "lines need a person: {}",
+        describe(&res)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    assert_eq!(report["recorded"], 3, "{report}");
+    let unmatched = report["unmatched"].to_string();
+    assert!(
+        unmatched.contains("not-ours@b.example") && unmatched.contains("bounces.mbox#2"),
+        "{unmatched}"
+    );
+    assert!(
+        unmatched.contains("nobody@unknown.example") && unmatched.contains("esp-events.csv:3"),
+        "{unmatched}"
+    );
+    let kind_of = |id: &str| -> String {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.query_row(
+            "SELECT kind FROM events WHERE customer_id = ?1 AND kind NOT IN ('accepted') ORDER BY at",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(kind_of(&hard.0), "hard_bounce");
+    assert_eq!(kind_of(&soft.0), "soft_bounce");
+    assert_eq!(kind_of(&complaint.0), "complaint");
+
+    // The same files again add nothing.
+    let res = feedback(&args);
+    let report: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    assert_eq!(report["recorded"], 0);
+    assert_eq!(report["already"], 3);
+
+    // A customer's history.
+    let res = feedback(&["show", &hard.0, "--contacts", db_arg]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let shown = String::from_utf8_lossy(&res.stdout);
+    assert!(
+        shown.contains("accepted") && shown.contains("hard_bounce") && shown.contains("5.1.1"),
+        "{shown}"
+    );
+
+    // The next run routes with the history: exactly the hard-bounced and
+    // the complaining customers lose their email, saying why; one soft
+    // bounce changes nothing.
+    let data = root().join("fixtures/customers.csv");
+    let (plain, with) = (dir.join("next-plain"), dir.join("next-with"));
+    let res = run_layout("welcome-letter", &data, &plain, &[]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let res = run_layout("welcome-letter", &data, &with, &["--contacts", db_arg]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let (a, b) = (entries(&manifest(&plain)), entries(&manifest(&with)));
+    let changed: Vec<&(String, String)> = a
+        .keys()
+        .filter(|k| a[*k]["status"] != b[*k]["status"] || a[*k]["note"] != b[*k]["note"])
+        .collect();
+    let email_of = |id: &str| &b[&(id.to_owned(), "email".to_owned())];
+    assert_eq!(email_of(&hard.0)["status"], "routed_elsewhere");
+    let why = email_of(&hard.0)["error"].as_str().unwrap();
+    assert!(
+        why.contains("hard bounce") && why.contains("5.1.1") && why.contains("bounce-1.eml"),
+        "{why}"
+    );
+    assert_eq!(email_of(&complaint.0)["status"], "suppressed");
+    assert!(email_of(&complaint.0)["error"]
+        .as_str()
+        .unwrap()
+        .contains("complained"));
+    assert_eq!(email_of(&soft.0)["status"], "rendered");
+    for key in &changed {
+        assert!(
+            key.0 == hard.0 || key.0 == complaint.0,
+            "{key:?} changed: {} -> {}",
+            a[*key],
+            b[*key]
+        );
+    }
+    for id in [&hard.0, &complaint.0] {
+        let letter = &b[&(id.clone(), "pdf".to_owned())];
+        assert_eq!(
+            letter["status"], "rendered",
+            "{id} gets the letter: {letter}"
+        );
+    }
+    assert_eq!(manifest(&with)["options"]["contacts"], db_arg);
+    let report = std::fs::read_to_string(with.join("report.html")).unwrap();
+    assert!(report.contains("Routed by the contact history"), "{report}");
+    assert!(report.contains("<td>hard bounce: letter instead of email</td><td class=\"n\">1</td>"));
+    assert!(report.contains("<td>complaint: email suppressed</td><td class=\"n\">1</td>"));
+    // validate says the same before a run.
+    let res = letterpress(&[
+        "validate",
+        "--layout",
+        "welcome-letter",
+        "--data",
+        data.to_str().unwrap(),
+        "--as-of",
+        "2026-11-22",
+        "--contacts",
+        db_arg,
+        "--json",
+    ]);
+    let said = String::from_utf8_lossy(&res.stdout);
+    assert!(
+        said.contains("hard bounce") && said.contains("complained"),
+        "{}",
+        describe(&res)
+    );
+}
+
+#[test]
+fn imports_at_once_lose_nothing_and_a_killed_one_leaves_the_database_whole() {
+    let dir = scratch("feedback-concurrent");
+    let (_, db, emails) = sent(&dir);
+    let db_arg = db.to_str().unwrap();
+    // Two exports of 20,000 events each, about our customers' addresses.
+    let export = |name: &str, event: &str| {
+        let path = dir.join(name);
+        let mut text = String::from("email,event,time,reason\n");
+        for i in 0..20_000 {
+            let e = &emails[i % emails.len()];
+            text.push_str(&format!(
+                "{},{event},2026-11-{:02}T{:02}:{:02}:{:02}Z,{name}\n",
+                e.2,
+                1 + i / 3600 % 28,
+                i / 60 % 60,
+                i % 60,
+                i % 7
+            ));
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let (a, b) = (export("a.csv", "soft_bounce"), export("b.csv", "complaint"));
+    let before = events(&db, "SELECT count(*) FROM events");
+    let spawn = |file: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_letterpress"))
+            .args(["feedback", "import", "--contacts", db_arg])
+            .arg(file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (pa, pb) = (spawn(&a), spawn(&b));
+    for p in [pa, pb] {
+        let res = p.wait_with_output().unwrap();
+        assert_eq!(
+            res.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+    }
+    let after = events(&db, "SELECT count(*) FROM events");
+    let distinct_a = events(
+        &db,
+        "SELECT count(*) FROM events WHERE source LIKE '%a.csv%'",
+    );
+    let distinct_b = events(
+        &db,
+        "SELECT count(*) FROM events WHERE source LIKE '%b.csv%'",
+    );
+    assert_eq!(after - before, distinct_a + distinct_b);
+    assert!(
+        distinct_a > 10_000 && distinct_b > 10_000,
+        "{distinct_a} {distinct_b}"
+    );
+
+    // kill -9 in the middle of an import: all of it or none of it.
+    let c = export("c.csv", "hard_bounce");
+    let before = events(&db, "SELECT count(*) FROM events");
+    let mut child = spawn(&c);
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    let added = events(&db, "SELECT count(*) FROM events") - before;
+    let whole = events(
+        &db,
+        "SELECT count(*) FROM events WHERE source LIKE '%c.csv%'",
+    );
+    assert!(
+        added == 0 || added == whole && whole > 10_000,
+        "a partial import: {added}"
+    );
+    // And the import done again completes it.
+    let res = spawn(&c).wait_with_output().unwrap();
+    assert_eq!(res.status.code(), Some(0));
+    assert!(
+        events(
+            &db,
+            "SELECT count(*) FROM events WHERE source LIKE '%c.csv%'"
+        ) > 10_000
+    );
+}
