@@ -26,6 +26,18 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// Delete the events that happened before a date (what the bank no
+    /// longer needs to keep); reports how many.
+    Purge {
+        /// Events before this day (YYYY-MM-DD) go.
+        #[arg(long, value_name = "DATE")]
+        before: String,
+        /// The contact history (SQLite).
+        #[arg(long, value_name = "DB", env = "LETTERPRESS_CONTACTS")]
+        contacts: PathBuf,
+        #[command(flatten)]
+        json: Json,
+    },
     /// Print a customer's contact history, oldest first.
     Show {
         /// The customer (record id).
@@ -41,7 +53,9 @@ pub enum Command {
 impl Command {
     pub fn json(&self) -> bool {
         match self {
-            Command::Import { json, .. } | Command::Show { json, .. } => json.json,
+            Command::Import { json, .. }
+            | Command::Show { json, .. }
+            | Command::Purge { json, .. } => json.json,
         }
     }
 }
@@ -75,6 +89,19 @@ pub fn execute(command: Command, cx: &Context) -> Result<i32, Error> {
                 EXIT_OK
             };
             Ok(out.summary(code, &report))
+        }
+        Command::Purge {
+            before, contacts, ..
+        } => {
+            let date = letterpress::util::clock::Date::parse(&before)
+                .ok_or_else(|| Error::Usage(format!("--before `{before}`: expected YYYY-MM-DD")))?;
+            let removed = letterpress::ops::feedback::purge(&contacts, date)?;
+            out.info(
+                "purged",
+                &format!("feedback purge: {removed} events before {date} deleted"),
+                serde_json::json!({"removed": removed}),
+            );
+            Ok(out.summary(EXIT_OK, &serde_json::json!({"removed": removed})))
         }
         Command::Show { id, contacts, .. } => {
             let events = show(&contacts, &id)?;

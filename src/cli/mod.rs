@@ -16,6 +16,7 @@ mod manifest;
 mod output;
 mod progress;
 mod proof;
+mod purge;
 mod reconcile;
 mod reprint;
 mod run;
@@ -83,6 +84,9 @@ enum Command {
     /// Work with run manifests.
     #[command(subcommand)]
     Manifest(manifest::Command),
+    /// Delete a finished run's documents after their retention time,
+    /// keeping its manifest and journals verifiable.
+    Purge(purge::Args),
     /// Bounces, complaints and returned mail into the contact history, and
     /// a customer's history out of it.
     #[command(subcommand)]
@@ -110,6 +114,7 @@ impl Command {
             Command::Proof(a) => a.json.json,
             Command::Manifest(c) => c.json(),
             Command::Feedback(c) => c.json(),
+            Command::Purge(a) => a.json.json,
             Command::Completions(_) | Command::Man(_) => false,
         }
     }
@@ -162,6 +167,7 @@ fn dispatch(command: Command, cx: &Context) -> Result<i32, Error> {
         Command::Proof(a) => proof::execute(a, cx),
         Command::Manifest(c) => manifest::execute(c, cx),
         Command::Feedback(c) => feedback::execute(c, cx),
+        Command::Purge(a) => purge::execute(a, cx),
         Command::Completions(a) => docs::completions(a),
         Command::Man(a) => docs::man(a),
     }

@@ -39,9 +39,16 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     out.info(
         "verified",
         &format!(
-            "verify {}: {} files checked, {} records rendered again: {}",
+            "verify {}: {} files checked{}, {} records rendered again: {}",
             opts.run.display(),
             report.files_checked,
+            match &report.purged_at {
+                Some(at) => format!(
+                    " ({} purged on {at} after their retention time)",
+                    report.purged
+                ),
+                None => String::new(),
+            },
             report.rerendered,
             if code == EXIT_OK {
                 "intact".to_string()

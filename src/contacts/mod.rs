@@ -193,9 +193,13 @@ impl Contacts {
         &self.path
     }
 
-    /// Records events in one transaction; returns how many were new (an
-    /// event whose key is already there is left as it is).
-    pub fn record(&mut self, events: &[Event]) -> Result<usize> {
+    /// Runs `work` in one write transaction (`BEGIN IMMEDIATE`: it waits
+    /// for another writer instead of failing half-way), committed when it
+    /// succeeds.
+    fn write<T>(
+        &mut self,
+        work: impl FnOnce(&rusqlite::Transaction) -> rusqlite::Result<T>,
+    ) -> Result<T> {
         let path = self.path.clone();
         let db_err =
             |e: rusqlite::Error| Error::Output(format!("contact history {}: {e}", path.display()));
@@ -203,35 +207,44 @@ impl Contacts {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_err)?;
-        let mut added = 0;
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO events
-                     (key, customer_id, address, channel, kind, at, run_id, piece, message_id, source, detail)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                )
-                .map_err(db_err)?;
-            for e in events {
-                added += insert
-                    .execute(params![
-                        e.key,
-                        e.customer_id,
-                        e.address,
-                        e.channel,
-                        e.kind.name(),
-                        e.at,
-                        e.run_id,
-                        e.piece,
-                        e.message_id,
-                        e.source,
-                        e.detail
-                    ])
-                    .map_err(db_err)?;
-            }
-        }
+        let out = work(&tx).map_err(db_err)?;
         tx.commit().map_err(db_err)?;
-        Ok(added)
+        Ok(out)
+    }
+
+    /// Records events in one transaction; returns how many were new (an
+    /// event whose key is already there is left as it is).
+    pub fn record(&mut self, events: &[Event]) -> Result<usize> {
+        self.write(|tx| {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO events
+                 (key, customer_id, address, channel, kind, at, run_id, piece, message_id, source, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            let mut added = 0;
+            for e in events {
+                added += insert.execute(params![
+                    e.key,
+                    e.customer_id,
+                    e.address,
+                    e.channel,
+                    e.kind.name(),
+                    e.at,
+                    e.run_id,
+                    e.piece,
+                    e.message_id,
+                    e.source,
+                    e.detail
+                ])?;
+            }
+            Ok(added)
+        })
+    }
+
+    /// Deletes the events before `day` (`YYYY-MM-DD`) in one transaction;
+    /// returns how many.
+    pub fn purge_before(&mut self, day: &str) -> Result<usize> {
+        self.write(|tx| tx.execute("DELETE FROM events WHERE at < ?1", [day]))
     }
 
     /// A customer's events, oldest first.

@@ -129,6 +129,11 @@ fn to_event(db: &Contacts, n: Notice, now: &str) -> Result<Matched> {
     })))
 }
 
+/// Deletes the events before `date`; returns how many.
+pub fn purge(contacts: &std::path::Path, date: crate::util::clock::Date) -> Result<usize> {
+    Contacts::open(contacts)?.purge_before(&date.to_string())
+}
+
 /// A customer's history, oldest first.
 pub fn show(contacts: &std::path::Path, customer_id: &str) -> Result<Vec<Event>> {
     Contacts::open(contacts)?.history(customer_id)

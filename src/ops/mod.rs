@@ -12,6 +12,7 @@ pub mod feedback;
 pub mod layouts;
 pub mod merge;
 pub mod proof;
+pub mod purge;
 pub mod reconcile;
 pub mod reprint;
 pub mod run;

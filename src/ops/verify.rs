@@ -72,6 +72,12 @@ pub struct VerifyReport {
     pub rerendered: usize,
     /// Every problem found, one line each; empty when the run is intact.
     pub problems: Vec<String>,
+    /// Files deleted by `purge` after their retention time, as its record
+    /// lists them (not problems).
+    pub purged: usize,
+    /// When they were purged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purged_at: Option<String>,
 }
 
 /// Verifies a run folder; see the module docs. Errors (exit 2) are for a
@@ -92,7 +98,10 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         Some(_) => opts.run.parent().unwrap_or(&opts.run).to_path_buf(),
         None => opts.run.clone(),
     };
+    let purged = crate::ops::purge::purged(&opts.run)?;
+    report.purged_at = purged.as_ref().map(|p| p.purged_at.clone());
     let mut files = Files {
+        purged: purged.map(|p| p.files).unwrap_or_default(),
         root,
         listed: [
             MANIFEST_FILE,
@@ -101,6 +110,12 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         ]
         .iter()
         .map(|s| s.to_string())
+        .chain(
+            report
+                .purged_at
+                .as_ref()
+                .map(|_| crate::ops::purge::PURGED_FILE.to_string()),
+        )
         .collect(),
         report: &mut report,
     };
@@ -280,6 +295,8 @@ fn check_totals(manifest: &Manifest, totals: Totals, report: &mut VerifyReport) 
 /// expected in the run folder.
 struct Files<'a> {
     root: PathBuf,
+    /// Files a purge deleted, with their SHA-256.
+    purged: std::collections::BTreeMap<String, String>,
     listed: HashSet<String>,
     report: &'a mut VerifyReport,
 }
@@ -293,6 +310,9 @@ impl Files<'_> {
         self.report.files_checked += 1;
         match f.check(&self.root) {
             Ok(()) => {}
+            Err(FileProblem::Unreadable(_)) if self.purged.get(rel) == Some(&f.sha256) => {
+                self.report.purged += 1;
+            }
             Err(FileProblem::Unreadable(_)) => {
                 self.report.problems.push(format!("missing: {rel} ({who})"))
             }

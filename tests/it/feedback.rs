@@ -291,6 +291,12 @@ fn bounces_and_complaints_are_imported_once_and_matched_to_customers() {
         "{}",
         describe(&res)
     );
+    // Old events can be purged.
+    let res = feedback(&["purge", "--before", "2100-01-01", "--contacts", db_arg]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let total = events(&db, "SELECT count(*) FROM events");
+    assert!(String::from_utf8_lossy(&res.stderr).contains("events before 2100-01-01 deleted"));
+    assert_eq!(total, 0);
 }
 
 #[test]

@@ -166,3 +166,65 @@ fn rerendering_says_when_the_layout_or_input_changed() {
     std::fs::write(&data, csv).unwrap();
     check("changed since the run (its SHA-256 differs)");
 }
+
+#[test]
+fn purged_documents_are_reported_as_purged_and_the_rest_still_verified() {
+    let out = render_ok(
+        "welcome-letter",
+        "fixtures/customers.csv",
+        "purge",
+        &["--as-of", "2026-11-22"],
+    );
+    let run = out.to_str().unwrap();
+    // Within its retention time: refused, nothing deleted.
+    let res = letterpress(&["purge", run, "--documents", "--retention-days", "30"]);
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    assert!(String::from_utf8_lossy(&res.stderr).contains("kept 30 more days"));
+    assert!(out.join("pdf/C-01001.pdf").exists());
+
+    let res = letterpress(&[
+        "purge",
+        run,
+        "--documents",
+        "--retention-days",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let report: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    let m = manifest(&out);
+    let files: usize = m["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["status"] == "rendered")
+        .map(|d| 1 + d["files"].as_array().map_or(0, |f| f.len()))
+        .sum();
+    assert_eq!(report["deleted"], files);
+    for dir in ["pdf", "email"] {
+        let left = std::fs::read_dir(out.join(dir)).map_or(0, |d| d.count());
+        assert_eq!(left, 0, "{dir}/ is empty");
+    }
+    let purged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("purged.json")).unwrap()).unwrap();
+    assert_eq!(purged["files"].as_object().unwrap().len(), files);
+
+    // verify: purged, not missing; everything else still checked.
+    let res = letterpress(&["verify", run, "--rerender", "3"]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let said = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        said.contains(&format!("{files} purged on")) && said.contains("3 records rendered again"),
+        "{said}"
+    );
+    let journal = out.join("documents.jsonl");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    std::fs::write(&journal, text.replacen("C-01001", "C-01002", 1)).unwrap();
+    let res = letterpress(&["verify", run]);
+    assert_eq!(
+        res.status.code(),
+        Some(1),
+        "an edited journal is still caught: {}",
+        describe(&res)
+    );
+}
