@@ -389,3 +389,64 @@ fn imports_at_once_lose_nothing_and_a_killed_one_leaves_the_database_whole() {
         ) > 10_000
     );
 }
+
+#[test]
+fn a_resumed_run_routes_by_the_history_its_first_attempt_read() {
+    let dir = scratch("feedback-resume");
+    let (_, db, emails) = sent(&dir);
+    let db_arg = db.to_str().unwrap();
+    let (first, later) = (&emails[0], &emails[3]);
+    let bounce = |e: &Sent, name: &str| {
+        let path = dir.join(format!("{name}.eml"));
+        dsn(&e.3, &e.2, "5.1.1", "550 5.1.1 user unknown", &path, name);
+        let res = feedback(&["import", "--contacts", db_arg, path.to_str().unwrap()]);
+        assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    };
+    bounce(first, "first");
+    let data = root().join("fixtures/customers.csv");
+    let clean = dir.join("clean");
+    let res = run_layout("welcome-letter", &data, &clean, &["--contacts", db_arg]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+
+    // Killed as soon as it started writing; a bounce imported meanwhile;
+    // the resumed run still routes as the first attempt read the history.
+    let out = dir.join("killed");
+    let args = run_cmd(
+        "welcome-letter",
+        data.to_str().unwrap(),
+        out.to_str().unwrap(),
+        &["--as-of", "2026-11-22", "--contacts", db_arg],
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_letterpress"))
+        .current_dir(root())
+        .env("LETTERPRESS_LAYOUTS", root().join("layouts"))
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    while !out.join("run-state.json").exists() && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    bounce(later, "later");
+    let mut resume = args.clone();
+    resume.push("--resume");
+    let res = letterpress(&resume);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    assert!(
+        std::fs::read(out.join("documents.jsonl")).unwrap()
+            == std::fs::read(clean.join("documents.jsonl")).unwrap(),
+        "the same routes as the uninterrupted run"
+    );
+    // A new run sees the later bounce.
+    let next = dir.join("next");
+    let res = run_layout("welcome-letter", &data, &next, &["--contacts", db_arg]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let d = entries(&manifest(&next));
+    assert_eq!(
+        d[&(later.0.clone(), "email".to_owned())]["status"],
+        "routed_elsewhere"
+    );
+}
