@@ -41,8 +41,11 @@ pub struct Job {
     pub route: Route,
     /// The form of its letter, when the layout has an `accessibility_field`.
     pub format: Option<LetterFormat>,
-    /// Why the contact history took email away from it, if it did.
+    /// Why the contact history took email away from it or held its
+    /// letter, if it did.
     pub history: Option<String>,
+    /// Its postal address's key in the contact history (with `--contacts`).
+    pub postal: Option<String>,
     /// The mail piece number in a print run.
     pub sequence: Option<u32>,
     /// Its IMb (payload, bars) or why it cannot have one.
@@ -185,8 +188,10 @@ impl<'a> Checker<'a> {
             Err(why) => return fail(Some(id), why),
         };
         let locale = record_locale(&self.layout.meta, self.texts, &record);
-        let block = self.history.and_then(|h| h.email(&id, address.as_deref()));
-        let route = route::route(&self.layout.meta, &record, channels, suppressed, block);
+        let said = self.history_of(&id, address.as_deref(), &record);
+        let (block, held) = (said.email, said.held);
+        let meta = &self.layout.meta;
+        let route = route::route(meta, &record, channels, suppressed, block, held);
         let planned = self.pieces.and_then(|p| p.get(&index));
         let sequence = planned.map(|p| p.sequence);
         let imb = planned.and_then(|p| p.imb.clone());
@@ -199,10 +204,41 @@ impl<'a> Checker<'a> {
             locale,
             route,
             format,
-            history: block.map(|b| b.reason.clone()),
+            history: block.or(held).map(|b| b.reason.clone()),
+            postal: said.postal,
             sequence,
             imb,
         }))
+    }
+}
+
+/// What the contact history says about a record.
+struct Said<'h> {
+    /// Why not to email it.
+    email: Option<&'h crate::contacts::Block>,
+    /// Its postal address's key.
+    postal: Option<String>,
+    /// Why its letter is held.
+    held: Option<&'h crate::contacts::Block>,
+}
+
+impl<'a> Checker<'a> {
+    /// What the history (with `--contacts`) says about customer `id` at
+    /// `address` and the record's postal address.
+    fn history_of(&self, id: &str, address: Option<&str>, record: &Map<String, Value>) -> Said<'a> {
+        let email = self.history.and_then(|h| h.email(id, address));
+        let postal = self
+            .history
+            .and_then(|_| route::postal_key(&self.layout.meta, record));
+        let held = self
+            .history
+            .zip(postal.as_deref())
+            .and_then(|(h, key)| h.held.get(key));
+        Said {
+            email,
+            postal,
+            held,
+        }
     }
 }
 
@@ -309,6 +345,7 @@ impl Job {
         );
         if channel == Channel::Pdf {
             doc.format = self.format;
+            doc.postal = self.postal.clone();
         }
         doc
     }

@@ -270,13 +270,17 @@ fn entry_of(line: &str) -> std::result::Result<Option<String>, String> {
 
 /// Routes a checked record over the run's `channels`; `suppressed` is why
 /// the record is on the suppression list, if it is ([`Suppressions::check`]),
-/// and `history` why the contact history says not to email it.
+/// `history` why the contact history says not to email it, and `held` why
+/// it holds letters to its postal address (a letter came back): the
+/// customer gets email instead if they have a valid address, else the
+/// letter is held (suppressed, saying why).
 pub fn route(
     meta: &LayoutMeta,
     record: &Map<String, Value>,
     channels: &[Channel],
     suppressed: Option<String>,
     history: Option<&Block>,
+    held: Option<&Block>,
 ) -> Route {
     let raw_address = meta
         .email
@@ -285,21 +289,14 @@ pub fn route(
         .and_then(Value::as_str);
     let preference = match preference(meta, record) {
         Ok(p) => p,
-        Err(why) => {
-            return Route {
-                decisions: channels
-                    .iter()
-                    .map(|c| (*c, Decision::Fail(why.clone())))
-                    .collect(),
-                to: None,
-            }
-        }
+        Err(why) => return Route::failing(channels, &why),
     };
     let address = email_address(meta, raw_address, history);
     let wants_print = matches!(preference, Preference::Print | Preference::Both);
     let wants_email = matches!(preference, Preference::Email | Preference::Both);
     let falls_back = wants_email && address.is_err();
     let has_pdf = channels.contains(&Channel::Pdf);
+    let held_to_email = held.is_some() && address.is_ok() && channels.contains(&Channel::Email);
     let decisions = channels
         .iter()
         .map(|&c| {
@@ -307,6 +304,9 @@ pub fn route(
                 Decision::Suppress(why.clone())
             } else {
                 match c {
+                    Channel::Email if !wants_email && held_to_email => Decision::Render(Some(
+                        format!("{}: email instead", held.expect("checked").reason),
+                    )),
                     Channel::Email if !wants_email => {
                         Decision::Elsewhere("contact preference is print: routed to print".into())
                     }
@@ -322,6 +322,13 @@ pub fn route(
                             "no valid email address ({why}), and this run has no pdf channel to fall back to"
                         )),
                     },
+                    Channel::Pdf if held.is_some() => {
+                        let reason = &held.expect("checked").reason;
+                        match held_to_email {
+                            true => Decision::Elsewhere(format!("{reason}: routed to email")),
+                            false => Decision::Suppress(reason.clone()),
+                        }
+                    }
                     Channel::Pdf if wants_print => Decision::Render(None),
                     Channel::Pdf if falls_back => Decision::Render(Some(format!(
                         "fallback to print: no valid email address ({})",
@@ -341,6 +348,19 @@ pub fn route(
     Route {
         decisions,
         to: address.ok(),
+    }
+}
+
+impl Route {
+    /// A route that fails the record on every channel for `why`.
+    fn failing(channels: &[Channel], why: &str) -> Route {
+        Route {
+            decisions: channels
+                .iter()
+                .map(|c| (*c, Decision::Fail(why.to_owned())))
+                .collect(),
+            to: None,
+        }
     }
 }
 
@@ -366,6 +386,38 @@ fn email_address(
         (Ok(_), Some(block)) => Err(block.reason.clone()),
         (address, _) => address,
     }
+}
+
+/// The key of a record's postal address in the contact history: a hash of
+/// the address object (the recipient's `address` field, else `address`),
+/// its values trimmed and in lower case, in field-name order. The same
+/// address however the data spaces or capitalises it gives the same key; a
+/// changed address gives another, which is how a move clears a hold. Only
+/// the hash is kept, not the address.
+pub fn postal_key(meta: &LayoutMeta, record: &Map<String, Value>) -> Option<String> {
+    let field = meta
+        .recipient
+        .as_ref()
+        .and_then(|r| r.address.as_deref())
+        .unwrap_or("address");
+    let Value::Object(address) = record.get(field)? else {
+        return None;
+    };
+    let mut parts: Vec<(&String, String)> = address
+        .iter()
+        .filter_map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => s.split_whitespace().collect::<Vec<_>>().join(" "),
+                Value::Number(n) => n.to_string(),
+                _ => return None,
+            };
+            (!text.is_empty()).then(|| (k, text.to_lowercase()))
+        })
+        .collect();
+    parts.sort();
+    let joined: Vec<String> = parts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let hash = crate::util::digest::sha256_hex(joined.join("\n").as_bytes());
+    Some(format!("post:{}", &hash[..24]))
 }
 
 fn preference(
@@ -425,7 +477,14 @@ mod tests {
     #[test]
     fn each_preference_picks_its_channels_and_names_the_other() {
         let m = meta("both");
-        let print = route(&m, &record("Paper", "a@example.com"), &BOTH, None, None);
+        let print = route(
+            &m,
+            &record("Paper", "a@example.com"),
+            &BOTH,
+            None,
+            None,
+            None,
+        );
         assert_eq!(
             decisions(&print),
             [
@@ -433,7 +492,14 @@ mod tests {
                 Decision::Elsewhere("contact preference is print: routed to print".into())
             ]
         );
-        let email = route(&m, &record(" e-mail ", "a@example.com"), &BOTH, None, None);
+        let email = route(
+            &m,
+            &record(" e-mail ", "a@example.com"),
+            &BOTH,
+            None,
+            None,
+            None,
+        );
         assert_eq!(
             decisions(&email),
             [
@@ -442,7 +508,7 @@ mod tests {
             ]
         );
         assert_eq!(email.to.unwrap().to_string(), "a@example.com");
-        let both = route(&m, &record("", "a@example.com"), &BOTH, None, None);
+        let both = route(&m, &record("", "a@example.com"), &BOTH, None, None, None);
         assert_eq!(
             decisions(&both),
             [Decision::Render(None), Decision::Render(None)]
@@ -452,7 +518,7 @@ mod tests {
     #[test]
     fn a_missing_address_falls_back_to_print_or_fails_without_a_pdf_channel() {
         let m = meta("email");
-        let r = route(&m, &record("email", " "), &BOTH, None, None);
+        let r = route(&m, &record("email", " "), &BOTH, None, None, None);
         assert_eq!(
             decisions(&r),
             [
@@ -470,6 +536,7 @@ mod tests {
             &m,
             &record("email", "not an address"),
             &[Channel::Email],
+            None,
             None,
             None,
         );
@@ -492,6 +559,7 @@ mod tests {
             &BOTH,
             Some("listed".into()),
             None,
+            None,
         );
         assert_eq!(
             decisions(&r),
@@ -500,7 +568,7 @@ mod tests {
                 Decision::Suppress("listed".into())
             ]
         );
-        let r = route(&m, &record("fax", "a@example.com"), &BOTH, None, None);
+        let r = route(&m, &record("fax", "a@example.com"), &BOTH, None, None, None);
         let why = "field `contact`: `fax` is not a contact preference (print, email or both)";
         assert_eq!(
             decisions(&r),
@@ -563,6 +631,7 @@ mod tests {
             &BOTH,
             None,
             Some(&bounce),
+            None,
         );
         let d = decisions(&r);
         assert!(
@@ -585,6 +654,7 @@ mod tests {
             &BOTH,
             None,
             Some(&complaint),
+            None,
         );
         let d = decisions(&r);
         assert!(

@@ -254,25 +254,30 @@ impl Contacts {
 
     /// Who the email with this Message-ID went to, as `send` recorded it.
     pub fn by_message_id(&self, message_id: &str) -> Result<Option<Sent>> {
-        self.sent("message_id = ?1", message_id)
+        self.sent(
+            "message_id = ?1 AND kind IN ('sent', 'accepted', 'refused')",
+            [message_id],
+        )
     }
 
     /// Who was last sent something at this address.
     pub fn by_address(&self, address: &str) -> Result<Option<Sent>> {
         self.sent(
-            "address = ?1 AND customer_id IS NOT NULL",
-            &address.to_lowercase(),
+            "address = ?1 AND customer_id IS NOT NULL AND kind IN ('sent', 'accepted', 'refused')",
+            [address.to_lowercase()],
         )
     }
 
-    fn sent(&self, condition: &str, arg: &str) -> Result<Option<Sent>> {
+    /// The newest event matching `condition` (over `params`) as what was
+    /// sent to whom.
+    fn sent(&self, condition: &str, params: impl rusqlite::Params) -> Result<Option<Sent>> {
         self.conn
             .query_row(
                 &format!(
                     "SELECT customer_id, address, run_id FROM events WHERE {condition}
-                     AND kind IN ('sent', 'accepted', 'refused') ORDER BY at DESC LIMIT 1"
+                     ORDER BY at DESC LIMIT 1"
                 ),
-                [arg],
+                params,
                 |r| {
                     Ok(Sent {
                         customer_id: r.get(0)?,
@@ -335,6 +340,9 @@ pub struct Verdicts {
     pub addresses: HashMap<String, Block>,
     /// Customers who complained about our email.
     pub customers: HashMap<String, Block>,
+    /// Postal address keys with a returned letter: letters there are held.
+    #[serde(default)]
+    pub held: HashMap<String, Block>,
 }
 
 impl Verdicts {
@@ -411,7 +419,59 @@ impl Contacts {
             }
         }
         state.settle(soft_bounces, &mut out);
+        self.holds(&mut out)?;
         Ok(out)
+    }
+
+    /// Postal addresses whose last word is a returned letter (a corrected
+    /// address clears it).
+    fn holds(&self, out: &mut Verdicts) -> Result<()> {
+        let db_err = |e: rusqlite::Error| {
+            Error::Output(format!("contact history {}: {e}", self.path.display()))
+        };
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT address, kind, at, run_id, piece, source FROM events
+                 WHERE channel = 'post' AND kind IN ('returned', 'address_corrected')
+                 ORDER BY address, at, key",
+            )
+            .map_err(db_err)?;
+        let mut rows = stmt.query([]).map_err(db_err)?;
+        while let Some(r) = rows.next().map_err(db_err)? {
+            let address: String = r.get(0).map_err(db_err)?;
+            let kind: String = r.get(1).map_err(db_err)?;
+            if kind == EventKind::AddressCorrected.name() {
+                out.held.remove(&address);
+                continue;
+            }
+            let at: String = r.get(2).map_err(db_err)?;
+            let run: Option<String> = r.get(3).map_err(db_err)?;
+            let piece: Option<u32> = r.get(4).map_err(db_err)?;
+            let source: String = r.get(5).map_err(db_err)?;
+            let reason = format!(
+                "held: a letter to this address came back undeliverable on {at} (run {}, piece {}; {source}); letters there wait for a new address",
+                run.as_deref().unwrap_or("?"),
+                piece.map_or("?".into(), |p| p.to_string())
+            );
+            out.held.insert(
+                address,
+                Block {
+                    reason,
+                    complaint: false,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// The letter sent as piece `piece` of run `run`, as `run --contacts`
+    /// recorded it.
+    pub fn by_piece(&self, run: &str, piece: u32) -> Result<Option<Sent>> {
+        self.sent(
+            "channel = 'post' AND kind = 'sent' AND run_id = ?1 AND piece = ?2",
+            params![run, piece],
+        )
     }
 }
 

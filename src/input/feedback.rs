@@ -1,6 +1,8 @@
 //! What comes back after sending, read from the files mail systems write:
 //! delivery status notifications (RFC 3464 `multipart/report` messages, one
-//! `.eml` or many in an mbox) and an email service's event export (CSV).
+//! `.eml` or many in an mbox), an email service's event export (CSV), and
+//! returned mail as a mail room scans it (one piece a line: the print
+//! files' DataMatrix payload `RUN_ID|PIECE|...`, or `RUN_ID/PIECE`).
 //! Each becomes a [`Notice`] with a stable key (the same file imported
 //! twice gives the same keys), or an [`Unusable`] saying which line or
 //! message could not be read and why: nothing is dropped silently.
@@ -30,6 +32,8 @@ pub enum NoticeKind {
     Complaint,
     /// Delivered: nothing to act on, counted.
     Delivered,
+    /// A letter came back undeliverable.
+    Returned,
 }
 
 /// One thing a file says about one message and recipient.
@@ -41,6 +45,8 @@ pub struct Notice {
     pub message_id: Option<String>,
     /// The recipient it concerns (lower case).
     pub recipient: Option<String>,
+    /// A returned letter: its run id and piece number.
+    pub piece: Option<(String, u32)>,
     /// What happened.
     pub kind: NoticeKind,
     /// When, as the file says (RFC 3339 when it can be read as a date).
@@ -89,10 +95,73 @@ pub fn read(path: &Path) -> Result<Read> {
         }
     } else if looks_like_csv(&bytes) {
         csv_export(&bytes, &name, &mut out)?;
+    } else if looks_like_returns(&bytes) {
+        returns(&bytes, &name, &mut out);
     } else {
         dsn(&bytes, &name, &mut out);
     }
     Ok(out)
+}
+
+/// A returned-mail file: its first line is a piece (see [`returned_piece`])
+/// or a tracking code.
+fn looks_like_returns(bytes: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(bytes);
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .is_some_and(|l| returned_piece(l).is_some() || is_tracking_code(l))
+}
+
+/// The run id and piece number of a returned-mail line: a scanned
+/// DataMatrix (`RUN_ID|PIECE|SHEET/SHEETS|...`, as the print files carry
+/// it) or a piece id (`RUN_ID/PIECE`).
+fn returned_piece(line: &str) -> Option<(String, u32)> {
+    let line = line.trim();
+    let (run, rest) = line.split_once('|').or_else(|| line.rsplit_once('/'))?;
+    let piece = rest.split('|').next()?.trim().parse().ok()?;
+    let run = run.trim();
+    (!run.is_empty() && !run.contains(char::is_whitespace)).then(|| (run.to_owned(), piece))
+}
+
+/// An Intelligent Mail barcode's tracking code (20 digits, with a routing
+/// code 20 to 31).
+fn is_tracking_code(line: &str) -> bool {
+    let digits = line.trim();
+    (20..=31).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The notices of a returned-mail file: one returned piece a line
+/// (`#` starts a comment).
+fn returns(bytes: &[u8], name: &str, out: &mut Read) {
+    let text = String::from_utf8_lossy(bytes);
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let place = format!("{name}:{}", n + 1);
+        match returned_piece(line) {
+            Some((run, piece)) => out.notices.push(Notice {
+                key: format!("returned {run}/{piece}"),
+                message_id: None,
+                recipient: None,
+                piece: Some((run, piece)),
+                kind: NoticeKind::Returned,
+                at: None,
+                detail: format!("returned undeliverable: {line}"),
+                place,
+            }),
+            None if is_tracking_code(line) => out.unusable.push(Unusable {
+                place,
+                why: format!("IMb tracking code {line}: not matched to pieces yet; scan the DataMatrix or give RUN_ID/PIECE"),
+            }),
+            None => out.unusable.push(Unusable {
+                place,
+                why: format!("`{line}` is neither a DataMatrix payload (RUN_ID|PIECE|...) nor a piece id (RUN_ID/PIECE)"),
+            }),
+        }
+    }
 }
 
 /// A CSV export starts with a header line naming an event column.
@@ -164,6 +233,7 @@ fn dsn(raw: &[u8], place: &str, out: &mut Read) {
             key: format!("dsn {identity} {recipient} {code}"),
             message_id: original.clone(),
             recipient: Some(recipient),
+            piece: None,
             kind,
             at: at.clone(),
             detail,
@@ -342,6 +412,7 @@ fn csv_export(bytes: &[u8], name: &str, out: &mut Read) -> Result<()> {
             key,
             message_id,
             recipient,
+            piece: None,
             kind,
             at,
             detail: format!("{event} {reason}").trim().to_owned(),

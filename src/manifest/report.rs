@@ -96,7 +96,10 @@ pub fn summarize(folder: &Path) -> Result<Summary> {
                     }
                 }
             }
-            DocStatus::Suppressed | DocStatus::RoutedElsewhere if d.channel == "email" => {
+            DocStatus::Suppressed | DocStatus::RoutedElsewhere
+                if d.channel == "email"
+                    || d.error.as_deref().is_some_and(|e| e.starts_with("held:")) =>
+            {
                 if let Some(class) = d.error.as_deref().and_then(history_class) {
                     *s.history.entry(class).or_default() += 1;
                 }
@@ -144,7 +147,11 @@ pub fn summarize(folder: &Path) -> Result<Summary> {
 
 /// The kind of contact history that decided a route, from its reason.
 fn history_class(reason: &str) -> Option<&'static str> {
-    if reason.contains("the customer complained") {
+    if reason.starts_with("held:") && reason.ends_with("routed to email") {
+        Some("returned letter: email instead of the letter")
+    } else if reason.starts_with("held:") {
+        Some("returned letter: letter held")
+    } else if reason.contains("the customer complained") {
         Some("complaint: email suppressed")
     } else if reason.contains("the contact history has a hard bounce") {
         Some("hard bounce: letter instead of email")

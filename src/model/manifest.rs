@@ -336,6 +336,10 @@ pub struct Document {
     /// for an email that could not be sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// A letter's postal address as the contact history keys it (a hash,
+    /// not the address), in runs with `--contacts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal: Option<String>,
     /// An email's attachment, when the layout attaches the letter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attachment: Option<AttachmentEntry>,
@@ -375,6 +379,7 @@ impl Document {
             status,
             error: Some(why),
             note: None,
+            postal: None,
             attachment: None,
             files: Vec::new(),
             piece: None,
@@ -442,6 +447,7 @@ impl Document {
             status: DocStatus::Rendered,
             error: None,
             note: None,
+            postal: None,
             attachment: None,
             files: Vec::new(),
             piece: None,

@@ -88,7 +88,34 @@ enum Matched {
 
 /// The event a notice records, matched to our message or address.
 fn to_event(db: &Contacts, n: Notice, now: &str) -> Result<Matched> {
+    if let Some((run, piece)) = &n.piece {
+        let Some(sent) = db.by_piece(run, *piece)? else {
+            return Ok(Matched::Nothing(format!(
+                "{}: no letter of ours was piece {piece} of run {run} (was the run made with --contacts?)",
+                n.place
+            )));
+        };
+        return Ok(Matched::Event(Box::new(Event {
+            key: n.key,
+            customer_id: sent.customer_id,
+            address: sent.address,
+            channel: "post".into(),
+            kind: EventKind::Returned,
+            at: n.at.unwrap_or_else(|| now.to_owned()),
+            run_id: Some(run.clone()),
+            piece: Some(*piece),
+            message_id: None,
+            source: n.place,
+            detail: Some(n.detail),
+        })));
+    }
     let kind = match n.kind {
+        NoticeKind::Returned => {
+            return Ok(Matched::Nothing(format!(
+                "{}: a return without its piece",
+                n.place
+            )))
+        }
         NoticeKind::HardBounce => EventKind::HardBounce,
         NoticeKind::SoftBounce => EventKind::SoftBounce,
         NoticeKind::Complaint => EventKind::Complaint,

@@ -473,7 +473,7 @@ fn measure_one(
 /// The channels a record goes to on the layout's channels, in words, and
 /// its email address if it gets an email.
 fn routes_of(meta: &LayoutMeta, record: &Map<String, Value>) -> (String, Option<lettre::Address>) {
-    let routed = route::route(meta, record, &meta.default_channels(), None, None);
+    let routed = route::route(meta, record, &meta.default_channels(), None, None, None);
     let route = routed
         .decisions
         .iter()

@@ -450,3 +450,109 @@ fn a_resumed_run_routes_by_the_history_its_first_attempt_read() {
         "routed_elsewhere"
     );
 }
+
+#[test]
+fn a_returned_letter_holds_that_address_until_it_changes() {
+    let dir = scratch("feedback-returned");
+    let db = dir.join("contacts.db");
+    let db_arg = db.to_str().unwrap();
+    let data = root().join("fixtures/customers.csv");
+    let first = dir.join("november");
+    let res = run_layout(
+        "welcome-letter",
+        &data,
+        &first,
+        &["--print", "--contacts", db_arg],
+    );
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let m = manifest(&first);
+    let run_id = m["run_id"].as_str().unwrap().to_owned();
+    let docs = entries(&m);
+    let piece = |id: &str| {
+        docs[&(id.to_owned(), "pdf".to_owned())]["piece"]["sequence"]
+            .as_u64()
+            .unwrap()
+    };
+    // C-01015 prefers print and has an email address; C-01022 has none.
+    let (with_email, without) = ("C-01015", "C-01022");
+    let scans = dir.join("returned.txt");
+    std::fs::write(
+        &scans,
+        format!(
+            "# returned mail, scanned 2026-12-01\n{run_id}|{}|1/1\n{run_id}/{}\n00040123456200800001987654321\nnot a code\n",
+            piece(with_email),
+            piece(without)
+        ),
+    )
+    .unwrap();
+    let res = feedback(&[
+        "import",
+        "--contacts",
+        db_arg,
+        "--json",
+        scans.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        res.status.code(),
+        Some(1),
+        "two lines need a person: {}",
+        describe(&res)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    assert_eq!(report["recorded"], 2, "{report}");
+    let unusable = report["unusable"].to_string();
+    assert!(
+        unusable.contains("returned.txt:4") && unusable.contains("IMb"),
+        "{unusable}"
+    );
+    assert!(unusable.contains("returned.txt:5"), "{unusable}");
+
+    // The next run: no letter to those addresses; email where there is one.
+    let next = dir.join("december");
+    let res = run_layout("welcome-letter", &data, &next, &["--contacts", db_arg]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let d = entries(&manifest(&next));
+    let doc = |id: &str, c: &str| &d[&(id.to_owned(), c.to_owned())];
+    assert_eq!(doc(with_email, "pdf")["status"], "routed_elsewhere");
+    assert!(doc(with_email, "pdf")["error"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("run {run_id}, piece {}", piece(with_email))));
+    assert_eq!(doc(with_email, "email")["status"], "rendered");
+    assert_eq!(doc(without, "pdf")["status"], "suppressed");
+    assert!(doc(without, "pdf")["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("held: a letter to this address came back"));
+    let untouched = d
+        .iter()
+        .filter(|(k, v)| k.1 == "pdf" && v["status"] == "rendered")
+        .count();
+    assert_eq!(
+        untouched,
+        docs.iter()
+            .filter(|(k, v)| k.1 == "pdf" && v["status"] == "rendered")
+            .count()
+            - 2
+    );
+
+    let report = std::fs::read_to_string(next.join("report.html")).unwrap();
+    assert!(report.contains("<td>returned letter: letter held</td><td class=\"n\">1</td>"));
+    assert!(report
+        .contains("<td>returned letter: email instead of the letter</td><td class=\"n\">1</td>"));
+
+    // A new address in the input clears the hold.
+    let moved = dir.join("moved.csv");
+    let text = std::fs::read_to_string(&data).unwrap();
+    let line = text.lines().find(|l| l.starts_with(without)).unwrap();
+    let fields: Vec<&str> = line.split(',').collect();
+    let changed = line.replacen(fields[4], "Neue Straße 1", 1);
+    std::fs::write(&moved, text.replacen(line, &changed, 1)).unwrap();
+    let after = dir.join("after-move");
+    let res = run_layout("welcome-letter", &moved, &after, &["--contacts", db_arg]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    assert_eq!(
+        entries(&manifest(&after))[&(without.to_owned(), "pdf".to_owned())]["status"],
+        "rendered"
+    );
+}

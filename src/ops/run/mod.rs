@@ -428,6 +428,37 @@ fn prepare(opts: &RunOptions, previous: Option<&RunState>) -> Result<Prepared> {
     })
 }
 
+/// Records every letter the run rendered in the contact history (`sent`,
+/// by postal address key, with its piece in a print run), so that a letter
+/// that comes back can be matched to its customer and address. Idempotent:
+/// a resumed run records the same events.
+fn record_letters(db: &Path, folder: &Path, run_id: &str) -> Result<()> {
+    let now = now_rfc3339();
+    let mut events = Vec::new();
+    for d in crate::manifest::journal::documents(folder)? {
+        let d = d?;
+        let (Some(postal), Some(id), DocStatus::Rendered) = (&d.postal, &d.record_id, d.status)
+        else {
+            continue;
+        };
+        events.push(crate::contacts::Event {
+            key: format!("run {run_id} {}", d.index),
+            customer_id: Some(id.clone()),
+            address: postal.clone(),
+            channel: "post".into(),
+            kind: crate::contacts::EventKind::Sent,
+            at: now.clone(),
+            run_id: Some(run_id.to_owned()),
+            piece: d.piece.as_ref().map(|p| p.sequence),
+            message_id: None,
+            source: "run".into(),
+            detail: d.path.clone(),
+        });
+    }
+    Contacts::open(db)?.record(&events)?;
+    Ok(())
+}
+
 /// The run's channels; a print run needs the pdf channel.
 fn print_channels(opts: &RunOptions, layout: &Layout) -> Result<Vec<Channel>> {
     let channels = run_channels(layout, opts.channels.as_deref())?;
@@ -701,6 +732,9 @@ fn finish(
         _ => None,
     };
     drop(prepared.stage);
+    if let Some(db) = &opts.contacts {
+        record_letters(db, folder, &state.run_id)?;
+    }
     let mut manifest = Manifest {
         manifest_version: m::MANIFEST_VERSION,
         manifest_digest: String::new(),
