@@ -31,14 +31,15 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 /// The schema this build writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// How long a writer waits for another one before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The migrations, in order: migration `i` takes the schema from version
 /// `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE events (
         key         TEXT PRIMARY KEY,
         customer_id TEXT,
@@ -55,7 +56,12 @@ const MIGRATIONS: &[&str] = &["
     CREATE INDEX events_customer ON events (customer_id, at);
     CREATE INDEX events_address ON events (address, at);
     CREATE INDEX events_message ON events (message_id);
-"];
+",
+    "
+    ALTER TABLE events ADD COLUMN barcode TEXT;
+    CREATE INDEX events_barcode ON events (barcode);
+",
+];
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,6 +141,10 @@ pub struct Event {
     pub source: String,
     /// The reason given (a server's reply, a bounce's status).
     pub detail: Option<String>,
+    /// A letter's postal barcode: the Intelligent Mail tracking code (20
+    /// digits), by which a scanned return is matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub barcode: Option<String>,
 }
 
 /// Who something was sent to, as the history has it.
@@ -146,6 +156,8 @@ pub struct Sent {
     pub address: String,
     /// The run it came from.
     pub run_id: Option<String>,
+    /// Its mail piece, for a letter of a print run.
+    pub piece: Option<u32>,
 }
 
 /// An open contact history.
@@ -218,8 +230,8 @@ impl Contacts {
         self.write(|tx| {
             let mut insert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO events
-                 (key, customer_id, address, channel, kind, at, run_id, piece, message_id, source, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 (key, customer_id, address, channel, kind, at, run_id, piece, message_id, source, detail, barcode)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?;
             let mut added = 0;
             for e in events {
@@ -234,7 +246,8 @@ impl Contacts {
                     e.piece,
                     e.message_id,
                     e.source,
-                    e.detail
+                    e.detail,
+                    e.barcode
                 ])?;
             }
             Ok(added)
@@ -274,7 +287,7 @@ impl Contacts {
         self.conn
             .query_row(
                 &format!(
-                    "SELECT customer_id, address, run_id FROM events WHERE {condition}
+                    "SELECT customer_id, address, run_id, piece FROM events WHERE {condition}
                      ORDER BY at DESC LIMIT 1"
                 ),
                 params,
@@ -283,6 +296,7 @@ impl Contacts {
                         customer_id: r.get(0)?,
                         address: r.get(1)?,
                         run_id: r.get(2)?,
+                        piece: r.get(3)?,
                     })
                 },
             )
@@ -297,7 +311,7 @@ impl Contacts {
         let mut stmt = self
             .conn
             .prepare(&format!(
-                "SELECT key, customer_id, address, channel, kind, at, run_id, piece, message_id, source, detail
+                "SELECT key, customer_id, address, channel, kind, at, run_id, piece, message_id, source, detail, barcode
                  FROM events {tail}"
             ))
             .map_err(db_err)?;
@@ -316,6 +330,7 @@ impl Contacts {
                     message_id: r.get(8)?,
                     source: r.get(9)?,
                     detail: r.get(10)?,
+                    barcode: r.get(11)?,
                 })
             })
             .map_err(db_err)?;
@@ -465,6 +480,14 @@ impl Contacts {
         Ok(())
     }
 
+    /// The letter whose Intelligent Mail tracking code is `tracking`.
+    pub fn by_barcode(&self, tracking: &str) -> Result<Option<Sent>> {
+        self.sent(
+            "channel = 'post' AND kind = 'sent' AND barcode = ?1",
+            [tracking],
+        )
+    }
+
     /// The letter sent as piece `piece` of run `run`, as `run --contacts`
     /// recorded it.
     pub fn by_piece(&self, run: &str, piece: u32) -> Result<Option<Sent>> {
@@ -586,6 +609,7 @@ mod tests {
             message_id: Some("m1@example.com".into()),
             source: "send".into(),
             detail: None,
+            barcode: None,
         }
     }
 
@@ -618,6 +642,14 @@ mod tests {
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+        let columns: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('events') WHERE name = 'barcode'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(columns, 1, "migrated to version 2");
         conn.execute_batch("PRAGMA user_version = 99").unwrap();
         drop(conn);
         assert!(Contacts::open(&path).is_err(), "a newer schema is refused");

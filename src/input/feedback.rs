@@ -2,7 +2,8 @@
 //! delivery status notifications (RFC 3464 `multipart/report` messages, one
 //! `.eml` or many in an mbox), an email service's event export (CSV), and
 //! returned mail as a mail room scans it (one piece a line: the print
-//! files' DataMatrix payload `RUN_ID|PIECE|...`, or `RUN_ID/PIECE`).
+//! files' DataMatrix payload `RUN_ID|PIECE|...`, `RUN_ID/PIECE`, or an
+//! Intelligent Mail barcode's digits, tracking code then routing code).
 //! Each becomes a [`Notice`] with a stable key (the same file imported
 //! twice gives the same keys), or an [`Unusable`] saying which line or
 //! message could not be read and why: nothing is dropped silently.
@@ -47,6 +48,8 @@ pub struct Notice {
     pub recipient: Option<String>,
     /// A returned letter: its run id and piece number.
     pub piece: Option<(String, u32)>,
+    /// A returned letter: its Intelligent Mail tracking code (20 digits).
+    pub tracking: Option<String>,
     /// What happened.
     pub kind: NoticeKind,
     /// When, as the file says (RFC 3339 when it can be read as a date).
@@ -127,8 +130,13 @@ fn returned_piece(line: &str) -> Option<(String, u32)> {
 /// An Intelligent Mail barcode's tracking code (20 digits, with a routing
 /// code 20 to 31).
 fn is_tracking_code(line: &str) -> bool {
-    let digits = line.trim();
+    let digits = imb_digits(line);
     (20..=31).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// An IMb as scanned or printed (`tracking-routing`), digits only.
+fn imb_digits(line: &str) -> String {
+    line.chars().filter(|c| !matches!(c, '-' | ' ')).collect()
 }
 
 /// The notices of a returned-mail file: one returned piece a line
@@ -147,14 +155,22 @@ fn returns(bytes: &[u8], name: &str, out: &mut Read) {
                 message_id: None,
                 recipient: None,
                 piece: Some((run, piece)),
+                tracking: None,
                 kind: NoticeKind::Returned,
                 at: None,
                 detail: format!("returned undeliverable: {line}"),
                 place,
             }),
-            None if is_tracking_code(line) => out.unusable.push(Unusable {
+            None if is_tracking_code(line) => out.notices.push(Notice {
+                key: format!("returned imb {}", &imb_digits(line)[..20]),
+                message_id: None,
+                recipient: None,
+                piece: None,
+                tracking: Some(imb_digits(line)[..20].to_owned()),
+                kind: NoticeKind::Returned,
+                at: None,
+                detail: format!("returned undeliverable: IMb {line}"),
                 place,
-                why: format!("IMb tracking code {line}: not matched to pieces yet; scan the DataMatrix or give RUN_ID/PIECE"),
             }),
             None => out.unusable.push(Unusable {
                 place,
@@ -234,6 +250,7 @@ fn dsn(raw: &[u8], place: &str, out: &mut Read) {
             message_id: original.clone(),
             recipient: Some(recipient),
             piece: None,
+            tracking: None,
             kind,
             at: at.clone(),
             detail,
@@ -413,6 +430,7 @@ fn csv_export(bytes: &[u8], name: &str, out: &mut Read) -> Result<()> {
             message_id,
             recipient,
             piece: None,
+            tracking: None,
             kind,
             at,
             detail: format!("{event} {reason}").trim().to_owned(),

@@ -88,26 +88,8 @@ enum Matched {
 
 /// The event a notice records, matched to our message or address.
 fn to_event(db: &Contacts, n: Notice, now: &str) -> Result<Matched> {
-    if let Some((run, piece)) = &n.piece {
-        let Some(sent) = db.by_piece(run, *piece)? else {
-            return Ok(Matched::Nothing(format!(
-                "{}: no letter of ours was piece {piece} of run {run} (was the run made with --contacts?)",
-                n.place
-            )));
-        };
-        return Ok(Matched::Event(Box::new(Event {
-            key: n.key,
-            customer_id: sent.customer_id,
-            address: sent.address,
-            channel: "post".into(),
-            kind: EventKind::Returned,
-            at: n.at.unwrap_or_else(|| now.to_owned()),
-            run_id: Some(run.clone()),
-            piece: Some(*piece),
-            message_id: None,
-            source: n.place,
-            detail: Some(n.detail),
-        })));
+    if n.tracking.is_some() || n.piece.is_some() {
+        return returned(db, n, now);
     }
     let kind = match n.kind {
         NoticeKind::Returned => {
@@ -153,6 +135,45 @@ fn to_event(db: &Contacts, n: Notice, now: &str) -> Result<Matched> {
         message_id: n.message_id,
         source: n.place,
         detail: Some(n.detail),
+        barcode: None,
+    })))
+}
+
+/// The event of a returned letter, matched by its IMb tracking code or its
+/// run and piece to the letter `run --contacts` recorded.
+fn returned(db: &Contacts, n: Notice, now: &str) -> Result<Matched> {
+    let (sent, what) = match (&n.tracking, &n.piece) {
+        (Some(t), _) => (db.by_barcode(t)?, format!("had the IMb tracking code {t}")),
+        (None, Some((run, piece))) => (
+            db.by_piece(run, *piece)?,
+            format!("was piece {piece} of run {run}"),
+        ),
+        (None, None) => {
+            return Ok(Matched::Nothing(format!(
+                "{}: a return without its piece",
+                n.place
+            )))
+        }
+    };
+    let Some(sent) = sent else {
+        return Ok(Matched::Nothing(format!(
+            "{}: no letter of ours {what} (was the run made with --contacts?)",
+            n.place
+        )));
+    };
+    Ok(Matched::Event(Box::new(Event {
+        key: n.key,
+        customer_id: sent.customer_id,
+        address: sent.address,
+        channel: "post".into(),
+        kind: EventKind::Returned,
+        at: n.at.unwrap_or_else(|| now.to_owned()),
+        run_id: sent.run_id,
+        piece: sent.piece,
+        message_id: None,
+        source: n.place,
+        detail: Some(n.detail),
+        barcode: n.tracking,
     })))
 }
 

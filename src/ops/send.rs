@@ -345,6 +345,7 @@ fn record_contacts(db: &Path, journal: &Path, run_id: &str) -> Result<usize> {
                 message_id: Some(e.message_id),
                 source: "send".into(),
                 detail: Some(e.reply),
+                barcode: None,
             })
         })
         .collect();

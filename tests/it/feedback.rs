@@ -100,6 +100,11 @@ fn feedback(args: &[&str]) -> std::process::Output {
     letterpress(&all)
 }
 
+/// `feedback import --json` of one file.
+fn import_json(db: &str, file: &Path) -> std::process::Output {
+    feedback(&["import", "--contacts", db, "--json", file.to_str().unwrap()])
+}
+
 fn events(db: &Path, sql: &str) -> i64 {
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
@@ -485,13 +490,7 @@ fn a_returned_letter_holds_that_address_until_it_changes() {
         ),
     )
     .unwrap();
-    let res = feedback(&[
-        "import",
-        "--contacts",
-        db_arg,
-        "--json",
-        scans.to_str().unwrap(),
-    ]);
+    let res = import_json(db_arg, &scans);
     assert_eq!(
         res.status.code(),
         Some(1),
@@ -500,11 +499,12 @@ fn a_returned_letter_holds_that_address_until_it_changes() {
     );
     let report: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
     assert_eq!(report["recorded"], 2, "{report}");
-    let unusable = report["unusable"].to_string();
+    let unmatched = report["unmatched"].to_string();
     assert!(
-        unusable.contains("returned.txt:4") && unusable.contains("IMb"),
-        "{unusable}"
+        unmatched.contains("returned.txt:4") && unmatched.contains("IMb tracking code"),
+        "{unmatched}"
     );
+    let unusable = report["unusable"].to_string();
     assert!(unusable.contains("returned.txt:5"), "{unusable}");
 
     // The next run: no letter to those addresses; email where there is one.
@@ -555,4 +555,62 @@ fn a_returned_letter_holds_that_address_until_it_changes() {
         entries(&manifest(&after))[&(without.to_owned(), "pdf".to_owned())]["status"],
         "rendered"
     );
+}
+
+#[test]
+fn a_return_scanned_by_its_intelligent_mail_barcode_is_matched() {
+    let dir = scratch("feedback-imb");
+    let layouts = dir.join("layouts");
+    copy_tree(&root().join("layouts"), &layouts);
+    let yaml = layouts.join("welcome-letter/3/layout.yaml");
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    std::fs::write(
+        &yaml,
+        text.replace(
+            "  window: din-5008-b\n",
+            "  window: din-5008-b\n  imb: {barcode_id: \"00\", service_type: \"270\", mailer_id: \"123456\", serial_offset: 1000}\n",
+        ),
+    )
+    .unwrap();
+    approve(&layouts, "welcome-letter@3");
+    let db = dir.join("contacts.db");
+    let db_arg = db.to_str().unwrap();
+    let data = dir.join("us.jsonl");
+    let us = |id: &str, zip: &str| {
+        let mut c = customer(id, serde_json::json!({"contact_preference": "print"}));
+        c["address"] = serde_json::json!({"line1": "1 Main St", "postcode": zip, "city": "Springfield", "country": "US"});
+        c
+    };
+    write_jsonl(&data, &[us("U-1", "12345"), us("U-2", "20260-1234")]);
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec!["--contacts", db_arg];
+        args.extend_from_slice(extra);
+        let res = run_layout_with(&layouts, "welcome-letter@3", &data, out, &args);
+        assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+        entries(&manifest(out))
+    };
+    let docs = run(&dir.join("first"), &["--print"]);
+    let barcode = docs[&("U-2".to_owned(), "pdf".to_owned())]["piece"]["barcode"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(barcode.starts_with("00270123456"), "{barcode}");
+    // As a scanner reads it: the digits of tracking and routing code.
+    let scans = dir.join("imb-returns.txt");
+    std::fs::write(&scans, barcode.replace('-', "") + "\n").unwrap();
+    let res = import_json(db_arg, &scans);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let report: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    assert_eq!(report["recorded"], 1, "{report}");
+    let d = run(&dir.join("next"), &[]);
+    assert_eq!(
+        d[&("U-1".to_owned(), "pdf".to_owned())]["status"],
+        "rendered"
+    );
+    let held = &d[&("U-2".to_owned(), "pdf".to_owned())];
+    assert_eq!(
+        held["status"], "routed_elsewhere",
+        "U-2 has an email address: {held}"
+    );
+    assert!(held["error"].as_str().unwrap().starts_with("held:"));
 }

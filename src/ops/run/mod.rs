@@ -453,6 +453,12 @@ fn record_letters(db: &Path, folder: &Path, run_id: &str) -> Result<()> {
             message_id: None,
             source: "run".into(),
             detail: d.path.clone(),
+            barcode: d
+                .piece
+                .as_ref()
+                .and_then(|p| p.barcode.split('-').next())
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned),
         });
     }
     Contacts::open(db)?.record(&events)?;
