@@ -187,10 +187,9 @@ impl<'a> Checker<'a> {
             Ok(format) => meta.accessibility_field.as_ref().map(|_| format),
             Err(why) => return fail(Some(id), why),
         };
-        let locale = record_locale(&self.layout.meta, self.texts, &record);
+        let locale = record_locale(meta, self.texts, &record);
         let said = self.history_of(&id, address.as_deref(), &record);
         let (block, held) = (said.email, said.held);
-        let meta = &self.layout.meta;
         let route = route::route(meta, &record, channels, suppressed, block, held);
         let planned = self.pieces.and_then(|p| p.get(&index));
         let sequence = planned.map(|p| p.sequence);

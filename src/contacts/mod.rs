@@ -169,8 +169,7 @@ pub struct Contacts {
 impl Contacts {
     /// Opens the database at `path`, creating and migrating it as needed.
     pub fn open(path: &Path) -> Result<Contacts> {
-        let db_err =
-            |e: rusqlite::Error| Error::Output(format!("contact history {}: {e}", path.display()));
+        let db_err = db_error(path);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
@@ -212,9 +211,7 @@ impl Contacts {
         &mut self,
         work: impl FnOnce(&rusqlite::Transaction) -> rusqlite::Result<T>,
     ) -> Result<T> {
-        let path = self.path.clone();
-        let db_err =
-            |e: rusqlite::Error| Error::Output(format!("contact history {}: {e}", path.display()));
+        let db_err = db_error(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -301,13 +298,11 @@ impl Contacts {
                 },
             )
             .optional()
-            .map_err(|e| Error::Output(format!("contact history {}: {e}", self.path.display())))
+            .map_err(db_error(&self.path))
     }
 
     fn select(&self, tail: &str, arg: &str) -> Result<Vec<Event>> {
-        let db_err = |e: rusqlite::Error| {
-            Error::Output(format!("contact history {}: {e}", self.path.display()))
-        };
+        let db_err = db_error(&self.path);
         let mut stmt = self
             .conn
             .prepare(&format!(
@@ -376,9 +371,7 @@ impl Contacts {
     /// corrected address or a later message accepted and not bounced
     /// clears it; a customer who complained is not emailed.
     pub fn verdicts(&self, soft_bounces: u32) -> Result<Verdicts> {
-        let db_err = |e: rusqlite::Error| {
-            Error::Output(format!("contact history {}: {e}", self.path.display()))
-        };
+        let db_err = db_error(&self.path);
         let mut out = Verdicts::default();
         let mut stmt = self
             .conn
@@ -441,9 +434,7 @@ impl Contacts {
     /// Postal addresses whose last word is a returned letter (a corrected
     /// address clears it).
     fn holds(&self, out: &mut Verdicts) -> Result<()> {
-        let db_err = |e: rusqlite::Error| {
-            Error::Output(format!("contact history {}: {e}", self.path.display()))
-        };
+        let db_err = db_error(&self.path);
         let mut stmt = self
             .conn
             .prepare(
@@ -527,40 +518,34 @@ impl AddressState {
         }
     }
 
-    /// Records the block on this address, if one stands.
+    /// Records the block on this address, if one stands: its hard
+    /// bounce, or its run of soft bounces when it is long enough.
     fn settle(&self, soft_bounces: u32, out: &mut Verdicts) {
         let Some(address) = &self.address else { return };
-        let hard = self
-            .hard
-            .as_ref()
-            .map(|b| format!("a hard bounce {}", b.said));
-        let softs: Vec<String> = self.softs.iter().map(|b| b.said.clone()).collect();
-        if let Some(reason) = standing(&hard, &softs, soft_bounces) {
-            out.addresses.insert(
-                address.clone(),
-                Block {
-                    reason: format!(
-                        "email to {address} not used: the contact history has {reason}"
-                    ),
-                    complaint: false,
-                },
-            );
-        }
+        let reason = match (&self.hard, self.softs.last()) {
+            (Some(hard), _) => format!("a hard bounce {}", hard.said),
+            (None, Some(last)) if self.softs.len() as u32 >= soft_bounces.max(1) => {
+                format!(
+                    "{} soft bounces in a row, the last {}",
+                    self.softs.len(),
+                    last.said
+                )
+            }
+            _ => return,
+        };
+        out.addresses.insert(
+            address.clone(),
+            Block {
+                reason: format!("email to {address} not used: the contact history has {reason}"),
+                complaint: false,
+            },
+        );
     }
 }
 
-/// What stands against an address: its hard bounce, or its run of soft
-/// bounces when it is long enough.
-fn standing(hard: &Option<String>, softs: &[String], limit: u32) -> Option<String> {
-    match (hard, softs.len() as u32 >= limit.max(1)) {
-        (Some(h), _) => Some(h.clone()),
-        (None, true) => Some(format!(
-            "{} soft bounces in a row, the last {}",
-            softs.len(),
-            softs.last().expect("not empty")
-        )),
-        _ => None,
-    }
+/// The error of a database operation on the history at `path`.
+fn db_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + Copy + '_ {
+    move |e| Error::Output(format!("contact history {}: {e}", path.display()))
 }
 
 enum Migration {

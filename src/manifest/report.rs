@@ -204,20 +204,21 @@ pub fn html(m: &Manifest, s: &Summary, samples: &[Sample], links: &str) -> Strin
         h.push_str("<h2>Pages per letter</h2>\n");
         h.push_str(&histogram(&s.pages));
     }
+    count_table(
+        &mut h,
+        "Routed by the contact history",
+        ("Why", "Customers"),
+        &s.history,
+    );
     if !s.history.is_empty() {
-        h.push_str("<h2>Routed by the contact history</h2>\n<table>\n<thead><tr><th>Why</th><th class=\"n\">Customers</th></tr></thead>\n<tbody>\n");
-        for (why, n) in &s.history {
-            let _ = writeln!(h, "<tr><td>{why}</td><td class=\"n\">{n}</td></tr>");
-        }
-        h.push_str("</tbody>\n</table>\n<p class=\"muted\">Each customer's reason, with the event's date and source, is in the tables above and in the manifest.</p>\n");
+        h.push_str("<p class=\"muted\">Each customer's reason, with the event's date and source, is in the tables above and in the manifest.</p>\n");
     }
-    if !s.formats.is_empty() {
-        h.push_str("<h2>Letters by format</h2>\n<table>\n<thead><tr><th>Format</th><th class=\"n\">Letters</th></tr></thead>\n<tbody>\n");
-        for (format, n) in &s.formats {
-            let _ = writeln!(h, "<tr><td>{format}</td><td class=\"n\">{n}</td></tr>");
-        }
-        h.push_str("</tbody>\n</table>\n");
-    }
+    count_table(
+        &mut h,
+        "Letters by format",
+        ("Format", "Letters"),
+        &s.formats,
+    );
     print_section(&mut h, m);
     h.push_str(PIECES_START);
     h.push_str(PIECES_END);
@@ -527,6 +528,27 @@ fn samples_section(h: &mut String, s: &Summary, links: &str) {
         }
         h.push_str("</ul>\n");
     }
+}
+
+/// A table of counts under `heading`, its two columns named `what` and
+/// `unit` (nothing when there are none).
+fn count_table(
+    h: &mut String,
+    heading: &str,
+    (what, unit): (&str, &str),
+    counts: &BTreeMap<&'static str, usize>,
+) {
+    if counts.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        h,
+        "<h2>{heading}</h2>\n<table>\n<thead><tr><th>{what}</th><th class=\"n\">{unit}</th></tr></thead>\n<tbody>"
+    );
+    for (name, n) in counts {
+        let _ = writeln!(h, "<tr><td>{name}</td><td class=\"n\">{n}</td></tr>");
+    }
+    h.push_str("</tbody>\n</table>\n");
 }
 
 /// A table of documents per reason under a heading (nothing when empty).

@@ -345,43 +345,20 @@ impl Set<'_> {
     /// PDF (`<name>-web.html`), each marked and shown as it renders.
     /// Returns the page's path.
     fn write_web(&self, marked: &Renderer, picks: &[Pick]) -> Result<PathBuf> {
-        let mut h = String::new();
-        let _ = write!(
-            h,
-            "<p class=\"mark\">PROOF</p><h1>Web letter proof: {id}</h1><p>{title}. Digest <code>{digest}</code>. As of {as_of}. {n} web letters.</p>",
-            id = esc(&self.layout.id()),
-            title = esc(&self.layout.meta.title),
-            digest = esc(self.digest),
-            as_of = self.opts.as_of,
-            n = picks.len()
-        );
-        for p in picks {
-            let m = self.measured(p);
-            let _ = write!(
-                h,
-                "<section><h2>{} <span class=\"mark\">PROOF</span></h2><p>Why: {}</p>",
-                esc(&p.record_id),
-                esc(&p.reasons.join("; "))
-            );
-            match marked.render_web(&m.record, m.locale) {
-                Ok(web) => {
-                    let _ = write!(
-                        h,
+        let sections: Vec<(&Pick, Option<std::result::Result<String, String>>)> = picks
+            .iter()
+            .map(|p| {
+                let m = self.measured(p);
+                let shown = marked.render_web(&m.record, m.locale).map(|web| {
+                    format!(
                         "<iframe sandbox title=\"Web letter of {}\" srcdoc=\"{}\"></iframe>",
                         esc(&p.record_id),
                         esc(&web.html)
-                    );
-                }
-                Err(why) => {
-                    let _ = write!(
-                        h,
-                        "<p class=\"err\">This web letter fails: {}</p>",
-                        esc(&why)
-                    );
-                }
-            }
-            h.push_str("</section>");
-        }
+                    )
+                });
+                (p, Some(shown))
+            })
+            .collect();
         let stem = self
             .opts
             .out
@@ -389,7 +366,8 @@ impl Set<'_> {
             .unwrap_or_default()
             .to_string_lossy();
         let path = self.opts.out.with_file_name(format!("{stem}-web.html"));
-        let page = page(&format!("Web letter proof: {}", self.layout.id()), &h);
+        let what = ("Web letter proof", "web letters", "web letter");
+        let page = proof_page(what, self.layout, self.digest, self.opts.as_of, &sections);
         crate::util::fs::write_atomic(&path, page.as_bytes(), true)
             .map_err(|e| Error::io(&path, e))?;
         Ok(path)
@@ -793,39 +771,67 @@ fn email_page(
     as_of: Date,
     sections: &[(Pick, Option<crate::render::email::Email>, Option<String>)],
 ) -> String {
-    let mut h = String::new();
-    let _ = write!(
-        h,
-        "<p class=\"mark\">PROOF</p><h1>Email proof: {id}</h1><p>{title}. Digest <code>{digest}</code>. As of {as_of}. {n} emails.</p>",
-        id = esc(&layout.id()),
-        title = esc(&layout.meta.title),
-        n = sections.iter().filter(|s| s.1.is_some()).count()
-    );
-    for (p, email, err) in sections {
-        let _ = write!(
-            h,
-            "<section><h2>{} <span class=\"mark\">PROOF</span></h2><p>Why: {}</p>",
-            esc(&p.record_id),
-            esc(&p.reasons.join("; "))
-        );
-        match (email, err) {
-            (Some(e), _) => {
-                let _ = write!(
-                    h,
+    let shown: Vec<(&Pick, Option<std::result::Result<String, String>>)> = sections
+        .iter()
+        .map(|(p, email, err)| {
+            let shown = match (email, err) {
+                (Some(e), _) => Some(Ok(format!(
                     "<p><strong>To:</strong> {} &nbsp; <strong>Subject:</strong> {}</p><iframe sandbox title=\"{}\" srcdoc=\"{}\"></iframe><details><summary>Text part</summary><pre class=\"text\">{}</pre></details>",
                     esc(&e.to),
                     esc(&e.subject),
                     esc(&e.subject),
                     esc(&e.html),
                     esc(&e.text)
-                );
+                ))),
+                (None, Some(why)) => Some(Err(why.clone())),
+                (None, None) => None,
+            };
+            (p, shown)
+        })
+        .collect();
+    proof_page(
+        ("Email proof", "emails", "email"),
+        layout,
+        digest,
+        as_of,
+        &shown,
+    )
+}
+
+/// An HTML proof page of `what` (its title, plural and singular): a
+/// section per pick saying why it was picked, then how its document
+/// renders or why it fails.
+fn proof_page(
+    (title, plural, one): (&str, &str, &str),
+    layout: &Layout,
+    digest: &str,
+    as_of: Date,
+    sections: &[(&Pick, Option<std::result::Result<String, String>>)],
+) -> String {
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<p class=\"mark\">PROOF</p><h1>{title}: {id}</h1><p>{name}. Digest <code>{digest}</code>. As of {as_of}. {n} {plural}.</p>",
+        id = esc(&layout.id()),
+        name = esc(&layout.meta.title),
+        digest = esc(digest),
+        n = sections.iter().filter(|s| matches!(s.1, Some(Ok(_)))).count()
+    );
+    for (p, shown) in sections {
+        let _ = write!(
+            h,
+            "<section><h2>{} <span class=\"mark\">PROOF</span></h2><p>Why: {}</p>",
+            esc(&p.record_id),
+            esc(&p.reasons.join("; "))
+        );
+        match shown {
+            Some(Ok(html)) => h.push_str(html),
+            Some(Err(why)) => {
+                let _ = write!(h, "<p class=\"err\">This {one} fails: {}</p>", esc(why));
             }
-            (None, Some(why)) => {
-                let _ = write!(h, "<p class=\"err\">This email fails: {}</p>", esc(why));
-            }
-            _ => {}
+            None => {}
         }
         h.push_str("</section>");
     }
-    page(&format!("Email proof: {}", layout.id()), &h)
+    page(&format!("{title}: {}", layout.id()), &h)
 }

@@ -314,10 +314,9 @@ fn sendable(run: &Path) -> Result<(Vec<Outgoing>, String)> {
     Ok((outgoing, manifest.run_id))
 }
 
-/// Records the final outcome of every message the relay answered in the
-/// delivery journal (accepted, or refused for good; a deferred one is not
-/// final) in the
-/// contact history. The whole journal each time: the events' keys make it
+/// Records in the contact history the final outcome of every message the
+/// relay answered, from the delivery journal (accepted, or refused for
+/// good; a deferred one is not final). The whole journal each time: the events' keys make it
 /// idempotent, and a `send` killed before this point is made good by the
 /// next one. Returns the events newly recorded.
 fn record_contacts(db: &Path, journal: &Path, run_id: &str) -> Result<usize> {

@@ -433,8 +433,12 @@ fn prepare(opts: &RunOptions, previous: Option<&RunState>) -> Result<Prepared> {
 /// that comes back can be matched to its customer and address. Idempotent:
 /// a resumed run records the same events.
 fn record_letters(db: &Path, folder: &Path, run_id: &str) -> Result<()> {
+    // In batches, so a run of millions keeps its memory flat; a batch is a
+    // transaction, and a resumed run adds what a killed one did not.
+    const BATCH: usize = 10_000;
     let now = now_rfc3339();
-    let mut events = Vec::new();
+    let mut contacts = Contacts::open(db)?;
+    let mut events = Vec::with_capacity(BATCH);
     for d in crate::manifest::journal::documents(folder)? {
         let d = d?;
         let (Some(postal), Some(id), DocStatus::Rendered) = (&d.postal, &d.record_id, d.status)
@@ -460,8 +464,12 @@ fn record_letters(db: &Path, folder: &Path, run_id: &str) -> Result<()> {
                 .filter(|t| !t.is_empty())
                 .map(str::to_owned),
         });
+        if events.len() == BATCH {
+            contacts.record(&events)?;
+            events.clear();
+        }
     }
-    Contacts::open(db)?.record(&events)?;
+    contacts.record(&events)?;
     Ok(())
 }
 

@@ -53,8 +53,15 @@ pub(super) const MARKED_WEB_MAIN: &str = "/letterpress/marked-web.typ";
 /// The text of a main file of the engine that puts `mark` first in a web
 /// letter and includes `template`.
 pub(super) fn web_main_source(template: &str, mark: &str) -> String {
-    let quoted = mark.replace('\\', "\\\\").replace('"', "\\\"");
-    format!("#strong(\"{quoted}\")\n\n#include \"/{template}\"\n")
+    format!(
+        "#strong({})\n\n#include \"/{template}\"\n",
+        typst_string(mark)
+    )
+}
+
+/// `s` as a Typst string literal.
+fn typst_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// The text of a main file of the engine that includes `template`: with a
@@ -69,16 +76,16 @@ pub(super) fn main_source(
     if let Some(large) = large {
         text.push_str(&format!(
             "#set text(size: {}pt)\n\
-             #set par(justify: false, leading: 0.85em, spacing: 1.5em)\n\
+             #set par(leading: 0.85em, spacing: 1.5em)\n\
              #show par: set par(justify: false)\n\
              #show emph: set text(style: \"normal\", weight: \"bold\")\n",
             large.min_size
         ));
     }
     if let Some(mark) = mark {
-        let quoted = mark.replace('\\', "\\\\").replace('"', "\\\"");
         text.push_str(&format!(
-            "#set page(foreground: place(center + horizon, rotate(-50deg, text(font: \"Libertinus Serif\", size: 46pt, weight: \"bold\", fill: rgb(200, 30, 30, 90), \"{quoted}\"))))\n"
+            "#set page(foreground: place(center + horizon, rotate(-50deg, text(font: \"Libertinus Serif\", size: 46pt, weight: \"bold\", fill: rgb(200, 30, 30, 90), {}))))\n",
+            typst_string(mark)
         ));
     }
     text.push_str(&format!("#include \"/{template}\"\n"));

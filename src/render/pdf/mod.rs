@@ -468,7 +468,8 @@ impl Renderer {
             .expect("JSON serializes"),
             None => b"null".to_vec(),
         };
-        let format = self.format_of(record) as usize;
+        let letter = self.format_of(record);
+        let format = letter as usize;
         RecordWorld {
             shared: self,
             recipient: Bytes::new(recipient),
@@ -476,6 +477,7 @@ impl Renderer {
             locale: self.locales[locale.tag].clone(),
             piece,
             format: self.formats[format].clone(),
+            letter,
             main: self.mains[format],
             html: false,
         }
@@ -550,7 +552,7 @@ impl Renderer {
         }
         let mut doc = result.output.map_err(|errors| describe(&world, &errors))?;
 
-        self.check(&doc, locale, self.format_of(record))?;
+        self.check(&doc, locale, world.letter)?;
         let pages = doc.pages().len();
 
         if mode == Mode::Text {
@@ -559,7 +561,7 @@ impl Renderer {
                 .iter()
                 .map(|p| {
                     let mut items = Vec::new();
-                    positioned_text(&p.frame, Point::zero(), &mut items);
+                    positioned_text(&p.frame, &mut items);
                     lines_of(items)
                 })
                 .collect();
@@ -834,14 +836,10 @@ pub(super) fn walk_text(frame: &Frame, each: &mut dyn FnMut(Point, &TextItem, bo
 
 /// Every text run of a frame with its position on the page and its width,
 /// in the order the frame draws them.
-fn positioned_text(frame: &Frame, at: Point, out: &mut Vec<(Point, Abs, String)>) {
-    for (pos, item) in frame.items() {
-        match item {
-            FrameItem::Group(g) => positioned_text(&g.frame, at + *pos, out),
-            FrameItem::Text(text) => out.push((at + *pos, text.width(), text.text.to_string())),
-            _ => {}
-        }
-    }
+fn positioned_text(frame: &Frame, out: &mut Vec<(Point, Abs, String)>) {
+    walk_text(frame, &mut |p, text, _| {
+        out.push((p, text.width(), text.text.to_string()))
+    });
 }
 
 /// Text runs joined into lines: a run continues the line when it sits on the
@@ -939,6 +937,8 @@ struct RecordWorld<'a> {
     locale: Bytes,
     piece: Bytes,
     format: Bytes,
+    /// The letter's format, as `format` says it.
+    letter: LetterFormat,
     /// The main file: the template, or the engine's large-print main.
     main: FileId,
     /// Compiling the web letter (with the HTML library).
