@@ -16,6 +16,10 @@
 //!   its email is routed elsewhere and its letter rendered, both saying why.
 //!   If the run has no pdf channel, the email fails instead, since the
 //!   customer would otherwise get nothing;
+//! - a letter to a postal address whose mail came back (the contact
+//!   history, `--contacts`) is *held* ([`Decision::Hold`]) unless the
+//!   customer has a valid email address, which then gets the message
+//!   instead; the hold lasts until the address changes or is corrected;
 //! - the web letter (the `web` channel) is rendered for every record that is
 //!   not suppressed, whatever its preference: it is the copy the customer
 //!   portal keeps, not a way of reaching the customer.
@@ -56,6 +60,9 @@ pub enum Decision {
     Elsewhere(String),
     /// The record fails on this channel, for this reason.
     Fail(String),
+    /// Hold the letter: mail to this postal address came back, and the
+    /// customer has no valid email address (the reason names the return).
+    Hold(String),
 }
 
 /// A record's route: a decision per run channel, and the email address when
@@ -273,7 +280,7 @@ fn entry_of(line: &str) -> std::result::Result<Option<String>, String> {
 /// `history` why the contact history says not to email it, and `held` why
 /// it holds letters to its postal address (a letter came back): the
 /// customer gets email instead if they have a valid address, else the
-/// letter is held (suppressed, saying why).
+/// letter is held ([`Decision::Hold`], saying why).
 pub fn route(
     meta: &LayoutMeta,
     record: &Map<String, Value>,
@@ -326,7 +333,7 @@ pub fn route(
                         let reason = &held.expect("checked").reason;
                         match held_to_email {
                             true => Decision::Elsewhere(format!("{reason}: routed to email")),
-                            false => Decision::Suppress(reason.clone()),
+                            false => Decision::Hold(reason.clone()),
                         }
                     }
                     Channel::Pdf if wants_print => Decision::Render(None),

@@ -4,17 +4,20 @@
 use std::path::PathBuf;
 
 use letterpress::error::{Error, EXIT_OK, EXIT_PARTIAL};
-use letterpress::ops::feedback::{import, show, ImportOptions};
+use letterpress::ops::feedback::{correct, import, show, ImportOptions, ImportReport};
 
 use super::args::Json;
 use super::Context;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Read delivery status notifications (RFC 3464 .eml files or an mbox)
-    /// and email service exports (CSV: message_id or email, event, time,
-    /// reason) into the contact history, matched to our messages by
-    /// Message-ID, else by address. Importing a file twice adds nothing;
+    /// Read delivery status notifications (RFC 3464 .eml files or an mbox),
+    /// email service exports (CSV: message_id or email, event, time,
+    /// reason), returned-mail scans (one DataMatrix payload, piece id or
+    /// IMb a line) and address corrections (CSV: customer_id, event
+    /// address_corrected, channel, time, reason) into the contact history,
+    /// matched to our messages by Message-ID, else by address, and to our
+    /// letters by piece or barcode. Importing a file twice adds nothing;
     /// lines that match nothing are listed (exit 1).
     Import {
         /// The contact history (SQLite), created on first use.
@@ -23,6 +26,25 @@ pub enum Command {
         /// The files to read.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Record that a customer's address was corrected or confirmed (say,
+    /// by phone after a returned letter): the returns and bounces recorded
+    /// before now stop holding their letters or emails. Exit 1 when the
+    /// history has nothing to correct for them.
+    Correct {
+        /// The customer (record id).
+        id: String,
+        /// Only this channel's addresses: `post` or `email` (default both).
+        #[arg(long, value_parser = ["post", "email"])]
+        channel: Option<String>,
+        /// Who and why, kept with the event (`"confirmed by phone, J. Doe"`).
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
+        /// The contact history (SQLite).
+        #[arg(long, value_name = "DB", env = "LETTERPRESS_CONTACTS")]
+        contacts: PathBuf,
         #[command(flatten)]
         json: Json,
     },
@@ -54,6 +76,7 @@ impl Command {
     pub fn json(&self) -> bool {
         match self {
             Command::Import { json, .. }
+            | Command::Correct { json, .. }
             | Command::Show { json, .. }
             | Command::Purge { json, .. } => json.json,
         }
@@ -67,28 +90,17 @@ pub fn execute(command: Command, cx: &Context) -> Result<i32, Error> {
             contacts, files, ..
         } => {
             let report = import(&ImportOptions { contacts, files })?;
-            for u in report.unmatched.iter().chain(&report.unusable) {
-                out.item("needs a person", "feedback_unmatched", u);
-            }
-            out.info(
-                "imported",
-                &format!(
-                    "feedback: {} notices: {} recorded, {} recorded before, {} deliveries, {} unmatched, {} unreadable",
-                    report.notices,
-                    report.recorded,
-                    report.already,
-                    report.delivered,
-                    report.unmatched.len(),
-                    report.unusable.len()
-                ),
-                serde_json::json!({"recorded": report.recorded, "unmatched": report.unmatched.len()}),
-            );
-            let code = if report.needs_attention() {
-                EXIT_PARTIAL
-            } else {
-                EXIT_OK
-            };
-            Ok(out.summary(code, &report))
+            Ok(tell(&report, out))
+        }
+        Command::Correct {
+            id,
+            channel,
+            note,
+            contacts,
+            ..
+        } => {
+            let report = correct(&contacts, &id, channel.as_deref(), note.as_deref())?;
+            Ok(tell(&report, out))
         }
         Command::Purge {
             before, contacts, ..
@@ -125,4 +137,31 @@ pub fn execute(command: Command, cx: &Context) -> Result<i32, Error> {
             Ok(out.summary(EXIT_OK, &serde_json::json!({"id": id, "events": events})))
         }
     }
+}
+
+/// Lists what needs a person and the counts; the exit code (1 when some
+/// notices matched nothing or could not be read).
+fn tell(report: &ImportReport, out: &super::output::Out) -> i32 {
+    for u in report.unmatched.iter().chain(&report.unusable) {
+        out.item("needs a person", "feedback_unmatched", u);
+    }
+    out.info(
+        "imported",
+        &format!(
+            "feedback: {} notices: {} recorded, {} recorded before, {} deliveries, {} unmatched, {} unreadable",
+            report.notices,
+            report.recorded,
+            report.already,
+            report.delivered,
+            report.unmatched.len(),
+            report.unusable.len()
+        ),
+        serde_json::json!({"recorded": report.recorded, "unmatched": report.unmatched.len()}),
+    );
+    let code = if report.needs_attention() {
+        EXIT_PARTIAL
+    } else {
+        EXIT_OK
+    };
+    out.summary(code, report)
 }

@@ -42,7 +42,7 @@ pub fn execute(command: Command, cx: &Context) -> Result<i32, Error> {
     cx.out.info(
         "merged",
         &format!(
-            "merged {} shards: {} records, {} documents ({} rendered, {} failed, {} suppressed, {} routed elsewhere); manifest {}",
+            "merged {} shards: {} records, {} documents ({} rendered, {} failed, {} suppressed, {} routed elsewhere{}); manifest {}",
             merged.shards,
             t.records,
             t.documents,
@@ -50,6 +50,7 @@ pub fn execute(command: Command, cx: &Context) -> Result<i32, Error> {
             t.failed,
             t.suppressed,
             t.routed_elsewhere,
+            super::run::held(t.held),
             merged.manifest.display()
         ),
         serde_json::json!({"shards": merged.shards, "totals": t, "manifest": merged.manifest}),

@@ -179,6 +179,15 @@ fn tell_before(report: &RunReport, opts: &RunOptions, out: &Out) {
     }
 }
 
+/// `, N held` for a count of held letters, nothing for none (most runs
+/// have no contact history to hold letters with).
+pub(super) fn held(count: usize) -> String {
+    match count {
+        0 => String::new(),
+        n => format!(", {n} held"),
+    }
+}
+
 /// The totals, the rate and where the manifest and report are.
 fn tell_finished(report: &RunReport, report_path: &Path, out: &Out) {
     let m = &report.manifest;
@@ -188,8 +197,12 @@ fn tell_finished(report: &RunReport, report_path: &Path, out: &Out) {
         .iter()
         .map(|(name, c)| {
             format!(
-                "{name}: {} rendered, {} failed, {} suppressed, {} routed elsewhere",
-                c.rendered, c.failed, c.suppressed, c.routed_elsewhere
+                "{name}: {} rendered, {} failed, {} suppressed, {} routed elsewhere{}",
+                c.rendered,
+                c.failed,
+                c.suppressed,
+                c.routed_elsewhere,
+                held(c.held)
             )
         })
         .collect();

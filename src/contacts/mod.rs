@@ -13,6 +13,10 @@
 //! adds nothing: importing a file again, or a `send` that goes on after a
 //! crash, is safe.
 //!
+//! Times are RFC 3339 in UTC, so that they sort as text; events of the
+//! same second count in the order they were recorded (a correction made
+//! right after a return clears it).
+//!
 //! Invariants: the database is created on first use and migrated by its
 //! schema version (`PRAGMA user_version`; a newer one than this build knows
 //! is refused, never touched); it is in WAL mode, so readers are never
@@ -377,7 +381,7 @@ impl Contacts {
             .conn
             .prepare(
                 "SELECT address, kind, at, source, detail, customer_id, message_id FROM events
-                 WHERE channel = 'email' ORDER BY address, at, key",
+                 WHERE channel = 'email' ORDER BY address, at, rowid",
             )
             .map_err(db_err)?;
         let mut rows = stmt.query([]).map_err(db_err)?;
@@ -440,7 +444,7 @@ impl Contacts {
             .prepare(
                 "SELECT address, kind, at, run_id, piece, source FROM events
                  WHERE channel = 'post' AND kind IN ('returned', 'address_corrected')
-                 ORDER BY address, at, key",
+                 ORDER BY address, at, rowid",
             )
             .map_err(db_err)?;
         let mut rows = stmt.query([]).map_err(db_err)?;
@@ -456,7 +460,7 @@ impl Contacts {
             let piece: Option<u32> = r.get(4).map_err(db_err)?;
             let source: String = r.get(5).map_err(db_err)?;
             let reason = format!(
-                "held: a letter to this address came back undeliverable on {at} (run {}, piece {}; {source}); letters there wait for a new address",
+                "a letter to this address came back undeliverable on {at} (run {}, piece {}; {source}); letters there wait for a corrected address",
                 run.as_deref().unwrap_or("?"),
                 piece.map_or("?".into(), |p| p.to_string())
             );
@@ -469,6 +473,26 @@ impl Contacts {
             );
         }
         Ok(())
+    }
+
+    /// The customer's addresses that a returned letter (`post`) or a
+    /// bounce (`email`) was recorded against, as `(channel, address)`: what
+    /// an address correction for them clears.
+    pub fn standing_against(&self, customer_id: &str) -> Result<Vec<(String, String)>> {
+        let db_err = db_error(&self.path);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT channel, address FROM events
+                 WHERE customer_id = ?1 AND kind IN ('returned', 'hard_bounce', 'soft_bounce')
+                 ORDER BY channel, address",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([customer_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(db_err)?;
+        rows.collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(db_err)
     }
 
     /// The letter whose Intelligent Mail tracking code is `tracking`.
@@ -596,6 +620,58 @@ mod tests {
             detail: None,
             barcode: None,
         }
+    }
+
+    #[test]
+    fn a_correction_clears_what_came_before_it_only() {
+        let dir = std::env::temp_dir().join(format!("lp-corrected-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut db = Contacts::open(&dir.join("contacts.db")).unwrap();
+        let post = |key: &str, kind, at: &str| Event {
+            address: "post:abc".into(),
+            channel: "post".into(),
+            at: at.into(),
+            message_id: None,
+            ..event(key, kind)
+        };
+        let returned = post("r1", EventKind::Returned, "2026-11-01T00:00:00Z");
+        db.record(&[returned]).unwrap();
+        assert!(db.verdicts(3).unwrap().held.contains_key("post:abc"));
+        assert_eq!(
+            db.standing_against("C-1").unwrap(),
+            vec![("post".to_owned(), "post:abc".to_owned())]
+        );
+        let fixed = post("c1", EventKind::AddressCorrected, "2026-11-02T00:00:00Z");
+        db.record(&[fixed]).unwrap();
+        assert!(db.verdicts(3).unwrap().held.is_empty(), "corrected");
+        let again = post("r2", EventKind::Returned, "2026-11-03T00:00:00Z");
+        db.record(&[again]).unwrap();
+        assert!(
+            db.verdicts(3).unwrap().held.contains_key("post:abc"),
+            "a return after the correction holds again"
+        );
+        let hard = Event {
+            at: "2026-11-01T00:00:00Z".into(),
+            ..event("h1", EventKind::HardBounce)
+        };
+        let fixed = Event {
+            at: "2026-11-02T00:00:00Z".into(),
+            message_id: None,
+            ..event("c2", EventKind::AddressCorrected)
+        };
+        db.record(&[hard]).unwrap();
+        assert!(db
+            .verdicts(3)
+            .unwrap()
+            .email("C-1", Some("ann@example.com"))
+            .is_some());
+        db.record(&[fixed]).unwrap();
+        assert!(db
+            .verdicts(3)
+            .unwrap()
+            .email("C-1", Some("ann@example.com"))
+            .is_none());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

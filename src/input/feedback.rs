@@ -12,15 +12,33 @@
 //! The CSV export has a header row with these columns (names in any case,
 //! in any order; others are ignored): `message_id` or `email` (at least
 //! one), `event` (`bounce`, `hard_bounce`, `soft_bounce`, `complaint`,
-//! `spamreport`, `delivered`, ...), `time` (RFC 3339, or any text, kept as
-//! given), `reason` (the server's answer; for a plain `bounce`, a status
+//! `spamreport`, `delivered`, ...), `time` (RFC 3339, turned into UTC; any
+//! other text kept as given), `reason` (the server's answer; for a plain `bounce`, a status
 //! `4.x.x` in it makes it soft, otherwise it is hard).
+//!
+//! The same CSV form carries address corrections, as a customer system
+//! exports them when a customer confirms or corrects an address after a
+//! return or a bounce: a `customer_id` column (or `email`), `event`
+//! `address_corrected` (also `address_confirmed`, `address_changed`), and
+//! optionally `channel` (`post` or `email`; empty: both), `time` and
+//! `reason`. A correction clears the holds and bounces recorded before it
+//! for that customer's addresses; a later return or bounce counts again.
 
 use std::path::Path;
 
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 
 use crate::error::{Error, Result};
+use crate::util::clock::rfc3339_utc;
+
+/// An export's time in UTC when it is an RFC 3339 time with an offset
+/// (times are compared as text, which only UTC times allow); any other
+/// text as given.
+fn utc(time: &str) -> String {
+    mail_parser::DateTime::parse_rfc3339(time)
+        .filter(|d| d.is_valid())
+        .map_or_else(|| time.to_owned(), |d| rfc3339_utc(d.to_timestamp()))
+}
 
 /// What a notice says happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +53,8 @@ pub enum NoticeKind {
     Delivered,
     /// A letter came back undeliverable.
     Returned,
+    /// The customer's address was corrected or confirmed.
+    AddressCorrected,
 }
 
 /// One thing a file says about one message and recipient.
@@ -46,6 +66,10 @@ pub struct Notice {
     pub message_id: Option<String>,
     /// The recipient it concerns (lower case).
     pub recipient: Option<String>,
+    /// The customer it concerns, when the file names one (a correction).
+    pub customer_id: Option<String>,
+    /// The channel a correction is for (`post`, `email`); none: both.
+    pub channel: Option<String>,
     /// A returned letter: its run id and piece number.
     pub piece: Option<(String, u32)>,
     /// A returned letter: its Intelligent Mail tracking code (20 digits).
@@ -154,6 +178,8 @@ fn returns(bytes: &[u8], name: &str, out: &mut Read) {
                 key: format!("returned {run}/{piece}"),
                 message_id: None,
                 recipient: None,
+                customer_id: None,
+                channel: None,
                 piece: Some((run, piece)),
                 tracking: None,
                 kind: NoticeKind::Returned,
@@ -165,6 +191,8 @@ fn returns(bytes: &[u8], name: &str, out: &mut Read) {
                 key: format!("returned imb {}", &imb_digits(line)[..20]),
                 message_id: None,
                 recipient: None,
+                customer_id: None,
+                channel: None,
                 piece: None,
                 tracking: Some(imb_digits(line)[..20].to_owned()),
                 kind: NoticeKind::Returned,
@@ -208,7 +236,7 @@ fn dsn(raw: &[u8], place: &str, out: &mut Read) {
         }
     };
     let original = original_message_id(&message);
-    let at = message.date().map(|d| d.to_rfc3339());
+    let at = message.date().map(|d| rfc3339_utc(d.to_timestamp()));
     let own_id = message.message_id().map(str::to_owned);
     let mut found = false;
     // Per-recipient fields come after the per-message block, each block
@@ -249,6 +277,8 @@ fn dsn(raw: &[u8], place: &str, out: &mut Read) {
             key: format!("dsn {identity} {recipient} {code}"),
             message_id: original.clone(),
             recipient: Some(recipient),
+            customer_id: None,
+            channel: None,
             piece: None,
             tracking: None,
             kind,
@@ -359,6 +389,9 @@ fn csv_kind(event: &str, reason: &str) -> Option<NoticeKind> {
         "bounce" => NoticeKind::HardBounce,
         "complaint" | "spamreport" | "spam_report" | "spam" => NoticeKind::Complaint,
         "delivered" | "delivery" | "sent" | "open" | "click" => NoticeKind::Delivered,
+        "address_corrected" | "address_confirmed" | "address_changed" | "corrected" => {
+            NoticeKind::AddressCorrected
+        }
         _ => return None,
     })
 }
@@ -375,9 +408,10 @@ fn csv_export(bytes: &[u8], name: &str, out: &mut Read) -> Result<()> {
     let column = |n: &str| headers.iter().position(|h| h == n);
     let (id_col, email_col, event_col) = (column("message_id"), column("email"), column("event"));
     let (time_col, reason_col) = (column("time"), column("reason"));
-    if id_col.is_none() && email_col.is_none() {
+    let (customer_col, channel_col) = (column("customer_id"), column("channel"));
+    if id_col.is_none() && email_col.is_none() && customer_col.is_none() {
         return Err(Error::Input(format!(
-            "{name}: the export needs a `message_id` or an `email` column (it has {})",
+            "{name}: the export needs a `message_id`, an `email` or a `customer_id` column (it has {})",
             headers.join(", ")
         )));
     }
@@ -410,25 +444,45 @@ fn csv_export(bytes: &[u8], name: &str, out: &mut Read) -> Result<()> {
         };
         let message_id = get(id_col).map(|m| m.trim_matches(['<', '>']).to_owned());
         let recipient = get(email_col).map(|e| e.to_lowercase());
-        if message_id.is_none() && recipient.is_none() {
-            out.unusable.push(Unusable {
-                place,
-                why: "neither a message id nor an address".into(),
-            });
+        let customer_id = get(customer_col);
+        let channel = get(channel_col).map(|c| c.to_ascii_lowercase());
+        let correction = kind == NoticeKind::AddressCorrected;
+        let why = match (&message_id, &recipient, &customer_id, &channel) {
+            (None, None, None, _) => {
+                Some("neither a message id, an address nor a customer id".into())
+            }
+            (None, None, Some(_), _) if !correction => {
+                Some(format!("a `{event}` needs a message id or an address"))
+            }
+            (_, _, _, Some(c)) if correction && c != "post" && c != "email" => {
+                Some(format!("channel `{c}` is neither `post` nor `email`"))
+            }
+            _ => None,
+        };
+        if let Some(why) = why {
+            out.unusable.push(Unusable { place, why });
             continue;
         }
-        let at = get(time_col);
+        // The key keeps the time as the file gives it.
+        let time = get(time_col);
+        let at = time.as_deref().map(utc);
         let key = format!(
-            "csv {} {} {} {}",
+            "csv {} {} {} {}{}",
             message_id.as_deref().unwrap_or("-"),
             recipient.as_deref().unwrap_or("-"),
             event,
-            at.as_deref().unwrap_or("-")
+            time.as_deref().unwrap_or("-"),
+            customer_id
+                .as_deref()
+                .map(|c| format!(" {c} {}", channel.as_deref().unwrap_or("-")))
+                .unwrap_or_default()
         );
         out.notices.push(Notice {
             key,
             message_id,
             recipient,
+            customer_id,
+            channel,
             piece: None,
             tracking: None,
             kind,
@@ -438,4 +492,16 @@ fn csv_export(bytes: &[u8], name: &str, out: &mut Read) -> Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_times_with_an_offset_are_kept_in_utc() {
+        assert_eq!(utc("2026-12-01T09:30:00+01:00"), "2026-12-01T08:30:00Z");
+        assert_eq!(utc("2026-12-01T08:30:00Z"), "2026-12-01T08:30:00Z");
+        assert_eq!(utc("last Tuesday"), "last Tuesday");
+    }
 }

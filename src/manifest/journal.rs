@@ -69,6 +69,7 @@ impl Tally {
             DocStatus::Failed => (t.failed += 1, c.failed += 1),
             DocStatus::Suppressed => (t.suppressed += 1, c.suppressed += 1),
             DocStatus::RoutedElsewhere => (t.routed_elsewhere += 1, c.routed_elsewhere += 1),
+            DocStatus::Held => (t.held += 1, c.held += 1),
         };
         t.pages += d.pages;
         t.bytes += d.bytes;

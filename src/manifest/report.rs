@@ -50,6 +50,9 @@ pub struct Summary {
     pub suppressed: BTreeMap<String, usize>,
     /// Why a channel was not used (preference, fallback) -> documents.
     pub routed_elsewhere: BTreeMap<String, usize>,
+    /// Why a letter was held (the return that holds its address) ->
+    /// letters.
+    pub held: BTreeMap<String, usize>,
     /// Pages per letter -> letters.
     pub pages: BTreeMap<usize, usize>,
     /// Letter format (`standard`, `large-print`) -> letters, for layouts
@@ -96,28 +99,17 @@ pub fn summarize(folder: &Path) -> Result<Summary> {
                     }
                 }
             }
-            DocStatus::Suppressed | DocStatus::RoutedElsewhere
-                if d.channel == "email"
-                    || d.error.as_deref().is_some_and(|e| e.starts_with("held:")) =>
-            {
-                if let Some(class) = d.error.as_deref().and_then(history_class) {
+            DocStatus::Suppressed | DocStatus::RoutedElsewhere | DocStatus::Held => {
+                let reason = d.error.as_deref().unwrap_or_default();
+                if let Some(class) = history_class(d.status, &d.channel, reason) {
                     *s.history.entry(class).or_default() += 1;
                 }
                 let map = match d.status {
                     DocStatus::Suppressed => &mut s.suppressed,
+                    DocStatus::Held => &mut s.held,
                     _ => &mut s.routed_elsewhere,
                 };
-                *map.entry(d.error.clone().unwrap_or_default()).or_default() += 1;
-            }
-            DocStatus::Suppressed => {
-                *s.suppressed
-                    .entry(d.error.clone().unwrap_or_default())
-                    .or_default() += 1;
-            }
-            DocStatus::RoutedElsewhere => {
-                *s.routed_elsewhere
-                    .entry(d.error.clone().unwrap_or_default())
-                    .or_default() += 1;
+                *map.entry(reason.to_owned()).or_default() += 1;
             }
             DocStatus::Rendered => {
                 if d.channel == "pdf" {
@@ -145,12 +137,17 @@ pub fn summarize(folder: &Path) -> Result<Summary> {
     Ok(s)
 }
 
-/// The kind of contact history that decided a route, from its reason.
-fn history_class(reason: &str) -> Option<&'static str> {
-    if reason.starts_with("held:") && reason.ends_with("routed to email") {
-        Some("returned letter: email instead of the letter")
-    } else if reason.starts_with("held:") {
+/// The kind of contact history that decided a route, from the entry's
+/// status, channel and reason (one entry a customer: the email entry, or
+/// the letter's for a returned letter).
+fn history_class(status: DocStatus, channel: &str, reason: &str) -> Option<&'static str> {
+    let returned = reason.contains("came back undeliverable");
+    if status == DocStatus::Held {
         Some("returned letter: letter held")
+    } else if returned && channel == "pdf" && status == DocStatus::RoutedElsewhere {
+        Some("returned letter: email instead of the letter")
+    } else if channel != "email" {
+        None
     } else if reason.contains("the customer complained") {
         Some("complaint: email suppressed")
     } else if reason.contains("the contact history has a hard bounce") {
@@ -200,6 +197,11 @@ pub fn html(m: &Manifest, s: &Summary, samples: &[Sample], links: &str) -> Strin
         "Routed elsewhere: reached on another channel",
         &s.routed_elsewhere,
     );
+    reason_table(
+        &mut h,
+        "Held: letters to an address whose mail came back",
+        &s.held,
+    );
     if !s.pages.is_empty() {
         h.push_str("<h2>Pages per letter</h2>\n");
         h.push_str(&histogram(&s.pages));
@@ -238,7 +240,7 @@ fn head(h: &mut String, m: &Manifest) {
     let verdict = if t.failed == 0 {
         (
             "ok",
-            "No document failed: every record was rendered, withheld by the suppression list, or routed to another channel.".to_string(),
+            "No document failed: every record was rendered, withheld by the suppression list, held for a returned letter, or routed to another channel.".to_string(),
         )
     } else {
         (
@@ -318,26 +320,27 @@ fn layout_section(h: &mut String, m: &Manifest) {
 fn totals_section(h: &mut String, m: &Manifest) {
     let t = &m.totals;
     h.push_str(
-        "<h2>Totals</h2>\n<table>\n<thead><tr><th>Channel</th><th class=\"n\">Records</th><th class=\"n\">Rendered</th><th class=\"n\">Failed</th><th class=\"n\">Suppressed</th><th class=\"n\">Routed elsewhere</th><th class=\"n\">Pages</th><th class=\"n\">MB</th></tr></thead>\n<tbody>\n",
+        "<h2>Totals</h2>\n<table>\n<thead><tr><th>Channel</th><th class=\"n\">Records</th><th class=\"n\">Rendered</th><th class=\"n\">Failed</th><th class=\"n\">Suppressed</th><th class=\"n\">Routed elsewhere</th><th class=\"n\">Held</th><th class=\"n\">Pages</th><th class=\"n\">MB</th></tr></thead>\n<tbody>\n",
     );
     for (name, c) in &t.channels {
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1}</td></tr>",
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1}</td></tr>",
             esc(name),
             c.records,
             c.rendered,
             c.failed,
             c.suppressed,
             c.routed_elsewhere,
+            c.held,
             c.pages,
             c.bytes as f64 / 1e6
         );
     }
     let _ = writeln!(
         h,
-        "<tr><th>All</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{:.1}</th></tr>\n</tbody>\n</table>",
-        t.documents, t.rendered, t.failed, t.suppressed, t.routed_elsewhere, t.pages, t.bytes as f64 / 1e6
+        "<tr><th>All</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{:.1}</th></tr>\n</tbody>\n</table>",
+        t.documents, t.rendered, t.failed, t.suppressed, t.routed_elsewhere, t.held, t.pages, t.bytes as f64 / 1e6
     );
     h.push_str(
         "<p class=\"muted\">The All row counts documents (one per record and channel).</p>\n",

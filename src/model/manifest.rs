@@ -11,7 +11,7 @@ use crate::model::print::{Piece, PrintOutput};
 use crate::model::vocab::{Channel, DocStatus, LetterFormat};
 
 /// The manifest schema version.
-pub const MANIFEST_VERSION: u32 = 5;
+pub const MANIFEST_VERSION: u32 = 6;
 
 /// The file name of the manifest in a run's output folder.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -245,8 +245,8 @@ pub struct InputEntry {
 }
 
 /// Counts that reconcile: for every channel, `records = rendered + failed +
-/// suppressed + routed_elsewhere`; over all channels, `documents` is that
-/// same sum.
+/// suppressed + routed_elsewhere + held`; over all channels, `documents` is
+/// that same sum.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Totals {
     /// Input records.
@@ -264,6 +264,10 @@ pub struct Totals {
     /// another channel.
     #[serde(default)]
     pub routed_elsewhere: usize,
+    /// Letters held: mail to their postal address came back (the contact
+    /// history).
+    #[serde(default)]
+    pub held: usize,
     /// Pages over all rendered PDFs.
     pub pages: usize,
     /// Bytes over all rendered documents (PDF files and `.eml` files).
@@ -273,7 +277,7 @@ pub struct Totals {
 }
 
 /// Counts of one channel: `records = rendered + failed + suppressed +
-/// routed_elsewhere`.
+/// routed_elsewhere + held`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ChannelTotals {
     /// Records (one entry each).
@@ -287,6 +291,9 @@ pub struct ChannelTotals {
     /// Routed to another channel.
     #[serde(default)]
     pub routed_elsewhere: usize,
+    /// Held (letters to an address whose mail came back).
+    #[serde(default)]
+    pub held: usize,
     /// Pages (PDF only).
     pub pages: usize,
     /// Bytes of the documents' main files.

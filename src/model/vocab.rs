@@ -135,6 +135,11 @@ pub enum DocStatus {
     /// contact preference or as a fallback; `error` says which.
     #[serde(rename = "routed_elsewhere")]
     RoutedElsewhere,
+    /// Held: a letter to this postal address came back undeliverable (the
+    /// contact history), and the customer has no other channel; `error`
+    /// names the return (date, run, piece, source). It waits for a
+    /// corrected address.
+    Held,
 }
 
 impl DocStatus {
@@ -145,6 +150,7 @@ impl DocStatus {
             DocStatus::Failed => "failed",
             DocStatus::Suppressed => "suppressed",
             DocStatus::RoutedElsewhere => "routed_elsewhere",
+            DocStatus::Held => "held",
         }
     }
 }

@@ -10,6 +10,13 @@
 //! nothing (stable keys). Notices that match no message of ours, and
 //! messages or lines that cannot be read, are counted and listed with
 //! their place in the file; they need a person (exit 1).
+//!
+//! An address correction (a customer system's export, or `feedback
+//! correct` at the desk) is recorded against the addresses that stand in
+//! the customer's way: on post, every postal address of theirs with a
+//! returned letter; on email, every address of theirs with a bounce (or
+//! the address the correction names). A correction that finds nothing to
+//! correct is listed, like any notice that matches nothing.
 
 use std::path::PathBuf;
 
@@ -66,22 +73,66 @@ pub fn import(opts: &ImportOptions) -> Result<ImportReport> {
                 .iter()
                 .map(|u| format!("{}: {}", u.place, u.why)),
         );
-        for notice in read.notices {
-            report.notices += 1;
-            match to_event(&db, notice, &now)? {
-                Matched::Event(e) => events.push(*e),
-                Matched::Delivered => report.delivered += 1,
-                Matched::Nothing(why) => report.unmatched.push(why),
-            }
-        }
+        notices(&db, read.notices, &now, &mut report, &mut events)?;
     }
     report.recorded = db.record(&events)?;
     report.already = events.len() - report.recorded;
     Ok(report)
 }
 
+/// Records that customer `customer_id`'s address on `channel` (`post`,
+/// `email`; none: both) was corrected or confirmed now, as a person at the
+/// desk says (`note`): the holds and bounces recorded before it no longer
+/// count. Nothing to correct is reported as unmatched.
+pub fn correct(
+    contacts: &std::path::Path,
+    customer_id: &str,
+    channel: Option<&str>,
+    note: Option<&str>,
+) -> Result<ImportReport> {
+    let mut db = Contacts::open(contacts)?;
+    let now = now_rfc3339();
+    let notice = Notice {
+        key: format!("correct {customer_id} {} {now}", channel.unwrap_or("-")),
+        message_id: None,
+        recipient: None,
+        customer_id: Some(customer_id.to_owned()),
+        channel: channel.map(str::to_owned),
+        piece: None,
+        tracking: None,
+        kind: NoticeKind::AddressCorrected,
+        at: Some(now.clone()),
+        detail: note.unwrap_or("address corrected").to_owned(),
+        place: "feedback correct".into(),
+    };
+    let (mut report, mut events) = (ImportReport::default(), Vec::new());
+    notices(&db, vec![notice], &now, &mut report, &mut events)?;
+    report.recorded = db.record(&events)?;
+    report.already = events.len() - report.recorded;
+    Ok(report)
+}
+
+/// Matches `notices` to the history, into `events` and `report`.
+fn notices(
+    db: &Contacts,
+    notices: Vec<Notice>,
+    now: &str,
+    report: &mut ImportReport,
+    events: &mut Vec<Event>,
+) -> Result<()> {
+    for notice in notices {
+        report.notices += 1;
+        match to_event(db, notice, now)? {
+            Matched::Events(e) => events.extend(e),
+            Matched::Delivered => report.delivered += 1,
+            Matched::Nothing(why) => report.unmatched.push(why),
+        }
+    }
+    Ok(())
+}
+
 enum Matched {
-    Event(Box<Event>),
+    Events(Vec<Event>),
     Delivered,
     Nothing(String),
 }
@@ -98,6 +149,7 @@ fn to_event(db: &Contacts, n: Notice, now: &str) -> Result<Matched> {
                 n.place
             )))
         }
+        NoticeKind::AddressCorrected => return corrected(db, n, now),
         NoticeKind::HardBounce => EventKind::HardBounce,
         NoticeKind::SoftBounce => EventKind::SoftBounce,
         NoticeKind::Complaint => EventKind::Complaint,
@@ -123,7 +175,7 @@ fn to_event(db: &Contacts, n: Notice, now: &str) -> Result<Matched> {
         };
         return Ok(Matched::Nothing(format!("{}: {what}", n.place)));
     };
-    Ok(Matched::Event(Box::new(Event {
+    Ok(Matched::Events(vec![Event {
         key: n.key,
         customer_id: sent.customer_id,
         address: n.recipient.unwrap_or(sent.address),
@@ -136,7 +188,64 @@ fn to_event(db: &Contacts, n: Notice, now: &str) -> Result<Matched> {
         source: n.place,
         detail: Some(n.detail),
         barcode: None,
-    })))
+    }]))
+}
+
+/// The events of an address correction: one for each address of the
+/// customer's that a return or a bounce stands against (see the module
+/// docs), or for the email address the notice names.
+fn corrected(db: &Contacts, n: Notice, now: &str) -> Result<Matched> {
+    let wants = |c: &str| n.channel.as_deref().is_none_or(|w| w == c);
+    let mut targets: Vec<(String, String, Option<String>)> = Vec::new();
+    if let Some(customer) = &n.customer_id {
+        for (channel, address) in db.standing_against(customer)? {
+            let named = channel == "email" && n.recipient.is_some();
+            if wants(&channel) && !named {
+                targets.push((channel, address, Some(customer.clone())));
+            }
+        }
+    }
+    if let Some(address) = n.recipient.as_ref().filter(|_| wants("email")) {
+        let customer = match &n.customer_id {
+            Some(c) => Some(c.clone()),
+            None => db.by_address(address)?.and_then(|s| s.customer_id),
+        };
+        if customer.is_some() {
+            targets.push(("email".into(), address.clone(), customer));
+        }
+    }
+    if targets.is_empty() {
+        let who = n
+            .customer_id
+            .as_deref()
+            .map(|c| format!("customer {c}"))
+            .or(n.recipient.as_deref().map(|a| format!("the address {a}")))
+            .unwrap_or_default();
+        return Ok(Matched::Nothing(format!(
+            "{}: {who} has no returned letter or bounced email address in the contact history: nothing to correct",
+            n.place
+        )));
+    }
+    let at = n.at.unwrap_or_else(|| now.to_owned());
+    Ok(Matched::Events(
+        targets
+            .into_iter()
+            .map(|(channel, address, customer_id)| Event {
+                key: format!("{} {address}", n.key),
+                customer_id,
+                address,
+                channel,
+                kind: EventKind::AddressCorrected,
+                at: at.clone(),
+                run_id: None,
+                piece: None,
+                message_id: None,
+                source: n.place.clone(),
+                detail: Some(n.detail.clone()),
+                barcode: None,
+            })
+            .collect(),
+    ))
 }
 
 /// The event of a returned letter, matched by its IMb tracking code or its
@@ -161,7 +270,7 @@ fn returned(db: &Contacts, n: Notice, now: &str) -> Result<Matched> {
             n.place
         )));
     };
-    Ok(Matched::Event(Box::new(Event {
+    Ok(Matched::Events(vec![Event {
         key: n.key,
         customer_id: sent.customer_id,
         address: sent.address,
@@ -174,7 +283,7 @@ fn returned(db: &Contacts, n: Notice, now: &str) -> Result<Matched> {
         source: n.place,
         detail: Some(n.detail),
         barcode: n.tracking,
-    })))
+    }]))
 }
 
 /// Deletes the events before `date`; returns how many.

@@ -112,7 +112,13 @@ fn split_unix(secs: i64) -> (Date, i64) {
 
 /// The current time as an RFC 3339 UTC timestamp, e.g. `2026-11-22T10:47:03Z`.
 pub fn now_rfc3339() -> String {
-    let (date, s) = split_unix(unix_seconds());
+    rfc3339_utc(unix_seconds())
+}
+
+/// Seconds since 1970 as an RFC 3339 UTC timestamp: the one form of time
+/// that sorts as text in time order.
+pub fn rfc3339_utc(unix: i64) -> String {
+    let (date, s) = split_unix(unix);
     format!("{date}T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60)
 }
 

@@ -519,11 +519,18 @@ fn a_returned_letter_holds_that_address_until_it_changes() {
         .unwrap()
         .contains(&format!("run {run_id}, piece {}", piece(with_email))));
     assert_eq!(doc(with_email, "email")["status"], "rendered");
-    assert_eq!(doc(without, "pdf")["status"], "suppressed");
+    assert_eq!(doc(without, "pdf")["status"], "held");
     assert!(doc(without, "pdf")["error"]
         .as_str()
         .unwrap()
-        .starts_with("held: a letter to this address came back"));
+        .starts_with("a letter to this address came back undeliverable"));
+    let totals = &manifest(&next)["totals"];
+    assert_eq!(totals["held"], 1, "{totals}");
+    assert_eq!(totals["channels"]["pdf"]["held"], 1, "{totals}");
+    assert_eq!(
+        totals["suppressed"], 0,
+        "a hold is not a suppression: {totals}"
+    );
     let untouched = d
         .iter()
         .filter(|(k, v)| k.1 == "pdf" && v["status"] == "rendered")
@@ -540,6 +547,12 @@ fn a_returned_letter_holds_that_address_until_it_changes() {
     assert!(report.contains("<td>returned letter: letter held</td><td class=\"n\">1</td>"));
     assert!(report
         .contains("<td>returned letter: email instead of the letter</td><td class=\"n\">1</td>"));
+    assert!(
+        report.contains("Held: letters to an address whose mail came back"),
+        "the report lists held letters apart"
+    );
+    let verified = letterpress(&["verify", next.to_str().unwrap()]);
+    assert_eq!(verified.status.code(), Some(0), "{}", describe(&verified));
 
     // A new address in the input clears the hold.
     let moved = dir.join("moved.csv");
@@ -555,6 +568,67 @@ fn a_returned_letter_holds_that_address_until_it_changes() {
         entries(&manifest(&after))[&(without.to_owned(), "pdf".to_owned())]["status"],
         "rendered"
     );
+
+    // So does a correction at the desk, for the same address; and a
+    // customer system's export, for the other customer's.
+    let res = feedback(&[
+        "correct",
+        without,
+        "--channel",
+        "post",
+        "--note",
+        "address confirmed by phone",
+        "--contacts",
+        db_arg,
+        "--json",
+    ]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let corrections = dir.join("corrections.csv");
+    std::fs::write(
+        &corrections,
+        format!("customer_id,event,channel,time,reason\n{with_email},address_corrected,post,,new flat number\nC-09999,address_corrected,,2026-12-02T08:00:00Z,unknown customer\n"),
+    )
+    .unwrap();
+    let res = import_json(db_arg, &corrections);
+    assert_eq!(
+        res.status.code(),
+        Some(1),
+        "one customer has nothing to correct: {}",
+        describe(&res)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    assert_eq!(report["recorded"], 1, "{report}");
+    assert!(
+        report["unmatched"]
+            .to_string()
+            .contains("corrections.csv:3"),
+        "{report}"
+    );
+    let res = import_json(db_arg, &corrections);
+    let report: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    assert_eq!(
+        report["recorded"], 0,
+        "imported again, nothing new: {report}"
+    );
+    assert_eq!(
+        events(
+            &db,
+            "SELECT count(*) FROM events WHERE kind = 'address_corrected' AND channel = 'post'"
+        ),
+        2
+    );
+    let corrected = dir.join("corrected");
+    let res = run_layout("welcome-letter", &data, &corrected, &["--contacts", db_arg]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let d = entries(&manifest(&corrected));
+    for id in [with_email, without] {
+        assert_eq!(
+            d[&(id.to_owned(), "pdf".to_owned())]["status"],
+            "rendered",
+            "{id}"
+        );
+    }
+    assert_eq!(manifest(&corrected)["totals"]["held"], 0);
 }
 
 #[test]
@@ -612,5 +686,8 @@ fn a_return_scanned_by_its_intelligent_mail_barcode_is_matched() {
         held["status"], "routed_elsewhere",
         "U-2 has an email address: {held}"
     );
-    assert!(held["error"].as_str().unwrap().starts_with("held:"));
+    assert!(held["error"]
+        .as_str()
+        .unwrap()
+        .contains("came back undeliverable"));
 }

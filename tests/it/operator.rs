@@ -58,22 +58,24 @@ fn the_report_agrees_with_the_manifest_and_stands_alone() {
             "failed",
             "suppressed",
             "routed_elsewhere",
+            "held",
             "pages",
         ]
         .iter()
         .map(|k| c[k].as_u64().unwrap())
         .collect();
-        assert_eq!(rows[name.as_str()][..6], want[..], "{name}: {html}");
+        assert_eq!(rows[name.as_str()][..7], want[..], "{name}: {html}");
     }
     let t = &m["totals"];
     assert_eq!(
-        rows["All"][..6],
+        rows["All"][..7],
         [
             "documents",
             "rendered",
             "failed",
             "suppressed",
             "routed_elsewhere",
+            "held",
             "pages"
         ]
         .map(|k| t[k].as_u64().unwrap())[..]

@@ -144,6 +144,9 @@ impl Stage {
                 Decision::Elsewhere(why) => {
                     Document::skipped(index, line, id, *channel, DocStatus::RoutedElsewhere, why)
                 }
+                Decision::Hold(why) => {
+                    Document::skipped(index, line, id, *channel, DocStatus::Held, why)
+                }
                 Decision::Fail(why) => Document::failed(index, line, id, *channel, why),
                 Decision::Render(note) => {
                     let result = match channel {
