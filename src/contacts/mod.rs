@@ -261,9 +261,9 @@ impl Contacts {
         self.write(|tx| tx.execute("DELETE FROM events WHERE at < ?1", [day]))
     }
 
-    /// A customer's events, oldest first.
+    /// A customer's events, oldest first (in the order recorded within a second).
     pub fn history(&self, customer_id: &str) -> Result<Vec<Event>> {
-        self.select("WHERE customer_id = ?1 ORDER BY at, key", customer_id)
+        self.select("WHERE customer_id = ?1 ORDER BY at, rowid", customer_id)
     }
 
     /// Who the email with this Message-ID went to, as `send` recorded it.
