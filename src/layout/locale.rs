@@ -303,7 +303,7 @@ impl Rules {
         let number = self.number(x.abs(), decimals);
         let negative = x < 0.0 && number.bytes().any(|b| (b'1'..=b'9').contains(&b));
         let symbol = self.symbol(currency);
-        let spaced = symbol.chars().last().is_some_and(char::is_alphabetic);
+        let spaced = spaced(symbol);
         let pattern = match self.money.strip_prefix("{symbol}{number}") {
             Some("") if spaced => "{symbol}\u{a0}{number}",
             _ => self.money,
@@ -343,9 +343,23 @@ impl Rules {
             .map(|(c, s)| (c.to_string(), Value::String(s.to_string())))
             .collect();
         v["symbols"] = Value::Object(symbols);
+        // The symbols set apart from the number (see `money`); a code
+        // without a symbol is letters, so always.
+        v["spaced"] = self
+            .symbols
+            .iter()
+            .filter(|(_, s)| spaced(s))
+            .map(|(_, s)| Value::String(s.to_string()))
+            .collect();
         v["lang"] = Value::String(self.lang().into());
         v
     }
+}
+
+/// Whether a currency symbol ends in a letter, and so is set apart from the
+/// number by a no-break space (CLDR's currency spacing).
+fn spaced(symbol: &str) -> bool {
+    symbol.chars().last().is_some_and(char::is_alphabetic)
 }
 
 /// Spaces that some locales use inside numbers and money; tests compare text

@@ -116,33 +116,80 @@ impl Texts {
     }
 }
 
+/// A piece of a sentence: its own words, or an argument's `{name}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// Words as they are.
+    Text(&'a str),
+    /// The argument `name`.
+    Arg(&'a str),
+}
+
+/// The pieces of `sentence`: every `{name}` (letters, digits, `_`, `-`)
+/// is an argument, any other brace is text.
+pub fn pieces(sentence: &str) -> Vec<Piece<'_>> {
+    let mut out = Vec::new();
+    let (mut rest, mut text_from) = (sentence, 0);
+    let offset = |s: &str| s.as_ptr() as usize - sentence.as_ptr() as usize;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        rest = after;
+        let Some(close) = after.find('}') else { break };
+        let name = &after[..close];
+        if !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        {
+            let start = offset(after) - 1;
+            if start > text_from {
+                out.push(Piece::Text(&sentence[text_from..start]));
+            }
+            out.push(Piece::Arg(name));
+            rest = &after[close + 1..];
+            text_from = offset(rest);
+        }
+    }
+    if text_from < sentence.len() {
+        out.push(Piece::Text(&sentence[text_from..]));
+    }
+    out
+}
+
 /// Replaces every `{name}` in `sentence` by `arg(name)`; the error is the
 /// first name without a value.
 pub fn fill(sentence: &str, arg: impl Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(sentence.len() + 16);
-    let mut rest = sentence;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        match after.find('}') {
-            Some(close)
-                if !after[..close].is_empty()
-                    && after[..close]
-                        .chars()
-                        .all(|c| c.is_alphanumeric() || c == '_' || c == '-') =>
-            {
-                let name = &after[..close];
-                out.push_str(&arg(name).ok_or_else(|| name.to_string())?);
-                rest = &after[close + 1..];
-            }
-            _ => {
-                out.push('{');
-                rest = after;
-            }
+    for piece in pieces(sentence) {
+        match piece {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Arg(name) => out.push_str(&arg(name).ok_or_else(|| name.to_string())?),
         }
     }
-    out.push_str(rest);
     Ok(out)
+}
+
+/// The sentences of `texts` that take arguments, as the Typst module
+/// `/letterpress/locale.typ` reads them: per key, the pieces in order, a
+/// string for words and `{"arg": name}` for an argument. Parsed here once,
+/// so that the letter and the email read a sentence the same way and a
+/// letter pays nothing for it.
+pub fn pieces_json(texts: &BTreeMap<String, String>) -> serde_json::Value {
+    let parsed: serde_json::Map<String, serde_json::Value> = texts
+        .iter()
+        .filter(|(_, s)| s.contains('{'))
+        .map(|(key, s)| {
+            let list = pieces(s)
+                .into_iter()
+                .map(|p| match p {
+                    Piece::Text(t) => serde_json::Value::String(t.to_owned()),
+                    Piece::Arg(name) => serde_json::json!({ "arg": name }),
+                })
+                .collect();
+            (key.clone(), serde_json::Value::Array(list))
+        })
+        .collect();
+    serde_json::Value::Object(parsed)
 }
 
 #[cfg(test)]
@@ -152,6 +199,31 @@ mod tests {
 
     fn r(tag: &str) -> &'static Rules {
         rules(tag).unwrap()
+    }
+
+    #[test]
+    fn sentences_split_into_words_and_arguments() {
+        assert_eq!(
+            pieces("Dear {name}, {not one} {x}{y}"),
+            vec![
+                Piece::Text("Dear "),
+                Piece::Arg("name"),
+                Piece::Text(", {not one} "),
+                Piece::Arg("x"),
+                Piece::Arg("y"),
+            ]
+        );
+        assert_eq!(pieces("{"), vec![Piece::Text("{")]);
+        assert_eq!(pieces("a {b"), vec![Piece::Text("a {b")]);
+        assert_eq!(pieces("{Straße_2}"), vec![Piece::Arg("Straße_2")]);
+        let texts = BTreeMap::from([
+            ("plain".to_owned(), "No arguments".to_owned()),
+            ("hello".to_owned(), "Hi {name}!".to_owned()),
+        ]);
+        assert_eq!(
+            pieces_json(&texts),
+            serde_json::json!({"hello": ["Hi ", {"arg": "name"}, "!"]})
+        );
     }
 
     #[test]

@@ -305,7 +305,9 @@ fn locale_files(texts: &Texts) -> HashMap<&'static str, Bytes> {
         .iter()
         .map(|r| {
             let mut json = r.to_json();
-            json["texts"] = serde_json::to_value(texts.for_locale(r.tag)).expect("texts serialize");
+            let sentences = texts.for_locale(r.tag);
+            json["pieces"] = crate::layout::texts::pieces_json(&sentences);
+            json["texts"] = serde_json::to_value(sentences).expect("texts serialize");
             (
                 r.tag,
                 Bytes::new(serde_json::to_vec(&json).expect("JSON serializes")),
