@@ -23,13 +23,28 @@ pub fn cap_malloc_arenas(workers: usize) {
     let _ = workers;
 }
 
-/// Returns the allocator's free memory to the system (glibc's
-/// `malloc_trim`), on Linux with glibc; elsewhere it does nothing. Called
-/// where Typst's memoised results are evicted.
+/// Returns the allocators' free memory to the system: mimalloc's (with
+/// the `mimalloc` feature) and glibc's (`malloc_trim`, on Linux with
+/// glibc). Called where Typst's memoised results are evicted.
 pub fn trim() {
+    #[cfg(feature = "mimalloc")]
+    // SAFETY: mi_collect only returns free memory to the system.
+    unsafe {
+        libmimalloc_sys::mi_collect(true);
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free pages.
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// The process's resident memory in bytes (Linux: `/proc/self/statm`);
+/// `None` where it cannot be read.
+pub fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf only reads a system setting.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).ok()?)
 }

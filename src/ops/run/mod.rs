@@ -15,7 +15,8 @@
 //! Typst keeps rayon for its own layout work (rayon over whole documents
 //! would nest documents inside each other's layout, with deep stacks and a
 //! cache that eviction no longer bounds), and its memoization cache is
-//! evicted every [`render::EVICT_EVERY`] records, so memory stays flat.
+//! evicted every [`render::EVICT_EVERY`] records, or sooner when memory
+//! grew ([`render::Tidy`]), so memory stays flat.
 
 pub mod order;
 pub mod pool;
@@ -23,7 +24,6 @@ pub mod render;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -571,7 +571,7 @@ fn stage(
                 .map_or(String::new(), |s| format!("s{}of{}-", s.index, s.count)),
         },
         as_of,
-        done: AtomicUsize::new(0),
+        tidy: render::Tidy::default(),
     })
 }
 

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::AtomicUsize;
 
 use crate::check::record::{Checked, Checker, Pieces, Plan, Planned};
 use crate::check::route::Decision;
@@ -315,7 +314,7 @@ pub fn print_files(
     let letters = rendered_letters(folder, pieces, &by_sequence)?;
     let spool_path = folder.join(SPOOL_FILE);
     let spool = std::fs::File::open(&spool_path).map_err(|e| Error::io(&spool_path, e))?;
-    let laid_out = AtomicUsize::new(0);
+    let laid_out = super::render::Tidy::default();
     let together = |letters: &[&Letter]| -> std::result::Result<Vec<u8>, String> {
         let mut docs = Vec::new();
         for l in letters {
@@ -332,7 +331,7 @@ pub fn print_files(
                     .layout_piece(&record, locale, l.sequence, bars)
                     .map_err(|e| format!("record {}: {e}", part.record_id))?;
                 docs.push(doc);
-                super::render::tidy_after(&laid_out);
+                laid_out.after_record();
             }
         }
         renderer.export_together(docs)

@@ -1,7 +1,6 @@
 //! Rendering one checked record on each of its channels and writing its
 //! documents: the work the run's pool does (see [`super::pool`]).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::check::record::Job;
@@ -18,26 +17,79 @@ use crate::util::clock::Date;
 /// after every record would cost a quarter of the throughput. Measured on
 /// welcome letters with `--print`, every 25 instead of every 50: peak RSS
 /// 87 instead of 113 MB at 2,000 letters (102 instead of 119 MB at
-/// 20,000), CPU ratio 0.98 (0.96 to 1.12 over 5 pairs: no cost seen).
+/// 20,000), CPU ratio 0.98 (0.96 to 1.12 over 5 pairs: no cost seen);
+/// every 10 costs 10% more CPU on letters.
 pub const EVICT_EVERY: usize = 25;
 
-/// Return the allocator's free memory to the system after this many
-/// records: Typst's results are freed on many threads, and the memory they
-/// held stays with the allocator otherwise (20,000 welcome letters: peak
-/// RSS 127 MB without, 105 MB with; after every eviction it cost 5% more
-/// CPU, after every 200 records no cost measured: CPU ratio 0.98, 0.80 to
-/// 1.15 over 5 pairs).
-const TRIM_EVERY: usize = 8 * EVICT_EVERY;
+/// Evict sooner, and return the freed memory to the system, when the
+/// process's resident memory is this much above its floor (its least right
+/// after memory was returned: what the run needs besides the cache): a
+/// multi-page statement with a long table leaves far more in the cache than
+/// a letter (some 5 MB against well under 1 MB), which a count of records
+/// cannot tell apart. 2,000 statements (2 workers): peak RSS 265 to 280 MB
+/// evicting every 25 records, 198 MB with this limit as well, the same
+/// CPU; 2,000 welcome letters: 120 instead of 151 MB, CPU ratio 1.02
+/// (0.96 to 1.07 over 8 pairs). With 40 MB: 218 MB for the statements.
+const EVICT_GROWTH: u64 = 24 << 20;
 
-/// Counts a letter laid out and, every so often, evicts Typst's memoised
-/// results and returns freed memory to the system, so memory stays flat.
-pub fn tidy_after(done: &AtomicUsize) {
-    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-    if n.is_multiple_of(EVICT_EVERY) {
+/// At least this many records between two evictions, whatever the memory
+/// says (evicting after every record costs a quarter of the throughput).
+const EVICT_AT_LEAST: usize = 3;
+
+/// Return the allocator's free memory to the system after this many
+/// evictions: Typst's results are freed on many threads, and the memory
+/// they held stays with the allocator otherwise (20,000 welcome letters:
+/// peak RSS 127 MB without, 105 MB with; after every eviction it cost 5%
+/// more CPU, after every 8th no cost measured: CPU ratio 0.98, 0.80 to
+/// 1.15 over 5 pairs).
+const TRIM_EVERY: usize = 8;
+
+/// When Typst's memoised results are evicted: after [`EVICT_EVERY`]
+/// records, or sooner when memory grew by [`EVICT_GROWTH`]; shared by the
+/// workers of a run.
+#[derive(Debug, Default)]
+pub struct Tidy(std::sync::Mutex<TidyState>);
+
+#[derive(Debug, Default)]
+struct TidyState {
+    /// Records since the last eviction.
+    since: usize,
+    /// Evictions so far.
+    evictions: usize,
+    /// The least resident memory right after memory was returned to the
+    /// system: what the run needs besides the cache.
+    floor: Option<u64>,
+}
+
+impl Tidy {
+    /// Counts a record laid out and, when it is time, evicts Typst's
+    /// memoised results and returns freed memory to the system, so memory
+    /// stays flat: every [`EVICT_EVERY`] records (memory returned at the
+    /// first eviction and every [`TRIM_EVERY`]th), or as soon as memory is
+    /// [`EVICT_GROWTH`] above its floor (memory returned too).
+    pub fn after_record(&self) {
+        let mut s = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.since += 1;
+        let grown = s.since >= EVICT_AT_LEAST
+            && matches!(
+                (crate::util::mem::resident_bytes(), s.floor),
+                (Some(now), Some(floor)) if now > floor + EVICT_GROWTH
+            );
+        if s.since < EVICT_EVERY && !grown {
+            return;
+        }
         typst::comemo::evict(1);
-    }
-    if n.is_multiple_of(TRIM_EVERY) {
-        crate::util::mem::trim();
+        s.since = 0;
+        s.evictions += 1;
+        if grown || s.evictions % TRIM_EVERY == 1 {
+            crate::util::mem::trim();
+            if let Some(now) = crate::util::mem::resident_bytes() {
+                s.floor = Some(s.floor.map_or(now, |f| f.min(now)));
+            }
+        }
     }
 }
 
@@ -53,8 +105,8 @@ pub struct Stage {
     pub place: Place,
     /// The run's date.
     pub as_of: Date,
-    /// Records rendered, for cache eviction.
-    pub done: AtomicUsize,
+    /// When to evict Typst's cache.
+    pub tidy: Tidy,
 }
 
 /// A record on its way to a worker: to render, or already failed.
@@ -110,7 +162,7 @@ impl super::pool::Work for Stage {
             Item::Job(job) => job,
         };
         let docs = self.render(*job);
-        tidy_after(&self.done);
+        self.tidy.after_record();
         docs
     }
 
