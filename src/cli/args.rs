@@ -141,6 +141,46 @@ pub struct CheckArgs {
     pub contacts: ContactsDb,
 }
 
+/// How long a command's lock holds (`run`, `send`; see
+/// `letterpress::util::lock`).
+#[derive(clap::Args)]
+pub struct LockLease {
+    /// Seconds the lock on the folder holds without being renewed; the
+    /// command renews it about every twelfth of that (every 10 s by
+    /// default) while it works. A lock left by a killed process or a lost
+    /// node is taken over, from any host, once this has passed since its
+    /// last renewal; a live holder is always refused.
+    #[arg(
+        long = "lock-lease",
+        value_name = "SECONDS",
+        env = "LETTERPRESS_LOCK_LEASE",
+        default_value_t = 120,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub seconds: u64,
+    /// Seconds to wait for a lock another process holds (until it ends,
+    /// or its lease expires) before giving up with exit 2; default 0. A
+    /// retry on another node, whose lost attempt's lease has not expired
+    /// yet, waits it out with a value above the lease.
+    #[arg(
+        long = "lock-wait",
+        value_name = "SECONDS",
+        env = "LETTERPRESS_LOCK_WAIT",
+        default_value_t = 0
+    )]
+    pub wait: u64,
+}
+
+impl LockLease {
+    /// The terms.
+    pub fn terms(&self) -> letterpress::util::lock::LockTerms {
+        letterpress::util::lock::LockTerms {
+            lease: std::time::Duration::from_secs(self.seconds),
+            wait: std::time::Duration::from_secs(self.wait),
+        }
+    }
+}
+
 /// SIGTERM and SIGINT stop the command cleanly; see `letterpress::util::stop`.
 pub fn on_signals() -> Result<letterpress::util::stop::StopFlag, Error> {
     letterpress::util::stop::StopFlag::on_signals()

@@ -10,7 +10,9 @@ use letterpress::model::manifest::Shard;
 use letterpress::model::vocab::Standard;
 use letterpress::ops::run::{self, Observer, RunOptions, RunReport};
 
-use super::args::{named, on_signals, parse_seconds, CheckArgs, Json, LayoutArg, Records};
+use super::args::{
+    named, on_signals, parse_seconds, CheckArgs, Json, LayoutArg, LockLease, Records,
+};
 use super::output::Out;
 use super::progress::{Progress, ProgressMode};
 use super::Context;
@@ -58,6 +60,8 @@ pub struct Args {
     /// page marked DRAFT - NOT APPROVED, email subjects start with [DRAFT].
     #[arg(long)]
     allow_draft: bool,
+    #[command(flatten)]
+    lease: LockLease,
 }
 
 pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
@@ -84,6 +88,7 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     opts.doc_timeout = std::time::Duration::from_secs_f64(args.doc_timeout);
     opts.observer = observer(args.progress, cx);
     opts.stop = on_signals()?;
+    opts.lock = args.lease.terms();
     let report = run::run(&opts)?;
     tell(&report, &opts, cx);
     Ok(report.exit_code())

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use letterpress::error::{Error, EXIT_OK, EXIT_PARTIAL};
 use letterpress::ops::send::{send, SendOptions};
 
-use super::args::{on_signals, parse_rate, ContactsDb, Json, RunFolder};
+use super::args::{on_signals, parse_rate, ContactsDb, Json, LockLease, RunFolder};
 use super::Context;
 
 #[derive(clap::Args)]
@@ -40,6 +40,8 @@ pub struct Args {
     #[command(flatten)]
     contacts: ContactsDb,
     #[command(flatten)]
+    lease: LockLease,
+    #[command(flatten)]
     pub json: Json,
 }
 
@@ -53,6 +55,7 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     opts.ca = args.smtp_ca;
     opts.contacts = args.contacts.contacts;
     opts.stop = on_signals()?;
+    opts.lock = args.lease.terms();
     let report = send(&opts)?;
     let out = &cx.out;
     for line in &report.would_send {

@@ -69,6 +69,9 @@ pub struct SendOptions {
     /// Set (by a signal handler, or by the caller) to stop between
     /// messages; see [`crate::util::stop`].
     pub stop: crate::util::stop::StopFlag,
+    /// How the send's lock is held and waited for; see
+    /// [`crate::util::lock`].
+    pub lock: crate::util::lock::LockTerms,
 }
 
 impl SendOptions {
@@ -87,6 +90,7 @@ impl SendOptions {
             dry_run: false,
             ca: None,
             stop: crate::util::stop::StopFlag::new(),
+            lock: crate::util::lock::LockTerms::default(),
         }
     }
 }
@@ -185,7 +189,12 @@ pub fn send(opts: &SendOptions) -> Result<SendReport> {
     let _lock = if opts.dry_run {
         None
     } else {
-        Some(Lock::take(&opts.run.join(LOCK_FILE), "send")?)
+        Some(Lock::take(
+            &opts.run.join(LOCK_FILE),
+            "send",
+            opts.lock,
+            Some(opts.stop.clone()),
+        )?)
     };
     let journal_path = opts.run.join(JOURNAL_FILE);
     let accepted = accepted_ids(&journal_path)?;
@@ -228,6 +237,9 @@ pub fn send(opts: &SendOptions) -> Result<SendReport> {
     report.errors.sort();
     if let Some(db) = &opts.contacts {
         report.contacts_recorded = Some(record_contacts(db, &journal_path, &run_id)?);
+    }
+    if let Some(lock) = _lock.as_ref().filter(|l| l.lost()) {
+        return Err(Error::Output(lock.lost_reason()));
     }
     if let Some(signal) = opts.stop.requested() {
         let done = report.accepted + report.failed;

@@ -20,6 +20,7 @@ mod household;
 mod imb;
 mod inserter;
 mod layering;
+mod lease;
 mod library;
 mod operator;
 mod print;

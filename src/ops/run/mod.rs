@@ -188,6 +188,9 @@ pub struct RunOptions {
     /// Set (by a signal handler, or by the caller) to stop the run between
     /// records; see [`crate::util::stop`].
     pub stop: StopFlag,
+    /// How the run's lock is held and waited for; see
+    /// [`crate::util::lock`].
+    pub lock: crate::util::lock::LockTerms,
 }
 
 impl RunOptions {
@@ -217,6 +220,7 @@ impl RunOptions {
             doc_timeout: DOC_TIMEOUT,
             observer: Observer::default(),
             stop: StopFlag::new(),
+            lock: crate::util::lock::LockTerms::default(),
         }
     }
 }
@@ -241,8 +245,9 @@ pub struct RunReport {
     /// warnings on the sample record (an unknown font family), a draft
     /// run.
     pub warnings: Vec<String>,
-    /// Set when the folder's lock was left by a run of this host that no
-    /// longer runs (killed, or a power cut) and was taken over: says whose.
+    /// Set when the folder's lock was taken over from a holder that had
+    /// gone (a process of this host that no longer runs, or a lease that
+    /// expired: a killed run, a lost node): says whose.
     pub lock_taken_over: Option<String>,
 }
 
@@ -578,7 +583,7 @@ fn stage(
 /// The run folder, opened for writing: its lock, its journal (reopened
 /// when resuming) and what a resume kept.
 struct Opened {
-    _lock: Lock,
+    lock: Lock,
     journal: Journal,
     state: RunState,
     resumed: Option<(m::Resumed, Option<usize>)>,
@@ -589,7 +594,12 @@ struct Opened {
 /// saves the state. From here on, files are written.
 fn open(opts: &RunOptions, folder: &Path, prepared: &Prepared) -> Result<Opened> {
     std::fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
-    let lock = Lock::take(&folder.join(LOCK_FILE), "run")?;
+    let lock = Lock::take(
+        &folder.join(LOCK_FILE),
+        "run",
+        opts.lock,
+        Some(opts.stop.clone()),
+    )?;
     let mut state = prepared.state.clone();
     let reopened = match RunState::load(folder)? {
         Some(prev) => {
@@ -633,7 +643,7 @@ fn open(opts: &RunOptions, folder: &Path, prepared: &Prepared) -> Result<Opened>
     };
     state.save(folder)?;
     Ok(Opened {
-        _lock: lock,
+        lock,
         journal,
         state,
         resumed,
@@ -704,6 +714,9 @@ fn render(
     let samples = std::mem::take(&mut sink.samples);
     if let pool::Ended::Stopped(signal) = ended? {
         opened.journal.sync()?;
+        if opened.lock.lost() {
+            return Err(Error::Output(opened.lock.lost_reason()));
+        }
         return Err(stopped(
             signal,
             opened.journal.tally().totals.records,
@@ -726,7 +739,7 @@ fn finish(
     started: Instant,
 ) -> Result<RunReport> {
     let Opened {
-        _lock,
+        lock,
         journal,
         state,
         resumed,
@@ -784,7 +797,7 @@ fn finish(
     let state_path = folder.join(STATE_FILE);
     std::fs::remove_file(&state_path).map_err(|e| Error::io(&state_path, e))?;
     sync_dir(folder).map_err(|e| Error::io(folder, e))?;
-    let lock_taken_over = _lock.warning().map(str::to_owned);
+    let lock_taken_over = lock.warning().map(str::to_owned);
     Ok(RunReport {
         manifest,
         manifest_path,
