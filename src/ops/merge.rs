@@ -202,10 +202,14 @@ fn run_folder(shards: &[Found], out: Option<&Path>) -> Result<PathBuf> {
 /// each shard of the split is there exactly once.
 fn check_complete(shards: &[Found]) -> Result<()> {
     let not_a_shard = |s: &Found| {
-        Error::Input(format!(
-            "{}: not a shard (its run had no --shard)",
-            s.folder.display()
-        ))
+        Error::Input(match s.manifest.shards.is_empty() {
+            true => format!("{}: not a shard (its run had no --shard)", s.folder.display()),
+            false => format!(
+                "{}: merged already, from {} shard files: nothing to merge (`letterpress verify` checks it; to merge again, remove its manifest.json and documents.jsonl first)",
+                s.folder.display(),
+                s.manifest.shards.len()
+            ),
+        })
     };
     let first = shards[0]
         .manifest

@@ -89,6 +89,11 @@ fn three_shards_merge_into_the_single_machine_manifest() {
         "merging twice: {}",
         describe(&res)
     );
+    assert!(
+        String::from_utf8_lossy(&res.stderr).contains("merged already"),
+        "{}",
+        describe(&res)
+    );
 }
 
 #[test]
