@@ -1,0 +1,86 @@
+//! The deployment files: the Kubernetes manifests have the settings the
+//! README promises (there is no cluster here to apply them to), and the
+//! Slurm script is valid bash (`slurm.rs` runs it on a real cluster).
+
+use std::process::Command;
+
+use serde_yaml::Value;
+
+use crate::common::*;
+
+fn yaml(name: &str) -> Value {
+    let path = root().join("deploy/kubernetes").join(name);
+    serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+fn exit_rule<'a>(spec: &'a Value, action: &str) -> Option<&'a Value> {
+    spec["podFailurePolicy"]["rules"]
+        .as_sequence()?
+        .iter()
+        .find(|r| r["action"] == action)
+}
+
+#[test]
+fn the_kubernetes_jobs_stop_gracefully_fail_fast_and_merge_once() {
+    let render = yaml("letterpress-job.yaml");
+    let spec = &render["spec"];
+    assert_eq!(spec["completionMode"], "Indexed");
+    assert_eq!(spec["completions"], spec["parallelism"]);
+    assert!(spec["backoffLimitPerIndex"].as_u64().unwrap() >= 1);
+    let fail = exit_rule(spec, "FailIndex").expect("a rule for exit 2");
+    assert_eq!(fail["onExitCodes"]["values"][0], 2);
+    assert_eq!(fail["onExitCodes"]["containerName"], "render");
+    let ignore = exit_rule(spec, "Ignore").expect("evictions do not count");
+    assert_eq!(ignore["onPodConditions"][0]["type"], "DisruptionTarget");
+    let pod = &spec["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "Never", "podFailurePolicy needs it");
+    // The graceful stop: at most 5 s for a record in hand, then the sync.
+    assert!(pod["terminationGracePeriodSeconds"].as_u64().unwrap() >= 15);
+    let container = &pod["containers"][0];
+    let env: Vec<&str> = container["env"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    for name in [
+        "RUN",
+        "DATA",
+        "LAYOUT",
+        "AS_OF",
+        "LETTERPRESS_HOSTNAME",
+        "SHARDS",
+    ] {
+        assert!(env.contains(&name), "{name} in {env:?}");
+    }
+    let args = container["args"][0].as_str().unwrap();
+    assert!(
+        args.contains("--resume") && args.contains("JOB_COMPLETION_INDEX + 1"),
+        "{args}"
+    );
+
+    let merge = yaml("letterpress-merge.yaml");
+    let spec = &merge["spec"];
+    assert_eq!(spec["backoffLimit"], 0);
+    assert_eq!(spec["completions"], 1);
+    assert_eq!(spec["parallelism"], 1);
+    let fail = exit_rule(spec, "FailJob").expect("a rule for exit 1 and 2");
+    let codes = fail["onExitCodes"]["values"].as_sequence().unwrap();
+    assert!(codes.contains(&Value::from(2)));
+    assert!(spec["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"].is_string());
+}
+
+#[test]
+fn the_sbatch_script_is_valid_bash() {
+    let out = Command::new("bash")
+        .args([
+            "-n",
+            root()
+                .join("deploy/slurm/letterpress.sbatch")
+                .to_str()
+                .unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+}
