@@ -307,3 +307,14 @@ pub fn write_jsonl(path: &Path, records: &[serde_json::Value]) {
     let lines: Vec<String> = records.iter().map(|r| r.to_string()).collect();
     std::fs::write(path, lines.join("\n") + "\n").unwrap();
 }
+
+/// Writes `n` synthetic welcome-letter records (seed `seed`) to `path` as
+/// JSONL and returns the path.
+pub fn welcome_records(path: &Path, n: usize, seed: u64) -> PathBuf {
+    let mut rng = letterpress::util::rng::Rng::new(seed);
+    let records: Vec<serde_json::Value> = (0..n)
+        .map(|i| letterpress::ops::synth::welcome_record(i, &mut rng))
+        .collect();
+    write_jsonl(path, &records);
+    path.to_owned()
+}

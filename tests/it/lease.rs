@@ -14,16 +14,6 @@ use crate::common::*;
 
 const RECORDS: usize = 2_500;
 
-fn data(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("customers.jsonl");
-    let mut rng = letterpress::util::rng::Rng::new(7);
-    let records: Vec<serde_json::Value> = (0..RECORDS)
-        .map(|i| letterpress::ops::synth::welcome_record(i, &mut rng))
-        .collect();
-    write_jsonl(&path, &records);
-    path
-}
-
 fn args<'a>(data: &'a Path, out: &'a Path) -> Vec<&'a str> {
     vec![
         "run",
@@ -85,7 +75,7 @@ fn lock_json(out: &Path) -> serde_json::Value {
 #[test]
 fn a_lock_is_a_lease_that_a_lost_holder_gives_up_and_a_live_one_keeps() {
     let dir = scratch("lease");
-    let data = data(&dir);
+    let data = welcome_records(&dir.join("customers.jsonl"), RECORDS, 7);
     let single = dir.join("single");
     let res = command("node-s", 120, &args(&data, &single))
         .output()

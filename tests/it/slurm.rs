@@ -94,6 +94,46 @@ impl Cluster {
     fn job(&self, id: &str) -> Option<BTreeMap<String, String>> {
         self.jobs().remove(id)
     }
+
+    /// Submits the shipped script as `array` with `letterpress` from
+    /// `bin_dir`, for the batch `layout` over `data` into `run`, with
+    /// `extra` exported too; returns the array's job id.
+    fn submit(&self, dir: &Path, bin_dir: &Path, array: &str, batch: Batch, extra: &str) -> String {
+        let path = format!(
+            "{}:{}",
+            bin_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let export = format!(
+            "ALL,RUN={},DATA={},LAYOUT={},AS_OF=2026-11-22,LETTERPRESS_LAYOUTS={}{extra}",
+            batch.run.display(),
+            batch.data.display(),
+            batch.layout,
+            root().join("layouts").display()
+        );
+        let script = root().join("deploy/slurm/letterpress.sbatch");
+        ok(&self
+            .cmd("sbatch")
+            .current_dir(dir)
+            .env("PATH", &path)
+            .args([
+                "--parsable",
+                &format!("--array={array}"),
+                "--cpus-per-task=1",
+                "--mem=600M",
+                &format!("--export={export}"),
+                script.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap())
+    }
+}
+
+/// What a submission renders.
+struct Batch<'a> {
+    run: &'a Path,
+    data: &'a Path,
+    layout: &'a str,
 }
 
 impl Drop for Cluster {
@@ -143,12 +183,7 @@ fn the_sbatch_script_renders_requeues_and_merges_on_a_real_cluster() {
     let Some(cluster) = Cluster::start(&dir.join("cluster")) else {
         return;
     };
-    let data = dir.join("customers.jsonl");
-    let mut rng = letterpress::util::rng::Rng::new(11);
-    let records: Vec<serde_json::Value> = (0..RECORDS)
-        .map(|i| letterpress::ops::synth::welcome_record(i, &mut rng))
-        .collect();
-    write_jsonl(&data, &records);
+    let data = welcome_records(&dir.join("customers.jsonl"), RECORDS, 11);
     let single = dir.join("single");
     let res = run_layout("welcome-letter@2", &data, &single, &[]);
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
@@ -172,35 +207,19 @@ fn the_sbatch_script_renders_requeues_and_merges_on_a_real_cluster() {
     let mut perms = std::fs::metadata(&shim).unwrap().permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
     std::fs::set_permissions(&shim, perms).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let export = format!(
-        "ALL,RUN={},DATA={},LAYOUT=welcome-letter@2,AS_OF=2026-11-22,LETTERPRESS_LAYOUTS={},JOBS=1,LETTERPRESS_LOCK_LEASE=20,LOCK_WAIT=60",
-        run.display(),
-        data.display(),
-        root().join("layouts").display()
-    );
     let started = Instant::now();
-    let array = ok(&cluster
-        .cmd("sbatch")
-        .current_dir(&dir)
-        .env("PATH", &path)
-        .args([
-            "--parsable",
-            "--array=1-3",
-            "--cpus-per-task=1",
-            "--mem=600M",
-            &format!("--export={export}"),
-            root()
-                .join("deploy/slurm/letterpress.sbatch")
-                .to_str()
-                .unwrap(),
-        ])
-        .output()
-        .unwrap());
+    let batch = Batch {
+        run: &run,
+        data: &data,
+        layout: "welcome-letter@2",
+    };
+    let array = cluster.submit(
+        &dir,
+        &bin_dir,
+        "1-3",
+        batch,
+        ",JOBS=1,LETTERPRESS_LOCK_LEASE=20,LOCK_WAIT=60",
+    );
     let shard = |k: usize| run.join(format!("shard-{k}-of-3/documents.jsonl"));
 
     // Task 1 is requeued in the middle of its shard: Slurm kills it
@@ -294,44 +313,17 @@ fn a_shard_that_fails_for_good_cancels_the_merge() {
     let Some(cluster) = Cluster::start(&dir.join("cluster")) else {
         return;
     };
-    let data = dir.join("customers.jsonl");
-    let mut rng = letterpress::util::rng::Rng::new(3);
-    let records: Vec<serde_json::Value> = (0..30)
-        .map(|i| letterpress::ops::synth::welcome_record(i, &mut rng))
-        .collect();
-    write_jsonl(&data, &records);
+    let data = welcome_records(&dir.join("customers.jsonl"), 30, 3);
     let run = dir.join("run");
-    let path = format!(
-        "{}:{}",
-        bin().parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     // An array numbered from 0 works; a layout that does not exist fails
     // every task for good (exit 2).
-    let export = format!(
-        "ALL,RUN={},DATA={},LAYOUT=no-such-layout,AS_OF=2026-11-22,LETTERPRESS_LAYOUTS={}",
-        run.display(),
-        data.display(),
-        root().join("layouts").display()
-    );
     let started = Instant::now();
-    let array = ok(&cluster
-        .cmd("sbatch")
-        .current_dir(&dir)
-        .env("PATH", &path)
-        .args([
-            "--parsable",
-            "--array=0-1",
-            "--cpus-per-task=1",
-            "--mem=300M",
-            &format!("--export={export}"),
-            root()
-                .join("deploy/slurm/letterpress.sbatch")
-                .to_str()
-                .unwrap(),
-        ])
-        .output()
-        .unwrap());
+    let batch = Batch {
+        run: &run,
+        data: &data,
+        layout: "no-such-layout",
+    };
+    let array = cluster.submit(&dir, bin().parent().unwrap(), "0-1", batch, "");
     let merge_name = format!("letterpress-merge-{array}");
     wait_until("the merge job to end", started, || {
         cluster.jobs().values().any(|f| {
