@@ -4,9 +4,10 @@
 //! delivery per run). A lock is a file that names its holder (process id,
 //! host, start time), when the holder last renewed it and for how long
 //! that renewal holds (the lease: `--lock-lease` or
-//! `LETTERPRESS_LOCK_LEASE` seconds, default [`DEFAULT_LEASE`]). The holder renews it about every
-//! twelfth of the lease (every 10 s by default) while it works, and removes
-//! it when it ends, also on a graceful stop (SIGTERM).
+//! `LETTERPRESS_LOCK_LEASE` seconds, default [`DEFAULT_LEASE`]). The holder
+//! renews it about every twelfth of the lease (every 10 s by default) while
+//! it works, and removes it when it ends, also on a graceful stop
+//! (SIGTERM).
 //!
 //! A second process is refused, naming the holder, while the lease holds.
 //! A lock whose lease has expired (its holder was killed, its node lost) is
