@@ -4,7 +4,7 @@
 //! process), KB per document and peak RSS.
 //!
 //!     cargo bench                             # 2,000 letters
-//!     LP_BENCH_RECORDS=20000 cargo bench      # the 20,000-letter memory target
+//!     LP_BENCH_RECORDS=20000 cargo bench      # the memory targets at 20,000
 //!
 //!     LP_BENCH_DIR=/dev/shm cargo bench       # write the output to tmpfs
 //!
