@@ -436,6 +436,16 @@ pub(crate) fn base_font_name<T: Hash>(font: &Font, data: &T) -> String {
 #[cfg_attr(feature = "comemo", comemo::memoize)]
 fn subset_font(font: Font, glyph_remapper: &GlyphRemapper) -> KrillaResult<(Font, Rect)> {
     let mut bbox: Option<Rect> = None;
+    // letterpress: the subset's first glyphs are the requested ones, in the
+    // remapper's order, with the same outlines as in the whole font (at its
+    // default location). Their boxes are taken from the whole font, memoized
+    // per glyph, so that a batch of documents computes each glyph's box once
+    // instead of once per document. Glyphs the subsetter added (components of
+    // composite glyphs) and instanced variable fonts are measured in the
+    // subset, as before. The result is the same rectangle.
+    let whole = font.clone();
+    let from_whole = font.variation_coordinates().is_empty();
+    let requested: Vec<u16> = glyph_remapper.remapped_gids().collect();
 
     let variation_coordinates = font
         .variation_coordinates()
@@ -458,7 +468,11 @@ fn subset_font(font: Font, glyph_remapper: &GlyphRemapper) -> KrillaResult<(Font
     let global_bbox = font.bbox();
 
     for g in 0..font.num_glyphs() {
-        if let Some(path_bbox) = compute_bbox(&font, skrifa::GlyphId::new(g)) {
+        let path_bbox = match requested.get(g as usize) {
+            Some(&old) if from_whole => compute_bbox(&whole, skrifa::GlyphId::new(old as u32)),
+            _ => glyph_bbox(&font, skrifa::GlyphId::new(g)),
+        };
+        if let Some(path_bbox) = path_bbox {
             bbox = bbox
                 .map(|mut r| {
                     r.expand(&path_bbox);
@@ -473,6 +487,10 @@ fn subset_font(font: Font, glyph_remapper: &GlyphRemapper) -> KrillaResult<(Font
 
 #[cfg_attr(feature = "comemo", comemo::memoize)]
 fn compute_bbox(font: &Font, glyph: skrifa::GlyphId) -> Option<Rect> {
+    glyph_bbox(font, glyph)
+}
+
+fn glyph_bbox(font: &Font, glyph: skrifa::GlyphId) -> Option<Rect> {
     let outline_glyphs = font.outline_glyphs();
 
     if let Some(outline_glyph) = outline_glyphs.get(glyph) {
