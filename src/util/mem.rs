@@ -23,6 +23,25 @@ pub fn cap_malloc_arenas(workers: usize) {
     let _ = workers;
 }
 
+/// Turns transparent huge pages off for this process (Linux; elsewhere it
+/// does nothing), as `MIMALLOC_ALLOW_THP=0` would: call it first thing in
+/// `main` of a program whose global allocator is mimalloc.
+///
+/// Where the system allows them (`madvise` or `always`), mimalloc asks for
+/// huge pages, and the kernel then backs each 2 MiB page whole as soon as
+/// one byte of it is touched. Typst's caches are many small objects freed
+/// in waves, so the pages are mostly empty: 2,000 letters peaked at 117 MiB
+/// with them and 82 MiB without, 2,000 statements at 190 and 161 MiB, at
+/// the same CPU time (A/B pairs, ratios 0.99 and 1.01).
+pub fn no_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes no pointers; it sets a flag on this
+    // process's memory map that the kernel checks at each page fault.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 /// Returns the allocators' free memory to the system: mimalloc's (with
 /// the `mimalloc` feature) and glibc's (`malloc_trim`, on Linux with
 /// glibc). Called where Typst's memoised results are evicted.
