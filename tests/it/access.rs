@@ -597,3 +597,73 @@ fn proof_report_and_validate_know_the_formats() {
         describe(&res)
     );
 }
+
+/// `annual-statement@3` only draws its table's rules more cheaply than
+/// version 2 (one stroke and a line under the header instead of a
+/// function per cell): every page of every bundled statement, standard
+/// and large print, is the same picture, pixel for pixel.
+#[test]
+fn statement_version_3_draws_the_same_pages_as_version_2() {
+    let dir = scratch("statement-v3-pages");
+    let data = root().join("fixtures/statements.jsonl");
+    let pictures = |version: &str| -> (Vec<Vec<u8>>, usize) {
+        let out = dir.join(version);
+        let res = run_layout(
+            &format!("annual-statement@{version}"),
+            &data,
+            &out,
+            &["--as-of", "2026-12-04", "--channels", "pdf"],
+        );
+        assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+        let mut pdfs: Vec<PathBuf> = std::fs::read_dir(out.join("pdf"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        pdfs.sort();
+        let mut pages = Vec::new();
+        let mut longest = 0;
+        for pdf in &pdfs {
+            let prefix = dir.join(format!("v{version}-page"));
+            let res = Command::new("pdftoppm")
+                .args(["-r", "72", pdf.to_str().unwrap()])
+                .arg(&prefix)
+                .output()
+                .expect("pdftoppm (poppler-utils) is installed");
+            assert!(res.status.success(), "pdftoppm {}", pdf.display());
+            let mut shots: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| {
+                    p.file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .starts_with(&format!("v{version}-page"))
+                })
+                .collect();
+            shots.sort();
+            longest = longest.max(shots.len());
+            for shot in shots {
+                pages.push(std::fs::read(&shot).unwrap());
+                std::fs::remove_file(shot).unwrap();
+            }
+        }
+        (pages, longest)
+    };
+    let (v2, longest) = pictures("2");
+    let (v3, _) = pictures("3");
+    let large = std::fs::read_to_string(&data)
+        .unwrap()
+        .matches("\"large-print\"")
+        .count();
+    assert!(
+        longest >= 2 && large >= 1,
+        "the fixtures have a statement of {longest} pages and {large} in large print"
+    );
+    assert_eq!(v2.len(), v3.len(), "the same number of pages");
+    let differ: Vec<usize> = (0..v2.len()).filter(|&i| v2[i] != v3[i]).collect();
+    assert!(
+        differ.is_empty(),
+        "pages {differ:?} (of {}) differ between versions 2 and 3",
+        v2.len()
+    );
+}
