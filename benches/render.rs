@@ -104,7 +104,7 @@ fn bench(
 
     let mut opts = RunOptions::new(layout.parse().unwrap(), data, dir.join("out"));
     opts.layouts_dir = layouts;
-    opts.as_of = letterpress::util::clock::Date::parse("2026-12-01");
+    opts.as_of = letterpress::util::clock::Date::parse("2026-12-04");
     opts.jobs = jobs;
     opts.command = vec!["bench".into()];
     opts.channels = Some(channels.to_vec());
@@ -172,7 +172,7 @@ const CASES: &[Case] = &[
     },
     Case {
         layouts: "layouts",
-        layout: "annual-statement@2",
+        layout: "annual-statement@3",
         channels: "pdf",
         scale: 1,
         print: false,
@@ -208,6 +208,8 @@ const CASES: &[Case] = &[
 ];
 
 fn main() {
+    #[cfg(feature = "mimalloc")]
+    letterpress::util::mem::no_transparent_huge_pages();
     let records: usize = std::env::var("LP_BENCH_RECORDS")
         .ok()
         .and_then(|s| s.parse().ok())
