@@ -606,6 +606,18 @@ fn proof_report_and_validate_know_the_formats() {
 fn statement_version_3_draws_the_same_pages_as_version_2() {
     let dir = scratch("statement-v3-pages");
     let data = root().join("fixtures/statements.jsonl");
+    // pdftoppm numbers a document's pages with equal widths (-01 .. -12),
+    // so the names sort in page order.
+    let sorted_files = |folder: &Path| -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        files
+    };
+    // Every page of every statement of a version, as pictures, and the most
+    // pages a statement has.
     let pictures = |version: &str| -> (Vec<Vec<u8>>, usize) {
         let out = dir.join(version);
         let res = run_layout(
@@ -615,37 +627,20 @@ fn statement_version_3_draws_the_same_pages_as_version_2() {
             &["--as-of", "2026-12-04", "--channels", "pdf"],
         );
         assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
-        let mut pdfs: Vec<PathBuf> = std::fs::read_dir(out.join("pdf"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        pdfs.sort();
         let mut pages = Vec::new();
         let mut longest = 0;
-        for pdf in &pdfs {
-            let prefix = dir.join(format!("v{version}-page"));
+        for (i, pdf) in sorted_files(&out.join("pdf")).iter().enumerate() {
+            let shots = dir.join(format!("v{version}-{i}"));
+            std::fs::create_dir_all(&shots).unwrap();
             let res = Command::new("pdftoppm")
                 .args(["-r", "72", pdf.to_str().unwrap()])
-                .arg(&prefix)
+                .arg(shots.join("page"))
                 .output()
                 .expect("pdftoppm (poppler-utils) is installed");
             assert!(res.status.success(), "pdftoppm {}", pdf.display());
-            let mut shots: Vec<PathBuf> = std::fs::read_dir(&dir)
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .filter(|p| {
-                    p.file_name()
-                        .unwrap()
-                        .to_string_lossy()
-                        .starts_with(&format!("v{version}-page"))
-                })
-                .collect();
-            shots.sort();
+            let shots = sorted_files(&shots);
             longest = longest.max(shots.len());
-            for shot in shots {
-                pages.push(std::fs::read(&shot).unwrap());
-                std::fs::remove_file(shot).unwrap();
-            }
+            pages.extend(shots.iter().map(|shot| std::fs::read(shot).unwrap()));
         }
         (pages, longest)
     };
