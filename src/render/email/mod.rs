@@ -42,7 +42,9 @@
 //! The HTML must be under [`MAX_HTML_BYTES`] (Gmail clips longer messages);
 //! every `<img>` has `alt`; `<html lang>` equals the record's locale; every
 //! `<table>` carries a `role` (`presentation` for layout tables); every
-//! `href` and `src` is `https:`, `mailto:`, `tel:`, `cid:` or `#`; and no
+//! `href` and `src` passes the one rule for links of every channel
+//! ([`crate::check::links`]: `https:`, `mailto:`, `tel:`, `#`, and `cid:`
+//! for images); and no
 //! `{{` or `}}` is left in subject, preheader, HTML or text. A failed check
 //! fails the email, with the rule and what was found.
 
@@ -58,6 +60,7 @@ use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use lettre::{Address, Message};
 use serde_json::{Map, Value};
 
+use crate::check::links::Place;
 use crate::layout::catalog::Layout;
 use crate::layout::locale::{self, Rules};
 use crate::layout::texts::Texts;
@@ -783,19 +786,10 @@ fn check_html(html: &str, locale: &str) -> Result<(), String> {
             }
             _ => {}
         }
-        for attr in ["href", "src"] {
+        for (attr, place) in [("href", Place::Link), ("src", Place::EmailImage)] {
             if let Some(v) = tag.attr(attr) {
-                let v = unprotect(v);
-                let lower = v.trim().to_ascii_lowercase();
-                let ok = ["https:", "mailto:", "tel:", "cid:", "#"]
-                    .iter()
-                    .any(|p| lower.starts_with(p));
-                if !ok {
-                    return Err(format!(
-                        "<{} {attr}=\"{v}\">: links and images must use https: (or mailto:, tel:, cid:, #)",
-                        tag.name
-                    ));
-                }
+                crate::check::links::check(&unprotect(v), place)
+                    .map_err(|why| format!("<{} {attr}>: {why}", tag.name))?;
             }
         }
     }

@@ -627,8 +627,10 @@ impl Renderer {
             }
         }
         let mut missing = BTreeSet::new();
-        for page in doc.pages() {
+        for (i, page) in doc.pages().iter().enumerate() {
             missing_glyphs(&page.frame, &mut missing);
+            link_problem(&page.frame)
+                .map_or(Ok(()), |why| Err(format!("page {}: {why}", i + 1)))?;
         }
         if let Some(window) = self.window {
             check_window(&doc.pages()[0].frame, window)?;
@@ -711,6 +713,18 @@ impl Renderer {
             ..PdfOptions::default()
         }
     }
+}
+
+/// The first link on a page that the rule for links refuses
+/// ([`crate::check::links`]), as the PDF's link annotation would carry it.
+fn link_problem(frame: &Frame) -> Option<String> {
+    frame.items().find_map(|(_, item)| match item {
+        FrameItem::Group(g) => link_problem(&g.frame),
+        FrameItem::Link(typst::model::Destination::Url(url), _) => {
+            crate::check::links::check(url.as_str(), crate::check::links::Place::Link).err()
+        }
+        _ => None,
+    })
 }
 
 /// Appends the text of a frame as a reader would take it in: runs that

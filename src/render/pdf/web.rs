@@ -83,10 +83,11 @@ impl Renderer {
                     None => what.to_string(),
                 })
                 .collect();
-            return Err(format!(
-                "the web letter is not accessible: {}",
-                list.join("; ")
-            ));
+            let what = match wrong.iter().all(|(_, w)| w.starts_with("the link")) {
+                true => "has a link that may not go to a customer",
+                false => "is not accessible",
+            };
+            return Err(format!("the web letter {what}: {}", list.join("; ")));
         }
         let html = typst_html::html(&doc, &HtmlOptions { pretty: true })
             .map_err(|errors| describe(&world, &errors))?;
@@ -108,16 +109,25 @@ impl Renderer {
 /// an image without a text alternative (`alt`; an empty one marks an image
 /// as decoration), and a table without header cells (a layout table, read
 /// out cell by cell without saying what a value is; give it a
-/// `table.header`).
-fn inaccessible(el: &HtmlElement, out: &mut Vec<(Span, &'static str)>) {
+/// `table.header`); and a link the rule for links refuses
+/// ([`crate::check::links`]).
+fn inaccessible(el: &HtmlElement, out: &mut Vec<(Span, String)>) {
     if el.tag == tag::img && el.attrs.get(attr::alt).is_none() {
-        out.push((el.span, "an image without alt text (give `image` an `alt`)"));
+        out.push((
+            el.span,
+            "an image without alt text (give `image` an `alt`)".into(),
+        ));
     }
     if el.tag == tag::table && !contains(el, tag::th) {
         out.push((
             el.span,
-            "a table without header cells (give it a `table.header`)",
+            "a table without header cells (give it a `table.header`)".into(),
         ));
+    }
+    if let Some(href) = el.attrs.get(attr::href) {
+        if let Err(why) = crate::check::links::check(href, crate::check::links::Place::Link) {
+            out.push((el.span, why));
+        }
     }
     for child in &el.children {
         if let HtmlNode::Element(child) = child {
