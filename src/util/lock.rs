@@ -13,8 +13,22 @@
 //! A lock whose lease has expired (its holder was killed, its node lost) is
 //! taken over with a warning naming the old holder, from any host: that is
 //! what lets a Slurm task requeued onto another node, or a rescheduled
-//! Kubernetes pod, resume without a person. A lock of this host whose
-//! process no longer runs is taken over at once.
+//! Kubernetes pod, resume without a person.
+//!
+//! Who holds a lock is a random id drawn by each process, not its host name
+//! and process id: two containers, or two cloned machines, can have the
+//! same host name and the same pid (often 1). The renewals are the proof
+//! that the holder lives. Its process id is only a hint, used to take over
+//! at once the lock of a process that has ended, and only when the lock
+//! was taken under this host name, on this very boot of this kernel and in
+//! this process id namespace (the kernel's boot id and the namespace's
+//! inode, as the lock file records them); anywhere else, the lease has to
+//! run out.
+//!
+//! A lock whose last renewal lies in the future by this host's clock says
+//! that the clocks of two hosts disagree: it is refused, naming the time
+//! it gives, since its holder cannot be judged (a person checks the clocks
+//! and removes the lock file if its holder is gone).
 //!
 //! Invariants:
 //! - a lock file appears whole or not at all (written to a temporary file,
@@ -87,10 +101,20 @@ pub struct Lock {
 /// Who holds a lock, as written in its file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holder {
-    /// Process id.
+    /// The holder: random, drawn once per process ([`process_id`]).
+    #[serde(default)]
+    pub id: String,
+    /// Process id (a hint: see the module docs).
     pub pid: u32,
-    /// Host name.
+    /// Host name (for people).
     pub host: String,
+    /// The command that holds it (`run`, `send`, `reconcile`, ...).
+    #[serde(default)]
+    pub what: String,
+    /// The kernel boot and process id namespace `pid` belongs to
+    /// ([`pid_space`]): where `pid` means this process.
+    #[serde(default)]
+    pub pid_space: String,
     /// When it took the lock (RFC 3339).
     pub started: String,
     /// When it last renewed it (seconds since 1970).
@@ -101,11 +125,39 @@ pub struct Holder {
     pub lease: u64,
 }
 
+/// This process's holder id: 128 random bits, drawn once.
+pub fn process_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        use ring::rand::SecureRandom;
+        let mut bytes = [0u8; 16];
+        ring::rand::SystemRandom::new()
+            .fill(&mut bytes)
+            .expect("the system's random numbers");
+        crate::util::digest::hex(&bytes)
+    })
+}
+
+/// Where this process's id means this process: the kernel's boot id and
+/// the inode of its process id namespace (`<boot id>/pid:[<inode>]`); empty
+/// where the system does not say (then a pid is never trusted).
+pub fn pid_space() -> String {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id");
+    let ns = std::fs::read_link("/proc/self/ns/pid");
+    match (boot, ns) {
+        (Ok(boot), Ok(ns)) => format!("{}/{}", boot.trim(), ns.display()),
+        _ => String::new(),
+    }
+}
+
 impl Holder {
-    fn me(lease: Duration) -> Holder {
+    fn me(what: &str, lease: Duration) -> Holder {
         Holder {
+            id: process_id().to_owned(),
             pid: std::process::id(),
             host: hostname(),
+            what: what.to_owned(),
+            pid_space: pid_space(),
             started: now_rfc3339(),
             renewed: unix_seconds(),
             lease: lease.as_secs().max(1),
@@ -121,8 +173,11 @@ impl Holder {
         }
         let mut parts = text.split_whitespace();
         Some(Holder {
+            id: String::new(),
             pid: parts.next()?.parse().ok()?,
             host: parts.next()?.to_owned(),
+            what: String::new(),
+            pid_space: String::new(),
             started: parts.next()?.to_owned(),
             renewed: 0,
             lease: 0,
@@ -133,20 +188,28 @@ impl Holder {
         serde_json::to_string(self).expect("serializes") + "\n"
     }
 
-    /// The same holder (a renewal changes only `renewed`).
+    /// The same holder (a renewal changes only `renewed`): the same id (a
+    /// lock of an earlier version, without one: the same pid, host and start).
     fn same(&self, other: &Holder) -> bool {
-        self.pid == other.pid && self.host == other.host && self.started == other.started
+        self.id == other.id
+            && self.pid == other.pid
+            && self.host == other.host
+            && self.started == other.started
     }
 
-    /// Seconds since its last renewal, when it has a lease.
+    /// Seconds since its last renewal, when it has a lease (negative: the
+    /// renewal lies in the future by this host's clock).
     fn silent_for(&self) -> Option<i64> {
         (self.lease > 0).then(|| unix_seconds() - self.renewed)
     }
 
     /// Why it no longer holds the lock, if it does not: its process is gone
-    /// (this host), or its lease expired (any host).
+    /// (known only on this boot and in this pid namespace), or its lease
+    /// expired (any host).
     fn gone(&self) -> Option<String> {
-        if self.host == hostname() && !Path::new("/proc").join(self.pid.to_string()).exists() {
+        let here =
+            self.host == hostname() && !self.pid_space.is_empty() && self.pid_space == pid_space();
+        if here && !Path::new("/proc").join(self.pid.to_string()).exists() {
             return Some("no longer runs".into());
         }
         match self.silent_for() {
@@ -166,8 +229,16 @@ impl std::fmt::Display for Holder {
             "pid {} on host {}, started {}",
             self.pid, self.host, self.started
         )?;
-        if let Some(s) = self.silent_for() {
-            write!(f, ", renewed {s} s ago (lease {} s)", self.lease)?;
+        match self.silent_for() {
+            Some(s) if s < 0 => write!(
+                f,
+                ", renewed at {} by its clock, {} s in the future by this host's: the two clocks disagree (lease {} s)",
+                crate::util::clock::rfc3339_utc(self.renewed),
+                -s,
+                self.lease
+            )?,
+            Some(s) => write!(f, ", renewed {s} s ago (lease {} s)", self.lease)?,
+            None => {}
         }
         Ok(())
     }
@@ -195,10 +266,11 @@ pub fn hostname() -> String {
     }
 }
 
-/// A file beside `path` that only this process writes.
+/// A file beside `path` that only this process writes (named by its
+/// random id: two hosts may share a name and a pid).
 fn own_temp(path: &Path, what: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".{what}.{}.{}", hostname(), std::process::id()));
+    name.push(format!(".{what}.{}", process_id()));
     path.with_file_name(name)
 }
 
@@ -241,7 +313,7 @@ impl Lock {
     /// `stop` is asked to stop the work if it is lost (and ends a wait).
     pub fn take(path: &Path, what: &str, terms: LockTerms, stop: Option<StopFlag>) -> Result<Lock> {
         let lease = terms.lease;
-        let me = Holder::me(lease);
+        let me = Holder::me(what, lease);
         let mut warning = None;
         let deadline = std::time::Instant::now() + terms.wait;
         let mut waited = false;
@@ -333,14 +405,23 @@ fn refusal(path: &Path, what: &str, holder: &Holder) -> Error {
             "it was taken by an earlier letterpress, which does not renew its locks; if it does not run, remove the lock file {}",
             path.display()
         )
+    } else if holder.silent_for().is_some_and(|s| s < 0) {
+        format!(
+            "its holder cannot be judged while the clocks disagree: set the clocks right (NTP), and if it does not run, remove the lock file {}",
+            path.display()
+        )
     } else {
         format!(
             "wait for it to end; if it was lost, the lock can be taken over once its lease has expired (lock file {})",
             path.display()
         )
     };
+    let theirs = match holder.what.as_str() {
+        "" => what,
+        w => w,
+    };
     Error::Output(format!(
-        "another {what} is working in this folder ({holder}); {hint}"
+        "another {theirs} is working in this folder ({holder}); {hint}"
     ))
 }
 
@@ -350,7 +431,7 @@ fn take_over(path: &Path, seen: &str) -> Result<bool> {
     let mut guard = path.as_os_str().to_os_string();
     guard.push(".takeover");
     let guard = PathBuf::from(guard);
-    let me = Holder::me(Duration::from_secs(30));
+    let me = Holder::me("takeover", Duration::from_secs(30));
     if !create(&guard, &me)? {
         // A guard left by a process killed in the middle of a takeover.
         if let Ok(Some((_, Some(h)))) = read(&guard) {
@@ -484,8 +565,15 @@ mod tests {
 
     fn holder(pid: u32, host: &str, silent: i64, lease: u64) -> String {
         Holder {
+            id: format!("{host}-{pid}"),
             pid,
             host: host.into(),
+            what: "run".into(),
+            // Another host is another boot.
+            pid_space: match host == hostname() {
+                true => pid_space(),
+                false => format!("{host}-boot/pid:[1]"),
+            },
             started: "2026-01-01T00:00:00Z".into(),
             renewed: unix_seconds() - silent,
             lease,
@@ -525,6 +613,51 @@ mod tests {
             .to_string();
         assert!(
             err.contains("build-7") && err.contains("remove the lock file"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_pid_is_trusted_only_in_its_own_boot_and_namespace_and_a_future_renewal_is_named() {
+        let dir = scratch("space");
+        let path = dir.join(".lock");
+        let lease = Duration::from_secs(60);
+        // The same host name and a pid that does not run here, but taken in
+        // another container (another pid namespace) or a cloned machine: a
+        // live holder as far as anyone here can tell.
+        let twin = Holder {
+            id: "twin".into(),
+            pid: 4999999,
+            host: hostname(),
+            what: "send".into(),
+            pid_space: "another-boot/pid:[1]".into(),
+            started: "2026-01-01T00:00:00Z".into(),
+            renewed: unix_seconds(),
+            lease: 120,
+        };
+        std::fs::write(&path, twin.line()).unwrap();
+        let err = Lock::take(&path, "send", terms(lease), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("another send is working"), "{err}");
+        // Renewed ten years ahead by its clock.
+        let ahead = Holder {
+            renewed: unix_seconds() + 315_360_000,
+            ..twin
+        };
+        std::fs::write(&path, ahead.line()).unwrap();
+        let err = Lock::take(&path, "send", terms(lease), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("in the future")
+                && err.contains("clocks disagree")
+                && !err.contains("-315"),
+            "{err}"
+        );
+        assert!(
+            err.contains(&crate::util::clock::rfc3339_utc(ahead.renewed)),
             "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
