@@ -30,8 +30,9 @@ impl FileEntry {
         }
     }
 
-    /// Checks the file under `root` against this entry.
+    /// Checks the file under `root` against this entry; a path that would
+    /// leave `root` (see [`crate::util::fs::check_relative`]) is unreadable.
     pub fn check(&self, root: &Path) -> Result<(), FileProblem> {
-        check_file(&root.join(&self.path), &self.sha256, self.bytes)
+        check_file(root, &self.path, &self.sha256, self.bytes)
     }
 }

@@ -1,10 +1,24 @@
 //! Files written so that a reader, a crash or a power cut never sees half
 //! of one: a temporary file in the same folder, renamed into place, with the
-//! data and the folder forced to disk where it matters; and the check of a
-//! file against the size and SHA-256 a manifest recorded.
+//! data and the folder forced to disk where it matters; the check of a
+//! file against the size and SHA-256 a manifest recorded; and files named
+//! by a run's own records opened and deleted only inside the run folder.
+//!
+//! # Paths read from a file stay inside their folder
+//! A journal, a reprint record or a purge record names files relative to
+//! the run folder, and whoever can edit such a file could otherwise make a
+//! command read or delete any file it can reach. [`check_relative`] refuses
+//! a path that is empty, absolute, holds `..` or `.` or a backslash, and
+//! [`open_inside`] and [`remove_inside`] walk to the file one folder at a
+//! time from the run folder (`openat` with `O_NOFOLLOW`, then `unlinkat`),
+//! so a symbolic link anywhere on the way, even one swapped in while the
+//! command works, is refused rather than followed.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path, PathBuf};
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 use crate::util::digest::sha256_hex;
 
@@ -156,9 +170,10 @@ pub enum FileProblem {
     Differs,
 }
 
-/// Checks the file at `path` against a recorded size and SHA-256 (hex).
-pub fn check_file(path: &Path, sha256: &str, bytes: u64) -> Result<(), FileProblem> {
-    let data = std::fs::read(path).map_err(FileProblem::Unreadable)?;
+/// Checks the file `rel` under `root` (see [`open_inside`]) against a
+/// recorded size and SHA-256 (hex).
+pub fn check_file(root: &Path, rel: &str, sha256: &str, bytes: u64) -> Result<(), FileProblem> {
+    let data = read_inside(root, rel).map_err(FileProblem::Unreadable)?;
     if data.len() as u64 == bytes && sha256_hex(&data) == sha256 {
         Ok(())
     } else {
@@ -166,9 +181,205 @@ pub fn check_file(path: &Path, sha256: &str, bytes: u64) -> Result<(), FileProbl
     }
 }
 
+/// Why `rel`, a path read from a file, may not name a file under its
+/// folder: it is empty, absolute, or holds `..`, `.`, a backslash or a NUL.
+pub fn check_relative(rel: &str) -> Result<(), String> {
+    if rel.is_empty() {
+        return Err("an empty path".into());
+    }
+    if rel.contains(['\\', '\0']) {
+        return Err(format!(
+            "`{rel}` holds a backslash or NUL, which no file of a run has"
+        ));
+    }
+    if rel.starts_with('/') {
+        return Err(format!("`{rel}` is an absolute path"));
+    }
+    if rel
+        .split('/')
+        .any(|c| c == ".." || c == "." || c.is_empty())
+    {
+        return Err(format!(
+            "`{rel}` climbs out of or around its folder (`..`, `.` or `//`)"
+        ));
+    }
+    debug_assert!(Path::new(rel)
+        .components()
+        .all(|c| matches!(c, Component::Normal(_))));
+    Ok(())
+}
+
+/// An error for a path [`check_relative`] refuses.
+fn outside(why: String) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("{why}: a run's files are named relative to its folder"),
+    )
+}
+
+/// The folder holding `rel` under `root`, opened one folder at a time
+/// without following a symbolic link, and `rel`'s last part.
+fn parent_inside<'a>(root: &Path, rel: &'a str) -> std::io::Result<(OwnedFd, &'a str)> {
+    check_relative(rel).map_err(outside)?;
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let root = if root.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        root
+    };
+    let mut dir = rustix::fs::open(root, flags, Mode::empty())?;
+    let (folders, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+    for part in folders.split('/').filter(|p| !p.is_empty()) {
+        dir = rustix::fs::openat(&dir, part, flags, Mode::empty())
+            .map_err(|e| link_refused(e, rel, part))?;
+    }
+    Ok((dir, name))
+}
+
+/// The error of a step of the walk: a symbolic link (`ELOOP`, or
+/// `ENOTDIR` for a link where a folder should be) is named as such.
+fn link_refused(e: rustix::io::Errno, rel: &str, part: &str) -> std::io::Error {
+    if e == rustix::io::Errno::LOOP || e == rustix::io::Errno::NOTDIR {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "`{part}` in `{rel}` is a symbolic link or not a folder: links in a run folder are never followed"
+            ),
+        )
+    } else {
+        e.into()
+    }
+}
+
+/// Opens the file `rel` under `root` for reading, never leaving `root`
+/// (see the module docs).
+pub fn open_inside(root: &Path, rel: &str) -> std::io::Result<std::fs::File> {
+    let (dir, name) = parent_inside(root, rel)?;
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(&dir, name, flags, Mode::empty())
+        .map_err(|e| link_refused(e, rel, name))?;
+    let file = std::fs::File::from(fd);
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("`{rel}` is not a file"),
+        ));
+    }
+    Ok(file)
+}
+
+/// The bytes of the file `rel` under `root` (see [`open_inside`]).
+pub fn read_inside(root: &Path, rel: &str) -> std::io::Result<Vec<u8>> {
+    let mut data = Vec::new();
+    std::io::Read::read_to_end(&mut open_inside(root, rel)?, &mut data)?;
+    Ok(data)
+}
+
+/// Checks that `rel` under `root` is a file reached without a symbolic
+/// link (see the module docs), or is not there at all.
+pub fn check_inside(root: &Path, rel: &str) -> std::io::Result<()> {
+    let not_found = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+    let (dir, name) = match parent_inside(root, rel) {
+        Err(e) if not_found(&e) => return Ok(()),
+        other => other?,
+    };
+    match rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(stat) if FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile => Ok(()),
+        Ok(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("`{rel}` is a symbolic link or not a file"),
+        )),
+        Err(rustix::io::Errno::NOENT) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deletes the file `rel` under `root`, never leaving `root` and never
+/// deleting a symbolic link's target or a folder (see the module docs).
+pub fn remove_inside(root: &Path, rel: &str) -> std::io::Result<()> {
+    let (dir, name) = parent_inside(root, rel)?;
+    let stat = rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("`{rel}` is a symbolic link or not a file: it is not deleted"),
+        ));
+    }
+    rustix::fs::unlinkat(&dir, name, AtFlags::empty())?;
+    Ok(())
+}
+
+/// Creates (or truncates) the file `rel` under `root` for writing, never
+/// leaving `root` (see the module docs).
+pub fn create_inside(root: &Path, rel: &str) -> std::io::Result<std::fs::File> {
+    let (dir, name) = parent_inside(root, rel)?;
+    let flags =
+        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(&dir, name, flags, Mode::from_raw_mode(0o644))
+        .map_err(|e| link_refused(e, rel, name))?;
+    Ok(std::fs::File::from(fd))
+}
+
+/// Renames `from` over `to`, both under `root`, never leaving `root` (see
+/// the module docs), and forces `to`'s folder to disk.
+pub fn rename_inside(root: &Path, from: &str, to: &str) -> std::io::Result<()> {
+    let (from_dir, from_name) = parent_inside(root, from)?;
+    let (to_dir, to_name) = parent_inside(root, to)?;
+    rustix::fs::renameat(&from_dir, from_name, &to_dir, to_name)?;
+    rustix::fs::fsync(&to_dir)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_from_files_stay_inside_their_folder() {
+        let dir = std::env::temp_dir().join(format!("lp-inside-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let run = dir.join("run");
+        std::fs::create_dir_all(run.join("pdf")).unwrap();
+        std::fs::write(run.join("pdf/a.pdf"), b"a").unwrap();
+        std::fs::write(dir.join("secret"), b"s").unwrap();
+        std::os::unix::fs::symlink(dir.join("secret"), run.join("pdf/link.pdf")).unwrap();
+        std::os::unix::fs::symlink(&dir, run.join("up")).unwrap();
+        assert_eq!(read_inside(&run, "pdf/a.pdf").unwrap(), b"a");
+        for bad in [
+            "../secret",
+            "pdf/../../secret",
+            "/etc/passwd",
+            "",
+            "pdf//a.pdf",
+            "./pdf/a.pdf",
+            "pdf\\a.pdf",
+        ] {
+            let e = read_inside(&run, bad).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{bad}: {e}");
+        }
+        for link in ["pdf/link.pdf", "up/secret"] {
+            let e = read_inside(&run, link).unwrap_err().to_string();
+            assert!(e.contains("symbolic link"), "{link}: {e}");
+            let e = remove_inside(&run, link).unwrap_err().to_string();
+            assert!(e.contains("symbolic link"), "{link}: {e}");
+        }
+        assert!(
+            remove_inside(&run, "pdf").is_err(),
+            "a folder is not deleted"
+        );
+        assert!(
+            create_inside(&run, "up/new").is_err(),
+            "nor written through a link"
+        );
+        assert!(!dir.join("new").exists());
+        std::io::Write::write_all(&mut create_inside(&run, "pdf/b.tmp").unwrap(), b"b").unwrap();
+        rename_inside(&run, "pdf/b.tmp", "pdf/b.pdf").unwrap();
+        assert_eq!(read_inside(&run, "pdf/b.pdf").unwrap(), b"b");
+        remove_inside(&run, "pdf/a.pdf").unwrap();
+        assert!(!run.join("pdf/a.pdf").exists());
+        assert!(dir.join("secret").exists(), "the target is untouched");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn atomic_write_leaves_no_temp_file() {

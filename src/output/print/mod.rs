@@ -838,8 +838,9 @@ fn own_pdfs(out: &Path, plex: Plex, letter: &Letter) -> Result<(Vec<Source>, Vec
     let mut sources = Vec::with_capacity(letter.parts.len());
     let mut takes = Vec::with_capacity(letter.parts.len());
     for part in &letter.parts {
-        let p = out.join(&part.path);
-        let bytes = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        // The path comes from the journal: it must stay inside the run.
+        let bytes = crate::util::fs::read_inside(out, &part.path)
+            .map_err(|e| format!("{}: {e}", out.join(&part.path).display()))?;
         let source = Source::load(&bytes)?;
         takes.push(Take {
             source: sources.len(),
