@@ -6,6 +6,18 @@
 //! only the last line can be one, cut short by a crash before it was
 //! complete, and what it would have recorded did not happen as far as the
 //! log can prove (a message not journaled as accepted is sent again).
+//!
+//! # Chained logs
+//! The logs a run keeps after it finished (deliveries, reprints, piece
+//! outcomes) are chained ([`Chained`], [`read_chained`]): every line starts
+//! with `"prev"`, the SHA-256 of the line before it, and the first line's
+//! `prev` is [`origin`], a hash of the log's name and the run id. A line
+//! edited, removed, inserted, repeated or copied from another run's log
+//! breaks the chain at the next line, and a reader names that line. (This
+//! detects edits; it is not a signature: whoever can rewrite the whole log
+//! can recompute the chain, as with the manifest's digest.) Only a last
+//! line without its newline, cut short by a crash, is taken as never
+//! written: a reader leaves it out and the next writer cuts it off.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -109,6 +121,190 @@ pub fn read<T: DeserializeOwned>(path: &Path) -> std::io::Result<Vec<T>> {
         .collect())
 }
 
+/// The field of a chained log's line that links it to the line before.
+const PREV: &str = "prev";
+
+/// The `prev` of a chained log's first line: the SHA-256 of
+/// `letterpress <name> <run_id>`, so a log cannot be moved to another run
+/// or stand in for another log.
+pub fn origin(name: &str, run_id: &str) -> String {
+    crate::util::digest::sha256_hex(format!("letterpress {name} {run_id}").as_bytes())
+}
+
+/// Where and why a chained log cannot be trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broken {
+    /// The line (from 1).
+    pub line: usize,
+    /// Why.
+    pub why: String,
+}
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.why)
+    }
+}
+
+/// A chained log read whole: its values, and the hash the next line links to.
+struct Links<T> {
+    values: Vec<T>,
+    last: String,
+    /// The length of the whole lines (a torn last line after them).
+    whole: u64,
+}
+
+/// Reads the lines of a chained log (see the module docs) from `bytes`.
+fn links<T: DeserializeOwned>(bytes: &[u8], origin: &str) -> Result<Links<T>, Broken> {
+    #[derive(serde::Deserialize)]
+    struct Link {
+        prev: Option<String>,
+    }
+    let mut out = Links {
+        values: Vec::new(),
+        last: origin.to_owned(),
+        whole: 0,
+    };
+    for (i, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+        if line.last() != Some(&b'\n') {
+            break; // torn by a crash: never written
+        }
+        let broken = |why: String| Broken { line: i + 1, why };
+        let link: Link =
+            serde_json::from_slice(line).map_err(|e| broken(format!("not a JSON object ({e})")))?;
+        match link.prev {
+            Some(p) if p == out.last => {}
+            Some(_) if i == 0 => return Err(broken(
+                "does not start the log of this run: the file is another run's or another log's, or its first line was edited".into(),
+            )),
+            Some(_) => return Err(broken(format!(
+                "does not follow line {i}: one of the two was edited, or a line between them removed, inserted or repeated"
+            ))),
+            None => return Err(broken(format!("has no `{PREV}` link to the line before it"))),
+        }
+        let value = serde_json::from_slice(line).map_err(|e| broken(e.to_string()))?;
+        out.values.push(value);
+        out.last = hex(ring::digest::digest(&ring::digest::SHA256, line).as_ref());
+        out.whole += line.len() as u64;
+    }
+    Ok(out)
+}
+
+/// The values of the chained log at `path`, or where its chain breaks;
+/// none if there is no such file.
+pub fn read_links<T: DeserializeOwned>(
+    path: &Path,
+    origin: &str,
+) -> std::io::Result<Result<Vec<T>, Broken>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(links(&bytes, origin).map(|l| l.values)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Ok(Vec::new())),
+        Err(e) => Err(e),
+    }
+}
+
+/// The values of the chained log at `path`, after checking every link;
+/// none if there is no such file. The error names the first line that
+/// breaks the chain: nothing is done (exit 2).
+pub fn read_chained<T: DeserializeOwned>(
+    path: &Path,
+    origin: &str,
+) -> crate::error::Result<Vec<T>> {
+    read_links(path, origin)
+        .map_err(|e| crate::error::Error::io(path, e))?
+        .map_err(|b| chain_error(path, &b))
+}
+
+/// The error of a broken chained log: nothing is done (exit 2).
+fn chain_error(path: &Path, b: &Broken) -> crate::error::Error {
+    crate::error::Error::Input(format!(
+        "{} {b}; nothing was done (`letterpress verify` lists every problem of the run)",
+        path.display()
+    ))
+}
+
+/// A chained log open for appending (see the module docs).
+pub struct Chained {
+    out: Writer,
+    last: String,
+}
+
+impl Chained {
+    /// Opens the chained log at `path` (created if missing) after checking
+    /// every link, cuts off a torn last line, and returns it with the
+    /// values it holds.
+    pub fn open<T: DeserializeOwned>(
+        path: &Path,
+        origin: &str,
+    ) -> crate::error::Result<(Chained, Vec<T>)> {
+        let io = |e| crate::error::Error::io(path, e);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io)?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes).map_err(io)?;
+        let links = links(&bytes, origin).map_err(|b| chain_error(path, &b))?;
+        if links.whole < bytes.len() as u64 {
+            file.set_len(links.whole).map_err(io)?;
+        }
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(links.whole)).map_err(io)?;
+        let chained = Chained {
+            out: Writer::new(file),
+            last: links.last,
+        };
+        Ok((chained, links.values))
+    }
+
+    /// A new chained log in the empty `file`, whose first line links to
+    /// `origin` (a log rewritten in full).
+    pub fn new(file: File, origin: &str) -> Chained {
+        Chained {
+            out: Writer::new(file),
+            last: origin.to_owned(),
+        }
+    }
+
+    /// Appends `value` (a JSON object) as one line linked to the last (to
+    /// the buffer; see [`Chained::sync`]).
+    pub fn push<T: Serialize>(&mut self, value: &T) -> std::io::Result<()> {
+        let body = serde_json::to_vec(value).expect("JSON line values serialize");
+        let rest = body
+            .strip_prefix(b"{")
+            .expect("a chained log's values are JSON objects");
+        let mut line = format!("{{\"{PREV}\":\"{}\"", self.last).into_bytes();
+        if rest != b"}" {
+            line.push(b',');
+        }
+        line.extend_from_slice(rest);
+        line.push(b'\n');
+        self.last = hex(ring::digest::digest(&ring::digest::SHA256, &line).as_ref());
+        self.out.count(&line);
+        self.out.out.write_all(&line)
+    }
+
+    /// Writes out what is buffered and forces it to disk.
+    pub fn sync(&mut self) -> std::io::Result<()> {
+        self.out.sync()
+    }
+}
+
+/// Appends `values` to the chained log at `path` and forces them to disk.
+pub fn append_chained<T: Serialize>(
+    path: &Path,
+    origin: &str,
+    values: &[T],
+) -> crate::error::Result<()> {
+    let (mut log, _) = Chained::open::<serde::de::IgnoredAny>(path, origin)?;
+    for v in values {
+        log.push(v).map_err(|e| crate::error::Error::io(path, e))?;
+    }
+    log.sync().map_err(|e| crate::error::Error::io(path, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +336,43 @@ mod tests {
         assert!(read::<serde_json::Value>(&dir.join("none"))
             .unwrap()
             .is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_chained_log_names_the_line_where_it_was_edited() {
+        let dir = std::env::temp_dir().join(format!("lp-chain-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log.jsonl");
+        let _ = std::fs::remove_file(&path);
+        let origin = origin("log", "run-1");
+        let v = |n: u32| serde_json::json!({"n": n});
+        append_chained(&path, &origin, &[v(1), v(2)]).unwrap();
+        append_chained(&path, &origin, &[v(3)]).unwrap();
+        let read = |p: &Path, o: &str| read_chained::<serde_json::Value>(p, o);
+        assert_eq!(read(&path, &origin).unwrap(), vec![v(1), v(2), v(3)]);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(&format!("{{\"prev\":\"{origin}\",\"n\":1}}\n")));
+        // Another run's origin: line 1 does not follow.
+        let err = read(&path, &super::origin("log", "run-2")).unwrap_err();
+        assert!(err.to_string().contains("line 1: does not start"), "{err}");
+        let lines: Vec<&str> = text.lines().collect();
+        let broken = [
+            (format!("{}\n{}\n", lines[0], lines[2]), 2), // removed
+            (format!("{}\n{}\n{}\n", lines[0], lines[0], lines[1]), 2), // repeated
+            (text.replace("\"n\":2", "\"n\":9"), 3),      // edited
+            (format!("{}\n{{\"n\":4}}\n", text.trim_end()), 4), // no link
+        ];
+        for (bad, line) in broken {
+            std::fs::write(&path, &bad).unwrap();
+            let err = read(&path, &origin).unwrap_err().to_string();
+            assert!(err.contains(&format!("line {line}: ")), "{bad}: {err}");
+        }
+        // A line torn by a crash is left out, and cut off by the next writer.
+        std::fs::write(&path, format!("{text}{{\"prev\":\"ab")).unwrap();
+        assert_eq!(read(&path, &origin).unwrap().len(), 3);
+        append_chained(&path, &origin, &[v(4)]).unwrap();
+        assert_eq!(read(&path, &origin).unwrap(), vec![v(1), v(2), v(3), v(4)]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

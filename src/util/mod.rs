@@ -1,5 +1,5 @@
 //! Helpers that know nothing of letters: digests, atomic files, JSON
-//! Lines logs, dates, locks, the allocator's arenas, the stop flag, a seeded random generator, HTML escaping. The
+//! Lines logs, dates, locks, the allocator's arenas, the stop flag, a seeded random generator, HTML escaping, counts in words. The
 //! bottom of the data path: nothing here imports another part of the crate
 //! but [`crate::error`].
 
@@ -12,3 +12,4 @@ pub mod lock;
 pub mod mem;
 pub mod rng;
 pub mod stop;
+pub mod text;
