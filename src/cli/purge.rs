@@ -2,10 +2,11 @@
 //! retention time, its audit record kept.
 
 use letterpress::error::{Error, EXIT_OK};
-use letterpress::ops::purge::purge;
+use letterpress::ops::purge::{purge, PurgeOptions};
 use letterpress::util::clock::Date;
+use letterpress::util::text::count;
 
-use super::args::{Json, RunFolder};
+use super::args::{Json, LockLease, RunFolder};
 use super::Context;
 
 #[derive(clap::Args)]
@@ -21,20 +22,28 @@ pub struct Args {
     #[arg(long, value_name = "DAYS")]
     retention_days: u32,
     #[command(flatten)]
+    lease: LockLease,
+    #[command(flatten)]
     pub json: Json,
 }
 
 pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     let run = args.run.path();
-    let report = purge(&run, args.retention_days, Date::today_utc())?;
+    let report = purge(&PurgeOptions {
+        run: run.clone(),
+        retention_days: args.retention_days,
+        today: Date::today_utc(),
+        lock: args.lease.terms(),
+    })?;
     cx.out.info(
         "purged",
         &format!(
-            "purge {}: {} files deleted ({:.1} MB), {} recorded as purged in purged.json; the manifest and journals stay and `verify` still checks them",
+            "purge {}: {} deleted ({:.1} MB), {} recorded as purged in purged.json; {} kept without personal data (the manifest, journals and tickets), which `verify` still checks",
             run.display(),
-            report.deleted,
+            count(report.deleted, "file", "files"),
             report.bytes as f64 / 1e6,
-            report.purged
+            count(report.purged, "file", "files"),
+            count(report.masked, "file", "files"),
         ),
         serde_json::json!({"deleted": report.deleted, "purged": report.purged}),
     );

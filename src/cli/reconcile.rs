@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use letterpress::error::Error;
 use letterpress::ops::reconcile::{list, reconcile, ReconcileOptions};
+use letterpress::util::text::count;
 
-use super::args::{Json, RunFolder};
+use super::args::{Json, LockLease, RunFolder};
 use super::Context;
 
 #[derive(clap::Args)]
@@ -20,6 +21,12 @@ pub struct Args {
     /// Record the outcomes but write no reprint.
     #[arg(long)]
     no_reprint: bool,
+    /// The result file is whole although its last line has no line end
+    /// (without this, such a file is refused as cut off).
+    #[arg(long)]
+    complete: bool,
+    #[command(flatten)]
+    lease: LockLease,
     #[command(flatten)]
     pub json: Json,
 }
@@ -28,16 +35,18 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     let run = args.run.path();
     let mut opts = ReconcileOptions::new(&run, &args.inserter);
     opts.reprint = !args.no_reprint;
+    opts.complete = args.complete;
+    opts.lock = args.lease.terms();
     let r = reconcile(&opts)?;
     let out = &cx.out;
     if r.already_reconciled {
         out.info(
             "already_reconciled",
             &format!(
-                "{} was reconciled before (SHA-256 {}): nothing recorded again; {} piece(s) wait for a reprint",
+                "{} was reconciled before (SHA-256 {}): nothing recorded again; {} waiting for a reprint",
                 r.file,
                 &r.sha256[..12],
-                r.open.len()
+                count(r.open.len(), "piece", "pieces")
             ),
             serde_json::json!({"file": r.file, "open": r.open.len()}),
         );
@@ -70,13 +79,13 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     out.info(
         "reconciled",
         &format!(
-            "{}: {} piece(s) expected: {}{reprint}; {} problem(s); {} piece(s) of the run wait for a reprint, {} not reported yet",
+            "{}: {} expected: {}{reprint}; {}; {} of the run waiting for a reprint, {} not reported yet",
             r.file,
-            r.expected,
+            count(r.expected, "piece", "pieces"),
             if counts.is_empty() { "none".into() } else { counts.join(", ") },
-            r.problems.len(),
-            r.open.len(),
-            r.unreported
+            count(r.problems.len(), "problem", "problems"),
+            count(r.open.len(), "piece", "pieces"),
+            count(r.unreported, "piece", "pieces")
         ),
         serde_json::json!({"expected": r.expected, "problems": r.problems.len(), "open": r.open.len(),
             "reprint": r.reprint.as_ref().map(|p| p.reprint)}),

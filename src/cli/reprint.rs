@@ -3,7 +3,7 @@
 use letterpress::error::{Error, EXIT_OK};
 use letterpress::ops::reprint::reprint;
 
-use super::args::{Json, RunFolder};
+use super::args::{Json, LockLease, RunFolder};
 use super::Context;
 
 #[derive(clap::Args)]
@@ -17,12 +17,14 @@ pub struct Args {
     #[arg(long, value_delimiter = ',')]
     records: Vec<String>,
     #[command(flatten)]
+    lease: LockLease,
+    #[command(flatten)]
     pub json: Json,
 }
 
 pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     let run = args.run.path();
-    let r = reprint(&run, &args.pieces, &args.records)?;
+    let r = reprint(&run, &args.pieces, &args.records, args.lease.terms())?;
     let out = &cx.out;
     for f in &r.files {
         out.print(run.join(&f.path).display());

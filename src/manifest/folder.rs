@@ -11,8 +11,20 @@ use crate::util::fs::write_atomic;
 /// The state of an unfinished run, in its folder until the manifest is written.
 pub const STATE_FILE: &str = "run-state.json";
 
-/// The lock a running `run` holds in its folder.
+/// The lock a running `run` holds in its folder; `reprint`, `reconcile`
+/// and `purge` hold it too while they write a finished run's folder.
 pub const LOCK_FILE: &str = ".run.lock";
+
+/// Takes the run folder's lock ([`LOCK_FILE`]) for `what`, a command that
+/// writes a finished run's folder, so that no two of them (nor a `run
+/// --resume`) write it at once.
+pub fn lock(
+    run: &Path,
+    what: &str,
+    terms: crate::util::lock::LockTerms,
+) -> Result<crate::util::lock::Lock> {
+    crate::util::lock::Lock::take(&run.join(LOCK_FILE), what, terms, None)
+}
 
 /// What a run records when it starts, so that `--resume` can tell whether
 /// it is asked to continue the same run.

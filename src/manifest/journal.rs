@@ -389,3 +389,50 @@ impl Iterator for Documents {
 pub fn read_all(dir: &Path) -> Result<Vec<Document>> {
     documents(dir)?.collect()
 }
+
+/// The entries of a finished run's journal, for a command that acts on
+/// them (`send`, `reprint`, `reconcile`, `purge`): every line reads, every
+/// file it names is a path inside the run folder, and the file is the one
+/// the manifest sealed (its SHA-256). Otherwise nothing is done: the error
+/// names the line, or says the journal was altered.
+pub fn read_sealed(dir: &Path, sealed: &DocumentsFile, command: &str) -> Result<Vec<Document>> {
+    let mut out = Vec::new();
+    check_sealed(dir, sealed, command, |d| out.push(d))?;
+    Ok(out)
+}
+
+/// [`read_sealed`], handing each entry to `each` as it is read instead of
+/// keeping them (for a journal of millions of entries); nothing is to be
+/// acted on before it returns `Ok`.
+pub fn check_sealed(
+    dir: &Path,
+    sealed: &DocumentsFile,
+    command: &str,
+    mut each: impl FnMut(Document),
+) -> Result<()> {
+    let refuse = |why: String| {
+        Error::Input(format!(
+            "{command} refuses {}: {why}; nothing was done (`letterpress verify` lists every problem of the run)",
+            dir.display()
+        ))
+    };
+    let mut entries = documents(dir)?;
+    for (i, d) in entries.by_ref().enumerate() {
+        let d = d.map_err(|e| refuse(e.to_string()))?;
+        for f in d.all_files() {
+            crate::util::fs::check_relative(&f.path).map_err(|why| {
+                refuse(format!(
+                    "{DOCUMENTS_FILE} line {}: it names a file outside the run folder: {why}",
+                    i + 1
+                ))
+            })?;
+        }
+        each(d);
+    }
+    if entries.sha256() != sealed.sha256 {
+        return Err(refuse(format!(
+            "its journal {DOCUMENTS_FILE} does not match the SHA-256 the manifest recorded (edited after the run)"
+        )));
+    }
+    Ok(())
+}

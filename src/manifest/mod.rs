@@ -46,3 +46,25 @@ pub fn read_checked(
     })?;
     Ok((manifest, intact))
 }
+
+/// The manifest of the finished run in `run`, for `command`, which acts on
+/// it: a manifest edited after the run (its digest) is refused, and so is
+/// one shard of a sharded run.
+pub fn read_intact(run: &std::path::Path, command: &str) -> crate::error::Result<Manifest> {
+    let path = run.join(crate::model::manifest::MANIFEST_FILE);
+    let (manifest, intact) = read_checked(&path, command)?;
+    let refuse = |why: &str| {
+        crate::error::Error::Usage(format!("{command} refuses {}: {why}", run.display()))
+    };
+    if !intact {
+        return Err(refuse(
+            "its manifest was edited after the run (its content does not match its manifest_digest; `letterpress verify` says more)",
+        ));
+    }
+    if manifest.shard.is_some() {
+        return Err(refuse(
+            "it holds one shard of a sharded run; use the merged run",
+        ));
+    }
+    Ok(manifest)
+}

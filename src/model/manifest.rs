@@ -68,6 +68,11 @@ pub struct Manifest {
     /// The document entries: one per record and channel, in input order, one
     /// JSON object a line in this file (see [`crate::manifest::journal`]).
     pub documents: DocumentsFile,
+    /// The record of the purge that deleted the run's documents after their
+    /// retention time (`letterpress purge`), with its SHA-256; the manifest
+    /// was sealed again then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purged: Option<FileEntry>,
 }
 
 /// A part of the input rendered on its own (`run --shard K/N`).

@@ -306,6 +306,7 @@ fn merged_manifest(
         unmatched_suppressions: head.unmatched_suppressions.clone(),
         resumed: Vec::new(),
         documents,
+        purged: None,
     })
 }
 

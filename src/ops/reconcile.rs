@@ -13,7 +13,23 @@
 //! `inserted`, `diverted`, `damaged`, `missing`. Or a plain list of scanned
 //! DataMatrix contents, one a line, as a camera system writes it: a piece
 //! whose every sheet was seen is inserted, one with sheets missing is
-//! damaged.
+//! damaged. The number of sheets is the run's own (its journal), never the
+//! scanned code's: a code that gives another count (`1/1` for a piece of
+//! three sheets, `0/0`), a sheet beyond the piece, or a bare piece id
+//! without a sheet is a problem named with its line, and counts for no
+//! sheet.
+//!
+//! A result file whose last line has no line end was most likely cut off
+//! while it was copied; every piece after the cut would count as missing
+//! and be printed again. Such a file is refused (exit 2) unless the
+//! operator says it is complete (`--complete`).
+//!
+//! # One at a time
+//! `reconcile` holds the run folder's lock while it works (as `reprint`
+//! does): result files reconciled at once (one per print file, say) are
+//! taken one after the other with `--lock-wait`, each reprint gets its own
+//! number, and the pieces journal (a chained log, see
+//! [`crate::util::jsonl`]) is appended by one process at a time.
 //!
 //! # Which pieces a file speaks for
 //! A result file speaks for the jobs (print files, or reprints) of the open
@@ -34,13 +50,12 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::error::{Error, Result, EXIT_OK, EXIT_PARTIAL};
-use crate::manifest::journal;
-use crate::model::manifest::MANIFEST_FILE;
 use crate::model::print::{Outcome, Piece, PieceEvent, PIECES_FILE};
-use crate::ops::reprint::{reprint, reprints, Reprint};
+use crate::ops::reprint::{reprint_locked, reprints, Reprint};
 use crate::util::clock::now_rfc3339;
 use crate::util::digest::sha256_hex;
 use crate::util::jsonl;
+use crate::util::text::count;
 
 /// What to reconcile.
 #[derive(Debug, Clone)]
@@ -51,6 +66,11 @@ pub struct ReconcileOptions {
     pub inserter: PathBuf,
     /// Write the reprint of the pieces that need one (default true).
     pub reprint: bool,
+    /// The operator says the result file is complete although its last
+    /// line has no line end (default false: such a file is refused).
+    pub complete: bool,
+    /// How the run folder's lock is held and waited for.
+    pub lock: crate::util::lock::LockTerms,
 }
 
 impl ReconcileOptions {
@@ -60,6 +80,8 @@ impl ReconcileOptions {
             run: run.into(),
             inserter: inserter.into(),
             reprint: true,
+            complete: false,
+            lock: crate::util::lock::LockTerms::default(),
         }
     }
 }
@@ -134,21 +156,17 @@ struct Told {
 /// Reconciles an inserter's result file; see the module docs.
 pub fn reconcile(opts: &ReconcileOptions) -> Result<ReconcileReport> {
     let run = &opts.run;
-    let m = crate::manifest::load(&run.join(MANIFEST_FILE))?;
-    if m.print.is_none() {
-        return Err(Error::Usage(format!(
-            "{} was not a print run (run --print)",
-            run.display()
-        )));
-    }
-    let (text, sha256) = read_text(&opts.inserter)?;
-    let documents = journal::read_all(run)?;
+    let (text, sha256) = read_text(&opts.inserter, opts.complete)?;
+    let _lock = crate::manifest::folder::lock(run, "reconcile", opts.lock)?;
+    let (m, documents) = crate::ops::reprint::print_run(run, "reconcile")?;
     // A household's piece is in the journal once per letter.
     let mut pieces: Vec<&Piece> = documents.iter().filter_map(|d| d.piece.as_ref()).collect();
     pieces.sort_by_key(|p| p.sequence);
     pieces.dedup_by_key(|p| p.sequence);
-    let events: Vec<PieceEvent> = jsonl::read(&run.join(PIECES_FILE)).unwrap_or_default();
-    let known = pieces_known(&pieces, &events, &reprints(run));
+    let pieces_path = run.join(PIECES_FILE);
+    let (mut log, events): (_, Vec<PieceEvent>) =
+        jsonl::Chained::open(&pieces_path, &jsonl::origin(PIECES_FILE, &m.run_id))?;
+    let known = pieces_known(&pieces, &events, &reprints(run, &m.run_id)?);
     let mut report = ReconcileReport {
         file: opts.inserter.display().to_string(),
         sha256: sha256.clone(),
@@ -168,7 +186,7 @@ pub fn reconcile(opts: &ReconcileOptions) -> Result<ReconcileReport> {
     let told = read_result(&text, &m.run_id, &known, &mut report.problems);
     let (recorded, again) = expected(&known, &told, &mut report);
     if opts.reprint && !again.is_empty() {
-        report.reprint = Some(reprint(run, &again, &[])?);
+        report.reprint = Some(reprint_locked(run, &m, &documents, &again, &[])?);
     }
     let at = now_rfc3339();
     let number = report.reprint.as_ref().map(|r| r.reprint);
@@ -184,9 +202,13 @@ pub fn reconcile(opts: &ReconcileOptions) -> Result<ReconcileReport> {
             at: at.clone(),
         })
         .collect();
-    append(&run.join(PIECES_FILE), &lines)?;
+    for e in &lines {
+        log.push(e).map_err(|err| Error::io(&pieces_path, err))?;
+    }
+    log.sync().map_err(|e| Error::io(&pieces_path, e))?;
     let all: Vec<PieceEvent> = events.into_iter().chain(lines).collect();
-    (report.open, report.unreported) = open(&pieces_known(&pieces, &all, &reprints(run)), &all);
+    let done = reprints(run, &m.run_id)?;
+    (report.open, report.unreported) = open(&pieces_known(&pieces, &all, &done), &all);
     // In the order of the file's lines.
     report.problems.sort_by_key(|p| {
         p.strip_prefix("line ")
@@ -200,9 +222,17 @@ pub fn reconcile(opts: &ReconcileOptions) -> Result<ReconcileReport> {
 /// A piece's outcome as this file told it, and the line (none: not named).
 type Recorded = (u32, Outcome, Option<usize>);
 
-/// The result file's text and SHA-256.
-fn read_text(path: &std::path::Path) -> Result<(String, String)> {
+/// The result file's text and SHA-256; a file whose last line has no
+/// line end is refused unless `complete` (see the module docs).
+fn read_text(path: &std::path::Path, complete: bool) -> Result<(String, String)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if !complete && !bytes.is_empty() && !bytes.ends_with(b"\n") {
+        let lines = bytes.split(|&b| b == b'\n').count();
+        return Err(Error::Input(format!(
+            "{}: its last line (line {lines}) has no line end: the file looks cut off, and every piece after the cut would count as missing and be printed again; nothing was recorded. Get the whole file, or pass --complete if it is whole",
+            path.display()
+        )));
+    }
     let sha256 = sha256_hex(&bytes);
     let text = String::from_utf8(bytes).map_err(|_| {
         Error::Input(format!(
@@ -246,15 +276,6 @@ fn expected(
         recorded.push((*n, outcome, line));
     }
     (recorded, again)
-}
-
-/// Appends the outcomes to the pieces journal and forces them to disk.
-fn append(path: &std::path::Path, lines: &[PieceEvent]) -> Result<()> {
-    let mut writer = jsonl::Writer::append(path).map_err(|e| Error::io(path, e))?;
-    for e in lines {
-        writer.push(e).map_err(|err| Error::io(path, err))?;
-    }
-    writer.sync().map_err(|e| Error::io(path, e))
 }
 
 /// Every piece of the run by number, with its latest job and whether an
@@ -344,7 +365,12 @@ fn read_result(
     let rows = if lower.contains("piece_id") && lower.contains(',') {
         csv_rows(text, problems)
     } else {
-        scan_rows(text, problems)
+        let sheets = |run: &str, n: u32| {
+            (run == run_id)
+                .then(|| known.get(&n).map(|k| k.piece.sheets))
+                .flatten()
+        };
+        scan_rows(text, &sheets, problems)
     };
     let mut told: BTreeMap<u32, Told> = BTreeMap::new();
     for (line, code, outcome) in rows {
@@ -433,9 +459,16 @@ fn csv_rows(text: &str, problems: &mut Vec<String>) -> Vec<(usize, String, Outco
 }
 
 /// The rows of a list of scanned sheet codes: a piece whose every sheet
-/// was seen is inserted; one with a sheet missing, damaged. A sheet seen
-/// twice is a problem of its own.
-fn scan_rows(text: &str, problems: &mut Vec<String>) -> Vec<(usize, String, Outcome)> {
+/// was seen is inserted; one with a sheet missing, damaged. `sheets` gives
+/// a piece's sheets as the run recorded them (none: not a piece of this
+/// run, which the caller reports). A sheet seen twice, a code whose count
+/// disagrees with the run's or a code without a sheet is a problem of its
+/// own (see the module docs).
+fn scan_rows(
+    text: &str,
+    sheets: &dyn Fn(&str, u32) -> Option<usize>,
+    problems: &mut Vec<String>,
+) -> Vec<(usize, String, Outcome)> {
     // Piece id → first line, sheets seen, sheets of the piece.
     let mut pieces: BTreeMap<String, (usize, BTreeSet<usize>, usize)> = BTreeMap::new();
     let mut rows = Vec::new();
@@ -444,25 +477,38 @@ fn scan_rows(text: &str, problems: &mut Vec<String>) -> Vec<(usize, String, Outc
         if code.is_empty() {
             continue;
         }
-        match parse_code(code) {
-            Some(Code {
-                run,
-                piece: n,
-                sheet: Some((sheet, sheets)),
-            }) => {
-                let id = format!("{run}|{n}");
-                let entry = pieces.entry(id).or_insert((line, BTreeSet::new(), sheets));
-                if !entry.1.insert(sheet) {
-                    problems.push(format!(
-                        "line {line}: sheet {sheet}/{sheets} of piece {n} scanned twice: seen twice"
-                    ));
-                }
-            }
-            // A code without a sheet number still names the piece.
-            Some(Code { run, piece: n, .. }) => {
-                rows.push((line, format!("{run}|{n}"), Outcome::Inserted))
-            }
-            None => rows.push((line, code.to_owned(), Outcome::Inserted)),
+        let Some(Code {
+            run,
+            piece: n,
+            sheet,
+        }) = parse_code(code)
+        else {
+            rows.push((line, code.to_owned(), Outcome::Inserted));
+            continue;
+        };
+        let id = format!("{run}|{n}");
+        let Some(recorded) = sheets(run, n) else {
+            rows.push((line, id, Outcome::Inserted)); // reported by the caller
+            continue;
+        };
+        let entry = pieces
+            .entry(id)
+            .or_insert((line, BTreeSet::new(), recorded));
+        let why = match sheet {
+            None => Some(format!(
+                "`{code}` names piece {n} without a sheet; a camera list must give each sheet (`<run id>|{n}|<sheet>/{recorded}`): it counts for no sheet"
+            )),
+            Some((i, of)) if of != recorded || i == 0 || i > recorded => Some(format!(
+                "`{code}` says sheet {i}/{of}, but piece {n} has {} in the run's record: it counts for no sheet",
+                count(recorded, "sheet", "sheets")
+            )),
+            Some((i, of)) if !entry.1.insert(i) => Some(format!(
+                "sheet {i}/{of} of piece {n} scanned twice: seen twice"
+            )),
+            Some(_) => None,
+        };
+        if let Some(why) = why {
+            problems.push(format!("line {line}: {why}"));
         }
     }
     for (id, (line, seen, sheets)) in pieces {
@@ -506,8 +552,10 @@ mod tests {
     #[test]
     fn scans_make_whole_pieces_inserted_and_partial_ones_damaged() {
         let mut problems = Vec::new();
+        let sheets = |run: &str, n: u32| (run == "R").then_some(if n == 2 { 1 } else { 2 });
         let rows = scan_rows(
             "R|1|1/2\nR|2|1/1\nR|1|2/2\nR|3|1/2\nR|2|1/1\n\n",
+            &sheets,
             &mut problems,
         );
         let got: Vec<(usize, &str, Outcome)> = rows
@@ -526,5 +574,20 @@ mod tests {
             problems,
             ["line 5: sheet 1/1 of piece 2 scanned twice: seen twice"]
         );
+    }
+
+    #[test]
+    fn the_runs_sheet_count_wins_over_the_scanned_one() {
+        let mut problems = Vec::new();
+        // Piece 7 has three sheets in the run's record.
+        let sheets = |_: &str, n: u32| (n == 7).then_some(3);
+        let rows = scan_rows("R|7|1/1\nR|7|0/0\nR|7\nR|7|4/3\n", &sheets, &mut problems);
+        let got: Vec<Outcome> = rows.iter().map(|r| r.2).collect();
+        assert_eq!(got, [Outcome::Damaged], "never inserted");
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(
+            problems[0].starts_with("line 1: `R|7|1/1` says sheet 1/1, but piece 7 has 3 sheets")
+        );
+        assert!(problems[2].contains("without a sheet"), "{problems:?}");
     }
 }

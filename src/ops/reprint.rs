@@ -1,7 +1,14 @@
 //! `reprint`: exactly the named pieces of a finished print run again, the
 //! same letters with the same pages and piece numbers, in a new print file
-//! with its own ticket, recorded in `print/reprints.jsonl` (which `verify`
-//! checks).
+//! with its own ticket, recorded in `print/reprints.jsonl` (a chained log,
+//! see [`crate::util::jsonl`]; `verify` checks it).
+//!
+//! A reprint holds the run folder's lock while it works, and takes its
+//! number under it: two reprints (or reconciles) at once never both write
+//! "reprint 1"; the second waits (`--lock-wait`) or is refused, and takes
+//! the next number. A run whose manifest or journal was edited after the
+//! run, or whose reprint record is broken, is refused before anything is
+//! written.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::manifest::journal;
 use crate::model::file::FileEntry;
-use crate::model::manifest::{Document, Manifest, MANIFEST_FILE};
+use crate::model::manifest::{Document, Manifest};
 use crate::model::print::{Envelope, Piece, Plex, PrintSettings};
 use crate::output::print::{produce_named, Letter, Part};
 use crate::util::clock::now_rfc3339;
@@ -34,9 +41,15 @@ pub struct Reprint {
     pub files: Vec<FileEntry>,
 }
 
-/// The reprints recorded in a run folder.
-pub fn reprints(run: &Path) -> Vec<Reprint> {
-    jsonl::read(&run.join(REPRINTS_FILE)).unwrap_or_default()
+/// The reprints recorded in the folder of run `run_id`, every line of
+/// the record checked (an error names the first broken one).
+pub fn reprints(run: &Path, run_id: &str) -> Result<Vec<Reprint>> {
+    jsonl::read_chained(&run.join(REPRINTS_FILE), &origin(run_id))
+}
+
+/// The first link of the reprint record of run `run_id`.
+fn origin(run_id: &str) -> String {
+    jsonl::origin(REPRINTS_FILE, run_id)
 }
 
 /// The pieces of the run's journal that `pieces` (sequence numbers) and
@@ -141,20 +154,48 @@ fn reprint_settings<'a>(m: &Manifest, chosen: impl Iterator<Item = &'a Piece>) -
     }
 }
 
-/// Reprints pieces of a finished print run: the same letters (so the same
-/// pages, piece numbers and marks) in a new print file with its own ticket,
-/// recorded in [`REPRINTS_FILE`]. `pieces` are sequence numbers; `records`
-/// record ids. A letter whose file no longer matches the manifest is refused.
-pub fn reprint(run: &Path, pieces: &[u32], records: &[String]) -> Result<Reprint> {
-    let m = crate::manifest::load(&run.join(MANIFEST_FILE))?;
+/// A finished print run, read for a command that writes to it: its
+/// manifest unedited, a print run, and its journal as sealed.
+pub(crate) fn print_run(run: &Path, command: &str) -> Result<(Manifest, Vec<Document>)> {
+    let m = crate::manifest::read_intact(run, command)?;
     if m.print.is_none() {
         return Err(Error::Usage(format!(
             "{} was not a print run (run --print)",
             run.display()
         )));
     }
-    let documents = journal::read_all(run)?;
-    let chosen = pick(&documents, pieces, records)?;
+    let documents = journal::read_sealed(run, &m.documents, command)?;
+    Ok((m, documents))
+}
+
+/// Reprints pieces of a finished print run: the same letters (so the same
+/// pages, piece numbers and marks) in a new print file with its own ticket,
+/// recorded in [`REPRINTS_FILE`]. `pieces` are sequence numbers; `records`
+/// record ids. A letter whose file no longer matches the manifest is
+/// refused. Holds the run folder's lock on `lock`'s terms.
+pub fn reprint(
+    run: &Path,
+    pieces: &[u32],
+    records: &[String],
+    lock: crate::util::lock::LockTerms,
+) -> Result<Reprint> {
+    let _lock = crate::manifest::folder::lock(run, "reprint", lock)?;
+    let (m, documents) = print_run(run, "reprint")?;
+    reprint_locked(run, &m, &documents, pieces, records)
+}
+
+/// [`reprint`] for a caller that holds the run folder's lock and has read
+/// the run.
+pub(crate) fn reprint_locked(
+    run: &Path,
+    m: &Manifest,
+    documents: &[Document],
+    pieces: &[u32],
+    records: &[String],
+) -> Result<Reprint> {
+    let (mut record_log, done): (_, Vec<Reprint>) =
+        jsonl::Chained::open(&run.join(REPRINTS_FILE), &origin(&m.run_id))?;
+    let chosen = pick(documents, pieces, records)?;
     let mut letters = Vec::new();
     for (docs, p) in &chosen {
         let mut parts = Vec::new();
@@ -176,8 +217,8 @@ pub fn reprint(run: &Path, pieces: &[u32], records: &[String]) -> Result<Reprint
             weight: Some((p.weight, p.weight_class.clone())).filter(|(_, c)| !c.is_empty()),
         });
     }
-    let settings = reprint_settings(&m, chosen.iter().map(|(_, p)| *p));
-    let n = reprints(run).len() + 1;
+    let settings = reprint_settings(m, chosen.iter().map(|(_, p)| *p));
+    let n = done.len() + 1;
     let stem = format!("reprint-{n:03}");
     let (placed, output) = produce_named(
         run,
@@ -203,6 +244,9 @@ pub fn reprint(run: &Path, pieces: &[u32], records: &[String]) -> Result<Reprint
         files,
     };
     let journal = run.join(REPRINTS_FILE);
-    jsonl::append(&journal, &record).map_err(|e| Error::io(&journal, e))?;
+    record_log
+        .push(&record)
+        .and_then(|()| record_log.sync())
+        .map_err(|e| Error::io(&journal, e))?;
     Ok(record)
 }

@@ -38,8 +38,8 @@ use crate::error::{Error, Result};
 use crate::model::manifest::MANIFEST_FILE;
 use crate::model::vocab::DocStatus;
 use crate::output::delivery::{
-    accepted_ids, deliver, transport, JournalEntry, Outcome, Outgoing, Pacer, Retry, JOURNAL_FILE,
-    LOCK_FILE,
+    accepted_ids, check_relay, deliver, transport, JournalEntry, Outcome, Outgoing, Pacer, Retry,
+    JOURNAL_FILE, LOCK_FILE,
 };
 use crate::util::jsonl;
 use crate::util::lock::Lock;
@@ -126,7 +126,7 @@ fn dry_run(todo: &[&Outgoing], report: &mut SendReport) {
         match o.load() {
             Ok(_) => report
                 .would_send
-                .push(format!("{} -> {}", o.path.display(), o.to)),
+                .push(format!("{} -> {}", o.file().display(), o.to)),
             Err(why) => {
                 report.failed += 1;
                 report
@@ -143,7 +143,7 @@ fn deliver_all(
     opts: &SendOptions,
     transport: &lettre::SmtpTransport,
     todo: Vec<&Outgoing>,
-    journal: jsonl::Writer,
+    journal: jsonl::Chained,
 ) -> Vec<Outcome> {
     let journal = Mutex::new(journal);
     let pacer = Pacer::new(opts.rate);
@@ -181,7 +181,7 @@ pub fn send(opts: &SendOptions) -> Result<SendReport> {
             "--rate, --connections and --max-attempts must be positive".into(),
         ));
     }
-    let (outgoing, run_id) = sendable(&opts.run)?;
+    let (outgoing, run_id, purged) = sendable(&opts.run)?;
     // The relay is checked in a dry run too (building the transport does
     // not connect), so a dry run refuses what a real send would.
     let transport = relay(opts)?;
@@ -197,7 +197,16 @@ pub fn send(opts: &SendOptions) -> Result<SendReport> {
         )?)
     };
     let journal_path = opts.run.join(JOURNAL_FILE);
-    let accepted = accepted_ids(&journal_path)?;
+    let origin = jsonl::origin(JOURNAL_FILE, &run_id);
+    // A dry run writes nothing, not even the cut of a torn line.
+    let (journal, entries) = match opts.dry_run {
+        true => (None, jsonl::read_chained(&journal_path, &origin)?),
+        false => {
+            let (j, e) = jsonl::Chained::open(&journal_path, &origin)?;
+            (Some(j), e)
+        }
+    };
+    let accepted = accepted_ids(&entries);
     let mut report = SendReport {
         messages: outgoing.len(),
         warnings: _lock
@@ -214,15 +223,17 @@ pub fn send(opts: &SendOptions) -> Result<SendReport> {
             if done {
                 report.already_accepted += 1;
             }
-            !done
+            !done && !purged_message(o, purged.as_ref(), &mut report)
         })
         .collect();
-    if opts.dry_run {
+    let Some(journal) = journal else {
         dry_run(&todo, &mut report);
         return Ok(report);
+    };
+    if !todo.is_empty() {
+        check_relay(&transport, &opts.smtp)?;
     }
     let total = todo.len();
-    let journal = jsonl::Writer::append(&journal_path).map_err(|e| Error::io(&journal_path, e))?;
     let mut stopped = 0;
     for outcome in deliver_all(opts, &transport, todo, journal) {
         match outcome {
@@ -260,6 +271,27 @@ pub fn send(opts: &SendOptions) -> Result<SendReport> {
     Ok(report)
 }
 
+/// Whether `o`'s file was deleted by `purge` after its retention time;
+/// it is then a failure that says so, not an unreadable file.
+fn purged_message(
+    o: &Outgoing,
+    purged: Option<&crate::ops::purge::Purged>,
+    report: &mut SendReport,
+) -> bool {
+    let Some(p) = purged.filter(|p| p.files.contains_key(&o.path)) else {
+        return false;
+    };
+    report.failed += 1;
+    report.errors.push(format!(
+        "{}: {} was purged on {} after its retention time of {}: not sent",
+        o.record_id,
+        o.path,
+        p.purged_at.get(..10).unwrap_or(&p.purged_at),
+        crate::util::text::count(p.retention_days as usize, "day", "days")
+    ));
+    true
+}
+
 /// The transport to the relay of `--smtp`, trusting `--smtp-ca` if given.
 fn relay(opts: &SendOptions) -> Result<lettre::SmtpTransport> {
     let ca = match &opts.ca {
@@ -276,8 +308,10 @@ fn relay(opts: &SendOptions) -> Result<lettre::SmtpTransport> {
 /// keep anything unapproved or unverified from a customer: the folder holds
 /// a finished run whose manifest and journal are unedited (their digests),
 /// it is not a draft run (`--allow-draft`: review copies, whatever the
-/// `.eml` files say), and it is a whole run, not one shard of it.
-fn sendable(run: &Path) -> Result<(Vec<Outgoing>, String)> {
+/// `.eml` files say), and it is a whole run, not one shard of it. Also
+/// the run's purge record, if its documents were purged.
+type Sendable = (Vec<Outgoing>, String, Option<crate::ops::purge::Purged>);
+fn sendable(run: &Path) -> Result<Sendable> {
     let manifest_path = run.join(MANIFEST_FILE);
     let refuse = |why: String| Error::Usage(format!("send refuses {}: {why}", run.display()));
     let (manifest, intact) = crate::manifest::read_checked(&manifest_path, "send")?;
@@ -298,32 +332,27 @@ fn sendable(run: &Path) -> Result<(Vec<Outgoing>, String)> {
             "it holds shard {shard} of a sharded run; merge the shards (`letterpress manifest merge`) and send the merged run, so every email is sent once"
         )));
     }
-    let mut documents = crate::manifest::journal::documents(run)?;
     let mut outgoing = Vec::new();
-    for d in documents.by_ref() {
-        let d = d?;
+    crate::manifest::journal::check_sealed(run, &manifest.documents, "send", |d| {
         if d.channel != "email" || d.status != DocStatus::Rendered {
-            continue;
+            return;
         }
-        if let (Some(record_id), Some(message_id), Some(to), Some(path), Some(sha256)) =
-            (d.record_id, d.message_id, d.to, d.path, d.sha256)
+        // A purged run's journal keeps no address (the file says it was purged).
+        if let (Some(record_id), Some(message_id), Some(path), Some(sha256)) =
+            (d.record_id, d.message_id, d.path, d.sha256)
         {
             outgoing.push(Outgoing {
                 record_id,
                 message_id,
-                to,
-                path: run.join(path),
+                to: d.to.unwrap_or_default(),
+                run: run.to_path_buf(),
+                path,
                 sha256,
             });
         }
-    }
-    if documents.sha256() != manifest.documents.sha256 {
-        return Err(refuse(format!(
-            "its journal {} does not match the hash in the manifest (edited after the run); `letterpress verify` says more",
-            manifest.documents.path
-        )));
-    }
-    Ok((outgoing, manifest.run_id))
+    })?;
+    let purged = crate::ops::purge::purged(run)?;
+    Ok((outgoing, manifest.run_id, purged))
 }
 
 /// Records in the contact history the final outcome of every message the
@@ -333,15 +362,17 @@ fn sendable(run: &Path) -> Result<(Vec<Outgoing>, String)> {
 /// next one. Returns the events newly recorded.
 fn record_contacts(db: &Path, journal: &Path, run_id: &str) -> Result<usize> {
     use crate::contacts::{Contacts, Event, EventKind};
-    let entries: Vec<JournalEntry> = jsonl::read(journal).map_err(|e| Error::io(journal, e))?;
+    let origin = jsonl::origin(JOURNAL_FILE, run_id);
+    let entries: Vec<JournalEntry> = jsonl::read_chained(journal, &origin)?;
     let events: Vec<Event> = entries
         .into_iter()
         .filter_map(|e| {
-            let kind = match e.status.as_str() {
-                "accepted" => EventKind::Accepted,
-                // Attempt 0 failed here, before the relay saw it (a file
-                // changed after the run): nothing was learnt of the address.
-                "failed" if e.attempt > 0 => EventKind::Refused,
+            let kind = match (e.status.as_str(), e.code) {
+                ("accepted", _) => EventKind::Accepted,
+                // Refused for good by the relay (a 5xx reply). A message
+                // that never reached it (a lost connection, a file changed
+                // after the run) taught nothing of the address.
+                ("failed", Some(500..=599)) => EventKind::Refused,
                 _ => return None,
             };
             Some(Event {

@@ -181,46 +181,49 @@ fn check_other_files(opts: &VerifyOptions, manifest: &Manifest, files: &mut File
             files.check(f, "print", "the manifest");
         }
     }
-    let reprints = crate::ops::reprint::reprints(&opts.run);
-    if !reprints.is_empty() {
-        files
-            .listed
-            .insert(crate::ops::reprint::REPRINTS_FILE.into());
-    }
+    let reprints: Vec<crate::ops::reprint::Reprint> = files.chained(
+        &opts.run,
+        crate::ops::reprint::REPRINTS_FILE,
+        &manifest.run_id,
+    );
     for r in &reprints {
         let who = format!("reprint {}", r.reprint);
         for f in &r.files {
             files.check(f, &who, "the reprint record");
         }
     }
-    check_pieces(opts, reprints.len(), files);
+    check_pieces(opts, &manifest.run_id, reprints.len(), files);
+    // The delivery journal: every line linked to the one before.
+    let _: Vec<serde::de::IgnoredAny> = files.chained(
+        &opts.run,
+        crate::output::delivery::JOURNAL_FILE,
+        &manifest.run_id,
+    );
 }
 
-/// The pieces journal: every line whole, naming a piece of the run and, for
-/// a reprint, one that was made.
-fn check_pieces(opts: &VerifyOptions, reprints: usize, files: &mut Files) {
-    let path = opts.run.join(PIECES_FILE);
-    let Ok(text) = std::fs::read_to_string(&path) else {
+/// The pieces journal: every line linked to the one before, naming a piece
+/// of the run and, for a reprint, one that was made.
+fn check_pieces(opts: &VerifyOptions, run_id: &str, reprints: usize, files: &mut Files) {
+    let events: Vec<PieceEvent> = files.chained(&opts.run, PIECES_FILE, run_id);
+    if events.is_empty() {
         return;
-    };
-    files.listed.insert(PIECES_FILE.into());
+    }
     let pieces: HashSet<u32> = crate::manifest::journal::read_all(&opts.run)
         .unwrap_or_default()
         .iter()
         .filter_map(|d| d.piece.as_ref().map(|p| p.sequence))
         .collect();
-    for (i, line) in text.lines().enumerate() {
-        let problem = match serde_json::from_str::<PieceEvent>(line) {
-            Err(e) => Some(format!("not a piece outcome ({e})")),
-            Ok(e) if !pieces.contains(&e.piece) => {
+    for (i, e) in events.iter().enumerate() {
+        let problem = match e {
+            e if !pieces.contains(&e.piece) => {
                 Some(format!("piece {} is not a piece of this run", e.piece))
             }
-            Ok(e) if e.reprint.is_some_and(|r| r == 0 || r > reprints) => Some(format!(
+            e if e.reprint.is_some_and(|r| r == 0 || r > reprints) => Some(format!(
                 "piece {} names reprint {}, which is not recorded",
                 e.piece,
                 e.reprint.unwrap_or(0)
             )),
-            Ok(_) => None,
+            _ => None,
         };
         if let Some(why) = problem {
             files
@@ -302,6 +305,30 @@ struct Files<'a> {
 }
 
 impl Files<'_> {
+    /// The values of the chained log `name` in `run` (see
+    /// [`crate::util::jsonl`]), expected in the folder; a broken chain is a
+    /// problem, and then none are returned.
+    fn chained<T: serde::de::DeserializeOwned>(
+        &mut self,
+        run: &Path,
+        name: &str,
+        run_id: &str,
+    ) -> Vec<T> {
+        let path = run.join(name);
+        if !path.exists() {
+            return Vec::new();
+        }
+        self.listed.insert(name.to_owned());
+        let origin = crate::util::jsonl::origin(name, run_id);
+        let problem = match crate::util::jsonl::read_links(&path, &origin) {
+            Ok(Ok(values)) => return values,
+            Ok(Err(broken)) => format!("altered: {name} {broken}"),
+            Err(e) => format!("{name} cannot be read: {e}"),
+        };
+        self.report.problems.push(problem);
+        Vec::new()
+    }
+
     /// Checks `rel` against its recorded SHA-256 and size; `who` names the
     /// document, `record` where the hash was recorded.
     fn check(&mut self, f: &FileEntry, who: &str, record: &str) {

@@ -304,10 +304,14 @@ fn reconcile_records_every_piece_and_reprints_exactly_what_did_not_make_it() {
     let v = letterpress(&["verify", out.to_str().unwrap()]);
     assert_eq!(v.status.code(), Some(0), "{}", describe(&v));
     let text = std::fs::read_to_string(&journal).unwrap();
-    std::fs::write(&journal, text.replacen("{\"piece\":", "{\"piece\":9", 1)).unwrap();
+    std::fs::write(&journal, text.replacen("\"piece\":", "\"piece\":9", 1)).unwrap();
     let v = letterpress(&["verify", out.to_str().unwrap()]);
     assert_eq!(v.status.code(), Some(1), "{}", describe(&v));
-    assert!(String::from_utf8_lossy(&v.stdout).contains("print/pieces.jsonl line 1: piece 9"));
+    let said = String::from_utf8_lossy(&v.stdout);
+    assert!(
+        said.contains("altered: print/pieces.jsonl line 2: does not follow line 1"),
+        "{said}"
+    );
 }
 
 #[test]
@@ -337,4 +341,210 @@ fn a_scan_with_a_sheet_missing_is_a_damaged_piece_and_is_reprinted() {
     assert_eq!(numbers(&r["outcomes"]["damaged"]), [n]);
     assert_eq!(numbers(&r["reprint"]["pieces"]), [n]);
     assert_eq!(r["problems"].as_array().unwrap().len(), 0);
+}
+
+/// A statement run split into print files of at most 6 sheets.
+fn small_files_run(dir: &Path) -> (PathBuf, Vec<String>) {
+    let layouts = dir.join("layouts");
+    copy_tree(&root().join("layouts"), &layouts);
+    let yaml = layouts.join("annual-statement/1/layout.yaml");
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    std::fs::write(
+        &yaml,
+        text.replace("max_sheets_per_file: 1000", "max_sheets_per_file: 6"),
+    )
+    .unwrap();
+    approve(&layouts, "annual-statement@1");
+    let out = dir.join("run");
+    let data = root().join("fixtures/statements.jsonl");
+    let res = run_layout_with(&layouts, "annual-statement", &data, &out, &["--print"]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let mut mrdfs: Vec<String> = std::fs::read_dir(out.join("print"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".mrdf.csv"))
+        .collect();
+    mrdfs.sort();
+    (out, mrdfs)
+}
+
+/// One result file per print file, all reconciled at once: each file's
+/// first piece damaged. They take turns on the run's lock; every reprint
+/// has its own number and files, and every damaged piece is in one.
+#[test]
+fn many_reconciles_at_once_take_turns_and_number_their_reprints_apart() {
+    let dir = scratch("reconcile-many");
+    let (out, mrdfs) = small_files_run(&dir);
+    assert!(mrdfs.len() >= 6, "{mrdfs:?}");
+    let mut damaged = Vec::new();
+    let mut results = Vec::new();
+    for (i, mrdf) in mrdfs.iter().enumerate() {
+        let rows = csv_rows(Path::new(mrdf));
+        let mut csv = String::from("piece_id,outcome\n");
+        for (j, r) in rows.iter().enumerate() {
+            let outcome = if j == 0 { "damaged" } else { "inserted" };
+            if j == 0 {
+                damaged.push(r["sequence"].parse::<u64>().unwrap());
+            }
+            csv.push_str(&format!("{},{outcome}\n", r["piece_id"]));
+        }
+        let file = dir.join(format!("result-{i}.csv"));
+        std::fs::write(&file, csv).unwrap();
+        results.push(file);
+    }
+    let children: Vec<std::process::Child> = results
+        .iter()
+        .map(|f| {
+            std::process::Command::new(bin())
+                .current_dir(root())
+                .args(["reconcile", out.to_str().unwrap(), "--inserter"])
+                .arg(f)
+                .args(["--lock-wait", "120", "--json"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut numbers_seen = Vec::new();
+    for c in children {
+        let res = c.wait_with_output().unwrap();
+        assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+        let r: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+        assert_eq!(r["problems"].as_array().unwrap().len(), 0, "{r}");
+        numbers_seen.push(r["reprint"]["reprint"].as_u64().unwrap());
+    }
+    numbers_seen.sort();
+    let want: Vec<u64> = (1..=mrdfs.len() as u64).collect();
+    assert_eq!(numbers_seen, want, "each reprint its own number");
+    let reprints: Vec<serde_json::Value> =
+        std::fs::read_to_string(out.join("print/reprints.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    let mut pieces: Vec<u64> = reprints
+        .iter()
+        .flat_map(|r| numbers(&r["pieces"]))
+        .collect();
+    pieces.sort();
+    damaged.sort();
+    assert_eq!(
+        pieces, damaged,
+        "every damaged piece is in exactly one reprint"
+    );
+    for r in &reprints {
+        for f in r["files"].as_array().unwrap() {
+            let path = out.join(f["path"].as_str().unwrap());
+            assert_eq!(sha256_file(&path), f["sha256"].as_str().unwrap(), "{f}");
+        }
+    }
+    let v = letterpress(&["verify", out.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(0), "{}", describe(&v));
+    // Without a wait, a reconcile that finds the lock held is refused whole.
+    let lock = serde_json::json!({"id": "x", "pid": 1, "host": "inserter-pc", "what": "reconcile",
+        "pid_space": "other", "started": "2026-12-06T00:00:00Z",
+        "renewed": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+        "lease": 120});
+    std::fs::write(out.join(".run.lock"), lock.to_string()).unwrap();
+    let before = std::fs::read(out.join("print/pieces.jsonl")).unwrap();
+    let res = letterpress(&[
+        "reconcile",
+        out.to_str().unwrap(),
+        "--inserter",
+        results[0].to_str().unwrap(),
+    ]);
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    assert!(String::from_utf8_lossy(&res.stderr).contains("another reconcile is working"));
+    assert_eq!(
+        std::fs::read(out.join("print/pieces.jsonl")).unwrap(),
+        before
+    );
+}
+
+/// The run's own record says how many sheets a piece has; a camera list
+/// cannot close a piece with codes that disagree, and a result file cut off
+/// in the middle is refused rather than turning the rest into reprints.
+#[test]
+fn a_camera_list_cannot_close_a_piece_with_the_wrong_sheets_and_a_cut_file_is_refused() {
+    let dir = scratch("reconcile-sheets");
+    let (out, run_id) = statement_run(&dir);
+    let mrdf = csv_rows(&out.join("print/print-001.mrdf.csv"));
+    let thick: Vec<&Row> = mrdf
+        .iter()
+        .filter(|r| r["sheets"].parse::<u32>().unwrap() >= 2 && r["divert"] == "0")
+        .collect();
+    let (a, b, c) = (thick[0], thick[1], thick[2]);
+    let mut lines = Vec::new();
+    for r in &mrdf {
+        let id = &r["piece_id"];
+        let sheets: usize = r["sheets"].parse().unwrap();
+        if id == &a["piece_id"] {
+            lines.push(format!("{id}|1/1")); // a 2-or-more-sheet piece as 1/1
+        } else if id == &b["piece_id"] {
+            lines.push(format!("{id}|0/0"));
+        } else if id == &c["piece_id"] {
+            lines.push(id.to_string()); // a bare piece id
+        } else {
+            lines.extend((1..=sheets).map(|s| format!("{id}|{s}/{sheets}")));
+        }
+    }
+    let scans = dir.join("scans.txt");
+    std::fs::write(&scans, lines.join("\n") + "\n").unwrap();
+    let (code, r) = reconcile(&out, &scans);
+    assert_eq!(code, Some(1), "{r}");
+    let seq = |r: &Row| r["sequence"].parse::<u64>().unwrap();
+    let inserted = numbers(&r["outcomes"]["inserted"]);
+    for p in [a, b, c] {
+        assert!(
+            !inserted.contains(&seq(p)),
+            "piece {} not closed: {r}",
+            seq(p)
+        );
+        assert!(numbers(&r["reprint"]["pieces"]).contains(&seq(p)), "{r}");
+    }
+    let problems = r["problems"].to_string();
+    assert!(
+        problems.contains(&format!("says sheet 1/1, but piece {} has", seq(a))),
+        "{problems}"
+    );
+    assert!(
+        problems.contains(&format!("piece {} without a sheet", seq(c))),
+        "{problems}"
+    );
+    assert!(
+        problems.contains(&format!("`{run_id}|{}|0/0`", seq(b))),
+        "{problems}"
+    );
+
+    // A result file cut off in the middle of a line: refused, nothing
+    // recorded; accepted once the operator says it is whole.
+    let dir2 = scratch("reconcile-cut");
+    let (out2, _) = statement_run(&dir2);
+    let mut csv = String::from("piece_id,outcome\n");
+    for r in csv_rows(&out2.join("print/print-001.mrdf.csv"))
+        .iter()
+        .take(12)
+    {
+        csv.push_str(&format!("{},inserted\n", r["piece_id"]));
+    }
+    let cut = dir2.join("cut.csv");
+    std::fs::write(&cut, &csv[..csv.len() - 9]).unwrap();
+    let res = letterpress(&[
+        "reconcile",
+        out2.to_str().unwrap(),
+        "--inserter",
+        cut.to_str().unwrap(),
+    ]);
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        err.contains("line 13") && err.contains("--complete"),
+        "{err}"
+    );
+    assert!(
+        !out2.join("print/pieces.jsonl").exists(),
+        "nothing recorded"
+    );
+    assert!(!out2.join("print/reprints.jsonl").exists(), "no reprint");
 }

@@ -152,3 +152,79 @@ fn a_lock_is_a_lease_that_a_lost_holder_gives_up_and_a_live_one_keeps() {
     assert_eq!(d.status.code(), Some(0), "{}", describe(&d));
     assert!(!String::from_utf8_lossy(&d.stderr).contains("took over"));
 }
+
+/// Two containers on one shared volume, with the same host name: the
+/// second runs in its own pid namespace, where the first's pid names no
+/// process. It must not take the live lock over. (Needs root for
+/// `unshare --pid`; CI runs as root. Without root, says so and skips.)
+#[test]
+fn a_twin_with_the_same_host_name_in_another_pid_namespace_is_refused() {
+    let unshare = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "true"])
+        .status();
+    if !unshare.is_ok_and(|s| s.success()) {
+        assert!(
+            std::env::var_os("LETTERPRESS_REQUIRE_SLURM").is_none(),
+            "`unshare --pid` must work where the full suite runs (as root)"
+        );
+        eprintln!("SKIPPED: `unshare --pid` needs root; the twin container is not simulated here");
+        return;
+    }
+    let dir = scratch("lease-twin");
+    let data = welcome_records(&dir.join("customers.jsonl"), RECORDS, 7);
+    let out = dir.join("out");
+    let mut first = start("pod-7f9c", 120, &args(&data, &out));
+    wait_for_lines(&mut first, &out, 100);
+    let mut twin = Command::new("unshare");
+    twin.args(["--pid", "--fork", "--mount-proc"])
+        .arg(bin())
+        .args(args(&data, &out))
+        .current_dir(root())
+        .env("LETTERPRESS_LAYOUTS", root().join("layouts"))
+        .env("LETTERPRESS_HOSTNAME", "pod-7f9c")
+        .env("LETTERPRESS_LOCK_LEASE", "120");
+    let res = twin.output().unwrap();
+    let err = String::from_utf8_lossy(&res.stderr).into_owned();
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first is still working"
+    );
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("another run is working in this folder") && err.contains("pod-7f9c"),
+        "{err}"
+    );
+    assert!(!err.contains("took over"), "{err}");
+    let res = first.wait_with_output().unwrap();
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    assert_eq!(lines(&out), RECORDS);
+    let res = letterpress(&["verify", out.to_str().unwrap()]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+}
+
+/// A lock renewed in the future (another host's clock is ahead) is
+/// refused, saying so with its time, not as "renewed -315359999 s ago".
+#[test]
+fn a_lock_renewed_in_the_future_is_named_as_clock_skew() {
+    let dir = scratch("lease-skew");
+    let data = welcome_records(&dir.join("customers.jsonl"), 20, 7);
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let ahead = now + 10 * 365 * 86_400;
+    let lock = serde_json::json!({"id": "x", "pid": 4242, "host": "node-b", "what": "run",
+        "pid_space": "b", "started": "2036-01-01T00:00:00Z", "renewed": ahead, "lease": 120});
+    std::fs::write(out.join(".run.lock"), lock.to_string()).unwrap();
+    let res = command("node-a", 120, &args(&data, &out)).output().unwrap();
+    let err = String::from_utf8_lossy(&res.stderr).into_owned();
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("in the future by this host's") && err.contains("clocks disagree"),
+        "{err}"
+    );
+    assert!(err.contains("renewed at 20"), "{err}");
+    assert!(!err.contains(" -3"), "no negative age: {err}");
+}

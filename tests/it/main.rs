@@ -13,6 +13,7 @@ mod bad_input;
 mod compliance;
 mod content;
 mod deploy;
+mod edges;
 mod email;
 mod environment;
 mod errors;

@@ -95,7 +95,7 @@ impl Sink {
     }
 
     /// Message-ID → how many times it arrived.
-    fn received(&self) -> HashMap<String, usize> {
+    pub(crate) fn received(&self) -> HashMap<String, usize> {
         let mut seen = HashMap::new();
         for entry in std::fs::read_dir(&self.folder).unwrap() {
             let path = entry.unwrap().path();
@@ -373,16 +373,23 @@ fn delivery_is_encrypted_with_starttls_or_tls_and_certificates_are_checked() {
         &["--tlscert", cert, "--tlskey", key],
     );
     let url = format!("smtp://127.0.0.1:{}", starttls.port);
-    // Without the company CA the certificate is refused: nothing is sent.
+    // Without the company CA the certificate is refused at the first
+    // connection: a configuration error, nothing is sent or journaled.
     let res = send(
         &run,
         &url,
         &["--max-attempts", "1", "--connections", "1", "--json"],
     );
-    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
     assert!(starttls.received().is_empty());
     let summary: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
-    assert_eq!(summary["failed"], ids.len());
+    let error = summary["error"].as_str().unwrap();
+    assert!(
+        error.contains("--smtp-ca") && error.contains("nothing was sent"),
+        "{error}"
+    );
+    let journal = std::fs::read_to_string(run.join("delivery.jsonl")).unwrap_or_default();
+    assert_eq!(journal, "", "no message journaled as failed");
     // With it, everything arrives, once.
     let res = send(&run, &url, &["--smtp-ca", ca, "--rate", "500/s"]);
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
@@ -560,4 +567,94 @@ fn sigterm_stops_sending_between_messages_and_the_next_send_goes_on() {
     let got = sink.received();
     assert_eq!(got.len(), ids.len());
     assert!(got.values().all(|&n| n == 1));
+}
+
+/// A relay that greets and answers EHLO, then hangs up when a message
+/// starts: no message ever reaches it.
+const HANGUP: &str = r#"
+import socket, sys, threading
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(16)
+print(srv.getsockname()[1], flush=True)
+def serve(c):
+    f = c.makefile("rwb")
+    f.write(b"220 hangup ESMTP\r\n"); f.flush()
+    for line in f:
+        verb = line[:4].upper()
+        if verb in (b"EHLO", b"HELO"):
+            f.write(b"250 hangup\r\n"); f.flush()
+        elif verb == b"NOOP" or verb == b"RSET":
+            f.write(b"250 OK\r\n"); f.flush()
+        else:
+            break
+    c.close()
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#;
+
+#[test]
+fn a_relay_without_starttls_stops_send_at_once_and_a_lost_message_is_no_refusal() {
+    let dir = scratch("send-starttls");
+    let (run, _) = rendered_run(&dir);
+    // smtp:// asks for STARTTLS; the sink does not offer it.
+    let sink = Sink::start(&dir, "plain");
+    let url = format!("smtp://127.0.0.1:{}", sink.port);
+    let started = Instant::now();
+    let res = send(&run, &url, &["--json"]);
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    assert!(started.elapsed() < Duration::from_secs(10), "at once");
+    let summary: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    let error = summary["error"].as_str().unwrap();
+    assert!(
+        error.contains("does not offer STARTTLS")
+            && error.contains("?tls=none")
+            && error.contains("smtps://"),
+        "{error}"
+    );
+    assert!(sink.received().is_empty());
+    let journal = std::fs::read_to_string(run.join("delivery.jsonl")).unwrap_or_default();
+    assert_eq!(journal, "", "nothing journaled");
+
+    // A relay that drops every message before it is taken: failed, but
+    // never recorded as refused in the contact history.
+    std::fs::write(dir.join("hangup.py"), HANGUP).unwrap();
+    let mut relay = Command::new("/usr/bin/python3")
+        .arg(dir.join("hangup.py"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(relay.stdout.as_mut().unwrap()),
+        &mut port,
+    )
+    .unwrap();
+    let url = format!("smtp://127.0.0.1:{}?tls=none", port.trim());
+    let db = dir.join("contacts.db");
+    let res = send(
+        &run,
+        &url,
+        &[
+            "--max-attempts",
+            "1",
+            "--json",
+            "--contacts",
+            db.to_str().unwrap(),
+        ],
+    );
+    let _ = relay.kill();
+    let _ = relay.wait();
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    let summary: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    assert!(summary["failed"].as_u64().unwrap() > 0, "{summary}");
+    assert_eq!(summary["contacts_recorded"], 0, "{summary}");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let refused: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM events WHERE kind = 'refused'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(refused, 0);
 }

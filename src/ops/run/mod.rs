@@ -788,6 +788,7 @@ fn finish(
         unmatched_suppressions: prepared.suppressions.unmatched(),
         resumed: state.resumed.clone(),
         documents,
+        purged: None,
     };
     let manifest_path = folder.join(m::MANIFEST_FILE);
     let json = manifest.seal();

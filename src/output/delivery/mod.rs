@@ -15,7 +15,7 @@
 //! `LETTERPRESS_SMTP_USER` and `LETTERPRESS_SMTP_PASSWORD`.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -57,6 +57,10 @@ pub struct JournalEntry {
     pub attempt: u32,
     /// The server's reply, or the error.
     pub reply: String,
+    /// The server's reply code, when the relay answered (none: the message
+    /// never reached it, e.g. the connection failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
     /// When (RFC 3339, UTC).
     pub at: String,
 }
@@ -69,8 +73,10 @@ pub struct Outgoing {
     pub message_id: String,
     /// The recipient.
     pub to: String,
-    /// The `.eml` file.
-    pub path: PathBuf,
+    /// The run folder.
+    pub run: PathBuf,
+    /// The `.eml` file, relative to the run folder (as the journal names it).
+    pub path: String,
     /// The file's SHA-256 as the manifest records it.
     pub sha256: String,
 }
@@ -96,15 +102,20 @@ pub enum Outcome {
 }
 
 impl Outgoing {
+    /// The `.eml` file's path, for messages.
+    pub fn file(&self) -> PathBuf {
+        self.run.join(&self.path)
+    }
+
     /// The message's bytes and envelope, if the file is the one the run
     /// wrote (size and SHA-256 as in the manifest) and its addresses read.
     pub fn load(&self) -> std::result::Result<(Vec<u8>, Envelope), String> {
-        let bytes = std::fs::read(&self.path)
-            .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
+        let bytes = crate::util::fs::read_inside(&self.run, &self.path)
+            .map_err(|e| format!("cannot read {}: {e}", self.file().display()))?;
         if crate::util::digest::sha256_hex(&bytes) != self.sha256 {
             return Err(format!(
                 "{} does not match the hash in the manifest; it was changed after the run and is not sent",
-                self.path.display()
+                self.file().display()
             ));
         }
         let (from, to) = match (envelope_sender(&bytes), self.to.parse::<Address>()) {
@@ -122,11 +133,11 @@ pub fn deliver(
     o: &Outgoing,
     transport: &SmtpTransport,
     pacer: &Pacer,
-    journal: &Mutex<jsonl::Writer>,
+    journal: &Mutex<jsonl::Chained>,
     retry: Retry,
     stop: &StopFlag,
 ) -> Outcome {
-    let record = |status: &str, attempt: u32, reply: String| {
+    let record = |status: &str, attempt: u32, (reply, code): (String, Option<u16>)| {
         let entry = JournalEntry {
             message_id: o.message_id.clone(),
             record_id: o.record_id.clone(),
@@ -134,6 +145,7 @@ pub fn deliver(
             status: status.into(),
             attempt,
             reply,
+            code,
             at: now_rfc3339(),
         };
         let mut journal = journal.lock().expect("no panics while locked");
@@ -144,8 +156,8 @@ pub fn deliver(
             .and_then(|()| journal.sync())
             .map_err(|e| format!("cannot write the delivery journal: {e}"))
     };
-    let fail = |attempt: u32, why: String| -> Outcome {
-        let why = match record("failed", attempt, why.clone()) {
+    let fail = |attempt: u32, (why, code): (String, Option<u16>)| -> Outcome {
+        let why = match record("failed", attempt, (why.clone(), code)) {
             Ok(()) => why,
             Err(e) => e,
         };
@@ -153,8 +165,10 @@ pub fn deliver(
     };
     let (bytes, envelope) = match o.load() {
         Ok(loaded) => loaded,
-        Err(why) => return fail(0, why),
+        Err(why) => return fail(0, (why, None)),
     };
+    // The error's words and, when the relay answered, its code.
+    let said = |e: &lettre::transport::smtp::Error| (e.to_string(), e.status().map(u16::from));
     let mut delay = retry.delay;
     for attempt in 1..=retry.max_attempts {
         pacer.wait();
@@ -165,14 +179,15 @@ pub fn deliver(
                     response.code(),
                     response.message().collect::<Vec<_>>().join(" ")
                 );
-                return match record("accepted", attempt, reply) {
+                let code = Some(u16::from(response.code()));
+                return match record("accepted", attempt, (reply, code)) {
                     Ok(()) => Outcome::Accepted,
                     Err(e) => Outcome::Failed(format!("{} ({}): {e}", o.record_id, o.to)),
                 };
             }
-            Err(e) if e.is_permanent() => return fail(attempt, e.to_string()),
+            Err(e) if e.is_permanent() => return fail(attempt, said(&e)),
             Err(e) if attempt < retry.max_attempts => {
-                if let Err(e) = record("deferred", attempt, e.to_string()) {
+                if let Err(e) = record("deferred", attempt, said(&e)) {
                     return Outcome::Failed(format!("{} ({}): {e}", o.record_id, o.to));
                 }
                 // Wait for the retry, but not past a signal.
@@ -186,10 +201,14 @@ pub fn deliver(
                 delay *= 2;
             }
             Err(e) => {
+                let (why, code) = said(&e);
                 return fail(
                     attempt,
-                    format!("{e} (temporary, but still failing after {attempt} attempts)"),
-                )
+                    (
+                        format!("{why} (temporary, but still failing after {attempt} attempts)"),
+                        code,
+                    ),
+                );
             }
         }
     }
@@ -211,16 +230,40 @@ fn envelope_sender(eml: &[u8]) -> Option<Address> {
     addr.trim().parse().ok()
 }
 
-/// The Message-IDs the journal records as accepted.
-pub fn accepted_ids(path: &Path) -> Result<HashSet<String>> {
-    // A line cut short by a crash is ignored: its message was not recorded
-    // as accepted, so it is sent again (see the module docs).
-    let entries: Vec<JournalEntry> = jsonl::read(path).map_err(|e| Error::io(path, e))?;
-    Ok(entries
-        .into_iter()
+/// The Message-IDs `entries` record as accepted.
+pub fn accepted_ids(entries: &[JournalEntry]) -> HashSet<String> {
+    entries
+        .iter()
         .filter(|e| e.status == "accepted")
-        .map(|e| e.message_id)
-        .collect())
+        .map(|e| e.message_id.clone())
+        .collect()
+}
+
+/// Connects to the relay once before anything is sent: a relay that does
+/// not offer STARTTLS when TLS was asked for, whose certificate is not
+/// trusted, or that cannot be reached stops `send` here (exit 2), instead
+/// of every message being retried as a temporary failure.
+pub fn check_relay(transport: &SmtpTransport, url: &str) -> Result<()> {
+    let e = match transport.test_connection() {
+        Ok(true) => return Ok(()),
+        Ok(false) => {
+            return Err(Error::Output(format!(
+                "--smtp `{url}`: the relay did not answer as an SMTP server; nothing was sent"
+            )))
+        }
+        Err(e) => e,
+    };
+    let text = e.to_string();
+    let hint = if text.contains("STARTTLS") {
+        "the relay does not offer STARTTLS, which smtp:// requires: use smtps:// for a relay that speaks TLS from the first byte, or smtp://127.0.0.1:PORT?tls=none for a local relay without TLS"
+    } else if e.is_tls() || text.contains("certificate") {
+        "the TLS connection failed: check the relay's name and certificate (--smtp-ca adds a company CA)"
+    } else {
+        "check the host, the port and that the relay runs"
+    };
+    Err(Error::Usage(format!(
+        "--smtp `{url}`: the first connection failed ({text}): {hint}; nothing was sent"
+    )))
 }
 
 /// Builds the SMTP transport for `url` (see the module docs).
