@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use letterpress::error::{Error, EXIT_OK, EXIT_PARTIAL};
 use letterpress::ops::feedback::{correct, import, show, ImportOptions, ImportReport};
+use letterpress::util::text::{count, printable};
 
 use super::args::Json;
 use super::Context;
@@ -117,17 +118,18 @@ pub fn execute(command: Command, cx: &Context) -> Result<i32, Error> {
         }
         Command::Show { id, contacts, .. } => {
             let events = show(&contacts, &id)?;
+            // Every field may come from an imported file: shown, not obeyed.
             for e in &events {
                 out.print(format!(
                     "{}  {:<17} {:<5} {}  {}{}",
-                    e.at,
+                    printable(&e.at),
                     e.kind.name(),
-                    e.channel,
-                    e.address,
-                    e.source,
+                    printable(&e.channel),
+                    printable(&e.address),
+                    printable(&e.source),
                     e.detail
                         .as_deref()
-                        .map(|d| format!(" ({d})"))
+                        .map(|d| format!(" ({})", printable(d)))
                         .unwrap_or_default()
                 ));
             }
@@ -143,16 +145,24 @@ pub fn execute(command: Command, cx: &Context) -> Result<i32, Error> {
 /// notices matched nothing or could not be read).
 fn tell(report: &ImportReport, out: &super::output::Out) -> i32 {
     for u in report.unmatched.iter().chain(&report.unusable) {
-        out.item("needs a person", "feedback_unmatched", u);
+        out.item("needs a person", "feedback_unmatched", &printable(u));
+    }
+    for a in &report.by_address {
+        out.item(
+            "matched by address only (no Message-ID)",
+            "feedback_by_address",
+            &printable(a),
+        );
     }
     out.info(
         "imported",
         &format!(
-            "feedback: {} notices: {} recorded, {} recorded before, {} deliveries, {} unmatched, {} unreadable",
-            report.notices,
+            "feedback: {}: {} recorded, {} recorded before, {}, {} matched by address only, {} unmatched, {} unreadable",
+            count(report.notices, "notice", "notices"),
             report.recorded,
             report.already,
-            report.delivered,
+            count(report.delivered, "delivery", "deliveries"),
+            report.by_address.len(),
             report.unmatched.len(),
             report.unusable.len()
         ),

@@ -36,7 +36,11 @@ pub struct Out {
 impl Out {
     /// Writes one log line to stderr: the text as a sentence, or a JSON
     /// object with `level`, `event`, `message` and `fields` merged in.
+    /// Text mode never writes a terminal escape: control characters but
+    /// line breaks and tabs are shown as `\u{..}` (messages quote values
+    /// from files; see `letterpress::util::text::printable`).
     pub fn log(&self, level: &str, event: &str, message: &str, fields: serde_json::Value) {
+        let message = &shown(message);
         let line = match self.format {
             LogFormat::Text if level == "info" => format!("letterpress: {message}"),
             LogFormat::Text => format!("letterpress: {level}: {message}"),
@@ -55,7 +59,7 @@ impl Out {
     pub fn item(&self, label: &str, event: &str, message: &str) {
         match self.format {
             LogFormat::Text => {
-                let _ = writeln!(std::io::stderr().lock(), "  {label}: {message}");
+                let _ = writeln!(std::io::stderr().lock(), "  {label}: {}", shown(message));
             }
             LogFormat::Json => self.log("warning", event, message, serde_json::json!({})),
         }
@@ -65,7 +69,7 @@ impl Out {
     /// with `--json`, where stdout holds the summary only.
     pub fn print(&self, line: impl std::fmt::Display) {
         if !self.json {
-            let _ = writeln!(std::io::stdout().lock(), "{line}");
+            let _ = writeln!(std::io::stdout().lock(), "{}", shown(&line.to_string()));
         }
     }
 
@@ -109,6 +113,22 @@ impl Out {
             println!("{doc}");
         }
     }
+}
+
+/// `text` without terminal escapes; line breaks and tabs stay (a
+/// message of several lines).
+fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|l| letterpress::util::text::printable(l).replace("\\u{9}", "\t"))
+        .collect();
+    std::borrow::Cow::Owned(lines.join("\n"))
 }
 
 fn json_line(level: &str, event: &str, message: &str, fields: serde_json::Value) -> String {

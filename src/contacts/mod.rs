@@ -179,6 +179,14 @@ impl Contacts {
         }
         let mut conn = Connection::open(path).map_err(db_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
+        // A newer schema is refused before anything is changed (setting
+        // the journal mode below writes to the file).
+        let version: i32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(db_err)?;
+        if version > SCHEMA_VERSION {
+            return Err(newer(path, version));
+        }
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(db_err)?;
@@ -192,10 +200,7 @@ impl Contacts {
             .map_err(db_err)?;
         migrate(&mut conn).map_err(|e| match e {
             Migration::Db(e) => db_err(e),
-            Migration::Newer(v) => Error::Usage(format!(
-                "contact history {} has schema version {v}, newer than this letterpress knows ({SCHEMA_VERSION}); use a newer letterpress",
-                path.display()
-            )),
+            Migration::Newer(v) => newer(path, v),
         })?;
         Ok(Contacts {
             conn,
@@ -272,6 +277,25 @@ impl Contacts {
             "message_id = ?1 AND kind IN ('sent', 'accepted', 'refused')",
             [message_id],
         )
+    }
+
+    /// Every customer the history knows at this email address (sent,
+    /// accepted or refused there), in order of id.
+    pub fn customers_at(&self, address: &str) -> Result<Vec<String>> {
+        let db_err = db_error(&self.path);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT customer_id FROM events
+                 WHERE address = ?1 AND customer_id IS NOT NULL AND kind IN ('sent', 'accepted', 'refused')
+                 ORDER BY customer_id",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([address.to_lowercase()], |r| r.get(0))
+            .map_err(db_err)?;
+        rows.collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(db_err)
     }
 
     /// Who was last sent something at this address.
@@ -415,17 +439,17 @@ impl Contacts {
                 }
                 Some(EventKind::Accepted) => state.accepted(&bounce),
                 Some(EventKind::Complaint) => {
+                    let reason =
+                        format!("email suppressed: the customer complained {}", bounce.said);
                     if let Some(c) = customer {
-                        let reason =
-                            format!("email suppressed: the customer complained {}", bounce.said);
-                        out.customers.insert(
-                            c,
-                            Block {
-                                reason,
-                                complaint: true,
-                            },
-                        );
+                        let block = Block {
+                            reason: reason.clone(),
+                            complaint: true,
+                        };
+                        out.customers.insert(c, block);
                     }
+                    // The mailbox complained: no customer is emailed there.
+                    state.complaint = Some(reason);
                 }
                 _ => {}
             }
@@ -526,6 +550,8 @@ struct AddressState {
     address: Option<String>,
     hard: Option<Bounce>,
     softs: Vec<Bounce>,
+    /// A complaint from this mailbox (no correction lifts it).
+    complaint: Option<String>,
 }
 
 impl AddressState {
@@ -546,6 +572,14 @@ impl AddressState {
     /// bounce, or its run of soft bounces when it is long enough.
     fn settle(&self, soft_bounces: u32, out: &mut Verdicts) {
         let Some(address) = &self.address else { return };
+        if let Some(reason) = &self.complaint {
+            let block = Block {
+                reason: reason.clone(),
+                complaint: true,
+            };
+            out.addresses.insert(address.clone(), block);
+            return;
+        }
         let reason = match (&self.hard, self.softs.last()) {
             (Some(hard), _) => format!("a hard bounce {}", hard.said),
             (None, Some(last)) if self.softs.len() as u32 >= soft_bounces.max(1) => {
@@ -565,6 +599,14 @@ impl AddressState {
             },
         );
     }
+}
+
+/// The refusal of a history with a newer schema than this build's.
+fn newer(path: &Path, version: i32) -> Error {
+    Error::Usage(format!(
+        "contact history {} has schema version {version}, newer than this letterpress knows ({SCHEMA_VERSION}); nothing in it was changed; use a newer letterpress",
+        path.display()
+    ))
 }
 
 /// The error of a database operation on the history at `path`.

@@ -12,9 +12,21 @@
 //! The CSV export has a header row with these columns (names in any case,
 //! in any order; others are ignored): `message_id` or `email` (at least
 //! one), `event` (`bounce`, `hard_bounce`, `soft_bounce`, `complaint`,
-//! `spamreport`, `delivered`, ...), `time` (RFC 3339, turned into UTC; any
-//! other text kept as given), `reason` (the server's answer; for a plain `bounce`, a status
-//! `4.x.x` in it makes it soft, otherwise it is hard).
+//! `spamreport`, `delivered`, ...), `time`, `reason` (the server's answer;
+//! for a plain `bounce`, a status `4.x.x` in it makes it soft, otherwise it
+//! is hard).
+//!
+//! A `time` is read in one of the forms email services write
+//! ([`export_time`]): RFC 3339 (`2026-12-01T09:30:00+01:00`, `...Z`, with
+//! or without fractions of a second), the same with a space for the `T`
+//! and no zone (taken as UTC), RFC 2822 (`Tue, 01 Dec 2026 09:30:00
+//! +0100`), or Unix seconds (10 digits) or milliseconds (13 digits). It is
+//! kept in UTC, so events order by time. A time in any other form stops
+//! the import, naming the line: nothing of the file is recorded, rather
+//! than events ordered by the text of their times. An export without a
+//! `time` column gets the time of the import; its lines stay separate
+//! events (their key names the file and the line), so two bounces of one
+//! address are never merged into one.
 //!
 //! The same CSV form carries address corrections, as a customer system
 //! exports them when a customer confirms or corrects an address after a
@@ -31,13 +43,52 @@ use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 use crate::error::{Error, Result};
 use crate::util::clock::rfc3339_utc;
 
-/// An export's time in UTC when it is an RFC 3339 time with an offset
-/// (times are compared as text, which only UTC times allow); any other
-/// text as given.
-fn utc(time: &str) -> String {
-    mail_parser::DateTime::parse_rfc3339(time)
+/// An export's time as RFC 3339 in UTC (times are compared as text, which
+/// only UTC times allow), from one of the forms in the module docs; none
+/// for any other text.
+pub fn export_time(time: &str) -> Option<String> {
+    let t = time.trim();
+    let seconds = if matches!(t.len(), 10 | 13) && t.bytes().all(|b| b.is_ascii_digit()) {
+        let n: i64 = t.parse().ok()?;
+        if t.len() == 13 {
+            n / 1000
+        } else {
+            n
+        }
+    } else if let Some(s) = iso_time(t) {
+        s
+    } else {
+        let d = mail_parser::DateTime::parse_rfc822(t).filter(|d| d.is_valid())?;
+        // RFC 2822 names the weekday or the month in letters.
+        if !t.bytes().any(|b| b.is_ascii_alphabetic()) {
+            return None;
+        }
+        d.to_timestamp()
+    };
+    Some(rfc3339_utc(seconds))
+}
+
+/// Seconds of an RFC 3339 time, or of `YYYY-MM-DD HH:MM:SS` (UTC).
+fn iso_time(t: &str) -> Option<i64> {
+    let b = t.as_bytes();
+    let shape = b.len() >= 19
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && matches!(b[10], b'T' | b't' | b' ')
+        && b[13] == b':'
+        && b[16] == b':';
+    if !shape {
+        return None;
+    }
+    let zone = &t[19..];
+    let normal = match zone {
+        "" => format!("{}T{}Z", &t[..10], &t[11..19]),
+        _ => format!("{}T{}{zone}", &t[..10], &t[11..19]),
+    };
+    let normal = normal.replace(['z'], "Z");
+    mail_parser::DateTime::parse_rfc3339(&normal)
         .filter(|d| d.is_valid())
-        .map_or_else(|| time.to_owned(), |d| rfc3339_utc(d.to_timestamp()))
+        .map(|d| d.to_timestamp())
 }
 
 /// What a notice says happened.
@@ -108,11 +159,19 @@ pub fn read(path: &Path) -> Result<Read> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let name = path.display().to_string();
     let mut out = Read::default();
+    // A file copied while it was written ends in the middle of a line.
+    let cut = !bytes.is_empty() && !bytes.ends_with(b"\n");
     if bytes.starts_with(b"From ") {
         let reader = std::io::BufReader::new(&bytes[..]);
-        for (n, message) in mail_parser::mailbox::mbox::MessageIterator::new(reader).enumerate() {
+        let messages: Vec<_> = mail_parser::mailbox::mbox::MessageIterator::new(reader).collect();
+        let last = messages.len();
+        for (n, message) in messages.into_iter().enumerate() {
             let place = format!("{name}#{}", n + 1);
             match message {
+                Ok(_) if cut && n + 1 == last => out.unusable.push(Unusable {
+                    place,
+                    why: "the last message is cut off (the file ends in the middle of a line): it is not recorded".into(),
+                }),
                 Ok(m) => dsn(m.contents(), &place, &mut out),
                 Err(e) => out.unusable.push(Unusable {
                     place,
@@ -228,6 +287,19 @@ fn dsn(raw: &[u8], place: &str, out: &mut Read) {
         out.unusable.push(unusable("not an email message"));
         return;
     };
+    if let Some(boundary) = message
+        .content_type()
+        .filter(|c| c.ctype() == "multipart")
+        .and_then(|c| c.attribute("boundary"))
+    {
+        let end = format!("--{boundary}--");
+        if !raw.windows(end.len()).any(|w| w == end.as_bytes()) {
+            out.unusable.push(unusable(
+                "the report is cut off (its closing MIME boundary is missing): it is not recorded",
+            ));
+            return;
+        }
+    }
     let status_text = match status_text(&message) {
         Ok(text) => text,
         Err(why) => {
@@ -415,6 +487,7 @@ fn csv_export(bytes: &[u8], name: &str, out: &mut Read) -> Result<()> {
             headers.join(", ")
         )));
     }
+    let file_id = &crate::util::digest::sha256_hex(bytes)[..16];
     for (n, row) in reader.records().enumerate() {
         let place = format!("{name}:{}", n + 2);
         let row = match row {
@@ -463,15 +536,28 @@ fn csv_export(bytes: &[u8], name: &str, out: &mut Read) -> Result<()> {
             out.unusable.push(Unusable { place, why });
             continue;
         }
-        // The key keeps the time as the file gives it.
+        // The key keeps the time as the file gives it; without one, the
+        // file and line keep separate lines apart.
         let time = get(time_col);
-        let at = time.as_deref().map(utc);
+        let at = match time.as_deref().map(|t| (t, export_time(t))) {
+            Some((_, Some(at))) => Some(at),
+            Some((t, None)) => {
+                return Err(Error::Input(format!(
+                    "{place}: the time `{}` is in no form letterpress reads (RFC 3339, RFC 2822, `YYYY-MM-DD HH:MM:SS` in UTC, Unix seconds); nothing of {name} was imported",
+                    t.escape_default()
+                )))
+            }
+            None => None,
+        };
+        let when = time
+            .clone()
+            .unwrap_or_else(|| format!("{file_id}:{}", n + 2));
         let key = format!(
             "csv {} {} {} {}{}",
             message_id.as_deref().unwrap_or("-"),
             recipient.as_deref().unwrap_or("-"),
             event,
-            time.as_deref().unwrap_or("-"),
+            when,
             customer_id
                 .as_deref()
                 .map(|c| format!(" {c} {}", channel.as_deref().unwrap_or("-")))
@@ -499,9 +585,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn export_times_with_an_offset_are_kept_in_utc() {
-        assert_eq!(utc("2026-12-01T09:30:00+01:00"), "2026-12-01T08:30:00Z");
-        assert_eq!(utc("2026-12-01T08:30:00Z"), "2026-12-01T08:30:00Z");
-        assert_eq!(utc("last Tuesday"), "last Tuesday");
+    fn export_times_are_read_in_the_documented_forms_and_kept_in_utc() {
+        let utc = "2026-12-01T08:30:00Z";
+        for t in [
+            "2026-12-01T09:30:00+01:00",
+            "2026-12-01T08:30:00Z",
+            "2026-12-01T08:30:00.123Z",
+            "2026-12-01 08:30:00",
+            "Tue, 01 Dec 2026 09:30:00 +0100",
+            "1796113800",
+            "1796113800123",
+        ] {
+            assert_eq!(export_time(t).as_deref(), Some(utc), "{t}");
+        }
+        for t in [
+            "last Tuesday",
+            "01/12/2026 08:30",
+            "2026-12-01",
+            "12",
+            "2026-13-01T08:30:00Z",
+        ] {
+            assert_eq!(export_time(t), None, "{t}");
+        }
     }
 }

@@ -3,8 +3,14 @@
 //!
 //! `import` reads delivery status notifications and email service exports
 //! ([`crate::input::feedback`]), matches each notice to our message by its
-//! Message-ID (as `send` recorded it), else by the recipient's address,
-//! and records the bounce or complaint for that customer and address. All
+//! Message-ID (as `send` recorded it), and records the bounce or complaint
+//! for that customer and address. A notice that gives a Message-ID which
+//! is not one of ours matches nothing (it is listed): it is about another
+//! sender's message, even if it names an address we also write to. Only a
+//! notice without a Message-ID is matched by its address, and the report
+//! lists it as matched by address only. A complaint is about the mailbox:
+//! it is recorded for every customer the history knows at that address,
+//! and no customer is emailed there again. All
 //! events of one import are written in one transaction: a killed import
 //! leaves the database as before it. Importing the same file again adds
 //! nothing (stable keys). Notices that match no message of ours, and
@@ -49,6 +55,10 @@ pub struct ImportReport {
     pub delivered: usize,
     /// Notices that match no message or address of ours: `place: why`.
     pub unmatched: Vec<String>,
+    /// Notices without a Message-ID, matched by their address only:
+    /// `place: address`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub by_address: Vec<String>,
     /// What could not be read: `place: why`.
     pub unusable: Vec<String>,
 }
@@ -122,6 +132,11 @@ fn notices(
 ) -> Result<()> {
     for notice in notices {
         report.notices += 1;
+        if notice.message_id.is_none() && notice.kind != NoticeKind::AddressCorrected {
+            if let (Some(a), None, None) = (&notice.recipient, &notice.piece, &notice.tracking) {
+                report.by_address.push(format!("{}: {a}", notice.place));
+            }
+        }
         match to_event(db, notice, now)? {
             Matched::Events(e) => events.extend(e),
             Matched::Delivered => report.delivered += 1,
@@ -155,40 +170,57 @@ fn to_event(db: &Contacts, n: Notice, now: &str) -> Result<Matched> {
         NoticeKind::Complaint => EventKind::Complaint,
         NoticeKind::Delivered => return Ok(Matched::Delivered),
     };
-    let sent = match &n.message_id {
-        Some(id) => db.by_message_id(id)?,
-        None => None,
-    };
-    let sent = match (sent, &n.recipient) {
-        (Some(s), _) => Some(s),
+    // A Message-ID that is not ours is another sender's message: never
+    // matched by the address it names.
+    let sent = match (&n.message_id, &n.recipient) {
+        (Some(id), _) => db.by_message_id(id)?,
         (None, Some(address)) => db.by_address(address)?,
         (None, None) => None,
     };
     let Some(sent) = sent else {
         let what = match (&n.message_id, &n.recipient) {
-            (Some(id), Some(to)) => {
-                format!("no message of ours has the Message-ID {id} or went to {to}")
-            }
+            (Some(id), Some(to)) => format!(
+                "no message of ours has the Message-ID {id} (it is not matched by its address {to})"
+            ),
             (Some(id), None) => format!("no message of ours has the Message-ID {id}"),
             (None, Some(to)) => format!("no message of ours went to {to}"),
             (None, None) => "it names neither a message nor an address".into(),
         };
         return Ok(Matched::Nothing(format!("{}: {what}", n.place)));
     };
-    Ok(Matched::Events(vec![Event {
-        key: n.key,
-        customer_id: sent.customer_id,
-        address: n.recipient.unwrap_or(sent.address),
-        channel: "email".into(),
-        kind,
-        at: n.at.unwrap_or_else(|| now.to_owned()),
-        run_id: sent.run_id,
-        piece: None,
-        message_id: n.message_id,
-        source: n.place,
-        detail: Some(n.detail),
-        barcode: None,
-    }]))
+    let address = n.recipient.clone().unwrap_or(sent.address);
+    let mut customers = vec![sent.customer_id];
+    if kind == EventKind::Complaint {
+        for c in db.customers_at(&address)? {
+            if !customers.contains(&Some(c.clone())) {
+                customers.push(Some(c));
+            }
+        }
+    }
+    let at = n.at.unwrap_or_else(|| now.to_owned());
+    let events = customers
+        .into_iter()
+        .enumerate()
+        .map(|(i, customer_id)| Event {
+            // The first keeps the notice's key, so earlier imports match.
+            key: match (i, &customer_id) {
+                (0, _) => n.key.clone(),
+                (_, c) => format!("{} for {}", n.key, c.as_deref().unwrap_or("-")),
+            },
+            customer_id,
+            address: address.clone(),
+            channel: "email".into(),
+            kind,
+            at: at.clone(),
+            run_id: sent.run_id.clone(),
+            piece: None,
+            message_id: n.message_id.clone(),
+            source: n.place.clone(),
+            detail: Some(n.detail.clone()),
+            barcode: None,
+        })
+        .collect();
+    Ok(Matched::Events(events))
 }
 
 /// The events of an address correction: one for each address of the

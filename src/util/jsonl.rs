@@ -349,8 +349,13 @@ mod tests {
         let v = |n: u32| serde_json::json!({"n": n});
         append_chained(&path, &origin, &[v(1), v(2)]).unwrap();
         append_chained(&path, &origin, &[v(3)]).unwrap();
-        let read = |p: &Path, o: &str| read_chained::<serde_json::Value>(p, o);
-        assert_eq!(read(&path, &origin).unwrap(), vec![v(1), v(2), v(3)]);
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct N {
+            n: u32,
+        }
+        let read = |p: &Path, o: &str| read_chained::<N>(p, o);
+        let ns = |n: &[u32]| n.iter().map(|&n| N { n }).collect::<Vec<_>>();
+        assert_eq!(read(&path, &origin).unwrap(), ns(&[1, 2, 3]));
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with(&format!("{{\"prev\":\"{origin}\",\"n\":1}}\n")));
         // Another run's origin: line 1 does not follow.
@@ -372,7 +377,7 @@ mod tests {
         std::fs::write(&path, format!("{text}{{\"prev\":\"ab")).unwrap();
         assert_eq!(read(&path, &origin).unwrap().len(), 3);
         append_chained(&path, &origin, &[v(4)]).unwrap();
-        assert_eq!(read(&path, &origin).unwrap(), vec![v(1), v(2), v(3), v(4)]);
+        assert_eq!(read(&path, &origin).unwrap(), ns(&[1, 2, 3, 4]));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

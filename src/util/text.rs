@@ -11,6 +11,31 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{} {noun}", crate::util::stop::count(n))
 }
 
+/// `text` as it may be shown on a terminal: every control character
+/// (ESC and the rest of C0 and C1, which start terminal escape sequences,
+/// and line breaks, which would forge a line of output) and every
+/// bidirectional formatting character (which reorders what is shown) is
+/// written as a `\u{..}` escape. Text from outside (an imported bounce, a
+/// server's reply) is printed through it.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// `text` (a failure reason, a server's reply) without the values it
 /// quotes: every `` `...` `` and `"..."` becomes `` `…` `` and `"…"`, except
 /// the name after `field`, `key` or `column` (which names the rule, not the
@@ -67,6 +92,16 @@ fn redact_addresses(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminal_escapes_and_line_breaks_are_shown_not_obeyed() {
+        assert_eq!(printable("plain Zoë"), "plain Zoë");
+        assert_eq!(
+            printable("a\x1b[2J\x1b]0;owned\x07b\nletterpress: fine\u{202e}"),
+            "a\\u{1b}[2J\\u{1b}]0;owned\\u{7}b\\u{a}letterpress: fine\\u{202e}"
+        );
+        assert_eq!(printable("\u{9b}31m"), "\\u{9b}31m");
+    }
 
     #[test]
     fn a_redacted_reason_keeps_the_rule_and_loses_the_values() {

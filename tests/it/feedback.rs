@@ -691,3 +691,318 @@ fn a_return_scanned_by_its_intelligent_mail_barcode_is_matched() {
         .unwrap()
         .contains("came back undeliverable"));
 }
+
+/// A run of `records` sent through a sink and recorded in `dir/contacts.db`.
+fn sent_records(dir: &Path, records: &[serde_json::Value]) -> (PathBuf, PathBuf) {
+    let data = dir.join("d.jsonl");
+    write_jsonl(&data, records);
+    let run = dir.join("run");
+    let res = run_layout("welcome-letter", &data, &run, &[]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let sink = Sink::start(dir, "plain");
+    let db = dir.join("contacts.db");
+    let res = send(
+        &run,
+        &sink.url(),
+        &["--rate", "500/s", "--contacts", db.to_str().unwrap()],
+    );
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    (run, db)
+}
+
+/// The email entry of each record of a run with the contact history, as
+/// `validate` would route it now: record id → status.
+fn email_routes(
+    dir: &Path,
+    name: &str,
+    records: &[serde_json::Value],
+    db: &Path,
+) -> Vec<(String, String)> {
+    let data = dir.join(format!("{name}.jsonl"));
+    write_jsonl(&data, records);
+    let out = dir.join(name);
+    let res = run_layout(
+        "welcome-letter",
+        &data,
+        &out,
+        &["--contacts", db.to_str().unwrap()],
+    );
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let mut routes: Vec<(String, String)> = manifest(&out)["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["channel"] == "email")
+        .map(|d| {
+            (
+                d["record_id"].as_str().unwrap().to_owned(),
+                d["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    routes.sort();
+    routes
+}
+
+#[test]
+fn feedback_matches_only_what_is_ours_and_complaints_cover_the_whole_mailbox() {
+    let dir = scratch("feedback-strict");
+    let family = "family@example.com";
+    let rec = |id: &str, email: &str| customer(id, serde_json::json!({"email": email}));
+    let records = vec![
+        rec("C-1", family),
+        rec("C-2", family),
+        rec("C-3", "solo@example.com"),
+    ];
+    let (run, db) = sent_records(&dir, &records);
+    let db_arg = db.to_str().unwrap();
+    let eml = |id: &str| {
+        let d = &entries(&manifest(&run))[&(id.to_owned(), "email".to_owned())];
+        (
+            run.join(d["path"].as_str().unwrap()),
+            d["message_id"].as_str().unwrap().to_owned(),
+        )
+    };
+
+    // A bounce of another sender's message to solo@example.com (its
+    // Message-ID is not ours): unmatched, not a hard bounce of C-3.
+    let (c3, _) = eml("C-3");
+    let foreign = dir.join("foreign.eml");
+    let text = std::fs::read_to_string(&c3).unwrap();
+    let at = text.find("Message-ID: <").unwrap();
+    let theirs = format!(
+        "{}Message-ID: <newsletter-77@shop.example>{}",
+        &text[..at],
+        &text[at + text[at..].find('\n').unwrap()..]
+    );
+    std::fs::write(&foreign, theirs).unwrap();
+    let report = dir.join("foreign-dsn.eml");
+    dsn(
+        &foreign,
+        "solo@example.com",
+        "5.1.1",
+        "550 5.1.1 user unknown",
+        &report,
+        "f1",
+    );
+    let res = import_json(db_arg, &report);
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    let summary: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    assert_eq!(summary["recorded"], 0, "{summary}");
+    assert!(
+        summary["unmatched"][0]
+            .as_str()
+            .unwrap()
+            .contains("newsletter-77@shop.example"),
+        "{summary}"
+    );
+    assert_eq!(
+        events(
+            &db,
+            "SELECT count(*) FROM events WHERE kind = 'hard_bounce'"
+        ),
+        0
+    );
+
+    // A complaint about C-1's message: the mailbox complained, so C-2 (and
+    // anyone with that address later) is not emailed there either.
+    let (_, id1) = eml("C-1");
+    let csv = dir.join("complaints.csv");
+    std::fs::write(
+        &csv,
+        format!("message_id,event,time\n{id1},complaint,2026-12-01T10:00:00Z\n"),
+    )
+    .unwrap();
+    let res = import_json(db_arg, &csv);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    assert_eq!(
+        events(
+            &db,
+            "SELECT count(DISTINCT customer_id) FROM events WHERE kind = 'complaint'"
+        ),
+        2,
+        "recorded for both customers at the address"
+    );
+    let later = vec![
+        rec("C-1", family),
+        rec("C-2", family),
+        rec("C-3", "solo@example.com"),
+        rec("C-4", family),
+    ];
+    let routes = email_routes(&dir, "after-complaint", &later, &db);
+    let status = |id: &str| routes.iter().find(|(r, _)| r == id).unwrap().1.clone();
+    for id in ["C-1", "C-2", "C-4"] {
+        assert_eq!(status(id), "suppressed", "{id}: {routes:?}");
+    }
+    assert_eq!(status("C-3"), "rendered");
+
+    // An export line without a Message-ID is matched by its address, and
+    // said so.
+    let csv = dir.join("by-address.csv");
+    std::fs::write(&csv, "email,event,time,reason\nsolo@example.com,soft_bounce,2026-12-01T11:00:00Z,451 4.2.2 mailbox full\n").unwrap();
+    let res = import_json(db_arg, &csv);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let summary: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    assert_eq!(summary["recorded"], 1);
+    assert!(
+        summary["by_address"][0]
+            .as_str()
+            .unwrap()
+            .ends_with("by-address.csv:2: solo@example.com"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn export_times_are_parsed_lines_without_a_time_stay_apart_and_cut_files_are_not_taken() {
+    let dir = scratch("feedback-times");
+    let rec = |id: &str, email: &str| customer(id, serde_json::json!({"email": email}));
+    let records = vec![rec("C-1", "one@example.com"), rec("C-2", "two@example.com")];
+    let (_, db) = sent_records(&dir, &records);
+    let db_arg = db.to_str().unwrap();
+    // A time in a form nobody documented stops the import, naming the line.
+    let csv = dir.join("odd.csv");
+    std::fs::write(&csv, "email,event,time\none@example.com,hard_bounce,Mon 30 Nov 2026 09:30\ntwo@example.com,hard_bounce,last Tuesday\n").unwrap();
+    let res = feedback(&["import", "--contacts", db_arg, csv.to_str().unwrap()]);
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    assert!(
+        String::from_utf8_lossy(&res.stderr)
+            .contains("odd.csv:2: the time `Mon 30 Nov 2026 09:30`"),
+        "{}",
+        describe(&res)
+    );
+    assert_eq!(
+        events(
+            &db,
+            "SELECT count(*) FROM events WHERE kind = 'hard_bounce'"
+        ),
+        0
+    );
+    // A hard bounce a week before the run's messages were accepted (RFC
+    // 2822, with an offset) is older than them: the address works again.
+    // Compared as text, "Mon, 30 Nov ..." would sort after "2026-12-..."
+    // and keep the address blocked.
+    let csv = dir.join("times.csv");
+    std::fs::write(
+        &csv,
+        "email,event,time,reason\none@example.com,hard_bounce,\"Mon, 30 Nov 2026 09:30:00 +0100\",550 user unknown\n",
+    )
+    .unwrap();
+    let res = import_json(db_arg, &csv);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    assert_eq!(
+        events(
+            &db,
+            "SELECT count(*) FROM events WHERE at = '2026-11-30T08:30:00Z'"
+        ),
+        1
+    );
+    let routes = email_routes(&dir, "after-old-bounce", &records, &db);
+    assert_eq!(routes[0], ("C-1".into(), "rendered".into()), "{routes:?}");
+    // Two soft bounces of one address in an export without times are two
+    // events, not one.
+    let csv = dir.join("no-time.csv");
+    std::fs::write(&csv, "email,event,reason\ntwo@example.com,soft_bounce,452 full\ntwo@example.com,soft_bounce,452 full\n").unwrap();
+    let res = import_json(db_arg, &csv);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    assert_eq!(
+        events(
+            &db,
+            "SELECT count(*) FROM events WHERE kind = 'soft_bounce'"
+        ),
+        2
+    );
+    let res = import_json(db_arg, &csv);
+    assert_eq!(
+        events(
+            &db,
+            "SELECT count(*) FROM events WHERE kind = 'soft_bounce'"
+        ),
+        2,
+        "{}",
+        describe(&res)
+    );
+}
+
+#[test]
+fn a_cut_mbox_message_a_newer_database_and_terminal_escapes_are_refused() {
+    let dir = scratch("feedback-cut");
+    let (_, db, emails) = sent(&dir);
+    let db_arg = db.to_str().unwrap();
+    // An mbox of two reports, copied while the second was being written.
+    let mut mbox = Vec::new();
+    for (i, e) in emails.iter().take(2).enumerate() {
+        let path = dir.join(format!("r{i}.eml"));
+        dsn(
+            &e.3,
+            &e.2,
+            "5.1.1",
+            "550 5.1.1 user unknown",
+            &path,
+            &format!("cut{i}"),
+        );
+        mbox.extend_from_slice(b"From MAILER-DAEMON Tue Dec  1 09:30:00 2026\n");
+        mbox.extend(std::fs::read(&path).unwrap());
+        mbox.push(b'\n');
+    }
+    let cut = dir.join("bounces.mbox");
+    std::fs::write(&cut, &mbox[..mbox.len() - 300]).unwrap();
+    let res = import_json(db_arg, &cut);
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    let summary: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    assert_eq!(summary["recorded"], 1, "{summary}");
+    assert!(
+        summary["unusable"][0]
+            .as_str()
+            .unwrap()
+            .contains("bounces.mbox#2"),
+        "{summary}"
+    );
+    assert!(
+        summary["unusable"][0].as_str().unwrap().contains("cut off"),
+        "{summary}"
+    );
+
+    // Imported text with terminal escapes is shown, not obeyed.
+    let csv = dir.join("escapes.csv");
+    let nasty = "550 \u{1b}[2J\u{1b}]0;owned\u{7}gone";
+    std::fs::write(
+        &csv,
+        format!(
+            "message_id,event,time,reason\n{},hard_bounce,2026-12-01T10:00:00Z,{nasty}\n",
+            emails[3].1
+        ),
+    )
+    .unwrap();
+    let res = import_json(db_arg, &csv);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let res = feedback(&["show", &emails[3].0, "--contacts", db_arg]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    assert!(
+        !res.stdout.contains(&0x1b) && !res.stdout.contains(&0x07),
+        "{}",
+        describe(&res)
+    );
+    assert!(
+        String::from_utf8_lossy(&res.stdout).contains("550 \\u{1b}[2J"),
+        "{}",
+        describe(&res)
+    );
+
+    // A database of a newer letterpress: refused, and not changed at all.
+    let newer = dir.join("newer.db");
+    let conn = rusqlite::Connection::open(&newer).unwrap();
+    conn.execute_batch("CREATE TABLE events (key TEXT); PRAGMA user_version = 9;")
+        .unwrap();
+    drop(conn);
+    let before = std::fs::read(&newer).unwrap();
+    let res = import_json(newer.to_str().unwrap(), &csv);
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    assert!(
+        String::from_utf8_lossy(&res.stdout).contains("schema version 9"),
+        "{}",
+        describe(&res)
+    );
+    assert_eq!(std::fs::read(&newer).unwrap(), before, "not a byte changed");
+    assert!(!dir.join("newer.db-wal").exists());
+}
