@@ -23,7 +23,8 @@
 //! was taken under this host name, on this very boot of this kernel and in
 //! this process id namespace (the kernel's boot id and the namespace's
 //! inode, as the lock file records them); anywhere else, the lease has to
-//! run out.
+//! run out. (A lock of an earlier version, which names neither and has no
+//! lease, is judged by host name and pid, as it always was.)
 //!
 //! A lock whose last renewal lies in the future by this host's clock says
 //! that the clocks of two hosts disagree: it is refused, naming the time
@@ -207,8 +208,11 @@ impl Holder {
     /// (known only on this boot and in this pid namespace), or its lease
     /// expired (any host).
     fn gone(&self) -> Option<String> {
-        let here =
-            self.host == hostname() && !self.pid_space.is_empty() && self.pid_space == pid_space();
+        // A lock of an earlier version names no pid space (and has no
+        // lease): its pid is trusted on the same host, as it always was.
+        let legacy = self.id.is_empty() && self.pid_space.is_empty();
+        let same_space = !self.pid_space.is_empty() && self.pid_space == pid_space();
+        let here = self.host == hostname() && (legacy || same_space);
         if here && !Path::new("/proc").join(self.pid.to_string()).exists() {
             return Some("no longer runs".into());
         }

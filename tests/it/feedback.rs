@@ -315,13 +315,14 @@ fn imports_at_once_lose_nothing_and_a_killed_one_leaves_the_database_whole() {
         let mut text = String::from("email,event,time,reason\n");
         for i in 0..20_000 {
             let e = &emails[i % emails.len()];
+            // A second apart from the line before, from 2026-11-01.
             text.push_str(&format!(
                 "{},{event},2026-11-{:02}T{:02}:{:02}:{:02}Z,{name}\n",
                 e.2,
-                1 + i / 3600 % 28,
+                1 + i / 86_400,
+                i / 3600 % 24,
                 i / 60 % 60,
-                i % 60,
-                i % 7
+                i % 60
             ));
         }
         std::fs::write(&path, text).unwrap();
