@@ -85,6 +85,7 @@ pub struct Checker<'a> {
     texts: &'a Texts,
     pieces: Option<&'a Pieces>,
     history: Option<&'a Verdicts>,
+    address_key: Option<&'a crate::contacts::AddressKey>,
     /// 128-bit hash of every record id seen so far, with its line: about 40
     /// bytes a record instead of the id itself. Two different ids would have
     /// to collide in 128 bits to be taken for duplicates, and even then the
@@ -108,6 +109,8 @@ pub struct Plan<'a> {
     pub pieces: Option<&'a Pieces>,
     /// What the contact history says about emailing (`--contacts`).
     pub history: Option<&'a Verdicts>,
+    /// The key postal addresses are hashed with (with `history`).
+    pub address_key: Option<&'a crate::contacts::AddressKey>,
 }
 
 impl<'a> Checker<'a> {
@@ -127,6 +130,7 @@ impl<'a> Checker<'a> {
             texts: plan.texts,
             pieces: plan.pieces,
             history: plan.history,
+            address_key: plan.address_key,
             seen: HashMap::new(),
             wording: Wording::new(
                 &plan.layout.meta.required_text,
@@ -228,7 +232,8 @@ impl<'a> Checker<'a> {
         let email = self.history.and_then(|h| h.email(id, address));
         let postal = self
             .history
-            .and_then(|_| route::postal_key(&self.layout.meta, record));
+            .and(self.address_key)
+            .and_then(|key| route::postal_key(&self.layout.meta, record, key));
         let held = self
             .history
             .zip(postal.as_deref())

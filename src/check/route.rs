@@ -395,13 +395,20 @@ fn email_address(
     }
 }
 
-/// The key of a record's postal address in the contact history: a hash of
-/// the address object (the recipient's `address` field, else `address`),
-/// its values trimmed and in lower case, in field-name order. The same
-/// address however the data spaces or capitalises it gives the same key; a
-/// changed address gives another, which is how a move clears a hold. Only
-/// the hash is kept, not the address.
-pub fn postal_key(meta: &LayoutMeta, record: &Map<String, Value>) -> Option<String> {
+/// The key of a record's postal address in the contact history: a keyed
+/// hash (HMAC-SHA256 with the deployment's address key, see
+/// [`crate::contacts::key`]) of the address object (the recipient's
+/// `address` field, else `address`), its values trimmed and in lower case,
+/// in field-name order. The same address however the data spaces or
+/// capitalises it gives the same key; a changed address gives another,
+/// which is how a move clears a hold. Only the hash is kept, not the
+/// address, and without the key nobody can hash an address list to find
+/// it.
+pub fn postal_key(
+    meta: &LayoutMeta,
+    record: &Map<String, Value>,
+    key: &crate::contacts::AddressKey,
+) -> Option<String> {
     let field = meta
         .recipient
         .as_ref()
@@ -423,7 +430,7 @@ pub fn postal_key(meta: &LayoutMeta, record: &Map<String, Value>) -> Option<Stri
         .collect();
     parts.sort();
     let joined: Vec<String> = parts.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let hash = crate::util::digest::sha256_hex(joined.join("\n").as_bytes());
+    let hash = key.hash(&joined.join("\n"));
     Some(format!("post:{}", &hash[..24]))
 }
 

@@ -88,6 +88,21 @@ pub struct ContactsDb {
     /// use. Without it, nothing is recorded or read.
     #[arg(long, value_name = "DB", env = "LETTERPRESS_CONTACTS")]
     pub contacts: Option<PathBuf>,
+    /// The deployment's secret that postal addresses are hashed with in the
+    /// contact history and the journal (needed with --contacts): a file of
+    /// 64 hexadecimal digits, made by `letterpress key new FILE`.
+    #[arg(long, value_name = "FILE", env = "LETTERPRESS_ADDRESS_KEY_FILE")]
+    pub address_key: Option<PathBuf>,
+}
+
+impl ContactsDb {
+    /// The address key, loaded when the contact history is used.
+    pub fn key(&self) -> Result<Option<letterpress::contacts::AddressKey>, Error> {
+        match (&self.contacts, &self.address_key) {
+            (Some(_), Some(path)) => Ok(Some(letterpress::contacts::AddressKey::load(path)?)),
+            _ => Ok(None),
+        }
+    }
 }
 
 /// The folder of a finished run: `RUN_DIR` (or `--run RUN_DIR`).

@@ -11,6 +11,7 @@ mod args;
 mod diff;
 mod docs;
 mod feedback;
+mod key;
 mod layouts;
 mod manifest;
 mod output;
@@ -91,6 +92,10 @@ enum Command {
     /// a customer's history out of it.
     #[command(subcommand)]
     Feedback(feedback::Command),
+    /// The deployment's address key, which postal addresses are hashed
+    /// with in the contact history and the journals.
+    #[command(subcommand)]
+    Key(key::Command),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(docs::CompletionsArgs),
     /// Print the manual page (roff), e.g. `letterpress man > letterpress.1`;
@@ -115,7 +120,7 @@ impl Command {
             Command::Manifest(c) => c.json(),
             Command::Feedback(c) => c.json(),
             Command::Purge(a) => a.json.json,
-            Command::Completions(_) | Command::Man(_) => false,
+            Command::Completions(_) | Command::Man(_) | Command::Key(_) => false,
         }
     }
 }
@@ -168,6 +173,7 @@ fn dispatch(command: Command, cx: &Context) -> Result<i32, Error> {
         Command::Manifest(c) => manifest::execute(c, cx),
         Command::Feedback(c) => feedback::execute(c, cx),
         Command::Purge(a) => purge::execute(a, cx),
+        Command::Key(c) => key::execute(c, cx),
         Command::Completions(a) => docs::completions(a),
         Command::Man(a) => docs::man(a),
     }

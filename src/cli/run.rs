@@ -78,6 +78,7 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     opts.command = std::env::args().collect();
     opts.channels = args.check.channels;
     opts.suppress = args.check.suppress;
+    opts.address_key = args.check.contacts.key()?;
     opts.contacts = args.check.contacts.contacts;
     opts.allow_draft = args.allow_draft;
     opts.print = args.check.print;

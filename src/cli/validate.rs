@@ -26,6 +26,7 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     opts.as_of = args.check.as_of.as_of;
     opts.channels = args.check.channels;
     opts.suppress = args.check.suppress;
+    opts.address_key = args.check.contacts.key()?;
     opts.contacts = args.check.contacts.contacts;
     opts.print = args.check.print;
     opts.sequence = args.check.sequence;

@@ -34,8 +34,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+pub mod key;
+pub use key::AddressKey;
+
 /// The schema this build writes.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// How long a writer waits for another one before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -64,6 +67,11 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE events ADD COLUMN barcode TEXT;
     CREATE INDEX events_barcode ON events (barcode);
+",
+    // Version 3: settings of the history, such as the id of the address
+    // key its postal addresses are hashed with (see [`key`]).
+    "
+    CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
 ",
 ];
 
@@ -296,6 +304,33 @@ impl Contacts {
             .map_err(db_err)?;
         rows.collect::<std::result::Result<Vec<_>, _>>()
             .map_err(db_err)
+    }
+
+    /// Checks that the history's postal addresses are hashed with `key`:
+    /// the first keyed use records its id; any other key is refused (no
+    /// address would match what was recorded with the first).
+    pub fn check_key(&mut self, key: &AddressKey) -> Result<()> {
+        let path = self.path.clone();
+        let known: Option<String> = self.write(|tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO settings (name, value) VALUES ('address_key', ?1)",
+                [key.id()],
+            )?;
+            tx.query_row(
+                "SELECT value FROM settings WHERE name = 'address_key'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        match known {
+            Some(id) if id != key.id() => Err(Error::Usage(format!(
+                "contact history {} hashes postal addresses with the address key {id}, not with {} (--address-key): with another key no address matches what it recorded",
+                path.display(),
+                key.id()
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Who was last sent something at this address.
@@ -535,6 +570,21 @@ impl Contacts {
             params![run, piece],
         )
     }
+}
+
+/// The history at `db` as a run (or `validate`) routes with it: opened,
+/// checked to hash postal addresses with `key`, which it needs (see
+/// [`key`]), and read into [`Verdicts`].
+pub fn routing_history(db: &Path, key: Option<&AddressKey>, soft_bounces: u32) -> Result<Verdicts> {
+    let key = key.ok_or_else(|| {
+        Error::Usage(format!(
+            "--contacts {}: the contact history hashes postal addresses with the deployment's address key; give --address-key FILE or LETTERPRESS_ADDRESS_KEY_FILE (`letterpress key new FILE` makes one)",
+            db.display()
+        ))
+    })?;
+    let mut contacts = Contacts::open(db)?;
+    contacts.check_key(key)?;
+    contacts.verdicts(soft_bounces)
 }
 
 /// A bounce as the verdicts weigh it.

@@ -133,6 +133,7 @@ impl RunState {
         check("--suppress", list(&a.suppress), list(&b.suppress));
         let db = |c: &Option<String>| c.clone().unwrap_or_else(|| "none".into());
         check("--contacts", db(&a.contacts), db(&b.contacts));
+        check("--address-key", db(&a.address_key), db(&b.address_key));
         check("--print", a.print.to_string(), b.print.to_string());
         check(
             "--doc-timeout",
@@ -176,6 +177,7 @@ mod tests {
                 sequence: None,
                 household: false,
                 contacts: None,
+                address_key: None,
             },
             shard: None,
             resumed: Vec::new(),

@@ -187,6 +187,10 @@ pub struct Options {
     /// The contact history routing followed (`--contacts`), its path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contacts: Option<String>,
+    /// The id of the address key its postal addresses were hashed with
+    /// (`--address-key`; the id, never the key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_key: Option<String>,
 }
 
 /// The suppression list a run used.

@@ -36,6 +36,9 @@ pub struct ValidateOptions {
     pub suppress: Option<PathBuf>,
     /// The contact history to route with (see [`crate::contacts`]).
     pub contacts: Option<PathBuf>,
+    /// The key its postal addresses are hashed with (needed with
+    /// `contacts`; see [`crate::contacts::key`]).
+    pub address_key: Option<crate::contacts::AddressKey>,
     /// The run makes print files: plan the mailing order and the IMb of
     /// every piece, as the run will.
     pub print: bool,
@@ -59,6 +62,7 @@ impl ValidateOptions {
             channels: None,
             suppress: None,
             contacts: None,
+            address_key: None,
             print: false,
             sequence: None,
             household: false,
@@ -115,9 +119,11 @@ pub fn validate(opts: &ValidateOptions) -> Result<ValidationReport> {
     let summary = input.scan()?;
     input.check_shape(&summary, &layout.meta.id_field)?;
     let history = match &opts.contacts {
-        Some(db) => {
-            Some(crate::contacts::Contacts::open(db)?.verdicts(layout.meta.contacts.soft_bounces)?)
-        }
+        Some(db) => Some(crate::contacts::routing_history(
+            db,
+            opts.address_key.as_ref(),
+            layout.meta.contacts.soft_bounces,
+        )?),
         None => None,
     };
     let mut plan = Plan {
@@ -127,6 +133,7 @@ pub fn validate(opts: &ValidateOptions) -> Result<ValidationReport> {
         texts: &texts,
         pieces: None,
         history: history.as_ref(),
+        address_key: opts.address_key.as_ref(),
     };
     let stop = StopFlag::new();
     let pieces = if opts.print {

@@ -67,9 +67,23 @@ pub fn letterpress_with_layouts(layouts: &Path, args: &[&str]) -> Output {
     Command::new(bin())
         .current_dir(root())
         .env("LETTERPRESS_LAYOUTS", layouts)
+        .env("LETTERPRESS_ADDRESS_KEY_FILE", address_key())
         .args(args)
         .output()
         .expect("the binary runs")
+}
+
+/// The address key of this test process (made once by the library, as
+/// `letterpress key new` makes one), which the commands the tests run get
+/// as `LETTERPRESS_ADDRESS_KEY_FILE`.
+pub fn address_key() -> PathBuf {
+    static KEY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let path = scratch("address-key").join("address.key");
+        letterpress::contacts::key::write_new(&path).unwrap();
+        path
+    })
+    .clone()
 }
 
 /// Exit code, stdout and stderr as text, for assertion messages.

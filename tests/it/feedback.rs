@@ -426,6 +426,7 @@ fn a_resumed_run_routes_by_the_history_its_first_attempt_read() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_letterpress"))
         .current_dir(root())
         .env("LETTERPRESS_LAYOUTS", root().join("layouts"))
+        .env("LETTERPRESS_ADDRESS_KEY_FILE", address_key())
         .args(&args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

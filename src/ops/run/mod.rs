@@ -158,6 +158,9 @@ pub struct RunOptions {
     pub suppress: Option<PathBuf>,
     /// The contact history to route with (see [`crate::contacts`]).
     pub contacts: Option<PathBuf>,
+    /// The key its postal addresses are hashed with (needed with
+    /// `contacts`; see [`crate::contacts::key`]).
+    pub address_key: Option<crate::contacts::AddressKey>,
     /// Render a version that is not approved (draft, retired, drifted, or
     /// out of its effective dates) as a marked review copy.
     pub allow_draft: bool,
@@ -210,6 +213,7 @@ impl RunOptions {
             channels: None,
             suppress: None,
             contacts: None,
+            address_key: None,
             allow_draft: false,
             print: false,
             household: false,
@@ -331,6 +335,7 @@ struct Prepared {
     channels: Vec<Channel>,
     suppressions: Suppressions,
     history: Option<Verdicts>,
+    address_key: Option<crate::contacts::AddressKey>,
     texts: Arc<Texts>,
     stage: Arc<Stage>,
     input: Input,
@@ -349,6 +354,7 @@ impl Prepared {
             texts: &self.texts,
             pieces,
             history: self.history.as_ref(),
+            address_key: self.address_key.as_ref(),
         }
     }
 }
@@ -413,6 +419,11 @@ fn prepare(opts: &RunOptions, previous: Option<&RunState>) -> Result<Prepared> {
             sequence: opts.sequence.as_ref().map(|p| p.display().to_string()),
             household: opts.household,
             contacts: opts.contacts.as_ref().map(|p| p.display().to_string()),
+            address_key: opts
+                .contacts
+                .as_ref()
+                .and(opts.address_key.as_ref())
+                .map(|k| k.id().to_owned()),
         },
         shard: opts.shard,
         resumed: Vec::new(),
@@ -424,6 +435,7 @@ fn prepare(opts: &RunOptions, previous: Option<&RunState>) -> Result<Prepared> {
         channels,
         suppressions,
         history,
+        address_key: opts.address_key.clone(),
         texts,
         stage: Arc::new(stage),
         input,
@@ -500,9 +512,11 @@ fn history(
     Ok(
         match (previous.and_then(|p| p.history.clone()), &opts.contacts) {
             (Some(h), _) => Some(h),
-            (None, Some(db)) => {
-                Some(Contacts::open(db)?.verdicts(layout.meta.contacts.soft_bounces)?)
-            }
+            (None, Some(db)) => Some(crate::contacts::routing_history(
+                db,
+                opts.address_key.as_ref(),
+                layout.meta.contacts.soft_bounces,
+            )?),
             (None, None) => None,
         },
     )
