@@ -199,7 +199,29 @@ fn check_list(
     Value::Array(checked)
 }
 
+/// [`check_value_shown`], except that the problems of a secret field name
+/// its rule but not its value.
 fn check_value(
+    v: Value,
+    spec: &FieldSpec,
+    kind: FieldType,
+    origin: Origin,
+    path: &str,
+    problems: &mut Vec<String>,
+) -> Option<Value> {
+    let before = problems.len();
+    let out = check_value_shown(v, spec, kind, origin, path, problems);
+    if spec.secret && problems.len() > before {
+        problems.truncate(before);
+        problems.push(format!(
+            "field `{path}`: not a valid {} (the value of a secret field is never shown)",
+            kind.name()
+        ));
+    }
+    out
+}
+
+fn check_value_shown(
     v: Value,
     spec: &FieldSpec,
     kind: FieldType,

@@ -125,6 +125,14 @@ fn check(cx: &Context) -> Result<i32, Error> {
             if l.ok { "" } else { "PROBLEM: " },
             l.standing
         ));
+        for w in &l.warnings {
+            out.log(
+                "warning",
+                "layout_warning",
+                &format!("{}@{}: {w}", l.name, l.version),
+                serde_json::json!({"layout": format!("{}@{}", l.name, l.version)}),
+            );
+        }
     }
     for (dir, why) in &listing.broken {
         out.print(format!("broken: {}: {why}", dir.display()));

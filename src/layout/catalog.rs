@@ -166,8 +166,17 @@ impl Layout {
         let file = dir.join(METADATA_FILE);
         let text = std::fs::read_to_string(&file)
             .map_err(|e| Error::Layout(format!("{}: {e}", file.display())))?;
-        let meta: LayoutMeta = serde_yaml::from_str(&text)
+        let mut meta: LayoutMeta = serde_yaml::from_str(&text)
             .map_err(|e| Error::Layout(format!("{}: {e}", file.display())))?;
+        // The attached letter's password is a secret, declared so or not.
+        let password = meta
+            .email
+            .as_ref()
+            .and_then(|e| e.encrypt.as_ref())
+            .map(|e| e.password_field.clone());
+        for f in meta.fields.iter_mut() {
+            f.secret |= password.as_deref() == Some(f.name.as_str());
+        }
         let mut problems = Vec::new();
         check_folder(dir, &meta, &mut problems);
         check_fields(&meta, &mut problems);
@@ -347,13 +356,13 @@ fn check_print(meta: &LayoutMeta, print: &PrintSettings, problems: &mut Vec<Stri
     };
     let mut codes = Vec::new();
     for i in &print.inserts {
-        let ok = !i.code.is_empty()
+        let ok = i.code.starts_with(|c: char| c.is_ascii_alphanumeric())
             && i.code
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !ok {
             problems.push(format!(
-                "print.inserts: code `{}` must be letters, digits, `-` or `_` (it goes into the DataMatrix and the inserter's files)",
+                "print.inserts: code `{}` must start with a letter or digit and hold only letters, digits, `-` or `_` (it goes into the DataMatrix and the inserter's files)",
                 i.code
             ));
         }
@@ -394,6 +403,22 @@ fn check_print(meta: &LayoutMeta, print: &PrintSettings, problems: &mut Vec<Stri
                     "print.household.{key} `{f}` is not declared in `fields`"
                 ));
             }
+        }
+    }
+    // Names the ticket and the inserter's file show, never changed by the
+    // spreadsheet rule (see `util::text::csv_cell`).
+    let names = print.envelopes.iter().map(|e| ("envelopes", &e.name));
+    let names = names.chain(
+        print
+            .weight_classes
+            .iter()
+            .map(|c| ("weight_classes", &c.name)),
+    );
+    for (key, name) in names {
+        if name.starts_with(crate::util::text::FORMULA_STARTS) {
+            problems.push(format!(
+                "print.{key}: `{name}` may not begin with =, +, -, @, a tab or a carriage return (a spreadsheet would read it as a formula)"
+            ));
         }
     }
     let weights = print.envelopes.iter().map(|e| e.weight);

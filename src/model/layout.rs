@@ -490,6 +490,11 @@ pub struct FieldSpec {
     /// on the characters of a value.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub multiline: bool,
+    /// The value is a secret (it opens something, such as the attached
+    /// letter's password field, which is always secret): a failure reason
+    /// names the field and the rule, never the value.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secret: bool,
 }
 
 impl FieldSpec {

@@ -34,6 +34,33 @@ pub struct Listed {
     /// False for an approved version whose approval does not hold (its
     /// files changed, or the approval file is missing).
     pub ok: bool,
+    /// What a reviewer should know that does not stop the version (a weak
+    /// password for the attached letter).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// What `layouts check` warns of in a version: an attached letter whose
+/// password is a date (a date of birth falls to a few thousand guesses).
+fn warnings(l: &Layout) -> Vec<String> {
+    let password = l
+        .meta
+        .email
+        .as_ref()
+        .and_then(|e| e.encrypt.as_ref())
+        .map(|e| e.password_field.as_str());
+    let dated = l.meta.fields.iter().find(|f| {
+        Some(f.name.as_str()) == password && f.kind == crate::model::layout::FieldType::Date
+    });
+    dated
+        .map(|f| {
+            format!(
+                "the attached letter's password is the date field `{}`: a date of birth is one of the 36,500 days of a century and falls to an offline guess in seconds; use a secret the bank gives each customer (email.encrypt.password_field)",
+                f.name
+            )
+        })
+        .into_iter()
+        .collect()
 }
 
 /// Every layout version under a folder, and the folders that are not one.
@@ -85,6 +112,7 @@ pub fn list(layouts: &Path, day: Date) -> Result<Listing> {
                 effective: l.meta.effective(),
                 ok,
                 standing,
+                warnings: warnings(l),
             });
         }
     }

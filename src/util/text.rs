@@ -36,6 +36,20 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// The characters that make a spreadsheet read a cell as a formula when
+/// it begins with one (OWASP's CSV injection rule).
+pub const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A CSV cell a spreadsheet shows as text: one that begins with a
+/// character of [`FORMULA_STARTS`] gets a leading `'`, which spreadsheets
+/// take as "text" and do not show; every other cell is unchanged.
+pub fn csv_cell(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.starts_with(FORMULA_STARTS) {
+        true => std::borrow::Cow::Owned(format!("'{cell}")),
+        false => std::borrow::Cow::Borrowed(cell),
+    }
+}
+
 /// `text` (a failure reason, a server's reply) without the values it
 /// quotes: every `` `...` `` and `"..."` becomes `` `…` `` and `"…"`, except
 /// the name after `field`, `key` or `column` (which names the rule, not the
@@ -92,6 +106,22 @@ fn redact_addresses(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cells_a_spreadsheet_would_evaluate_are_neutralised() {
+        for (cell, want) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+1+1", "'+1+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("C-01001", "C-01001"),
+            ("SW1A 1AA", "SW1A 1AA"),
+            ("", ""),
+        ] {
+            assert_eq!(csv_cell(cell), want);
+        }
+    }
 
     #[test]
     fn terminal_escapes_and_line_breaks_are_shown_not_obeyed() {

@@ -178,12 +178,15 @@ fn the_attached_letter_opens_with_the_customers_password_only() {
         Some("  - {name: date_of_birth, type: date, description: \"Opens the attached letter\"}"),
     );
     let dob = "1979-03-14";
+    // E-3's date of birth is not a date: its reason must not show it.
+    let wrong = "1979-02-30";
     let records = [
         customer(
             "E-1",
             serde_json::json!({"date_of_birth": dob, "last_name": "Okonkwo"}),
         ),
         customer("E-2", serde_json::json!({})),
+        customer("E-3", serde_json::json!({"date_of_birth": wrong})),
     ];
     let (res, out) = run_on(&dir, &records, "pdf,email");
     assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
@@ -237,18 +240,40 @@ fn the_attached_letter_opens_with_the_customers_password_only() {
     let why = e2["error"].as_str().unwrap();
     assert!(why.contains("field `date_of_birth` is empty"), "{why}");
 
+    // A secret field's invalid value: the reason names the field and rule.
+    let e3 = &docs[&("E-3".into(), "email".into())];
+    let why = e3["error"].as_str().unwrap();
+    assert!(
+        why.contains(
+            "field `date_of_birth`: not a valid date (the value of a secret field is never shown)"
+        ),
+        "{why}"
+    );
+
     // The password is nowhere in the run: not in the manifest, journal,
-    // report, state or the email itself (nor on stderr).
-    assert!(!String::from_utf8_lossy(&res.stderr).contains(dob));
-    for entry in walkdir::WalkDir::new(&out) {
-        let entry = entry.unwrap();
-        if entry.file_type().is_file() && entry.path().extension().is_none_or(|e| e != "pdf") {
-            let bytes = std::fs::read(entry.path()).unwrap();
-            assert!(
-                !bytes.windows(dob.len()).any(|w| w == dob.as_bytes()),
-                "the password is in {}",
-                entry.path().display()
-            );
+    // report, state or the email itself (nor on stderr), and neither is the
+    // invalid one.
+    for secret in [dob, wrong] {
+        assert!(!String::from_utf8_lossy(&res.stderr).contains(secret));
+        for entry in walkdir::WalkDir::new(&out) {
+            let entry = entry.unwrap();
+            if entry.file_type().is_file() && entry.path().extension().is_none_or(|e| e != "pdf") {
+                let bytes = std::fs::read(entry.path()).unwrap();
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "the password {secret} is in {}",
+                    entry.path().display()
+                );
+            }
         }
     }
+
+    // `layouts check` warns that a date of birth is a weak password.
+    let res = letterpress_with_layouts(&dir.join("layouts"), &["layouts", "check"]);
+    let said = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        said.contains("warning: welcome-letter@")
+            && said.contains("password is the date field `date_of_birth`"),
+        "{said}"
+    );
 }

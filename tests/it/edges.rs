@@ -373,3 +373,166 @@ fn a_purge_waits_for_send_and_keeps_no_personal_data() {
     );
     assert!(sink.received().len() < 34, "some were never sent");
 }
+
+/// The unkeyed hash earlier versions gave a postal address: anyone with an
+/// address list could compute it.
+fn unkeyed_postal(address: &serde_json::Value) -> String {
+    let mut parts: Vec<String> = address
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter_map(|(k, v)| v.as_str().map(|t| (k, t)))
+        .map(|(k, t)| {
+            format!(
+                "{k}={}",
+                t.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase()
+            )
+        })
+        .filter(|p| !p.ends_with('='))
+        .collect();
+    parts.sort();
+    format!("post:{}", &sha256_bytes(parts.join("\n").as_bytes())[..24])
+}
+
+#[test]
+fn postal_addresses_are_hashed_with_the_deployments_key() {
+    let dir = scratch("edges-address-key");
+    let records = vec![customer(
+        "C-1",
+        serde_json::json!({"contact_preference": "print"}),
+    )];
+    let data = dir.join("d.jsonl");
+    write_jsonl(&data, &records);
+    let postal = |name: &str, db: &str, key: Option<&Path>| {
+        let out = dir.join(name);
+        let mut cmd = std::process::Command::new(bin());
+        cmd.current_dir(root())
+            .env("LETTERPRESS_LAYOUTS", root().join("layouts"))
+            .env_remove("LETTERPRESS_ADDRESS_KEY_FILE")
+            .args(run_cmd(
+                "welcome-letter",
+                data.to_str().unwrap(),
+                out.to_str().unwrap(),
+                &[],
+            ))
+            .args([
+                "--as-of",
+                "2026-11-22",
+                "--contacts",
+                dir.join(db).to_str().unwrap(),
+            ]);
+        if let Some(k) = key {
+            cmd.arg("--address-key").arg(k);
+        }
+        let res = cmd.output().unwrap();
+        let postal = std::fs::read_to_string(out.join("documents.jsonl"))
+            .ok()
+            .and_then(|j| {
+                j.lines()
+                    .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                    .find_map(|d| d["postal"].as_str().map(str::to_owned))
+            });
+        (res, postal)
+    };
+    let (res, _) = postal("no-key", "a.db", None);
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    assert!(
+        stderr(&res).contains("address key") && stderr(&res).contains("letterpress key new"),
+        "{}",
+        stderr(&res)
+    );
+    let (key_a, key_b) = (dir.join("a.key"), dir.join("b.key"));
+    for k in [&key_a, &key_b] {
+        let res = letterpress(&["key", "new", k.to_str().unwrap()]);
+        assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    }
+    let (res, a1) = postal("a1", "a.db", Some(&key_a));
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let (_, a2) = postal("a2", "a.db", Some(&key_a));
+    let (_, b) = postal("b", "b.db", Some(&key_b));
+    let a1 = a1.expect("the letter's postal key is journaled");
+    assert_eq!(Some(a1.clone()), a2, "the same key, the same hash");
+    assert_ne!(Some(a1.clone()), b, "another key, another hash");
+    assert_ne!(
+        a1,
+        unkeyed_postal(&records[0]["address"]),
+        "not the unkeyed SHA-256"
+    );
+    assert!(!std::fs::read_to_string(dir.join("a1/manifest.json"))
+        .unwrap()
+        .contains(&std::fs::read_to_string(&key_a).unwrap().trim().to_string()));
+    // The history keyed with A refuses B.
+    let (res, _) = postal("a-with-b", "a.db", Some(&key_b));
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    assert!(stderr(&res).contains("not with k-"), "{}", stderr(&res));
+}
+
+#[test]
+fn tickets_and_inserter_files_open_in_a_spreadsheet_without_running_formulas() {
+    let dir = scratch("edges-csv");
+    let records = vec![
+        customer(
+            "=HYPERLINK(\"https://evil.example\";\"click\")",
+            serde_json::json!({"contact_preference": "print",
+                "address": {"line1": "1 Road", "postcode": "+44 1632 960000", "city": "London"}}),
+        ),
+        customer(
+            "@SUM(1+1)",
+            serde_json::json!({"contact_preference": "print",
+                "address": {"line1": "2 Road", "postcode": "-12345", "city": "London"}}),
+        ),
+        customer("C-3", serde_json::json!({"contact_preference": "print"})),
+    ];
+    let data = dir.join("d.jsonl");
+    write_jsonl(&data, &records);
+    let out = dir.join("out");
+    let res = run_layout("welcome-letter", &data, &out, &["--print"]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let formula = |c: &str| c.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let mut seen = 0;
+    for file in ["print/job-ticket.csv", "print/print-001.mrdf.csv"] {
+        for row in csv_rows(&out.join(file)) {
+            for (column, cell) in &row {
+                assert!(!formula(cell), "{file} {column}: {cell}");
+                if cell.starts_with("'=")
+                    || cell.starts_with("'@")
+                    || cell.starts_with("'+")
+                    || cell.starts_with("'-")
+                {
+                    seen += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        seen >= 5,
+        "the ids and postcodes are there, neutralised: {seen}"
+    );
+    // What the inserter acts on is as the run made it.
+    let mrdf = csv_rows(&out.join("print/print-001.mrdf.csv"));
+    let run_id = manifest(&out)["run_id"].as_str().unwrap().to_owned();
+    for r in &mrdf {
+        assert!(r["piece_id"].starts_with(&run_id), "{r:?}");
+        assert!(r["sheets"].parse::<u32>().is_ok() && ["0", "1"].contains(&r["divert"].as_str()));
+    }
+    // The JSON ticket is not a spreadsheet file: the values stay as they are.
+    let json = std::fs::read_to_string(out.join("print/job-ticket.json")).unwrap();
+    assert!(json.contains("\"postcode\": \"+44 1632 960000\""), "{json}");
+
+    // A layout may not name an envelope so that a spreadsheet runs it.
+    let layouts = dir.join("layouts");
+    copy_tree(&root().join("layouts"), &layouts);
+    let yaml = layouts.join("welcome-letter/4/layout.yaml");
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    std::fs::write(&yaml, text.replace("{name: \"DL\"", "{name: \"=DL\"")).unwrap();
+    let res = letterpress_with_layouts(&layouts, &["layouts", "show", "welcome-letter@4"]);
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    assert!(
+        stderr(&res).contains("print.envelopes: `=DL` may not begin with ="),
+        "{}",
+        stderr(&res)
+    );
+}

@@ -28,6 +28,8 @@ mod stream;
 use std::ops::Range;
 use std::path::Path;
 
+use crate::util::text::csv_cell;
+
 use lopdf::{dictionary, Object};
 use serde_json::{Map, Value};
 
@@ -479,7 +481,11 @@ pub const MRDF_COLUMNS: [&str; 9] = [
 ];
 
 /// A print file's Mail Run Data File: one row per piece in sequence, for a
-/// file-based inserter (see `docs/print.md`).
+/// file-based inserter (see `docs/print.md`). A cell a spreadsheet would
+/// evaluate (a record id from the data that begins with `=`) gets a
+/// leading `'` ([`csv_cell`]); the cells an inserter acts on (piece id,
+/// sheets, insert codes, divert) never begin so (the layout refuses such
+/// insert codes), so they are never changed.
 fn write_mrdf(
     out: &Path,
     rel: String,
@@ -490,7 +496,7 @@ fn write_mrdf(
         let mut csv = csv::Writer::from_writer(w);
         csv.write_record(MRDF_COLUMNS)?;
         for p in pieces {
-            csv.write_record([
+            let row = [
                 p.id(run_id),
                 p.sequence.to_string(),
                 p.record_ids(),
@@ -500,7 +506,8 @@ fn write_mrdf(
                 format!("{:.1}", p.weight),
                 p.weight_class.clone(),
                 if p.divert { "1" } else { "0" }.to_string(),
-            ])?;
+            ];
+            csv.write_record(row.iter().map(|c| csv_cell(c).into_owned()))?;
         }
         csv.flush()
     })
@@ -623,7 +630,7 @@ fn write_ticket(
         let mut csv = csv::Writer::from_writer(w);
         csv.write_record(TICKET_COLUMNS)?;
         for r in rows() {
-            csv.write_record(&r)?;
+            csv.write_record(r.iter().map(|c| csv_cell(c).into_owned()))?;
         }
         csv.flush()
     };
