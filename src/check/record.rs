@@ -39,6 +39,8 @@ pub struct Job {
     pub locale: &'static Rules,
     /// Its decision on each channel of the run.
     pub route: Route,
+    /// Whether the suppression list withholds it (on every channel).
+    pub listed: bool,
     /// The form of its letter, when the layout has an `accessibility_field`.
     pub format: Option<LetterFormat>,
     /// Why the contact history took email away from it or held its
@@ -194,6 +196,7 @@ impl<'a> Checker<'a> {
         let locale = record_locale(meta, self.texts, &record);
         let said = self.history_of(&id, address.as_deref(), &record);
         let (block, held) = (said.email, said.held);
+        let listed = suppressed.is_some();
         let route = route::route(meta, &record, channels, suppressed, block, held);
         let planned = self.pieces.and_then(|p| p.get(&index));
         let sequence = planned.map(|p| p.sequence);
@@ -206,6 +209,7 @@ impl<'a> Checker<'a> {
             record,
             locale,
             route,
+            listed,
             format,
             history: block.or(held).map(|b| b.reason.clone()),
             postal: said.postal,

@@ -37,13 +37,10 @@ use output::{LogFormat, Out};
 #[command(name = "letterpress", version, about)]
 pub struct Cli {
     /// Folder holding the layouts (`<name>/<version>/layout.yaml`).
-    #[arg(
-        long,
-        global = true,
-        env = "LETTERPRESS_LAYOUTS",
-        default_value = "layouts"
-    )]
-    layouts: PathBuf,
+    /// (Default `layouts`; `verify --rerender` uses the folder the run
+    /// recorded unless this is given.)
+    #[arg(long, global = true, env = "LETTERPRESS_LAYOUTS")]
+    layouts: Option<PathBuf>,
     /// How messages on stderr are written: `text` sentences, or `json`, one
     /// object a line (`level`, `event`, `message` and the event's fields),
     /// for log collectors.
@@ -127,8 +124,10 @@ impl Command {
 
 /// The global flags every command sees.
 pub struct Context {
-    /// `--layouts`.
+    /// `--layouts` (or `LETTERPRESS_LAYOUTS`; default `layouts`).
     pub layouts: PathBuf,
+    /// Whether `--layouts` or `LETTERPRESS_LAYOUTS` was given.
+    pub layouts_given: bool,
     /// Where the command's words go.
     pub out: Out,
 }
@@ -149,7 +148,8 @@ pub fn main() -> ExitCode {
         json: cli.command.json(),
     };
     let cx = Context {
-        layouts: cli.layouts,
+        layouts_given: cli.layouts.is_some(),
+        layouts: cli.layouts.unwrap_or_else(|| PathBuf::from("layouts")),
         out,
     };
     let code = dispatch(cli.command, &cx).unwrap_or_else(|e| {

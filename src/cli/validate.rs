@@ -6,6 +6,7 @@ use letterpress::ops::validate::{validate, ValidateOptions};
 use super::args::{CheckArgs, Json, LayoutArg, Records};
 use super::run::entries;
 use super::Context;
+use letterpress::util::text::count;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -44,10 +45,18 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     for doc in &report.invalid {
         out.print(format!("invalid: {}", doc.error.as_deref().unwrap_or("")));
     }
+    let withheld = match &opts.suppress {
+        Some(list) => format!(
+            "; the suppression list {} will withhold {}",
+            list.display(),
+            count(report.suppressed, "record", "records")
+        ),
+        None => String::new(),
+    };
     out.print(format!(
-        "{}: {} records checked against {}: {} valid, {} invalid",
+        "{}: {} checked against {}: {} valid, {} invalid{withheld}",
         opts.data.display(),
-        report.records,
+        count(report.records, "record", "records"),
         report.layout,
         report.valid,
         report.invalid.len()

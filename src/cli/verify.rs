@@ -2,6 +2,7 @@
 
 use letterpress::error::{Error, EXIT_OK, EXIT_PARTIAL};
 use letterpress::ops::verify::{verify, VerifyOptions};
+use letterpress::util::text::count;
 
 use super::args::{Json, RunFolder};
 use super::Context;
@@ -17,6 +18,11 @@ pub struct Args {
     /// The seed of the choice of records to render again.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// With --rerender: the run's input file, where it is now (default: the
+    /// path the run recorded, from the folder it ran in). The layouts come
+    /// from --layouts, or the folder the run recorded.
+    #[arg(long, value_name = "FILE")]
+    input: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub json: Json,
 }
@@ -25,23 +31,28 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     let mut opts = VerifyOptions::new(args.run.path());
     opts.rerender = args.rerender;
     opts.seed = args.seed;
-    opts.layouts_dir = cx.layouts.clone();
+    opts.layouts_dir = cx.layouts_given.then(|| cx.layouts.clone());
+    opts.input = args.input;
     let report = verify(&opts)?;
     let out = &cx.out;
     for p in &report.problems {
         out.print(format!("problem: {p}"));
     }
-    let code = if report.problems.is_empty() {
-        EXIT_OK
-    } else {
-        EXIT_PARTIAL
+    for c in &report.cannot_check {
+        out.print(format!("cannot check: {c}"));
+    }
+    // A check that could not be made is not a run that was tampered with.
+    let code = match (report.problems.is_empty(), report.cannot_check.is_empty()) {
+        (false, _) => EXIT_PARTIAL,
+        (true, false) => letterpress::error::EXIT_ERROR,
+        (true, true) => EXIT_OK,
     };
     out.info(
         "verified",
         &format!(
-            "verify {}: {} files checked{}, {} records rendered again: {}",
+            "verify {}: {} checked{}, {} rendered again: {}",
             opts.run.display(),
-            report.files_checked,
+            count(report.files_checked, "file", "files"),
             match &report.purged_at {
                 Some(at) => format!(
                     " ({} purged on {at} after their retention time)",
@@ -49,11 +60,14 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
                 ),
                 None => String::new(),
             },
-            report.rerendered,
-            if code == EXIT_OK {
-                "intact".to_string()
-            } else {
-                format!("{} problems", report.problems.len())
+            count(report.rerendered, "record", "records"),
+            match code {
+                EXIT_OK => "intact".to_string(),
+                EXIT_PARTIAL => count(report.problems.len(), "problem", "problems"),
+                _ => format!(
+                    "no problem in its files, but the re-rendering could not be made ({})",
+                    report.cannot_check.join("; ")
+                ),
             }
         ),
         serde_json::json!({

@@ -178,6 +178,8 @@ mod tests {
                 household: false,
                 contacts: None,
                 address_key: None,
+                layouts: None,
+                working_dir: None,
             },
             shard: None,
             resumed: Vec::new(),

@@ -191,6 +191,13 @@ pub struct Options {
     /// (`--address-key`; the id, never the key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address_key: Option<String>,
+    /// The layouts folder, as given (`--layouts`, `LETTERPRESS_LAYOUTS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layouts: Option<String>,
+    /// The folder the run ran in: relative paths of the manifest (input,
+    /// layouts, suppression list, sequence file) are relative to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
 }
 
 /// The suppression list a run used.

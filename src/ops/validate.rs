@@ -89,6 +89,8 @@ pub struct ValidationReport {
     /// (with `contacts`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<String>,
+    /// Valid records the suppression list will withhold (with `suppress`).
+    pub suppressed: usize,
 }
 
 /// Checks every record of the data as `run` would before rendering,
@@ -156,6 +158,7 @@ pub fn validate(opts: &ValidateOptions) -> Result<ValidationReport> {
         invalid: Vec::new(),
         unmatched_suppressions: Vec::new(),
         history: Vec::new(),
+        suppressed: 0,
     };
     for raw in input.records()? {
         report.records += 1;
@@ -170,6 +173,7 @@ pub fn validate(opts: &ValidateOptions) -> Result<ValidationReport> {
                     None => report.valid += 1,
                     Some(doc) => report.invalid.push(doc),
                 }
+                report.suppressed += usize::from(job.listed);
             }
             Checked::Failed(mut docs) => report.invalid.extend(docs.drain(..1)),
         }

@@ -46,19 +46,24 @@ pub struct VerifyOptions {
     pub rerender: usize,
     /// The seed of the choice of records.
     pub seed: u64,
-    /// Where the layouts are (for `rerender`).
-    pub layouts_dir: PathBuf,
+    /// Where the layouts are (for `rerender`); `None`: the folder the run
+    /// recorded, resolved from the folder it ran in.
+    pub layouts_dir: Option<PathBuf>,
+    /// Where the run's input file is now (for `rerender`); `None`: the path
+    /// the run recorded, resolved from the folder it ran in.
+    pub input: Option<PathBuf>,
 }
 
 impl VerifyOptions {
     /// Verifies the run in `run`: files and totals only, nothing rendered
-    /// again (`rerender` 0, seed 1, layouts from `layouts`).
+    /// again (`rerender` 0, seed 1, the layouts and input the run recorded).
     pub fn new(run: impl Into<PathBuf>) -> VerifyOptions {
         VerifyOptions {
             run: run.into(),
             rerender: 0,
             seed: 1,
-            layouts_dir: PathBuf::from("layouts"),
+            layouts_dir: None,
+            input: None,
         }
     }
 }
@@ -72,6 +77,11 @@ pub struct VerifyReport {
     pub rerendered: usize,
     /// Every problem found, one line each; empty when the run is intact.
     pub problems: Vec<String>,
+    /// Checks that could not be made (the re-rendering's input or layout
+    /// is not where the run recorded it, or changed): not a problem of the
+    /// run, but not a check either.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cannot_check: Vec<String>,
     /// Files deleted by `purge` after their retention time, as its record
     /// lists them (not problems).
     pub purged: usize,
@@ -385,12 +395,16 @@ fn rerender(
     let out = std::env::temp_dir().join(format!("letterpress-verify-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let mut again = rerun_options(m, layout_ref, as_of, &out)?;
-    again.layouts_dir = opts.layouts_dir.clone();
+    again.data = opts
+        .input
+        .clone()
+        .unwrap_or_else(|| recorded(m, &m.input.path));
+    again.layouts_dir = layouts_of(opts, m);
     again.only = Some(chosen.clone());
     let again = match run(&again).and_then(|_| crate::manifest::journal::read_all(&out)) {
         Ok(docs) => docs,
         Err(e) => {
-            report.problems.push(format!("cannot re-render: {e}"));
+            report.cannot_check.push(format!("cannot re-render: {e}"));
             return Ok(());
         }
     };
@@ -407,34 +421,61 @@ fn same_inputs(
     m: &Manifest,
     report: &mut VerifyReport,
 ) -> Result<Option<(LayoutRef, Date)>> {
-    let input = PathBuf::from(&m.input.path);
+    let input = opts
+        .input
+        .clone()
+        .unwrap_or_else(|| recorded(m, &m.input.path));
     let problem = match std::fs::read(&input) {
         Ok(b) if sha256_hex(&b) == m.input.sha256 => None,
         Ok(_) => Some(format!(
-            "cannot re-render: the input file {} changed since the run (its SHA-256 differs)",
+            "the input file {} is not the one the run read (its SHA-256 differs); give the run's input with --input",
             input.display()
         )),
         Err(e) => Some(format!(
-            "cannot re-render: the input file {} cannot be read: {e}",
+            "the input file {} cannot be read ({e}); give the run's input with --input",
             input.display()
         )),
     };
     if let Some(p) = problem {
-        report.problems.push(p);
+        report.cannot_check.push(format!("cannot re-render: {p}"));
         return Ok(None);
     }
     let id = format!("{}@{}", m.layout.name, m.layout.version);
     let layout_ref: LayoutRef = id.parse().map_err(Error::Usage)?;
     let as_of = Date::parse(&m.as_of)
         .ok_or_else(|| Error::Input(format!("manifest as_of `{}` is not a date", m.as_of)))?;
-    let layout = crate::ops::run::find_layout(&opts.layouts_dir, &layout_ref, as_of)?;
-    if layout.read_files()?.digest != m.layout.digest {
-        report.problems.push(format!(
-            "cannot re-render: the files of layout {id} changed since the run (its digest differs; `letterpress layouts check` names them)"
-        ));
-        return Ok(None);
+    let layouts = layouts_of(opts, m);
+    let why = match crate::ops::run::find_layout(&layouts, &layout_ref, as_of)
+        .and_then(|l| l.read_files())
+    {
+        Ok(files) if files.digest == m.layout.digest => return Ok(Some((layout_ref, as_of))),
+        Ok(_) => format!(
+            "the files of layout {id} in {} are not the ones the run used (its digest differs; `letterpress layouts check` names them); give the layouts folder the run used with --layouts",
+            layouts.display()
+        ),
+        Err(e) => format!("{e}; give the layouts folder the run used with --layouts"),
+    };
+    report.cannot_check.push(format!("cannot re-render: {why}"));
+    Ok(None)
+}
+
+/// A path the run recorded, as it was given: relative ones from the folder
+/// the run ran in, when the manifest records it.
+fn recorded(m: &Manifest, path: &str) -> PathBuf {
+    match &m.options.working_dir {
+        Some(dir) => Path::new(dir).join(path),
+        None => PathBuf::from(path),
     }
-    Ok(Some((layout_ref, as_of)))
+}
+
+/// The layouts folder to render with: the one asked for, else the one the
+/// run recorded, else `layouts`.
+fn layouts_of(opts: &VerifyOptions, m: &Manifest) -> PathBuf {
+    match (&opts.layouts_dir, &m.options.layouts) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(dir)) => recorded(m, dir),
+        (None, None) => recorded(m, "layouts"),
+    }
 }
 
 /// A seeded choice of `n` records among those that rendered something.
@@ -472,11 +513,11 @@ fn rerun_options(m: &Manifest, layout: LayoutRef, as_of: Date, out: &Path) -> Re
     again.standards = names(&m.options.pdf_standards, "PDF standard")?;
     again.command = vec!["verify --rerender".into()];
     again.channels = Some(names(&m.options.channels, "channel")?);
-    again.suppress = m.options.suppress.as_ref().map(|s| PathBuf::from(&s.path));
+    again.suppress = m.options.suppress.as_ref().map(|s| recorded(m, &s.path));
     again.allow_draft = m.draft;
     // The same mailing order, so templates see the same piece numbers.
     again.print = m.options.print;
-    again.sequence = m.options.sequence.as_ref().map(PathBuf::from);
+    again.sequence = m.options.sequence.as_ref().map(|s| recorded(m, s));
     again.household = m.options.household;
     if m.options.doc_timeout_seconds > 0.0 {
         again.doc_timeout = std::time::Duration::from_secs_f64(m.options.doc_timeout_seconds);

@@ -73,7 +73,7 @@ fn a_run_through_the_library_writes_what_the_manifest_says() {
 
     // verify, also a library call, finds the run intact.
     let mut check = VerifyOptions::new(&out);
-    check.layouts_dir = root().join("layouts");
+    check.layouts_dir = Some(root().join("layouts"));
     check.rerender = 2;
     let verified = verify(&check).unwrap();
     assert!(verified.problems.is_empty(), "{:?}", verified.problems);

@@ -182,6 +182,24 @@ fn validate_finds_exactly_what_run_fails_before_rendering() {
             checked, ran,
             "{name}: validate and run agree record by record"
         );
+        // How many the list withholds, as the run then counts them.
+        let m = manifest(&out);
+        let withheld = m["totals"]["channels"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|c| c["suppressed"].as_u64().unwrap())
+            .max()
+            .unwrap();
+        assert_eq!(summary["suppressed"], withheld, "{name}");
+        assert_eq!(withheld, 1, "{name}");
+        args.retain(|a| *a != "--json");
+        let text = letterpress_with_layouts(&layouts, &args);
+        assert!(
+            String::from_utf8_lossy(&text.stdout).contains("dnc.txt will withhold 1 record\n"),
+            "{}",
+            describe(&text)
+        );
 
         // The file's own lines (CRLF, a quoted line break in V-05's row).
         let line_of = |reason: &str| {

@@ -151,20 +151,82 @@ fn rerendering_says_when_the_layout_or_input_changed() {
             &["verify", run.to_str().unwrap(), "--rerender", "3"],
         );
         let text = String::from_utf8_lossy(&res.stdout).into_owned();
-        assert_eq!(res.status.code(), Some(1), "{text}");
-        assert!(text.contains(want), "want {want:?} in:\n{text}");
+        // Not a tampered run (exit 1): a check that could not be made.
+        assert_eq!(res.status.code(), Some(2), "{text}");
+        assert!(
+            text.contains("cannot check: cannot re-render: ") && text.contains(want),
+            "want {want:?} in:\n{text}"
+        );
+        assert!(!text.contains("problem:"), "{text}");
     };
     let texts = layouts.join("welcome-letter/2/texts.yaml");
     let original = std::fs::read_to_string(&texts).unwrap();
     std::fs::write(&texts, original.replace("Dear {name},", "Hello {name},")).unwrap();
     approve(&layouts, "welcome-letter@2");
-    check("the files of layout welcome-letter@2 changed since the run");
+    check("the files of layout welcome-letter@2 in");
     std::fs::write(&texts, &original).unwrap();
     approve(&layouts, "welcome-letter@2");
     let mut csv = std::fs::read_to_string(&data).unwrap();
     csv.push('\n');
     std::fs::write(&data, csv).unwrap();
-    check("changed since the run (its SHA-256 differs)");
+    check("is not the one the run read (its SHA-256 differs); give the run's input with --input");
+}
+
+/// A run made with its own layouts folder and input, from another folder:
+/// verify, run from anywhere, renders again with what the run recorded, or
+/// with the input where it is now (--input).
+#[test]
+fn rerendering_finds_the_layouts_and_input_the_run_used() {
+    let dir = scratch("verify-elsewhere");
+    let layouts = dir.join("bank/layouts");
+    copy_tree(&root().join("layouts"), &layouts);
+    std::fs::copy(
+        root().join("fixtures/customers.csv"),
+        dir.join("bank/customers.csv"),
+    )
+    .unwrap();
+    // Run from the bank's folder with relative paths.
+    let res = std::process::Command::new(bin())
+        .current_dir(dir.join("bank"))
+        .env_remove("LETTERPRESS_LAYOUTS")
+        .args(["--layouts", "layouts", "run", "--layout", "welcome-letter"])
+        .args([
+            "--data",
+            "customers.csv",
+            "--out",
+            "../run",
+            "--as-of",
+            "2026-11-22",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let run = dir.join("run");
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["verify", run.to_str().unwrap(), "--rerender", "4"];
+        args.extend_from_slice(extra);
+        std::process::Command::new(bin())
+            .current_dir(&dir)
+            .env_remove("LETTERPRESS_LAYOUTS")
+            .args(&args)
+            .output()
+            .unwrap()
+    };
+    let res = verify(&[]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    assert!(String::from_utf8_lossy(&res.stderr).contains("4 records rendered again: intact"));
+    // The input moved: cannot check (exit 2), until --input says where.
+    std::fs::rename(dir.join("bank/customers.csv"), dir.join("archived.csv")).unwrap();
+    let res = verify(&[]);
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    assert!(
+        String::from_utf8_lossy(&res.stdout).contains("cannot check:"),
+        "{}",
+        describe(&res)
+    );
+    let archived = dir.join("archived.csv");
+    let res = verify(&["--input", archived.to_str().unwrap()]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
 }
 
 #[test]

@@ -424,6 +424,10 @@ fn prepare(opts: &RunOptions, previous: Option<&RunState>) -> Result<Prepared> {
                 .as_ref()
                 .and(opts.address_key.as_ref())
                 .map(|k| k.id().to_owned()),
+            layouts: Some(opts.layouts_dir.display().to_string()),
+            working_dir: std::env::current_dir()
+                .ok()
+                .map(|d| d.display().to_string()),
         },
         shard: opts.shard,
         resumed: Vec::new(),
