@@ -6,6 +6,7 @@ use letterpress::error::{Error, EXIT_OK};
 use letterpress::model::layout::LayoutRef;
 use letterpress::ops::diff::{diff, DiffOptions};
 use letterpress::util::fs::write_atomic;
+use letterpress::util::text::count;
 
 use super::args::{AsOf, Json, Records};
 use super::Context;
@@ -38,8 +39,16 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     }
     let out = &cx.out;
     out.print(format!(
-        "{} -> {}: {} records, {} letters change",
-        report.old, report.new, report.records, report.changed
+        "{} -> {}: {}, {} {}",
+        report.old,
+        report.new,
+        count(report.records, "record", "records"),
+        count(report.changed, "letter", "letters"),
+        if report.changed == 1 {
+            "changes"
+        } else {
+            "change"
+        }
     ));
     for (line, n) in report.disappearing.iter().take(10) {
         out.print(format!("  - in {n:>5} letters: {line}"));

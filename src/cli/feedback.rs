@@ -111,7 +111,10 @@ pub fn execute(command: Command, cx: &Context) -> Result<i32, Error> {
             let removed = letterpress::ops::feedback::purge(&contacts, date)?;
             out.info(
                 "purged",
-                &format!("feedback purge: {removed} events before {date} deleted"),
+                &format!(
+                    "feedback purge: {} before {date} deleted",
+                    count(removed, "event", "events")
+                ),
                 serde_json::json!({"removed": removed}),
             );
             Ok(out.summary(EXIT_OK, &serde_json::json!({"removed": removed})))

@@ -6,6 +6,7 @@ use letterpress::error::{Error, EXIT_OK, EXIT_PARTIAL};
 use letterpress::model::layout::{FieldSpec, FieldType, LayoutRef};
 use letterpress::ops::layouts::{self, Listing, Shown};
 use letterpress::util::clock::Date;
+use letterpress::util::text::count;
 
 use super::args::{parse_date, AsOf, Json};
 use super::output::Out;
@@ -80,11 +81,11 @@ pub fn execute(command: Command, cx: &Context) -> Result<i32, Error> {
             let day = date.unwrap_or_else(Date::today_utc);
             let (a, file) = layouts::approve(&cx.layouts, &layout, &by, note.as_deref(), day)?;
             println!(
-                "{layout}: approved by {} on {}; digest {}; {} files recorded in {}",
+                "{layout}: approved by {} on {}; digest {}; {} recorded in {}",
                 a.approved_by,
                 a.approved_on,
                 a.digest,
-                a.files.len(),
+                count(a.files.len(), "file", "files"),
                 file.display()
             );
             Ok(EXIT_OK)

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use letterpress::error::{Error, EXIT_OK, EXIT_PARTIAL};
 use letterpress::ops::merge::merge;
+use letterpress::util::text::count;
 
 use super::args::Json;
 use super::Context;
@@ -42,10 +43,10 @@ pub fn execute(command: Command, cx: &Context) -> Result<i32, Error> {
     cx.out.info(
         "merged",
         &format!(
-            "merged {} shards: {} records, {} documents ({} rendered, {} failed, {} suppressed, {} routed elsewhere{}); manifest {}",
-            merged.shards,
-            t.records,
-            t.documents,
+            "merged {}: {}, {} ({} rendered, {} failed, {} suppressed, {} routed elsewhere{}); manifest {}",
+            count(merged.shards, "shard", "shards"),
+            count(t.records, "record", "records"),
+            count(t.documents, "document", "documents"),
             t.rendered,
             t.failed,
             t.suppressed,

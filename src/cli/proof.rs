@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use letterpress::error::{Error, EXIT_OK};
 use letterpress::model::layout::LayoutRef;
 use letterpress::ops::proof::{proof, ProofOptions};
+use letterpress::util::text::count;
 
 use super::args::{AsOf, Json, Records};
 use super::Context;
@@ -52,13 +53,13 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     out.info(
         "proofed",
         &format!(
-            "proof of {}: {} records read, {} not proofed, {} picked; {} ({} pages){}",
+            "proof of {}: {} read, {} not proofed, {} picked; {} ({}){}",
             report.layout,
-            report.records,
+            count(report.records, "record", "records"),
             report.invalid,
             report.picks.len(),
             report.pdf.display(),
-            report.pages,
+            count(report.pages, "page", "pages"),
             [&report.html, &report.web]
                 .iter()
                 .filter_map(|h| h.as_ref())

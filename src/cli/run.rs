@@ -9,6 +9,7 @@ use letterpress::manifest::report::REPORT_FILE;
 use letterpress::model::manifest::Shard;
 use letterpress::model::vocab::Standard;
 use letterpress::ops::run::{self, Observer, RunOptions, RunReport};
+use letterpress::util::text::count;
 
 use super::args::{
     named, on_signals, parse_seconds, CheckArgs, Json, LayoutArg, LockLease, Records,
@@ -163,8 +164,8 @@ fn tell_before(report: &RunReport, opts: &RunOptions, out: &Out) {
         out.info(
             "resumed",
             &format!(
-                "resumed: kept {} records done before{}",
-                r.kept_records,
+                "resumed: kept {} done before{}",
+                count(r.kept_records, "record", "records"),
                 r.cut.as_ref().map_or(String::new(), |c| format!(
                     " (the journal was cut where {c})"
                 ))
@@ -223,12 +224,12 @@ fn tell_finished(report: &RunReport, report_path: &Path, out: &Out) {
     out.info(
         "finished",
         &format!(
-            "{}@{}: {} records; {}; {} pages, {:.1} MB{rate}; manifest {}, report {}",
+            "{}@{}: {}; {}; {}, {:.1} MB{rate}; manifest {}, report {}",
             m.layout.name,
             m.layout.version,
-            t.records,
+            count(t.records, "record", "records"),
             per_channel.join("; "),
-            t.pages,
+            count(t.pages, "page", "pages"),
             t.bytes as f64 / 1e6,
             report.manifest_path.display(),
             report_path.display()
@@ -255,8 +256,8 @@ fn tell_problems(report: &RunReport, out: &Out) {
             "warning",
             "more_failures",
             &format!(
-                "... and {} more failures (see report.html or documents.jsonl)",
-                t.failed - 10
+                "... and {} more (see report.html or documents.jsonl)",
+                count(t.failed - 10, "failure", "failures")
             ),
             serde_json::json!({"failed": t.failed}),
         );
@@ -280,5 +281,5 @@ fn tell_problems(report: &RunReport, out: &Out) {
 
 /// `1 entry`, `3 entries`.
 pub fn entries(n: usize) -> String {
-    format!("{n} {}", if n == 1 { "entry" } else { "entries" })
+    count(n, "entry", "entries")
 }

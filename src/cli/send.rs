@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use letterpress::error::{Error, EXIT_OK, EXIT_PARTIAL};
 use letterpress::ops::send::{send, SendOptions};
+use letterpress::util::text::count;
 
 use super::args::{on_signals, parse_rate, ContactsDb, Json, LockLease, RunFolder};
 use super::Context;
@@ -70,9 +71,9 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     out.info(
         "sent",
         &format!(
-            "send {}: {} emails: {} accepted now, {} accepted before, {} failed{}",
+            "send {}: {}: {} accepted now, {} accepted before, {} failed{}",
             opts.run.display(),
-            report.messages,
+            count(report.messages, "email", "emails"),
             report.accepted,
             report.already_accepted,
             report.failed,

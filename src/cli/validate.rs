@@ -2,11 +2,11 @@
 
 use letterpress::error::{Error, EXIT_OK, EXIT_PARTIAL};
 use letterpress::ops::validate::{validate, ValidateOptions};
+use letterpress::util::text::count;
 
 use super::args::{CheckArgs, Json, LayoutArg, Records};
 use super::run::entries;
 use super::Context;
-use letterpress::util::text::count;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -43,7 +43,7 @@ impl AddressKey {
         };
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
         let digits = text.trim();
-        if digits.len() < MIN_DIGITS || digits.len() % 2 == 1 {
+        if digits.len() < MIN_DIGITS || !digits.len().is_multiple_of(2) {
             return Err(bad(format!(
                 "it holds {} characters; a key is at least {MIN_DIGITS} hexadecimal digits",
                 digits.len()

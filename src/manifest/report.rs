@@ -176,6 +176,24 @@ pub fn write(
 }
 
 use crate::util::html::{escape_html as esc, page};
+use crate::util::text::count;
+
+/// A reason as HTML: escaped, with what it quotes between backticks (a
+/// field's name, a value) set as code, as the terminal shows it quoted.
+fn reason(text: &str) -> String {
+    let parts: Vec<&str> = text.split('`').collect();
+    if parts.len().is_multiple_of(2) {
+        return esc(text); // an odd backtick: shown as it is
+    }
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| match i % 2 {
+            0 => esc(p),
+            _ => format!("<code>{}</code>", esc(p)),
+        })
+        .collect()
+}
 
 /// The report page: a section per question a reader has (did it work,
 /// which version, how many, what failed and why, what was withheld, how
@@ -353,8 +371,9 @@ fn failures_section(h: &mut String, m: &Manifest, s: &Summary) {
     let failed_records: usize = s.failures.values().map(|f| f.records).sum();
     let _ = writeln!(
         h,
-        "<h2>Failures: {} documents of {failed_records} records</h2>",
-        t.failed
+        "<h2>Failures: {} of {}</h2>",
+        count(t.failed, "document", "documents"),
+        count(failed_records, "record", "records")
     );
     if s.failures.is_empty() {
         h.push_str("<p>None.</p>\n");
@@ -371,7 +390,7 @@ fn failures_section(h: &mut String, m: &Manifest, s: &Summary) {
                 h,
                 "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
                 f.records,
-                esc(why),
+                reason(why),
                 shown.join(", ")
             );
         }
@@ -388,14 +407,18 @@ fn print_section(h: &mut String, m: &Manifest) {
     let sheets: usize = p.files.iter().map(|f| f.sheets).sum();
     let _ = writeln!(
         h,
-        "<h2>Print</h2>\n<p>{pieces} mail pieces, {sheets} sheets in {} print file(s), in mailing order; the job ticket is <code>print/job-ticket.csv</code>.</p>",
-        p.files.len()
+        "<h2>Print</h2>\n<p>{}, {} in {}, in mailing order; the job ticket is <code>print/job-ticket.csv</code>.</p>",
+        count(pieces, "mail piece", "mail pieces"),
+        count(sheets, "sheet", "sheets"),
+        count(p.files.len(), "print file", "print files")
     );
     if let Some(hh) = &p.household {
         let _ = writeln!(
             h,
-            "<p>Householding: {} letters in {} pieces, {} piece(s) and their postage saved.</p>",
-            hh.letters, hh.pieces, hh.saved
+            "<p>Householding: {} in {}, {} and their postage saved.</p>",
+            count(hh.letters, "letter", "letters"),
+            count(hh.pieces, "piece", "pieces"),
+            count(hh.saved, "piece", "pieces")
         );
     }
 }
@@ -562,11 +585,16 @@ fn reason_table(h: &mut String, heading: &str, reasons: &BTreeMap<String, usize>
     let total: usize = reasons.values().sum();
     let _ = writeln!(
         h,
-        "<h2>{}: {total} documents</h2>\n<table>\n<thead><tr><th class=\"n\">Documents</th><th>Why</th></tr></thead>\n<tbody>",
-        esc(heading)
+        "<h2>{}: {}</h2>\n<table>\n<thead><tr><th class=\"n\">Documents</th><th>Why</th></tr></thead>\n<tbody>",
+        esc(heading),
+        count(total, "document", "documents")
     );
     for (why, n) in reasons {
-        let _ = writeln!(h, "<tr><td class=\"n\">{n}</td><td>{}</td></tr>", esc(why));
+        let _ = writeln!(
+            h,
+            "<tr><td class=\"n\">{n}</td><td>{}</td></tr>",
+            reason(why)
+        );
     }
     h.push_str("</tbody>\n</table>\n");
 }
@@ -614,7 +642,10 @@ fn throughput(samples: &[Sample]) -> String {
         let (n, secs) = samples
             .last()
             .map_or((0, 0.0), |s| (s.documents, s.seconds));
-        return format!("<p>{n} documents in {secs:.1} s: too short a run to chart.</p>\n");
+        return format!(
+            "<p>{} in {secs:.1} s: too short a run to chart.</p>\n",
+            count(n, "document", "documents")
+        );
     }
     let rates: Vec<(f64, f64)> = samples
         .windows(2)

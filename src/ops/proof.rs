@@ -604,8 +604,9 @@ fn extremes(all: &[Measured], reasons: &mut Reasons) {
         add(
             m,
             format!(
-                "shortest letter ({} page(s), {} characters)",
-                m.pages, m.chars
+                "shortest letter ({}, {})",
+                count(m.pages, "page", "pages"),
+                count(m.chars, "character", "characters")
             ),
         );
     }
@@ -613,8 +614,9 @@ fn extremes(all: &[Measured], reasons: &mut Reasons) {
         add(
             m,
             format!(
-                "longest letter ({} page(s), {} characters)",
-                m.pages, m.chars
+                "longest letter ({}, {})",
+                count(m.pages, "page", "pages"),
+                count(m.chars, "character", "characters")
             ),
         );
     }
@@ -762,6 +764,7 @@ fn cover(
 }
 
 use crate::util::html::{escape_html as esc, page};
+use crate::util::text::count;
 
 /// The HTML proof of the picked records' emails: each shown as it renders
 /// (in a sandboxed frame), with recipient, subject and text part.

@@ -536,3 +536,37 @@ fn tickets_and_inserter_files_open_in_a_spreadsheet_without_running_formulas() {
         stderr(&res)
     );
 }
+
+#[test]
+fn messages_and_the_report_count_in_words_and_agree_on_time() {
+    let dir = scratch("edges-words");
+    let mut bad = customer("C-2", serde_json::json!({"contact_preference": "print"}));
+    bad["last_name"] = "".into();
+    let records = vec![
+        customer("C-1", serde_json::json!({"contact_preference": "print"})),
+        bad,
+    ];
+    let data = dir.join("d.jsonl");
+    write_jsonl(&data, &records);
+    let out = dir.join("out");
+    let res = run_layout("welcome-letter", &data, &out, &["--channels", "pdf"]);
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    let said = stderr(&res);
+    let summary = said.lines().find(|l| l.contains("manifest ")).unwrap();
+    assert!(summary.contains(": 2 records; ") && summary.contains("; 1 page, "), "{summary}");
+    let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(report.contains("Failures: 1 document of 1 record"), "{report}");
+    assert!(report.contains("<code>last_name</code>"), "{report}");
+    assert!(!report.contains('`'), "no Markdown backticks in the report");
+    // The summary's time and rate are the report's.
+    let seconds = summary.split(" in ").nth(1).unwrap().split(" s (").next().unwrap();
+    assert!(
+        report.contains(&format!("2 documents in {seconds} s")),
+        "{seconds} s in {summary} and the report:\n{report}"
+    );
+    // verify counts its problems in words too.
+    std::fs::write(out.join("pdf/C-1.pdf"), b"not a letter").unwrap();
+    let res = letterpress(&["verify", out.to_str().unwrap()]);
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    assert!(stderr(&res).contains(": 1 problem\n"), "{}", stderr(&res));
+}

@@ -287,7 +287,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         )?),
         false => None,
     };
-    let samples = render(opts, &prepared, pieces.as_ref(), &mut opened)?;
+    let samples = render(opts, &prepared, pieces.as_ref(), &mut opened, started)?;
     finish(opts, &folder, prepared, opened, pieces, samples, started)
 }
 
@@ -675,6 +675,7 @@ fn render(
     prepared: &Prepared,
     pieces: Option<&Pieces>,
     opened: &mut Opened,
+    started: Instant,
 ) -> Result<Vec<Sample>> {
     let pick = Pick {
         only: opts.only.as_ref(),
@@ -693,7 +694,8 @@ fn render(
         total,
         kept,
         samples: Vec::new(),
-        start: Instant::now(),
+        // The run's start: the report's times are the summary line's.
+        start: started,
         last_sample: None,
     };
     // Every record is read and checked in order (so duplicate ids and file
@@ -812,6 +814,13 @@ fn finish(
     let json = manifest.seal();
     write_atomic(&manifest_path, &json, true).map_err(|e| Error::io(&manifest_path, e))?;
     let links = if opts.shard.is_some() { "../" } else { "" };
+    // The report ends where the run does, so its time and rate are the
+    // ones the summary line gives.
+    let seconds = started.elapsed().as_secs_f64();
+    let mut samples = samples;
+    if let Some(last) = samples.last().copied() {
+        samples.push(Sample { seconds, ..last });
+    }
     crate::manifest::report::write(folder, &manifest, &samples, links)?;
     let state_path = folder.join(STATE_FILE);
     std::fs::remove_file(&state_path).map_err(|e| Error::io(&state_path, e))?;
@@ -823,7 +832,7 @@ fn finish(
         failures: tally.failures,
         resumed: resumed.map(|(r, _)| r),
         already_finished: false,
-        seconds: started.elapsed().as_secs_f64(),
+        seconds,
         warnings: prepared.warnings,
         lock_taken_over,
     })

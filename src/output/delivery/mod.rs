@@ -205,7 +205,10 @@ pub fn deliver(
                 return fail(
                     attempt,
                     (
-                        format!("{why} (temporary, but still failing after {attempt} attempts)"),
+                        format!(
+                            "{why} (temporary, but still failing after {})",
+                            crate::util::text::count(attempt as usize, "attempt", "attempts")
+                        ),
                         code,
                     ),
                 );

@@ -28,8 +28,6 @@ mod stream;
 use std::ops::Range;
 use std::path::Path;
 
-use crate::util::text::csv_cell;
-
 use lopdf::{dictionary, Object};
 use serde_json::{Map, Value};
 
@@ -37,6 +35,7 @@ use crate::model::file::FileEntry;
 use crate::model::print::{
     Code, Householded, ImbSettings, Insert, Omr, Piece, Plex, PrintFile, PrintOutput, PrintSettings,
 };
+use crate::util::text::csv_cell;
 use stream::{PdfStream, PieceMarks, Source, Take};
 
 impl ImbSettings {
