@@ -662,3 +662,64 @@ fn statement_version_3_draws_the_same_pages_as_version_2() {
         v2.len()
     );
 }
+
+/// poppler reads every sample letter without a message: plain, PDF/A-2b
+/// and PDF/UA-1 (it took an explicit `/Suspects false` for a wrong type
+/// and printed "Syntax Error" for every letter), and the catalog still
+/// marks the letter as tagged.
+#[test]
+fn poppler_reads_every_letter_without_a_syntax_error() {
+    let cases = [
+        ("welcome-letter@4", "fixtures/customers.csv", AS_OF),
+        (
+            "annual-statement@3",
+            "fixtures/statements.jsonl",
+            "2026-12-04",
+        ),
+        ("payment-reminder@4", "fixtures/reminders.csv", AS_OF),
+    ];
+    for (layout, data, as_of) in cases {
+        for standard in [None, Some("a-2b"), Some("ua-1")] {
+            let name = format!(
+                "poppler-{}-{}",
+                layout.replace('@', "-"),
+                standard.unwrap_or("plain")
+            );
+            let mut extra = vec!["--as-of", as_of, "--channels", "pdf"];
+            if let Some(s) = standard {
+                extra.extend(["--pdf-standard", s]);
+            }
+            let out = render_ok(layout, data, &name, &extra);
+            let pdfs: Vec<_> = std::fs::read_dir(out.join("pdf"))
+                .unwrap()
+                .take(5)
+                .collect();
+            assert!(!pdfs.is_empty());
+            for entry in pdfs {
+                let pdf = entry.unwrap().path();
+                let info = Command::new("pdfinfo").arg(&pdf).output().unwrap();
+                let text = Command::new("pdftotext")
+                    .arg(&pdf)
+                    .arg("/dev/null")
+                    .output()
+                    .unwrap();
+                for (tool, res) in [("pdfinfo", info), ("pdftotext", text)] {
+                    let err = String::from_utf8_lossy(&res.stderr);
+                    assert!(
+                        res.status.success() && err.is_empty(),
+                        "{tool} {}: {err}",
+                        pdf.display()
+                    );
+                }
+                let json = Command::new("qpdf")
+                    .args(["--json", "--json-key=qpdf"])
+                    .arg(&pdf)
+                    .output()
+                    .unwrap();
+                let json = String::from_utf8_lossy(&json.stdout);
+                assert!(json.contains("\"/Marked\": true"), "{}", pdf.display());
+                assert!(!json.contains("/Suspects"), "{}", pdf.display());
+            }
+        }
+    }
+}

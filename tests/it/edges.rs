@@ -553,13 +553,25 @@ fn messages_and_the_report_count_in_words_and_agree_on_time() {
     assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
     let said = stderr(&res);
     let summary = said.lines().find(|l| l.contains("manifest ")).unwrap();
-    assert!(summary.contains(": 2 records; ") && summary.contains("; 1 page, "), "{summary}");
+    assert!(
+        summary.contains(": 2 records; ") && summary.contains("; 1 page, "),
+        "{summary}"
+    );
     let report = std::fs::read_to_string(out.join("report.html")).unwrap();
-    assert!(report.contains("Failures: 1 document of 1 record"), "{report}");
+    assert!(
+        report.contains("Failures: 1 document of 1 record"),
+        "{report}"
+    );
     assert!(report.contains("<code>last_name</code>"), "{report}");
     assert!(!report.contains('`'), "no Markdown backticks in the report");
     // The summary's time and rate are the report's.
-    let seconds = summary.split(" in ").nth(1).unwrap().split(" s (").next().unwrap();
+    let seconds = summary
+        .split(" in ")
+        .nth(1)
+        .unwrap()
+        .split(" s (")
+        .next()
+        .unwrap();
     assert!(
         report.contains(&format!("2 documents in {seconds} s")),
         "{seconds} s in {summary} and the report:\n{report}"

@@ -973,14 +973,12 @@ fn engine_values(ctx: &Context) -> Result<(&'static Rules, &str), RenderError> {
 }
 
 fn param<'a>(h: &'a Helper, i: usize, name: &str) -> Result<&'a Value, RenderError> {
-    let p = h
-        .param(i)
-        .ok_or_else(|| {
-            err(format!(
-                "{name} needs {}",
-                crate::util::text::count(i + 1, "argument", "arguments")
-            ))
-        })?;
+    let p = h.param(i).ok_or_else(|| {
+        err(format!(
+            "{name} needs {}",
+            crate::util::text::count(i + 1, "argument", "arguments")
+        ))
+    })?;
     if p.is_value_missing() {
         let path = p.relative_path().map_or("?", |s| s.as_str());
         return Err(err(format!("{name}: `{path}` is missing in the record")));

@@ -248,12 +248,10 @@ impl ChunkContainer {
                 catalog.pair(Name(b"StructTreeRoot"), remapper[&st.0]);
                 let mut mark_info = catalog.mark_info();
                 mark_info.marked(true);
-                if sc.serialize_settings().pdf_version() >= PdfVersion::Pdf16
-                    && sc.serialize_settings().pdf_version() < PdfVersion::Pdf20
-                {
-                    // We always set suspects to false because it's required by PDF/UA.
-                    mark_info.suspects(false);
-                }
+                // letterpress: no `/Suspects false`. Absent means false
+                // (ISO 32000-1, table 321), which is what PDF/UA asks, and
+                // poppler reports an explicit false as "Syntax Error:
+                // Suspects object is wrong type (boolean)" on every read.
                 mark_info.finish();
             }
 
