@@ -723,3 +723,109 @@ fn poppler_reads_every_letter_without_a_syntax_error() {
         }
     }
 }
+
+/// The text of the envelope window of a letter's first page (DIN 5008
+/// form B: 20 mm from the left, 45 mm from the top, 85 × 45 mm), a line
+/// each, empty lines left out.
+fn window_lines(pdf: &Path) -> Vec<String> {
+    let out = Command::new("pdftotext")
+        .args([
+            "-x", "57", "-y", "128", "-W", "241", "-H", "128", "-r", "72", "-f", "1", "-l", "1",
+        ])
+        .arg(pdf)
+        .arg("-")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// For each row of a large-print statement's table on `page` after the
+/// first, the room in points between the last line of the row above and
+/// the row's first line (word boxes by pdftotext -bbox; rows start with a
+/// date).
+fn row_gaps(pdf: &Path, page: u32) -> Vec<f64> {
+    let p = page.to_string();
+    let out = Command::new("pdftotext")
+        .args(["-bbox", "-f", &p, "-l", &p])
+        .arg(pdf)
+        .arg("-")
+        .output()
+        .unwrap();
+    let html = String::from_utf8_lossy(&out.stdout).into_owned();
+    // Lines of the left column: top, bottom, text.
+    let mut lines: std::collections::BTreeMap<i64, (f64, f64, String)> = Default::default();
+    for word in html.split("<word ").skip(1) {
+        let attr = |name: &str| -> f64 {
+            let at = word.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+            word[at..].split('"').next().unwrap().parse().unwrap()
+        };
+        let text = word.split('>').nth(1).unwrap().split('<').next().unwrap();
+        if attr("xMin") < 200.0 {
+            let e = lines
+                .entry((attr("yMin") * 10.0).round() as i64)
+                .or_insert((attr("yMin"), attr("yMax"), String::new()));
+            e.2.push_str(text);
+            e.2.push(' ');
+        }
+    }
+    let lines: Vec<&(f64, f64, String)> = lines.values().collect();
+    let months = [
+        "Jan ", "Feb ", "Mar ", "Apr ", "May ", "Jun ", "Jul ", "Aug ", "Sep ", "Oct ", "Nov ",
+        "Dec ",
+    ];
+    let starts_row = |t: &str| {
+        t.len() > 3 && t.as_bytes()[0].is_ascii_digit() && months.iter().any(|m| t.contains(m))
+    };
+    (1..lines.len())
+        .filter(|&i| starts_row(&lines[i].2) && !starts_row(&lines[i - 1].2))
+        .map(|i| lines[i].0 - lines[i - 1].1)
+        .collect()
+}
+
+/// Version 4 of the statement writes the address as the destination
+/// country does (in the UK the post town and the postcode each on a line)
+/// and gives the rows of its large-print table room around their text;
+/// version 3 put "SW19 4HE London" on one line and let the rows touch.
+#[test]
+fn the_statement_addresses_by_country_and_its_large_print_rows_have_room() {
+    let v4 = render_ok(
+        "annual-statement@4",
+        "fixtures/statements.jsonl",
+        "statement-v4",
+        &["--as-of", "2026-12-06", "--channels", "pdf"],
+    );
+    let v3 = render_ok(
+        "annual-statement@3",
+        "fixtures/statements.jsonl",
+        "statement-v3",
+        &["--as-of", "2026-12-06", "--channels", "pdf"],
+    );
+    let uk = ["Mr James Whitfield", "14 Elm Grove", "LONDON", "SW19 4HE"];
+    let lines = window_lines(&v4.join("pdf/C-01001.pdf"));
+    assert_eq!(lines[1..], uk, "{lines:?}");
+    let old = window_lines(&v3.join("pdf/C-01001.pdf"));
+    assert_ne!(old[1..], uk, "version 3 wrote it otherwise: {old:?}");
+    // The same rules as the welcome letter's, for every statement.
+    let welcome = render_ok(
+        "welcome-letter@4",
+        "fixtures/customers.csv",
+        "statement-v4-welcome",
+        &["--as-of", AS_OF, "--channels", "pdf"],
+    );
+    let w = window_lines(&welcome.join("pdf/C-01001.pdf"));
+    assert_eq!(w[1..], uk, "{w:?}");
+    // Large print: at least 5 pt between the text of two rows (the inset
+    // above and below); version 3's word boxes overlapped.
+    for id in ["C-01043", "C-01239"] {
+        let gaps = row_gaps(&v4.join(format!("pdf/{id}.pdf")), 2);
+        assert!(gaps.len() >= 5, "{id}: {gaps:?}");
+        assert!(gaps.iter().all(|g| *g >= 5.0), "{id}: {gaps:?}");
+        let old = row_gaps(&v3.join(format!("pdf/{id}.pdf")), 2);
+        assert!(old.iter().any(|g| *g < 1.0), "{id} in version 3: {old:?}");
+    }
+}
