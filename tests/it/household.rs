@@ -192,7 +192,7 @@ fn a_household_gets_one_piece_and_no_customer_shares_an_envelope_without_consent
     // piece has both letters.
     let report = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(report.contains(&format!(
-        "Householding: {letters} letters in {} pieces, 2 piece(s)",
+        "Householding: {letters} letters in {} pieces, 2 pieces and their postage saved",
         letters - 2
     )));
     let v = letterpress(&["verify", out.to_str().unwrap()]);

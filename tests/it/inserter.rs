@@ -144,7 +144,10 @@ fn a_layout_with_a_bad_insert_or_weight_table_is_refused() {
     let err =
         String::from_utf8_lossy(&res.stderr).to_string() + &String::from_utf8_lossy(&res.stdout);
     assert_ne!(res.status.code(), Some(0), "{err}");
-    assert!(err.contains("code `O|DL` must be letters, digits"), "{err}");
+    assert!(
+        err.contains("code `O|DL` must start with a letter or digit and hold only letters, digits"),
+        "{err}"
+    );
     assert!(err.contains("field `overdraft` is not declared"), "{err}");
     assert!(
         err.contains("print.weight_classes: list the classes lightest first"),
