@@ -271,6 +271,26 @@ pub fn approve_on(layouts: &Path, id: &str, date: &str) {
     );
 }
 
+/// A copy of the repository's layouts in `dir/layouts` with each `(from,
+/// to)` of `edits` replaced once in the file `rel` of a version (e.g.
+/// `annual-statement/1/layout.yaml`), which must hold it; the version is
+/// approved again. Returns the layouts folder.
+pub fn layouts_edited(dir: &Path, rel: &str, edits: &[(&str, &str)]) -> PathBuf {
+    let layouts = dir.join("layouts");
+    copy_tree(&root().join("layouts"), &layouts);
+    let path = layouts.join(rel);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "{rel} holds {from:?}");
+        text = text.replacen(from, to, 1);
+    }
+    std::fs::write(&path, text).unwrap();
+    let mut parts = rel.split('/');
+    let (name, version) = (parts.next().unwrap(), parts.next().unwrap());
+    approve(&layouts, &format!("{name}@{version}"));
+    layouts
+}
+
 /// The rows of a CSV file with a header, each as header → value.
 pub fn csv_rows(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
     let mut rdr = csv::Reader::from_path(path).unwrap();

@@ -523,11 +523,11 @@ fn tickets_and_inserter_files_open_in_a_spreadsheet_without_running_formulas() {
     assert!(json.contains("\"postcode\": \"+44 1632 960000\""), "{json}");
 
     // A layout may not name an envelope so that a spreadsheet runs it.
-    let layouts = dir.join("layouts");
-    copy_tree(&root().join("layouts"), &layouts);
-    let yaml = layouts.join("welcome-letter/4/layout.yaml");
-    let text = std::fs::read_to_string(&yaml).unwrap();
-    std::fs::write(&yaml, text.replace("{name: \"DL\"", "{name: \"=DL\"")).unwrap();
+    let layouts = layouts_edited(
+        &dir,
+        "welcome-letter/4/layout.yaml",
+        &[("{name: \"DL\"", "{name: \"=DL\"")],
+    );
     let res = letterpress_with_layouts(&layouts, &["layouts", "show", "welcome-letter@4"]);
     assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
     assert!(

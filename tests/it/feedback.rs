@@ -105,6 +105,13 @@ fn import_json(db: &str, file: &Path) -> std::process::Output {
     feedback(&["import", "--contacts", db, "--json", file.to_str().unwrap()])
 }
 
+/// The summary of `feedback import --json` of one file, which exits `code`.
+fn imported(db: &str, file: &Path, code: i32) -> serde_json::Value {
+    let res = import_json(db, file);
+    assert_eq!(res.status.code(), Some(code), "{}", describe(&res));
+    serde_json::from_slice(&res.stdout).unwrap()
+}
+
 fn events(db: &Path, sql: &str) -> i64 {
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
@@ -787,9 +794,7 @@ fn feedback_matches_only_what_is_ours_and_complaints_cover_the_whole_mailbox() {
         &report,
         "f1",
     );
-    let res = import_json(db_arg, &report);
-    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
-    let summary: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    let summary = imported(db_arg, &report, 1);
     assert_eq!(summary["recorded"], 0, "{summary}");
     assert!(
         summary["unmatched"][0]
@@ -842,9 +847,7 @@ fn feedback_matches_only_what_is_ours_and_complaints_cover_the_whole_mailbox() {
     // said so.
     let csv = dir.join("by-address.csv");
     std::fs::write(&csv, "email,event,time,reason\nsolo@example.com,soft_bounce,2026-12-01T11:00:00Z,451 4.2.2 mailbox full\n").unwrap();
-    let res = import_json(db_arg, &csv);
-    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
-    let summary: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    let summary = imported(db_arg, &csv, 0);
     assert_eq!(summary["recorded"], 1);
     assert!(
         summary["by_address"][0]
@@ -949,9 +952,7 @@ fn a_cut_mbox_message_a_newer_database_and_terminal_escapes_are_refused() {
     }
     let cut = dir.join("bounces.mbox");
     std::fs::write(&cut, &mbox[..mbox.len() - 300]).unwrap();
-    let res = import_json(db_arg, &cut);
-    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
-    let summary: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    let summary = imported(db_arg, &cut, 1);
     assert_eq!(summary["recorded"], 1, "{summary}");
     assert!(
         summary["unusable"][0]

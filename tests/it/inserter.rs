@@ -348,16 +348,11 @@ fn a_scan_with_a_sheet_missing_is_a_damaged_piece_and_is_reprinted() {
 
 /// A statement run split into print files of at most 6 sheets.
 fn small_files_run(dir: &Path) -> (PathBuf, Vec<String>) {
-    let layouts = dir.join("layouts");
-    copy_tree(&root().join("layouts"), &layouts);
-    let yaml = layouts.join("annual-statement/1/layout.yaml");
-    let text = std::fs::read_to_string(&yaml).unwrap();
-    std::fs::write(
-        &yaml,
-        text.replace("max_sheets_per_file: 1000", "max_sheets_per_file: 6"),
-    )
-    .unwrap();
-    approve(&layouts, "annual-statement@1");
+    let layouts = layouts_edited(
+        dir,
+        "annual-statement/1/layout.yaml",
+        &[("max_sheets_per_file: 1000", "max_sheets_per_file: 6")],
+    );
     let out = dir.join("run");
     let data = root().join("fixtures/statements.jsonl");
     let res = run_layout_with(&layouts, "annual-statement", &data, &out, &["--print"]);

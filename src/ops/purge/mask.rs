@@ -123,28 +123,43 @@ fn journal(run: &Path, renames: &mut Renames) -> Result<crate::model::manifest::
 
 /// The delivery journal without addresses or quoted values, chained anew.
 fn delivery(run: &Path, run_id: &str, record: &mut Purged, renames: &mut Renames) -> Result<()> {
-    let path = run.join(JOURNAL_FILE);
-    let Ok(bytes) = std::fs::read(&path) else {
-        return Ok(());
-    };
     let origin = jsonl::origin(JOURNAL_FILE, run_id);
-    let entries: Vec<JournalEntry> = jsonl::read_chained(&path, &origin)?;
-    let name = temp_name(JOURNAL_FILE);
-    let file =
-        crate::util::fs::create_inside(run, &name).map_err(|e| Error::io(run.join(&name), e))?;
-    let mut out = jsonl::Chained::new(file, &origin);
-    for mut e in entries {
+    let entries: Vec<JournalEntry> = jsonl::read_chained(&run.join(JOURNAL_FILE), &origin)?;
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let masked = entries.into_iter().map(|mut e| {
         e.to = String::new();
         e.reply = redact(&e.reply);
-        out.push(&e)
-            .map_err(|err| Error::io(run.join(&name), err))?;
+        e
+    });
+    rechain(run, JOURNAL_FILE, &origin, masked, record, renames)
+}
+
+/// Writes `values` as the chained log `rel` anew, under its temporary
+/// name, recording the log's hash before and the rename.
+fn rechain<T: serde::Serialize>(
+    run: &Path,
+    rel: &str,
+    origin: &str,
+    values: impl IntoIterator<Item = T>,
+    record: &mut Purged,
+    renames: &mut Renames,
+) -> Result<()> {
+    let before = crate::util::fs::read_inside(run, rel).map_err(|e| Error::io(run.join(rel), e))?;
+    let name = temp_name(rel);
+    let io = |e| Error::io(run.join(&name), e);
+    let file = crate::util::fs::create_inside(run, &name).map_err(io)?;
+    let mut out = jsonl::Chained::new(file, origin);
+    for v in values {
+        out.push(&v).map_err(io)?;
     }
-    out.sync().map_err(|e| Error::io(run.join(&name), e))?;
+    out.sync().map_err(io)?;
     record
         .masked
-        .entry(JOURNAL_FILE.into())
-        .or_insert_with(|| sha256_hex(&bytes));
-    renames.push((name, JOURNAL_FILE.into()));
+        .entry(rel.into())
+        .or_insert_with(|| sha256_hex(&before));
+    renames.push((name, rel.into()));
     Ok(())
 }
 
@@ -231,21 +246,7 @@ fn reprints(run: &Path, run_id: &str, record: &mut Purged, renames: &mut Renames
             }
         }
     }
-    let before = crate::util::fs::read_inside(run, rel).map_err(|e| Error::io(run.join(rel), e))?;
-    let name = temp_name(rel);
-    let file =
-        crate::util::fs::create_inside(run, &name).map_err(|e| Error::io(run.join(&name), e))?;
-    let mut out = jsonl::Chained::new(file, &jsonl::origin(rel, run_id));
-    for r in &all {
-        out.push(r).map_err(|e| Error::io(run.join(&name), e))?;
-    }
-    out.sync().map_err(|e| Error::io(run.join(&name), e))?;
-    record
-        .masked
-        .entry(rel.into())
-        .or_insert_with(|| sha256_hex(&before));
-    renames.push((name, rel.into()));
-    Ok(())
+    rechain(run, rel, &jsonl::origin(rel, run_id), all, record, renames)
 }
 
 #[cfg(test)]
