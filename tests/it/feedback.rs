@@ -69,14 +69,7 @@ type Sent = (String, String, String, PathBuf);
 /// the database, its emails.
 fn sent(dir: &Path) -> (PathBuf, PathBuf, Vec<Sent>) {
     let (run, _) = rendered_run(dir);
-    let sink = Sink::start(dir, "plain");
-    let db = dir.join("contacts.db");
-    let res = send(
-        &run,
-        &sink.url(),
-        &["--rate", "500/s", "--contacts", db.to_str().unwrap()],
-    );
-    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let db = send_recorded(dir, &run);
     let emails = manifest(&run)["documents"]
         .as_array()
         .unwrap()
@@ -708,15 +701,22 @@ fn sent_records(dir: &Path, records: &[serde_json::Value]) -> (PathBuf, PathBuf)
     let run = dir.join("run");
     let res = run_layout("welcome-letter", &data, &run, &[]);
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let db = send_recorded(dir, &run);
+    (run, db)
+}
+
+/// Sends the run in `run` through a sink, recording it in
+/// `dir/contacts.db`, which it returns.
+fn send_recorded(dir: &Path, run: &Path) -> PathBuf {
     let sink = Sink::start(dir, "plain");
     let db = dir.join("contacts.db");
     let res = send(
-        &run,
+        run,
         &sink.url(),
         &["--rate", "500/s", "--contacts", db.to_str().unwrap()],
     );
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
-    (run, db)
+    db
 }
 
 /// The email entry of each record of a run with the contact history, as
