@@ -582,3 +582,92 @@ fn messages_and_the_report_count_in_words_and_agree_on_time() {
     assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
     assert!(stderr(&res).contains(": 1 problem\n"), "{}", stderr(&res));
 }
+
+/// A purge killed after it listed its renames, with some made: the next
+/// purge makes the rest, and the run ends as one purge uninterrupted.
+#[test]
+fn a_purge_killed_while_it_renames_is_finished_by_the_next() {
+    let dir = scratch("edges-purge-killed");
+    let source = render_ok(
+        "welcome-letter",
+        "fixtures/customers.csv",
+        "edges-purge-killed-run",
+        &["--print"],
+    );
+    // The whole purge, for what the files must become.
+    let done = dir.join("done");
+    copy_tree(&source, &done);
+    let res = purge(&done);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    // The state a kill leaves: documents deleted, every new file under its
+    // temporary name, the renames listed; the journal and the delivery
+    // log already renamed, the tickets, manifest and record not yet.
+    let killed = dir.join("killed");
+    copy_tree(&source, &killed);
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(done.join("purged.json")).unwrap()).unwrap();
+    for f in record["files"].as_object().unwrap().keys() {
+        let _ = std::fs::remove_file(killed.join(f));
+    }
+    let temp = |rel: &str| {
+        let (d, n) = rel.rsplit_once('/').map_or(("", rel), |(d, n)| (d, n));
+        let name = format!(".lp-tmp-purge-{n}");
+        if d.is_empty() {
+            name
+        } else {
+            format!("{d}/{name}")
+        }
+    };
+    let mut renames = Vec::new();
+    for rel in [
+        "documents.jsonl",
+        "print/job-ticket.csv",
+        "print/job-ticket.json",
+        "manifest.json",
+        "purged.json",
+    ] {
+        std::fs::copy(done.join(rel), killed.join(temp(rel))).unwrap();
+        renames.push(serde_json::json!([temp(rel), rel]));
+    }
+    std::fs::rename(
+        killed.join(temp("documents.jsonl")),
+        killed.join("documents.jsonl"),
+    )
+    .unwrap();
+    let mut finishing = record.clone();
+    finishing["finishing"] = renames.into();
+    std::fs::write(
+        killed.join("purged.json"),
+        serde_json::to_vec_pretty(&finishing).unwrap(),
+    )
+    .unwrap();
+    let res = letterpress(&["verify", killed.to_str().unwrap()]);
+    assert_eq!(
+        res.status.code(),
+        Some(1),
+        "half a purge is not intact: {}",
+        describe(&res)
+    );
+    let res = purge(&killed);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    for rel in [
+        "documents.jsonl",
+        "print/job-ticket.csv",
+        "print/job-ticket.json",
+        "manifest.json",
+        "purged.json",
+    ] {
+        assert_eq!(
+            std::fs::read(killed.join(rel)).unwrap(),
+            std::fs::read(done.join(rel)).unwrap(),
+            "{rel}"
+        );
+    }
+    let res = letterpress(&["verify", killed.to_str().unwrap()]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    assert!(
+        !files_under(&killed).iter().any(|f| f.contains(".lp-tmp-")),
+        "{:?}",
+        files_under(&killed)
+    );
+}
