@@ -147,7 +147,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE", requires = "print")]
     pub sequence: Option<PathBuf>,
     /// Put the letters of one household into one mail piece, as the
-    /// layout's print.household allows (see docs/print.md).
+    /// layout's print.household allows (see "Print files for the inserter" in the book).
     #[arg(long, requires = "print")]
     pub household: bool,
     /// Route with the contact history: no email to an address that bounced
@@ -205,7 +205,9 @@ pub fn on_signals() -> Result<letterpress::util::stop::StopFlag, Error> {
 /// `--layout` for the commands that render for customers.
 #[derive(clap::Args)]
 pub struct LayoutArg {
-    /// Layout to use: NAME (highest approved version) or NAME@VERSION.
+    /// Layout to use: NAME (the highest version approved on or before the
+    /// as-of date and in effect on it) or NAME@VERSION (exactly that one,
+    /// which must be approved, unchanged since its approval, and in effect).
     #[arg(long)]
     pub layout: letterpress::model::layout::LayoutRef,
 }

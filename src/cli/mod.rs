@@ -93,6 +93,9 @@ enum Command {
     /// with in the contact history and the journals.
     #[command(subcommand)]
     Key(key::Command),
+    /// The book's reference pages from the program's own definitions.
+    #[command(subcommand, hide = true)]
+    Reference(docs::ReferenceCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(docs::CompletionsArgs),
     /// Print the manual page (roff), e.g. `letterpress man > letterpress.1`;
@@ -117,7 +120,9 @@ impl Command {
             Command::Manifest(c) => c.json(),
             Command::Feedback(c) => c.json(),
             Command::Purge(a) => a.json.json,
-            Command::Completions(_) | Command::Man(_) | Command::Key(_) => false,
+            Command::Completions(_) | Command::Man(_) | Command::Key(_) | Command::Reference(_) => {
+                false
+            }
         }
     }
 }
@@ -174,6 +179,7 @@ fn dispatch(command: Command, cx: &Context) -> Result<i32, Error> {
         Command::Feedback(c) => feedback::execute(c, cx),
         Command::Purge(a) => purge::execute(a, cx),
         Command::Key(c) => key::execute(c, cx),
+        Command::Reference(c) => docs::reference(c),
         Command::Completions(a) => docs::completions(a),
         Command::Man(a) => docs::man(a),
     }

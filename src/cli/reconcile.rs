@@ -15,7 +15,7 @@ pub struct Args {
     run: RunFolder,
     /// The inserter's result file: a CSV with `piece_id` and `outcome`
     /// columns, or a list of scanned DataMatrix contents, one a line (see
-    /// docs/print.md).
+    /// "Print files for the inserter" in the book).
     #[arg(long)]
     inserter: PathBuf,
     /// Record the outcomes but write no reprint.

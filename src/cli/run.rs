@@ -50,7 +50,8 @@ pub struct Args {
     /// that takes longer fails with that reason and the run goes on.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = parse_seconds)]
     doc_timeout: f64,
-    /// Rendering workers; default: one per core.
+    /// Rendering workers; default: one per core; at most 4 per core (256 in
+    /// all), more is a usage error before anything is written.
     #[arg(long)]
     jobs: Option<usize>,
     /// Also conform to a PDF standard (repeatable). Letters are tagged PDF always.
@@ -117,34 +118,90 @@ fn tell(report: &RunReport, opts: &RunOptions, cx: &Context) {
     let report_path = report.manifest_path.with_file_name(REPORT_FILE);
     tell_finished(report, &report_path, out);
     tell_problems(report, out);
-    let m = &report.manifest;
-    let unmatched = &m.unmatched_suppressions;
-    out.summary(
-        report.exit_code(),
-        &serde_json::json!({
-            "run_id": m.run_id,
-            "layout": format!("{}@{}", m.layout.name, m.layout.version),
-            "layout_digest": m.layout.digest,
-            "as_of": m.as_of,
-            "totals": m.totals,
-            "seconds": report.seconds,
-            "manifest": report.manifest_path,
-            "report": report_path,
-            "shard": m.shard.map(|s| s.to_string()),
-            "resumed": report.resumed,
-            "already_finished": report.already_finished,
-            "unmatched_suppressions": {
-                "count": unmatched.len(),
-                "entries": &unmatched[..unmatched.len().min(100)],
+    out.summary(report.exit_code(), &RunSummary::of(report, report_path));
+}
+
+/// The `--json` summary of `run` (its JSON Schema is in the book).
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct RunSummary {
+    /// The manifest's run id.
+    pub run_id: String,
+    /// `NAME@VERSION`.
+    pub layout: String,
+    /// SHA-256 over the layout version's files.
+    pub layout_digest: String,
+    /// `YYYY-MM-DD`.
+    pub as_of: String,
+    /// As in the manifest.
+    pub totals: letterpress::model::manifest::Totals,
+    /// Wall-clock time of this attempt.
+    pub seconds: f64,
+    /// The path of `manifest.json`.
+    pub manifest: PathBuf,
+    /// The path of `report.html`.
+    pub report: PathBuf,
+    /// `K/N` for a shard run.
+    pub shard: Option<String>,
+    /// When this attempt resumed an interrupted run.
+    pub resumed: Option<letterpress::model::manifest::Resumed>,
+    /// `--resume` found the run finished and did nothing.
+    pub already_finished: bool,
+    /// Suppression list entries that matched no record (the first 100).
+    pub unmatched_suppressions: UnmatchedSummary,
+    /// The print files of a print run.
+    pub print: Option<PrintSummary>,
+}
+
+/// How many entries of the suppression list matched nobody, and the first.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct UnmatchedSummary {
+    /// How many.
+    pub count: usize,
+    /// The first 100.
+    pub entries: Vec<letterpress::model::manifest::Unmatched>,
+}
+
+/// A print run's files in numbers.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct PrintSummary {
+    /// Print files.
+    pub files: usize,
+    /// Mail pieces.
+    pub pieces: usize,
+    /// Sheets.
+    pub sheets: usize,
+    /// What householding saved, with `--household`.
+    pub household: Option<letterpress::model::print::Householded>,
+}
+
+impl RunSummary {
+    fn of(report: &RunReport, report_path: PathBuf) -> RunSummary {
+        let m = &report.manifest;
+        let unmatched = &m.unmatched_suppressions;
+        RunSummary {
+            run_id: m.run_id.clone(),
+            layout: format!("{}@{}", m.layout.name, m.layout.version),
+            layout_digest: m.layout.digest.clone(),
+            as_of: m.as_of.clone(),
+            totals: m.totals.clone(),
+            seconds: report.seconds,
+            manifest: report.manifest_path.clone(),
+            report: report_path,
+            shard: m.shard.map(|s| s.to_string()),
+            resumed: report.resumed.clone(),
+            already_finished: report.already_finished,
+            unmatched_suppressions: UnmatchedSummary {
+                count: unmatched.len(),
+                entries: unmatched[..unmatched.len().min(100)].to_vec(),
             },
-            "print": m.print.as_ref().map(|p| serde_json::json!({
-                "files": p.files.len(),
-                "pieces": p.files.iter().map(|f| f.pieces).sum::<usize>(),
-                "sheets": p.files.iter().map(|f| f.sheets).sum::<usize>(),
-                "household": p.household,
-            })),
-        }),
-    );
+            print: m.print.as_ref().map(|p| PrintSummary {
+                files: p.files.len(),
+                pieces: p.files.iter().map(|f| f.pieces).sum(),
+                sheets: p.files.iter().map(|f| f.sheets).sum(),
+                household: p.household.clone(),
+            }),
+        }
+    }
 }
 
 /// What happened before rendering: a finished run found, a resume, a lock

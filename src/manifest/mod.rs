@@ -2,7 +2,7 @@
 //! in input order while a run goes and read back on resume; the run
 //! [`folder`]'s state file; reading a finished run's `manifest.json`
 //! (below); and the [`report`] people read. The types are in
-//! [`crate::model::manifest`]; the schema is in `docs/manifest.md`.
+//! [`crate::model::manifest`]; the schema is in the book, `docs/src/reference/manifest.md`.
 
 pub mod folder;
 pub mod journal;

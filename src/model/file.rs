@@ -10,7 +10,7 @@ use crate::util::digest::sha256_hex;
 use crate::util::fs::{check_file, FileProblem};
 
 /// A file that belongs to a document, a print run or a ticket.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FileEntry {
     /// Relative to the output folder.
     pub path: String,

@@ -1,5 +1,5 @@
 //! The audit record's types: `manifest.json` and the entries of
-//! `documents.jsonl` (schema in `docs/manifest.md`). Writing and reading
+//! `documents.jsonl` (schema in `docs/src/reference/manifest.md`). Writing and reading
 //! them is [`crate::manifest`].
 
 use std::collections::BTreeMap;
@@ -17,7 +17,7 @@ pub const MANIFEST_VERSION: u32 = 6;
 pub const MANIFEST_FILE: &str = "manifest.json";
 
 /// A run's manifest.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Manifest {
     /// Schema version ([`MANIFEST_VERSION`]).
     pub manifest_version: u32,
@@ -76,7 +76,7 @@ pub struct Manifest {
 }
 
 /// A part of the input rendered on its own (`run --shard K/N`).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct Shard {
     /// This shard, from 1.
     pub index: u32,
@@ -130,7 +130,7 @@ impl std::fmt::Display for Shard {
 }
 
 /// An interrupted attempt of a run that a later attempt resumed.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct Resumed {
     /// When the resuming attempt started (RFC 3339).
     pub at: String,
@@ -142,7 +142,7 @@ pub struct Resumed {
 }
 
 /// Name and version of the engine.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Engine {
     /// Always `letterpress`.
     pub name: String,
@@ -161,7 +161,7 @@ impl Engine {
 }
 
 /// Options of the run that shape its output.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Options {
     /// PDF standards asked for (`a-2b`, `ua-1`); tagged PDF is always on.
     pub pdf_standards: Vec<String>,
@@ -201,7 +201,7 @@ pub struct Options {
 }
 
 /// The suppression list a run used.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SuppressEntry {
     /// The path as given.
     pub path: String,
@@ -212,7 +212,7 @@ pub struct SuppressEntry {
 }
 
 /// The layout version a run used.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LayoutEntry {
     /// Layout name.
     pub name: String,
@@ -231,7 +231,7 @@ pub struct LayoutEntry {
 }
 
 /// Who approved the layout version a run used.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApprovalEntry {
     /// The approver.
     pub by: String,
@@ -246,7 +246,7 @@ pub struct ApprovalEntry {
 }
 
 /// The input data file of a run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InputEntry {
     /// The path as given on the command line.
     pub path: String,
@@ -263,7 +263,7 @@ pub struct InputEntry {
 /// Counts that reconcile: for every channel, `records = rendered + failed +
 /// suppressed + routed_elsewhere + held`; over all channels, `documents` is
 /// that same sum.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct Totals {
     /// Input records.
     pub records: usize,
@@ -294,7 +294,7 @@ pub struct Totals {
 
 /// Counts of one channel: `records = rendered + failed + suppressed +
 /// routed_elsewhere + held`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct ChannelTotals {
     /// Records (one entry each).
     pub records: usize,
@@ -317,7 +317,7 @@ pub struct ChannelTotals {
 }
 
 /// One record's outcome on one channel.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Document {
     /// Position of the record in the input, from 0.
     pub index: usize,
@@ -526,7 +526,7 @@ impl Manifest {
 }
 
 /// The journal file as the manifest records it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct DocumentsFile {
     /// Relative to the manifest's folder.
     pub path: String,
@@ -539,7 +539,7 @@ pub struct DocumentsFile {
 }
 
 /// The letter attached to an email, as the manifest records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AttachmentEntry {
     /// Its file name in the email.
     pub name: String,
@@ -556,7 +556,7 @@ pub struct AttachmentEntry {
 }
 
 /// A suppression list entry that matched no record of the run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Unmatched {
     /// Its line in the list.
     pub line: usize,

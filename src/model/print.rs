@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::model::file::FileEntry;
 
 /// Paper handling of a print run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Plex {
     /// One side per sheet.
@@ -204,7 +206,7 @@ fn default_zip() -> String {
 /// `<run id>|<piece>|<sheet>/<sheets>`, drawn as vector modules at `left`,
 /// `top` (mm from the page's top-left corner), each module `module` mm.
 /// Leave at least two modules of white around it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Code {
     /// From the left edge.
@@ -236,7 +238,7 @@ fn dm_module() -> f64 {
 /// (always), end of set (last sheet of a piece), three bits of the sheet
 /// number in the print file (1-based, modulo 8, lowest bit first), parity
 /// (makes the number of bars even) and safety (always). Geometry in mm.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Omr {
     /// From the left edge to the bars' left ends.
@@ -376,7 +378,7 @@ impl Default for PrintSettings {
 }
 
 /// One mail piece in a print file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Piece {
     /// 1-based position in mailing order.
     pub sequence: u32,
@@ -434,7 +436,7 @@ impl Piece {
 }
 
 /// A written print file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PrintFile {
     /// The file (relative to the output folder), its SHA-256 and size.
     #[serde(flatten)]
@@ -451,7 +453,7 @@ pub struct PrintFile {
 }
 
 /// What `print` produced: files, pieces, and the ticket's files.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PrintOutput {
     /// Simplex or duplex.
     pub plex: Plex,
@@ -473,7 +475,7 @@ pub struct PrintOutput {
 }
 
 /// What householding saved.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Householded {
     /// Letters printed.
     pub letters: usize,
@@ -488,7 +490,7 @@ pub struct Householded {
 pub const PIECES_FILE: &str = "print/pieces.jsonl";
 
 /// What the inserter reports for a piece.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// In its envelope, on its way.
@@ -531,7 +533,7 @@ impl Outcome {
 
 /// One line of [`PIECES_FILE`]: a piece's outcome as one result file
 /// told it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PieceEvent {
     /// The piece (sequence number).
     pub piece: u32,

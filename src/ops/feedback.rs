@@ -43,7 +43,7 @@ pub struct ImportOptions {
 }
 
 /// What an import did.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct ImportReport {
     /// Notices read.
     pub notices: usize,

@@ -87,7 +87,7 @@ impl ReconcileOptions {
 }
 
 /// What a reconcile found and did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ReconcileReport {
     /// The result file, as given.
     pub file: String,

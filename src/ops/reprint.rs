@@ -29,7 +29,7 @@ use crate::util::jsonl;
 pub const REPRINTS_FILE: &str = "print/reprints.jsonl";
 
 /// One reprint, as recorded in [`REPRINTS_FILE`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Reprint {
     /// 1 for the first reprint of the run.
     pub reprint: usize,

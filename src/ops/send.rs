@@ -96,7 +96,7 @@ impl SendOptions {
 }
 
 /// The outcome of a `send`.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct SendReport {
     /// Emails the run rendered.
     pub messages: usize,

@@ -71,7 +71,7 @@ impl ValidateOptions {
 }
 
 /// The result of `validate`: every record checked, nothing rendered.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct ValidationReport {
     /// The layout version checked against.
     pub layout: String,

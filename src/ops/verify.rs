@@ -69,7 +69,7 @@ impl VerifyOptions {
 }
 
 /// The outcome of `verify`.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct VerifyReport {
     /// Files whose hash was checked.
     pub files_checked: usize,

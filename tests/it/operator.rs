@@ -272,7 +272,7 @@ fn a_new_layout_renders_at_once_and_can_be_approved() {
 }
 
 /// Every `--json` summary carries `summary_version` and the exit code the
-/// process returned (docs/cli-json.md).
+/// process returned (the book's "Exit codes, JSON summaries and logs").
 #[test]
 fn json_summaries_carry_their_version_and_exit_code() {
     let dir = scratch("json-summaries");

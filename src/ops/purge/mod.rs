@@ -51,7 +51,7 @@ use crate::util::lock::LockTerms;
 pub const PURGED_FILE: &str = "purged.json";
 
 /// What a purge deleted and rewrote.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Purged {
     /// When (RFC 3339).
     pub purged_at: String,
@@ -85,7 +85,7 @@ pub struct PurgeOptions {
 }
 
 /// What `purge` did.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct PurgeReport {
     /// Files deleted now.
     pub deleted: usize,

@@ -42,7 +42,7 @@ pub fn mailing_order(
         (true, Some(h)) => Some(h.clone()),
         (true, None) => {
             return Err(Error::Usage(format!(
-                "--household: layout {} has no print.household section saying how a household is found and who may share an envelope (see docs/print.md)",
+                "--household: layout {} has no print.household section saying how a household is found and who may share an envelope (see the book's page \"Print files for the inserter\")",
                 plan.layout.id()
             )))
         }

@@ -43,7 +43,7 @@ pub const USER_ENV: &str = "LETTERPRESS_SMTP_USER";
 pub const PASSWORD_ENV: &str = "LETTERPRESS_SMTP_PASSWORD";
 
 /// One line of the delivery journal.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JournalEntry {
     /// The message's Message-ID.
     pub message_id: String,

@@ -19,7 +19,7 @@
 //! document parts, one per piece. The job ticket `print/job-ticket.csv` (and
 //! `.json`) has one row per piece, then totals rows whose `sequence` is
 //! `TOTAL`, `FILE`, `ENVELOPE`, `WEIGHT` or `INSERT`; each print file has its
-//! Mail Run Data File for the inserter (`docs/print.md`).
+//! Mail Run Data File for the inserter (`docs/src/reference/print-files.md`).
 
 pub mod household;
 pub mod imb;
@@ -480,7 +480,7 @@ pub const MRDF_COLUMNS: [&str; 9] = [
 ];
 
 /// A print file's Mail Run Data File: one row per piece in sequence, for a
-/// file-based inserter (see `docs/print.md`). A cell a spreadsheet would
+/// file-based inserter (see `docs/src/reference/print-files.md`). A cell a spreadsheet would
 /// evaluate (a record id from the data that begins with `=`) gets a
 /// leading `'` ([`csv_cell`]); the cells an inserter acts on (piece id,
 /// sheets, insert codes, divert) never begin so (the layout refuses such

@@ -1,6 +1,6 @@
 //! The web letter: the letter as an accessible HTML page, for the customer
 //! portal and screen readers, compiled from the same template and record as
-//! the PDF with Typst's HTML export (see `docs/web-letter.md` for what that
+//! the PDF with Typst's HTML export (see `docs/src/web-letter-export.md` for what that
 //! export carries and why it was chosen).
 //!
 //! The template learns it is making the web letter from
