@@ -245,6 +245,26 @@ fn sample_runs_match_the_schemas() {
         "summary-error",
         &summary(&["verify", dir.join("none").to_str().unwrap()]),
     );
+    // The other sample layouts' runs.
+    for (layout, fixture) in [
+        ("annual-statement", "fixtures/statements.jsonl"),
+        ("payment-reminder", "fixtures/reminders.csv"),
+    ] {
+        let out = dir.join(layout);
+        let mut args = run_cmd(
+            layout,
+            fixture,
+            out.to_str().unwrap(),
+            &["--as-of", "2026-12-06"],
+        );
+        args.push("--json");
+        let res = letterpress(&args);
+        check("summary-run", &serde_json::from_slice(&res.stdout).unwrap());
+        check("manifest", &value(&out.join("manifest.json")));
+        for line in json_lines(&out.join("documents.jsonl")) {
+            check("documents-line", &line);
+        }
+    }
     assert!(wrong.is_empty(), "{wrong:#?}");
 
     // A value of the wrong type, or a missing field, fails (the schemas
