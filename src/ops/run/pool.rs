@@ -18,16 +18,17 @@
 //!
 //! Two ways to stop early:
 //! - an error from [`Work::work`] or from the sink (the environment: a disk
-//!   that is full) *halts* the pool: batches before it reach the sink, none
-//!   after; workers finish the item in hand and take no more; the error is
-//!   returned;
+//!   that is full) *halts* the pool: the batches before it are finished
+//!   (also those a worker is still on) and reach the sink, none after;
+//!   workers finish the item in hand of a later batch and take no more;
+//!   the error is returned;
 //! - the stop flag (a signal) *stops* it: the reader takes no more items,
 //!   the batches handed out finish and reach the sink; items still working
 //!   after the grace period are dropped (not given to the sink) and the
 //!   pool returns [`Ended::Stopped`].
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -125,6 +126,32 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Where the pool halted: the first batch that no longer reaches the sink
+/// (a worker's error halts it at its own batch, so that the batches before
+/// it are finished; the sink's error or a stop's grace running out, at 0).
+#[derive(Clone)]
+struct Halt(Arc<AtomicU64>);
+
+impl Halt {
+    fn new() -> Self {
+        Halt(Arc::new(AtomicU64::new(u64::MAX)))
+    }
+
+    /// Halts the pool at batch `seq`, or at an earlier one already set.
+    fn at(&self, seq: u64) {
+        self.0.fetch_min(seq, Ordering::SeqCst);
+    }
+
+    fn halted(&self) -> bool {
+        self.0.load(Ordering::SeqCst) != u64::MAX
+    }
+
+    /// Whether batch `seq` is to be dropped, not done.
+    fn drops(&self, seq: u64) -> bool {
+        seq >= self.0.load(Ordering::SeqCst)
+    }
+}
+
 /// A numbered batch of inputs, as the workers take them.
 type Batches<In> = Arc<Mutex<mpsc::Receiver<(u64, Vec<In>)>>>;
 
@@ -132,7 +159,7 @@ type Batches<In> = Arc<Mutex<mpsc::Receiver<(u64, Vec<In>)>>>;
 struct Lanes<W: Work> {
     rx: Batches<W::In>,
     tx: mpsc::Sender<Done<W::Out>>,
-    halt: Arc<AtomicBool>,
+    halt: Halt,
 }
 
 impl<W: Work> Clone for Lanes<W> {
@@ -147,17 +174,18 @@ impl<W: Work> Clone for Lanes<W> {
 
 /// One worker: takes batches until the input is done, or until the
 /// watchdog abandons it. A worker that replaces an abandoned one first
-/// finishes the batch its slot already holds. After a halt it takes no
-/// more items (it drains the batches, so the reader never blocks).
+/// finishes the batch its slot already holds. After a halt it finishes a
+/// batch before the halt and drops the others (it drains the batches, so
+/// the reader never blocks).
 fn worker<W: Work>(work: Arc<W>, slot: Shared<W>, lanes: Lanes<W>) {
-    let halted = || lanes.halt.load(Ordering::SeqCst);
+    let drops = |seq: u64| lanes.halt.drops(seq);
     loop {
         let item = {
             let mut s = lock(&slot);
             if s.abandoned {
                 return;
             }
-            if halted() {
+            if s.busy.as_ref().is_some_and(|b| drops(b.seq)) {
                 s.busy = None;
             }
             match s.busy.as_mut() {
@@ -178,7 +206,7 @@ fn worker<W: Work>(work: Arc<W>, slot: Shared<W>, lanes: Lanes<W>) {
                     drop(s);
                     let next = lock(&lanes.rx).recv();
                     let Ok((seq, items)) = next else { return };
-                    if !halted() {
+                    if !drops(seq) {
                         lock(&slot).busy = Some(Busy {
                             seq,
                             outs: Vec::with_capacity(items.len()),
@@ -200,8 +228,8 @@ fn worker<W: Work>(work: Arc<W>, slot: Shared<W>, lanes: Lanes<W>) {
         match result {
             Ok(out) => busy.outs.push(out),
             Err(why) => {
-                lanes.halt.store(true, Ordering::SeqCst);
                 let seq = busy.seq;
+                lanes.halt.at(seq);
                 s.busy = None;
                 // Sent while the slot is locked: the watchdog sees the
                 // worker idle only once the error is on its way.
@@ -218,7 +246,7 @@ fn read<In, I>(
     input: I,
     batch_size: usize,
     job_tx: &mpsc::SyncSender<(u64, Vec<In>)>,
-    halt: &AtomicBool,
+    halt: &Halt,
     stop: &StopFlag,
     total: &AtomicUsize,
 ) -> Result<Option<i32>>
@@ -229,7 +257,7 @@ where
     let (mut seq, mut stopped) = (0u64, None);
     let result = (|| {
         for item in input {
-            if halt.load(Ordering::SeqCst) {
+            if halt.halted() {
                 return Ok(());
             }
             if let Some(signal) = stop.requested() {
@@ -265,11 +293,15 @@ fn abandon_busy<W: Work>(slots: &[Shared<W>]) {
     }
 }
 
-/// Whether no worker is in the middle of an item.
-fn idle<W: Work>(slots: &[Shared<W>]) -> bool {
+/// Whether, after a halt, no worker is in the middle of an item or holds
+/// a batch before the halt.
+fn idle<W: Work>(slots: &[Shared<W>], halt: &Halt) -> bool {
     slots.iter().all(|slot| {
         let s = lock(slot);
-        s.abandoned || s.busy.as_ref().is_none_or(|b| b.current.is_none())
+        s.abandoned
+            || s.busy
+                .as_ref()
+                .is_none_or(|b| b.current.is_none() && halt.drops(b.seq))
     })
 }
 
@@ -326,7 +358,7 @@ impl<Out> InOrder<Out> {
         seq: u64,
         batch: std::result::Result<Vec<Out>, String>,
         sink: &mut dyn Sink<Out>,
-        halt: &AtomicBool,
+        halt: &Halt,
     ) {
         self.waiting.insert(seq, batch);
         while let Some(batch) = self.waiting.remove(&self.next) {
@@ -359,9 +391,9 @@ impl<Out> InOrder<Out> {
         Ok(stopped.map_or(Ended::All, Ended::Stopped))
     }
 
-    fn fail(&mut self, done: Result<()>, halt: &AtomicBool) {
+    fn fail(&mut self, done: Result<()>, halt: &Halt) {
         if let Err(e) = done {
-            halt.store(true, Ordering::SeqCst);
+            halt.at(0);
             self.failure = Some(e);
         }
     }
@@ -387,7 +419,7 @@ impl Pool {
         let lanes = Lanes::<W> {
             rx: Arc::new(Mutex::new(job_rx)),
             tx: done_tx,
-            halt: Arc::new(AtomicBool::new(false)),
+            halt: Halt::new(),
         };
         let spawn = |slot: Shared<W>| {
             let (work, lanes) = (work.clone(), lanes.clone());
@@ -428,12 +460,13 @@ impl Pool {
                     break;
                 }
                 if stopping.grace_over(stop, self.grace) {
-                    halt.store(true, Ordering::SeqCst);
+                    halt.at(0);
                     abandon_busy(&slots);
                 }
-                // After a halt, wait for the items in hand to finish, so
-                // nothing is written after the pool returns.
-                if halt.load(Ordering::SeqCst) && idle(&slots) && reader.is_finished() {
+                // After a halt, wait for the batches before it and the items
+                // in hand to finish, so nothing is written after the pool
+                // returns.
+                if halt.halted() && idle(&slots, halt) && reader.is_finished() {
                     break;
                 }
                 if reader.is_finished() && total.load(Ordering::SeqCst) == usize::MAX {
@@ -490,8 +523,8 @@ impl Pool {
 mod tests {
     use super::*;
 
-    /// Doubles numbers; 7 spins until the process ends, a negative number
-    /// is an environment error.
+    /// Doubles numbers; 7 spins until the process ends, 1000 takes 300 ms,
+    /// a negative number is an environment error.
     struct Double;
 
     impl Work for Double {
@@ -511,6 +544,9 @@ mod tests {
             }
             if item < 0 {
                 return Err(format!("cannot do {item}"));
+            }
+            if item == 1000 {
+                std::thread::sleep(Duration::from_millis(300));
             }
             // Later items finish first, so order has to be restored.
             std::thread::sleep(Duration::from_micros(((50 - item % 50) * 20) as u64));
@@ -578,6 +614,31 @@ mod tests {
         // never reach the sink; all before it do, in order.
         let want: Vec<i64> = (0..100).map(|i| (i + 100) * 2).collect();
         assert_eq!(sink.0, want);
+    }
+
+    #[test]
+    fn a_batch_still_in_hand_before_the_error_is_finished() {
+        // Batch 0 is slow (its first item takes 300 ms); batch 1 fails at
+        // once. The error is the one returned, and batch 0 reaches the
+        // sink in full (a disk that fills up while a worker is on an
+        // earlier batch says so, and the earlier batch is journaled).
+        let mut sink = Collect::default();
+        let items = (0..40).map(|i| {
+            Ok(match i {
+                0 => 1000,
+                5 => -1,
+                i => i + 100,
+            })
+        });
+        let patient = Pool {
+            limit: Duration::from_secs(30),
+            ..pool()
+        };
+        let err = patient
+            .run(Arc::new(Double), items, &mut sink, &StopFlag::new())
+            .unwrap_err();
+        assert!(err.to_string().contains("cannot do -1"), "{err}");
+        assert_eq!(sink.0, vec![2000, 202, 204, 206]);
     }
 
     #[test]
