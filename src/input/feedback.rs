@@ -287,18 +287,11 @@ fn dsn(raw: &[u8], place: &str, out: &mut Read) {
         out.unusable.push(unusable("not an email message"));
         return;
     };
-    if let Some(boundary) = message
-        .content_type()
-        .filter(|c| c.ctype() == "multipart")
-        .and_then(|c| c.attribute("boundary"))
-    {
-        let end = format!("--{boundary}--");
-        if !raw.windows(end.len()).any(|w| w == end.as_bytes()) {
-            out.unusable.push(unusable(
-                "the report is cut off (its closing MIME boundary is missing): it is not recorded",
-            ));
-            return;
-        }
+    if cut_off(&message, raw) {
+        out.unusable.push(unusable(
+            "the report is cut off (its closing MIME boundary is missing): it is not recorded",
+        ));
+        return;
     }
     let status_text = match status_text(&message) {
         Ok(text) => text,
@@ -364,6 +357,19 @@ fn dsn(raw: &[u8], place: &str, out: &mut Read) {
             "the delivery status names no recipient (Final-Recipient)",
         ));
     }
+}
+
+/// Whether a multipart message ends before its closing boundary (a file
+/// copied while it was written).
+fn cut_off(message: &Message, raw: &[u8]) -> bool {
+    let boundary = message
+        .content_type()
+        .filter(|c| c.ctype() == "multipart")
+        .and_then(|c| c.attribute("boundary"));
+    boundary.is_some_and(|b| {
+        let end = format!("--{b}--");
+        !raw.windows(end.len()).any(|w| w == end.as_bytes())
+    })
 }
 
 /// The text of a report's `message/delivery-status` part, or why there is
@@ -468,6 +474,63 @@ fn csv_kind(event: &str, reason: &str) -> Option<NoticeKind> {
     })
 }
 
+/// A line's `time` in UTC; one in no documented form stops the import of
+/// the file `name` (see the module docs).
+fn line_time(time: Option<&str>, place: &str, name: &str) -> Result<Option<String>> {
+    match time.map(|t| (t, export_time(t))) {
+        Some((_, Some(at))) => Ok(Some(at)),
+        Some((t, None)) => Err(Error::Input(format!(
+            "{place}: the time `{}` is in no form letterpress reads (RFC 3339, RFC 2822, `YYYY-MM-DD HH:MM:SS` in UTC, Unix seconds); nothing of {name} was imported",
+            t.escape_default()
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// A line's message id, address, customer id and channel.
+type RowIds<'a> = (
+    &'a Option<String>,
+    &'a Option<String>,
+    &'a Option<String>,
+    &'a Option<String>,
+);
+
+/// Why a line of an export names no message or customer it can be
+/// matched to, if it does not.
+fn row_problem(event: &str, kind: NoticeKind, ids: RowIds) -> Option<String> {
+    let correction = kind == NoticeKind::AddressCorrected;
+    match ids {
+        (None, None, None, _) => Some("neither a message id, an address nor a customer id".into()),
+        (None, None, Some(_), _) if !correction => {
+            Some(format!("a `{event}` needs a message id or an address"))
+        }
+        (_, _, _, Some(c)) if correction && c != "post" && c != "email" => {
+            Some(format!("channel `{c}` is neither `post` nor `email`"))
+        }
+        _ => None,
+    }
+}
+
+/// The key that makes an export line's notice recorded once, however
+/// often the file is imported.
+fn csv_key(
+    event: &str,
+    when: &str,
+    (message_id, recipient, customer_id, channel): RowIds,
+) -> String {
+    format!(
+        "csv {} {} {} {}{}",
+        message_id.as_deref().unwrap_or("-"),
+        recipient.as_deref().unwrap_or("-"),
+        event,
+        when,
+        customer_id
+            .as_deref()
+            .map(|c| format!(" {c} {}", channel.as_deref().unwrap_or("-")))
+            .unwrap_or_default()
+    )
+}
+
 /// The notices of an email service's CSV export (see the module docs).
 fn csv_export(bytes: &[u8], name: &str, out: &mut Read) -> Result<()> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
@@ -519,50 +582,24 @@ fn csv_export(bytes: &[u8], name: &str, out: &mut Read) -> Result<()> {
         let recipient = get(email_col).map(|e| e.to_lowercase());
         let customer_id = get(customer_col);
         let channel = get(channel_col).map(|c| c.to_ascii_lowercase());
-        let correction = kind == NoticeKind::AddressCorrected;
-        let why = match (&message_id, &recipient, &customer_id, &channel) {
-            (None, None, None, _) => {
-                Some("neither a message id, an address nor a customer id".into())
-            }
-            (None, None, Some(_), _) if !correction => {
-                Some(format!("a `{event}` needs a message id or an address"))
-            }
-            (_, _, _, Some(c)) if correction && c != "post" && c != "email" => {
-                Some(format!("channel `{c}` is neither `post` nor `email`"))
-            }
-            _ => None,
-        };
+        let why = row_problem(
+            &event,
+            kind,
+            (&message_id, &recipient, &customer_id, &channel),
+        );
         if let Some(why) = why {
             out.unusable.push(Unusable { place, why });
             continue;
         }
+        let time = get(time_col);
+        let at = line_time(time.as_deref(), &place, name)?;
         // The key keeps the time as the file gives it; without one, the
         // file and line keep separate lines apart.
-        let time = get(time_col);
-        let at = match time.as_deref().map(|t| (t, export_time(t))) {
-            Some((_, Some(at))) => Some(at),
-            Some((t, None)) => {
-                return Err(Error::Input(format!(
-                    "{place}: the time `{}` is in no form letterpress reads (RFC 3339, RFC 2822, `YYYY-MM-DD HH:MM:SS` in UTC, Unix seconds); nothing of {name} was imported",
-                    t.escape_default()
-                )))
-            }
-            None => None,
-        };
         let when = time
             .clone()
             .unwrap_or_else(|| format!("{file_id}:{}", n + 2));
-        let key = format!(
-            "csv {} {} {} {}{}",
-            message_id.as_deref().unwrap_or("-"),
-            recipient.as_deref().unwrap_or("-"),
-            event,
-            when,
-            customer_id
-                .as_deref()
-                .map(|c| format!(" {c} {}", channel.as_deref().unwrap_or("-")))
-                .unwrap_or_default()
-        );
+        let ids = (&message_id, &recipient, &customer_id, &channel);
+        let key = csv_key(&event, &when, ids);
         out.notices.push(Notice {
             key,
             message_id,

@@ -347,6 +347,25 @@ fn check_references(dir: &Path, meta: &LayoutMeta, problems: &mut Vec<String>) {
     }
 }
 
+/// Names the ticket and the inserter's file show, which the spreadsheet
+/// rule must never change (see `util::text::csv_cell`).
+fn check_print_names(print: &PrintSettings, problems: &mut Vec<String>) {
+    let names = print.envelopes.iter().map(|e| ("envelopes", &e.name));
+    let names = names.chain(
+        print
+            .weight_classes
+            .iter()
+            .map(|c| ("weight_classes", &c.name)),
+    );
+    for (key, name) in names {
+        if name.starts_with(crate::util::text::FORMULA_STARTS) {
+            problems.push(format!(
+                "print.{key}: `{name}` may not begin with =, +, -, @, a tab or a carriage return (a spreadsheet would read it as a formula)"
+            ));
+        }
+    }
+}
+
 /// The inserts, weights and fields of the `print` section.
 fn check_print(meta: &LayoutMeta, print: &PrintSettings, problems: &mut Vec<String>) {
     let negative = |w: f64| w.is_nan() || w < 0.0;
@@ -405,22 +424,7 @@ fn check_print(meta: &LayoutMeta, print: &PrintSettings, problems: &mut Vec<Stri
             }
         }
     }
-    // Names the ticket and the inserter's file show, never changed by the
-    // spreadsheet rule (see `util::text::csv_cell`).
-    let names = print.envelopes.iter().map(|e| ("envelopes", &e.name));
-    let names = names.chain(
-        print
-            .weight_classes
-            .iter()
-            .map(|c| ("weight_classes", &c.name)),
-    );
-    for (key, name) in names {
-        if name.starts_with(crate::util::text::FORMULA_STARTS) {
-            problems.push(format!(
-                "print.{key}: `{name}` may not begin with =, +, -, @, a tab or a carriage return (a spreadsheet would read it as a formula)"
-            ));
-        }
-    }
+    check_print_names(print, problems);
     let weights = print.envelopes.iter().map(|e| e.weight);
     if negative(print.sheet_weight) || weights.clone().any(negative) {
         problems.push("print: sheet and envelope weights must be 0 or more grams".into());

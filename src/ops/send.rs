@@ -186,30 +186,22 @@ pub fn send(opts: &SendOptions) -> Result<SendReport> {
     // not connect), so a dry run refuses what a real send would.
     let transport = relay(opts)?;
 
-    let _lock = if opts.dry_run {
-        None
-    } else {
-        Some(Lock::take(
+    // A dry run takes no lock: it writes nothing.
+    let lock = match opts.dry_run {
+        true => None,
+        false => Some(Lock::take(
             &opts.run.join(LOCK_FILE),
             "send",
             opts.lock,
             Some(opts.stop.clone()),
-        )?)
+        )?),
     };
     let journal_path = opts.run.join(JOURNAL_FILE);
-    let origin = jsonl::origin(JOURNAL_FILE, &run_id);
-    // A dry run writes nothing, not even the cut of a torn line.
-    let (journal, entries) = match opts.dry_run {
-        true => (None, jsonl::read_chained(&journal_path, &origin)?),
-        false => {
-            let (j, e) = jsonl::Chained::open(&journal_path, &origin)?;
-            (Some(j), e)
-        }
-    };
+    let (journal, entries) = open_journal(&journal_path, &run_id, opts.dry_run)?;
     let accepted = accepted_ids(&entries);
     let mut report = SendReport {
         messages: outgoing.len(),
-        warnings: _lock
+        warnings: lock
             .iter()
             .filter_map(|l| l.warning())
             .map(str::to_owned)
@@ -234,22 +226,12 @@ pub fn send(opts: &SendOptions) -> Result<SendReport> {
         check_relay(&transport, &opts.smtp)?;
     }
     let total = todo.len();
-    let mut stopped = 0;
-    for outcome in deliver_all(opts, &transport, todo, journal) {
-        match outcome {
-            Outcome::Accepted => report.accepted += 1,
-            Outcome::Failed(why) => {
-                report.failed += 1;
-                report.errors.push(why);
-            }
-            Outcome::Stopped => stopped += 1,
-        }
-    }
-    report.errors.sort();
+    let outcomes = deliver_all(opts, &transport, todo, journal);
+    let stopped = tally(outcomes, &mut report);
     if let Some(db) = &opts.contacts {
         report.contacts_recorded = Some(record_contacts(db, &journal_path, &run_id)?);
     }
-    if let Some(lock) = _lock.as_ref().filter(|l| l.lost()) {
+    if let Some(lock) = lock.as_ref().filter(|l| l.lost()) {
         return Err(Error::Output(lock.lost_reason()));
     }
     if let Some(signal) = opts.stop.requested() {
@@ -269,6 +251,40 @@ pub fn send(opts: &SendOptions) -> Result<SendReport> {
         }
     }
     Ok(report)
+}
+
+/// Counts the outcomes into `report`; returns how many were stopped.
+fn tally(outcomes: Vec<Outcome>, report: &mut SendReport) -> usize {
+    let mut stopped = 0;
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Accepted => report.accepted += 1,
+            Outcome::Failed(why) => {
+                report.failed += 1;
+                report.errors.push(why);
+            }
+            Outcome::Stopped => stopped += 1,
+        }
+    }
+    report.errors.sort();
+    stopped
+}
+
+/// The delivery journal and what it holds: open to append, or for a dry
+/// run, which writes nothing (not even the cut of a torn line), read only.
+fn open_journal(
+    path: &Path,
+    run_id: &str,
+    dry_run: bool,
+) -> Result<(Option<jsonl::Chained>, Vec<JournalEntry>)> {
+    let origin = jsonl::origin(JOURNAL_FILE, run_id);
+    Ok(match dry_run {
+        true => (None, jsonl::read_chained(path, &origin)?),
+        false => {
+            let (journal, entries) = jsonl::Chained::open(path, &origin)?;
+            (Some(journal), entries)
+        }
+    })
 }
 
 /// Whether `o`'s file was deleted by `purge` after its retention time;

@@ -409,26 +409,7 @@ fn prepare(opts: &RunOptions, previous: Option<&RunState>) -> Result<Prepared> {
         layout: layout.id(),
         layout_digest: digest,
         input_sha256: summary.sha256.clone(),
-        options: m::Options {
-            doc_timeout_seconds: opts.doc_timeout.as_secs_f64(),
-            pdf_standards: opts.standards.iter().map(|s| s.name().to_owned()).collect(),
-            jobs: opts.jobs,
-            channels: channels.iter().map(|c| c.name().to_owned()).collect(),
-            suppress: suppress_entry,
-            print: opts.print,
-            sequence: opts.sequence.as_ref().map(|p| p.display().to_string()),
-            household: opts.household,
-            contacts: opts.contacts.as_ref().map(|p| p.display().to_string()),
-            address_key: opts
-                .contacts
-                .as_ref()
-                .and(opts.address_key.as_ref())
-                .map(|k| k.id().to_owned()),
-            layouts: Some(opts.layouts_dir.display().to_string()),
-            working_dir: std::env::current_dir()
-                .ok()
-                .map(|d| d.display().to_string()),
-        },
+        options: options_of(opts, &channels, suppress_entry),
         shard: opts.shard,
         resumed: Vec::new(),
         history: history.clone(),
@@ -447,6 +428,35 @@ fn prepare(opts: &RunOptions, previous: Option<&RunState>) -> Result<Prepared> {
         state,
         warnings,
     })
+}
+
+/// The options of `opts` that the manifest records.
+fn options_of(
+    opts: &RunOptions,
+    channels: &[Channel],
+    suppress: Option<m::SuppressEntry>,
+) -> m::Options {
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    m::Options {
+        doc_timeout_seconds: opts.doc_timeout.as_secs_f64(),
+        pdf_standards: opts.standards.iter().map(|s| s.name().to_owned()).collect(),
+        jobs: opts.jobs,
+        channels: channels.iter().map(|c| c.name().to_owned()).collect(),
+        suppress,
+        print: opts.print,
+        sequence: path(&opts.sequence),
+        household: opts.household,
+        contacts: path(&opts.contacts),
+        address_key: opts
+            .contacts
+            .as_ref()
+            .and(opts.address_key.as_ref())
+            .map(|k| k.id().to_owned()),
+        layouts: Some(opts.layouts_dir.display().to_string()),
+        working_dir: std::env::current_dir()
+            .ok()
+            .map(|d| d.display().to_string()),
+    }
 }
 
 /// Records every letter the run rendered in the contact history (`sent`,
@@ -813,15 +823,7 @@ fn finish(
     let manifest_path = folder.join(m::MANIFEST_FILE);
     let json = manifest.seal();
     write_atomic(&manifest_path, &json, true).map_err(|e| Error::io(&manifest_path, e))?;
-    let links = if opts.shard.is_some() { "../" } else { "" };
-    // The report ends where the run does, so its time and rate are the
-    // ones the summary line gives.
-    let seconds = started.elapsed().as_secs_f64();
-    let mut samples = samples;
-    if let Some(last) = samples.last().copied() {
-        samples.push(Sample { seconds, ..last });
-    }
-    crate::manifest::report::write(folder, &manifest, &samples, links)?;
+    let seconds = write_report(opts, folder, &manifest, samples, started)?;
     let state_path = folder.join(STATE_FILE);
     std::fs::remove_file(&state_path).map_err(|e| Error::io(&state_path, e))?;
     sync_dir(folder).map_err(|e| Error::io(folder, e))?;
@@ -836,6 +838,24 @@ fn finish(
         warnings: prepared.warnings,
         lock_taken_over,
     })
+}
+
+/// Writes the run's report; returns the run's time, at which the report
+/// ends, so that its time and rate are the ones the summary line gives.
+fn write_report(
+    opts: &RunOptions,
+    folder: &Path,
+    manifest: &Manifest,
+    mut samples: Vec<Sample>,
+    started: Instant,
+) -> Result<f64> {
+    let links = if opts.shard.is_some() { "../" } else { "" };
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(last) = samples.last().copied() {
+        samples.push(Sample { seconds, ..last });
+    }
+    crate::manifest::report::write(folder, manifest, &samples, links)?;
+    Ok(seconds)
 }
 
 /// The manifest's record of the layout version and its approval.

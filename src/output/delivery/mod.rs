@@ -167,8 +167,6 @@ pub fn deliver(
         Ok(loaded) => loaded,
         Err(why) => return fail(0, (why, None)),
     };
-    // The error's words and, when the relay answered, its code.
-    let said = |e: &lettre::transport::smtp::Error| (e.to_string(), e.status().map(u16::from));
     let mut delay = retry.delay;
     for attempt in 1..=retry.max_attempts {
         pacer.wait();
@@ -202,20 +200,18 @@ pub fn deliver(
             }
             Err(e) => {
                 let (why, code) = said(&e);
-                return fail(
-                    attempt,
-                    (
-                        format!(
-                            "{why} (temporary, but still failing after {})",
-                            crate::util::text::count(attempt as usize, "attempt", "attempts")
-                        ),
-                        code,
-                    ),
-                );
+                let attempts = crate::util::text::count(attempt as usize, "attempt", "attempts");
+                let why = format!("{why} (temporary, but still failing after {attempts})");
+                return fail(attempt, (why, code));
             }
         }
     }
     unreachable!("the last attempt returns")
+}
+
+/// An SMTP error's words and, when the relay answered, its reply code.
+fn said(e: &lettre::transport::smtp::Error) -> (String, Option<u16>) {
+    (e.to_string(), e.status().map(u16::from))
 }
 
 /// The address in the message's `From:` header.
