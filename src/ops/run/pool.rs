@@ -583,6 +583,22 @@ mod tests {
         }
     }
 
+    /// A pool where no item overruns: a limit a loaded machine cannot
+    /// reach, so a slow batch is not taken for a runaway one.
+    fn patient() -> Pool {
+        Pool {
+            limit: Duration::from_secs(30),
+            ..pool()
+        }
+    }
+
+    /// Runs `items` on a patient pool; its error.
+    fn failing(items: impl Iterator<Item = Result<i64>> + Send, sink: &mut Collect) -> Error {
+        patient()
+            .run(Arc::new(Double), items, sink, &StopFlag::new())
+            .unwrap_err()
+    }
+
     #[test]
     fn results_come_back_in_order_and_an_overrun_gets_its_own() {
         let mut sink = Collect::default();
@@ -600,15 +616,7 @@ mod tests {
     fn an_error_halts_after_the_batches_before_it() {
         let mut sink = Collect::default();
         let items = (0..400).map(|i| Ok(if i == 101 { -1 } else { i + 100 }));
-        // No item overruns here: a limit a loaded machine cannot reach, so
-        // a slow batch is not taken for a runaway one.
-        let patient = Pool {
-            limit: Duration::from_secs(30),
-            ..pool()
-        };
-        let err = patient
-            .run(Arc::new(Double), items, &mut sink, &StopFlag::new())
-            .unwrap_err();
+        let err = failing(items, &mut sink);
         assert!(err.to_string().contains("cannot do -1"), "{err}");
         // Batches of 4: the one holding item 101 (100..104) and later ones
         // never reach the sink; all before it do, in order.
@@ -630,13 +638,7 @@ mod tests {
                 i => i + 100,
             })
         });
-        let patient = Pool {
-            limit: Duration::from_secs(30),
-            ..pool()
-        };
-        let err = patient
-            .run(Arc::new(Double), items, &mut sink, &StopFlag::new())
-            .unwrap_err();
+        let err = failing(items, &mut sink);
         assert!(err.to_string().contains("cannot do -1"), "{err}");
         assert_eq!(sink.0, vec![2000, 202, 204, 206]);
     }
@@ -652,11 +654,7 @@ mod tests {
             }
             Ok(i % 7 + 8)
         });
-        let patient = Pool {
-            limit: Duration::from_secs(30),
-            ..pool()
-        };
-        let ended = patient
+        let ended = patient()
             .run(Arc::new(Double), items, &mut sink, &stop)
             .unwrap();
         assert_eq!(ended, Ended::Stopped(15));
