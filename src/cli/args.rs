@@ -154,6 +154,13 @@ pub struct CheckArgs {
     /// for good (or softly, too often) or to a customer who complained.
     #[command(flatten)]
     pub contacts: ContactsDb,
+    /// Take a version that is not approved for the day (never submitted,
+    /// waiting for review, rejected, revoked, changed since it was
+    /// submitted, retired, or out of its effective dates) as a review copy:
+    /// every page marked DRAFT - NOT APPROVED, email subjects start with
+    /// [DRAFT], and `send` refuses the run.
+    #[arg(long)]
+    pub allow_draft: bool,
 }
 
 /// How long a command's lock holds (`run`, `send`; see

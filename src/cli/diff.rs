@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use letterpress::error::{Error, EXIT_OK};
 use letterpress::model::layout::LayoutRef;
 use letterpress::ops::diff::{diff, DiffOptions};
-use letterpress::util::fs::write_atomic;
 use letterpress::util::text::count;
 
 use super::args::{AsOf, Json, Records};
@@ -21,7 +20,8 @@ pub struct Args {
     records: Records,
     #[command(flatten)]
     as_of: AsOf,
-    /// Also write the report as a self-contained HTML page.
+    /// Also write the report as a self-contained HTML page, with a .json
+    /// beside it that `layouts approve --diff` records as evidence.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     #[command(flatten)]
@@ -35,7 +35,7 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     opts.as_of = args.as_of.day();
     let report = diff(&opts)?;
     if let Some(path) = &args.out {
-        write_atomic(path, report.html().as_bytes(), false).map_err(|e| Error::io(path, e))?;
+        report.write(path)?;
     }
     let out = &cx.out;
     out.print(format!(

@@ -41,6 +41,13 @@ pub struct Cli {
     /// recorded unless this is given.)
     #[arg(long, global = true, env = "LETTERPRESS_LAYOUTS")]
     layouts: Option<PathBuf>,
+    /// The trust list: who may submit, approve, reject and revoke layout
+    /// versions, with their SSH keys, and the approvals each layout needs.
+    /// Deployment configuration, kept outside the layouts folder. (Default
+    /// `trust.yaml` in the working folder; without one no version is
+    /// approved.)
+    #[arg(long, global = true, env = "LETTERPRESS_TRUST")]
+    trust: Option<PathBuf>,
     /// How messages on stderr are written: `text` sentences, or `json`, one
     /// object a line (`level`, `event`, `message` and the event's fields),
     /// for log collectors.
@@ -133,6 +140,8 @@ pub struct Context {
     pub layouts: PathBuf,
     /// Whether `--layouts` or `LETTERPRESS_LAYOUTS` was given.
     pub layouts_given: bool,
+    /// `--trust` (or `LETTERPRESS_TRUST`), if given.
+    pub trust: Option<PathBuf>,
     /// Where the command's words go.
     pub out: Out,
 }
@@ -155,6 +164,7 @@ pub fn main() -> ExitCode {
     let cx = Context {
         layouts_given: cli.layouts.is_some(),
         layouts: cli.layouts.unwrap_or_else(|| PathBuf::from("layouts")),
+        trust: cli.trust,
         out,
     };
     let code = dispatch(cli.command, &cx).unwrap_or_else(|e| {

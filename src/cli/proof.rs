@@ -36,6 +36,7 @@ pub struct Args {
 pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     let mut opts = ProofOptions::new(args.layout, args.records.data, args.out);
     opts.layouts_dir = cx.layouts.clone();
+    opts.trust = cx.trust.clone();
     opts.format = args.records.format;
     opts.as_of = args.as_of.day();
     opts.sample = args.sample;

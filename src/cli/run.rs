@@ -57,11 +57,6 @@ pub struct Args {
     /// Also conform to a PDF standard (repeatable). Letters are tagged PDF always.
     #[arg(long = "pdf-standard", value_parser = named::<Standard>())]
     pdf_standards: Vec<Standard>,
-    /// Render a version that is not approved (draft, retired, changed since
-    /// its approval, or out of its effective dates) as a review copy: every
-    /// page marked DRAFT - NOT APPROVED, email subjects start with [DRAFT].
-    #[arg(long)]
-    allow_draft: bool,
     #[command(flatten)]
     lease: LockLease,
 }
@@ -69,6 +64,7 @@ pub struct Args {
 pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     let mut opts = RunOptions::new(args.layout.layout, args.records.data, args.out);
     opts.layouts_dir = cx.layouts.clone();
+    opts.trust = cx.trust.clone();
     opts.format = args.records.format;
     opts.as_of = args.check.as_of.as_of;
     if let Some(jobs) = args.jobs {
@@ -82,7 +78,7 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     opts.suppress = args.check.suppress;
     opts.address_key = args.check.contacts.key()?;
     opts.contacts = args.check.contacts.contacts;
-    opts.allow_draft = args.allow_draft;
+    opts.allow_draft = args.check.allow_draft;
     opts.print = args.check.print;
     opts.sequence = args.check.sequence;
     opts.household = args.check.household;

@@ -23,6 +23,7 @@ pub struct Args {
 pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     let mut opts = ValidateOptions::new(args.layout.layout, args.records.data);
     opts.layouts_dir = cx.layouts.clone();
+    opts.trust = cx.trust.clone();
     opts.format = args.records.format;
     opts.as_of = args.check.as_of.as_of;
     opts.channels = args.check.channels;
@@ -32,6 +33,7 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     opts.print = args.check.print;
     opts.sequence = args.check.sequence;
     opts.household = args.check.household;
+    opts.allow_draft = args.check.allow_draft;
     let report = validate(&opts)?;
     let code = if report.invalid.is_empty() {
         EXIT_OK
@@ -39,6 +41,9 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
         EXIT_PARTIAL
     };
     let out = &cx.out;
+    for w in &report.warnings {
+        out.log("warning", "validate_warning", w, serde_json::json!({}));
+    }
     for line in &report.history {
         out.print(format!("history: {line}"));
     }

@@ -4,14 +4,20 @@
 //! A layout version is a
 //! folder `<layouts>/<name>/<version>/` holding `layout.yaml`, the Typst
 //! template (`letter.typ`), `assets/` and optionally `fonts/`. Layouts are
-//! found with walkdir; `NAME` selects the highest approved version and
-//! `NAME@N` exactly version N.
+//! found with walkdir; `NAME` selects the highest approved version in
+//! effect and `NAME@N` exactly version N. Whether a version is approved
+//! comes from its layout's signed decisions, checked against the trust
+//! list ([`crate::layout::decisions`]); `status` in `layout.yaml` grants
+//! nothing (only `retired` has an effect: the version never runs).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::model::approval::{Approval, APPROVAL_FILE};
+use crate::layout::decisions::{Review, State};
+use crate::layout::trust::Trust;
+use crate::model::approval::APPROVAL_FILE;
 use crate::model::layout::{FieldSpec, FieldType, LayoutMeta, LayoutRef, Status, METADATA_FILE};
 use crate::model::print::PrintSettings;
 use crate::model::vocab::Channel;
@@ -24,31 +30,43 @@ pub struct Layout {
     pub meta: LayoutMeta,
     /// Its version folder.
     pub dir: PathBuf,
-    /// Since when its current files have been approved (see
-    /// [`crate::model::approval::Approval::approved_since`]); `None` without an
-    /// approval record.
-    pub approved_since: Option<Date>,
+    /// Where it stands by its layout's decisions (its files are compared
+    /// with them by [`crate::layout::decisions::standing`]).
+    pub state: State,
+    /// Its layout's chain of decisions, checked.
+    pub review: Arc<Review>,
 }
 
 impl Layout {
-    /// Whether the version is in effect on `day`: its effective dates
-    /// include it, and its files were approved on or before it. A letter
-    /// dated `day` never uses wording approved after `day`. (A version with
-    /// no approval record is judged by its dates here; it cannot run for
-    /// customers anyway.)
+    /// Whether the version may be used for a letter dated `day`: approved,
+    /// by an approval that covers the day (not before it was given, not
+    /// after a revocation), within its effective dates, and not retired.
+    /// A letter dated `day` never uses wording approved after `day`.
     pub fn in_effect(&self, day: Date) -> bool {
-        self.meta.in_effect(day) && self.approved_since.is_none_or(|since| since <= day)
+        self.meta.status != Status::Retired
+            && self.meta.in_effect(day)
+            && self.state.approval().is_some_and(|a| a.covers(day))
     }
 
-    /// `approved on D, from D until D` (or `draft, always`): the version's
-    /// standing in a list of versions.
+    /// `approved for letters from D, from D until D` (or `submitted,
+    /// always`): the version's standing in a list of versions.
     pub fn describe(&self) -> String {
-        match (self.meta.status, self.approved_since) {
-            (Status::Approved, Some(since)) => {
-                format!("approved on {since}, {}", self.meta.effective())
-            }
-            (status, _) => format!("{status}, {}", self.meta.effective()),
-        }
+        let state = match &self.state {
+            State::Approved(a) => match a.revoked {
+                Some((_, on)) => {
+                    format!("approved for letters from {} until {on} (revoked)", a.from)
+                }
+                None => format!("approved for letters from {}", a.from),
+            },
+            other => other.short().to_owned(),
+        };
+        format!("{state}, {}", self.meta.effective())
+    }
+
+    /// Whether the version folder holds an `approval.yaml` of an earlier
+    /// letterpress (unsigned, and no longer an approval).
+    pub fn has_legacy_approval(&self) -> bool {
+        self.dir.join(APPROVAL_FILE).exists()
     }
 }
 
@@ -64,11 +82,19 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Finds every `<name>/<version>/layout.yaml` under `root` and reads it.
-    /// A metadata file that cannot be read or does not match its folder is
-    /// kept in [`Catalog::broken`]: a broken layout must be fixed, and
-    /// selecting it is an error, but it does not hide the other layouts.
+    /// [`Catalog::load`] without a trust list: every version can be read,
+    /// rendered as a draft, proofed and compared, none is approved.
     pub fn discover(root: &Path) -> Result<Catalog> {
+        Catalog::load(root, None)
+    }
+
+    /// Finds every `<name>/<version>/layout.yaml` under `root` and reads it,
+    /// with where each version stands by its layout's decisions checked
+    /// against `trust`. A metadata file that cannot be read or does not
+    /// match its folder is kept in [`Catalog::broken`]: a broken layout
+    /// must be fixed, and selecting it is an error, but it does not hide
+    /// the other layouts.
+    pub fn load(root: &Path, trust: Option<&Trust>) -> Result<Catalog> {
         if !root.is_dir() {
             return Err(Error::Layout(format!(
                 "layouts folder `{}` does not exist (set --layouts or LETTERPRESS_LAYOUTS)",
@@ -76,6 +102,7 @@ impl Catalog {
             )));
         }
         let mut catalog = Catalog::default();
+        let mut reviews: BTreeMap<PathBuf, Arc<Review>> = BTreeMap::new();
         let walker = walkdir::WalkDir::new(root)
             .min_depth(3)
             .max_depth(3)
@@ -87,7 +114,14 @@ impl Catalog {
             }
             let dir = entry.path().parent().expect("depth 3");
             match Layout::load(dir) {
-                Ok(layout) => {
+                Ok(mut layout) => {
+                    let layout_dir = dir.parent().expect("depth 3").to_path_buf();
+                    let review = reviews.entry(layout_dir.clone()).or_insert_with(|| {
+                        Arc::new(Review::read(&layout_dir, &layout.meta.name, trust))
+                    });
+                    layout.state =
+                        review.state(layout.meta.version, trust, layout.has_legacy_approval());
+                    layout.review = review.clone();
                     let versions = catalog.layouts.entry(layout.meta.name.clone()).or_default();
                     versions.insert(layout.meta.version, layout);
                 }
@@ -147,7 +181,7 @@ impl Catalog {
             None => versions
                 .values()
                 .rev()
-                .find(|l| l.meta.status == Status::Approved && l.in_effect(day))
+                .find(|l| l.in_effect(day))
                 .ok_or_else(|| {
                     Error::Layout(format!(
                         "layout `{}` has no approved version in effect on {day} (versions: {}); name one with {}@N",
@@ -183,11 +217,11 @@ impl Layout {
         check_settings(dir, &meta, &mut problems);
         check_references(dir, &meta, &mut problems);
         if problems.is_empty() {
-            let approved_since = approval_in(dir)?.and_then(|a| a.approved_since());
             Ok(Layout {
                 meta,
                 dir: dir.to_path_buf(),
-                approved_since,
+                state: State::NoTrust,
+                review: Arc::default(),
             })
         } else {
             Err(Error::Layout(format!(
@@ -201,19 +235,6 @@ impl Layout {
     /// `name@version`.
     pub fn id(&self) -> String {
         format!("{}@{}", self.meta.name, self.meta.version)
-    }
-}
-
-/// Reads the approval record in a version folder, if there is one (the
-/// catalog needs its date; approving is [`crate::layout::approval`]).
-pub fn approval_in(dir: &Path) -> Result<Option<Approval>> {
-    let path = dir.join(APPROVAL_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => serde_yaml::from_str(&text)
-            .map(Some)
-            .map_err(|e| Error::Layout(format!("{}: {e}", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(&path, e)),
     }
 }
 

@@ -8,11 +8,11 @@
 //! big-endian integer, and the file's bytes. Symbolic links are refused, so a
 //! layout cannot reach outside its folder.
 //!
-//! Two things are left out, because they record a decision about the files
-//! rather than change any output: the approval record `approval.yaml` (see
-//! [`crate::layout::approval`]), and the `status:` line of `layout.yaml` (its other
-//! lines are hashed as they are). So approving or retiring a version keeps
-//! its digest.
+//! One file is left out: an `approval.yaml` of an earlier letterpress (an
+//! unsigned approval, see [`crate::layout::decisions`]), so a version that
+//! still has one can be submitted as it is. Decisions are kept beside the
+//! version folders, not in them. The SHA-256 of each file is what
+//! `sha256sum` prints for it.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,7 +22,6 @@ use ring::digest::{Context as Sha256, SHA256};
 use crate::error::{Error, Result};
 use crate::layout::catalog::Layout;
 use crate::model::approval::APPROVAL_FILE;
-use crate::model::layout::METADATA_FILE;
 use crate::util::digest::{hex, sha256_hex};
 
 impl Layout {
@@ -69,16 +68,11 @@ impl Layout {
                 continue;
             }
             let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-            let canonical = if rel == METADATA_FILE {
-                without_status(&bytes)
-            } else {
-                bytes.clone()
-            };
             hasher.update(rel.as_bytes());
             hasher.update(&[0u8]);
-            hasher.update(&(canonical.len() as u64).to_be_bytes());
-            hasher.update(&canonical);
-            hashes.insert(rel.clone(), sha256_hex(&canonical));
+            hasher.update(&(bytes.len() as u64).to_be_bytes());
+            hasher.update(&bytes);
+            hashes.insert(rel.clone(), sha256_hex(&bytes));
             files.push((rel, bytes));
         }
         Ok(LayoutFiles {
@@ -101,19 +95,8 @@ pub struct LayoutFiles {
     pub files: Vec<(String, Vec<u8>)>,
     /// The layout digest over exactly these files.
     pub digest: String,
-    /// SHA-256 of each file as the digest sees it (see the module docs).
+    /// SHA-256 of each file (see the module docs).
     pub hashes: BTreeMap<String, String>,
-}
-
-/// `layout.yaml` without its `status:` line(s), as the digest sees it.
-fn without_status(yaml: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(yaml.len());
-    for line in yaml.split_inclusive(|&b| b == b'\n') {
-        if !line.starts_with(b"status:") {
-            out.extend_from_slice(line);
-        }
-    }
-    out
 }
 
 impl LayoutFiles {

@@ -19,7 +19,10 @@ title: {title}
 description: >
   Written by `letterpress layouts new`. Change the wording in texts.yaml, the
   letter in letter.typ, the email in email.html.hbs and email.txt.hbs, then
-  ask for approval (letterpress layouts approve {name}@1 --by "NAME").
+  submit it for review with your SSH key (letterpress layouts submit {name}@1
+  --key KEY); reviewers approve it with theirs.
+# Approval is never this line: it comes from the signed decisions in
+# ../decisions/. Only `retired` has an effect (the version never runs).
 status: draft
 id_field: customer_id
 template: letter.typ

@@ -297,23 +297,47 @@ fn head(h: &mut String, m: &Manifest) {
 fn layout_section(h: &mut String, m: &Manifest) {
     h.push_str("<h2>Layout version and approval</h2>\n<dl>\n");
     let approval = match &m.layout.approval {
-        Some(a) => format!(
-            "approved by {} on {}{}{}",
-            a.by,
-            a.at,
-            a.note.as_ref().map_or(String::new(), |n| format!(" ({n})")),
-            if a.files_match {
-                ""
-            } else {
-                "; the files changed since"
-            }
-        ),
+        Some(a) if !a.approvals.is_empty() && a.files_match => {
+            let by: Vec<String> = a
+                .approvals
+                .iter()
+                .map(|d| format!("{} as {} on {}", d.by, d.role, d.at.get(..10).unwrap_or("")))
+                .collect();
+            let submitted = a
+                .submitted
+                .as_ref()
+                .map(|d| {
+                    format!(
+                        "; submitted by {} on {}",
+                        d.by,
+                        d.at.get(..10).unwrap_or("")
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                "approved by {} for letters from {}{submitted}; signed records in approval/",
+                by.join(" and "),
+                a.from.as_deref().unwrap_or("?")
+            )
+        }
+        Some(a) => format!("not approved: {}", a.standing),
         None => "no approval record".into(),
+    };
+    let trust = m.layout.approval.as_ref().and_then(|a| a.trust.as_ref());
+    let trust = match trust {
+        Some(t) if t.demo => format!("{} (the DEMO list: its approvals prove nothing)", t.path),
+        Some(t) => format!(
+            "{} (SHA-256 {})",
+            t.path,
+            &t.sha256[..16.min(t.sha256.len())]
+        ),
+        None => "none".into(),
     };
     for (k, v) in [
         ("Layout", format!("{}@{}", m.layout.name, m.layout.version)),
         ("Status", m.layout.status.clone()),
         ("Approval", approval),
+        ("Trust list", trust),
         ("In effect", m.layout.effective.clone()),
         ("Digest", m.layout.digest.clone()),
         (

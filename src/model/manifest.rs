@@ -16,6 +16,13 @@ pub const MANIFEST_VERSION: u32 = 6;
 /// The file name of the manifest in a run's output folder.
 pub const MANIFEST_FILE: &str = "manifest.json";
 
+/// The folder of a run that holds copies of the trust list and of the
+/// signed decisions the run rests on.
+pub const APPROVAL_DIR: &str = "approval";
+
+/// The trust list's copy in [`APPROVAL_DIR`].
+pub const TRUST_COPY: &str = "trust.yaml";
+
 /// A run's manifest.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Manifest {
@@ -224,25 +231,85 @@ pub struct LayoutEntry {
     pub title: String,
     /// SHA-256 over the version folder (see `layout` module docs).
     pub digest: String,
-    /// The version's approval record, if it has one.
+    /// The signed decisions the run rests on.
     pub approval: Option<ApprovalEntry>,
     /// When the version is in effect: `always`, `from D`, `until D`, `from D until D`.
     pub effective: String,
 }
 
-/// Who approved the layout version a run used.
+/// The signed decisions that let the layout version run, as the run found
+/// them. Copies of the trust list and of these records, with their
+/// signatures, are in the run's `approval/` folder, so that the approval
+/// can be checked from the run folder alone.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApprovalEntry {
-    /// The approver.
-    pub by: String,
-    /// The approval date (`YYYY-MM-DD`).
-    pub at: String,
-    /// The approver's note.
-    pub note: Option<String>,
-    /// The layout digest that was approved.
-    pub digest: String,
-    /// Whether the files still matched the approval (false only in a draft run).
+    /// Where the version stood, in words (for a draft run, why it was not
+    /// approved).
+    pub standing: String,
+    /// Its latest submission for review.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted: Option<DecisionEntry>,
+    /// The approvals that met the layout's policy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<DecisionEntry>,
+    /// The first day the approval covers (`YYYY-MM-DD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The layout digest that was submitted and approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Whether the files were the approved ones (false only in a draft run).
     pub files_match: bool,
+    /// The last record of the layout's chain of decisions when the run
+    /// started: `verify` checks that the chain still holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_head: Option<ChainHead>,
+    /// The trust list the decisions were checked against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<TrustEntry>,
+}
+
+/// One signed decision a run rests on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+pub struct DecisionEntry {
+    /// Its file, in the layout's `decisions/` folder and in the run's
+    /// `approval/` folder.
+    pub record: String,
+    /// SHA-256 of the record file.
+    pub sha256: String,
+    /// SHA-256 of its signature file.
+    pub signature_sha256: String,
+    /// The signer's name.
+    pub by: String,
+    /// The signer's id in the trust list.
+    pub id: String,
+    /// The role they decided in.
+    pub role: String,
+    /// When they signed (RFC 3339, UTC).
+    pub at: String,
+    /// The fingerprint of the key that signed.
+    pub key: String,
+}
+
+/// A record of a layout's chain of decisions: its number and SHA-256.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+pub struct ChainHead {
+    /// The record's number.
+    pub seq: u32,
+    /// SHA-256 of its file.
+    pub sha256: String,
+}
+
+/// The trust list a run checked decisions against.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+pub struct TrustEntry {
+    /// Its path, as given (or `trust.yaml`).
+    pub path: String,
+    /// SHA-256 of the file (of its copy in `approval/trust.yaml` too).
+    pub sha256: String,
+    /// Whether it was the demonstration list, whose private keys are public.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub demo: bool,
 }
 
 /// The input data file of a run.

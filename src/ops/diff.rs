@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -26,11 +26,28 @@ use crate::check::schema::{check_record, Origin};
 use crate::error::{Error, Result};
 use crate::input::Input;
 use crate::layout::catalog::{Catalog, Layout};
+use crate::model::decision::DiffEvidence;
 use crate::model::layout::LayoutRef;
 use crate::model::vocab::Format;
 use crate::ops::run::load_texts;
 use crate::render::pdf::Renderer;
 use crate::util::clock::Date;
+use crate::util::digest::sha256_hex;
+use crate::util::fs::write_atomic;
+
+/// `diff.json`, what `layouts approve --diff` reads: the new version, and
+/// what the comparison with the old one found.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct DiffFile {
+    /// The format of this file (1).
+    pub letterpress_diff: u32,
+    /// The new version (`NAME@B`).
+    pub new: String,
+    /// Its layout digest.
+    pub new_digest: String,
+    /// The comparison (its `files` are the HTML page beside it).
+    pub diff: DiffEvidence,
+}
 
 /// What `diff` is asked to compare.
 #[derive(Debug, Clone)]
@@ -88,6 +105,12 @@ pub struct DiffReport {
     pub old: String,
     /// `NAME@B`.
     pub new: String,
+    /// The layout digests of the old and the new version.
+    pub digests: (String, String),
+    /// SHA-256 of the data file.
+    pub data_sha256: String,
+    /// The as-of date both rendered with.
+    pub as_of: String,
     /// Records compared.
     pub records: usize,
     /// Records whose letter changes (text, pages or failure).
@@ -104,6 +127,7 @@ pub struct DiffReport {
 
 struct Side {
     layout: Layout,
+    digest: String,
     renderer: Renderer,
     texts: crate::layout::texts::Texts,
 }
@@ -115,9 +139,11 @@ fn side(catalog: &Catalog, r: &LayoutRef, as_of: Date) -> Result<Side> {
     let layout = catalog.resolve(r, as_of)?.clone();
     let files = layout.read_files()?;
     let texts = load_texts(&layout, &files)?;
+    let digest = files.digest.clone();
     let renderer = Renderer::new(&layout, files, &texts, as_of, &[], None)?;
     Ok(Side {
         layout,
+        digest,
         renderer,
         texts,
     })
@@ -129,7 +155,7 @@ pub fn diff(opts: &DiffOptions) -> Result<DiffReport> {
     let old = side(&catalog, &opts.old, opts.as_of)?;
     let new = side(&catalog, &opts.new, opts.as_of)?;
     let input = Input::new(&opts.data, opts.format)?;
-    input.scan()?;
+    let data_sha256 = input.scan()?.sha256;
     let origin = if input.format == Format::Csv {
         Origin::Text
     } else {
@@ -147,6 +173,9 @@ pub fn diff(opts: &DiffOptions) -> Result<DiffReport> {
     Ok(DiffReport {
         old: old.layout.id(),
         new: new.layout.id(),
+        digests: (old.digest.clone(), new.digest.clone()),
+        data_sha256,
+        as_of: opts.as_of.to_string(),
         ..report
     })
 }
@@ -173,6 +202,9 @@ fn compare(old: &Side, new: &Side, input: &Input, origin: Origin) -> Result<Diff
     let mut report = DiffReport {
         old: String::new(),
         new: String::new(),
+        digests: Default::default(),
+        data_sha256: String::new(),
+        as_of: String::new(),
         records: 0,
         changed: 0,
         disappearing: Vec::new(),
@@ -438,6 +470,39 @@ use crate::util::html::{escape_html as esc, page};
 
 impl DiffReport {
     /// The report as one self-contained HTML page.
+    /// Writes the report as a page to `html` and, beside it, the `.json`
+    /// that `layouts approve --diff` records (see [`DiffFile`]); returns
+    /// the `.json`'s path.
+    pub fn write(&self, html: &Path) -> Result<PathBuf> {
+        let page = self.html();
+        write_atomic(html, page.as_bytes(), true).map_err(|e| Error::io(html, e))?;
+        let name = html
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let file = DiffFile {
+            letterpress_diff: 1,
+            new: self.new.clone(),
+            new_digest: self.digests.1.clone(),
+            diff: DiffEvidence {
+                files: [(name, sha256_hex(page.as_bytes()))].into(),
+                against: self.old.clone(),
+                against_digest: self.digests.0.clone(),
+                data_sha256: self.data_sha256.clone(),
+                records: self.records,
+                changed: self.changed,
+                appearing: self.appearing.clone(),
+                disappearing: self.disappearing.clone(),
+            },
+        };
+        let path = html.with_extension("json");
+        let mut json = serde_json::to_vec_pretty(&file).expect("serializes");
+        json.push(b'\n');
+        write_atomic(&path, &json, true).map_err(|e| Error::io(&path, e))?;
+        Ok(path)
+    }
+
+    /// The report as a self-contained page.
     pub fn html(&self) -> String {
         let mut h = String::new();
         let _ = write!(

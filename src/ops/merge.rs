@@ -27,7 +27,7 @@ use crate::manifest::journal::{self, Documents, Tally, DOCUMENTS_FILE};
 use crate::manifest::{self, report};
 use crate::model::file::FileEntry;
 use crate::model::manifest::{
-    Document, DocumentsFile, Manifest, Totals, MANIFEST_FILE, MANIFEST_VERSION,
+    Document, DocumentsFile, Manifest, Totals, APPROVAL_DIR, MANIFEST_FILE, MANIFEST_VERSION,
 };
 use crate::util::digest::sha256_hex;
 use crate::util::fs::{commit, temp_path, write_atomic};
@@ -164,6 +164,14 @@ pub fn merge(paths: &[PathBuf], out: Option<&Path>, command: &[String]) -> Resul
     };
     commit(&tmp, &out.join(DOCUMENTS_FILE), true)
         .map_err(|e| Error::io(out.join(DOCUMENTS_FILE), e))?;
+    // The approval the run rests on, as the first shard copied it.
+    for rel in approval_copies(&shards[0].folder)? {
+        let from = shards[0].folder.join(&rel);
+        let bytes = std::fs::read(&from).map_err(|e| Error::io(&from, e))?;
+        let to = out.join(&rel);
+        std::fs::create_dir_all(out.join(APPROVAL_DIR)).map_err(|e| Error::io(&to, e))?;
+        write_atomic(&to, &bytes, true).map_err(|e| Error::io(&to, e))?;
+    }
     let json = merged.seal();
     write_atomic(&merged_path, &json, true).map_err(|e| Error::io(&merged_path, e))?;
     report::write(&out, &merged, &[], "")?;
@@ -172,6 +180,25 @@ pub fn merge(paths: &[PathBuf], out: Option<&Path>, command: &[String]) -> Resul
         shards: shards.len(),
         totals: merged.totals,
     })
+}
+
+/// The files of a shard's `approval/` folder (`approval/NAME`), in order.
+fn approval_copies(folder: &Path) -> Result<Vec<String>> {
+    let dir = folder.join(APPROVAL_DIR);
+    let mut names = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| Error::io(&dir, e))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::io(&dir, e)),
+    };
+    names.sort();
+    Ok(names
+        .into_iter()
+        .filter(|n| !n.starts_with('.'))
+        .map(|n| format!("{APPROVAL_DIR}/{n}"))
+        .collect())
 }
 
 /// The folder each shard's documents are in: the one above its own.
@@ -269,8 +296,12 @@ fn merged_manifest(
 ) -> Result<Manifest> {
     let mut listed = Vec::new();
     for s in shards {
-        for name in [MANIFEST_FILE, DOCUMENTS_FILE] {
-            let path = s.folder.join(name);
+        for name in [MANIFEST_FILE, DOCUMENTS_FILE]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(approval_copies(&s.folder)?)
+        {
+            let path = s.folder.join(&name);
             let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
             let rel = path
                 .strip_prefix(shard_root(s))

@@ -46,6 +46,7 @@ use crate::input::{Input, RawRecord};
 use crate::layout::catalog::{Catalog, Layout};
 use crate::layout::files::LayoutFiles;
 use crate::layout::texts::Texts;
+use crate::model::decision::{ProofEvidence, ProofPick};
 use crate::model::layout::FieldType;
 use crate::model::layout::{LayoutMeta, LayoutRef};
 use crate::model::vocab::{Channel, Format, LetterFormat};
@@ -62,6 +63,9 @@ pub const PROOF_MARK: &str = "PROOF";
 pub struct ProofOptions {
     /// The folder holding the layouts.
     pub layouts_dir: PathBuf,
+    /// The trust list the cover page's approval is checked against (as
+    /// [`crate::ops::run::RunOptions::trust`]).
+    pub trust: Option<PathBuf>,
     /// The layout version (any status).
     pub layout: LayoutRef,
     /// The records to pick from.
@@ -89,6 +93,7 @@ impl ProofOptions {
     ) -> ProofOptions {
         ProofOptions {
             layouts_dir: PathBuf::from("layouts"),
+            trust: None,
             layout,
             data: data.into(),
             format: None,
@@ -134,6 +139,88 @@ pub struct ProofReport {
     pub html: Option<PathBuf>,
     /// The HTML proof of the web letters, if the layout has the web channel.
     pub web: Option<PathBuf>,
+    /// What a reviewer's decision records of the proof set
+    /// (`layouts approve --proof`): `proof.json` beside the PDF.
+    pub evidence: PathBuf,
+}
+
+/// `proof.json`, what `layouts approve --proof` reads: which version, which
+/// files, which records and why, what the wording checks said.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct ProofFile {
+    /// The format of this file (1).
+    pub letterpress_proof: u32,
+    /// The layout version proofed (`NAME@N`).
+    pub layout: String,
+    /// Its layout digest.
+    pub digest: String,
+    /// The proof set (its `files` are the PDF and HTML pages beside it).
+    pub proof: ProofEvidence,
+}
+
+/// `proof.pdf` -> `proof.json`.
+fn evidence_path(pdf: &std::path::Path) -> PathBuf {
+    pdf.with_extension("json")
+}
+
+/// Writes the proof set's `proof.json` beside its PDF.
+fn write_evidence(
+    report: &ProofReport,
+    layout: &Layout,
+    digest: &str,
+    data_sha256: &str,
+    opts: &ProofOptions,
+) -> Result<()> {
+    let mut files = BTreeMap::new();
+    let outputs = [Some(&report.pdf), report.html.as_ref(), report.web.as_ref()];
+    for path in outputs.into_iter().flatten() {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        files.insert(name, crate::util::digest::sha256_hex(&bytes));
+    }
+    let meta = &layout.meta;
+    let rules = format!(
+        "{} required and {} forbidden",
+        meta.required_text.len(),
+        meta.forbidden_text.len()
+    );
+    let mut wording = vec![format!(
+        "all {} picked letters pass the layout's wording checks ({rules})",
+        report.picks.len()
+    )];
+    if report.invalid > 0 {
+        wording.push(format!(
+            "{} of {} records fail the schema, rendering or the wording checks and were not proofed",
+            report.invalid, report.records
+        ));
+    }
+    let file = ProofFile {
+        letterpress_proof: 1,
+        layout: layout.id(),
+        digest: digest.to_owned(),
+        proof: ProofEvidence {
+            files,
+            data_sha256: data_sha256.to_owned(),
+            as_of: opts.as_of.to_string(),
+            records: report.records,
+            picks: report
+                .picks
+                .iter()
+                .map(|p| ProofPick {
+                    record: p.record_id.clone(),
+                    why: p.reasons.clone(),
+                })
+                .collect(),
+            wording,
+        },
+    };
+    let path = evidence_path(&report.pdf);
+    let mut json = serde_json::to_vec_pretty(&file).expect("serializes");
+    json.push(b'\n');
+    crate::util::fs::write_atomic(&path, &json, true).map_err(|e| Error::io(&path, e))
 }
 
 /// What is measured of each valid record.
@@ -157,10 +244,11 @@ struct Measured {
 
 /// Picks, renders and writes a proof set; see the module docs.
 pub fn proof(opts: &ProofOptions) -> Result<ProofReport> {
-    let catalog = Catalog::discover(&opts.layouts_dir)?;
+    let trust = crate::layout::trust::Trust::find(opts.trust.as_deref())?;
+    let catalog = Catalog::load(&opts.layouts_dir, trust.as_ref())?;
     let layout = catalog.resolve(&opts.layout, opts.as_of)?.clone();
     let files = layout.read_files()?;
-    let standing = crate::layout::approval::standing(&layout, &files)?;
+    let standing = crate::layout::decisions::standing(&layout, &files);
     let digest = files.digest.clone();
     let texts = load_texts(&layout, &files)?;
     let email = match &layout.meta.email {
@@ -181,7 +269,7 @@ pub fn proof(opts: &ProofOptions) -> Result<ProofReport> {
     let measure = Renderer::new(&layout, files.clone(), &texts, opts.as_of, &[], None)?;
     let marked = Renderer::new(&layout, files, &texts, opts.as_of, &[], Some(PROOF_MARK))?;
     let input = Input::new(&opts.data, opts.format)?;
-    input.scan()?;
+    let data_sha256 = input.scan()?.sha256;
 
     let work = || -> Result<ProofReport> {
         let (measured, records, invalid) = measure_all(&layout, &texts, &measure, &input)?;
@@ -211,7 +299,7 @@ pub fn proof(opts: &ProofOptions) -> Result<ProofReport> {
             true => Some(set.write_web(&marked, &picks)?),
             false => None,
         };
-        Ok(ProofReport {
+        let report = ProofReport {
             layout: layout.id(),
             records,
             invalid,
@@ -220,7 +308,10 @@ pub fn proof(opts: &ProofOptions) -> Result<ProofReport> {
             pdf: opts.out.clone(),
             html,
             web,
-        })
+            evidence: evidence_path(&opts.out),
+        };
+        write_evidence(&report, &layout, &digest, &data_sha256, opts)?;
+        Ok(report)
     };
     std::thread::scope(|scope| {
         std::thread::Builder::new()
@@ -235,7 +326,7 @@ pub fn proof(opts: &ProofOptions) -> Result<ProofReport> {
 /// A proof set being written: the layout version and what was read.
 struct Set<'a> {
     layout: &'a Layout,
-    standing: &'a crate::layout::approval::Standing,
+    standing: &'a crate::layout::decisions::Standing,
     digest: &'a str,
     opts: &'a ProofOptions,
     measured: &'a [Measured],
@@ -709,7 +800,7 @@ const COVER: &str = r#"#let d = json("/record.json")
 
 fn cover(
     layout: &Layout,
-    standing: &crate::layout::approval::Standing,
+    standing: &crate::layout::decisions::Standing,
     digest: &str,
     opts: &ProofOptions,
     records: usize,
@@ -724,7 +815,8 @@ fn cover(
     let cover_layout = Layout {
         meta,
         dir: layout.dir.clone(),
-        approved_since: None,
+        state: crate::layout::decisions::State::NoTrust,
+        review: Default::default(),
     };
     let files = LayoutFiles {
         files: vec![("letter.typ".into(), COVER.as_bytes().to_vec())],
@@ -744,7 +836,7 @@ fn cover(
         "paper": layout.meta.page.format.name(),
         "layout": layout.id(),
         "title": layout.meta.title,
-        "status": layout.meta.status.to_string(),
+        "status": standing.state.short(),
         "approval": standing.describe(),
         "digest": digest,
         "as_of": opts.as_of.to_string(),

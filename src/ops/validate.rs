@@ -12,7 +12,7 @@ use crate::model::manifest::Document;
 use crate::model::manifest::Unmatched;
 use crate::model::vocab::{Channel, Format};
 use crate::ops::run::order::mailing_order;
-use crate::ops::run::{find_layout, load_texts, run_channels};
+use crate::ops::run::{load_texts, run_channels};
 use crate::util::clock::Date;
 use crate::util::stop::StopFlag;
 
@@ -21,8 +21,13 @@ use crate::util::stop::StopFlag;
 pub struct ValidateOptions {
     /// The folder holding the layouts.
     pub layouts_dir: PathBuf,
-    /// Which layout version (any status: validation sends nothing).
+    /// The trust list (as [`crate::ops::run::RunOptions::trust`]).
+    pub trust: Option<PathBuf>,
+    /// Which layout version: one the run may use, as `run` decides.
     pub layout: LayoutRef,
+    /// Check for a draft run (`run --allow-draft`) of a version that is
+    /// not approved for the day, instead of refusing it as `run` would.
+    pub allow_draft: bool,
     /// The data file.
     pub data: PathBuf,
     /// Its format, when not taken from the extension.
@@ -55,7 +60,9 @@ impl ValidateOptions {
     pub fn new(layout: LayoutRef, data: impl Into<PathBuf>) -> ValidateOptions {
         ValidateOptions {
             layouts_dir: PathBuf::from("layouts"),
+            trust: None,
             layout,
+            allow_draft: false,
             data: data.into(),
             format: None,
             as_of: None,
@@ -91,6 +98,9 @@ pub struct ValidationReport {
     pub history: Vec<String>,
     /// Valid records the suppression list will withhold (with `suppress`).
     pub suppressed: usize,
+    /// What the run would warn of: a draft run, the demo trust list.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Checks every record of the data as `run` would before rendering,
@@ -104,8 +114,14 @@ pub struct ValidationReport {
 /// such as a page count) is left to the run.
 pub fn validate(opts: &ValidateOptions) -> Result<ValidationReport> {
     let as_of = opts.as_of.unwrap_or_else(Date::today_utc);
-    let layout = find_layout(&opts.layouts_dir, &opts.layout, as_of)?;
-    let files = layout.read_files()?;
+    let cleared = crate::ops::run::clear(
+        &opts.layouts_dir,
+        opts.trust.as_deref(),
+        &opts.layout,
+        as_of,
+        opts.allow_draft,
+    )?;
+    let (layout, files) = (cleared.layout, cleared.files);
     let texts = load_texts(&layout, &files)?;
     let channels = run_channels(&layout, opts.channels.as_deref())?;
     if opts.print && !channels.contains(&Channel::Pdf) {
@@ -120,14 +136,14 @@ pub fn validate(opts: &ValidateOptions) -> Result<ValidationReport> {
     let input = Input::new(&opts.data, opts.format)?;
     let summary = input.scan()?;
     input.check_shape(&summary, &layout.meta.id_field)?;
-    let history = match &opts.contacts {
-        Some(db) => Some(crate::contacts::routing_history(
-            db,
-            opts.address_key.as_ref(),
-            layout.meta.contacts.soft_bounces,
-        )?),
-        None => None,
-    };
+    let history = opts
+        .contacts
+        .as_ref()
+        .map(|db| {
+            let soft = layout.meta.contacts.soft_bounces;
+            crate::contacts::routing_history(db, opts.address_key.as_ref(), soft)
+        })
+        .transpose()?;
     let mut plan = Plan {
         layout: &layout,
         channels: &channels,
@@ -137,18 +153,11 @@ pub fn validate(opts: &ValidateOptions) -> Result<ValidationReport> {
         history: history.as_ref(),
         address_key: opts.address_key.as_ref(),
     };
-    let stop = StopFlag::new();
-    let pieces = if opts.print {
-        Some(mailing_order(
-            plan,
-            &input,
-            (opts.sequence.as_deref(), opts.household),
-            None,
-            &stop,
-        )?)
-    } else {
-        None
-    };
+    let order = (opts.sequence.as_deref(), opts.household);
+    let pieces = opts
+        .print
+        .then(|| mailing_order(plan, &input, order, None, &StopFlag::new()))
+        .transpose()?;
     plan.pieces = pieces.as_ref();
     let mut checker = Checker::new(plan, input.format);
     let mut report = ValidationReport {
@@ -159,6 +168,7 @@ pub fn validate(opts: &ValidateOptions) -> Result<ValidationReport> {
         unmatched_suppressions: Vec::new(),
         history: Vec::new(),
         suppressed: 0,
+        warnings: cleared.warnings,
     };
     for raw in input.records()? {
         report.records += 1;

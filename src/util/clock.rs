@@ -58,6 +58,11 @@ impl Date {
         date
     }
 
+    /// The day after.
+    pub fn next(&self) -> Date {
+        Date::from_unix_days(self.unix_days() + 1)
+    }
+
     /// Days since the Unix epoch (1970-01-01 is 0).
     pub fn unix_days(&self) -> i64 {
         // Howard Hinnant's days_from_civil.
@@ -116,11 +121,42 @@ pub fn now_rfc3339() -> String {
     rfc3339_utc(unix_seconds())
 }
 
+/// Whether `s` is a time in the one form [`rfc3339_utc`] writes
+/// (`YYYY-MM-DDTHH:MM:SSZ`, a real day and time), which sorts as text.
+pub fn is_rfc3339_utc(s: &str) -> bool {
+    let b = s.as_bytes();
+    let two = |i: usize, max: u8| {
+        b[i].is_ascii_digit()
+            && b[i + 1].is_ascii_digit()
+            && (b[i] - b'0') * 10 + (b[i + 1] - b'0') <= max
+    };
+    b.len() == 20
+        && Date::parse(&s[..10]).is_some()
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[19] == b'Z'
+        && two(11, 23)
+        && two(14, 59)
+        && two(17, 59)
+}
+
 /// Seconds since 1970 as an RFC 3339 UTC timestamp: the one form of time
 /// that sorts as text in time order.
 pub fn rfc3339_utc(unix: i64) -> String {
     let (date, s) = split_unix(unix);
     format!("{date}T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// Seconds since 1970 of a time [`is_rfc3339_utc`] accepts (`None` for
+/// anything else).
+pub fn rfc3339_seconds(at: &str) -> Option<i64> {
+    if !is_rfc3339_utc(at) {
+        return None;
+    }
+    let day = Date::parse(&at[..10])?;
+    let part = |r: std::ops::Range<usize>| at[r].parse::<i64>().ok();
+    Some(day.unix_days() * 86_400 + part(11..13)? * 3600 + part(14..16)? * 60 + part(17..19)?)
 }
 
 #[cfg(test)]
@@ -146,5 +182,24 @@ mod tests {
         for days in [-800_000, -1, 0, 59, 11_016, 20_414, 3_000_000] {
             assert_eq!(Date::from_unix_days(days).unix_days(), days);
         }
+    }
+
+    #[test]
+    fn knows_its_own_timestamps() {
+        assert!(is_rfc3339_utc(&rfc3339_utc(unix_seconds())));
+        assert!(is_rfc3339_utc("2026-12-31T23:59:59Z"));
+        for bad in [
+            "2026-12-31T24:00:00Z",
+            "2026-02-30T10:00:00Z",
+            "2026-12-31T10:00:00+01:00",
+            "2026-12-31 10:00:00Z",
+            "2026-12-31T10:00Z",
+        ] {
+            assert!(!is_rfc3339_utc(bad), "{bad}");
+        }
+        assert_eq!(
+            Date::parse("2028-02-28").unwrap().next().to_string(),
+            "2028-02-29"
+        );
     }
 }

@@ -67,6 +67,7 @@ pub fn letterpress_with_layouts(layouts: &Path, args: &[&str]) -> Output {
     Command::new(bin())
         .current_dir(root())
         .env("LETTERPRESS_LAYOUTS", layouts)
+        .env("LETTERPRESS_TRUST", trust_list())
         .env("LETTERPRESS_ADDRESS_KEY_FILE", address_key())
         .args(args)
         .output()
@@ -249,26 +250,114 @@ pub fn squash(s: &str) -> String {
 }
 
 /// Approves a layout version under `layouts` after a test edited it (the
-/// edit made it drift from its approval). A layout too broken to load stays
-/// unapproved; the run then reports what is broken.
+/// edit made it drift from its approval): submitted again by the demo
+/// author and approved by demo compliance (and demo legal where the
+/// policy asks for it too), signed with the demo keys through ssh-keygen,
+/// dated 2026-11-22. A layout too broken to load stays unapproved; the run
+/// then reports what is broken.
 pub fn approve(layouts: &Path, id: &str) {
     approve_on(layouts, id, "2026-11-22");
 }
 
-/// [`approve`] with another approval date.
+/// [`approve`] on another day (the records are dated that day, as a
+/// signer's statement: a version is approved for letters from that day).
 pub fn approve_on(layouts: &Path, id: &str, date: &str) {
-    letterpress_with_layouts(
+    use letterpress::model::decision::Kind;
+    let at = |t: &str| format!("{date}T{t}Z");
+    if decide(
         layouts,
-        &[
-            "layouts",
-            "approve",
-            id,
-            "--by",
-            "Test Reviewer",
-            "--date",
-            date,
-        ],
+        id,
+        Kind::Submitted,
+        "author-sam",
+        &at("00:10:00"),
+        None,
+    )
+    .is_err()
+    {
+        return; // unchanged and approved, or broken: nothing to approve
+    }
+    let _ = decide(
+        layouts,
+        id,
+        Kind::Approved,
+        "compliance-priya",
+        &at("00:20:00"),
+        None,
     );
+    if standing(layouts, id).starts_with("submitted") {
+        let _ = decide(
+            layouts,
+            id,
+            Kind::Approved,
+            "legal-lena",
+            &at("00:30:00"),
+            None,
+        );
+    }
+}
+
+/// Where a version stands, in words (`layouts show`'s standing line).
+pub fn standing(layouts: &Path, id: &str) -> String {
+    let r: letterpress::model::layout::LayoutRef = id.parse().unwrap();
+    let day = letterpress::util::clock::Date::parse("2026-12-06").unwrap();
+    letterpress::ops::layouts::show(layouts, Some(&trust_list()), &r, day)
+        .map(|s| s.standing.describe())
+        .unwrap_or_else(|e| e.to_string())
+}
+
+/// The repository's (demo) trust list.
+pub fn trust_list() -> PathBuf {
+    root().join("trust.yaml")
+}
+
+/// A demo key's private key file (`author-sam`, `compliance-priya`,
+/// `compliance-jide`, `legal-lena`), copied once per test process with
+/// the mode OpenSSH asks of a private key (git keeps no modes), its public
+/// key beside it.
+pub fn demo_key(name: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let dir = scratch("demo-keys");
+        for entry in std::fs::read_dir(root().join("fixtures/demo-keys")).unwrap() {
+            let src = entry.unwrap().path();
+            let to = dir.join(src.file_name().unwrap());
+            std::fs::copy(&src, &to).unwrap();
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        dir
+    });
+    dir.join(format!("demo-{name}"))
+}
+
+/// Records a decision about `id` under `layouts`, signed with the demo key
+/// `key` (see [`demo_key`]) by ssh-keygen, dated `at`, through the library
+/// (as a program that records decisions taken elsewhere would).
+pub fn decide(
+    layouts: &Path,
+    id: &str,
+    kind: letterpress::model::decision::Kind,
+    key: &str,
+    at: &str,
+    reason: Option<&str>,
+) -> Result<letterpress::layout::decisions::write::Written, letterpress::error::Error> {
+    let signer = letterpress::layout::decisions::sign::SshKeygen::new(&demo_key(key))?;
+    let request = letterpress::layout::decisions::write::Request {
+        kind,
+        reason: reason.map(str::to_owned),
+        role: None,
+        from: None,
+        evidence: None,
+    };
+    letterpress::ops::layouts::decide_at(
+        layouts,
+        Some(&trust_list()),
+        &id.parse().unwrap(),
+        &request,
+        &signer,
+        at,
+        &|_| true,
+    )
 }
 
 /// A copy of the repository's layouts in `dir/layouts` with each `(from,

@@ -35,7 +35,8 @@ fn any_change_to_an_approved_version_is_caught_and_stops_the_run() {
     std::fs::write(&logo, bytes).unwrap();
     std::fs::write(layouts.join("annual-statement/1/assets/extra.txt"), "x").unwrap();
     std::fs::remove_file(layouts.join("payment-reminder/1/fonts/OFL.txt")).unwrap();
-    // Retiring a version is a status change, not drift.
+    // Retiring a version changes its layout.yaml, but it never runs again:
+    // no problem.
     edit(&layouts.join("payment-reminder/3/layout.yaml"), |t| {
         t.replace("status: approved", "status: retired")
     });
@@ -57,7 +58,7 @@ fn any_change_to_an_approved_version_is_caught_and_stops_the_run() {
         .find(|l| l.starts_with("payment-reminder@3"))
         .unwrap();
     assert!(
-        retired.contains("retired") && retired.contains("files match"),
+        retired.contains("retired, it never runs") && !retired.contains("PROBLEM"),
         "{retired}"
     );
     let fine = text
@@ -96,8 +97,10 @@ fn any_change_to_an_approved_version_is_caught_and_stops_the_run() {
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
     let m = manifest(&out);
     assert_eq!(m["draft"], false);
-    assert_eq!(m["layout"]["approval"]["by"], "Test Reviewer");
-    assert_eq!(m["layout"]["approval"]["at"], "2026-11-22");
+    let approval = &m["layout"]["approval"];
+    assert_eq!(approval["approvals"][0]["by"], "Priya Natarajan (demo)");
+    assert_eq!(approval["approvals"][0]["at"], "2026-11-22T00:20:00Z");
+    assert_eq!(approval["submitted"]["by"], "Sam Okoro (demo)");
     assert_eq!(m["layout"]["approval"]["files_match"], true);
     assert_eq!(m["layout"]["approval"]["digest"], m["layout"]["digest"]);
 }
@@ -214,7 +217,8 @@ fn a_draft_run_marks_every_page_and_every_subject() {
     );
     assert!(qpdf_check(&out.join("pdf/C-01001.pdf")).status.success());
 
-    // A version whose status is draft needs --allow-draft as well.
+    // Marking a version a draft changes its layout.yaml: it is no longer
+    // the approved version, and needs --allow-draft as well.
     edit(&layouts.join("payment-reminder/3/layout.yaml"), |t| {
         t.replace("status: approved", "status: draft")
     });
@@ -222,8 +226,13 @@ fn a_draft_run_marks_every_page_and_every_subject() {
     let reminders = root().join("fixtures/reminders.csv");
     let res = run_layout_with(&layouts, "payment-reminder@3", &reminders, &out2, &[]);
     assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
-    assert!(String::from_utf8_lossy(&res.stderr)
-        .contains("it is a draft (after review, `letterpress layouts approve"));
+    assert!(
+        String::from_utf8_lossy(&res.stderr).contains(
+            "its files changed since it was submitted (layout.yaml changed): submit it again for review"
+        ),
+        "{}",
+        describe(&res)
+    );
     let res = run_layout_with(
         &layouts,
         "payment-reminder@3",
@@ -284,7 +293,7 @@ fn the_version_in_effect_on_the_as_of_date_is_used() {
         let text = String::from_utf8_lossy(&show.stdout);
         assert!(
             text.contains(&format!("layout:      payment-reminder@{want}"))
-                && text.contains("approved by Test Reviewer on 2026-")
+                && text.contains("approved by Priya Natarajan (demo) as compliance on 2026-")
                 && text.contains(&format!("(in effect on {as_of})")),
             "{text}"
         );
@@ -302,8 +311,10 @@ fn the_version_in_effect_on_the_as_of_date_is_used() {
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(
         err.contains("no approved version in effect on 2026-10-15")
-            && err.contains("2 (approved on 2026-03-20, from 2026-04-01 until 2026-09-30)")
-            && err.contains("3 (approved on 2026-10-20, from 2026-11-01)"),
+            && err.contains(
+                "2 (approved for letters from 2026-04-01, from 2026-04-01 until 2026-09-30)"
+            )
+            && err.contains("3 (approved for letters from 2026-11-01, from 2026-11-01)"),
         "{err}"
     );
     assert!(!out.exists());
@@ -316,7 +327,13 @@ fn the_version_in_effect_on_the_as_of_date_is_used() {
         &["--as-of", "2026-10-15"],
     );
     assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
-    assert!(String::from_utf8_lossy(&res.stderr).contains("not in effect on 2026-10-15"));
+    // Its approval counts from the day it takes effect.
+    assert!(
+        String::from_utf8_lossy(&res.stderr)
+            .contains("it is approved for letters from 2026-11-01 only"),
+        "{}",
+        describe(&res)
+    );
     let res = run_layout_with(
         &layouts,
         "payment-reminder@3",
@@ -640,7 +657,7 @@ fn a_draft_can_be_proofed_and_its_emails_go_into_one_page() {
     let r: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
     let cover = squash(pdftotext(&pdf).split('\u{c}').next().unwrap());
     assert!(
-        cover.contains("changedsinceapproved") && cover.contains("texts.yamlchanged"),
+        cover.contains("changedsinceitwassubmitted") && cover.contains("texts.yamlchanged"),
         "{cover}"
     );
     for want in [
@@ -682,7 +699,7 @@ fn a_draft_can_be_proofed_and_its_emails_go_into_one_page() {
 }
 
 #[test]
-fn a_version_is_in_effect_only_from_its_approval_and_every_approval_is_kept() {
+fn a_version_is_in_effect_only_from_its_approval_and_every_decision_is_kept() {
     let (dir, layouts) = layouts_copy("approval-dates");
     let data = root().join("fixtures/reminders.csv");
     let show = |args: &[&str]| {
@@ -690,14 +707,14 @@ fn a_version_is_in_effect_only_from_its_approval_and_every_approval_is_kept() {
         all.extend_from_slice(args);
         letterpress_with_layouts(&layouts, &all)
     };
-    // Every sample version was approved on 2026-11-22: none was in effect
+    // The sample versions were approved in November: none was in effect
     // in March, whatever its dates say.
     let res = show(&["payment-reminder", "--as-of", "2026-03-01"]);
     assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(
         err.contains("no approved version in effect on 2026-03-01")
-            && err.contains("3 (approved on 2026-11-22, always)"),
+            && err.contains("3 (approved for letters from 2026-11-22, always)"),
         "{err}"
     );
     let out = dir.join("march");
@@ -718,7 +735,9 @@ fn a_version_is_in_effect_only_from_its_approval_and_every_approval_is_kept() {
     );
     assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
     assert!(
-        String::from_utf8_lossy(&res.stderr).contains("approved on 2026-11-22, after that date"),
+        String::from_utf8_lossy(&res.stderr).contains(
+            "it is approved for letters from 2026-11-22 only, and a letter dated 2026-03-01 cannot use wording approved later"
+        ),
         "{}",
         describe(&res)
     );
@@ -734,70 +753,56 @@ fn a_version_is_in_effect_only_from_its_approval_and_every_approval_is_kept() {
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
     assert_eq!(manifest(&out)["draft"], true);
 
-    // Version 2's approval signed in February is recorded: it is kept beside
-    // the first one, and from February on, version 2 is in effect.
-    approve_on(&layouts, "payment-reminder@2", "2026-02-01");
-    let res = show(&["payment-reminder", "--as-of", "2026-03-01"]);
-    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
-    let text = String::from_utf8_lossy(&res.stdout);
-    assert!(text.contains("layout:      payment-reminder@2"), "{text}");
-    assert!(
-        text.contains("approved since 2026-02-01 (in effect on 2026-03-01)"),
-        "{text}"
-    );
-    assert!(
-        text.contains("2026-11-22 by Priya Natarajan (Compliance)")
-            && text.contains("2026-02-01 by Test Reviewer"),
-        "both approvals are listed: {text}"
-    );
-    // A change and its re-approval: the earlier approval of other files
-    // stays in the record, and the version is in effect from the new one.
+    // A change and its new review: the earlier decisions about other files
+    // stay in the chain, and the version is in effect from the new approval.
+    let before = std::fs::read_dir(layouts.join("payment-reminder/decisions"))
+        .unwrap()
+        .count();
     edit(&layouts.join("payment-reminder/3/texts.yaml"), |t| {
         t.replace("Credit Card Services", "Card Services")
     });
     approve_on(&layouts, "payment-reminder@3", "2026-11-25");
-    let record = std::fs::read_to_string(layouts.join("payment-reminder/3/approval.yaml")).unwrap();
-    let parsed: serde_yaml::Value = serde_yaml::from_str(&record).unwrap();
-    assert_eq!(parsed["approved_on"].as_str(), Some("2026-11-25"));
-    assert!(parsed["recorded_at"]
-        .as_str()
-        .is_some_and(|t| t.starts_with("20")));
-    let history = parsed["history"].as_sequence().unwrap();
-    assert_eq!(history.len(), 1);
+    let after = std::fs::read_dir(layouts.join("payment-reminder/decisions"))
+        .unwrap()
+        .count();
     assert_eq!(
-        history[0]["approved_by"].as_str(),
-        Some("Priya Natarajan (Compliance)")
+        after,
+        before + 4,
+        "a submission and an approval, each signed"
     );
-    assert_ne!(history[0]["digest"], parsed["digest"]);
+    let res = show(&["payment-reminder@3"]);
+    let text = squash(&String::from_utf8_lossy(&res.stdout));
+    assert!(
+        text.contains(&squash("approves payment-reminder@3 (layout digest"))
+            && text.matches("approvespayment-reminder@3").count() == 2
+            && text.contains("forusewithcustomersfrom2026-11-22")
+            && text.contains("forusewithcustomersfrom2026-11-25"),
+        "both approvals are listed: {text}"
+    );
     let res = show(&["payment-reminder", "--as-of", "2026-11-24"]);
     assert!(String::from_utf8_lossy(&res.stdout).contains("payment-reminder@2"));
     let res = show(&["payment-reminder", "--as-of", "2026-11-25"]);
     assert!(String::from_utf8_lossy(&res.stdout).contains("payment-reminder@3"));
 
-    // The approver is one line; an approval is not dated in the future.
-    for (by, date, what) in [
-        ("Jane Doe\nCEO", "2026-11-22", "one line"),
-        ("Jane Doe", "2099-01-01", "in the future"),
-    ] {
-        let res = letterpress_with_layouts(
-            &layouts,
-            &[
-                "layouts",
-                "approve",
-                "payment-reminder@3",
-                "--by",
-                by,
-                "--date",
-                date,
-            ],
-        );
-        assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
-        assert!(
-            String::from_utf8_lossy(&res.stderr).contains(what),
-            "{}",
-            describe(&res)
-        );
-    }
-    let after = std::fs::read_to_string(layouts.join("payment-reminder/3/approval.yaml")).unwrap();
-    assert_eq!(after, record, "a refused approval changes nothing");
+    // A typed name approves nothing any more.
+    let res = letterpress_with_layouts(
+        &layouts,
+        &[
+            "layouts",
+            "approve",
+            "payment-reminder@3",
+            "--by",
+            "Jane Doe",
+        ],
+    );
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    assert!(
+        String::from_utf8_lossy(&res.stderr).contains("a typed name is not an approval"),
+        "{}",
+        describe(&res)
+    );
+    let after_by = std::fs::read_dir(layouts.join("payment-reminder/decisions"))
+        .unwrap()
+        .count();
+    assert_eq!(after_by, after, "a refused approval changes nothing");
 }

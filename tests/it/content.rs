@@ -443,7 +443,7 @@ fn man_writes_a_page_for_every_command() {
         ("letterpress-validate", "suppress"),
         ("letterpress-send", "dry\\-run"),
         ("letterpress-verify", "rerender"),
-        ("letterpress-layouts-approve", "date"),
+        ("letterpress-layouts-approve", "key"),
         ("letterpress-manifest-merge", "json"),
     ] {
         let text = std::fs::read_to_string(dir.join(format!("{page}.1")))

@@ -111,6 +111,7 @@ fn output_matches(shown: &[String], lines: &[&str]) -> bool {
 fn session(name: &str) -> PathBuf {
     let dir = scratch(&format!("examples-{name}"));
     copy_tree(&root().join("layouts"), &dir.join("layouts"));
+    std::fs::copy(root().join("trust.yaml"), dir.join("trust.yaml")).unwrap();
     std::os::unix::fs::symlink(root().join("fixtures"), dir.join("fixtures")).unwrap();
     std::fs::create_dir_all(dir.join("bin")).unwrap();
     std::os::unix::fs::symlink(bin(), dir.join("bin/letterpress")).unwrap();
@@ -145,6 +146,7 @@ fn run_page(rel: &str) -> Vec<String> {
             .current_dir(&dir)
             .env("PATH", &path)
             .env_remove("LETTERPRESS_LAYOUTS")
+            .env_remove("LETTERPRESS_TRUST")
             .env_remove("LETTERPRESS_ADDRESS_KEY_FILE")
             .env_remove("LETTERPRESS_CONTACTS")
             .output()

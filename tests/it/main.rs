@@ -8,6 +8,7 @@
 mod common;
 
 mod access;
+mod approvals;
 mod attach;
 mod bad_input;
 mod compliance;

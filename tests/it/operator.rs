@@ -126,7 +126,14 @@ fn the_report_agrees_with_the_manifest_and_stands_alone() {
         .count();
     assert!(html.contains(&format!("1 pages: {letters}.")), "{html}");
     // Layout and approval; links to documents that exist.
-    assert!(html.contains("approved by Priya Natarajan (Compliance) on 2026-11-22"));
+    assert!(
+        html.contains("approved by Priya Natarajan (demo) as compliance on 2026-11-22 for letters from 2026-11-22; submitted by Sam Okoro (demo) on 2026-11-22"),
+        "{html}"
+    );
+    assert!(
+        html.contains("the DEMO list: its approvals prove nothing"),
+        "{html}"
+    );
     let mut links = 0;
     for part in html.split("href=\"").skip(1) {
         let target = part.split('"').next().unwrap();
@@ -152,8 +159,15 @@ fn logs_are_plain_off_a_terminal_and_json_when_asked() {
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(!err.contains('\r') && !err.contains('\u{1b}'), "{err:?}");
+    // The sample's demo trust list is named first, then the summary.
     assert!(
-        err.starts_with("letterpress: payment-reminder@3: 24 records"),
+        err.lines().next().unwrap().contains("the trust list")
+            && err.lines().next().unwrap().contains("is the DEMO list")
+            && err
+                .lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("letterpress: payment-reminder@3: 24 records"),
         "{err}"
     );
 

@@ -146,7 +146,8 @@ fn assert_same_as_clean(out: &Path, clean: &Path, what: &str) {
         let rel = entry.path().strip_prefix(out).unwrap().to_string_lossy();
         assert!(
             files.contains(rel.as_ref())
-                || ["manifest.json", "documents.jsonl", "report.html"].contains(&rel.as_ref()),
+                || ["manifest.json", "documents.jsonl", "report.html"].contains(&rel.as_ref())
+                || rel.starts_with("approval/"),
             "{what}: unexpected file {rel} (temporary, state or lock file left?)"
         );
     }

@@ -39,6 +39,7 @@ fn three_shards_merge_into_the_single_machine_manifest() {
             Command::new(env!("CARGO_BIN_EXE_letterpress"))
                 .current_dir(root())
                 .env("LETTERPRESS_LAYOUTS", root().join("layouts"))
+                .env("LETTERPRESS_TRUST", trust_list())
                 .args(run_args(&out, &["--shard", &shard]))
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
@@ -74,7 +75,15 @@ fn three_shards_merge_into_the_single_machine_manifest() {
         "the merged journal is the single run's, byte for byte"
     );
     assert_eq!(stable_manifest(&out), stable_manifest(&single));
-    assert_eq!(manifest(&out)["shards"].as_array().unwrap().len(), 6);
+    // Each shard's manifest and journal, and its copy of the approval.
+    let listed = manifest(&out)["shards"].as_array().unwrap().clone();
+    let approval = |f: &&serde_json::Value| f["path"].as_str().unwrap().contains("/approval/");
+    assert_eq!(
+        listed.iter().filter(|f| !approval(f)).count(),
+        6,
+        "{listed:?}"
+    );
+    assert_eq!(listed.iter().filter(approval).count(), 3 * 5, "{listed:?}");
     let res = letterpress(&["verify", out.to_str().unwrap()]);
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
     for k in 1..=3 {

@@ -105,11 +105,12 @@ impl Cluster {
             std::env::var("PATH").unwrap_or_default()
         );
         let export = format!(
-            "ALL,RUN={},DATA={},LAYOUT={},AS_OF=2026-11-22,LETTERPRESS_LAYOUTS={}{extra}",
+            "ALL,RUN={},DATA={},LAYOUT={},AS_OF=2026-11-22,LETTERPRESS_LAYOUTS={},LETTERPRESS_TRUST={}{extra}",
             batch.run.display(),
             batch.data.display(),
             batch.layout,
-            root().join("layouts").display()
+            root().join("layouts").display(),
+            trust_list().display()
         );
         let script = root().join("deploy/slurm/letterpress.sbatch");
         ok(&self

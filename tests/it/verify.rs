@@ -185,6 +185,8 @@ fn rerendering_finds_the_layouts_and_input_the_run_used() {
         dir.join("bank/customers.csv"),
     )
     .unwrap();
+    // Its trust list is its own (here the sample's).
+    std::fs::copy(root().join("trust.yaml"), dir.join("bank/trust.yaml")).unwrap();
     // Run from the bank's folder with relative paths.
     let res = std::process::Command::new(bin())
         .current_dir(dir.join("bank"))

@@ -35,16 +35,17 @@ use crate::check::schema::sample_record;
 use crate::contacts::{Contacts, Verdicts};
 use crate::error::{Error, Result, EXIT_OK, EXIT_PARTIAL};
 use crate::input::{Input, InputSummary};
-use crate::layout::approval::{self, Standing};
 use crate::layout::catalog::{Catalog, Layout};
+use crate::layout::decisions::{self, Standing};
 use crate::layout::files::LayoutFiles;
 use crate::layout::locale;
 use crate::layout::texts::Texts;
+use crate::layout::trust::Trust;
 use crate::manifest::folder::{RunState, LOCK_FILE, STATE_FILE};
 use crate::manifest::journal::{self, Journal};
 use crate::manifest::report::Sample;
 use crate::model::layout::{LayoutRef, Status};
-use crate::model::manifest::{self as m, Document, Manifest, Shard};
+use crate::model::manifest::{self as m, Document, Manifest, Shard, APPROVAL_DIR, TRUST_COPY};
 use crate::model::vocab::DocStatus;
 use crate::model::vocab::{Channel, Format, Standard};
 use crate::output::documents::Place;
@@ -134,6 +135,10 @@ impl std::fmt::Debug for Observer {
 pub struct RunOptions {
     /// The folder holding the layouts (default `layouts`).
     pub layouts_dir: PathBuf,
+    /// The trust list the layout's decisions are checked against; `None`
+    /// for `trust.yaml` in the working folder, if there is one (without a
+    /// trust list no version is approved). See [`crate::layout::trust`].
+    pub trust: Option<PathBuf>,
     /// Which layout version.
     pub layout: LayoutRef,
     /// The data file.
@@ -161,8 +166,9 @@ pub struct RunOptions {
     /// The key its postal addresses are hashed with (needed with
     /// `contacts`; see [`crate::contacts::key`]).
     pub address_key: Option<crate::contacts::AddressKey>,
-    /// Render a version that is not approved (draft, retired, drifted, or
-    /// out of its effective dates) as a marked review copy.
+    /// Render a version that is not approved (not submitted, waiting for
+    /// review, rejected, revoked, changed since it was submitted, retired,
+    /// or out of its effective dates) as a marked review copy.
     pub allow_draft: bool,
     /// Also produce print files in mailing order and a job ticket
     /// (see [`crate::output::print`]).
@@ -202,6 +208,7 @@ impl RunOptions {
     pub fn new(layout: LayoutRef, data: impl Into<PathBuf>, out: impl Into<PathBuf>) -> RunOptions {
         RunOptions {
             layouts_dir: PathBuf::from("layouts"),
+            trust: None,
             layout,
             data: data.into(),
             format: None,
@@ -332,6 +339,7 @@ fn refuse_or_resume(opts: &RunOptions, folder: &Path) -> Result<Resumable> {
 struct Prepared {
     layout: Layout,
     standing: Standing,
+    trust: Option<Trust>,
     channels: Vec<Channel>,
     suppressions: Suppressions,
     history: Option<Verdicts>,
@@ -359,6 +367,59 @@ impl Prepared {
     }
 }
 
+/// A layout version cleared to run: approved for the day, or a draft run.
+pub(crate) struct Cleared {
+    pub layout: Layout,
+    pub files: LayoutFiles,
+    pub standing: Standing,
+    pub trust: Option<Trust>,
+    /// Not approved for the day: a marked review copy (`allow_draft`).
+    pub draft: bool,
+    /// The demo trust list's warning, a draft run's reason.
+    pub warnings: Vec<String>,
+}
+
+/// Finds the layout version `r` names for a letter dated `day`, with its
+/// decisions checked against the trust list, and clears it to run: an
+/// error says why it may not, unless `allow_draft` makes it a draft run.
+pub(crate) fn clear(
+    layouts_dir: &Path,
+    trust: Option<&Path>,
+    r: &LayoutRef,
+    day: Date,
+    allow_draft: bool,
+) -> Result<Cleared> {
+    let trust = Trust::find(trust)?;
+    let layout = find_layout(layouts_dir, trust.as_ref(), r, day)?;
+    let files = layout.read_files()?;
+    let standing = decisions::standing(&layout, &files);
+    let mut warnings: Vec<String> = trust.iter().filter_map(Trust::demo_warning).collect();
+    let draft = match review_problem(&layout, &standing, day) {
+        None => false,
+        Some(why) if allow_draft => {
+            warnings.push(format!(
+                "draft run: {} may not go to customers because {why}; every page is marked DRAFT - NOT APPROVED",
+                layout.id()
+            ));
+            true
+        }
+        Some(why) => {
+            return Err(Error::Layout(format!(
+                "{} cannot run because {why}. Only versions approved by signed decisions of the people the trust list names, with their files as approved, run for customers (`letterpress layouts check` lists them; --allow-draft renders a marked review copy)",
+                layout.id()
+            )))
+        }
+    };
+    Ok(Cleared {
+        layout,
+        files,
+        standing,
+        trust,
+        draft,
+        warnings,
+    })
+}
+
 /// Picks the layout version, checks its standing, builds its renderers,
 /// renders a sample record and reads the input once (hash, shape); writes
 /// nothing.
@@ -369,26 +430,20 @@ fn prepare(opts: &RunOptions, previous: Option<&RunState>) -> Result<Prepared> {
         .as_of
         .or_else(|| previous.and_then(|p| Date::parse(&p.as_of)))
         .unwrap_or_else(Date::today_utc);
-    let layout = find_layout(&opts.layouts_dir, &opts.layout, as_of)?;
-    let files = layout.read_files()?;
-    let standing = approval::standing(&layout, &files)?;
-    let mut warnings = Vec::new();
-    let draft = match review_problem(&layout, &standing, as_of) {
-        None => false,
-        Some(why) if opts.allow_draft => {
-            warnings.push(format!(
-                "draft run: {} may not go to customers because {why}; every page is marked DRAFT - NOT APPROVED",
-                layout.id()
-            ));
-            true
-        }
-        Some(why) => {
-            return Err(Error::Layout(format!(
-                "{} cannot run because {why}. Only approved versions whose files match their approval run for customers (`letterpress layouts check` lists them; --allow-draft renders a marked review copy)",
-                layout.id()
-            )))
-        }
-    };
+    let Cleared {
+        layout,
+        files,
+        standing,
+        trust,
+        draft,
+        mut warnings,
+    } = clear(
+        &opts.layouts_dir,
+        opts.trust.as_deref(),
+        &opts.layout,
+        as_of,
+        opts.allow_draft,
+    )?;
     let channels = print_channels(opts, &layout)?;
     let (suppressions, suppress_entry) = suppression_list(opts.suppress.as_deref())?;
     let history = history(opts, previous, &layout)?;
@@ -417,6 +472,7 @@ fn prepare(opts: &RunOptions, previous: Option<&RunState>) -> Result<Prepared> {
     Ok(Prepared {
         layout,
         standing,
+        trust,
         channels,
         suppressions,
         history,
@@ -670,6 +726,7 @@ fn open(opts: &RunOptions, folder: &Path, prepared: &Prepared) -> Result<Opened>
         (Journal::create(folder, &opts.out)?, None)
     };
     state.save(folder)?;
+    copy_approval(folder, &prepared.standing, prepared.trust.as_ref())?;
     Ok(Opened {
         lock,
         journal,
@@ -803,14 +860,13 @@ fn finish(
         draft: state.draft,
         command: state.command.clone(),
         options: state.options.clone(),
-        layout: layout_entry(&prepared.layout, &prepared.standing, &state),
-        input: m::InputEntry {
-            path: opts.data.display().to_string(),
-            format: prepared.input.format.name().into(),
-            sha256: prepared.summary.sha256.clone(),
-            bytes: prepared.summary.bytes,
-            records: prepared.summary.records,
-        },
+        layout: layout_entry(
+            &prepared.layout,
+            &prepared.standing,
+            prepared.trust.as_ref(),
+            &state,
+        ),
+        input: input_entry(opts, &prepared.input, &prepared.summary),
         totals: tally.totals,
         print,
         shard: opts.shard,
@@ -840,6 +896,17 @@ fn finish(
     })
 }
 
+/// The manifest's record of the input the run read.
+fn input_entry(opts: &RunOptions, input: &Input, summary: &InputSummary) -> m::InputEntry {
+    m::InputEntry {
+        path: opts.data.display().to_string(),
+        format: input.format.name().into(),
+        sha256: summary.sha256.clone(),
+        bytes: summary.bytes,
+        records: summary.records,
+    }
+}
+
 /// Writes the run's report; returns the run's time, at which the report
 /// ends, so that its time and rate are the ones the summary line gives.
 fn write_report(
@@ -859,23 +926,82 @@ fn write_report(
 }
 
 /// The manifest's record of the layout version and its approval.
-fn layout_entry(layout: &Layout, standing: &Standing, state: &RunState) -> m::LayoutEntry {
+fn layout_entry(
+    layout: &Layout,
+    standing: &Standing,
+    trust: Option<&Trust>,
+    state: &RunState,
+) -> m::LayoutEntry {
     let meta = &layout.meta;
     m::LayoutEntry {
         name: meta.name.clone(),
         version: meta.version,
-        status: meta.status.to_string(),
+        status: if state.draft { "draft" } else { "approved" }.into(),
         title: meta.title.clone(),
         digest: state.layout_digest.clone(),
-        approval: standing.approval().map(|a| m::ApprovalEntry {
-            by: a.approved_by.clone(),
-            at: a.approved_on.clone(),
-            note: a.note.clone(),
-            digest: a.digest.clone(),
-            files_match: standing.is_approved(),
-        }),
+        approval: Some(approval_entry(standing, trust)),
         effective: meta.effective(),
     }
+}
+
+/// The signed decisions a run rests on, for its manifest.
+fn approval_entry(standing: &Standing, trust: Option<&Trust>) -> m::ApprovalEntry {
+    let review = &standing.review;
+    let decision = |i: usize| {
+        let e = &review.entries[i];
+        m::DecisionEntry {
+            record: e.file.clone(),
+            sha256: e.sha256.clone(),
+            signature_sha256: sha256_hex(e.sig.as_deref().unwrap_or_default()),
+            by: e.record.signer.name.clone(),
+            id: e.record.signer.id.clone(),
+            role: e.record.signer.role.clone(),
+            at: e.record.at.clone(),
+            key: e.record.key.clone(),
+        }
+    };
+    let (submitted, approvals) = decisions::rests_on(&standing.state);
+    let approval = standing.state.approval();
+    m::ApprovalEntry {
+        standing: standing.describe(),
+        submitted: submitted.map(decision),
+        approvals: approvals.into_iter().map(decision).collect(),
+        from: approval.map(|a| a.from.to_string()),
+        digest: approval.map(|a| a.digest.clone()),
+        files_match: standing.is_approved(),
+        chain_head: review
+            .head()
+            .map(|(seq, sha256)| m::ChainHead { seq, sha256 }),
+        trust: trust.map(|t| m::TrustEntry {
+            path: t.path.display().to_string(),
+            sha256: t.sha256.clone(),
+            demo: t.list.demo,
+        }),
+    }
+}
+
+/// Copies the trust list and the decision records (with their
+/// signatures) a run rests on into its `approval/` folder.
+fn copy_approval(folder: &Path, standing: &Standing, trust: Option<&Trust>) -> Result<()> {
+    let dir = folder.join(APPROVAL_DIR);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        write_atomic(&path, bytes, true).map_err(|e| Error::io(&path, e))
+    };
+    if let Some(t) = trust {
+        write(TRUST_COPY, &t.bytes)?;
+    }
+    let (submitted, approvals) = decisions::rests_on(&standing.state);
+    for i in submitted.into_iter().chain(approvals) {
+        let e = &standing.review.entries[i];
+        write(&e.file, &e.bytes)?;
+        write(
+            &format!("{}.sig", e.file),
+            e.sig.as_deref().unwrap_or_default(),
+        )?;
+    }
+    sync_dir(&dir).map_err(|e| Error::io(&dir, e))
 }
 
 /// Where the pool's results go: the journal, in input order, with the
@@ -1033,42 +1159,32 @@ fn finished(folder: &Path, started: Instant) -> Result<RunReport> {
     })
 }
 
-/// Loads the catalog and picks the layout a command names.
-pub fn find_layout(layouts_dir: &Path, r: &LayoutRef, day: Date) -> Result<Layout> {
-    Ok(Catalog::discover(layouts_dir)?.resolve(r, day)?.clone())
+/// Loads the catalog, with its decisions checked against `trust`, and
+/// picks the layout a command names.
+pub fn find_layout(
+    layouts_dir: &Path,
+    trust: Option<&Trust>,
+    r: &LayoutRef,
+    day: Date,
+) -> Result<Layout> {
+    Ok(Catalog::load(layouts_dir, trust)?.resolve(r, day)?.clone())
 }
 
-/// Why a layout version may not render for customers on `day`, if it may not.
+/// Why a layout version may not render for customers on `day`, if it may
+/// not: its decisions and files, its effective dates, a `retired` status.
 fn review_problem(layout: &Layout, standing: &Standing, day: Date) -> Option<String> {
-    if layout.meta.status == Status::Draft {
-        return Some(format!(
-            "it is a draft (after review, `letterpress layouts approve {} --by NAME` approves it)",
-            layout.id()
-        ));
+    if layout.meta.status == Status::Retired {
+        return Some("it is retired".into());
     }
-    if layout.meta.status != Status::Approved {
-        return Some(format!("it is {}", layout.meta.status));
+    if let Some(why) = standing.refusal(day) {
+        return Some(why);
     }
-    match standing {
-        Standing::Unapproved => return Some(
-            "it has no approval record (`letterpress layouts approve NAME@N --by NAME` writes one)"
-                .into(),
-        ),
-        Standing::Drifted { .. } => return Some(format!("its files {}", standing.describe())),
-        Standing::Approved(_) => {}
-    }
-    if !layout.meta.in_effect(day) {
-        return Some(format!(
+    (!layout.meta.in_effect(day)).then(|| {
+        format!(
             "it is not in effect on {day} (effective {})",
             layout.meta.effective()
-        ));
-    }
-    if let Some(since) = layout.approved_since.filter(|since| *since > day) {
-        return Some(format!(
-            "it is not in effect on {day}: its files were approved on {since}, after that date, and a letter dated {day} cannot use wording approved later"
-        ));
-    }
-    None
+        )
+    })
 }
 
 /// The channels of a run: `--channels` if given, else the layout's.
