@@ -153,6 +153,13 @@ impl Desk {
         }
     }
 
+    /// [`Desk::copy`] with welcome-letter@3 submitted by Alice.
+    fn submitted_copy(&self, name: &str) -> Desk {
+        let d = self.copy(name);
+        d.decide_ok("submit", "welcome-letter@3", "alice", &[]);
+        d
+    }
+
     fn decisions(&self, layout: &str) -> PathBuf {
         self.layouts.join(layout).join("decisions")
     }
@@ -228,6 +235,16 @@ impl Desk {
             assert!(out.status.success(), "{}", describe(&out));
         }
         path
+    }
+}
+
+/// The signer a record names: `key`'s person of [`PEOPLE`], in `role`.
+fn person(key: &str, role: &str) -> Signer {
+    let (_, id, name, _) = PEOPLE.iter().find(|p| p.0 == key).unwrap();
+    Signer {
+        id: (*id).into(),
+        name: (*name).into(),
+        role: role.into(),
     }
 }
 
@@ -521,8 +538,7 @@ fn a_person_without_a_reviewer_key_cannot_make_a_version_approved() {
     );
 
     // 2. A hand-written record with no signature, approving a submitted version.
-    let d = base.copy("cheat-unsigned");
-    d.decide_ok("submit", "welcome-letter@3", "alice", &[]);
+    let d = base.submitted_copy("cheat-unsigned");
     d.forge("welcome-letter", 3, None, |_| {});
     everyone_refuses(
         &d,
@@ -531,8 +547,7 @@ fn a_person_without_a_reviewer_key_cannot_make_a_version_approved() {
     );
 
     // 3. Signed, but by a key the trust list does not hold, naming Carol.
-    let d = base.copy("cheat-outsider");
-    d.decide_ok("submit", "welcome-letter@3", "alice", &[]);
+    let d = base.submitted_copy("cheat-outsider");
     d.forge("welcome-letter", 3, Some("mallory"), |_| {});
     let want = format!(
         "record 4 (approval 1 of welcome-letter@3) is signed by a key not in the trust list ({})",
@@ -541,8 +556,7 @@ fn a_person_without_a_reviewer_key_cannot_make_a_version_approved() {
     everyone_refuses(&d, "welcome-letter@3", &want);
 
     // 4. A record removed from the middle of the chain.
-    let d = base.copy("cheat-removed");
-    d.decide_ok("submit", "welcome-letter@3", "alice", &[]);
+    let d = base.submitted_copy("cheat-removed");
     let records = d.records("welcome-letter");
     std::fs::remove_file(&records[1]).unwrap();
     std::fs::remove_file(records[1].with_extension("json.sig")).unwrap();
@@ -624,23 +638,14 @@ fn a_key_holder_cannot_approve_their_own_change_backdate_or_approve_other_files(
         "you submitted welcome-letter@3: its author may not approve",
     );
     d.forge("welcome-letter", 3, Some("bob2"), |r| {
-        r.signer = Signer {
-            id: "bob@bank.test".into(),
-            name: "Bob Both".into(),
-            role: "compliance".into(),
-        };
+        r.signer = person("bob", "compliance");
     });
     everyone_refuses(&d, "welcome-letter@3", "the author approved their own change: record 4 (approval 1 of welcome-letter@3) is signed by Bob Both, who submitted it (record 3)");
 
     // An author without the role signs as compliance.
-    let d = base.copy("keyholder-role");
-    d.decide_ok("submit", "welcome-letter@3", "alice", &[]);
+    let d = base.submitted_copy("keyholder-role");
     d.forge("welcome-letter", 3, Some("alice"), |r| {
-        r.signer = Signer {
-            id: "alice@bank.test".into(),
-            name: "Alice Author".into(),
-            role: "compliance".into(),
-        };
+        r.signer = person("alice", "compliance");
     });
     everyone_refuses(
         &d,
@@ -649,19 +654,14 @@ fn a_key_holder_cannot_approve_their_own_change_backdate_or_approve_other_files(
     );
 
     // A reviewer whose key expired signs anyway.
-    let d = base.copy("keyholder-expired");
-    d.decide_ok("submit", "welcome-letter@3", "alice", &[]);
+    let d = base.submitted_copy("keyholder-expired");
     refused(
         &d.decide("approve", "welcome-letter@3", "dan", &[]),
         2,
         "your key is an expired key (valid until 2026-06-30)",
     );
     d.forge("welcome-letter", 3, Some("dan"), |r| {
-        r.signer = Signer {
-            id: "dan@bank.test".into(),
-            name: "Dan Departed".into(),
-            role: "compliance".into(),
-        };
+        r.signer = person("dan", "compliance");
     });
     everyone_refuses(
         &d,
@@ -670,14 +670,9 @@ fn a_key_holder_cannot_approve_their_own_change_backdate_or_approve_other_files(
     );
     // ... and dates the record inside the key's validity: it is then dated
     // before the submission it approves.
-    let d = base.copy("keyholder-expired-backdated");
-    d.decide_ok("submit", "welcome-letter@3", "alice", &[]);
+    let d = base.submitted_copy("keyholder-expired-backdated");
     d.forge("welcome-letter", 3, Some("dan"), |r| {
-        r.signer = Signer {
-            id: "dan@bank.test".into(),
-            name: "Dan Departed".into(),
-            role: "compliance".into(),
-        };
+        r.signer = person("dan", "compliance");
         r.at = "2026-06-01T09:00:00Z".into();
         r.from = Some("2026-06-01".into());
     });
@@ -688,8 +683,7 @@ fn a_key_holder_cannot_approve_their_own_change_backdate_or_approve_other_files(
     );
 
     // A valid reviewer back-dates the first day the approval counts.
-    let d = base.copy("keyholder-from");
-    d.decide_ok("submit", "welcome-letter@3", "alice", &[]);
+    let d = base.submitted_copy("keyholder-from");
     d.forge("welcome-letter", 3, Some("carol"), |r| {
         r.from = Some("2026-01-01".into())
     });
@@ -703,8 +697,7 @@ fn a_key_holder_cannot_approve_their_own_change_backdate_or_approve_other_files(
     );
 
     // A valid reviewer approves files other than the submitted ones.
-    let d = base.copy("keyholder-digest");
-    d.decide_ok("submit", "welcome-letter@3", "alice", &[]);
+    let d = base.submitted_copy("keyholder-digest");
     d.forge("welcome-letter", 3, Some("carol"), |r| {
         r.digest = "0".repeat(64)
     });
@@ -718,8 +711,7 @@ fn a_key_holder_cannot_approve_their_own_change_backdate_or_approve_other_files(
     );
 
     // Negative control: the same forging path with nothing wrong counts.
-    let d = base.copy("keyholder-fine");
-    d.decide_ok("submit", "welcome-letter@3", "alice", &[]);
+    let d = base.submitted_copy("keyholder-fine");
     d.forge("welcome-letter", 3, Some("carol"), |_| {});
     let res = d.run("welcome-letter@3", &d.dir.join("fine"), &today());
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
