@@ -198,6 +198,9 @@ fn runs_killed_at_any_point_resume_to_the_uninterrupted_result() {
     std::fs::write(&journal, &bytes[..bytes.len() - 20]).unwrap();
     std::fs::write(out.join("pdf/C-00100.pdf"), b"").unwrap();
     std::fs::write(out.join("pdf/.lp-tmp-1-C-02999.pdf"), b"%PDF-half").unwrap();
+    // ... one of the approval's copies too (killed while it copied them).
+    std::fs::create_dir_all(out.join("approval")).unwrap();
+    std::fs::write(out.join("approval/.lp-tmp-1-trust.yaml"), b"peop").unwrap();
     let said = resume(&data, &out);
     assert!(
         said.contains("pdf/C-00100.pdf differs from its journal entry"),

@@ -985,6 +985,9 @@ fn approval_entry(standing: &Standing, trust: Option<&Trust>) -> m::ApprovalEntr
 fn copy_approval(folder: &Path, standing: &Standing, trust: Option<&Trust>) -> Result<()> {
     let dir = folder.join(APPROVAL_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    // A run killed while it copied left a temporary file; the folder is
+    // this run's (or this shard's) alone, and its lock is held.
+    remove_stale_temp_files(&dir, "").map_err(|e| Error::io(&dir, e))?;
     let write = |name: &str, bytes: &[u8]| {
         let path = dir.join(name);
         write_atomic(&path, bytes, true).map_err(|e| Error::io(&path, e))
