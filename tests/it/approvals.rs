@@ -905,3 +905,64 @@ fn the_examiners_bundle_verifies_with_ssh_keygen_and_sha256sum_alone() {
         assert!(!String::from_utf8_lossy(&bad.stdout).contains("every check passed"));
     }
 }
+
+#[test]
+fn an_approval_records_the_diff_against_the_version_in_effect() {
+    let d = desk("diff-evidence");
+    d.decide_ok("submit", "payment-reminder@1", "alice", &[]);
+    d.decide_ok("approve", "payment-reminder@1", "carol", &[]);
+    d.decide_ok("submit", "payment-reminder@2", "alice", &[]);
+    let data = root().join("fixtures/reminders.csv");
+    let diff = |old: &str, name: &str| {
+        let html = d.dir.join(name);
+        let out = d.lp(&[
+            "diff",
+            old,
+            "payment-reminder@2",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            html.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.code().is_some_and(|c| c < 2),
+            "{}",
+            describe(&out)
+        );
+        html.with_extension("json")
+    };
+    // Against another version than the one in effect: refused, nothing signed.
+    let other = diff("payment-reminder@3", "against-3.html");
+    let args = ["--diff", other.to_str().unwrap()];
+    refused(
+        &d.decide("approve", "payment-reminder@2", "carol", &args),
+        2,
+        "but the version in effect today is payment-reminder@1",
+    );
+    // A page changed after it was written is not the evidence produced.
+    let right = diff("payment-reminder@1", "against-1.html");
+    let page = d.dir.join("against-1.html");
+    let text = std::fs::read_to_string(&page).unwrap();
+    std::fs::write(&page, text.replacen("<body", "<body data-x=\"1\"", 1)).unwrap();
+    let args = ["--diff", right.to_str().unwrap()];
+    refused(
+        &d.decide("approve", "payment-reminder@2", "carol", &args),
+        2,
+        "changed since",
+    );
+    assert_eq!(d.records("payment-reminder").len(), 3, "nothing was signed");
+    // The real thing: the record names the comparison and its sentences.
+    let right = diff("payment-reminder@1", "against-1b.html");
+    let args = ["--diff", right.to_str().unwrap()];
+    d.decide_ok("approve", "payment-reminder@2", "carol", &args);
+    let record: Record =
+        serde_json::from_slice(&std::fs::read(&d.records("payment-reminder")[3]).unwrap()).unwrap();
+    let diff = record.evidence.unwrap().diff.unwrap();
+    assert_eq!(diff.against, "payment-reminder@1");
+    assert_eq!(diff.data_sha256, sha256_file(&data));
+    assert!(diff.changed > 0 && !diff.appearing.is_empty(), "{diff:?}");
+    assert_eq!(
+        diff.files.get("against-1b.html").map(String::as_str),
+        Some(sha256_file(&d.dir.join("against-1b.html")).as_str())
+    );
+}
