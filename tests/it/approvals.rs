@@ -573,6 +573,16 @@ fn a_person_without_a_reviewer_key_cannot_make_a_version_approved() {
     std::fs::remove_file(&records[0]).unwrap();
     everyone_refuses(&d, "welcome-letter@4", "record 1 is missing from the chain");
 
+    // ... or a link in its place, which would make a record of any file.
+    let d = base.copy("cheat-link");
+    let link = d.decisions("welcome-letter").join("0003-v4-approved.json");
+    std::os::unix::fs::symlink(d.records("welcome-letter")[1].clone(), &link).unwrap();
+    everyone_refuses(
+        &d,
+        "welcome-letter@4",
+        "0003-v4-approved.json is not a plain file (a link or a folder), so not a decision record",
+    );
+
     // 5. A record copied from another layout's chain.
     let d = base.copy("cheat-transplant");
     d.decide_ok("submit", "payment-reminder@4", "alice", &[]);
@@ -965,4 +975,72 @@ fn an_approval_records_the_diff_against_the_version_in_effect() {
         diff.files.get("against-1b.html").map(String::as_str),
         Some(sha256_file(&d.dir.join("against-1b.html")).as_str())
     );
+}
+
+/// VERIFY.txt is run with `sh` by an examiner: what a (forged) record says
+/// never becomes a command there.
+#[test]
+fn nothing_a_record_says_runs_in_the_examiners_shell() {
+    let (d, _) = approved_desk("bundle-hostile");
+    let forged = d.forge("welcome-letter", 4, None, |r| {
+        r.signer = Signer {
+            id: "x';touch pwned-id;'".into(),
+            name: "Eve\ntouch pwned-name\n".into(),
+            role: "compliance\n$(touch pwned-role)".into(),
+        };
+        r.layout = "welcome-letter'$(touch pwned-layout)'".into();
+    });
+    let tar = d.dir.join("hostile.tar");
+    let e = d.lp(&[
+        "layouts",
+        "export",
+        "welcome-letter@4",
+        "--out",
+        tar.to_str().unwrap(),
+    ]);
+    assert_eq!(e.status.code(), Some(0), "{}", describe(&e));
+    let at = d.dir.join("examiner");
+    std::fs::create_dir_all(&at).unwrap();
+    let x = Command::new("tar")
+        .arg("-xf")
+        .arg(&tar)
+        .current_dir(&at)
+        .output()
+        .unwrap();
+    assert!(x.status.success(), "{}", describe(&x));
+    let top = at.join("welcome-letter-v4");
+    let run = Command::new("sh")
+        .arg("VERIFY.txt")
+        .current_dir(&top)
+        .output()
+        .unwrap();
+    assert!(
+        !run.status.success(),
+        "the forged record fails: {}",
+        describe(&run)
+    );
+    let made: Vec<String> = walk(&at)
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .filter(|n| n.starts_with("pwned"))
+        .collect();
+    assert!(
+        made.is_empty(),
+        "the record's words ran as commands: {made:?}"
+    );
+
+    // A record file not named as a record is refused before anything is
+    // written (its name would go into the commands).
+    let odd = forged.with_file_name("0003-v4-approved';touch pwned'.json");
+    std::fs::rename(&forged, odd).unwrap();
+    let tar2 = d.dir.join("odd.tar");
+    let e = d.lp(&[
+        "layouts",
+        "export",
+        "welcome-letter@4",
+        "--out",
+        tar2.to_str().unwrap(),
+    ]);
+    refused(&e, 2, "is not named as a decision record is");
+    assert!(!tar2.exists());
 }

@@ -422,17 +422,43 @@ fn read_entries(dir: &Path) -> std::result::Result<Vec<Entry>, String> {
         if !name.ends_with(".json") || name.starts_with('.') {
             continue;
         }
-        let path = item.path();
-        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let sig = match std::fs::read(dir.join(format!("{name}.sig"))) {
-            Ok(b) => Some(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(format!("{name}.sig: {e}")),
-        };
+        let bytes = read_record_file(dir, &name)?
+            .ok_or_else(|| format!("{name} went away while it was read"))?;
+        let sig = read_record_file(dir, &format!("{name}.sig"))?;
         entries.push(Entry::parse(name, bytes, sig)?);
     }
     entries.sort_by(|a, b| (a.record.seq, &a.file).cmp(&(b.record.seq, &b.file)));
     Ok(entries)
+}
+
+/// The largest record or signature file read (a record with a proof's
+/// picks is a few kilobytes).
+const MAX_RECORD_BYTES: u64 = 1 << 20;
+
+/// A record or signature file of `dir` (`None` if there is none). Like a
+/// layout's files it must be a file of its own, not a link (which could
+/// make a record of any file on the machine), and small.
+fn read_record_file(dir: &Path, name: &str) -> std::result::Result<Option<Vec<u8>>, String> {
+    let path = dir.join(name);
+    let meta = match std::fs::symlink_metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{name}: {e}")),
+    };
+    if !meta.is_file() {
+        return Err(format!(
+            "{name} is not a plain file (a link or a folder), so not a decision record"
+        ));
+    }
+    if meta.len() > MAX_RECORD_BYTES {
+        return Err(format!(
+            "{name} is {} bytes, larger than any decision record",
+            meta.len()
+        ));
+    }
+    std::fs::read(&path)
+        .map(Some)
+        .map_err(|e| format!("{name}: {e}"))
 }
 
 /// Where a version stands: its decisions and its files.

@@ -60,6 +60,7 @@ pub fn export(
         .ok_or_else(|| Error::Layout(format!("no layout version {reference}")))?;
     let files = layout.read_files()?;
     let standing = decisions::standing(layout, &files);
+    plain_names(&standing, &files)?;
     let root = format!("{}-v{}", layout.meta.name, layout.meta.version);
     let mut bundle = Bundle::default();
     for (rel, bytes) in &files.files {
@@ -103,6 +104,48 @@ pub fn export(
     Ok(Exported {
         files: bundle.files.len(),
     })
+}
+
+/// Refuses names VERIFY.txt and `sha256sum -c` could not hold safely: a
+/// record file not named as a record is (its name goes into the commands),
+/// a layout file whose name has a control character or a backslash.
+fn plain_names(standing: &Standing, files: &crate::layout::files::LayoutFiles) -> Result<()> {
+    for e in &standing.review.entries {
+        let r = &e.record;
+        if e.file != decisions::file_name(r.seq, r.version, r.decision) {
+            return Err(Error::Usage(format!(
+                "{} in the decisions of {} is not named as a decision record is: the chain needs a person before it can be exported",
+                comment(&e.file),
+                r.layout
+            )));
+        }
+    }
+    match files
+        .files
+        .iter()
+        .find(|(rel, _)| rel.chars().any(|c| c.is_control() || c == '\\'))
+    {
+        Some((rel, _)) => Err(Error::Usage(format!(
+            "the layout file {:?} has a name sha256sum cannot list: rename it",
+            rel
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `s` as one shell word: single-quoted, a `'` in it closed, escaped and
+/// reopened. VERIFY.txt is run with `sh`: nothing a record says may
+/// become a command.
+fn sh(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// `s` on one comment line: control characters (a line end would end the
+/// comment) become spaces.
+fn comment(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// The bundle's files by path, in order.
@@ -219,16 +262,16 @@ fn verify_text(
         t,
         "# Examiner's bundle of {}: {}",
         layout.id(),
-        layout.meta.title
+        comment(&layout.meta.title)
     );
     let _ = writeln!(
         t,
         "# What letterpress {} found: {}",
         env!("CARGO_PKG_VERSION"),
-        standing.describe()
+        comment(&standing.describe())
     );
     if let Some(w) = trust.demo_warning() {
-        let _ = writeln!(t, "# WARNING: {w}");
+        let _ = writeln!(t, "# WARNING: {}", comment(&w));
     }
     t.push_str(
         "#\n# Every check below uses OpenSSH's ssh-keygen (8.9 or later) and coreutils'\n# sha256sum, grep and sed, no letterpress. Run them from this folder, one by\n# one or all at once with `sh VERIFY.txt`, which stops at the first failure.\nset -e\n",
@@ -251,7 +294,7 @@ fn verify_text(
     let missing: Vec<String> = recorded
         .iter()
         .filter(|(sha, _)| !held.contains(*sha))
-        .map(|(sha, name)| format!("#   {name} (SHA-256 {sha})"))
+        .map(|(sha, name)| format!("#   {} (SHA-256 {sha})", comment(name)))
         .collect();
     if !missing.is_empty() {
         let _ = writeln!(
@@ -275,12 +318,12 @@ fn signatures(t: &mut String, review: &decisions::Review) {
         let time: String = r.at.chars().filter(char::is_ascii_digit).collect();
         let _ = writeln!(
             t,
-            "# {}: {}\nssh-keygen -Y verify -f allowed_signers -I '{}' -n {NAMESPACE} -s 'decisions/{}.sig' -Overify-time={time}Z < 'decisions/{}'",
-            review_label(e),
-            r.meaning,
-            r.signer.id,
-            e.file,
-            e.file
+            "# {}: {}\nssh-keygen -Y verify -f allowed_signers -I {} -n {NAMESPACE} -s {} -Overify-time={time}Z < {}",
+            comment(&review_label(e)),
+            comment(&r.meaning),
+            sh(&r.signer.id),
+            sh(&format!("decisions/{}.sig", e.file)),
+            sh(&format!("decisions/{}", e.file))
         );
     }
 }
@@ -299,14 +342,18 @@ fn chain(t: &mut String, review: &decisions::Review) {
         "\n# 2. The records are one chain: each holds the SHA-256 of the one before it\n#    (\"prev\"), the first that of the text \"letterpress decisions of {}\",\n#    so no record can be removed, reordered or inserted unnoticed.",
         review.layout
     );
-    let prev =
-        |file: &str| format!("$(sed -n 's/^  \"prev\": \"\\(.*\\)\",$/\\1/p' 'decisions/{file}')");
+    let prev = |file: &str| {
+        format!(
+            "$(sed -n 's/^  \"prev\": \"\\(.*\\)\",$/\\1/p' {})",
+            sh(&format!("decisions/{file}"))
+        )
+    };
     let mut before: Option<&Entry> = None;
     for e in &review.entries {
         let want = match before {
             None => format!(
-                "$(printf '%s' 'letterpress decisions of {}' | sha256sum | cut -d' ' -f1)",
-                review.layout
+                "$(printf '%s' {} | sha256sum | cut -d' ' -f1)",
+                sh(&format!("letterpress decisions of {}", review.layout))
             ),
             Some(b) => format!("$(sha256sum < 'decisions/{}' | cut -d' ' -f1)", b.file),
         };
@@ -348,7 +395,7 @@ fn files(t: &mut String, layout: &Layout, standing: &Standing) {
         let _ = writeln!(
             t,
             "# {}\nwhile read -r sum path; do grep -qF \"\\\"${{path#layout/}}\\\": \\\"$sum\\\"\" 'decisions/{f}' || {{ echo \"$path is not as decisions/{f} lists it\"; exit 1; }}; done < layout.sha256\ntest \"$(wc -l < layout.sha256)\" -eq \"$(sed -n '/^  \"files\": {{$/,/^  }}/p' 'decisions/{f}' | grep -c '\": \"')\" && echo \"decisions/{f} lists exactly these files\"",
-            review_label(e),
+            comment(&review_label(e)),
             f = e.file
         );
     }
