@@ -213,6 +213,21 @@ pub struct TrustList {
     /// The approvals each layout needs.
     #[serde(default)]
     pub policy: Policy,
+    /// By layout name, a record its chain must hold: deleting the newest
+    /// records of a chain (a revocation) cannot be seen from the layouts
+    /// folder alone, so the administrators pin a chain's head here.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub heads: BTreeMap<String, Head>,
+}
+
+/// A record a layout's chain must hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Head {
+    /// Its number.
+    pub seq: u32,
+    /// SHA-256 of its file, hex (what `sha256sum` prints).
+    pub sha256: String,
 }
 
 /// A person of the trust list.

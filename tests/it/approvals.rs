@@ -1044,3 +1044,58 @@ fn nothing_a_record_says_runs_in_the_examiners_shell() {
     refused(&e, 2, "is not named as a decision record is");
     assert!(!tar2.exists());
 }
+
+/// Deleting the newest records of a chain (here a revocation) cannot be
+/// seen from the layouts folder alone; a head the trust list pins shows it.
+#[test]
+fn a_head_the_trust_list_pins_shows_that_newer_records_were_deleted() {
+    let (d, _) = approved_desk("pinned");
+    let later = {
+        let today = letterpress::util::clock::Date::today_utc();
+        letterpress::util::clock::Date::from_unix_days(today.unix_days() + 10).to_string()
+    };
+    let why = ["--reason", "rate changed", "--from", &later];
+    d.decide_ok("revoke", "welcome-letter@4", "carol", &why);
+    let revoked = format!("its approval was revoked from {later}");
+    refused(
+        &d.run("welcome-letter@4", &d.dir.join("r"), &later),
+        2,
+        &revoked,
+    );
+
+    // Unpinned, the revocation deleted goes unseen (the documented limit).
+    let u = d.copy("pinned-not-yet");
+    std::fs::remove_file(&u.records("welcome-letter")[2]).unwrap();
+    let res = u.run("welcome-letter@4", &u.dir.join("unseen"), &later);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+
+    // The administrators pin the revocation.
+    let head = sha256_file(&d.records("welcome-letter")[2]);
+    let mut list = std::fs::read_to_string(&d.trust).unwrap();
+    list += &format!("heads:\n  welcome-letter: {{seq: 3, sha256: {head}}}\n");
+    std::fs::write(&d.trust, list).unwrap();
+    refused(
+        &d.run("welcome-letter@4", &d.dir.join("r2"), &later),
+        2,
+        &revoked,
+    );
+    let p = d.copy("pinned-deleted");
+    std::fs::remove_file(&p.records("welcome-letter")[2]).unwrap();
+    let want = "record 3, which the trust list pins, is missing from the chain (it ends at record 2): records were deleted";
+    everyone_refuses(&p, "welcome-letter@4", want);
+    // ... or replaced by another record 3.
+    let p = d.copy("pinned-rewritten");
+    std::fs::remove_file(&p.records("welcome-letter")[2]).unwrap();
+    // (letterpress itself adds nothing to a chain that lacks its pin)
+    refused(
+        &p.decide("submit", "welcome-letter@3", "alice", &[]),
+        2,
+        "nothing can be added until they are repaired",
+    );
+    p.forge("welcome-letter", 4, Some("carol"), |_| {});
+    everyone_refuses(
+        &p,
+        "welcome-letter@4",
+        "record 3 is not the one the trust list pins",
+    );
+}

@@ -39,6 +39,24 @@ pub(super) fn chain(review: &mut Review, trust: Option<&Trust>) {
     }
 }
 
+/// Why the chain lacks the record the trust list pins for its layout, if
+/// it does: newer records were deleted, or the chain was rewritten.
+pub(super) fn pinned(review: &Review, trust: &Trust) -> Option<String> {
+    let head = trust.list.heads.get(&review.layout)?;
+    match review.entries.iter().find(|e| e.record.seq == head.seq) {
+        None => Some(format!(
+            "record {}, which the trust list pins, is missing from the chain (it ends at record {}): records were deleted",
+            head.seq,
+            review.entries.last().map_or(0, |e| e.record.seq)
+        )),
+        Some(e) if !e.sha256.eq_ignore_ascii_case(&head.sha256) => Some(format!(
+            "record {} is not the one the trust list pins (its SHA-256 is {}, the list says {}): the chain was rewritten",
+            head.seq, e.sha256, head.sha256
+        )),
+        Some(_) => None,
+    }
+}
+
 /// Checks one record on its own (see [`Entry::check`]).
 pub(super) fn one(e: &Entry, trust: &Trust) -> Result<String, String> {
     let latest = rfc3339_utc(unix_seconds() + SKEW_SECONDS);

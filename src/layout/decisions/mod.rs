@@ -230,6 +230,9 @@ impl Review {
         if review.broken.is_none() {
             check::chain(&mut review, trust);
         }
+        if review.broken.is_none() {
+            review.broken = trust.and_then(|t| check::pinned(&review, t));
+        }
         review
     }
 
