@@ -280,6 +280,28 @@ fn refused(out: &Output, code: i32, want: &str) {
     );
 }
 
+/// What an examiner does with a bundle: extracts it into `at`, lets
+/// `spoil` change it, and runs `sh VERIFY.txt` with nothing but the
+/// standard tools on the PATH (no letterpress).
+fn examine(tar: &Path, at: &Path, spoil: &dyn Fn(&Path)) -> Output {
+    std::fs::create_dir_all(at).unwrap();
+    let x = Command::new("tar")
+        .arg("-xf")
+        .arg(tar)
+        .current_dir(at)
+        .output()
+        .unwrap();
+    assert!(x.status.success(), "{}", describe(&x));
+    let top = at.join("welcome-letter-v4");
+    spoil(&top);
+    Command::new("sh")
+        .arg("VERIFY.txt")
+        .current_dir(&top)
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap()
+}
+
 /// A running ssh-agent, killed when dropped.
 struct Agent {
     sock: String,
@@ -652,73 +674,70 @@ fn a_key_holder_cannot_approve_their_own_change_backdate_or_approve_other_files(
     });
     everyone_refuses(&d, "welcome-letter@3", "the author approved their own change: record 4 (approval 1 of welcome-letter@3) is signed by Bob Both, who submitted it (record 3)");
 
-    // An author without the role signs as compliance.
-    let d = base.submitted_copy("keyholder-role");
-    d.forge("welcome-letter", 3, Some("alice"), |r| {
-        r.signer = person("alice", "compliance");
-    });
-    everyone_refuses(
-        &d,
-        "welcome-letter@3",
-        "is signed as `compliance`, a role Alice Author does not hold",
-    );
-
-    // A reviewer whose key expired signs anyway.
-    let d = base.submitted_copy("keyholder-expired");
+    // The CLI refuses a reviewer whose key expired before anything is signed.
+    let d = base.submitted_copy("keyholder-expired-cli");
     refused(
         &d.decide("approve", "welcome-letter@3", "dan", &[]),
         2,
         "your key is an expired key (valid until 2026-06-30)",
     );
-    d.forge("welcome-letter", 3, Some("dan"), |r| {
-        r.signer = person("dan", "compliance");
-    });
-    everyone_refuses(
-        &d,
-        "welcome-letter@3",
-        "is signed by Dan Departed with an expired key (valid until 2026-06-30)",
-    );
-    // ... and dates the record inside the key's validity: it is then dated
-    // before the submission it approves.
-    let d = base.submitted_copy("keyholder-expired-backdated");
-    d.forge("welcome-letter", 3, Some("dan"), |r| {
-        r.signer = person("dan", "compliance");
-        r.at = "2026-06-01T09:00:00Z".into();
-        r.from = Some("2026-06-01".into());
-    });
-    everyone_refuses(
-        &d,
-        "welcome-letter@3",
-        "is dated 2026-06-01T09:00:00Z, before the submission it decides on (record 3",
-    );
 
-    // A valid reviewer back-dates the first day the approval counts.
-    let d = base.submitted_copy("keyholder-from");
-    d.forge("welcome-letter", 3, Some("carol"), |r| {
-        r.from = Some("2026-01-01".into())
-    });
-    everyone_refuses(
-        &d,
-        "welcome-letter@3",
-        &format!(
-            "takes effect from 2026-01-01, before the day it was signed ({}): it is back-dated",
-            today()
-        ),
+    // Records a key holder writes and signs by hand, bypassing the CLI:
+    // (name, key, what the record says, the refusal).
+    type Edit = Box<dyn Fn(&mut Record)>;
+    let backdated_from = format!(
+        "takes effect from 2026-01-01, before the day it was signed ({}): it is back-dated",
+        today()
     );
-
-    // A valid reviewer approves files other than the submitted ones.
-    let d = base.submitted_copy("keyholder-digest");
-    d.forge("welcome-letter", 3, Some("carol"), |r| {
-        r.digest = "0".repeat(64)
-    });
-    everyone_refuses(
-        &d,
-        "welcome-letter@3",
-        &format!(
-            "is about layout digest {}, not the submitted",
-            "0".repeat(64)
+    let zeros = "0".repeat(64);
+    let other_digest = format!("is about layout digest {zeros}, not the submitted");
+    let cases: Vec<(&str, &str, Edit, &str)> = vec![
+        // An author without the role signs as compliance.
+        (
+            "role",
+            "alice",
+            Box::new(|r| r.signer = person("alice", "compliance")),
+            "is signed as `compliance`, a role Alice Author does not hold",
         ),
-    );
+        // A reviewer whose key expired signs anyway ...
+        (
+            "expired",
+            "dan",
+            Box::new(|r| r.signer = person("dan", "compliance")),
+            "is signed by Dan Departed with an expired key (valid until 2026-06-30)",
+        ),
+        // ... and dates the record inside the key's validity: it is then
+        // dated before the submission it approves.
+        (
+            "expired-backdated",
+            "dan",
+            Box::new(|r| {
+                r.signer = person("dan", "compliance");
+                r.at = "2026-06-01T09:00:00Z".into();
+                r.from = Some("2026-06-01".into());
+            }),
+            "is dated 2026-06-01T09:00:00Z, before the submission it decides on (record 3",
+        ),
+        // A valid reviewer back-dates the first day the approval counts.
+        (
+            "from",
+            "carol",
+            Box::new(|r| r.from = Some("2026-01-01".into())),
+            &backdated_from,
+        ),
+        // A valid reviewer approves files other than the submitted ones.
+        (
+            "digest",
+            "carol",
+            Box::new(move |r| r.digest = "0".repeat(64)),
+            &other_digest,
+        ),
+    ];
+    for (name, key, edit, want) in cases {
+        let d = base.submitted_copy(&format!("keyholder-{name}"));
+        d.forge("welcome-letter", 3, Some(key), edit);
+        everyone_refuses(&d, "welcome-letter@3", want);
+    }
 
     // Negative control: the same forging path with nothing wrong counts.
     let d = base.submitted_copy("keyholder-fine");
@@ -850,26 +869,7 @@ fn the_examiners_bundle_verifies_with_ssh_keygen_and_sha256sum_alone() {
     ]);
     assert_eq!(e.status.code(), Some(0), "{}", describe(&e));
 
-    let examine = |name: &str, spoil: &dyn Fn(&Path)| -> Output {
-        let at = d.dir.join(name);
-        std::fs::create_dir_all(&at).unwrap();
-        let x = Command::new("tar")
-            .arg("-xf")
-            .arg(&tar)
-            .current_dir(&at)
-            .output()
-            .unwrap();
-        assert!(x.status.success(), "{}", describe(&x));
-        let top = at.join("welcome-letter-v4");
-        spoil(&top);
-        // Nothing but the standard tools: no letterpress on the PATH.
-        Command::new("sh")
-            .arg("VERIFY.txt")
-            .current_dir(&top)
-            .env("PATH", "/usr/bin:/bin")
-            .output()
-            .unwrap()
-    };
+    let examine = |name: &str, spoil: &dyn Fn(&Path)| examine(&tar, &d.dir.join(name), spoil);
     let good = examine("good", &|_| {});
     assert!(good.status.success(), "{}", describe(&good));
     let said = String::from_utf8_lossy(&good.stdout);
@@ -1000,20 +1000,7 @@ fn nothing_a_record_says_runs_in_the_examiners_shell() {
     ]);
     assert_eq!(e.status.code(), Some(0), "{}", describe(&e));
     let at = d.dir.join("examiner");
-    std::fs::create_dir_all(&at).unwrap();
-    let x = Command::new("tar")
-        .arg("-xf")
-        .arg(&tar)
-        .current_dir(&at)
-        .output()
-        .unwrap();
-    assert!(x.status.success(), "{}", describe(&x));
-    let top = at.join("welcome-letter-v4");
-    let run = Command::new("sh")
-        .arg("VERIFY.txt")
-        .current_dir(&top)
-        .output()
-        .unwrap();
+    let run = examine(&tar, &at, &|_| {});
     assert!(
         !run.status.success(),
         "the forged record fails: {}",
