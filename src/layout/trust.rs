@@ -102,11 +102,6 @@ impl Trust {
             .map(|k| (k, &self.list.people[k.person]))
     }
 
-    /// The person with this id.
-    pub fn person(&self, id: &str) -> Option<&Person> {
-        self.list.people.iter().find(|p| p.id == id)
-    }
-
     /// The approvals versions of `layout` need.
     pub fn rule(&self, layout: &str) -> &Rule {
         self.list

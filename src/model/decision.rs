@@ -56,14 +56,6 @@ impl Kind {
             Kind::Revoked => "revocation",
         }
     }
-
-    /// Every kind, for parsing file names.
-    pub const ALL: [Kind; 4] = [
-        Kind::Submitted,
-        Kind::Approved,
-        Kind::Rejected,
-        Kind::Revoked,
-    ];
 }
 
 impl fmt::Display for Kind {

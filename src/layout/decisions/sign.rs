@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ssh_key::{HashAlg, PublicKey};
+use ssh_key::PublicKey;
 
 use crate::error::{Error, Result};
 use crate::model::decision::NAMESPACE;
@@ -40,11 +40,6 @@ impl SshKeygen {
             key: key.to_path_buf(),
             public,
         })
-    }
-
-    /// `SHA256:...` of its key.
-    pub fn fingerprint(&self) -> String {
-        self.public.fingerprint(HashAlg::Sha256).to_string()
     }
 }
 

@@ -22,7 +22,7 @@ use super::{file_name, origin, standing, Review, Standing, State};
 use crate::error::{Error, Result};
 use crate::layout::catalog::Layout;
 use crate::layout::trust::{Trust, AUTHOR};
-use crate::model::decision::{Evidence, Kind, Person, Record, Signer, FORMAT};
+use crate::model::decision::{Evidence, Kind, Person, Record, Signer, DECISIONS_DIR, FORMAT};
 use crate::util::clock::Date;
 use crate::util::fs::{sync_dir, write_atomic};
 use crate::util::lock::{Lock, LockTerms};
@@ -63,14 +63,14 @@ pub fn decide(
     confirm: &dyn Fn(&Record) -> bool,
 ) -> Result<Written> {
     let layout_dir = layout.dir.parent().expect("a version folder has a parent");
-    let review = Review::read(layout_dir, &layout.meta.name, Some(trust));
-    std::fs::create_dir_all(&review.dir).map_err(|e| Error::io(&review.dir, e))?;
+    let dir = layout_dir.join(DECISIONS_DIR);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let terms = LockTerms {
         wait: Duration::from_secs(30),
         ..LockTerms::default()
     };
-    let _lock = Lock::take(&review.dir.join(".lock"), "decide", terms, None)?;
-    // Read again under the lock: another reviewer may have just decided.
+    let _lock = Lock::take(&dir.join(".lock"), "decide", terms, None)?;
+    // Read under the lock: another reviewer may have just decided.
     let review = Review::read(layout_dir, &layout.meta.name, Some(trust));
     let mut fresh = layout.clone();
     fresh.state = review.state(
