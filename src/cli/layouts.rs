@@ -214,6 +214,7 @@ fn request(
         role: None,
         from,
         evidence,
+        login: None,
     }
 }
 

@@ -40,6 +40,8 @@ pub struct Trust {
     /// Its bytes, for a run folder's copy and an examiner's bundle.
     pub bytes: Vec<u8>,
     keys: Vec<Key>,
+    /// The review workspace's keys (their `person` is 0 and means nothing).
+    workspace_keys: Vec<Key>,
 }
 
 /// A trusted key with its parsed dates.
@@ -73,13 +75,15 @@ impl Trust {
     pub fn parse(path: &Path, bytes: Vec<u8>) -> Result<Trust> {
         let bad = |why: String| Error::Layout(format!("trust list {}: {why}", path.display()));
         let list: TrustList = serde_yaml::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
-        let keys = check(&list).map_err(bad)?;
+        let keys = check(&list).map_err(&bad)?;
+        let workspace_keys = check_workspace(&list, &keys).map_err(bad)?;
         Ok(Trust {
             sha256: sha256_hex(&bytes),
             list,
             path: path.to_path_buf(),
             bytes,
             keys,
+            workspace_keys,
         })
     }
 
@@ -100,6 +104,22 @@ impl Trust {
             .iter()
             .find(|k| k.fingerprint == fingerprint)
             .map(|k| (k, &self.list.people[k.person]))
+    }
+
+    /// The review workspace's key with this fingerprint.
+    pub fn workspace_key(&self, fingerprint: &str) -> Option<&Key> {
+        self.workspace_keys
+            .iter()
+            .find(|k| k.fingerprint == fingerprint)
+    }
+
+    /// The person whose `login` (subject at the workspace's identity
+    /// provider) is `subject`.
+    pub fn by_login(&self, subject: &str) -> Option<&Person> {
+        self.list
+            .people
+            .iter()
+            .find(|p| p.login.as_deref() == Some(subject))
     }
 
     /// The approvals versions of `layout` need.
@@ -131,25 +151,12 @@ impl Trust {
             self.sha256
         );
         for key in &self.keys {
-            let person = &self.list.people[key.person];
-            let text = key.public.to_openssh().unwrap_or_default();
-            let text = text.split(' ').take(2).collect::<Vec<_>>().join(" ");
-            if key.compromised {
-                out.push_str(&format!("# compromised, left out: {} {text}\n", person.id));
-                continue;
+            out.push_str(&signer_line(&self.list.people[key.person].id, key));
+        }
+        if let Some(ws) = &self.list.workspace {
+            for key in &self.workspace_keys {
+                out.push_str(&signer_line(&ws.id, key));
             }
-            let mut options = format!(
-                "namespaces=\"{NAMESPACE}\",valid-after=\"{}\"",
-                compact(key.from)
-            );
-            let last = [key.until.map(|d| d.next()), key.withdrawn]
-                .into_iter()
-                .flatten()
-                .min();
-            if let Some(day) = last {
-                options.push_str(&format!(",valid-before=\"{}\"", compact(day)));
-            }
-            out.push_str(&format!("{} {options} {text}\n", person.id));
         }
         out
     }
@@ -181,6 +188,28 @@ impl Key {
     }
 }
 
+/// The `allowed_signers` line of `key`, signing as `principal`, with the
+/// days it may sign; a comment for a compromised key.
+fn signer_line(principal: &str, key: &Key) -> String {
+    let text = key.public.to_openssh().unwrap_or_default();
+    let text = text.split(' ').take(2).collect::<Vec<_>>().join(" ");
+    if key.compromised {
+        return format!("# compromised, left out: {principal} {text}\n");
+    }
+    let mut options = format!(
+        "namespaces=\"{NAMESPACE}\",valid-after=\"{}\"",
+        compact(key.from)
+    );
+    let last = [key.until.map(|d| d.next()), key.withdrawn]
+        .into_iter()
+        .flatten()
+        .min();
+    if let Some(day) = last {
+        options.push_str(&format!(",valid-before=\"{}\"", compact(day)));
+    }
+    format!("{principal} {options} {text}\n")
+}
+
 /// `YYYYMMDDZ`: a day in UTC, as `allowed_signers` writes it.
 fn compact(d: Date) -> String {
     format!("{}Z", d.to_string().replace('-', ""))
@@ -207,11 +236,21 @@ fn check(list: &TrustList) -> std::result::Result<Vec<Key>, String> {
         if list.people[..i].iter().any(|q| q.id == p.id) {
             return Err(format!("two people have the id `{}`", p.id));
         }
-        if p.roles.is_empty() || p.keys.is_empty() {
+        if p.roles.is_empty() || (p.keys.is_empty() && p.login.is_none()) {
             return Err(format!(
-                "person `{}` needs at least one role and one key",
+                "person `{}` needs at least one role, and a key or a login",
                 p.id
             ));
+        }
+        if let Some(login) = &p.login {
+            if login.trim().is_empty() || login.chars().any(char::is_control) {
+                return Err(format!("person `{}`: `login` must be one line", p.id));
+            }
+            if list.people[..i].iter().any(|q| q.login == p.login) {
+                return Err(format!(
+                    "two people have the login `{login}`: a login is one person's"
+                ));
+            }
         }
         for k in &p.keys {
             let key = parse_key(i, p, k)?;
@@ -246,6 +285,59 @@ fn check(list: &TrustList) -> std::result::Result<Vec<Key>, String> {
         }
     }
     Ok(keys)
+}
+
+/// Checks the review workspace's entry against the people and their
+/// `keys`; returns the workspace's keys.
+fn check_workspace(list: &TrustList, keys: &[Key]) -> std::result::Result<Vec<Key>, String> {
+    let Some(ws) = &list.workspace else {
+        if let Some(p) = list.people.iter().find(|p| p.login.is_some()) {
+            return Err(format!(
+                "person `{}` has a login, but the list names no review workspace",
+                p.id
+            ));
+        }
+        return Ok(Vec::new());
+    };
+    let one_line = |s: &str| !s.trim().is_empty() && !s.chars().any(char::is_control);
+    if !one_line(&ws.name) || !one_line(&ws.issuer) || !one_line(&ws.id) {
+        return Err("the workspace's `id`, `name` and `issuer` must each be one line".into());
+    }
+    if ws.id.contains(char::is_whitespace) || ws.id.contains(',') {
+        return Err("the workspace's id holds no spaces or commas".into());
+    }
+    if list.people.iter().any(|p| p.id == ws.id) {
+        return Err(format!(
+            "the workspace and a person have the id `{}`",
+            ws.id
+        ));
+    }
+    if ws.keys.is_empty() {
+        return Err("the workspace needs a key to sign with".into());
+    }
+    let as_person = Person {
+        id: ws.id.clone(),
+        name: ws.name.clone(),
+        roles: Vec::new(),
+        keys: Vec::new(),
+        login: None,
+    };
+    let mut out: Vec<Key> = Vec::new();
+    for k in &ws.keys {
+        let key = parse_key(0, &as_person, k)?;
+        if keys
+            .iter()
+            .chain(&out)
+            .any(|o| o.fingerprint == key.fingerprint)
+        {
+            return Err(format!(
+                "the workspace's key {} is listed twice or for a person as well: it signs only for the workspace",
+                key.fingerprint
+            ));
+        }
+        out.push(key);
+    }
+    Ok(out)
 }
 
 /// One key of person `i`, parsed and dated.

@@ -124,6 +124,30 @@ pub struct Record {
     /// What the reviewer saw before deciding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<Evidence>,
+    /// A decision made in the review workspace: who logged in, where and
+    /// when (the workspace's key signed it for them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<Login>,
+}
+
+/// How the signer of a decision made in the review workspace logged in:
+/// the identity provider's word for who they are, and when they last
+/// proved it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    /// The workspace (its id in the trust list), whose key signed.
+    pub workspace: String,
+    /// The identity provider (OpenID Connect issuer URL).
+    pub issuer: String,
+    /// The user's subject (`sub`) at that provider: the trust list's
+    /// `login` of the person.
+    pub subject: String,
+    /// The user's name as the provider gave it.
+    pub name: String,
+    /// When the user last authenticated at the provider (`auth_time`,
+    /// RFC 3339 UTC).
+    pub auth_time: String,
 }
 
 /// The review material an approval or rejection was decided on.
@@ -136,6 +160,23 @@ pub struct Evidence {
     /// The comparison with the version in effect (`letterpress diff`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff: Option<DiffEvidence>,
+    /// What the reviewer opened in the review workspace before deciding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened: Option<Opened>,
+}
+
+/// What a reviewer opened in the review workspace: the workspace lets them
+/// approve only once every proof record, page and changed sentence is open.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Opened {
+    /// Proof records (their ids), in the order opened.
+    pub records: Vec<String>,
+    /// Pages (`RECORD page N`), in the order opened.
+    pub pages: Vec<String>,
+    /// Changed sentences (`+ sentence` appearing, `- sentence`
+    /// disappearing), in the order opened.
+    pub sentences: Vec<String>,
 }
 
 /// A proof set as a decision records it.
@@ -210,6 +251,30 @@ pub struct TrustList {
     /// folder alone, so the administrators pin a chain's head here.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub heads: BTreeMap<String, Head>,
+    /// The review workspace (`letterpress review`), if reviewers decide in
+    /// the browser.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<Workspace>,
+}
+
+/// The review workspace: its own key signs the decisions people make in
+/// the browser, for the person the identity provider logged in. Only
+/// people with a `login` decide there, in roles they hold here and that
+/// the provider's groups give them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Workspace {
+    /// Its id: the principal of its key in `allowed_signers`.
+    pub id: String,
+    /// Its name, e.g. `Compliance review workspace`.
+    pub name: String,
+    /// The identity provider's issuer URL: logins from any other are
+    /// refused.
+    pub issuer: String,
+    /// The groups (values of the groups claim) and the role each gives.
+    pub groups: BTreeMap<String, String>,
+    /// Its keys, dated like a person's.
+    pub keys: Vec<TrustedKey>,
 }
 
 /// A record a layout's chain must hold.
@@ -234,8 +299,14 @@ pub struct Person {
     /// Their roles: `author` may submit; the roles the policy names may
     /// approve, reject and revoke.
     pub roles: Vec<String>,
-    /// Their keys: every key is theirs alone.
+    /// Their keys: every key is theirs alone (none for a person who
+    /// decides only in the review workspace).
+    #[serde(default)]
     pub keys: Vec<TrustedKey>,
+    /// Their subject (`sub`) at the review workspace's identity provider,
+    /// if they decide there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
 }
 
 /// A public key of a person, with when it may sign.

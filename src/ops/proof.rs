@@ -33,7 +33,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -80,6 +80,9 @@ pub struct ProofOptions {
     pub sample: usize,
     /// The seed of the random choice.
     pub seed: u64,
+    /// A folder to draw every picked letter's pages into as PNG images
+    /// (`PICK-PAGE.png`, both from 1), for the review workspace.
+    pub images: Option<PathBuf>,
 }
 
 impl ProofOptions {
@@ -101,6 +104,7 @@ impl ProofOptions {
             as_of: Date::today_utc(),
             sample: 3,
             seed: 1,
+            images: None,
         }
     }
 }
@@ -118,6 +122,9 @@ pub struct Pick {
     pub proof_pages: String,
     /// Whether its email is in the HTML proof.
     pub email: bool,
+    /// Its pages as PNG images, when asked for ([`ProofOptions::images`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<PathBuf>,
 }
 
 /// The outcome of `proof`.
@@ -323,6 +330,21 @@ pub fn proof(opts: &ProofOptions) -> Result<ProofReport> {
     })
 }
 
+/// Draws the pages of pick number `n` into `dir` as `n-PAGE.png`.
+fn draw_pages(marked: &Renderer, m: &Measured, dir: &Path, n: usize) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let images = marked
+        .page_images(&m.record, m.locale)
+        .map_err(|e| Error::Layout(format!("record {}: {e}", m.id)))?;
+    let mut paths = Vec::new();
+    for (i, png) in images.iter().enumerate() {
+        let path = dir.join(format!("{n}-{}.png", i + 1));
+        crate::util::fs::write_atomic(&path, png, false).map_err(|e| Error::io(&path, e))?;
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
 /// A proof set being written: the layout version and what was read.
 struct Set<'a> {
     layout: &'a Layout,
@@ -347,12 +369,15 @@ impl Set<'_> {
     /// pick's pages; returns the page count.
     fn write_pdf(&self, marked: &Renderer, picks: &mut [Pick]) -> Result<usize> {
         let mut letters = Vec::new();
-        for p in picks.iter() {
+        for (n, p) in picks.iter_mut().enumerate() {
             let m = self.measured(p);
             let pdf = marked
                 .render(&m.id, &m.record, m.locale)
                 .map_err(|e| Error::Layout(format!("record {}: {e}", m.id)))?;
             letters.push(pdf);
+            if let Some(dir) = &self.opts.images {
+                p.images = draw_pages(marked, m, dir, n + 1)?;
+            }
         }
         // The cover, twice: the second time with the proof pages of each
         // letter, which depend on the cover's own length.
@@ -661,6 +686,7 @@ fn choose(meta: &LayoutMeta, all: &[Measured], sample: usize, seed: u64) -> Vec<
             reasons,
             proof_pages: String::new(),
             email: false,
+            images: Vec::new(),
         })
         .collect()
 }

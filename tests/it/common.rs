@@ -348,6 +348,7 @@ pub fn decide(
         role: None,
         from: None,
         evidence: None,
+        login: None,
     };
     letterpress::ops::layouts::decide_at(
         layouts,

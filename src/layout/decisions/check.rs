@@ -13,8 +13,8 @@
 use ssh_key::{HashAlg, SshSig};
 
 use super::{file_name, origin, Entry, Review};
-use crate::layout::trust::{Trust, AUTHOR};
-use crate::model::decision::{Kind, Record, FORMAT, NAMESPACE};
+use crate::layout::trust::{Key, Trust, AUTHOR};
+use crate::model::decision::{Kind, Person, Record, FORMAT, NAMESPACE};
 use crate::util::clock::{is_rfc3339_utc, rfc3339_utc, unix_seconds, Date};
 
 /// How far in the future a record's time may be (clocks differ).
@@ -213,11 +213,7 @@ fn signature(e: &Entry, trust: &Trust) -> Result<String, String> {
         ));
     }
     let fingerprint = sig.public_key().fingerprint(HashAlg::Sha256).to_string();
-    let Some((key, person)) = trust.key(&fingerprint) else {
-        return Err(format!(
-            "is signed by a key not in the trust list ({fingerprint})"
-        ));
-    };
+    let (key, person) = signer(r, trust, &fingerprint)?;
     if key.public.verify(NAMESPACE, &e.bytes, &sig).is_err() {
         return Err("was altered: its signature does not verify".into());
     }
@@ -243,6 +239,55 @@ fn signature(e: &Entry, trust: &Trust) -> Result<String, String> {
         return Err(format!("is signed by {} with {why}", person.name));
     }
     Ok(person.id.clone())
+}
+
+/// The key that signed `r` and the person it signed for: a person's own
+/// key (and no `login`), or the review workspace's key for the person
+/// whose `login` the record names, logged in at the workspace's provider.
+fn signer<'t>(
+    r: &Record,
+    trust: &'t Trust,
+    fingerprint: &str,
+) -> Result<(&'t Key, &'t Person), String> {
+    if let Some((key, person)) = trust.key(fingerprint) {
+        if r.login.is_some() {
+            return Err(format!(
+                "carries a workspace login but is signed with {}'s own key",
+                person.name
+            ));
+        }
+        return Ok((key, person));
+    }
+    let (Some(key), Some(ws)) = (trust.workspace_key(fingerprint), &trust.list.workspace) else {
+        return Err(format!(
+            "is signed by a key not in the trust list ({fingerprint})"
+        ));
+    };
+    let Some(login) = &r.login else {
+        return Err(format!(
+            "is signed by the review workspace {} but names no login: the workspace signs only for a person logged in",
+            ws.id
+        ));
+    };
+    if login.workspace != ws.id || login.issuer != ws.issuer {
+        return Err(format!(
+            "names the workspace {} and the identity provider {}, but the trust list's workspace is {} at {}",
+            login.workspace, login.issuer, ws.id, ws.issuer
+        ));
+    }
+    if !is_rfc3339_utc(&login.auth_time) || login.auth_time > r.at {
+        return Err(format!(
+            "has the login time {:?}, not a time before it was signed",
+            login.auth_time
+        ));
+    }
+    let person = trust.by_login(&login.subject).ok_or_else(|| {
+        format!(
+            "is signed by the workspace for the login {:?}, which is nobody's in the trust list",
+            login.subject
+        )
+    })?;
+    Ok((key, person))
 }
 
 /// The words of a decision, made from its fields.

@@ -100,3 +100,67 @@ impl Sign for SshKeygen {
         Ok(sig)
     }
 }
+
+/// Signs in process with a private key file that letterpress reads: the
+/// review workspace's own key, which signs for whoever logged in (see
+/// [`crate::model::decision::Workspace`]). The file must be readable by its
+/// owner only, as OpenSSH demands of private keys.
+pub struct KeyFile {
+    key: ssh_key::PrivateKey,
+    public: PublicKey,
+}
+
+impl std::fmt::Debug for KeyFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyFile")
+            .field("public", &self.public)
+            .finish()
+    }
+}
+
+impl KeyFile {
+    /// Reads the unencrypted OpenSSH private key at `path`.
+    pub fn load(path: &Path) -> Result<KeyFile> {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(Error::Usage(format!(
+                "{}: a private key must be readable by its owner only (chmod 600)",
+                path.display()
+            )));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let key = ssh_key::PrivateKey::from_openssh(&text).map_err(|e| {
+            Error::Usage(format!(
+                "{}: not an OpenSSH private key ({e})",
+                path.display()
+            ))
+        })?;
+        if key.is_encrypted() {
+            return Err(Error::Usage(format!(
+                "{}: the workspace's key must be unencrypted (it signs without a person at a terminal); keep it readable only by the service's user",
+                path.display()
+            )));
+        }
+        let public = key.public_key().clone();
+        Ok(KeyFile { key, public })
+    }
+}
+
+impl Sign for KeyFile {
+    fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+
+    fn sign(&self, path: &Path) -> Result<Vec<u8>> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let sig = self
+            .key
+            .sign(NAMESPACE, ssh_key::HashAlg::Sha512, &bytes)
+            .map_err(|e| Error::Usage(format!("cannot sign with the workspace's key ({e})")))?;
+        let pem = sig
+            .to_pem(ssh_key::LineEnding::LF)
+            .map_err(|e| Error::Usage(format!("cannot write the signature ({e})")))?;
+        Ok(pem.into_bytes())
+    }
+}

@@ -22,7 +22,9 @@ use super::{file_name, origin, standing, Review, Standing, State};
 use crate::error::{Error, Result};
 use crate::layout::catalog::Layout;
 use crate::layout::trust::{Trust, AUTHOR};
-use crate::model::decision::{Evidence, Kind, Person, Record, Signer, DECISIONS_DIR, FORMAT};
+use crate::model::decision::{
+    Evidence, Kind, Login, Person, Record, Signer, DECISIONS_DIR, FORMAT,
+};
 use crate::util::clock::Date;
 use crate::util::fs::{sync_dir, write_atomic};
 use crate::util::lock::{Lock, LockTerms};
@@ -40,6 +42,9 @@ pub struct Request {
     pub from: Option<Date>,
     /// What the reviewer saw.
     pub evidence: Option<Evidence>,
+    /// A decision made in the review workspace: the login it is made for
+    /// (the signer is then the workspace's key).
+    pub login: Option<Login>,
 }
 
 /// A recorded decision.
@@ -100,12 +105,7 @@ fn prepare(
 ) -> Result<Record> {
     let id = layout.id();
     let fingerprint = signer.public_key().fingerprint(HashAlg::Sha256).to_string();
-    let Some((key, person)) = trust.key(&fingerprint) else {
-        return Err(refuse(format!(
-            "your key {fingerprint} is not in the trust list {}: only the people it names decide",
-            trust.path.display()
-        )));
-    };
+    let (key, person) = who(trust, &fingerprint, request.login.as_ref())?;
     if let Some(why) = key.refuses(at) {
         return Err(refuse(format!("your key is {why}")));
     }
@@ -152,9 +152,42 @@ fn prepare(
         digest: files.digest.clone(),
         files: files.hashes.clone(),
         evidence: request.evidence.clone(),
+        login: request.login.clone(),
     };
     record.meaning = meaning(&record);
     Ok(record)
+}
+
+/// The key that signs and the person it signs for: the signer's own key,
+/// or the workspace's for the person logged in.
+fn who<'t>(
+    trust: &'t Trust,
+    fingerprint: &str,
+    login: Option<&Login>,
+) -> Result<(&'t crate::layout::trust::Key, &'t Person)> {
+    let Some(login) = login else {
+        return trust.key(fingerprint).ok_or_else(|| {
+            refuse(format!(
+                "your key {fingerprint} is not in the trust list {}: only the people it names decide",
+                trust.path.display()
+            ))
+        });
+    };
+    let key = trust.workspace_key(fingerprint).ok_or_else(|| {
+        refuse(format!(
+            "the key {fingerprint} is not the review workspace's in the trust list {}",
+            trust.path.display()
+        ))
+    })?;
+    let person = trust.by_login(&login.subject).ok_or_else(|| {
+        refuse(format!(
+            "{} (login {}) is not in the trust list {}: only the people it names decide",
+            login.name,
+            login.subject,
+            trust.path.display()
+        ))
+    })?;
+    Ok((key, person))
 }
 
 /// The role the signer decides in.

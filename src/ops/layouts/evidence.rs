@@ -47,7 +47,11 @@ pub fn evidence(
         }
         None => None,
     };
-    Ok(Some(Evidence { proof, diff }))
+    Ok(Some(Evidence {
+        proof,
+        diff,
+        opened: None,
+    }))
 }
 
 /// Reads an evidence file and hashes it and the files it lists (which must

@@ -316,12 +316,27 @@ fn signatures(t: &mut String, review: &decisions::Review) {
     for e in &review.entries {
         let r = &e.record;
         let time: String = r.at.chars().filter(char::is_ascii_digit).collect();
+        // A decision made in the review workspace is signed by the
+        // workspace's key, for the person its login names.
+        let (principal, login) = match &r.login {
+            Some(l) => (
+                &l.workspace,
+                format!(
+                    "\n# signed by the review workspace for {} (login {} at {}, authenticated {})",
+                    comment(&r.signer.id),
+                    comment(&l.subject),
+                    comment(&l.issuer),
+                    comment(&l.auth_time)
+                ),
+            ),
+            None => (&r.signer.id, String::new()),
+        };
         let _ = writeln!(
             t,
-            "# {}: {}\nssh-keygen -Y verify -f allowed_signers -I {} -n {NAMESPACE} -s {} -Overify-time={time}Z < {}",
+            "# {}: {}{login}\nssh-keygen -Y verify -f allowed_signers -I {} -n {NAMESPACE} -s {} -Overify-time={time}Z < {}",
             comment(&review_label(e)),
             comment(&r.meaning),
-            sh(&r.signer.id),
+            sh(principal),
             sh(&format!("decisions/{}.sig", e.file)),
             sh(&format!("decisions/{}", e.file))
         );

@@ -510,6 +510,29 @@ impl Renderer {
             .map_err(|errors| describe(&world, &errors))
     }
 
+    /// Lays out one letter as [`Renderer::render`] does (with this
+    /// renderer's mark) and draws each page as a PNG image, 2 pixels a
+    /// point, for reviewers' screens.
+    pub fn page_images(
+        &self,
+        record: &Map<String, Value>,
+        locale: &Rules,
+    ) -> std::result::Result<Vec<Vec<u8>>, String> {
+        let world = self.world(record, locale, None);
+        let doc = typst::compile::<PagedDocument>(&world)
+            .output
+            .map_err(|errors| describe(&world, &errors))?;
+        let opts = typst_render::RenderOptions::default();
+        doc.pages()
+            .iter()
+            .map(|page| {
+                typst_render::render(page, &opts)
+                    .encode_png()
+                    .map_err(|e| format!("cannot draw a page as PNG: {e}"))
+            })
+            .collect()
+    }
+
     /// Exports the pages of several laid-out letters as one untagged PDF:
     /// each font is subset once for all of them (a letter's own PDF carries
     /// its own subsets, about two thirds of its bytes). Its metadata is
