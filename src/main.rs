@@ -1,6 +1,8 @@
 //! The `letterpress` binary; everything is in [`cli`].
 
 mod cli;
+#[cfg(feature = "review")]
+mod review;
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]

@@ -20,6 +20,8 @@ mod proof;
 mod purge;
 mod reconcile;
 mod reprint;
+#[cfg(feature = "review")]
+mod review;
 mod run;
 mod send;
 mod validate;
@@ -82,6 +84,11 @@ enum Command {
     /// piece's outcome and reprint the pieces that did not make it into
     /// their envelope (exit 1 when anything needs a person).
     Reconcile(reconcile::Args),
+    /// The review workspace: compliance reviewers log in with the bank's
+    /// identity provider, check proofs and changes, and sign decisions in
+    /// the browser.
+    #[cfg(feature = "review")]
+    Review(review::Args),
     /// Pick the records a reviewer must see and render them into one proof
     /// PDF (with a cover page saying why each was picked) and one HTML page
     /// of their emails.
@@ -127,6 +134,8 @@ impl Command {
             Command::Manifest(c) => c.json(),
             Command::Feedback(c) => c.json(),
             Command::Purge(a) => a.json.json,
+            #[cfg(feature = "review")]
+            Command::Review(_) => false,
             Command::Completions(_) | Command::Man(_) | Command::Key(_) | Command::Reference(_) => {
                 false
             }
@@ -185,6 +194,8 @@ fn dispatch(command: Command, cx: &Context) -> Result<i32, Error> {
         Command::Reprint(a) => reprint::execute(a, cx),
         Command::Reconcile(a) => reconcile::execute(a, cx),
         Command::Proof(a) => proof::execute(a, cx),
+        #[cfg(feature = "review")]
+        Command::Review(a) => review::execute(a, cx),
         Command::Manifest(c) => manifest::execute(c, cx),
         Command::Feedback(c) => feedback::execute(c, cx),
         Command::Purge(a) => purge::execute(a, cx),

@@ -15,6 +15,7 @@ pub mod proof;
 pub mod purge;
 pub mod reconcile;
 pub mod reprint;
+pub mod review;
 pub mod run;
 pub mod send;
 pub mod synth;

@@ -31,6 +31,7 @@ mod print;
 mod property;
 mod reference;
 mod resume;
+mod review;
 mod run;
 mod send;
 mod shard;

@@ -1,0 +1,93 @@
+//! `letterpress review`: the review workspace (see the binary's `review`
+//! module and the book's chapter "The review workspace").
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use letterpress::error::{Error, EXIT_OK};
+use letterpress::util::clock::Date;
+
+use super::Context;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Where to listen: a loopback address and port.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub listen: SocketAddr,
+    /// The URL browsers reach the workspace at (the identity provider
+    /// sends them back to URL/callback; default http://LISTEN).
+    #[arg(long, value_name = "URL", env = "LETTERPRESS_REVIEW_URL")]
+    pub public_url: Option<String>,
+    /// The sample data proofs and diffs are made from: FILE for every
+    /// layout, or LAYOUT=FILE for one (repeat).
+    #[arg(long, value_name = "[LAYOUT=]FILE", required = true)]
+    pub data: Vec<String>,
+    /// Where the workspace keeps proofs, diffs and comments.
+    #[arg(long, value_name = "DIR", default_value = "review-state")]
+    pub state: PathBuf,
+    /// The workspace's private SSH key (unencrypted, mode 600), whose
+    /// public key the trust list's `workspace` names.
+    #[arg(long, value_name = "FILE", env = "LETTERPRESS_REVIEW_KEY")]
+    pub key: PathBuf,
+    /// The client id registered at the identity provider.
+    #[arg(long, env = "LETTERPRESS_OIDC_CLIENT_ID")]
+    pub client_id: String,
+    /// A file holding the client's secret (or LETTERPRESS_OIDC_CLIENT_SECRET).
+    #[arg(long, value_name = "FILE")]
+    pub client_secret_file: Option<PathBuf>,
+    /// The ID token claim that lists the user's groups.
+    #[arg(long, default_value = "groups")]
+    pub groups_claim: String,
+    /// Seconds since the last login within which a decision may be
+    /// signed; older, the reviewer logs in again first.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub max_age: u64,
+    /// Minutes a session may be idle before it ends.
+    #[arg(long, value_name = "MINUTES", default_value_t = 15)]
+    pub idle: u64,
+    /// The day proofs and the queue are made for (YYYY-MM-DD; default
+    /// today, UTC).
+    #[arg(long, value_parser = super::args::parse_date)]
+    pub as_of: Option<Date>,
+}
+
+pub fn execute(a: Args, cx: &Context) -> Result<i32, Error> {
+    let secret = match (
+        &a.client_secret_file,
+        std::env::var("LETTERPRESS_OIDC_CLIENT_SECRET"),
+    ) {
+        (Some(f), _) => std::fs::read_to_string(f)
+            .map_err(|e| Error::io(f, e))?
+            .trim()
+            .to_owned(),
+        (None, Ok(s)) => s,
+        (None, Err(_)) => return Err(Error::Usage(
+            "give the client's secret with --client-secret-file or LETTERPRESS_OIDC_CLIENT_SECRET"
+                .into(),
+        )),
+    };
+    let data = a
+        .data
+        .iter()
+        .map(|d| match d.split_once('=') {
+            Some((l, f)) => (Some(l.to_owned()), PathBuf::from(f)),
+            None => (None, PathBuf::from(d)),
+        })
+        .collect();
+    crate::review::serve(crate::review::Config {
+        listen: a.listen,
+        public_url: a.public_url,
+        layouts: cx.layouts.clone(),
+        trust: cx.trust.clone(),
+        data,
+        state: a.state,
+        key: a.key,
+        client_id: a.client_id,
+        client_secret: secret,
+        groups_claim: a.groups_claim,
+        max_age: std::time::Duration::from_secs(a.max_age),
+        idle: std::time::Duration::from_secs(a.idle * 60),
+        as_of: a.as_of,
+    })?;
+    Ok(EXIT_OK)
+}
