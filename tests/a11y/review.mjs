@@ -212,8 +212,10 @@ async function main() {
     // Two reviewers sign at the same moment (compliance and legal).
     const lena = await user(browser);
     await login(lena, 'lena', '/v/annual-statement/5');
-    for (const [who, page] of [['priya', priya], ['lena', lena]]) {
+    for (const page of [priya, lena]) {
       await openAll(page, '/v/annual-statement/5');
+    }
+    for (const [who, page] of [['priya', priya], ['lena', lena]]) {
       await fresh(page, who, '/v/annual-statement/5');
       await decide(page, '/v/annual-statement/5', 'approved');
       await page.click('input[name=confirm]');

@@ -114,7 +114,7 @@ fn workspace(layouts: &Path, trust: &Path, dir: &Path, port: u16) -> Killed {
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--max-age",
-            "10",
+            "20",
             "--as-of",
             "2026-12-06",
         ])
@@ -253,7 +253,7 @@ fn reviewers_log_in_open_everything_and_sign_in_the_browser() {
     let shots = dir.join("shots");
     let out = Command::new("node")
         .arg(root().join("tests/a11y/review.mjs"))
-        .args([&base, &issuer, "10", shots.to_str().unwrap()])
+        .args([&base, &issuer, "20", shots.to_str().unwrap()])
         .output()
         .unwrap();
     let facts: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
