@@ -11,9 +11,16 @@ use super::Context;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Where to listen: a loopback address and port.
+    /// Where to listen (address and port). Beyond loopback only with
+    /// --tls-cert and --tls-key.
     #[arg(long, default_value = "127.0.0.1:8090")]
     pub listen: SocketAddr,
+    /// The TLS certificate chain (PEM) to serve HTTPS with.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The TLS certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// The URL browsers reach the workspace at (the identity provider
     /// sends them back to URL/callback; default http://LISTEN).
     #[arg(long, value_name = "URL", env = "LETTERPRESS_REVIEW_URL")]
@@ -22,6 +29,10 @@ pub struct Args {
     /// layout, or LAYOUT=FILE for one (repeat).
     #[arg(long, value_name = "[LAYOUT=]FILE", required = true)]
     pub data: Vec<String>,
+    /// A folder of run folders: runs of layouts whose policy asks for a
+    /// release are released (or stopped) here.
+    #[arg(long, value_name = "DIR")]
+    pub runs: Option<PathBuf>,
     /// Where the workspace keeps proofs, diffs and comments.
     #[arg(long, value_name = "DIR", default_value = "review-state")]
     pub state: PathBuf,
@@ -35,6 +46,10 @@ pub struct Args {
     /// A file holding the client's secret (or LETTERPRESS_OIDC_CLIENT_SECRET).
     #[arg(long, value_name = "FILE")]
     pub client_secret_file: Option<PathBuf>,
+    /// The bank's own certificate authorities (PEM), trusted for the
+    /// identity provider beside the public roots.
+    #[arg(long, value_name = "FILE")]
+    pub oidc_ca: Option<PathBuf>,
     /// The ID token claim that lists the user's groups.
     #[arg(long, default_value = "groups")]
     pub groups_claim: String,
@@ -77,13 +92,16 @@ pub fn execute(a: Args, cx: &Context) -> Result<i32, Error> {
     crate::review::serve(crate::review::Config {
         listen: a.listen,
         public_url: a.public_url,
+        tls: a.tls_cert.zip(a.tls_key),
         layouts: cx.layouts.clone(),
         trust: cx.trust.clone(),
         data,
+        runs: a.runs,
         state: a.state,
         key: a.key,
         client_id: a.client_id,
         client_secret: secret,
+        oidc_ca: a.oidc_ca,
         groups_claim: a.groups_claim,
         max_age: std::time::Duration::from_secs(a.max_age),
         idle: std::time::Duration::from_secs(a.idle * 60),

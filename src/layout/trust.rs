@@ -283,6 +283,13 @@ fn check(list: &TrustList) -> std::result::Result<Vec<Key>, String> {
                 ));
             }
         }
+        if let Some(role) = &rule.release {
+            if role == AUTHOR || !list.people.iter().any(|p| p.roles.contains(role)) {
+                return Err(format!(
+                    "policy `{name}`: runs are to be released by `{role}`, which no reviewer holds"
+                ));
+            }
+        }
     }
     Ok(keys)
 }

@@ -359,6 +359,11 @@ pub struct Rule {
     /// role, none of them the version's author: `[compliance, legal]`
     /// asks for one compliance and one legal approval.
     pub approvals: Vec<String>,
+    /// The role that must release each run of the layout in the review
+    /// workspace before its output leaves (`send` refuses, and the print
+    /// shop's job ticket is held, until then); none: runs need no release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
 }
 
 impl Rule {
@@ -366,6 +371,7 @@ impl Rule {
     pub fn one_compliance() -> Rule {
         Rule {
             approvals: vec!["compliance".into()],
+            release: None,
         }
     }
 }

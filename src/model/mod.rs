@@ -9,4 +9,5 @@ pub mod file;
 pub mod layout;
 pub mod manifest;
 pub mod print;
+pub mod release;
 pub mod vocab;

@@ -14,6 +14,7 @@ pub mod merge;
 pub mod proof;
 pub mod purge;
 pub mod reconcile;
+pub mod release;
 pub mod reprint;
 pub mod review;
 pub mod run;

@@ -180,6 +180,12 @@ pub fn reprint(
     lock: crate::util::lock::LockTerms,
 ) -> Result<Reprint> {
     let _lock = crate::manifest::folder::lock(run, "reprint", lock)?;
+    if let Some(why) = crate::ops::release::refusal(run)? {
+        return Err(Error::Usage(format!(
+            "reprint refuses {}: {why}",
+            run.display()
+        )));
+    }
     let (m, documents) = print_run(run, "reprint")?;
     reprint_locked(run, &m, &documents, pieces, records)
 }

@@ -343,6 +343,9 @@ fn sendable(run: &Path) -> Result<Sendable> {
             manifest.layout.name, manifest.layout.version
         )));
     }
+    if let Some(why) = crate::ops::release::refusal(run)? {
+        return Err(refuse(why));
+    }
     if let Some(shard) = manifest.shard {
         return Err(refuse(format!(
             "it holds shard {shard} of a sharded run; merge the shards (`letterpress manifest merge`) and send the merged run, so every email is sent once"

@@ -81,19 +81,27 @@ pub struct LoggedIn {
 }
 
 impl Provider {
-    /// Discovers `issuer` and sets the client up.
+    /// Discovers `issuer` and sets the client up; `ca` adds the bank's own
+    /// certificate authorities (PEM) to the public roots.
     pub async fn discover(
         issuer: &str,
-        client_id: &str,
-        secret: &str,
+        (client_id, secret): (&str, &str),
         redirect: &str,
         groups_claim: &str,
+        ca: Option<&std::path::Path>,
     ) -> Result<Provider, String> {
-        let http = openidconnect::reqwest::ClientBuilder::new()
+        let mut builder = openidconnect::reqwest::ClientBuilder::new()
             .redirect(openidconnect::reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| e.to_string())?;
+            .timeout(Duration::from_secs(10));
+        if let Some(ca) = ca {
+            let pem = std::fs::read(ca).map_err(|e| format!("--oidc-ca {}: {e}", ca.display()))?;
+            let certs = openidconnect::reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("--oidc-ca {}: {e}", ca.display()))?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().map_err(|e| e.to_string())?;
         let url = IssuerUrl::new(issuer.to_owned()).map_err(|e| format!("issuer {issuer}: {e}"))?;
         let meta = CoreProviderMetadata::discover_async(url, &http)
             .await

@@ -39,7 +39,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-fn user(app: &Shared, headers: &HeaderMap) -> Option<User> {
+pub(super) fn user(app: &Shared, headers: &HeaderMap) -> Option<User> {
     let id = cookie(headers, COOKIE)?;
     let mut sessions = app.sessions.lock().expect("sessions lock");
     let s = sessions.get(&id, app.config.idle)?;
@@ -51,7 +51,7 @@ fn user(app: &Shared, headers: &HeaderMap) -> Option<User> {
     })
 }
 
-fn to_login(back: &str) -> Response {
+pub(super) fn to_login(back: &str) -> Response {
     Redirect::to(&format!("/login?back={}", percent(back))).into_response()
 }
 
@@ -267,6 +267,25 @@ pub async fn queue(State(app): State<Shared>, headers: HeaderMap) -> Response {
             &table("Versions awaiting your decision", &head, &rows),
         ),
     });
+    let runs = super::runs::awaiting(&app, &u.who);
+    if !runs.is_empty() {
+        let rows: Vec<Vec<String>> = runs
+            .iter()
+            .map(|(name, layout, at, n)| {
+                vec![
+                    link(&format!("/r/{name}"), name),
+                    esc(layout),
+                    esc(at),
+                    n.to_string(),
+                ]
+            })
+            .collect();
+        let head = ["Run", "Layout", "Finished", "Documents"];
+        body.push_str(&section(
+            "Runs awaiting your release",
+            &table("Runs awaiting your release", &head, &rows),
+        ));
+    }
     if !to_submit.is_empty() {
         let items: Vec<String> = to_submit
             .iter()
@@ -619,6 +638,35 @@ pub async fn comment(
     Redirect::to(&format!("{here}#comments")).into_response()
 }
 
+/// Signing needs a recent login: the page that sends the user to log in
+/// again first, when theirs is older than `--max-age`.
+pub(super) fn stale(app: &Shared, u: &User, here: &str) -> Option<Response> {
+    let at = letterpress::util::clock::rfc3339_seconds(&u.who.login.auth_time).unwrap_or(0);
+    let age = unix_seconds() - at;
+    if age <= app.config.max_age.as_secs() as i64 {
+        return None;
+    }
+    let again = link(
+        &format!("/login?fresh=1&back={}", percent(here)),
+        "Log in again",
+    );
+    let body = format!(
+        "{}<p>{again}, then make your decision.</p>",
+        p(&format!(
+            "You last logged in {age} seconds ago; signing a decision needs a login of the last {} seconds.",
+            app.config.max_age.as_secs()
+        ))
+    );
+    Some(html(
+        StatusCode::UNAUTHORIZED,
+        pages::page(
+            "Log in again to sign",
+            Some((&u.who.login.name, &u.csrf)),
+            &body,
+        ),
+    ))
+}
+
 #[derive(Deserialize)]
 pub struct DecideForm {
     csrf: String,
@@ -662,29 +710,8 @@ pub async fn decide(
             &format!("A {} must say why: write the reason.", kind.noun()),
         );
     }
-    // Signing needs a recent login: otherwise log in again first.
-    let age = unix_seconds()
-        - letterpress::util::clock::rfc3339_seconds(&u.who.login.auth_time).unwrap_or(0);
-    if age > app.config.max_age.as_secs() as i64 {
-        let again = link(
-            &format!("/login?fresh=1&back={}", percent(&here)),
-            "Log in again",
-        );
-        let body = format!(
-            "{}<p>{again}, then make your decision.</p>",
-            p(&format!(
-                "You last logged in {age} seconds ago; signing a decision needs a login of the last {} seconds.",
-                app.config.max_age.as_secs()
-            ))
-        );
-        return html(
-            StatusCode::UNAUTHORIZED,
-            pages::page(
-                "Log in again to sign",
-                Some((&u.who.login.name, &u.csrf)),
-                &body,
-            ),
-        );
+    if let Some(again) = stale(&app, &u, &here) {
+        return again;
     }
     let m = match material(&app, &name, v).await {
         Ok(m) => m,

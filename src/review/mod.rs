@@ -3,7 +3,8 @@
 //! It parses requests, checks the session and the CSRF token, and prints
 //! pages; what a reviewer may see and decide is decided in `ops`.
 //!
-//! Safe as a bank needs: it listens on loopback; every response carries a
+//! Safe as a bank needs: it listens on loopback unless told otherwise, and
+//! beyond loopback serves HTTPS only (rustls); every response carries a
 //! Content-Security-Policy with no script at all and nothing from another
 //! origin; sessions live in `__Host-` cookies (Secure, HttpOnly,
 //! SameSite=Lax) and end after an idle time; every form carries a CSRF
@@ -12,6 +13,7 @@
 mod auth;
 mod handlers;
 mod pages;
+mod runs;
 mod views;
 
 use std::collections::HashMap;
@@ -37,14 +39,20 @@ use letterpress::util::clock::Date;
 pub struct Config {
     /// Where it listens (loopback).
     pub listen: SocketAddr,
-    /// The URL browsers reach it at (default `http://LISTEN`).
+    /// The URL browsers reach it at (default `http://LISTEN`, `https://`
+    /// with TLS).
     pub public_url: Option<String>,
+    /// The TLS certificate chain and private key (PEM), to serve HTTPS;
+    /// required when listening beyond loopback.
+    pub tls: Option<(PathBuf, PathBuf)>,
     /// The layouts folder.
     pub layouts: PathBuf,
     /// The trust list (as the other commands find it).
     pub trust: Option<PathBuf>,
     /// Sample data by layout name (`None`: for every other layout).
     pub data: Vec<(Option<String>, PathBuf)>,
+    /// The folder holding run folders to release, if any.
+    pub runs: Option<PathBuf>,
     /// Where proofs, diffs and comments are kept.
     pub state: PathBuf,
     /// The workspace's private key.
@@ -53,6 +61,9 @@ pub struct Config {
     pub client_id: String,
     /// Its secret.
     pub client_secret: String,
+    /// Certificate authorities (PEM) to trust for the identity provider,
+    /// beside the public roots.
+    pub oidc_ca: Option<PathBuf>,
     /// The claim that carries the user's groups.
     pub groups_claim: String,
     /// How recent a login must be to sign.
@@ -83,9 +94,9 @@ type Shared = Arc<App>;
 
 /// Runs the workspace until SIGINT or SIGTERM.
 pub fn serve(config: Config) -> Result<()> {
-    if !config.listen.ip().is_loopback() {
+    if !config.listen.ip().is_loopback() && config.tls.is_none() {
         return Err(Error::Usage(format!(
-            "--listen {}: the workspace listens on loopback only; reach it from other machines through a TLS proxy on this host (see the book's chapter \"The review workspace\")",
+            "--listen {}: beyond loopback the workspace serves HTTPS only: give --tls-cert and --tls-key",
             config.listen
         )));
     }
@@ -118,20 +129,18 @@ pub fn serve(config: Config) -> Result<()> {
         let base = base_url(&config);
         let provider = auth::Provider::discover(
             &ws.issuer,
-            &config.client_id,
-            &config.client_secret,
+            (&config.client_id, &config.client_secret),
             &format!("{base}/callback"),
             &config.groups_claim,
+            config.oidc_ca.as_deref(),
         )
         .await
         .map_err(Error::Usage)?;
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", config.listen)))?;
-        eprintln!(
+        let said = format!(
             "letterpress review: listening on {base} (identity provider {})",
             ws.issuer
         );
+        let (listen, tls) = (config.listen, config.tls.clone());
         let app = Arc::new(App {
             trust_path: trust.path.clone(),
             trust,
@@ -143,11 +152,57 @@ pub fn serve(config: Config) -> Result<()> {
             making: tokio::sync::Mutex::new(()),
             config,
         });
-        axum::serve(listener, router(app))
-            .with_graceful_shutdown(shutdown())
-            .await
-            .map_err(|e| Error::Usage(format!("the server stopped: {e}")))
+        match tls {
+            Some((cert, key)) => serve_tls(listen, &cert, &key, router(app), &said).await,
+            None => {
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .map_err(|e| Error::Usage(format!("cannot listen on {listen}: {e}")))?;
+                eprintln!("{said}");
+                axum::serve(listener, router(app))
+                    .with_graceful_shutdown(shutdown())
+                    .await
+                    .map_err(|e| Error::Usage(format!("the server stopped: {e}")))
+            }
+        }
     })
+}
+
+/// Serves HTTPS with rustls until SIGINT or SIGTERM.
+async fn serve_tls(
+    listen: SocketAddr,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    app: Router,
+    said: &str,
+) -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+        .await
+        .map_err(|e| {
+            Error::Usage(format!(
+                "--tls-cert {} / --tls-key {}: {e}",
+                cert.display(),
+                key.display()
+            ))
+        })?;
+    let handle = axum_server::Handle::new();
+    let (stop, bound) = (handle.clone(), handle.clone());
+    let said = said.to_owned();
+    tokio::spawn(async move {
+        if bound.listening().await.is_some() {
+            eprintln!("{said}");
+        }
+    });
+    tokio::spawn(async move {
+        shutdown().await;
+        stop.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    axum_server::bind_rustls(listen, tls)
+        .handle(handle)
+        .serve(app.into_make_service())
+        .await
+        .map_err(|e| Error::Usage(format!("cannot serve HTTPS on {listen}: {e}")))
 }
 
 /// `http://LISTEN` unless told otherwise, without a trailing slash.
@@ -155,7 +210,14 @@ fn base_url(config: &Config) -> String {
     config
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{}", config.listen))
+        .unwrap_or_else(|| {
+            let scheme = if config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{}", config.listen)
+        })
         .trim_end_matches('/')
         .to_owned()
 }
@@ -186,6 +248,10 @@ fn router(app: Shared) -> Router {
         .route("/v/{name}/{version}/file/{which}", get(h::file))
         .route("/v/{name}/{version}/comment", post(h::comment))
         .route("/v/{name}/{version}/decide", post(h::decide))
+        .route("/r/{run}", get(runs::run))
+        .route("/r/{run}/report", get(runs::report))
+        .route("/r/{run}/doc/{i}", get(runs::doc))
+        .route("/r/{run}/decide", post(runs::decide))
         .layer(axum::middleware::map_response(secure_headers))
         .with_state(app)
 }

@@ -15,13 +15,15 @@ const require = createRequire(import.meta.url);
 const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const [base, issuer, maxAgeText, shots] = process.argv.slice(2);
 const maxAge = Number(maxAgeText);
-const facts = { pages: [], requests: [] };
+const facts = { pages: [], requests: [], scripts: 0, dialogs: [] };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function check(page, label) {
   // The pages' own policy allows no script at all, which is the point:
   // axe is added through the DevTools protocol, past it.
   const url = page.url();
+  // No page holds a script of its own (a record's text is never markup).
+  facts.scripts += await page.$$eval('script', (s) => s.length);
   await page.addScriptTag({ content: axeSource });
   const result = await page.evaluate(async () =>
     // eslint-disable-next-line no-undef
@@ -49,7 +51,13 @@ async function check(page, label) {
 async function user(browser) {
   const context = await browser.createBrowserContext();
   const page = await context.newPage();
+  // The policy is bypassed so that axe can run: a script a record smuggled
+  // in would run too, and its dialog is counted.
   await page.setBypassCSP(true);
+  page.on('dialog', async (d) => {
+    facts.dialogs.push(d.message());
+    await d.dismiss();
+  });
   await page.setViewport({ width: 1280, height: 800, deviceScaleFactor: 1 });
   // No page of the workspace asks for anything but the workspace and
   // the identity provider.
@@ -132,6 +140,27 @@ async function sign(page) {
   return { title: await title(page), text: await text(page) };
 }
 
+// Moves the focus with the Tab key alone until it is on `selector`.
+async function tabTo(page, selector) {
+  for (let i = 0; i < 80; i++) {
+    await page.keyboard.press('Tab');
+    if (await page.evaluate((sel) => document.activeElement && document.activeElement.matches(sel), selector)) {
+      return true;
+    }
+  }
+  throw new Error(`the Tab key never reaches ${selector} on ${page.url()}`);
+}
+
+// Signs with the keyboard alone: Tab to the box, Space, Tab to the
+// button, Enter.
+async function signByKeyboard(page) {
+  await tabTo(page, 'input[name=confirm]');
+  await page.keyboard.press('Space');
+  await tabTo(page, 'main form button');
+  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.keyboard.press('Enter')]);
+  return { title: await title(page), text: await text(page) };
+}
+
 async function post(page, pathname, fields) {
   const cookies = await page.cookies(base);
   const cookie = cookies.map((c) => `${c.name}=${c.value}`).join('; ');
@@ -168,9 +197,14 @@ async function main() {
     facts.early = await decide(priya, v5, 'approved');
     facts.opened = await openAll(priya, v5, 'welcome');
     await fresh(priya, 'priya', v5);
+    // From the queue to the version with the keyboard alone.
+    await go(priya, '/');
+    await tabTo(priya, `a[href="${v5}"]`);
+    await Promise.all([priya.waitForNavigation({ waitUntil: 'load' }), priya.keyboard.press('Enter')]);
+    facts.keyboardVersion = new URL(priya.url()).pathname;
     facts.confirm = await decide(priya, v5, 'approved');
     await check(priya, 'confirm');
-    facts.approved = await sign(priya);
+    facts.approved = await signByKeyboard(priya);
     await check(priya, 'recorded');
     facts.cookies = (await priya.cookies(base)).map((c) => ({ name: c.name, secure: c.secure, httpOnly: c.httpOnly, sameSite: c.sameSite }));
 
@@ -186,6 +220,7 @@ async function main() {
     await openAll(sam, v6);
     await fresh(sam, 'sam', v6);
     facts.author = await decide(sam, v6, 'approved');
+    await check(sam, 'refused');
 
     // A user with no role sees nothing to decide.
     const nobody = await user(browser);
@@ -226,10 +261,34 @@ async function main() {
     }));
     facts.concurrent = both;
 
+    // Releasing runs: too early is refused; the report and every sample
+    // document opened, a fresh login, the words, the signature. The
+    // second run is stopped with a reason.
+    await go(priya, '/');
+    facts.runQueue = await text(priya);
+    await go(priya, '/r/reminders-a');
+    await check(priya, 'run');
+    facts.earlyRelease = await decide(priya, '/r/reminders-a', 'released');
+    await go(priya, '/r/reminders-a');
+    const docs = (await priya.$$eval('main a', (as) => as.map((a) => a.getAttribute('href'))))
+      .filter((h) => /\/(report|doc\/\d+)$/.test(h));
+    for (const href of docs) {
+      await go(priya, href).catch(() => {});
+    }
+    facts.runOpened = docs.length;
+    await fresh(priya, 'priya', '/r/reminders-a');
+    await decide(priya, '/r/reminders-a', 'released');
+    await check(priya, 'release confirm');
+    facts.released = await sign(priya);
+    await fresh(priya, 'priya', '/r/reminders-b');
+    await decide(priya, '/r/reminders-b', 'stopped', 'REV-9 wrong fee table');
+    facts.stopped = await sign(priya);
+
     // Logging out ends the session: its cookie no longer opens a page.
     const before = (await priya.cookies(base)).filter((c) => c.name === '__Host-lp_session');
     await submit(priya, 'header form button');
     facts.loggedOut = await title(priya);
+    await check(priya, 'logged out');
     const again = await fetch(base + '/', { redirect: 'manual', headers: { cookie: before.map((c) => `${c.name}=${c.value}`).join('; ') } });
     facts.afterLogout = again.status;
   } finally {

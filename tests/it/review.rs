@@ -76,9 +76,52 @@ fn workspace_trust(dir: &Path, issuer: &str, key: &Path) -> PathBuf {
         public.trim()
     ))
     .unwrap();
+    // Each run of the payment reminder must be released before it leaves.
+    list["policy"]["layouts"]["payment-reminder"] =
+        serde_yaml::from_str("{approvals: [compliance], release: compliance}").unwrap();
     let path = dir.join("trust.yaml");
     std::fs::write(&path, serde_yaml::to_string(&list).unwrap()).unwrap();
     path
+}
+
+/// Runs `payment-reminder@4` into `dir/runs/NAME`.
+fn reminder_run(layouts: &Path, trust: &str, dir: &Path, name: &str) -> PathBuf {
+    let out = dir.join("runs").join(name);
+    let data = root().join("fixtures/reminders.csv");
+    let res = letterpress_with_layouts(
+        layouts,
+        &[
+            "run",
+            "--layout",
+            "payment-reminder@4",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--as-of",
+            "2026-12-06",
+            "--trust",
+            trust,
+            "--print",
+        ],
+    );
+    assert!(res.status.success(), "{}", describe(&res));
+    out
+}
+
+/// `send --dry-run` of a run: its exit code and what it said.
+fn send_dry(run: &Path, trust: &str) -> (Option<i32>, String) {
+    let out = letterpress(&[
+        "send",
+        "--run",
+        run.to_str().unwrap(),
+        "--smtp",
+        "smtp://127.0.0.1:1",
+        "--dry-run",
+        "--trust",
+        trust,
+    ]);
+    (out.status.code(), describe(&out))
 }
 
 /// Starts the test's OpenID provider; returns it and its issuer URL.
@@ -108,41 +151,57 @@ fn provider(redirect: &str) -> (Killed, String) {
 
 /// Starts `letterpress review`; waits until it listens.
 fn workspace(layouts: &Path, trust: &Path, dir: &Path, port: u16) -> Killed {
-    let mut child = Command::new(bin())
-        .args([
-            "review",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--max-age",
-            "20",
-            "--as-of",
-            "2026-12-06",
-        ])
-        .arg("--layouts")
-        .arg(layouts)
-        .arg("--trust")
-        .arg(trust)
-        .arg("--key")
-        .arg(dir.join("workspace-key"))
-        .arg("--state")
-        .arg(dir.join("state"))
-        .arg("--data")
-        .arg(root().join("fixtures/customers.csv"))
-        .arg("--data")
-        .arg(format!(
-            "payment-reminder={}",
-            root().join("fixtures/reminders.csv").display()
-        ))
-        .arg("--data")
-        .arg(format!(
-            "annual-statement={}",
-            root().join("fixtures/statements.jsonl").display()
-        ))
-        .args(["--client-id", "letterpress-review"])
-        .env("LETTERPRESS_OIDC_CLIENT_SECRET", "test-client-secret")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    listening(workspace_cmd(
+        layouts,
+        trust,
+        dir,
+        &format!("127.0.0.1:{port}"),
+    ))
+}
+
+/// `letterpress review --listen LISTEN` with the test's keys, data and
+/// client.
+fn workspace_cmd(layouts: &Path, trust: &Path, dir: &Path, listen: &str) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.args([
+        "review",
+        "--listen",
+        listen,
+        "--max-age",
+        "20",
+        "--as-of",
+        "2026-12-06",
+    ])
+    .arg("--layouts")
+    .arg(layouts)
+    .arg("--trust")
+    .arg(trust)
+    .arg("--key")
+    .arg(dir.join("workspace-key"))
+    .arg("--state")
+    .arg(dir.join("state"))
+    .arg("--runs")
+    .arg(dir.join("runs"))
+    .arg("--data")
+    .arg(dir.join("customers.csv"))
+    .arg("--data")
+    .arg(format!(
+        "payment-reminder={}",
+        root().join("fixtures/reminders.csv").display()
+    ))
+    .arg("--data")
+    .arg(format!(
+        "annual-statement={}",
+        root().join("fixtures/statements.jsonl").display()
+    ))
+    .args(["--client-id", "letterpress-review"])
+    .env("LETTERPRESS_OIDC_CLIENT_SECRET", "test-client-secret");
+    cmd
+}
+
+/// Spawns the workspace and waits until it says it listens.
+fn listening(mut cmd: Command) -> Killed {
+    let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut said = String::new();
     loop {
@@ -157,6 +216,98 @@ fn workspace(layouts: &Path, trust: &Path, dir: &Path, port: u16) -> Killed {
     }
     std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
     Killed(child)
+}
+
+/// A self-signed certificate for 127.0.0.1 (openssl): (cert, key).
+fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    (cert, key)
+}
+
+/// Beyond loopback the workspace serves HTTPS only (rustls): without a
+/// certificate it refuses to start; with one, HTTPS answers (with its
+/// security headers) and plain HTTP on the same port does not.
+#[test]
+fn beyond_loopback_the_workspace_serves_https_only() {
+    let dir = scratch("review-tls");
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(dir.join("workspace-key"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let port = free_port();
+    let listen = format!("0.0.0.0:{port}");
+    let (_idp, issuer) = provider(&format!("https://127.0.0.1:{port}/callback"));
+    let trust = workspace_trust(&dir, &issuer, &dir.join("workspace-key"));
+    let layouts = root().join("layouts");
+    let plain = workspace_cmd(&layouts, &trust, &dir, &listen)
+        .output()
+        .unwrap();
+    assert_eq!(plain.status.code(), Some(2), "{}", describe(&plain));
+    assert!(
+        describe(&plain).contains("serves HTTPS only: give --tls-cert and --tls-key"),
+        "{}",
+        describe(&plain)
+    );
+    let (cert, key) = certificate(&dir);
+    let mut cmd = workspace_cmd(&layouts, &trust, &dir, &listen);
+    cmd.arg("--tls-cert").arg(&cert).arg("--tls-key").arg(&key);
+    let _ws = listening(cmd);
+    let curl = |url: &str, extra: &[&str]| {
+        Command::new("curl")
+            .args(["-s", "-D", "-", "-o", "/dev/null", "--max-time", "10"])
+            .args(extra)
+            .arg(url)
+            .output()
+            .unwrap()
+    };
+    let https = curl(
+        &format!("https://127.0.0.1:{port}/"),
+        &["--cacert", cert.to_str().unwrap()],
+    );
+    let head = String::from_utf8_lossy(&https.stdout).to_lowercase();
+    assert!(
+        head.starts_with("http/2 303") || head.starts_with("http/1.1 303"),
+        "{head}"
+    );
+    assert!(
+        head.contains("location: /login?back=/")
+            && head.contains("content-security-policy: default-src 'none'"),
+        "{head}"
+    );
+    let http = curl(&format!("http://127.0.0.1:{port}/"), &[]);
+    assert!(
+        !String::from_utf8_lossy(&http.stdout).contains("303"),
+        "plain HTTP answered"
+    );
 }
 
 fn records(layouts: &Path, name: &str) -> Vec<Value> {
@@ -226,6 +377,15 @@ fn reviewers_log_in_open_everything_and_sign_in_the_browser() {
         .status()
         .unwrap();
     assert!(status.success());
+    // The sample data the welcome letter's proofs come from holds a record
+    // whose id is markup: it must show as text and never run.
+    let csv = std::fs::read_to_string(root().join("fixtures/customers.csv")).unwrap();
+    let hostile = csv.replacen(
+        "C-01001,",
+        "C-01001<script>alert(1)</script><img src=x onerror=alert(2)>,",
+        1,
+    );
+    std::fs::write(dir.join("customers.csv"), hostile).unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let (_idp, issuer) = provider(&format!("{base}/callback"));
@@ -249,6 +409,16 @@ fn reviewers_log_in_open_everything_and_sign_in_the_browser() {
         );
         assert!(out.status.success(), "{}", describe(&out));
     }
+    let runs: Vec<PathBuf> = ["reminders-a", "reminders-b", "reminders-c"]
+        .iter()
+        .map(|n| reminder_run(&layouts, t, &dir, n))
+        .collect();
+    let (code, said) = send_dry(&runs[2], t);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains("released by compliance in the review workspace"),
+        "{said}"
+    );
     let _ws = workspace(&layouts, &trust, &dir, port);
     let shots = dir.join("shots");
     let out = Command::new("node")
@@ -293,6 +463,67 @@ fn reviewers_log_in_open_everything_and_sign_in_the_browser() {
     assert_eq!(annual[n - 1]["seq"].as_u64().unwrap(), n as u64);
     command_line_agrees(&layouts, t, &dir);
     workspace_forgeries_are_refused(&layouts, t, &dir);
+    releases_hold_and_let_go(&runs, t);
+}
+
+/// A released run sends; a stopped one and one never released do not; a
+/// release record edited after signing counts for nothing.
+fn releases_hold_and_let_go(runs: &[PathBuf], trust: &str) {
+    let (code, said) = send_dry(&runs[0], trust);
+    assert_eq!(code, Some(0), "{said}");
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(runs[0].join("release.json")).unwrap()).unwrap();
+    assert_eq!(record["decision"], "released");
+    assert_eq!(record["login"]["subject"], "priya");
+    let opened: Vec<&str> = record["opened"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(opened.contains(&"report") && opened.len() > 2, "{opened:?}");
+    let verify = letterpress(&["verify", runs[0].to_str().unwrap()]);
+    assert!(verify.status.success(), "{}", describe(&verify));
+    // The print shop's ticket appears with the release, a copy of the held
+    // one; the unreleased run has only the held ticket.
+    let print = |run: &Path, name: &str| std::fs::read(run.join("print").join(name)).ok();
+    let held = print(&runs[0], "job-ticket-HELD-until-released.csv");
+    assert!(held.is_some());
+    assert_eq!(print(&runs[0], "job-ticket.csv"), held);
+    assert!(
+        print(&runs[2], "job-ticket.csv").is_none()
+            && print(&runs[2], "job-ticket-HELD-until-released.csv").is_some()
+    );
+    assert!(
+        print(&runs[1], "job-ticket.csv").is_none(),
+        "a stopped run has no ticket"
+    );
+    let (code, said) = send_dry(&runs[1], trust);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains("stopped this run") && said.contains("REV-9 wrong fee table"),
+        "{said}"
+    );
+    let (code, said) = send_dry(&runs[2], trust);
+    assert!(
+        code == Some(2) && said.contains("not released yet"),
+        "{said}"
+    );
+    // Edited after signing: a stop turned into a release.
+    let stopped = runs[1].join("release.json");
+    let text = std::fs::read_to_string(&stopped).unwrap();
+    std::fs::write(&stopped, text.replace("\"stopped\"", "\"released\"")).unwrap();
+    let (code, said) = send_dry(&runs[1], trust);
+    assert!(
+        code == Some(2) && said.contains("release record does not count"),
+        "{said}"
+    );
+    let verify = letterpress(&["verify", runs[1].to_str().unwrap()]);
+    assert!(
+        !verify.status.success() && describe(&verify).contains("release.json: it was altered"),
+        "{}",
+        describe(&verify)
+    );
 }
 
 /// The workspace's key signs only for a login the trust list names, as
@@ -375,6 +606,17 @@ fn browser_saw(facts: &Value) {
         );
     }
     assert!(facts["pages"].as_array().unwrap().len() >= 9);
+    assert_eq!(facts["scripts"], 0, "a page holds a script");
+    assert_eq!(
+        facts["dialogs"],
+        serde_json::json!([]),
+        "a record's markup ran"
+    );
+    assert!(
+        text("version").contains("C-01001<script>alert(1)</script>"),
+        "the id shows as text: {}",
+        text("version")
+    );
     assert_eq!(
         facts["requests"],
         serde_json::json!([]),
@@ -409,6 +651,10 @@ fn browser_saw(facts: &Value) {
         "Decision recorded",
         "{}",
         facts["approved"]
+    );
+    assert_eq!(
+        facts["keyboardVersion"], "/v/welcome-letter/5",
+        "reached with the keyboard"
     );
     for c in facts["cookies"]
         .as_array()
@@ -472,6 +718,30 @@ fn browser_saw(facts: &Value) {
     for c in facts["concurrent"].as_array().unwrap() {
         assert_eq!(c["title"], "Decision recorded", "{c}");
     }
+    assert!(
+        text("runQueue").contains("Runs awaiting your release")
+            && text("runQueue").contains("reminders-a"),
+        "{}",
+        text("runQueue")
+    );
+    assert!(
+        field("earlyRelease", "text").contains("open everything before releasing"),
+        "{}",
+        facts["earlyRelease"]
+    );
+    assert!(facts["runOpened"].as_u64().unwrap() >= 3);
+    assert_eq!(
+        field("released", "title"),
+        "Run released",
+        "{}",
+        facts["released"]
+    );
+    assert_eq!(
+        field("stopped", "title"),
+        "Run stopped",
+        "{}",
+        facts["stopped"]
+    );
     assert_eq!(
         facts["afterLogout"], 303,
         "the old session cookie still works"

@@ -145,6 +145,25 @@ impl KeyFile {
         let public = key.public_key().clone();
         Ok(KeyFile { key, public })
     }
+
+    /// The armored SSH signature of `bytes` for `namespace`.
+    pub fn sign_in(&self, namespace: &str, bytes: &[u8]) -> Result<Vec<u8>> {
+        let sig = self
+            .key
+            .sign(namespace, ssh_key::HashAlg::Sha512, bytes)
+            .map_err(|e| Error::Usage(format!("cannot sign with the workspace's key ({e})")))?;
+        let pem = sig
+            .to_pem(ssh_key::LineEnding::LF)
+            .map_err(|e| Error::Usage(format!("cannot write the signature ({e})")))?;
+        Ok(pem.into_bytes())
+    }
+
+    /// `SHA256:...` of its public key.
+    pub fn public_key_fingerprint(&self) -> String {
+        self.public
+            .fingerprint(ssh_key::HashAlg::Sha256)
+            .to_string()
+    }
 }
 
 impl Sign for KeyFile {
@@ -154,13 +173,6 @@ impl Sign for KeyFile {
 
     fn sign(&self, path: &Path) -> Result<Vec<u8>> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let sig = self
-            .key
-            .sign(NAMESPACE, ssh_key::HashAlg::Sha512, &bytes)
-            .map_err(|e| Error::Usage(format!("cannot sign with the workspace's key ({e})")))?;
-        let pem = sig
-            .to_pem(ssh_key::LineEnding::LF)
-            .map_err(|e| Error::Usage(format!("cannot write the signature ({e})")))?;
-        Ok(pem.into_bytes())
+        self.sign_in(NAMESPACE, &bytes)
     }
 }

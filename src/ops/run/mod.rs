@@ -838,8 +838,12 @@ fn finish(
     let print = match (&pieces, &prepared.stage.pdf) {
         (Some(pieces), Some(renderer)) => {
             let layout = (&prepared.layout, renderer);
-            let (print, entry) =
-                order::print_files(layout, &opts.out, folder, pieces, &state.run_id)?;
+            let held = prepared
+                .trust
+                .as_ref()
+                .is_some_and(|t| t.rule(&prepared.layout.meta.name).release.is_some());
+            let run = (state.run_id.as_str(), held);
+            let (print, entry) = order::print_files(layout, &opts.out, folder, pieces, run)?;
             documents = entry;
             Some(print)
         }

@@ -302,12 +302,15 @@ fn rendered_letters(
 
 /// Combines the run's letters into print files and a job ticket, and links
 /// each letter's entry in the journal to its piece (rewriting the journal).
+/// A `held` run (its layout's policy asks for a release) names its ticket
+/// [`crate::ops::release::HELD_TICKET`]: the print shop's `job-ticket` is
+/// written only when a reviewer releases the run.
 pub fn print_files(
     (layout, renderer): (&Layout, &Renderer),
     out: &Path,
     folder: &Path,
     pieces: &Pieces,
-    run_id: &str,
+    (run_id, held): (&str, bool),
 ) -> Result<(PrintOutput, DocumentsFile)> {
     let settings = layout.meta.print.clone().unwrap_or_default();
     let by_sequence: HashMap<u32, &Planned> = pieces.values().map(|p| (p.sequence, p)).collect();
@@ -336,7 +339,19 @@ pub fn print_files(
         }
         renderer.export_together(docs)
     };
-    let made = crate::output::print::produce(out, &settings, letters, run_id, Some(&together));
+    let ticket = match held {
+        true => crate::ops::release::HELD_TICKET,
+        false => crate::ops::release::TICKET,
+    };
+    let made = crate::output::print::produce_named(
+        out,
+        &settings,
+        letters,
+        "print",
+        ticket,
+        run_id,
+        Some(&together),
+    );
     let (placed, output) = made.map_err(|e| Error::Output(format!("print files: {e}")))?;
     std::fs::remove_file(&spool_path).map_err(|e| Error::io(&spool_path, e))?;
     // Each rendered letter's entry links to its piece, found by the piece

@@ -143,6 +143,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         &chain_layouts(opts, &manifest),
         &mut files,
     );
+    check_release(&opts.run, &mut files);
     let listed = std::mem::take(&mut files.listed);
     check_nothing_else(opts, &listed, &mut report)?;
     check_totals(&manifest, tally.totals, &mut report);
@@ -254,6 +255,45 @@ fn check_pieces(opts: &VerifyOptions, run_id: &str, reprints: usize, files: &mut
                 .push(format!("{PIECES_FILE} line {}: {why}", i + 1));
         }
     }
+}
+
+/// A release record (`release.json`, see [`crate::ops::release`]) is part
+/// of the run folder when there is one, and must check.
+fn check_release(run: &std::path::Path, files: &mut Files) {
+    use crate::model::release::{ReleaseKind, RELEASE_FILE};
+    if std::fs::symlink_metadata(run.join(RELEASE_FILE)).is_err() {
+        return;
+    }
+    files.listed.insert(RELEASE_FILE.to_owned());
+    files.listed.insert(format!("{RELEASE_FILE}.sig"));
+    use crate::ops::release::{released_tickets, Run, Standing};
+    let opened = Run::open(run);
+    let standing = opened.as_ref().map(|r| r.standing());
+    let why = match standing {
+        Ok(Standing::Invalid(why)) => why,
+        Ok(Standing::NotRequired) => "the run's layout needs no release".into(),
+        Err(e) => e.to_string(),
+        Ok(Standing::Decided(r)) if r.decision == ReleaseKind::Released => {
+            // The print shop's tickets, copied from the held ones.
+            let run_folder = opened.expect("opened");
+            for (held, ticket) in released_tickets(&run_folder) {
+                let same =
+                    std::fs::read(run.join(&held)).ok() == std::fs::read(run.join(&ticket)).ok();
+                match same {
+                    true => files.listed.insert(ticket),
+                    false => {
+                        files.report.problems.push(format!(
+                            "{ticket}: not the copy of {held} the release makes"
+                        ));
+                        true
+                    }
+                };
+            }
+            return;
+        }
+        Ok(_) => return,
+    };
+    files.report.problems.push(format!("{RELEASE_FILE}: {why}"));
 }
 
 /// Nothing in the folder that the records do not list (the run report
