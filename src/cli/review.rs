@@ -57,13 +57,24 @@ pub struct Args {
     /// signed; older, the reviewer logs in again first.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub max_age: u64,
-    /// Minutes a session may be idle before it ends.
-    #[arg(long, value_name = "MINUTES", default_value_t = 15)]
-    pub idle: u64,
+    /// Minutes a session may be idle before it ends (a fraction too:
+    /// 0.5 is 30 seconds).
+    #[arg(long, value_name = "MINUTES", default_value_t = 15.0, value_parser = parse_minutes)]
+    pub idle: f64,
     /// The day proofs and the queue are made for (YYYY-MM-DD; default
     /// today, UTC).
     #[arg(long, value_parser = super::args::parse_date)]
     pub as_of: Option<Date>,
+}
+
+/// Minutes, more than 0 and at most a day.
+fn parse_minutes(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(m) if m > 0.0 && m <= 1440.0 => Ok(m),
+        _ => Err(format!(
+            "`{s}` is not a number of minutes between 0 and 1440"
+        )),
+    }
 }
 
 pub fn execute(a: Args, cx: &Context) -> Result<i32, Error> {
@@ -104,7 +115,7 @@ pub fn execute(a: Args, cx: &Context) -> Result<i32, Error> {
         oidc_ca: a.oidc_ca,
         groups_claim: a.groups_claim,
         max_age: std::time::Duration::from_secs(a.max_age),
-        idle: std::time::Duration::from_secs(a.idle * 60),
+        idle: std::time::Duration::from_secs_f64(a.idle * 60.0),
         as_of: a.as_of,
     })?;
     Ok(EXIT_OK)

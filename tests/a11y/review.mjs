@@ -1,6 +1,7 @@
 // Drives the review workspace in Debian's headless Chromium, as
 // reviewers would, for tests/it/review.rs. Usage:
-//   node review.mjs BASE_URL ISSUER_URL MAX_AGE_SECONDS [SHOTS_DIR]
+//   node review.mjs BASE_URL ISSUER_URL MAX_AGE_SECONDS SHOTS_DIR [idle]
+// (`idle`: only log in, wait past the idle time, and try the old session)
 // Logs in at the test's OpenID provider (oidc.mjs) as several users, in
 // separate browser profiles, and prints one JSON object of what each saw.
 // Every page visited is checked with axe-core (WCAG 2.1 A and AA) and for
@@ -13,7 +14,7 @@ import puppeteer from 'puppeteer-core';
 
 const require = createRequire(import.meta.url);
 const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const [base, issuer, maxAgeText, shots] = process.argv.slice(2);
+const [base, issuer, maxAgeText, shots, scenario] = process.argv.slice(2);
 const maxAge = Number(maxAgeText);
 const facts = { pages: [], requests: [], scripts: 0, dialogs: [] };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -174,6 +175,19 @@ async function post(page, pathname, fields) {
 
 const csrf = (page) => page.$eval('input[name=csrf]', (i) => i.value);
 
+// Logs in, waits `seconds`, and asks for the queue with the session's
+// cookie: an idle session has ended.
+async function idle(browser, seconds) {
+  const page = await user(browser);
+  await login(page, 'priya');
+  const cookie = (await page.cookies(base)).filter((c) => c.name === '__Host-lp_session').map((c) => `${c.name}=${c.value}`).join('; ');
+  const fresh = await fetch(base + '/', { redirect: 'manual', headers: { cookie } });
+  facts.beforeIdle = fresh.status;
+  await sleep(seconds * 1000);
+  const stale = await fetch(base + '/', { redirect: 'manual', headers: { cookie } });
+  facts.afterIdle = { status: stale.status, location: stale.headers.get('location') };
+}
+
 async function main() {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'letterpress-review-'));
   if (shots) fs.mkdirSync(shots, { recursive: true });
@@ -184,6 +198,11 @@ async function main() {
       '--disable-component-update', '--disable-sync'],
   });
   try {
+    if (scenario === 'idle') {
+      await idle(browser, Number(maxAgeText));
+      console.log(JSON.stringify(facts));
+      return;
+    }
     // The reviewer: the queue, the version, approving too early, opening
     // everything, logging in again, approving.
     const priya = await user(browser);
@@ -207,6 +226,12 @@ async function main() {
     facts.approved = await signByKeyboard(priya);
     await check(priya, 'recorded');
     facts.cookies = (await priya.cookies(base)).map((c) => ({ name: c.name, secure: c.secure, httpOnly: c.httpOnly, sameSite: c.sameSite }));
+
+    // A comment, whose markup shows as text.
+    await go(priya, v5);
+    await priya.type('#comment', 'REV-1 <b>checked</b> the closing line');
+    await submit(priya, 'form[action$="/comment"] button');
+    facts.commented = await text(priya);
 
     // Sam submits in the browser, and may not approve what he submitted
     // on the command line.

@@ -218,6 +218,50 @@ fn listening(mut cmd: Command) -> Killed {
     Killed(child)
 }
 
+/// A session idle longer than `--idle` ends: its cookie opens nothing.
+#[test]
+fn a_session_idle_longer_than_its_limit_ends() {
+    let dir = scratch("review-idle");
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(dir.join("workspace-key"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let (_idp, issuer) = provider(&format!("{base}/callback"));
+    let trust = workspace_trust(&dir, &issuer, &dir.join("workspace-key"));
+    let mut cmd = workspace_cmd(
+        &root().join("layouts"),
+        &trust,
+        &dir,
+        &format!("127.0.0.1:{port}"),
+    );
+    cmd.args(["--idle", "0.1"]);
+    let _ws = listening(cmd);
+    let out = Command::new("node")
+        .arg(root().join("tests/a11y/review.mjs"))
+        .args([
+            &base,
+            &issuer,
+            "8",
+            dir.join("shots").to_str().unwrap(),
+            "idle",
+        ])
+        .output()
+        .unwrap();
+    let facts: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert!(
+        out.status.success(),
+        "{}\n{facts:#}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(facts["beforeIdle"], 200, "{facts:#}");
+    assert_eq!(facts["afterIdle"]["status"], 303, "{facts:#}");
+    assert_eq!(facts["afterIdle"]["location"], "/login?back=/", "{facts:#}");
+}
+
 /// A self-signed certificate for 127.0.0.1 (openssl): (cert, key).
 fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
@@ -667,6 +711,11 @@ fn browser_saw(facts: &Value) {
             (&Value::Bool(true), &Value::Bool(true), &Value::from("Lax"))
         );
     }
+    assert!(
+        text("commented").contains("REV-1 <b>checked</b> the closing line"),
+        "the comment, its markup as text: {}",
+        text("commented")
+    );
     // The author: his own submission is not in his queue and he may not
     // approve it; he submits in the browser.
     assert!(
