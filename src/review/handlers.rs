@@ -163,7 +163,14 @@ pub async fn callback(
     let back = pending.back.clone();
     match app.provider.finish(code, pending).await {
         Ok(user) => {
-            let id = app.sessions.lock().expect("sessions lock").open(user);
+            let mut sessions = app.sessions.lock().expect("sessions lock");
+            // A new login ends the browser's earlier session: one session
+            // a browser, its id new at every login.
+            if let Some(old) = cookie(&headers, COOKIE) {
+                sessions.close(&old);
+            }
+            let id = sessions.open(user);
+            drop(sessions);
             let set = format!("{COOKIE}={id}; Path=/; Secure; HttpOnly; SameSite=Lax");
             let clear =
                 format!("{LOGIN_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0");

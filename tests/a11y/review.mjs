@@ -215,7 +215,9 @@ async function main() {
     facts.version = await text(priya);
     facts.early = await decide(priya, v5, 'approved');
     facts.opened = await openAll(priya, v5, 'welcome');
+    const earlier = (await priya.cookies(base)).filter((c) => c.name === '__Host-lp_session').map((c) => `${c.name}=${c.value}`).join('; ');
     await fresh(priya, 'priya', v5);
+    facts.earlierSession = (await fetch(base + '/', { redirect: 'manual', headers: { cookie: earlier } })).status;
     // From the queue to the version with the keyboard alone.
     await go(priya, '/');
     await tabTo(priya, `a[href="${v5}"]`);
@@ -285,6 +287,10 @@ async function main() {
       return { title: await title(page), text: await text(page) };
     }));
     facts.concurrent = both;
+    // Lena revokes the approval again, with her reason.
+    await fresh(lena, 'lena', '/v/annual-statement/5');
+    await decide(lena, '/v/annual-statement/5', 'revoked', 'REV-3 the statement title is not the regulator\'s');
+    facts.revoked = await sign(lena);
 
     // Releasing runs: too early is refused; the report and every sample
     // document opened, a fresh login, the words, the signature. The

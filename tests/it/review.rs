@@ -496,7 +496,7 @@ fn reviewers_log_in_open_everything_and_sign_in_the_browser() {
     // Two reviewers at once: both records, one after the other.
     let annual = records(&layouts, "annual-statement");
     let n = annual.len();
-    let last: Vec<&str> = annual[n - 2..]
+    let last: Vec<&str> = annual[n - 3..n - 1]
         .iter()
         .map(|r| r["signer"]["role"].as_str().unwrap())
         .collect();
@@ -505,6 +505,12 @@ fn reviewers_log_in_open_everything_and_sign_in_the_browser() {
         "{last:?}"
     );
     assert_eq!(annual[n - 1]["seq"].as_u64().unwrap(), n as u64);
+    assert_eq!(annual[n - 1]["decision"], "revoked", "{:#}", annual[n - 1]);
+    assert_eq!(annual[n - 1]["login"]["subject"], "lena");
+    assert!(annual[n - 1]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("REV-3"));
     command_line_agrees(&layouts, t, &dir);
     workspace_forgeries_are_refused(&layouts, t, &dir);
     releases_hold_and_let_go(&runs, t);
@@ -685,6 +691,10 @@ fn browser_saw(facts: &Value) {
         facts["early"]
     );
     assert!(facts["opened"].as_u64().unwrap() >= 3);
+    assert_eq!(
+        facts["earlierSession"], 303,
+        "a new login ends the earlier session"
+    );
     assert!(
         field("confirm", "text").contains("approves welcome-letter@5"),
         "{}",
