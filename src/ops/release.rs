@@ -113,11 +113,10 @@ impl Run {
         let (Some(role), Some(trust)) = (&self.role, &self.trust) else {
             return Standing::NotRequired;
         };
-        let path = self.dir.join(RELEASE_FILE);
-        if std::fs::symlink_metadata(&path).is_err() {
+        if std::fs::symlink_metadata(self.dir.join(RELEASE_FILE)).is_err() {
             return Standing::Awaiting(role.clone());
         }
-        match read(&path).and_then(|(bytes, sig)| self.check(&bytes, &sig, trust, role)) {
+        match read(&self.dir).and_then(|(bytes, sig)| self.check(&bytes, &sig, trust, role)) {
             Ok(r) => Standing::Decided(Box::new(r)),
             Err(why) => Standing::Invalid(why),
         }
@@ -191,21 +190,20 @@ impl Run {
     }
 }
 
-/// A record file and its signature, plain files of at most 1 MiB.
-fn read(path: &Path) -> std::result::Result<(Vec<u8>, Vec<u8>), String> {
-    let mut sig = path.as_os_str().to_owned();
-    sig.push(".sig");
-    let one = |p: &Path| -> std::result::Result<Vec<u8>, String> {
-        let meta = std::fs::symlink_metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        if !meta.is_file() || meta.len() > 1 << 20 {
-            return Err(format!(
-                "{} is not a plain file of at most 1 MiB",
-                p.display()
-            ));
+/// The release record and its signature: files of the run folder itself,
+/// opened without following a link, of at most 1 MiB each.
+fn read(dir: &Path) -> std::result::Result<(Vec<u8>, Vec<u8>), String> {
+    let one = |name: &str| -> std::result::Result<Vec<u8>, String> {
+        let file = crate::util::fs::open_inside(dir, name).map_err(|e| format!("{name}: {e}"))?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, (1 << 20) + 1), &mut bytes)
+            .map_err(|e| format!("{name}: {e}"))?;
+        match bytes.len() > 1 << 20 {
+            true => Err(format!("{name} is larger than any release record")),
+            false => Ok(bytes),
         }
-        std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))
     };
-    Ok((one(path)?, one(Path::new(&sig))?))
+    Ok((one(RELEASE_FILE)?, one(&format!("{RELEASE_FILE}.sig"))?))
 }
 
 /// Why the output of the run in `dir` may not leave yet, if so (for

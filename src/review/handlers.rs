@@ -195,15 +195,11 @@ pub async fn logout(
     headers: HeaderMap,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let Some(u) = user(&app, &headers) else {
+    if user(&app, &headers).is_none() {
         return Redirect::to("/logged-out").into_response();
-    };
-    if !auth::same(&f.csrf, &u.csrf) {
-        return refuse(
-            Some(&u),
-            StatusCode::FORBIDDEN,
-            "This form is not from this session (its CSRF token is wrong).",
-        );
+    }
+    if let Err(answer) = posted(&app, &headers, &f.csrf, "/") {
+        return answer;
     }
     if let Some(id) = cookie(&headers, COOKIE) {
         app.sessions.lock().expect("sessions lock").close(&id);
@@ -372,27 +368,66 @@ async fn material(app: &Shared, name: &str, version: u32) -> Result<Arc<Material
     Ok(made)
 }
 
-/// What `u` opened of `m`, and a change to it.
+/// What `u` opened of the thing `what` (a version with its digest, a run
+/// with its manifest digest), after `add` changes it.
 pub(super) fn opened(
     app: &Shared,
     u: &User,
-    m: &Material,
+    what: String,
     add: impl FnOnce(&mut Opened),
 ) -> Opened {
-    let key = (
-        u.who.login.subject.clone(),
-        format!("{}#{}", m.id, m.digest),
-    );
+    let key = (u.who.login.subject.clone(), what);
     let mut all = app.opened.lock().expect("opened lock");
     let o = all.entry(key).or_default();
     add(o);
     o.clone()
 }
 
-fn push(list: &mut Vec<String>, item: String) {
+/// The key of a version's material in [`opened`].
+pub(super) fn of(m: &Material) -> String {
+    format!("{}#{}", m.id, m.digest)
+}
+
+/// Adds `item` to `list` once.
+pub(super) fn push(list: &mut Vec<String>, item: String) {
     if !list.contains(&item) {
         list.push(item);
     }
+}
+
+/// The session of a POST, if its CSRF token is the session's; otherwise
+/// the answer (log in, or refused).
+pub(super) fn posted(
+    app: &Shared,
+    headers: &HeaderMap,
+    csrf: &str,
+    here: &str,
+) -> Result<User, Response> {
+    let Some(u) = user(app, headers) else {
+        return Err(to_login(here));
+    };
+    if !auth::same(csrf, &u.csrf) {
+        return Err(refuse(
+            Some(&u),
+            StatusCode::FORBIDDEN,
+            "This form is not from this session (its CSRF token is wrong).",
+        ));
+    }
+    Ok(u)
+}
+
+/// A file as the engine wrote it, in a sandbox: no script, no request.
+pub(super) fn sandboxed(kind: &'static str, bytes: Vec<u8>) -> Response {
+    let csp =
+        "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:";
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CONTENT_SECURITY_POLICY, csp),
+        ],
+        bytes,
+    )
+        .into_response()
 }
 
 pub async fn version(
@@ -408,7 +443,7 @@ pub async fn version(
         Ok(m) => m,
         Err(why) => return refuse(Some(&u), StatusCode::NOT_FOUND, &why),
     };
-    let seen = opened(&app, &u, &m, |_| {});
+    let seen = opened(&app, &u, of(&m), |_| {});
     let body = super::views::version(&app, &u, &m, &seen, &here).await;
     show(&u, &format!("Review {}", m.id), &body)
 }
@@ -429,7 +464,7 @@ pub async fn record(
     let Some(pick) = n.checked_sub(1).and_then(|i| m.proof.picks.get(i)) else {
         return refuse(Some(&u), StatusCode::NOT_FOUND, "No such proof record.");
     };
-    opened(&app, &u, &m, |o| {
+    opened(&app, &u, of(&m), |o| {
         push(&mut o.records, pick.record_id.clone())
     });
     let pages_list: Vec<String> = (1..=pick.images.len())
@@ -491,7 +526,7 @@ pub async fn page(
     if pg == 0 || pg > pick.images.len() {
         return refuse(Some(&u), StatusCode::NOT_FOUND, "No such page.");
     }
-    opened(&app, &u, &m, |o| {
+    opened(&app, &u, of(&m), |o| {
         push(&mut o.pages, page_name(&pick.record_id, pg))
     });
     let body = format!(
@@ -546,7 +581,7 @@ pub async fn sentence(
     let Some((s, count)) = i.checked_sub(1).and_then(|i| sentences.get(i)).cloned() else {
         return refuse(Some(&u), StatusCode::NOT_FOUND, "No such sentence.");
     };
-    opened(&app, &u, &m, |o| push(&mut o.sentences, s.clone()));
+    opened(&app, &u, of(&m), |o| push(&mut o.sentences, s.clone()));
     let (what, text) = match s.split_at(2) {
         ("+ ", t) => ("appears in", t),
         (_, t) => ("disappears from", t),
@@ -596,14 +631,7 @@ pub async fn file(
         _ => (None, ""),
     };
     match path.and_then(|p| std::fs::read(p).ok()) {
-        Some(bytes) => (
-            [
-                (header::CONTENT_TYPE, kind),
-                (header::CONTENT_SECURITY_POLICY, "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:"),
-            ],
-            bytes,
-        )
-            .into_response(),
+        Some(bytes) => sandboxed(kind, bytes),
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -621,16 +649,10 @@ pub async fn comment(
     Form(f): Form<CommentForm>,
 ) -> Response {
     let here = format!("/v/{name}/{v}");
-    let Some(u) = user(&app, &headers) else {
-        return to_login(&here);
+    let u = match posted(&app, &headers, &f.csrf, &here) {
+        Ok(u) => u,
+        Err(answer) => return answer,
     };
-    if !auth::same(&f.csrf, &u.csrf) {
-        return refuse(
-            Some(&u),
-            StatusCode::FORBIDDEN,
-            "This form is not from this session (its CSRF token is wrong).",
-        );
-    }
     let text = f.text.trim();
     if text.is_empty() || text.len() > 10_000 {
         return refuse(
@@ -677,7 +699,7 @@ pub(super) fn stale(app: &Shared, u: &User, here: &str) -> Option<Response> {
 #[derive(Deserialize)]
 pub struct DecideForm {
     csrf: String,
-    kind: String,
+    kind: Kind,
     reason: Option<String>,
     /// SHA-256 of the words shown, once confirmed.
     words: Option<String>,
@@ -691,23 +713,11 @@ pub async fn decide(
     Form(f): Form<DecideForm>,
 ) -> Response {
     let here = format!("/v/{name}/{v}");
-    let Some(u) = user(&app, &headers) else {
-        return to_login(&here);
+    let u = match posted(&app, &headers, &f.csrf, &here) {
+        Ok(u) => u,
+        Err(answer) => return answer,
     };
-    if !auth::same(&f.csrf, &u.csrf) {
-        return refuse(
-            Some(&u),
-            StatusCode::FORBIDDEN,
-            "This form is not from this session (its CSRF token is wrong).",
-        );
-    }
-    let kind = match f.kind.as_str() {
-        "approved" => Kind::Approved,
-        "rejected" => Kind::Rejected,
-        "revoked" => Kind::Revoked,
-        "submitted" => Kind::Submitted,
-        _ => return refuse(Some(&u), StatusCode::BAD_REQUEST, "Unknown decision."),
-    };
+    let kind = f.kind;
     if matches!(kind, Kind::Rejected | Kind::Revoked)
         && f.reason.as_deref().is_none_or(|r| r.trim().is_empty())
     {

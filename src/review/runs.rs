@@ -3,23 +3,24 @@
 //! documents to open, then released or stopped with a signed record
 //! ([`letterpress::ops::release`]).
 
-use std::path::{Component, Path as FsPath, PathBuf};
+use std::path::PathBuf;
 
 use axum::extract::{Form, Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use letterpress::model::decision::Opened;
 use letterpress::model::release::ReleaseKind;
 use letterpress::ops::release::{sample, Run, Sample, Standing, SAMPLE};
 use letterpress::ops::review::Reviewer;
 use letterpress::util::digest::sha256_hex;
+use letterpress::util::fs::read_inside;
 use letterpress::util::html::escape_html as esc;
 
-use super::handlers::{html, refuse, to_login, user, User};
-use super::pages::{self, alert, form, link, list, p, section, table};
-use super::{auth, Shared};
+use super::handlers::{html, opened, posted, push, refuse, sandboxed, to_login, user};
+use super::pages::{self, form, link, p, section, table};
+use super::views::{confirm_page, Asked};
+use super::Shared;
 
 /// The run folder `name` under `--runs`, if it is one (a plain folder
 /// name, no link).
@@ -62,16 +63,10 @@ pub fn awaiting(app: &Shared, who: &Reviewer) -> Vec<(String, String, String, us
     out
 }
 
-/// What `u` opened of run `name` (and a change to it).
-fn opened(app: &Shared, u: &User, run: &Run, add: impl FnOnce(&mut Opened)) -> Vec<String> {
-    let key = (
-        u.who.login.subject.clone(),
-        format!("run {}#{}", run.dir.display(), run.manifest.manifest_digest),
-    );
-    let mut all = app.opened.lock().expect("opened lock");
-    let o = all.entry(key).or_default();
-    add(o);
-    o.records.clone()
+/// The key of a run in [`super::handlers::opened`]; what was opened is
+/// kept in its `records`.
+fn of(run: &Run) -> String {
+    format!("run {}#{}", run.dir.display(), run.manifest.manifest_digest)
 }
 
 fn open_run(app: &Shared, name: &str) -> Result<(Run, Vec<Sample>), String> {
@@ -94,7 +89,7 @@ pub async fn run(
         Ok(r) => r,
         Err(why) => return refuse(Some(&u), StatusCode::NOT_FOUND, &why),
     };
-    let seen = opened(&app, &u, &run, |_| {});
+    let seen = opened(&app, &u, of(&run), |_| {}).records;
     let mark = |n: &str| {
         if seen.iter().any(|s| s == n) {
             "<span class=\"opened\">opened</span>"
@@ -183,10 +178,11 @@ pub async fn report(
     let Ok((run, _)) = open_run(&app, &name) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let path = run.dir.join(letterpress::manifest::report::REPORT_FILE);
-    match plain(&path) {
+    match read_inside(&run.dir, letterpress::manifest::report::REPORT_FILE).ok() {
         Some(bytes) => {
-            opened(&app, &u, &run, |o| push(&mut o.records, "report".into()));
+            opened(&app, &u, of(&run), |o| {
+                push(&mut o.records, "report".into())
+            });
             sandboxed("text/html; charset=utf-8", bytes)
         }
         None => StatusCode::NOT_FOUND.into_response(),
@@ -208,10 +204,12 @@ pub async fn doc(
     let Some(s) = i.checked_sub(1).and_then(|i| samples.get(i)) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let Some(bytes) = inside(&run.dir, &s.path).and_then(|p| plain(&p)) else {
+    // The path comes from the run's journal: read without leaving the run
+    // folder or following a link.
+    let Ok(bytes) = read_inside(&run.dir, &s.path) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    opened(&app, &u, &run, |o| push(&mut o.records, s.name.clone()));
+    opened(&app, &u, of(&run), |o| push(&mut o.records, s.name.clone()));
     let kind = match s.path.rsplit('.').next() {
         Some("pdf") => "application/pdf",
         Some("html") => "text/html; charset=utf-8",
@@ -220,58 +218,10 @@ pub async fn doc(
     sandboxed(kind, bytes)
 }
 
-fn push(list: &mut Vec<String>, item: String) {
-    if !list.contains(&item) {
-        list.push(item);
-    }
-}
-
-/// `rel` (read from the run's journal) inside `dir`: plain names only, no
-/// `..`, no absolute path, no link on the way.
-fn inside(dir: &FsPath, rel: &str) -> Option<PathBuf> {
-    let rel = FsPath::new(rel);
-    if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
-        return None;
-    }
-    let mut at = dir.to_path_buf();
-    for c in rel.components() {
-        at.push(c);
-        if std::fs::symlink_metadata(&at)
-            .ok()?
-            .file_type()
-            .is_symlink()
-        {
-            return None;
-        }
-    }
-    Some(at)
-}
-
-/// A plain file's bytes (not a link, at most 64 MiB).
-fn plain(path: &FsPath) -> Option<Vec<u8>> {
-    let meta = std::fs::symlink_metadata(path).ok()?;
-    (meta.is_file() && meta.len() <= 64 << 20)
-        .then(|| std::fs::read(path).ok())
-        .flatten()
-}
-
-fn sandboxed(kind: &'static str, bytes: Vec<u8>) -> Response {
-    let csp =
-        "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:";
-    (
-        [
-            (header::CONTENT_TYPE, kind),
-            (header::CONTENT_SECURITY_POLICY, csp),
-        ],
-        bytes,
-    )
-        .into_response()
-}
-
 #[derive(Deserialize)]
 pub struct DecideForm {
     csrf: String,
-    kind: String,
+    kind: ReleaseKind,
     reason: Option<String>,
     words: Option<String>,
     confirm: Option<String>,
@@ -284,21 +234,11 @@ pub async fn decide(
     Form(f): Form<DecideForm>,
 ) -> Response {
     let here = format!("/r/{name}");
-    let Some(u) = user(&app, &headers) else {
-        return to_login(&here);
+    let u = match posted(&app, &headers, &f.csrf, &here) {
+        Ok(u) => u,
+        Err(answer) => return answer,
     };
-    if !auth::same(&f.csrf, &u.csrf) {
-        return refuse(
-            Some(&u),
-            StatusCode::FORBIDDEN,
-            "This form is not from this session (its CSRF token is wrong).",
-        );
-    }
-    let kind = match f.kind.as_str() {
-        "released" => ReleaseKind::Released,
-        "stopped" => ReleaseKind::Stopped,
-        _ => return refuse(Some(&u), StatusCode::BAD_REQUEST, "Unknown decision."),
-    };
+    let kind = f.kind;
     if let Some(again) = super::handlers::stale(&app, &u, &here) {
         return again;
     }
@@ -306,7 +246,7 @@ pub async fn decide(
         Ok(r) => r,
         Err(why) => return refuse(Some(&u), StatusCode::NOT_FOUND, &why),
     };
-    let seen = opened(&app, &u, &run, |_| {});
+    let seen = opened(&app, &u, of(&run), |_| {}).records;
     let (a, who, reason, words) = (
         app.clone(),
         u.who.clone(),
@@ -341,39 +281,13 @@ pub async fn decide(
             )
         }
         (Err(_), meaning) if !meaning.is_empty() => {
-            let mut body = if shown {
-                alert("The record's words changed since you saw them: read them again.")
-            } else {
-                String::new()
+            let asked = Asked {
+                kind: kind.name(),
+                reason: f.reason.as_deref(),
+                meaning: &meaning,
+                changed: shown,
             };
-            body.push_str(&p(
-                "Your decision will be recorded and signed with these words:",
-            ));
-            body.push_str(&format!(
-                "<blockquote class=\"meaning\">{}</blockquote>",
-                esc(&meaning)
-            ));
-            let fields = format!(
-                "<input type=\"hidden\" name=\"kind\" value=\"{}\"><input type=\"hidden\" name=\"reason\" value=\"{}\"><input type=\"hidden\" name=\"words\" value=\"{}\"><label class=\"check\"><input type=\"checkbox\" name=\"confirm\" value=\"yes\" required> I have read these words and they are my decision.</label>",
-                kind.name(),
-                esc(f.reason.as_deref().unwrap_or("")),
-                sha256_hex(meaning.as_bytes())
-            );
-            body.push_str(&form(
-                &format!("{here}/decide"),
-                &u.csrf,
-                &fields,
-                "Sign the decision",
-            ));
-            body.push_str(&list(&[link(&here, "Cancel")]));
-            html(
-                StatusCode::OK,
-                pages::page(
-                    "Confirm the release decision",
-                    Some((&u.who.login.name, &u.csrf)),
-                    &body,
-                ),
-            )
+            confirm_page(&u, &asked, "Confirm the release decision", &here)
         }
         (Err(e), _) => refuse(Some(&u), StatusCode::CONFLICT, &e.to_string()),
     }

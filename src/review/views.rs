@@ -340,7 +340,7 @@ pub async fn decide(
         who: who.clone(),
         csrf: csrf.to_owned(),
     };
-    let seen = opened(app, &u, m, |_| {});
+    let seen = opened(app, &u, super::handlers::of(m), |_| {});
     let (a, w, mm, r, wd) = (
         app.clone(),
         who.clone(),
@@ -394,37 +394,47 @@ pub async fn decide(
             )
         }
         (Err(_), meaning) if !meaning.is_empty() => {
-            confirm_page(&u, kind, reason.as_deref(), &meaning, words.is_some(), here)
+            let asked = Asked {
+                kind: kind.name(),
+                reason: reason.as_deref(),
+                meaning: &meaning,
+                changed: words.is_some(),
+            };
+            confirm_page(&u, &asked, &format!("Confirm: {}", kind.noun()), here)
         }
         (Err(e), _) => refuse(Some(&u), StatusCode::CONFLICT, &e.to_string()),
     }
 }
 
-/// The words a decision will carry, with the form that signs them.
-fn confirm_page(
-    u: &User,
-    kind: Kind,
-    reason: Option<&str>,
-    meaning: &str,
-    changed: bool,
-    here: &str,
-) -> Response {
+/// What a confirmation page shows: the decision (its form value), the
+/// reason given, the words the record will carry, and whether they changed
+/// since the reviewer last saw them.
+pub struct Asked<'a> {
+    pub kind: &'a str,
+    pub reason: Option<&'a str>,
+    pub meaning: &'a str,
+    pub changed: bool,
+}
+
+/// The words a decision (about a version, or a run's release) will carry,
+/// with the form that signs them, posted to `here/decide`.
+pub fn confirm_page(u: &User, asked: &Asked, title: &str, here: &str) -> Response {
     let mut body = String::new();
-    if changed {
-        body.push_str(&alert("The record's words changed since you saw them (someone else decided, or the version changed): read them again."));
+    if asked.changed {
+        body.push_str(&alert("The record's words changed since you saw them (someone else decided, or what you decide about changed): read them again."));
     }
     body.push_str(&p(
         "Your decision will be recorded and signed with these words:",
     ));
     body.push_str(&format!(
         "<blockquote class=\"meaning\">{}</blockquote>",
-        esc(meaning)
+        esc(asked.meaning)
     ));
     let fields = format!(
         "<input type=\"hidden\" name=\"kind\" value=\"{}\"><input type=\"hidden\" name=\"reason\" value=\"{}\"><input type=\"hidden\" name=\"words\" value=\"{}\"><label class=\"check\"><input type=\"checkbox\" name=\"confirm\" value=\"yes\" required> I have read these words and they are my decision.</label>",
-        esc(kind.name()),
-        esc(reason.unwrap_or("")),
-        sha256_hex(meaning.as_bytes())
+        esc(asked.kind),
+        esc(asked.reason.unwrap_or("")),
+        sha256_hex(asked.meaning.as_bytes())
     );
     body.push_str(&form(
         &format!("{here}/decide"),
@@ -432,14 +442,9 @@ fn confirm_page(
         &fields,
         "Sign the decision",
     ));
-    body.push_str(&p(""));
-    body.push_str(&link(here, "Cancel"));
+    body.push_str(&list(&[link(here, "Cancel")]));
     html(
         StatusCode::OK,
-        pages::page(
-            &format!("Confirm: {}", kind.noun()),
-            Some((&u.who.login.name, &u.csrf)),
-            &body,
-        ),
+        pages::page(title, Some((&u.who.login.name, &u.csrf)), &body),
     )
 }

@@ -124,6 +124,25 @@ fn send_dry(run: &Path, trust: &str) -> (Option<i32>, String) {
     (out.status.code(), describe(&out))
 }
 
+/// Makes the review workspace's SSH key, `dir/workspace-key` (and `.pub`).
+fn workspace_key(dir: &Path) {
+    let status = Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "review workspace (test)",
+            "-f",
+        ])
+        .arg(dir.join("workspace-key"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 /// Starts the test's OpenID provider; returns it and its issuer URL.
 fn provider(redirect: &str) -> (Killed, String) {
     let dir = root().join("tests/a11y");
@@ -222,12 +241,7 @@ fn listening(mut cmd: Command) -> Killed {
 #[test]
 fn a_session_idle_longer_than_its_limit_ends() {
     let dir = scratch("review-idle");
-    let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(dir.join("workspace-key"))
-        .status()
-        .unwrap();
-    assert!(status.success());
+    workspace_key(&dir);
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let (_idp, issuer) = provider(&format!("{base}/callback"));
@@ -301,12 +315,7 @@ fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
 #[test]
 fn beyond_loopback_the_workspace_serves_https_only() {
     let dir = scratch("review-tls");
-    let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(dir.join("workspace-key"))
-        .status()
-        .unwrap();
-    assert!(status.success());
+    workspace_key(&dir);
     let port = free_port();
     let listen = format!("0.0.0.0:{port}");
     let (_idp, issuer) = provider(&format!("https://127.0.0.1:{port}/callback"));
@@ -406,21 +415,7 @@ fn reviewers_log_in_open_everything_and_sign_in_the_browser() {
         "letter.typ",
         &[("[Your annual statement]", "[Your statement for the year]")],
     );
-    let status = Command::new("ssh-keygen")
-        .args([
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            "review workspace (test)",
-            "-f",
-        ])
-        .arg(dir.join("workspace-key"))
-        .status()
-        .unwrap();
-    assert!(status.success());
+    workspace_key(&dir);
     // The sample data the welcome letter's proofs come from holds a record
     // whose id is markup: it must show as text and never run.
     let csv = std::fs::read_to_string(root().join("fixtures/customers.csv")).unwrap();
