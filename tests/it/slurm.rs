@@ -255,7 +255,9 @@ fn the_sbatch_script_renders_requeues_and_merges_on_a_real_cluster() {
     wait_until("the merge job", started, || {
         merges()
             .iter()
-            .any(|(_, f)| !matches!(f["JobState"].as_str(), "PENDING" | "RUNNING"))
+            // COMPLETING is on the way to COMPLETED (the node is still
+            // cleaning up): not yet the end.
+            .any(|(_, f)| !matches!(f["JobState"].as_str(), "PENDING" | "RUNNING" | "COMPLETING"))
     });
     let seconds = started.elapsed().as_secs_f64();
     let merges = merges();
