@@ -3,6 +3,8 @@
 mod cli;
 #[cfg(feature = "review")]
 mod review;
+#[cfg(feature = "serve")]
+mod serve;
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]

@@ -24,6 +24,8 @@ mod reprint;
 mod review;
 mod run;
 mod send;
+#[cfg(feature = "serve")]
+mod serve;
 mod validate;
 mod verify;
 
@@ -89,6 +91,15 @@ enum Command {
     /// the browser.
     #[cfg(feature = "review")]
     Review(review::Args),
+    /// The document service: documents on demand and batch jobs over
+    /// HTTP, from the same approved layouts (bearer tokens, two lanes,
+    /// OpenAPI at /openapi.json).
+    #[cfg(feature = "serve")]
+    Serve(serve::Args),
+    /// Make a bearer token for `serve`: prints the token (shown once) and
+    /// its line for the token file (NAME SCOPES SHA256).
+    #[cfg(feature = "serve")]
+    Token(serve::TokenArgs),
     /// Pick the records a reviewer must see and render them into one proof
     /// PDF (with a cover page saying why each was picked) and one HTML page
     /// of their emails.
@@ -136,6 +147,8 @@ impl Command {
             Command::Purge(a) => a.json.json,
             #[cfg(feature = "review")]
             Command::Review(_) => false,
+            #[cfg(feature = "serve")]
+            Command::Serve(_) | Command::Token(_) => false,
             Command::Completions(_) | Command::Man(_) | Command::Key(_) | Command::Reference(_) => {
                 false
             }
@@ -196,6 +209,10 @@ fn dispatch(command: Command, cx: &Context) -> Result<i32, Error> {
         Command::Proof(a) => proof::execute(a, cx),
         #[cfg(feature = "review")]
         Command::Review(a) => review::execute(a, cx),
+        #[cfg(feature = "serve")]
+        Command::Serve(a) => serve::execute(a, cx),
+        #[cfg(feature = "serve")]
+        Command::Token(a) => serve::token(a),
         Command::Manifest(c) => manifest::execute(c, cx),
         Command::Feedback(c) => feedback::execute(c, cx),
         Command::Purge(a) => purge::execute(a, cx),

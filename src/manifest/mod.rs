@@ -7,6 +7,7 @@
 pub mod folder;
 pub mod journal;
 pub mod report;
+pub mod served;
 
 use crate::model::manifest::{content_digest, Manifest, MANIFEST_VERSION};
 

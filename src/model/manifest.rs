@@ -636,3 +636,27 @@ impl std::fmt::Display for Unmatched {
         write!(f, "{} (line {})", self.entry, self.line)
     }
 }
+
+/// A document served on demand (`letterpress serve`), as its day's journal
+/// (`on-demand/DAY/documents.jsonl`, a chained log) records it: a run's
+/// document entry (`index` counts the day's documents from 0, `line` is 1)
+/// and who asked for it, when, made with which layout version for which
+/// day. The document itself is not kept: its SHA-256 is.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ServedEntry {
+    /// The document's entry, as a run's journal has it.
+    #[serde(flatten)]
+    pub document: Document,
+    /// When it was served (RFC 3339, UTC).
+    pub served_at: String,
+    /// The name of the token that asked for it.
+    pub client: String,
+    /// The request's id (the `Letterpress-Request` header).
+    pub request_id: String,
+    /// The layout version, `NAME@N`.
+    pub layout: String,
+    /// The digest of the layout version's files.
+    pub layout_digest: String,
+    /// The day it was made for.
+    pub as_of: String,
+}

@@ -9,8 +9,10 @@
 
 pub mod diff;
 pub mod feedback;
+pub mod jobs;
 pub mod layouts;
 pub mod merge;
+pub mod ondemand;
 pub mod proof;
 pub mod purge;
 pub mod reconcile;

@@ -260,12 +260,7 @@ impl Sessions {
 
 /// 32 random bytes, hex: session ids, CSRF tokens.
 pub fn token() -> String {
-    use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 32];
-    ring::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .expect("the system's random source works");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    letterpress::util::digest::random_hex()
 }
 
 /// Compares two secrets without stopping at the first difference.

@@ -664,6 +664,56 @@ fn stage(
     })
 }
 
+/// A layout version cleared for customers on a day, with the renderers of
+/// every channel it has: what documents on demand are made with (see
+/// [`crate::ops::ondemand`]), built as a run builds its own so that the
+/// bytes are the same.
+pub(crate) struct Ready {
+    pub layout: Layout,
+    pub stage: Stage,
+    pub texts: Arc<Texts>,
+    pub channels: Vec<Channel>,
+    pub digest: String,
+}
+
+/// Clears `r` for `as_of` (never as a draft), builds the renderers of the
+/// channels it declares (with pdf, and email when it has one) with a
+/// run's defaults and renders its sample record once (which also loads
+/// the fonts).
+pub(crate) fn ready(
+    layouts_dir: &Path,
+    trust: Option<&Path>,
+    r: &LayoutRef,
+    as_of: Date,
+) -> Result<Ready> {
+    let Cleared { layout, files, .. } = clear(layouts_dir, trust, r, as_of, false)?;
+    // The channels it declares; the letter always, the email when it has
+    // one.
+    let mut channels = layout.meta.default_channels();
+    for (has, c) in [
+        (true, Channel::Pdf),
+        (layout.meta.email.is_some(), Channel::Email),
+    ] {
+        if has && !channels.contains(&c) {
+            channels.push(c);
+        }
+    }
+    let mut opts = RunOptions::new(r.clone(), "", "");
+    opts.as_of = Some(as_of);
+    let digest = files.digest.clone();
+    let sample = files.get(SAMPLE_FILE).map(<[u8]>::to_vec);
+    let texts = Arc::new(load_texts(&layout, &files)?);
+    let stage = stage(&opts, &layout, files, &texts, &channels, as_of, false)?;
+    preflight(&layout, &stage, sample)?;
+    Ok(Ready {
+        layout,
+        stage,
+        texts,
+        channels,
+        digest,
+    })
+}
+
 /// The run folder, opened for writing: its lock, its journal (reopened
 /// when resuming) and what a resume kept.
 struct Opened {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::check::record::Job;
 use crate::check::route::Decision;
+use crate::model::file::FileEntry;
 use crate::model::manifest::Document;
 use crate::model::vocab::{Channel, DocStatus};
 use crate::output::documents::Place;
@@ -161,7 +162,7 @@ impl super::pool::Work for Stage {
             Item::Failed(docs) => return Ok(docs),
             Item::Job(job) => job,
         };
-        let docs = self.render(*job);
+        let docs = self.render(*job, &self.place);
         self.tidy.after_record();
         docs
     }
@@ -178,11 +179,25 @@ impl super::pool::Work for Stage {
     }
 }
 
+/// Where a rendered record's files go: the run folder ([`Place`]), or
+/// memory for a document served on demand.
+pub trait Put {
+    /// Keeps `bytes` as `rel` (relative to the output folder); the file's
+    /// entry, or the environment error that stops the work.
+    fn put(&self, rel: &str, bytes: &[u8]) -> Result<FileEntry, String>;
+}
+
+impl Put for Place {
+    fn put(&self, rel: &str, bytes: &[u8]) -> Result<FileEntry, String> {
+        self.write(rel, bytes)
+    }
+}
+
 impl Stage {
-    /// Renders one record on each channel its route says. The error is an
-    /// environment error (a file that cannot be written), which stops the
-    /// run.
-    fn render(&self, job: Job) -> Result<Vec<Document>, String> {
+    /// Renders one record on each channel its route says, its files to
+    /// `out`. The error is an environment error (a file that cannot be
+    /// written), which stops the run.
+    pub fn render(&self, job: Job, out: &dyn Put) -> Result<Vec<Document>, String> {
         let mut docs = Vec::with_capacity(job.route.decisions.len());
         // The letter as the pdf channel rendered it, for an email that
         // carries it.
@@ -202,9 +217,9 @@ impl Stage {
                 Decision::Fail(why) => Document::failed(index, line, id, *channel, why),
                 Decision::Render(note) => {
                     let result = match channel {
-                        Channel::Pdf => self.pdf(&job, &mut letter),
-                        Channel::Email => self.email(&job, &mut letter),
-                        Channel::Web => self.web(&job),
+                        Channel::Pdf => self.pdf(&job, &mut letter, out),
+                        Channel::Email => self.email(&job, &mut letter, out),
+                        Channel::Web => self.web(&job, out),
                     };
                     match result {
                         Ok(mut doc) => {
@@ -226,7 +241,12 @@ impl Stage {
 
     /// The letter of `job` on the pdf channel; keeps its bytes in `letter`
     /// when they are what an email attaches (no print marks).
-    fn pdf(&self, job: &Job, letter: &mut Option<Vec<u8>>) -> Result<Document, Failure> {
+    fn pdf(
+        &self,
+        job: &Job,
+        letter: &mut Option<Vec<u8>>,
+        out: &dyn Put,
+    ) -> Result<Document, Failure> {
         let renderer = self.pdf.as_ref().expect("pdf channel prepared");
         let bars = match &job.imb {
             Some(Ok((_, bars))) => Some(bars.as_str()),
@@ -234,9 +254,8 @@ impl Stage {
             None => None,
         };
         let pdf = renderer.render_piece(&job.id, &job.record, job.locale, job.sequence, bars)?;
-        let file = self
-            .place
-            .write(&format!("pdf/{}.pdf", job.stem), &pdf.pdf)
+        let file = out
+            .put(&format!("pdf/{}.pdf", job.stem), &pdf.pdf)
             .map_err(Failure::Environment)?;
         let mut doc = job.rendered(Channel::Pdf, file);
         doc.pages = pdf.pages;
@@ -252,17 +271,21 @@ impl Stage {
             .is_some_and(EmailRenderer::attaches_letter)
     }
 
-    fn web(&self, job: &Job) -> Result<Document, Failure> {
+    fn web(&self, job: &Job, out: &dyn Put) -> Result<Document, Failure> {
         let renderer = self.pdf.as_ref().expect("web channel prepared");
         let web = renderer.render_web(&job.record, job.locale)?;
-        let file = self
-            .place
-            .write(&format!("web/{}.html", job.stem), web.html.as_bytes())
+        let file = out
+            .put(&format!("web/{}.html", job.stem), web.html.as_bytes())
             .map_err(Failure::Environment)?;
         Ok(job.rendered(Channel::Web, file))
     }
 
-    fn email(&self, job: &Job, letter: &mut Option<Vec<u8>>) -> Result<Document, Failure> {
+    fn email(
+        &self,
+        job: &Job,
+        letter: &mut Option<Vec<u8>>,
+        out: &dyn Put,
+    ) -> Result<Document, Failure> {
         let renderer = self.email.as_ref().expect("email channel prepared");
         let to = job
             .route
@@ -283,8 +306,7 @@ impl Stage {
             letter.as_deref(),
         )?;
         let write = |ext: &str, bytes: &[u8]| {
-            self.place
-                .write(&format!("email/{}.{ext}", job.stem), bytes)
+            out.put(&format!("email/{}.{ext}", job.stem), bytes)
                 .map_err(Failure::Environment)
         };
         let files = vec![

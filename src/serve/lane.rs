@@ -1,0 +1,248 @@
+//! The two lanes, each with its own capacity: documents on demand (a
+//! fixed number rendering at once, a bounded number waiting, 429 at once
+//! beyond that) and batch jobs (one at a time, on threads of lower
+//! priority, so that a 100,000-letter job never makes a reprint wait).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::error::ApiError;
+use letterpress::ops::jobs::Jobs;
+use letterpress::ops::run::{Observer, Progress};
+use letterpress::util::stop::StopFlag;
+
+/// The on-demand lane.
+pub struct OnDemand {
+    permits: Arc<Semaphore>,
+    workers: usize,
+    queue: usize,
+    /// Requests admitted: rendering or waiting.
+    admitted: AtomicUsize,
+    /// A moving average of a document's time in microseconds, for
+    /// `Retry-After`.
+    average_us: AtomicU64,
+}
+
+/// A place in the on-demand lane; given back when dropped.
+pub struct Admitted<'a>(&'a OnDemand);
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        self.0.admitted.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl OnDemand {
+    /// `workers` rendering at once, `queue` more waiting.
+    pub fn new(workers: usize, queue: usize) -> OnDemand {
+        OnDemand {
+            permits: Arc::new(Semaphore::new(workers)),
+            workers,
+            queue,
+            admitted: AtomicUsize::new(0),
+            average_us: AtomicU64::new(20_000),
+        }
+    }
+
+    /// A place in the lane, or 429 at once when it is full.
+    pub fn admit(&self) -> Result<Admitted<'_>, ApiError> {
+        let before = self.admitted.fetch_add(1, Ordering::SeqCst);
+        let admitted = Admitted(self);
+        if before >= self.workers + self.queue {
+            let wait = self.average_us.load(Ordering::Relaxed) * (self.queue as u64 + 1)
+                / self.workers.max(1) as u64;
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "busy",
+                format!(
+                    "{} documents are rendering or waiting, the most this server takes; ask again after Retry-After seconds",
+                    self.workers + self.queue
+                ),
+            )
+            .retry(wait.div_ceil(1_000_000)));
+        }
+        Ok(admitted)
+    }
+
+    /// A worker's permit, waiting at most until `deadline` (the request's
+    /// budget counts its time in the queue).
+    pub async fn permit(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> Result<OwnedSemaphorePermit, ApiError> {
+        match tokio::time::timeout_at(deadline, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(timed_out()),
+        }
+    }
+
+    /// Counts a document's time, for `Retry-After`.
+    pub fn took(&self, t: Duration) {
+        let us = t.as_micros().min(u64::MAX as u128) as u64;
+        let old = self.average_us.load(Ordering::Relaxed);
+        self.average_us.store((old * 7 + us) / 8, Ordering::Relaxed);
+    }
+
+    /// Requests waiting for a worker.
+    pub fn waiting(&self) -> usize {
+        self.admitted
+            .load(Ordering::SeqCst)
+            .saturating_sub(self.workers - self.permits.available_permits())
+    }
+
+    /// Requests rendering.
+    pub fn rendering(&self) -> usize {
+        self.workers - self.permits.available_permits()
+    }
+
+    /// Whether a request now would be refused.
+    pub fn full(&self) -> bool {
+        self.admitted.load(Ordering::SeqCst) >= self.workers + self.queue
+    }
+}
+
+/// The answer when a request's time budget is spent.
+pub fn timed_out() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "timeout",
+        "the request's time budget (--timeout, queue time included) was spent before its document was made; nothing was recorded",
+    )
+    .retry(1)
+}
+
+/// The batch lane: a thread running one job at a time.
+pub struct JobLane {
+    inner: Arc<LaneState>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+struct LaneState {
+    queue: Mutex<VecDeque<String>>,
+    wake: Condvar,
+    /// The stop flag of the running job, by id.
+    running: Mutex<HashMap<String, StopFlag>>,
+    /// Progress of running jobs, by id.
+    progress: Mutex<HashMap<String, Progress>>,
+    closing: StopFlag,
+}
+
+/// The nice value of the batch lane's threads (the run's workers inherit
+/// it): on-demand requests come first when both want the processor.
+const BATCH_NICE: i32 = 10;
+
+impl JobLane {
+    /// Starts the lane over `jobs`, with the unfinished jobs queued.
+    pub fn start(jobs: Arc<Jobs>) -> JobLane {
+        let inner = Arc::new(LaneState {
+            queue: Mutex::new(jobs.unfinished().into_iter().map(|j| j.id).collect()),
+            wake: Condvar::new(),
+            running: Mutex::default(),
+            progress: Mutex::default(),
+            closing: StopFlag::new(),
+        });
+        let state = inner.clone();
+        let thread = std::thread::Builder::new()
+            .name("job-lane".into())
+            .spawn(move || lane_loop(&jobs, &state))
+            .expect("a thread for the job lane");
+        JobLane {
+            inner,
+            thread: Mutex::new(Some(thread)),
+        }
+    }
+
+    /// Queues job `id` (once).
+    pub fn push(&self, id: &str) {
+        let mut q = lock(&self.inner.queue);
+        if !q.iter().any(|j| j == id) && !lock(&self.inner.running).contains_key(id) {
+            q.push_back(id.to_owned());
+        }
+        self.inner.wake.notify_all();
+    }
+
+    /// Stops job `id` between records if it is running.
+    pub fn stop(&self, id: &str) {
+        lock(&self.inner.queue).retain(|j| j != id);
+        if let Some(flag) = lock(&self.inner.running).get(id) {
+            flag.request(libc::SIGTERM);
+        }
+    }
+
+    /// Jobs waiting in the lane.
+    pub fn queued(&self) -> usize {
+        lock(&self.inner.queue).len()
+    }
+
+    /// The progress of job `id`, while it runs.
+    pub fn progress(&self, id: &str) -> Option<Progress> {
+        lock(&self.inner.progress).get(id).copied()
+    }
+
+    /// Stops the running job between records (it resumes at the next
+    /// start) and waits for the lane to end.
+    pub fn close(&self) {
+        self.inner.closing.request(libc::SIGTERM);
+        for flag in lock(&self.inner.running).values() {
+            flag.request(libc::SIGTERM);
+        }
+        self.inner.wake.notify_all();
+        if let Some(t) = lock(&self.thread).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn lane_loop(jobs: &Jobs, s: &Arc<LaneState>) {
+    // SAFETY: setpriority on this thread only (a Linux thread id).
+    #[cfg(target_os = "linux")]
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, BATCH_NICE);
+    }
+    loop {
+        let id = {
+            let mut q = lock(&s.queue);
+            loop {
+                if s.closing.requested().is_some() {
+                    return;
+                }
+                if let Some(id) = q.pop_front() {
+                    break id;
+                }
+                q = s
+                    .wake
+                    .wait_timeout(q, Duration::from_secs(1))
+                    .map(|(q, _)| q)
+                    .unwrap_or_else(|e| e.into_inner().0);
+            }
+        };
+        let stop = StopFlag::new();
+        lock(&s.running).insert(id.clone(), stop.clone());
+        let (state, key) = (s.clone(), id.clone());
+        let observer = Observer::new(move |p| {
+            lock(&state.progress).insert(key.clone(), p);
+        });
+        let started = Instant::now();
+        match jobs.run(&id, stop, observer) {
+            Ok(job) => eprintln!(
+                "letterpress serve: job {id} {} after {:.1} s",
+                serde_json::to_value(job.state)
+                    .map(|v| v.as_str().unwrap_or("").to_owned())
+                    .unwrap_or_default(),
+                started.elapsed().as_secs_f64()
+            ),
+            Err(e) => eprintln!("letterpress serve: job {id}: {e}"),
+        }
+        lock(&s.running).remove(&id);
+        lock(&s.progress).remove(&id);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
