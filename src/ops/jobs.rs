@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::input::Input;
 use crate::model::layout::LayoutRef;
 use crate::model::manifest::{Document, Totals};
 use crate::model::vocab::{Channel, DocStatus, Format, Named};
@@ -114,6 +115,8 @@ pub enum Refusal {
     KeyReused(String),
     /// Something else about the request.
     Invalid(String),
+    /// The data cannot be read as its format, or holds no records.
+    Data(String),
     /// The state folder cannot be written.
     Environment(Error),
 }
@@ -183,25 +186,33 @@ impl Jobs {
         data: &Path,
     ) -> std::result::Result<(Job, bool), Refusal> {
         let id = Self::id_of(client, key);
-        let bytes = std::fs::read(data).map_err(|e| Refusal::Environment(Error::io(data, e)))?;
-        let data_sha256 = sha256_hex(&bytes);
-        drop(bytes);
+        let unreadable = |e: Error| {
+            let _ = std::fs::remove_file(data);
+            Refusal::Data(
+                e.to_string()
+                    .replace(&data.display().to_string(), "the data"),
+            )
+        };
+        let format = format_of(&spec.format).map_err(|e| Refusal::Invalid(e.to_string()))?;
+        let input = Input::new(data, Some(format)).map_err(unreadable)?;
+        let summary = input.scan().map_err(unreadable)?;
         if let Some(job) = self.get(&id) {
             let _ = std::fs::remove_file(data);
-            return match job.spec == spec && job.data_sha256 == data_sha256 {
+            return match job.spec == spec && job.data_sha256 == summary.sha256 {
                 true => Ok((job, false)),
                 false => Err(Refusal::KeyReused(
                     "this Idempotency-Key was used for another job (other data or parameters); use a new key".into(),
                 )),
             };
         }
-        self.admissible(&spec)?;
+        let id_field = self.admissible(&spec)?;
+        input.check_shape(&summary, &id_field).map_err(unreadable)?;
         let job = Job {
             id: id.clone(),
             client: client.to_owned(),
             key_sha256: sha256_hex(key.as_bytes()),
-            data_bytes: std::fs::metadata(data).map(|m| m.len()).unwrap_or(0),
-            data_sha256,
+            data_bytes: summary.bytes,
+            data_sha256: summary.sha256,
             spec,
             submitted_at: now_rfc3339(),
             state: JobState::Queued,
@@ -215,8 +226,8 @@ impl Jobs {
     }
 
     /// Refuses a spec that cannot run: an unknown layout or channel, a
-    /// version not cleared for the day.
-    fn admissible(&self, spec: &JobSpec) -> std::result::Result<(), Refusal> {
+    /// version not cleared for the day. The layout's record id field.
+    fn admissible(&self, spec: &JobSpec) -> std::result::Result<String, Refusal> {
         let r: LayoutRef = spec.layout.parse().map_err(Refusal::Invalid)?;
         let day = Date::parse(&spec.as_of).ok_or_else(|| {
             Refusal::Invalid(format!("as_of `{}` is not a date (YYYY-MM-DD)", spec.as_of))
@@ -237,7 +248,7 @@ impl Jobs {
                 }
             }
         }
-        Ok(())
+        Ok(desk.id_field().to_owned())
     }
 
     /// Writes a new job's folder (in a temporary folder renamed into

@@ -224,6 +224,11 @@ impl Desk {
         self.ready.layout.id()
     }
 
+    /// The field holding a record's id.
+    pub fn id_field(&self) -> &str {
+        &self.ready.layout.meta.id_field
+    }
+
     /// The digest of the version's files.
     pub fn digest(&self) -> &str {
         &self.ready.digest

@@ -14,7 +14,7 @@ pub struct ApiError {
     /// What went wrong, for a program: `unauthorized`, `forbidden`,
     /// `bad_request`, `unsupported_media_type`, `not_found`,
     /// `unknown_layout`, `not_cleared`, `idempotency_key_reused`,
-    /// `too_large`, `invalid_record`, `invalid_request`, `busy`,
+    /// `too_large`, `invalid_record`, `invalid_request`, `invalid_data`, `busy`,
     /// `timeout`, `draining`, `environment`.
     pub code: String,
     /// The field of the request or record it is about.

@@ -162,7 +162,7 @@ pub struct Links {
         (status = 409, description = "The version is not approved or not in effect on the day", body = ApiError),
         (status = 413, description = "The data is larger than --max-job-bytes", body = ApiError),
         (status = 415, description = "The body is not CSV, JSON Lines or JSON", body = ApiError),
-        (status = 422, description = "A parameter is not acceptable, or the key was used for another job", body = ApiError),
+        (status = 422, description = "A parameter is not acceptable, the data cannot be read as its format (with its line) or holds no records, or the key was used for another job", body = ApiError),
         (status = 503, description = "Draining, or the state folder's disk failed", body = ApiError,
             headers(("Retry-After" = u64, description = "Seconds"))),
     ),
@@ -221,6 +221,15 @@ pub async fn submit(
         )
         .field(Some("Idempotency-Key".into())),
         Refusal::Invalid(why) => ApiError::invalid(why),
+        Refusal::Data(why) => {
+            let line = why
+                .strip_prefix("input error: the data:")
+                .and_then(|r| r.split(':').next())
+                .and_then(|n| n.parse().ok());
+            let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_data", why);
+            e.line = line;
+            e
+        }
         Refusal::Environment(e) => ApiError::environment(e.to_string()),
     })?;
     if created {
@@ -316,6 +325,7 @@ async fn receive(app: &Shared, body: Body, format: &str) -> Result<std::path::Pa
         (status = 401, description = "No valid bearer token", body = ApiError),
         (status = 403, description = "The token lacks the `jobs` scope", body = ApiError),
         (status = 404, description = "No such job of this client", body = ApiError),
+        (status = 422, description = "`limit` is out of range", body = ApiError),
     ),
     security(("bearer" = []))
 )]

@@ -34,6 +34,7 @@ mod resume;
 mod review;
 mod run;
 mod send;
+mod serve;
 mod shard;
 mod slurm;
 mod trust;
