@@ -106,13 +106,7 @@ pub async fn create(
     let _place = app.lane.admit()?;
     let asked = read(&headers, body, app.config.max_body).await?;
     let channel = Channel::from(asked.channel);
-    let as_of = match &asked.as_of {
-        Some(s) => Date::parse(s).ok_or_else(|| {
-            ApiError::invalid(format!("as_of `{s}` is not a date (YYYY-MM-DD)"))
-                .field(Some("as_of".into()))
-        })?,
-        None => Date::today_utc(),
-    };
+    let as_of = super::day(asked.as_of.as_deref())?;
     let permit = app.lane.permit(deadline).await?;
     let work = app.clone();
     let request_id = letterpress::util::digest::random_hex()[..20].to_owned();

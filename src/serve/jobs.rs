@@ -19,7 +19,6 @@ use super::Shared;
 use letterpress::model::manifest::{Document, MANIFEST_FILE};
 use letterpress::model::vocab::DocStatus;
 use letterpress::ops::jobs::{Job, JobSpec, JobState, Refusal};
-use letterpress::util::clock::Date;
 
 /// How a job is asked for (query parameters; the data is the body).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -190,13 +189,7 @@ pub async fn submit(
         },
         None => letterpress::util::digest::random_hex(),
     };
-    let as_of = match &p.as_of {
-        Some(s) => Date::parse(s).ok_or_else(|| {
-            ApiError::invalid(format!("as_of `{s}` is not a date (YYYY-MM-DD)"))
-                .field(Some("as_of".into()))
-        })?,
-        None => Date::today_utc(),
-    };
+    let as_of = super::day(p.as_of.as_deref())?;
     let spec = JobSpec {
         layout: p.layout,
         channels: p
@@ -212,7 +205,29 @@ pub async fn submit(
     let submitted = tokio::task::spawn_blocking(move || jobs.submit(&name, &key, spec, &data))
         .await
         .map_err(|e| ApiError::environment(e.to_string()))?;
-    let (job, created) = submitted.map_err(|r| match r {
+    let (job, created) = submitted.map_err(rejected)?;
+    if created {
+        app.job_lane.push(&job.id);
+    }
+    let mut res = (StatusCode::ACCEPTED, json(&status(&app, &job, 0, 100)?)).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("/v1/jobs/{}", job.id)) {
+        h.insert(header::LOCATION, v);
+    }
+    if !created {
+        h.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    res.extensions_mut().insert(LayoutLabel(job.spec.layout));
+    Ok(res)
+}
+
+/// The answer to a refused submission.
+fn rejected(r: Refusal) -> ApiError {
+    match r {
         Refusal::Layout(r) => refusal(r),
         Refusal::KeyReused(why) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -231,24 +246,7 @@ pub async fn submit(
             e
         }
         Refusal::Environment(e) => ApiError::environment(e.to_string()),
-    })?;
-    if created {
-        app.job_lane.push(&job.id);
     }
-    let mut res = (StatusCode::ACCEPTED, json(&status(&app, &job, 0, 100)?)).into_response();
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!("/v1/jobs/{}", job.id)) {
-        h.insert(header::LOCATION, v);
-    }
-    if !created {
-        h.insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    res.extensions_mut().insert(LayoutLabel(job.spec.layout));
-    Ok(res)
 }
 
 /// The data format its Content-Type names.

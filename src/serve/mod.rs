@@ -74,6 +74,9 @@ pub struct Config {
     pub drain: Duration,
 }
 
+/// The lock of a server's state folder.
+const STATE_LOCK: &str = ".serve.lock";
+
 /// What every request shares.
 pub struct App {
     config: Config,
@@ -105,6 +108,15 @@ pub fn serve(config: Config) -> Result<()> {
     }
     let tokens = auth::Tokens::load(&config.tokens)?;
     std::fs::create_dir_all(&config.state).map_err(|e| Error::io(&config.state, e))?;
+    // One server per state folder: its journal has one writer, and its
+    // jobs one runner (a lost holder's lock is taken over once its lease
+    // has expired, as a run's is).
+    let _lock = letterpress::util::lock::Lock::take(
+        &config.state.join(STATE_LOCK),
+        "serve",
+        letterpress::util::lock::LockTerms::default(),
+        None,
+    )?;
     let desks = Arc::new(Desks::new(&config.layouts, config.trust.as_deref())?);
     let jobs = Arc::new(Jobs::open(
         &config.state,
@@ -272,6 +284,17 @@ async fn refuse_when_draining(State(app): State<Shared>, req: Request, next: Nex
         .into_response();
     }
     next.run(req).await
+}
+
+/// The day a request names (`YYYY-MM-DD`), today (UTC) by default.
+fn day(asked: Option<&str>) -> std::result::Result<Date, ApiError> {
+    match asked {
+        Some(s) => Date::parse(s).ok_or_else(|| {
+            ApiError::invalid(format!("as_of `{s}` is not a date (YYYY-MM-DD)"))
+                .field(Some("as_of".into()))
+        }),
+        None => Ok(Date::today_utc()),
+    }
 }
 
 async fn not_found() -> ApiError {

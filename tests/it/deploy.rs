@@ -84,3 +84,50 @@ fn the_sbatch_script_is_valid_bash() {
         .unwrap();
     assert!(out.status.success(), "{}", describe(&out));
 }
+
+/// The service's Deployment: probes on /healthz and /readyz, a drain
+/// shorter than the grace period, one pod per state volume, and arguments
+/// the binary takes.
+#[test]
+fn the_service_deployment_probes_drains_and_takes_its_arguments() {
+    let path = root().join("deploy/kubernetes/letterpress-serve.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let deploy = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    assert!(docs.iter().any(|d| d["kind"] == "Service"));
+    assert_eq!(deploy["spec"]["replicas"], 1);
+    assert_eq!(deploy["spec"]["strategy"]["type"], "Recreate");
+    let pod = &deploy["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    let args: Vec<String> = c["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    let drain: u64 = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--drain-seconds="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(drain + 20 <= pod["terminationGracePeriodSeconds"].as_u64().unwrap());
+    // The binary takes every argument: it gets as far as the token file.
+    let mut args = args.clone();
+    for a in args.iter_mut() {
+        if a.starts_with("--tokens=") {
+            *a = "--tokens=/nonexistent/tokens".into();
+        }
+    }
+    let out = std::process::Command::new(bin())
+        .args(&args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("/nonexistent/tokens"), "{err}");
+}

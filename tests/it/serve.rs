@@ -325,7 +325,70 @@ fn documents_on_demand_are_a_batch_runs_bytes() {
         lines[served]["sha256"].as_str(),
         Some(sha256_bytes(&other.body).as_str())
     );
+    served_and_verified(&state, &today, &dir, &other.body);
     refusals(&s, &t, record, &layouts);
+}
+
+/// `verify --served` finds a served document in the day's journal, not
+/// another file, and names the line of an edited entry.
+fn served_and_verified(state: &Path, today: &str, dir: &Path, served: &[u8]) {
+    let day = state.join("on-demand").join(today);
+    let (letter, stranger) = (dir.join("presented.pdf"), dir.join("stranger.pdf"));
+    std::fs::write(&letter, served).unwrap();
+    std::fs::write(&stranger, [served, b"\n"].concat()).unwrap();
+    let verify = |files: &[&Path]| {
+        let mut args = vec![
+            "verify".to_owned(),
+            "--served".into(),
+            day.display().to_string(),
+        ];
+        for f in files {
+            args.extend(["--document".to_owned(), f.display().to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        letterpress(&args)
+    };
+    let ok = verify(&[&letter]);
+    assert!(ok.status.success(), "{}", describe(&ok));
+    let said = describe(&ok);
+    assert!(
+        said.contains("served at")
+            && said.contains("to portal")
+            && said.contains("welcome-letter@4"),
+        "{said}"
+    );
+    let not = verify(&[&stranger]);
+    assert_eq!(not.status.code(), Some(1), "{}", describe(&not));
+    assert!(
+        describe(&not).contains("no document with its SHA-256"),
+        "{}",
+        describe(&not)
+    );
+    // An entry edited (another record id): the chain breaks at the next line.
+    let journal = day.join("documents.jsonl");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let first = text.lines().next().unwrap();
+    let id = serde_json::from_str::<Value>(first).unwrap()["record_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    std::fs::write(
+        &journal,
+        text.replacen(
+            &format!("\"record_id\":\"{id}\""),
+            "\"record_id\":\"C-0\"",
+            1,
+        ),
+    )
+    .unwrap();
+    let edited = verify(&[]);
+    assert_eq!(edited.status.code(), Some(1), "{}", describe(&edited));
+    assert!(
+        describe(&edited).contains("line 2"),
+        "{}",
+        describe(&edited)
+    );
+    std::fs::write(&journal, text).unwrap();
 }
 
 /// A request (token, content type, body) and its answer (status, code).
@@ -716,6 +779,26 @@ fn a_job_submitted_twice_with_one_key_is_one_job() {
     assert_eq!(
         submit(&s, &t.portal, "k", query, "text/csv", &csv).status,
         403
+    );
+    // A second server on the same state folder is refused: one writer.
+    let second = Command::new(bin())
+        .current_dir(root())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--tokens",
+        ])
+        .arg(&t.file)
+        .arg("--state")
+        .arg(dir.join("state"))
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(2), "{}", describe(&second));
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("another serve is working in this folder"),
+        "{}",
+        describe(&second)
     );
     let done = wait_job(&s, &t.sched, &id, Duration::from_secs(120), |v| {
         v["state"] == "succeeded"

@@ -25,6 +25,7 @@
 //! and compares every file byte for byte.
 
 mod approval;
+pub mod served;
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
