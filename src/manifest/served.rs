@@ -30,11 +30,14 @@ pub fn origin(day: &str) -> String {
     jsonl::origin("on-demand", day)
 }
 
+/// Told an entry's index in its day, or why it could not be written.
+type Done = Box<dyn FnOnce(Result<usize, String>) + Send>;
+
 /// An entry on its way to the journal, and who waits for its index.
 struct Pending {
     day: String,
     entry: ServedEntry,
-    done: mpsc::SyncSender<Result<usize, String>>,
+    done: Done,
 }
 
 /// Appends served documents to their day's journal from one writer
@@ -61,16 +64,29 @@ impl ServedLog {
     /// not be written (then the document must not be served).
     pub fn record(&self, day: &str, entry: ServedEntry) -> Result<usize, String> {
         let (done, wait) = mpsc::sync_channel(1);
+        self.submit(
+            day,
+            entry,
+            Box::new(move |r| {
+                let _ = done.send(r);
+            }),
+        );
+        wait.recv()
+            .map_err(|_| "the on-demand journal's writer stopped".to_owned())?
+    }
+
+    /// Hands `entry` to the writer; `done` is called once it is on disk
+    /// (with its index) or cannot be written (with why), from the
+    /// writer's thread: no thread waits meanwhile.
+    pub fn submit(&self, day: &str, entry: ServedEntry, done: Done) {
         let pending = Pending {
             day: day.to_owned(),
             entry,
             done,
         };
-        self.tx
-            .send(pending)
-            .map_err(|_| "the on-demand journal's writer stopped".to_owned())?;
-        wait.recv()
-            .map_err(|_| "the on-demand journal's writer stopped".to_owned())?
+        if let Err(mpsc::SendError(p)) = self.tx.send(pending) {
+            (p.done)(Err("the on-demand journal's writer stopped".to_owned()));
+        }
     }
 }
 
@@ -121,7 +137,7 @@ fn write_loop(state: &Path, rx: &mpsc::Receiver<Pending>) {
                 Some(why) => Err(result.err().unwrap_or_else(|| why.clone())),
                 None => result,
             };
-            let _ = done.send(result);
+            done(result);
         }
     }
 }

@@ -4,9 +4,10 @@
 //! [`merge`] the shards of a run, [`reprint`] print pieces, [`reconcile`]
 //! them with the inserter's results, [`proof`] and
 //! [`diff`] for reviewers, [`layouts`] to list, check, show and approve
-//! layout versions, and for the document service [`ondemand`] (one record's
-//! document now) and [`jobs`] (batch jobs handed over by another program). Each takes an options struct with documented defaults
-//! and returns a report; none prints. The top of the library.
+//! layout versions, and for the document service [`ondemand`] (one
+//! record's document now) and [`jobs`] (batch jobs handed over by another
+//! program). Each takes an options struct with documented defaults and
+//! returns a report; none prints. The top of the library.
 
 pub mod diff;
 pub mod feedback;

@@ -1,5 +1,6 @@
 //! `POST /v1/documents`: one record's document, made now.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
@@ -16,7 +17,7 @@ use super::metrics::LayoutLabel;
 use super::Shared;
 use letterpress::model::manifest::ServedEntry;
 use letterpress::model::vocab::Channel;
-use letterpress::ops::ondemand::{Made, Refused};
+use letterpress::ops::ondemand::{Desk, Made, Refused};
 use letterpress::util::clock::{now_rfc3339, Date};
 
 /// A channel's name.
@@ -101,31 +102,27 @@ pub async fn create(
     body: Body,
 ) -> Result<Response, ApiError> {
     let arrived = Instant::now();
-    let deadline = tokio::time::Instant::from_std(arrived + app.config.timeout);
+    let deadline = arrived + app.config.timeout;
     client.needs(Scope::Render)?;
-    let _place = app.lane.admit()?;
+    if app.lane.full() {
+        return Err(app.lane.busy());
+    }
     let asked = read(&headers, body, app.config.max_body).await?;
     let channel = Channel::from(asked.channel);
     let as_of = super::day(asked.as_of.as_deref())?;
-    let permit = app.lane.permit(deadline).await?;
     let work = app.clone();
     let request_id = letterpress::util::digest::random_hex()[..20].to_owned();
-    let id = request_id.clone();
-    let made = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        make(
-            &work,
-            client.name,
-            id,
-            asked,
-            channel,
-            as_of,
-            deadline.into_std(),
-        )
-    })
-    .await
-    .map_err(|e| ApiError::environment(format!("the document's work ended unexpectedly: {e}")))?;
-    app.lane.took(arrived.elapsed());
+    let made = app
+        .lane
+        .submit(move || make(&work, asked, channel, as_of, deadline))?
+        .await
+        .map_err(|_| ApiError::environment("the document's worker stopped"))?;
+    let made = match made {
+        Ok((made, desk)) => journal(&app, client.name, request_id.clone(), &made, &desk)
+            .await
+            .map(|()| (made, desk.layout_id(), desk.digest().to_owned())),
+        Err(e) => Err(e),
+    };
     let (made, layout, digest) = match made {
         Ok(m) => m,
         Err(e) => {
@@ -190,17 +187,14 @@ async fn read(headers: &HeaderMap, body: Body, max: usize) -> Result<DocumentReq
     })
 }
 
-/// Makes the document and journals it (in a blocking thread): the
-/// document, its layout version and digest.
+/// Makes the document (in a blocking thread, holding a worker's permit).
 fn make(
     app: &super::App,
-    client: String,
-    request_id: String,
     asked: DocumentRequest,
     channel: Channel,
     as_of: Date,
     deadline: Instant,
-) -> Result<(Made, String, String), ApiError> {
+) -> Result<(Made, Arc<Desk>), ApiError> {
     if Instant::now() >= deadline {
         return Err(timed_out());
     }
@@ -212,23 +206,44 @@ fn make(
     if Instant::now() >= deadline {
         return Err(timed_out());
     }
-    let (layout, digest) = (desk.layout_id(), desk.digest().to_owned());
+    Ok((made, desk))
+}
+
+/// Records the document in the day's journal, on disk before it is
+/// answered: if it cannot be, it is not served. No thread waits for the
+/// disk meanwhile.
+async fn journal(
+    app: &super::App,
+    client: String,
+    request_id: String,
+    made: &Made,
+    desk: &Desk,
+) -> Result<(), ApiError> {
     let served_at = now_rfc3339();
     let entry = ServedEntry {
         document: made.entry.clone(),
         served_at: served_at.clone(),
         client,
         request_id,
-        layout: layout.clone(),
-        layout_digest: digest.clone(),
-        as_of: as_of.to_string(),
+        layout: desk.layout_id(),
+        layout_digest: desk.digest().to_owned(),
+        as_of: desk.as_of().to_string(),
     };
-    app.log.record(&served_at[..10], entry).map_err(|why| {
-        ApiError::environment(format!(
+    let (done, written) = tokio::sync::oneshot::channel();
+    app.log.submit(
+        &served_at[..10],
+        entry,
+        Box::new(move |r| {
+            let _ = done.send(r);
+        }),
+    );
+    match written.await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(why)) => Err(ApiError::environment(format!(
             "the document was not served: its journal cannot be written ({why})"
-        ))
-    })?;
-    Ok((made, layout, digest))
+        ))),
+        Err(_) => Err(ApiError::environment("the journal's writer stopped")),
+    }
 }
 
 /// The answer to a refusal.

@@ -5,104 +5,125 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::oneshot;
 
 use super::error::ApiError;
 use letterpress::ops::jobs::Jobs;
 use letterpress::ops::run::{Observer, Progress};
 use letterpress::util::stop::StopFlag;
 
-/// The on-demand lane.
+/// The on-demand lane: `workers` threads take documents from a queue of
+/// at most `queue`; a worker that finishes one takes the next at once,
+/// without a round trip through the async runtime.
 pub struct OnDemand {
-    permits: Arc<Semaphore>,
+    tx: mpsc::SyncSender<Task>,
     workers: usize,
     queue: usize,
-    /// Requests admitted: rendering or waiting.
-    admitted: AtomicUsize,
+    /// Documents in the queue.
+    waiting: Arc<AtomicUsize>,
+    /// Documents being made.
+    rendering: Arc<AtomicUsize>,
     /// A moving average of a document's time in microseconds, for
     /// `Retry-After`.
-    average_us: AtomicU64,
+    average_us: Arc<AtomicU64>,
 }
 
-/// A place in the on-demand lane; given back when dropped.
-pub struct Admitted<'a>(&'a OnDemand);
+type Task = Box<dyn FnOnce() + Send>;
 
-impl Drop for Admitted<'_> {
-    fn drop(&mut self) {
-        self.0.admitted.fetch_sub(1, Ordering::SeqCst);
-    }
-}
+/// A worker's stack: as a run's workers have (Typst recurses deeply on
+/// some documents).
+const WORKER_STACK: usize = 64 << 20;
 
 impl OnDemand {
     /// `workers` rendering at once, `queue` more waiting.
     pub fn new(workers: usize, queue: usize) -> OnDemand {
+        let (tx, rx) = mpsc::sync_channel::<Task>(queue);
+        let rx = Arc::new(Mutex::new(rx));
+        let (waiting, rendering) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        for n in 0..workers {
+            let (rx, waiting, rendering) = (rx.clone(), waiting.clone(), rendering.clone());
+            std::thread::Builder::new()
+                .name(format!("on-demand-{n}"))
+                .stack_size(WORKER_STACK)
+                .spawn(move || loop {
+                    let task = match lock(&rx).recv() {
+                        Ok(task) => task,
+                        Err(_) => return,
+                    };
+                    waiting.fetch_sub(1, Ordering::SeqCst);
+                    rendering.fetch_add(1, Ordering::SeqCst);
+                    task();
+                    rendering.fetch_sub(1, Ordering::SeqCst);
+                })
+                .expect("a thread for on-demand documents");
+        }
         OnDemand {
-            permits: Arc::new(Semaphore::new(workers)),
+            tx,
             workers,
             queue,
-            admitted: AtomicUsize::new(0),
-            average_us: AtomicU64::new(20_000),
+            waiting,
+            rendering,
+            average_us: Arc::new(AtomicU64::new(20_000)),
         }
     }
 
-    /// A place in the lane, or 429 at once when it is full.
-    pub fn admit(&self) -> Result<Admitted<'_>, ApiError> {
-        let before = self.admitted.fetch_add(1, Ordering::SeqCst);
-        let admitted = Admitted(self);
-        if before >= self.workers + self.queue {
-            let wait = self.average_us.load(Ordering::Relaxed) * (self.queue as u64 + 1)
-                / self.workers.max(1) as u64;
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "busy",
-                format!(
-                    "{} documents are rendering or waiting, the most this server takes; ask again after Retry-After seconds",
-                    self.workers + self.queue
-                ),
-            )
-            .retry(wait.div_ceil(1_000_000)));
-        }
-        Ok(admitted)
-    }
-
-    /// A worker's permit, waiting at most until `deadline` (the request's
-    /// budget counts its time in the queue).
-    pub async fn permit(
+    /// Queues `work` for a worker, or refuses at once (429) when the queue
+    /// is full; its answer comes on the receiver.
+    pub fn submit<T: Send + 'static>(
         &self,
-        deadline: tokio::time::Instant,
-    ) -> Result<OwnedSemaphorePermit, ApiError> {
-        match tokio::time::timeout_at(deadline, self.permits.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(permit),
-            _ => Err(timed_out()),
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<oneshot::Receiver<T>, ApiError> {
+        let (answer, answered) = oneshot::channel();
+        let (average, started) = (self.average_us.clone(), Instant::now());
+        let task: Task = Box::new(move || {
+            let _ = answer.send(work());
+            let us = started.elapsed().as_micros().min(u64::MAX as u128) as u64;
+            let old = average.load(Ordering::Relaxed);
+            average.store((old * 7 + us) / 8, Ordering::Relaxed);
+        });
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        match self.tx.try_send(task) {
+            Ok(()) => Ok(answered),
+            Err(_) => {
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
+                Err(self.busy())
+            }
         }
     }
 
-    /// Counts a document's time, for `Retry-After`.
-    pub fn took(&self, t: Duration) {
-        let us = t.as_micros().min(u64::MAX as u128) as u64;
-        let old = self.average_us.load(Ordering::Relaxed);
-        self.average_us.store((old * 7 + us) / 8, Ordering::Relaxed);
+    /// The answer when the queue is full: 429 with the seconds the queue
+    /// ahead takes at the recent time per document.
+    pub fn busy(&self) -> ApiError {
+        let wait = self.average_us.load(Ordering::Relaxed) * (self.queue as u64 + 1)
+            / self.workers.max(1) as u64;
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "busy",
+            format!(
+                "{} documents are rendering or waiting, the most this server takes; ask again after Retry-After seconds",
+                self.workers + self.queue
+            ),
+        )
+        .retry(wait.div_ceil(1_000_000))
     }
 
     /// Requests waiting for a worker.
     pub fn waiting(&self) -> usize {
-        self.admitted
-            .load(Ordering::SeqCst)
-            .saturating_sub(self.workers - self.permits.available_permits())
+        self.waiting.load(Ordering::SeqCst)
     }
 
     /// Requests rendering.
     pub fn rendering(&self) -> usize {
-        self.workers - self.permits.available_permits()
+        self.rendering.load(Ordering::SeqCst)
     }
 
     /// Whether a request now would be refused.
     pub fn full(&self) -> bool {
-        self.admitted.load(Ordering::SeqCst) >= self.workers + self.queue
+        self.waiting() >= self.queue
     }
 }
 

@@ -276,39 +276,6 @@ fn a_session_idle_longer_than_its_limit_ends() {
     assert_eq!(facts["afterIdle"]["location"], "/login?back=/", "{facts:#}");
 }
 
-/// A self-signed certificate for 127.0.0.1 (openssl): (cert, key).
-fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    (cert, key)
-}
-
 /// Beyond loopback the workspace serves HTTPS only (rustls): without a
 /// certificate it refuses to start; with one, HTTPS answers (with its
 /// security headers) and plain HTTP on the same port does not.

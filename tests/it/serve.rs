@@ -1013,3 +1013,115 @@ fn schemathesis_finds_no_server_error_or_schema_violation() {
     );
     assert!(said.contains("passed"), "{said}");
 }
+
+/// Beyond loopback the service speaks HTTPS only: without a certificate it
+/// does not start; with one it answers over TLS and not in plain HTTP.
+#[test]
+fn beyond_loopback_it_speaks_https_only() {
+    let dir = scratch("serve-tls");
+    let t = tokens(&dir);
+    let serve = |listen: &str, extra: &[&str]| {
+        let mut cmd = Command::new(bin());
+        cmd.current_dir(root())
+            .args(["serve", "--listen", listen, "--tokens"])
+            .arg(&t.file)
+            .arg("--state")
+            .arg(dir.join("state"))
+            .args(extra);
+        cmd
+    };
+    let refused = serve(&format!("0.0.0.0:{}", free_port()), &[])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        describe(&refused).contains("HTTPS only"),
+        "{}",
+        describe(&refused)
+    );
+    let (cert, key) = certificate(&dir);
+    let port = free_port();
+    let mut child = serve(
+        &format!("127.0.0.1:{port}"),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    )
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on https://") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "serve stopped");
+    }
+    let _server = Server {
+        child,
+        base: format!("https://127.0.0.1:{port}"),
+    };
+    let ask = |url: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(&cert)
+            .arg(url)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(ask(&format!("https://127.0.0.1:{port}/healthz")), "200");
+    assert_eq!(ask(&format!("http://127.0.0.1:{port}/healthz")), "000");
+}
+
+/// DELETE stops a running job between records: it ends `cancelled`, with
+/// the records done in its journal and its data deleted.
+#[test]
+fn a_running_job_is_cancelled_between_records() {
+    let dir = scratch("serve-cancel");
+    let t = tokens(&dir);
+    let state = dir.join("state");
+    let s = start(&root().join("layouts"), &t, &state, &[]);
+    let data = std::fs::read(welcome_records(&dir.join("records.jsonl"), 2000, 5)).unwrap();
+    let a = submit(
+        &s,
+        &t.sched,
+        "long",
+        "layout=welcome-letter&as_of=2026-12-05&channels=pdf",
+        "application/x-ndjson",
+        &data,
+    );
+    let id = a.json()["id"].as_str().unwrap().to_owned();
+    wait_job(&s, &t.sched, &id, Duration::from_secs(60), |v| {
+        v["progress"]["done"].as_u64().is_some_and(|d| d >= 20)
+    });
+    let url = format!("{}/v1/jobs/{id}", s.base);
+    assert_eq!(http("DELETE", &url, Some(&t.other), None, b"").status, 404);
+    let asked = http("DELETE", &url, Some(&t.sched), None, b"");
+    assert_eq!(
+        asked.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&asked.body)
+    );
+    let done = wait_job(&s, &t.sched, &id, Duration::from_secs(60), |v| {
+        v["state"] == "cancelled"
+    });
+    assert!(done["finished_at"].is_string());
+    let run = state.join("jobs").join(&id).join("run");
+    let journal = std::fs::read_to_string(run.join("documents.jsonl")).unwrap();
+    let lines = journal.lines().count();
+    assert!(
+        (20..2000).contains(&lines),
+        "{lines} records done before the stop"
+    );
+    assert!(!state.join("jobs").join(&id).join("data.jsonl").exists());
+    // Cancelling again changes nothing.
+    let again = http("DELETE", &url, Some(&t.sched), None, b"");
+    assert_eq!(
+        (again.status, again.json()["state"].as_str()),
+        (200, Some("cancelled"))
+    );
+}
