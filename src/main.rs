@@ -5,6 +5,8 @@ mod cli;
 mod review;
 #[cfg(feature = "serve")]
 mod serve;
+#[cfg(any(feature = "review", feature = "serve"))]
+mod web;
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]

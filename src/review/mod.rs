@@ -152,57 +152,16 @@ pub fn serve(config: Config) -> Result<()> {
             making: tokio::sync::Mutex::new(()),
             config,
         });
-        match tls {
-            Some((cert, key)) => serve_tls(listen, &cert, &key, router(app), &said).await,
-            None => {
-                let listener = tokio::net::TcpListener::bind(listen)
-                    .await
-                    .map_err(|e| Error::Usage(format!("cannot listen on {listen}: {e}")))?;
-                eprintln!("{said}");
-                axum::serve(listener, router(app))
-                    .with_graceful_shutdown(shutdown())
-                    .await
-                    .map_err(|e| Error::Usage(format!("the server stopped: {e}")))
-            }
-        }
+        crate::web::listen(
+            listen,
+            tls,
+            router(app),
+            said,
+            crate::web::signalled(),
+            Duration::from_secs(10),
+        )
+        .await
     })
-}
-
-/// Serves HTTPS with rustls until SIGINT or SIGTERM.
-async fn serve_tls(
-    listen: SocketAddr,
-    cert: &std::path::Path,
-    key: &std::path::Path,
-    app: Router,
-    said: &str,
-) -> Result<()> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-        .await
-        .map_err(|e| {
-            Error::Usage(format!(
-                "--tls-cert {} / --tls-key {}: {e}",
-                cert.display(),
-                key.display()
-            ))
-        })?;
-    let handle = axum_server::Handle::new();
-    let (stop, bound) = (handle.clone(), handle.clone());
-    let said = said.to_owned();
-    tokio::spawn(async move {
-        if bound.listening().await.is_some() {
-            eprintln!("{said}");
-        }
-    });
-    tokio::spawn(async move {
-        shutdown().await;
-        stop.graceful_shutdown(Some(Duration::from_secs(10)));
-    });
-    axum_server::bind_rustls(listen, tls)
-        .handle(handle)
-        .serve(app.into_make_service())
-        .await
-        .map_err(|e| Error::Usage(format!("cannot serve HTTPS on {listen}: {e}")))
 }
 
 /// `http://LISTEN` unless told otherwise, without a trailing slash.
@@ -220,15 +179,6 @@ fn base_url(config: &Config) -> String {
         })
         .trim_end_matches('/')
         .to_owned()
-}
-
-async fn shutdown() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term.recv() => {},
-    }
 }
 
 fn router(app: Shared) -> Router {

@@ -28,9 +28,48 @@ use super::jobs::{Failure, JobProgress, JobStatus, JobTotals, Links};
         super::openapi,
     ),
     components(schemas(ApiError, DocumentRequest, ChannelName, JobStatus, JobProgress, JobTotals, Failure, Links)),
-    modifiers(&Bearer)
+    modifiers(&Bearer, &Refusals)
 )]
 struct Api;
+
+/// The answers of every operation that needs a token, added to each so
+/// that the handlers' annotations list only their own.
+struct Refusals;
+
+impl Modify for Refusals {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let answer = |what: &str| {
+            ResponseBuilder::new()
+                .description(what)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ApiError")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in api.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+            ];
+            for op in operations.into_iter().flatten() {
+                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    let r = &mut op.responses.responses;
+                    r.insert("401".into(), answer("No valid bearer token").into());
+                    r.insert(
+                        "403".into(),
+                        answer("The token lacks the scope this operation needs").into(),
+                    );
+                }
+            }
+        }
+    }
+}
 
 /// Bearer tokens (see the token file).
 struct Bearer;

@@ -62,6 +62,8 @@ pub struct DocumentRequest {
 }
 
 /// Makes one record's document, exactly as a batch run would make it.
+///
+/// Needs the scope `render`.
 #[utoipa::path(
     post,
     path = "/v1/documents",
@@ -81,8 +83,6 @@ pub struct DocumentRequest {
                 (String = "text/html"),
             )),
         (status = 400, description = "The body is not JSON", body = ApiError),
-        (status = 401, description = "No valid bearer token", body = ApiError),
-        (status = 403, description = "The token lacks the `render` scope", body = ApiError),
         (status = 404, description = "No such layout or version", body = ApiError),
         (status = 409, description = "The version is not approved or not in effect on the day", body = ApiError),
         (status = 413, description = "The body is larger than --max-body", body = ApiError),

@@ -141,6 +141,8 @@ pub struct Links {
 }
 
 /// Submits a batch job: the data is the body.
+///
+/// Needs the scope `jobs` (a client's own jobs; with `admin`, any).
 #[utoipa::path(
     post,
     path = "/v1/jobs",
@@ -155,8 +157,6 @@ pub struct Links {
         (status = 202, description = "The job (new, or the one this key made before)", body = JobStatus,
             headers(("Location" = String, description = "The job's URL"))),
         (status = 400, description = "The parameters cannot be read", body = ApiError),
-        (status = 401, description = "No valid bearer token", body = ApiError),
-        (status = 403, description = "The token lacks the `jobs` scope", body = ApiError),
         (status = 404, description = "No such layout or version", body = ApiError),
         (status = 409, description = "The version is not approved or not in effect on the day", body = ApiError),
         (status = 413, description = "The data is larger than --max-job-bytes", body = ApiError),
@@ -312,6 +312,8 @@ async fn receive(app: &Shared, body: Body, format: &str) -> Result<std::path::Pa
 }
 
 /// Where a job stands, with a page of its failures.
+///
+/// Needs the scope `jobs` (a client's own jobs; with `admin`, any).
 #[utoipa::path(
     get,
     path = "/v1/jobs/{id}",
@@ -320,8 +322,6 @@ async fn receive(app: &Shared, body: Body, format: &str) -> Result<std::path::Pa
     responses(
         (status = 200, description = "The job", body = JobStatus),
         (status = 400, description = "The parameters cannot be read", body = ApiError),
-        (status = 401, description = "No valid bearer token", body = ApiError),
-        (status = 403, description = "The token lacks the `jobs` scope", body = ApiError),
         (status = 404, description = "No such job of this client", body = ApiError),
         (status = 422, description = "`limit` is out of range", body = ApiError),
     ),
@@ -344,6 +344,8 @@ pub async fn get(
 }
 
 /// Cancels a job between records.
+///
+/// Needs the scope `jobs` (a client's own jobs; with `admin`, any).
 #[utoipa::path(
     delete,
     path = "/v1/jobs/{id}",
@@ -351,8 +353,6 @@ pub async fn get(
     params(("id" = String, Path, description = "The job's id")),
     responses(
         (status = 200, description = "The job: cancelled, or asked to stop between records", body = JobStatus),
-        (status = 401, description = "No valid bearer token", body = ApiError),
-        (status = 403, description = "The token lacks the `jobs` scope", body = ApiError),
         (status = 404, description = "No such job of this client", body = ApiError),
     ),
     security(("bearer" = []))
@@ -379,6 +379,8 @@ pub async fn cancel(
 }
 
 /// A finished job's manifest.
+///
+/// Needs the scope `jobs` (a client's own jobs; with `admin`, any).
 #[utoipa::path(
     get,
     path = "/v1/jobs/{id}/manifest",
@@ -386,8 +388,6 @@ pub async fn cancel(
     params(("id" = String, Path, description = "The job's id")),
     responses(
         (status = 200, description = "manifest.json", content_type = "application/json", body = Object),
-        (status = 401, description = "No valid bearer token", body = ApiError),
-        (status = 403, description = "The token lacks the `jobs` scope", body = ApiError),
         (status = 404, description = "No such job, or it has not ended", body = ApiError),
     ),
     security(("bearer" = []))
@@ -401,6 +401,8 @@ pub async fn manifest(
 }
 
 /// A finished job's report.
+///
+/// Needs the scope `jobs` (a client's own jobs; with `admin`, any).
 #[utoipa::path(
     get,
     path = "/v1/jobs/{id}/report",
@@ -408,8 +410,6 @@ pub async fn manifest(
     params(("id" = String, Path, description = "The job's id")),
     responses(
         (status = 200, description = "report.html", content_type = "text/html", body = String),
-        (status = 401, description = "No valid bearer token", body = ApiError),
-        (status = 403, description = "The token lacks the `jobs` scope", body = ApiError),
         (status = 404, description = "No such job, or it has not ended", body = ApiError),
     ),
     security(("bearer" = []))
@@ -429,6 +429,8 @@ pub async fn report(
 }
 
 /// One document of a job, by its record's position and channel.
+///
+/// Needs the scope `jobs` (a client's own jobs; with `admin`, any).
 #[utoipa::path(
     get,
     path = "/v1/jobs/{id}/documents/{index}/{channel}",
@@ -445,8 +447,6 @@ pub async fn report(
             (String = "text/html"),
         )),
         (status = 400, description = "The index is not a number", body = ApiError),
-        (status = 401, description = "No valid bearer token", body = ApiError),
-        (status = 403, description = "The token lacks the `jobs` scope", body = ApiError),
         (status = 404, description = "No such job or document", body = ApiError),
     ),
     security(("bearer" = []))

@@ -167,62 +167,23 @@ async fn listen(app: Shared) -> Result<()> {
         "http"
     };
     let said = format!("letterpress serve: listening on {scheme}://{listen}");
-    let router = router(app.clone());
-    match app.config.tls.clone() {
-        Some((cert, key)) => {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
-                .await
-                .map_err(|e| {
-                    Error::Usage(format!(
-                        "--tls-cert {} / --tls-key {}: {e}",
-                        cert.display(),
-                        key.display()
-                    ))
-                })?;
-            let handle = axum_server::Handle::new();
-            let stop = handle.clone();
-            let drain = app.clone();
-            tokio::spawn(async move {
-                drained(&drain).await;
-                stop.graceful_shutdown(Some(Duration::from_secs(60)));
-            });
-            let server = axum_server::bind_rustls(listen, tls).handle(handle.clone());
-            let bound = handle.clone();
-            tokio::spawn(async move {
-                if bound.listening().await.is_some() {
-                    eprintln!("{said}");
-                }
-            });
-            server
-                .serve(router.into_make_service())
-                .await
-                .map_err(|e| Error::Usage(format!("cannot serve HTTPS on {listen}: {e}")))
-        }
-        None => {
-            let listener = tokio::net::TcpListener::bind(listen)
-                .await
-                .map_err(|e| Error::Usage(format!("cannot listen on {listen}: {e}")))?;
-            eprintln!("{said}");
-            let drain = app.clone();
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { drained(&drain).await })
-                .await
-                .map_err(|e| Error::Usage(format!("the server stopped: {e}")))
-        }
-    }
+    let drain = app.clone();
+    crate::web::listen(
+        listen,
+        app.config.tls.clone(),
+        router(app.clone()),
+        said,
+        async move { drained(&drain).await },
+        Duration::from_secs(60),
+    )
+    .await
 }
 
 /// Waits for SIGTERM or SIGINT, then drains: not ready, new requests 503,
 /// the running job stopped between records; returns when the listener
 /// should close (requests in flight still finish).
 async fn drained(app: &Shared) {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term.recv() => {},
-    }
+    crate::web::signalled().await;
     eprintln!("letterpress serve: draining");
     app.draining.store(true, Ordering::SeqCst);
     let lane = app.clone();
@@ -332,11 +293,11 @@ async fn readyz(State(app): State<Shared>) -> Response {
 }
 
 /// Prometheus metrics (OpenMetrics text).
+///
+/// Needs the scope `admin`.
 #[utoipa::path(get, path = "/metrics", tag = "service",
     responses(
         (status = 200, description = "The metrics", content_type = "application/openmetrics-text", body = String),
-        (status = 401, description = "No valid bearer token", body = ApiError),
-        (status = 403, description = "The token lacks the `admin` scope", body = ApiError),
     ),
     security(("bearer" = [])))]
 async fn metrics(State(app): State<Shared>, client: auth::Client) -> Result<Response, ApiError> {

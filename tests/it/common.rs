@@ -475,3 +475,12 @@ pub fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
     );
     (cert, key)
 }
+
+/// A TCP port on loopback that nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -2,7 +2,7 @@
 //! data's path (see the README's "Design"):
 //!
 //! error -> util -> model -> input, layout, contacts -> check -> render -> output -> manifest
-//! -> ops -> review, serve -> cli
+//! -> ops -> web -> review, serve -> cli
 //!
 //! `error` (the error type and exit codes) is below all. Two modules of the same layer (input and
 //! layout; review and serve) do not import each other. Every `crate::` path outside comments
@@ -21,6 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["output"],
     &["manifest"],
     &["ops"],
+    &["web"],
     &["review", "serve"],
     &["cli"],
 ];

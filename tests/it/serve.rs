@@ -5,7 +5,6 @@
 //! against the server's own OpenAPI document.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -64,14 +63,6 @@ fn tokens(dir: &Path) -> Tokens {
         other,
         ops,
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Starts `serve` on a free port with `layouts`, the tokens and the state
@@ -395,7 +386,7 @@ fn served_and_verified(state: &Path, today: &str, dir: &Path, served: &[u8]) {
 type Case<'a> = (Option<&'a str>, Option<&'a str>, Vec<u8>, u16, &'a str);
 
 /// 400, 401, 403, 404, 409, 413, 415, 422, each as JSON with its code.
-fn refusals(s: &Server, t: &Tokens, record: &Value, layouts: &Path) {
+fn refusals<'a>(s: &Server, t: &'a Tokens, record: &Value, layouts: &Path) {
     let url = format!("{}/v1/documents", s.base);
     let ok = json!({"layout": "welcome-letter", "channel": "pdf", "as_of": "2026-12-05", "record": record});
     let with = |k: &str, v: Value| {
@@ -405,6 +396,15 @@ fn refusals(s: &Server, t: &Tokens, record: &Value, layouts: &Path) {
     };
     let mut missing = record.clone();
     missing.as_object_mut().unwrap().remove("last_name");
+    let json_case = |token: &'a str, body: Value, status: u16, code: &'a str| -> Case<'a> {
+        (
+            Some(token),
+            Some("application/json"),
+            body.to_string().into_bytes(),
+            status,
+            code,
+        )
+    };
     let cases: Vec<Case> = vec![
         (
             None,
@@ -413,20 +413,8 @@ fn refusals(s: &Server, t: &Tokens, record: &Value, layouts: &Path) {
             401,
             "unauthorized",
         ),
-        (
-            Some("lp_not-a-token"),
-            Some("application/json"),
-            ok.to_string().into(),
-            401,
-            "unauthorized",
-        ),
-        (
-            Some(&t.sched),
-            Some("application/json"),
-            ok.to_string().into(),
-            403,
-            "forbidden",
-        ),
+        json_case("lp_not-a-token", ok.clone(), 401, "unauthorized"),
+        json_case(&t.sched, ok.clone(), 403, "forbidden"),
         (
             Some(&t.portal),
             Some("text/plain"),
@@ -448,45 +436,29 @@ fn refusals(s: &Server, t: &Tokens, record: &Value, layouts: &Path) {
             413,
             "too_large",
         ),
-        (
-            Some(&t.portal),
-            Some("application/json"),
-            with("layout", json!("no-such-letter")).to_string().into(),
+        json_case(
+            &t.portal,
+            with("layout", json!("no-such-letter")),
             404,
             "unknown_layout",
         ),
-        (
-            Some(&t.portal),
-            Some("application/json"),
-            with("version", json!(9)).to_string().into(),
-            404,
-            "unknown_layout",
-        ),
-        (
-            Some(&t.portal),
-            Some("application/json"),
-            with("as_of", json!("1990-01-01")).to_string().into(),
+        json_case(&t.portal, with("version", json!(9)), 404, "unknown_layout"),
+        json_case(
+            &t.portal,
+            with("as_of", json!("1990-01-01")),
             409,
             "not_cleared",
         ),
-        (
-            Some(&t.portal),
-            Some("application/json"),
-            with("record", missing).to_string().into(),
-            422,
-            "invalid_record",
-        ),
-        (
-            Some(&t.portal),
-            Some("application/json"),
-            with("as_of", json!("yesterday")).to_string().into(),
+        json_case(&t.portal, with("record", missing), 422, "invalid_record"),
+        json_case(
+            &t.portal,
+            with("as_of", json!("yesterday")),
             422,
             "invalid_request",
         ),
-        (
-            Some(&t.portal),
-            Some("application/json"),
-            with("channel", json!("fax")).to_string().into(),
+        json_case(
+            &t.portal,
+            with("channel", json!("fax")),
             422,
             "invalid_request",
         ),
