@@ -39,6 +39,12 @@ pub struct Args {
     /// queue included.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     pub timeout: f64,
+    /// Seconds one on-demand document may keep a worker; a worker still on
+    /// it then is given up and replaced (a template that loops on some
+    /// data). /healthz answers 503 once as many are stuck as there are
+    /// workers.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    pub doc_timeout: f64,
     /// Rendering workers of a batch job (on lower-priority threads).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub job_workers: usize,
@@ -73,6 +79,7 @@ pub fn execute(a: Args, cx: &Context) -> Result<i32, Error> {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         queue: a.queue,
         timeout: seconds(a.timeout, "--timeout")?,
+        doc_timeout: seconds(a.doc_timeout, "--doc-timeout")?,
         job_workers: a.job_workers,
         max_body: a.max_body,
         max_job_bytes: a.max_job_bytes,

@@ -114,9 +114,14 @@ pub async fn create(
     let request_id = letterpress::util::digest::random_hex()[..20].to_owned();
     let made = app
         .lane
-        .submit(move || make(&work, asked, channel, as_of, deadline))?
-        .await
-        .map_err(|_| ApiError::environment("the document's worker stopped"))?;
+        .submit(move || make(&work, asked, channel, as_of, deadline))?;
+    // Answered at the deadline at the latest: a render still going then is
+    // left to end (or to be given up) on its own, its document unused.
+    let made = match tokio::time::timeout_at(deadline.into(), made).await {
+        Ok(Ok(made)) => made,
+        Ok(Err(_)) => return Err(ApiError::environment("the document's worker stopped")),
+        Err(_) => Err(timed_out()),
+    };
     let made = match made {
         Ok((made, desk)) => journal(&app, client.name, request_id.clone(), &made, &desk)
             .await

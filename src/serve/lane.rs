@@ -18,15 +18,17 @@ use letterpress::util::stop::StopFlag;
 
 /// The on-demand lane: `workers` threads take documents from a queue of
 /// at most `queue`; a worker that finishes one takes the next at once,
-/// without a round trip through the async runtime.
+/// without a round trip through the async runtime. A worker still on one
+/// document after the per-document limit is given up and replaced (a
+/// thread cannot be stopped: it goes when its render ends, if ever).
 pub struct OnDemand {
     tx: mpsc::SyncSender<Task>,
     workers: usize,
     queue: usize,
     /// Documents in the queue.
     waiting: Arc<AtomicUsize>,
-    /// Documents being made.
-    rendering: Arc<AtomicUsize>,
+    /// What the workers share with the watchdog.
+    crew: Arc<Crew>,
     /// A moving average of a document's time in microseconds, for
     /// `Retry-After`.
     average_us: Arc<AtomicU64>,
@@ -34,39 +36,106 @@ pub struct OnDemand {
 
 type Task = Box<dyn FnOnce() + Send>;
 
+/// The workers: the queue they take from, when each started its document,
+/// and how many were given up.
+struct Crew {
+    rx: Mutex<mpsc::Receiver<Task>>,
+    waiting: Arc<AtomicUsize>,
+    /// Per worker: since when it makes a document, and whether it was
+    /// given up.
+    busy: Mutex<Vec<(Option<Instant>, bool)>>,
+    /// Workers given up, still in their render.
+    stuck: AtomicUsize,
+}
+
 /// A worker's stack: as a run's workers have (Typst recurses deeply on
 /// some documents).
 const WORKER_STACK: usize = 64 << 20;
 
-impl OnDemand {
-    /// `workers` rendering at once, `queue` more waiting.
-    pub fn new(workers: usize, queue: usize) -> OnDemand {
-        let (tx, rx) = mpsc::sync_channel::<Task>(queue);
-        let rx = Arc::new(Mutex::new(rx));
-        let (waiting, rendering) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        for n in 0..workers {
-            let (rx, waiting, rendering) = (rx.clone(), waiting.clone(), rendering.clone());
-            std::thread::Builder::new()
-                .name(format!("on-demand-{n}"))
-                .stack_size(WORKER_STACK)
-                .spawn(move || loop {
-                    let task = match lock(&rx).recv() {
-                        Ok(task) => task,
-                        Err(_) => return,
-                    };
-                    waiting.fetch_sub(1, Ordering::SeqCst);
-                    rendering.fetch_add(1, Ordering::SeqCst);
-                    task();
-                    rendering.fetch_sub(1, Ordering::SeqCst);
-                })
-                .expect("a thread for on-demand documents");
+impl Crew {
+    /// Starts worker number `n`.
+    fn hire(self: &Arc<Crew>, n: usize) {
+        let crew = self.clone();
+        std::thread::Builder::new()
+            .name(format!("on-demand-{n}"))
+            .stack_size(WORKER_STACK)
+            .spawn(move || loop {
+                let task = match lock(&crew.rx).recv() {
+                    Ok(task) => task,
+                    Err(_) => return,
+                };
+                crew.waiting.fetch_sub(1, Ordering::SeqCst);
+                lock(&crew.busy)[n].0 = Some(Instant::now());
+                task();
+                let mut busy = lock(&crew.busy);
+                busy[n].0 = None;
+                if busy[n].1 {
+                    // Given up and replaced: this thread goes.
+                    crew.stuck.fetch_sub(1, Ordering::SeqCst);
+                    return;
+                }
+            })
+            .expect("a thread for on-demand documents");
+    }
+
+    /// Gives up the workers on one document for longer than `limit` and
+    /// hires one in the place of each.
+    fn watch(self: &Arc<Crew>, limit: Duration) {
+        let overran: Vec<usize> = {
+            let mut busy = lock(&self.busy);
+            let mut overran = Vec::new();
+            for (n, (since, given_up)) in busy.iter_mut().enumerate() {
+                if !*given_up && since.is_some_and(|s| s.elapsed() > limit) {
+                    *given_up = true;
+                    overran.push(n);
+                }
+            }
+            for _ in &overran {
+                busy.push((None, false));
+            }
+            overran
+        };
+        for n in overran {
+            self.stuck.fetch_add(1, Ordering::SeqCst);
+            let new = lock(&self.busy).len() - 1;
+            eprintln!("letterpress serve: on-demand worker {n} was on one document for more than {} s; it is given up and replaced", limit.as_secs_f64());
+            self.hire(new);
         }
+    }
+}
+
+impl OnDemand {
+    /// `workers` rendering at once, `queue` more waiting; a worker on one
+    /// document for longer than `limit` is replaced.
+    pub fn new(workers: usize, queue: usize, limit: Duration) -> OnDemand {
+        let (tx, rx) = mpsc::sync_channel::<Task>(queue);
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let crew = Arc::new(Crew {
+            rx: Mutex::new(rx),
+            waiting: waiting.clone(),
+            busy: Mutex::new(vec![(None, false); workers]),
+            stuck: AtomicUsize::new(0),
+        });
+        for n in 0..workers {
+            crew.hire(n);
+        }
+        let watcher = Arc::downgrade(&crew);
+        std::thread::Builder::new()
+            .name("on-demand-watchdog".into())
+            .spawn(move || {
+                while let Some(crew) = watcher.upgrade() {
+                    crew.watch(limit);
+                    drop(crew);
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            })
+            .expect("a thread for the watchdog");
         OnDemand {
             tx,
             workers,
             queue,
             waiting,
-            rendering,
+            crew,
             average_us: Arc::new(AtomicU64::new(20_000)),
         }
     }
@@ -116,9 +185,23 @@ impl OnDemand {
         self.waiting.load(Ordering::SeqCst)
     }
 
-    /// Requests rendering.
+    /// Requests rendering (given-up workers not counted).
     pub fn rendering(&self) -> usize {
-        self.rendering.load(Ordering::SeqCst)
+        lock(&self.crew.busy)
+            .iter()
+            .filter(|(since, given_up)| since.is_some() && !given_up)
+            .count()
+    }
+
+    /// Workers given up, still in a render that has not ended.
+    pub fn stuck(&self) -> usize {
+        self.crew.stuck.load(Ordering::SeqCst)
+    }
+
+    /// Whether as many workers are stuck as the lane has: the process
+    /// should be restarted (`/healthz` says so).
+    pub fn worn_out(&self) -> bool {
+        self.stuck() >= self.workers
     }
 
     /// Whether a request now would be refused.

@@ -79,7 +79,7 @@ impl Metrics {
             documents.clone(),
         );
         let lanes = Family::<LaneLabels, Gauge>::default();
-        registry.register("lane", "Work in each lane: rendering, waiting (on-demand documents), queued and running (jobs)", lanes.clone());
+        registry.register("lane", "Work in each lane: rendering, waiting and stuck (on-demand documents; stuck: workers given up in a render that has not ended), queued (jobs)", lanes.clone());
         let jobs = Family::<StateLabels, Gauge>::default();
         registry.register("jobs", "Jobs in the state folder by state", jobs.clone());
         Metrics {
@@ -119,6 +119,7 @@ impl Metrics {
         };
         lane("on-demand", "rendering", app.lane.rendering());
         lane("on-demand", "waiting", app.lane.waiting());
+        lane("on-demand", "stuck", app.lane.stuck());
         lane("jobs", "queued", app.job_lane.queued());
         self.jobs.clear();
         for (state, n) in app.jobs.counts() {

@@ -63,6 +63,9 @@ pub struct Config {
     pub queue: usize,
     /// An on-demand request's time budget, queue time included.
     pub timeout: Duration,
+    /// The longest one on-demand document may keep a worker; then the
+    /// worker is given up and replaced.
+    pub doc_timeout: Duration,
     /// Rendering workers of a batch job.
     pub job_workers: usize,
     /// The largest on-demand request body.
@@ -127,7 +130,7 @@ pub fn serve(config: Config) -> Result<()> {
     let app = Arc::new(App {
         tokens,
         log: ServedLog::start(&config.state),
-        lane: lane::OnDemand::new(config.workers, config.queue),
+        lane: lane::OnDemand::new(config.workers, config.queue, config.doc_timeout),
         job_lane: lane::JobLane::start(jobs.clone()),
         desks,
         jobs,
@@ -262,11 +265,25 @@ async fn not_found() -> ApiError {
     ApiError::not_found("no such resource (see /openapi.json)")
 }
 
-/// Alive: the process answers.
+/// Alive: the process answers, and not every on-demand worker is stuck
+/// in a render that never ended (then 503: restart the process).
 #[utoipa::path(get, path = "/healthz", tag = "service",
-    responses((status = 200, description = "Alive", content_type = "text/plain", body = String)))]
-async fn healthz() -> &'static str {
-    "ok\n"
+    responses(
+        (status = 200, description = "Alive", content_type = "text/plain", body = String),
+        (status = 503, description = "Every on-demand worker is stuck in a render that never ended: restart the process", content_type = "text/plain", body = String),
+    ))]
+async fn healthz(State(app): State<Shared>) -> Response {
+    match app.lane.worn_out() {
+        false => "ok\n".into_response(),
+        true => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "{} on-demand workers are stuck in renders that never ended (--doc-timeout): restart the process\n",
+                app.lane.stuck()
+            ),
+        )
+            .into_response(),
+    }
 }
 
 /// Ready for on-demand requests: 503 while starting, draining, or when the

@@ -41,6 +41,11 @@ Dear #r.name, you owe #r.amount.
 
 /// A scratch layouts folder with the `robust@1` layout, approved, after
 /// `edit(file name, text)` changed its files.
+/// The `robust` layout, approved, as it is (for other tests).
+pub fn robust_layouts(dir: &Path) -> PathBuf {
+    layouts(dir, &|_, t| Some(t))
+}
+
 fn layouts(dir: &Path, edit: &Edit) -> PathBuf {
     let layouts = dir.join("layouts");
     let v = layouts.join("robust/1");

@@ -540,6 +540,94 @@ fn refusals<'a>(s: &Server, t: &'a Tokens, record: &Value, layouts: &Path) {
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
 }
 
+/// `n` requests at once with curl (`--parallel`), each POSTing the body
+/// in `body` to /v1/documents: (status, seconds, Retry-After) each, and
+/// curl's lines.
+fn burst(s: &Server, token: &str, body: &Path, n: usize) -> (Vec<(u16, f64, String)>, String) {
+    let one = format!(
+        "url = \"{}/v1/documents\"\nrequest = \"POST\"\nheader = \"Authorization: Bearer {token}\"\nheader = \"Content-Type: application/json\"\ndata-binary = \"@{}\"\noutput = \"/dev/null\"\nwrite-out = \"%{{http_code}} %{{time_total}} %header{{retry-after}}\\n\"\n",
+        s.base,
+        body.display()
+    );
+    // `next` between them, not after the last.
+    let cfg = body.with_extension("curl");
+    std::fs::write(&cfg, vec![one; n].join("next\n")).unwrap();
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "--parallel",
+            "--parallel-immediate",
+            "--parallel-max",
+            &n.to_string(),
+            "-K",
+        ])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let answers = text
+        .lines()
+        .map(|l| {
+            let mut w = l.split(' ');
+            (
+                w.next().unwrap().parse().unwrap(),
+                w.next().unwrap().parse().unwrap(),
+                w.next().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    (answers, text)
+}
+
+/// A request's budget counts its time in the queue: with a budget shorter
+/// than the queue ahead, the later requests get 503 `timeout`, are never
+/// rendered and never journaled; none is refused 429 (the queue holds
+/// them all).
+#[test]
+fn the_time_budget_counts_the_time_in_the_queue() {
+    let dir = scratch("serve-budget");
+    let t = tokens(&dir);
+    let state = dir.join("state");
+    let s = start(
+        &root().join("layouts"),
+        &t,
+        &state,
+        &["--workers", "1", "--queue", "40", "--timeout", "0.03"],
+    );
+    let data = welcome_records(&dir.join("records.jsonl"), 1, 3);
+    let record: Value =
+        serde_json::from_str(std::fs::read_to_string(&data).unwrap().trim()).unwrap();
+    let body = dir.join("body.json");
+    std::fs::write(
+        &body,
+        json!({"layout": "welcome-letter", "channel": "pdf", "record": record}).to_string(),
+    )
+    .unwrap();
+    let (answers, text) = burst(&s, &t.ops, &body, 40);
+    assert_eq!(answers.len(), 40, "{text}");
+    let made = answers.iter().filter(|a| a.0 == 200).count();
+    let late: Vec<_> = answers.iter().filter(|a| a.0 == 503).collect();
+    assert!(answers.iter().all(|a| a.0 == 200 || a.0 == 503), "{text}");
+    assert!(
+        !late.is_empty(),
+        "40 letters made one at a time within 30 ms each: {text}"
+    );
+    assert!(
+        late.iter().all(|a| a.2.parse::<u64>().is_ok()),
+        "Retry-After on every 503: {text}"
+    );
+    // Only what was answered is in the journal.
+    let today = letterpress::util::clock::Date::today_utc().to_string();
+    let journal = state.join("on-demand").join(today).join("documents.jsonl");
+    let entries = std::fs::read_to_string(&journal)
+        .map(|t| t.lines().count())
+        .unwrap_or(0);
+    assert_eq!(
+        entries, made,
+        "{made} documents answered, {entries} journaled"
+    );
+}
+
 /// Beyond the workers and the queue, the answer is 429 with Retry-After at
 /// once (never a slow timeout, never a 5xx); the metrics count them.
 #[test]
@@ -561,44 +649,15 @@ fn a_flood_beyond_the_queue_gets_429_at_once() {
         json!({"layout": "welcome-letter", "channel": "pdf", "record": record}).to_string(),
     )
     .unwrap();
-    let one = format!(
-        "url = \"{}/v1/documents\"\nrequest = \"POST\"\nheader = \"Authorization: Bearer {}\"\nheader = \"Content-Type: application/json\"\ndata-binary = \"@{}\"\noutput = \"/dev/null\"\nwrite-out = \"%{{http_code}} %{{time_total}} %header{{retry-after}}\\n\"\n",
-        s.base, t.ops, body.display()
-    );
-    // 48 requests at once (`next` between them, not after the last).
-    let config = vec![one; 48].join("next\n");
-    let cfg = dir.join("curl.cfg");
-    std::fs::write(&cfg, config).unwrap();
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "--parallel",
-            "--parallel-immediate",
-            "--parallel-max",
-            "48",
-            "-K",
-        ])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let answers: Vec<(u16, f64, String)> = text
-        .lines()
-        .map(|l| {
-            let mut w = l.split(' ');
-            (
-                w.next().unwrap().parse().unwrap(),
-                w.next().unwrap().parse().unwrap(),
-                w.next().unwrap_or("").to_owned(),
-            )
-        })
-        .collect();
+    let (answers, text) = burst(&s, &t.ops, &body, 48);
     assert_eq!(answers.len(), 48, "{text}");
     let ok = answers.iter().filter(|a| a.0 == 200).count();
     let busy: Vec<_> = answers.iter().filter(|a| a.0 == 429).collect();
     assert!(answers.iter().all(|a| a.0 == 200 || a.0 == 429), "{text}");
+    // At least the two the queue holds are made (the worker may not have
+    // taken the first yet when all 48 arrive).
     assert!(
-        ok >= 3 && !busy.is_empty(),
+        ok >= 2 && !busy.is_empty(),
         "{ok} made, {} refused: {text}",
         busy.len()
     );
@@ -1095,5 +1154,52 @@ fn a_running_job_is_cancelled_between_records() {
     assert_eq!(
         (again.status, again.json()["state"].as_str()),
         (200, Some("cancelled"))
+    );
+}
+
+/// A render that never ends (a template that loops on one record's data)
+/// is answered 503 at its budget; its worker is given up after
+/// --doc-timeout and replaced, so the next document is made; with every
+/// worker stuck, /healthz asks for a restart and the metrics say why.
+#[test]
+fn a_render_that_never_ends_is_answered_and_its_worker_replaced() {
+    let dir = scratch("serve-stuck");
+    let t = tokens(&dir);
+    let layouts = crate::bad_input::robust_layouts(&dir);
+    let s = start(
+        &layouts,
+        &t,
+        &dir.join("state"),
+        &["--workers", "1", "--timeout", "1", "--doc-timeout", "2"],
+    );
+    let asked = |id: &str, slow: bool| json!({"layout": "robust", "channel": "pdf", "record": {"customer_id": id, "name": "x", "amount": 1, "slow": slow}});
+    let started = Instant::now();
+    let stuck = document(&s, &t.portal, &asked("B-1", true));
+    assert_eq!(
+        (stuck.status, stuck.json()["code"].as_str()),
+        (503, Some("timeout"))
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    let next = document(&s, &t.portal, &asked("G-1", false));
+    assert_eq!(next.status, 200, "{}", String::from_utf8_lossy(&next.body));
+    let health = http("GET", &format!("{}/healthz", s.base), None, None, b"");
+    assert_eq!(health.status, 503);
+    assert!(String::from_utf8_lossy(&health.body).contains("restart"));
+    let metrics = http(
+        "GET",
+        &format!("{}/metrics", s.base),
+        Some(&t.ops),
+        None,
+        b"",
+    );
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert!(
+        text.contains("letterpress_lane{lane=\"on-demand\",stage=\"stuck\"} 1"),
+        "{text}"
     );
 }
