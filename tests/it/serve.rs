@@ -540,6 +540,17 @@ fn refusals<'a>(s: &Server, t: &'a Tokens, record: &Value, layouts: &Path) {
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
 }
 
+/// A request body for one welcome letter, in `dir/body.json`.
+fn letter_body(dir: &Path) -> PathBuf {
+    let data = welcome_records(&dir.join("records.jsonl"), 1, 3);
+    let record: Value =
+        serde_json::from_str(std::fs::read_to_string(&data).unwrap().trim()).unwrap();
+    let body = dir.join("body.json");
+    let asked = json!({"layout": "welcome-letter", "channel": "pdf", "record": record});
+    std::fs::write(&body, asked.to_string()).unwrap();
+    body
+}
+
 /// `n` requests at once with curl (`--parallel`), each POSTing the body
 /// in `body` to /v1/documents: (status, seconds, Retry-After) each, and
 /// curl's lines.
@@ -594,15 +605,7 @@ fn the_time_budget_counts_the_time_in_the_queue() {
         &state,
         &["--workers", "1", "--queue", "40", "--timeout", "0.03"],
     );
-    let data = welcome_records(&dir.join("records.jsonl"), 1, 3);
-    let record: Value =
-        serde_json::from_str(std::fs::read_to_string(&data).unwrap().trim()).unwrap();
-    let body = dir.join("body.json");
-    std::fs::write(
-        &body,
-        json!({"layout": "welcome-letter", "channel": "pdf", "record": record}).to_string(),
-    )
-    .unwrap();
+    let body = letter_body(&dir);
     let (answers, text) = burst(&s, &t.ops, &body, 40);
     assert_eq!(answers.len(), 40, "{text}");
     let made = answers.iter().filter(|a| a.0 == 200).count();
@@ -640,15 +643,7 @@ fn a_flood_beyond_the_queue_gets_429_at_once() {
         &dir.join("state"),
         &["--workers", "1", "--queue", "2", "--timeout", "60"],
     );
-    let data = welcome_records(&dir.join("records.jsonl"), 1, 3);
-    let record: Value =
-        serde_json::from_str(std::fs::read_to_string(&data).unwrap().trim()).unwrap();
-    let body = dir.join("body.json");
-    std::fs::write(
-        &body,
-        json!({"layout": "welcome-letter", "channel": "pdf", "record": record}).to_string(),
-    )
-    .unwrap();
+    let body = letter_body(&dir);
     let (answers, text) = burst(&s, &t.ops, &body, 48);
     assert_eq!(answers.len(), 48, "{text}");
     let ok = answers.iter().filter(|a| a.0 == 200).count();
