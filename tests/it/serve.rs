@@ -552,8 +552,8 @@ fn letter_body(dir: &Path) -> PathBuf {
 }
 
 /// `n` requests at once with curl (`--parallel`), each POSTing the body
-/// in `body` to /v1/documents: (status, seconds, Retry-After) each, and
-/// curl's lines.
+/// in `body` to /v1/documents: (status, seconds, Retry-After) of each
+/// (all `n` answered), and curl's lines.
 fn burst(s: &Server, token: &str, body: &Path, n: usize) -> (Vec<(u16, f64, String)>, String) {
     let one = format!(
         "url = \"{}/v1/documents\"\nrequest = \"POST\"\nheader = \"Authorization: Bearer {token}\"\nheader = \"Content-Type: application/json\"\ndata-binary = \"@{}\"\noutput = \"/dev/null\"\nwrite-out = \"%{{http_code}} %{{time_total}} %header{{retry-after}}\\n\"\n",
@@ -576,7 +576,7 @@ fn burst(s: &Server, token: &str, body: &Path, n: usize) -> (Vec<(u16, f64, Stri
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let answers = text
+    let answers: Vec<(u16, f64, String)> = text
         .lines()
         .map(|l| {
             let mut w = l.split(' ');
@@ -587,6 +587,7 @@ fn burst(s: &Server, token: &str, body: &Path, n: usize) -> (Vec<(u16, f64, Stri
             )
         })
         .collect();
+    assert_eq!(answers.len(), n, "{text}");
     (answers, text)
 }
 
@@ -605,9 +606,7 @@ fn the_time_budget_counts_the_time_in_the_queue() {
         &state,
         &["--workers", "1", "--queue", "40", "--timeout", "0.03"],
     );
-    let body = letter_body(&dir);
-    let (answers, text) = burst(&s, &t.ops, &body, 40);
-    assert_eq!(answers.len(), 40, "{text}");
+    let (answers, text) = burst(&s, &t.ops, &letter_body(&dir), 40);
     let made = answers.iter().filter(|a| a.0 == 200).count();
     let late: Vec<_> = answers.iter().filter(|a| a.0 == 503).collect();
     assert!(answers.iter().all(|a| a.0 == 200 || a.0 == 503), "{text}");
@@ -643,9 +642,7 @@ fn a_flood_beyond_the_queue_gets_429_at_once() {
         &dir.join("state"),
         &["--workers", "1", "--queue", "2", "--timeout", "60"],
     );
-    let body = letter_body(&dir);
-    let (answers, text) = burst(&s, &t.ops, &body, 48);
-    assert_eq!(answers.len(), 48, "{text}");
+    let (answers, text) = burst(&s, &t.ops, &letter_body(&dir), 48);
     let ok = answers.iter().filter(|a| a.0 == 200).count();
     let busy: Vec<_> = answers.iter().filter(|a| a.0 == 429).collect();
     assert!(answers.iter().all(|a| a.0 == 200 || a.0 == 429), "{text}");
