@@ -22,6 +22,7 @@ use super::jobs::{Failure, JobProgress, JobStatus, JobTotals, Links};
         super::jobs::manifest,
         super::jobs::report,
         super::jobs::document,
+        super::jobs::files,
         super::healthz,
         super::readyz,
         super::metrics,

@@ -472,27 +472,97 @@ pub async fn document(
         .find(|d| d.index == index && d.channel == channel && d.status == DocStatus::Rendered);
     let doc = found.ok_or_else(missing)?;
     let rel = doc.path.ok_or_else(missing)?;
-    let bytes = letterpress::util::fs::read_inside(&dir, &rel).map_err(|_| missing())?;
-    let media = match channel.as_str() {
-        "pdf" => "application/pdf",
-        "email" => "message/rfc822",
-        _ => "text/html; charset=utf-8",
-    };
-    Ok(([(header::CONTENT_TYPE, media)], bytes).into_response())
+    file(&app, &client, &id, &rel, media_of(&rel))
 }
 
-/// A file of a job's run folder by its fixed name.
+/// Any file of a job's run folder by its path in it (print files, an
+/// email's parts, the journal).
+///
+/// Needs the scope `jobs` (a client's own jobs; with `admin`, any).
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/files/{path}",
+    tag = "jobs",
+    params(
+        ("id" = String, Path, description = "The job's id"),
+        ("path" = String, Path, description = "The file's path in the run folder, e.g. print/job-ticket.csv"),
+    ),
+    responses(
+        (status = 200, description = "The file", content_type = "application/octet-stream", body = String),
+        (status = 404, description = "No such job or file", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn files(
+    State(app): State<Shared>,
+    client: Client,
+    Path((id, rel)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    file(&app, &client, &id, &rel, media_of(&rel))
+}
+
+/// A file of a job's run folder: `rel` opened one folder at a time, never
+/// leaving it (no `..`, no link), streamed.
 fn file(
     app: &Shared,
     client: &Client,
     id: &str,
-    name: &str,
-    media: &'static str,
+    rel: &str,
+    media: &str,
 ) -> Result<Response, ApiError> {
     owned(app, client, id)?;
-    let bytes = letterpress::util::fs::read_inside(&app.jobs.run_dir(id), name)
-        .map_err(|_| ApiError::not_found(format!("job {id} has no {name} (yet)")))?;
-    Ok(([(header::CONTENT_TYPE, media)], bytes).into_response())
+    let file = letterpress::util::fs::open_inside(&app.jobs.run_dir(id), rel)
+        .ok()
+        .filter(|f| f.metadata().is_ok_and(|m| m.is_file()))
+        .ok_or_else(|| ApiError::not_found(format!("job {id} has no file {rel} (yet)")))?;
+    Ok(streamed(file, media))
+}
+
+/// Streams `file` in chunks read on a blocking thread.
+fn streamed(mut file: std::fs::File, media: &str) -> Response {
+    use std::io::Read;
+    let length = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
+    tokio::task::spawn_blocking(move || loop {
+        let mut chunk = vec![0u8; 256 << 10];
+        match file.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(n) => {
+                chunk.truncate(n);
+                if tx.blocking_send(Ok(chunk)).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    let mut res = Body::from_stream(stream).into_response();
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(media) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    res
+}
+
+/// The media type of a job's file by its extension.
+fn media_of(rel: &str) -> &'static str {
+    match rel.rsplit('.').next().unwrap_or("") {
+        "pdf" => "application/pdf",
+        "eml" => "message/rfc822",
+        "html" => "text/html; charset=utf-8",
+        "txt" => "text/plain; charset=utf-8",
+        "json" => "application/json",
+        "jsonl" => "application/x-ndjson",
+        "csv" => "text/csv; charset=utf-8",
+        _ => "application/octet-stream",
+    }
 }
 
 /// Job `id` if this client may see it (its own, or any for `admin`).

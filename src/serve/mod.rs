@@ -205,6 +205,7 @@ fn router(app: Shared) -> Router {
         .route("/v1/jobs/{id}", get(jobs::get).delete(jobs::cancel))
         .route("/v1/jobs/{id}/manifest", get(jobs::manifest))
         .route("/v1/jobs/{id}/report", get(jobs::report))
+        .route("/v1/jobs/{id}/files/{*path}", get(jobs::files))
         .route(
             "/v1/jobs/{id}/documents/{index}/{channel}",
             get(jobs::document),

@@ -856,6 +856,59 @@ fn a_job_submitted_twice_with_one_key_is_one_job() {
     );
     assert_eq!(doc.status, 200);
     assert!(doc.body.starts_with(b"%PDF"));
+    // Any file of the run folder, streamed; never one outside it.
+    let path = m.json()["documents"]["path"]
+        .as_str()
+        .unwrap_or("documents.jsonl")
+        .to_owned();
+    let journal = http(
+        "GET",
+        &format!("{}/v1/jobs/{id}/files/{path}", s.base),
+        Some(&t.sched),
+        None,
+        b"",
+    );
+    assert_eq!(journal.status, 200);
+    assert_eq!(
+        journal.body,
+        std::fs::read(jobs.join(&id).join("run").join(&path)).unwrap()
+    );
+    let first: Value =
+        serde_json::from_slice(journal.body.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    let pdf = first["path"].as_str().unwrap();
+    let same = http(
+        "GET",
+        &format!("{}/v1/jobs/{id}/files/{pdf}", s.base),
+        Some(&t.sched),
+        None,
+        b"",
+    );
+    assert_eq!(
+        (same.status, same.header("content-type")),
+        (200, Some("application/pdf"))
+    );
+    for sneaky in [
+        "../job.json",
+        "%2e%2e/job.json",
+        "pdf/../../job.json",
+        "%2fetc%2fpasswd",
+        "pdf",
+    ] {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "--path-as-is",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+            ])
+            .args(["-H", &format!("Authorization: Bearer {}", t.sched)])
+            .arg(format!("{}/v1/jobs/{id}/files/{sneaky}", s.base))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "404", "{sneaky}");
+    }
     // Another client sees no such job; an admin does.
     let url = format!("{}/v1/jobs/{id}", s.base);
     assert_eq!(http("GET", &url, Some(&t.portal), None, b"").status, 403);
