@@ -488,7 +488,16 @@ pub async fn document(
         ("path" = String, Path, description = "The file's path in the run folder, e.g. print/job-ticket.csv"),
     ),
     responses(
-        (status = 200, description = "The file", content_type = "application/octet-stream", body = String),
+        (status = 200, description = "The file, typed by its extension", content(
+            (String = "application/pdf"),
+            (String = "message/rfc822"),
+            (String = "text/html"),
+            (String = "text/plain"),
+            (String = "application/json"),
+            (String = "application/x-ndjson"),
+            (String = "text/csv"),
+            (String = "application/octet-stream"),
+        )),
         (status = 404, description = "No such job or file", body = ApiError),
     ),
     security(("bearer" = []))
