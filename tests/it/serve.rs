@@ -540,36 +540,47 @@ fn refusals<'a>(s: &Server, t: &'a Tokens, record: &Value, layouts: &Path) {
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
 }
 
-/// A request body for one welcome letter, in `dir/body.json`.
-fn letter_body(dir: &Path) -> PathBuf {
-    let data = welcome_records(&dir.join("records.jsonl"), 1, 3);
-    let record: Value =
-        serde_json::from_str(std::fs::read_to_string(&data).unwrap().trim()).unwrap();
-    let body = dir.join("body.json");
-    let asked = json!({"layout": "welcome-letter", "channel": "pdf", "record": record});
-    std::fs::write(&body, asked.to_string()).unwrap();
-    body
+/// Request bodies for `n` welcome letters to different customers (the
+/// same record again would come from Typst's memory, not a render), in
+/// `dir/body-N.json`.
+fn letter_bodies(dir: &Path, n: usize) -> Vec<PathBuf> {
+    let data = welcome_records(&dir.join("records.jsonl"), n, 3);
+    let text = std::fs::read_to_string(&data).unwrap();
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let record: Value = serde_json::from_str(line).unwrap();
+            let body = dir.join(format!("body-{i}.json"));
+            let asked = json!({"layout": "welcome-letter", "channel": "pdf", "record": record});
+            std::fs::write(&body, asked.to_string()).unwrap();
+            body
+        })
+        .collect()
 }
 
-/// `n` requests at once with curl (`--parallel`), each POSTing the body
-/// in `body` to /v1/documents: (status, seconds, Retry-After) of each
-/// (all `n` answered), and curl's lines.
-fn burst(s: &Server, token: &str, body: &Path, n: usize) -> (Vec<(u16, f64, String)>, String) {
-    let one = format!(
-        "url = \"{}/v1/documents\"\nrequest = \"POST\"\nheader = \"Authorization: Bearer {token}\"\nheader = \"Content-Type: application/json\"\ndata-binary = \"@{}\"\noutput = \"/dev/null\"\nwrite-out = \"%{{http_code}} %{{time_total}} %header{{retry-after}}\\n\"\n",
-        s.base,
-        body.display()
-    );
+/// Every request of `bodies` at once with curl (`--parallel`), each
+/// POSTing its body to /v1/documents: (status, seconds, Retry-After) of
+/// each (all answered), and curl's lines.
+fn burst(s: &Server, token: &str, bodies: &[PathBuf]) -> (Vec<(u16, f64, String)>, String) {
+    let one = |body: &PathBuf| {
+        format!(
+            "url = \"{}/v1/documents\"\nrequest = \"POST\"\nheader = \"Authorization: Bearer {token}\"\nheader = \"Content-Type: application/json\"\ndata-binary = \"@{}\"\noutput = \"/dev/null\"\nwrite-out = \"%{{http_code}} %{{time_total}} %header{{retry-after}}\\n\"\n",
+            s.base,
+            body.display()
+        )
+    };
     // `next` between them, not after the last.
-    let cfg = body.with_extension("curl");
-    std::fs::write(&cfg, vec![one; n].join("next\n")).unwrap();
+    let config: Vec<String> = bodies.iter().map(one).collect();
+    let cfg = bodies[0].with_extension("curl");
+    std::fs::write(&cfg, config.join("next\n")).unwrap();
+    let n = bodies.len().to_string();
     let out = Command::new("curl")
         .args([
             "-s",
             "--parallel",
             "--parallel-immediate",
             "--parallel-max",
-            &n.to_string(),
+            &n,
             "-K",
         ])
         .arg(&cfg)
@@ -587,7 +598,7 @@ fn burst(s: &Server, token: &str, body: &Path, n: usize) -> (Vec<(u16, f64, Stri
             )
         })
         .collect();
-    assert_eq!(answers.len(), n, "{text}");
+    assert_eq!(answers.len(), bodies.len(), "{text}");
     (answers, text)
 }
 
@@ -606,7 +617,7 @@ fn the_time_budget_counts_the_time_in_the_queue() {
         &state,
         &["--workers", "1", "--queue", "40", "--timeout", "0.03"],
     );
-    let (answers, text) = burst(&s, &t.ops, &letter_body(&dir), 40);
+    let (answers, text) = burst(&s, &t.ops, &letter_bodies(&dir, 40));
     let made = answers.iter().filter(|a| a.0 == 200).count();
     let late: Vec<_> = answers.iter().filter(|a| a.0 == 503).collect();
     assert!(answers.iter().all(|a| a.0 == 200 || a.0 == 503), "{text}");
@@ -642,7 +653,7 @@ fn a_flood_beyond_the_queue_gets_429_at_once() {
         &dir.join("state"),
         &["--workers", "1", "--queue", "2", "--timeout", "60"],
     );
-    let (answers, text) = burst(&s, &t.ops, &letter_body(&dir), 48);
+    let (answers, text) = burst(&s, &t.ops, &letter_bodies(&dir, 48));
     let ok = answers.iter().filter(|a| a.0 == 200).count();
     let busy: Vec<_> = answers.iter().filter(|a| a.0 == 429).collect();
     assert!(answers.iter().all(|a| a.0 == 200 || a.0 == 429), "{text}");
@@ -920,6 +931,68 @@ fn a_job_submitted_twice_with_one_key_is_one_job() {
     let verify = letterpress(&["verify", jobs.join(&id).join("run").to_str().unwrap()]);
     assert!(verify.status.success(), "{}", describe(&verify));
     assert_eq!(http("GET", &url, Some(&t.ops), None, b"").status, 200);
+    failures_are_listed_a_page_at_a_time(&s, &t);
+    let metrics = http(
+        "GET",
+        &format!("{}/metrics", s.base),
+        Some(&t.ops),
+        None,
+        b"",
+    );
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert!(
+        text.contains("letterpress_jobs{state=\"succeeded\"} 2"),
+        "{text}"
+    );
+}
+
+/// A job whose data holds records that fail lists them with their
+/// reasons, one page at a time.
+fn failures_are_listed_a_page_at_a_time(s: &Server, t: &Tokens) {
+    let good = customer("F-1", json!({}));
+    let bad = |id: &str| customer(id, json!({"last_name": null}));
+    let lines: Vec<String> = [good, bad("F-2"), bad("F-3"), bad("F-4")]
+        .iter()
+        .map(Value::to_string)
+        .collect();
+    let a = submit(
+        s,
+        &t.sched,
+        "failing",
+        "layout=welcome-letter&as_of=2026-12-05&channels=pdf",
+        "application/x-ndjson",
+        (lines.join("\n") + "\n").as_bytes(),
+    );
+    assert_eq!(a.status, 202, "{}", String::from_utf8_lossy(&a.body));
+    let id = a.json()["id"].as_str().unwrap().to_owned();
+    let done = wait_job(s, &t.sched, &id, Duration::from_secs(60), |v| {
+        v["state"] == "succeeded"
+    });
+    assert_eq!(
+        (
+            done["totals"]["records"].as_u64(),
+            done["totals"]["failed"].as_u64()
+        ),
+        (Some(4), Some(3))
+    );
+    let mut url = format!("/v1/jobs/{id}?limit=2");
+    let mut seen = Vec::new();
+    while !url.is_empty() {
+        let page = http(
+            "GET",
+            &format!("{}{url}", s.base),
+            Some(&t.sched),
+            None,
+            b"",
+        )
+        .json();
+        for f in page["failures"].as_array().unwrap() {
+            assert!(f["error"].as_str().unwrap().contains("last_name"), "{f}");
+            seen.push(f["record_id"].as_str().unwrap().to_owned());
+        }
+        url = page["next_failures"].as_str().unwrap_or("").to_owned();
+    }
+    assert_eq!(seen, ["F-2", "F-3", "F-4"]);
 }
 
 /// Every index of a run journal exactly once per channel.
