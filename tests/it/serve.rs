@@ -673,14 +673,7 @@ fn a_flood_beyond_the_queue_gets_429_at_once() {
         // documents ahead of it.
         assert!(*seconds < 5.0, "a 429 after {seconds} s");
     }
-    let metrics = http(
-        "GET",
-        &format!("{}/metrics", s.base),
-        Some(&t.ops),
-        None,
-        b"",
-    );
-    let text = String::from_utf8_lossy(&metrics.body);
+    let text = metrics(&s, &t.ops);
     let line = format!("letterpress_http_request_duration_seconds_count{{route=\"/v1/documents\",layout=\"\",status=\"429\"}} {}", busy.len());
     assert!(text.contains(&line), "{line} not in:\n{text}");
     assert!(
@@ -689,9 +682,22 @@ fn a_flood_beyond_the_queue_gets_429_at_once() {
         )),
         "{text}"
     );
-    let metrics =
+    let asked =
         |token: Option<&str>| http("GET", &format!("{}/metrics", s.base), token, None, b"").status;
-    assert_eq!((metrics(Some(&t.portal)), metrics(None)), (403, 401));
+    assert_eq!((asked(Some(&t.portal)), asked(None)), (403, 401));
+}
+
+/// The server's metrics, read with `token` (an `admin` one).
+fn metrics(s: &Server, token: &str) -> String {
+    let answer = http(
+        "GET",
+        &format!("{}/metrics", s.base),
+        Some(token),
+        None,
+        b"",
+    );
+    assert_eq!(answer.status, 200);
+    String::from_utf8_lossy(&answer.body).into_owned()
 }
 
 fn submit(s: &Server, token: &str, key: &str, query: &str, ctype: &str, data: &[u8]) -> Answer {
@@ -932,14 +938,7 @@ fn a_job_submitted_twice_with_one_key_is_one_job() {
     assert!(verify.status.success(), "{}", describe(&verify));
     assert_eq!(http("GET", &url, Some(&t.ops), None, b"").status, 200);
     failures_are_listed_a_page_at_a_time(&s, &t);
-    let metrics = http(
-        "GET",
-        &format!("{}/metrics", s.base),
-        Some(&t.ops),
-        None,
-        b"",
-    );
-    let text = String::from_utf8_lossy(&metrics.body);
+    let text = metrics(&s, &t.ops);
     assert!(
         text.contains("letterpress_jobs{state=\"succeeded\"} 2"),
         "{text}"
@@ -1308,14 +1307,7 @@ fn a_render_that_never_ends_is_answered_and_its_worker_replaced() {
     let health = http("GET", &format!("{}/healthz", s.base), None, None, b"");
     assert_eq!(health.status, 503);
     assert!(String::from_utf8_lossy(&health.body).contains("restart"));
-    let metrics = http(
-        "GET",
-        &format!("{}/metrics", s.base),
-        Some(&t.ops),
-        None,
-        b"",
-    );
-    let text = String::from_utf8_lossy(&metrics.body);
+    let text = metrics(&s, &t.ops);
     assert!(
         text.contains("letterpress_lane{lane=\"on-demand\",stage=\"stuck\"} 1"),
         "{text}"
