@@ -80,6 +80,16 @@ pub struct Records {
     pub format: Option<Format>,
 }
 
+/// `--expect-records`: the sender's control total.
+#[derive(clap::Args)]
+pub struct ControlTotal {
+    /// The number of records the data must hold (the sender's control
+    /// total); another count stops before anything is rendered (exit 2),
+    /// naming both figures.
+    #[arg(long, value_name = "N")]
+    pub expect_records: Option<usize>,
+}
+
 /// The contact history database (see `letterpress::contacts`).
 #[derive(clap::Args)]
 pub struct ContactsDb {

@@ -12,7 +12,7 @@ use letterpress::ops::run::{self, Observer, RunOptions, RunReport};
 use letterpress::util::text::count;
 
 use super::args::{
-    named, on_signals, parse_seconds, CheckArgs, Json, LayoutArg, LockLease, Records,
+    named, on_signals, parse_seconds, CheckArgs, ControlTotal, Json, LayoutArg, LockLease, Records,
 };
 use super::output::Out;
 use super::progress::{Progress, ProgressMode};
@@ -24,6 +24,8 @@ pub struct Args {
     layout: LayoutArg,
     #[command(flatten)]
     records: Records,
+    #[command(flatten)]
+    total: ControlTotal,
     #[command(flatten)]
     pub json: Json,
     #[command(flatten)]
@@ -66,6 +68,7 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     opts.layouts_dir = cx.layouts.clone();
     opts.trust = cx.trust.clone();
     opts.format = args.records.format;
+    opts.expect_records = args.total.expect_records;
     opts.as_of = args.check.as_of.as_of;
     if let Some(jobs) = args.jobs {
         opts.jobs = jobs;

@@ -4,7 +4,7 @@ use letterpress::error::{Error, EXIT_OK, EXIT_PARTIAL};
 use letterpress::ops::validate::{validate, ValidateOptions};
 use letterpress::util::text::count;
 
-use super::args::{CheckArgs, Json, LayoutArg, Records};
+use super::args::{CheckArgs, ControlTotal, Json, LayoutArg, Records};
 use super::run::entries;
 use super::Context;
 
@@ -14,6 +14,8 @@ pub struct Args {
     layout: LayoutArg,
     #[command(flatten)]
     records: Records,
+    #[command(flatten)]
+    total: ControlTotal,
     #[command(flatten)]
     pub json: Json,
     #[command(flatten)]
@@ -25,6 +27,7 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     opts.layouts_dir = cx.layouts.clone();
     opts.trust = cx.trust.clone();
     opts.format = args.records.format;
+    opts.expect_records = args.total.expect_records;
     opts.as_of = args.check.as_of.as_of;
     opts.channels = args.check.channels;
     opts.suppress = args.check.suppress;

@@ -179,6 +179,22 @@ impl Input {
         Ok(())
     }
 
+    /// Refuses an input whose record count is not the `expected` one (a
+    /// control total from the sender: `--expect-records`), naming both
+    /// figures, before anything is rendered: an operator must never print
+    /// 9,998 letters of a 10,000-record file without knowing.
+    pub fn check_count(&self, summary: &InputSummary, expected: Option<usize>) -> Result<()> {
+        match expected {
+            Some(n) if n != summary.records => Err(Error::Input(format!(
+                "{}: the data holds {} records, but --expect-records says {}; nothing was rendered. Find the records missing or extra (a cut transfer, a file sent twice) before going on",
+                self.path.display(),
+                crate::util::stop::count(summary.records),
+                crate::util::stop::count(n)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Streams the records of the file.
     pub fn records(&self) -> Result<Records> {
         let reader = self.open()?;

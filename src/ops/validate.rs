@@ -51,6 +51,9 @@ pub struct ValidateOptions {
     pub sequence: Option<PathBuf>,
     /// The print run combines households' letters (`--household`).
     pub household: bool,
+    /// The number of records the data must hold (a control total); a
+    /// different count is refused before anything is checked further.
+    pub expect_records: Option<usize>,
 }
 
 impl ValidateOptions {
@@ -73,6 +76,7 @@ impl ValidateOptions {
             print: false,
             sequence: None,
             household: false,
+            expect_records: None,
         }
     }
 }
@@ -136,6 +140,7 @@ pub fn validate(opts: &ValidateOptions) -> Result<ValidationReport> {
     let input = Input::new(&opts.data, opts.format)?;
     let summary = input.scan()?;
     input.check_shape(&summary, &layout.meta.id_field)?;
+    input.check_count(&summary, opts.expect_records)?;
     let history = opts
         .contacts
         .as_ref()

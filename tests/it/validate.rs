@@ -250,3 +250,49 @@ fn validate_finds_exactly_what_run_fails_before_rendering() {
         }
     }
 }
+
+/// `--expect-records`: a count other than the sender's control total stops
+/// `validate` and `run` before anything is rendered or written (exit 2),
+/// naming both figures; the right count runs.
+#[test]
+fn a_control_total_that_does_not_match_stops_before_anything_is_rendered() {
+    let dir = crate::common::scratch("control-total");
+    let data = crate::common::root().join("fixtures/customers.csv");
+    let data = data.to_str().unwrap();
+    let out = dir.join("out");
+    for (command, extra) in [
+        ("validate", vec![]),
+        ("run", vec!["--out", out.to_str().unwrap()]),
+    ] {
+        let mut args = vec![
+            command,
+            "--layout",
+            "welcome-letter",
+            "--data",
+            data,
+            "--expect-records",
+            "10000",
+        ];
+        args.extend(&extra);
+        let refused = crate::common::letterpress(&args);
+        let said = crate::common::describe(&refused);
+        assert_eq!(refused.status.code(), Some(2), "{said}");
+        assert!(
+            said.contains("holds 56 records, but --expect-records says 10,000"),
+            "{said}"
+        );
+        assert!(!out.exists(), "{command}: nothing may be written");
+    }
+    let ran = crate::common::letterpress(&[
+        "run",
+        "--layout",
+        "welcome-letter",
+        "--data",
+        data,
+        "--expect-records",
+        "56",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ran.status.success(), "{}", crate::common::describe(&ran));
+}

@@ -145,6 +145,10 @@ pub struct RunOptions {
     pub data: PathBuf,
     /// Its format, when not taken from the extension.
     pub format: Option<Format>,
+    /// The number of records the data must hold (a control total from its
+    /// sender); a different count stops the run before anything is
+    /// written (exit 2).
+    pub expect_records: Option<usize>,
     /// The output folder.
     pub out: PathBuf,
     /// The templates' date; `None` for today (UTC), or the first attempt's
@@ -212,6 +216,7 @@ impl RunOptions {
             layout,
             data: data.into(),
             format: None,
+            expect_records: None,
             out: out.into(),
             as_of: None,
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -455,6 +460,7 @@ fn prepare(opts: &RunOptions, previous: Option<&RunState>) -> Result<Prepared> {
     let input = Input::new(&opts.data, opts.format)?;
     let summary = input.scan()?;
     input.check_shape(&summary, &layout.meta.id_field)?;
+    input.check_count(&summary, opts.expect_records)?;
     let state = RunState {
         run_id: run_id(&started_at, &summary, &digest),
         started_at,
