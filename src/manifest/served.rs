@@ -59,22 +59,6 @@ impl ServedLog {
         ServedLog { tx }
     }
 
-    /// Records `entry` in day `day`'s journal, on disk when this returns:
-    /// its index in the day (set in the entry as written), or why it could
-    /// not be written (then the document must not be served).
-    pub fn record(&self, day: &str, entry: ServedEntry) -> Result<usize, String> {
-        let (done, wait) = mpsc::sync_channel(1);
-        self.submit(
-            day,
-            entry,
-            Box::new(move |r| {
-                let _ = done.send(r);
-            }),
-        );
-        wait.recv()
-            .map_err(|_| "the on-demand journal's writer stopped".to_owned())?
-    }
-
     /// Hands `entry` to the writer; `done` is called once it is on disk
     /// (with its index) or cannot be written (with why), from the
     /// writer's thread: no thread waits meanwhile.

@@ -9,7 +9,7 @@
 //! and the manifest are what is kept.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +18,7 @@ use crate::input::Input;
 use crate::model::layout::LayoutRef;
 use crate::model::manifest::{Document, Totals};
 use crate::model::vocab::{Channel, DocStatus, Format, Named};
-use crate::ops::ondemand::Refused;
+use crate::ops::ondemand::{Desks, Refused};
 use crate::ops::run::{Observer, RunOptions};
 use crate::util::clock::{now_rfc3339, Date};
 use crate::util::digest::sha256_hex;
@@ -124,8 +124,9 @@ pub enum Refusal {
 /// The jobs under a state folder.
 pub struct Jobs {
     root: PathBuf,
-    layouts: PathBuf,
-    trust: Option<PathBuf>,
+    /// The layout versions ready for documents on demand, which a
+    /// submission is checked against (and whose folders a job runs with).
+    desks: Arc<Desks>,
     /// Rendering workers of a job's run.
     pub workers: usize,
     /// Serialises changes of `job.json` within this process.
@@ -133,19 +134,14 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    /// The jobs under `state`, run with the layouts in `layouts`.
-    pub fn open(
-        state: &Path,
-        layouts: &Path,
-        trust: Option<&Path>,
-        workers: usize,
-    ) -> Result<Jobs> {
+    /// The jobs under `state`, checked against and run with the layouts
+    /// of `desks`.
+    pub fn open(state: &Path, desks: Arc<Desks>, workers: usize) -> Result<Jobs> {
         let root = state.join(JOBS_DIR);
         std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
         Ok(Jobs {
             root,
-            layouts: layouts.to_path_buf(),
-            trust: trust.map(Path::to_path_buf),
+            desks,
             workers,
             writing: Mutex::new(()),
         })
@@ -232,9 +228,8 @@ impl Jobs {
         let day = Date::parse(&spec.as_of).ok_or_else(|| {
             Refusal::Invalid(format!("as_of `{}` is not a date (YYYY-MM-DD)", spec.as_of))
         })?;
-        let desks = crate::ops::ondemand::Desks::new(&self.layouts, self.trust.as_deref())
-            .map_err(Refusal::Environment)?;
-        let desk = desks
+        let desk = self
+            .desks
             .desk(&r.name, r.version, day)
             .map_err(Refusal::Layout)?;
         for c in spec.channels.iter().flatten() {
@@ -413,8 +408,8 @@ impl Jobs {
         let r: LayoutRef = job.spec.layout.parse().map_err(Error::Usage)?;
         let data = self.dir(&job.id).join(format!("data.{}", job.spec.format));
         let mut o = RunOptions::new(r, data, self.run_dir(&job.id));
-        o.layouts_dir = self.layouts.clone();
-        o.trust = self.trust.clone();
+        o.layouts_dir = self.desks.layouts().to_path_buf();
+        o.trust = self.desks.trust().map(Path::to_path_buf);
         o.format = Some(format_of(&job.spec.format)?);
         o.as_of = Date::parse(&job.spec.as_of);
         o.channels = job.spec.channels.as_ref().map(|cs| {

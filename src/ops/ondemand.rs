@@ -101,6 +101,16 @@ impl Desks {
         })
     }
 
+    /// The layouts folder.
+    pub fn layouts(&self) -> &Path {
+        &self.layouts
+    }
+
+    /// The trust list the versions are checked against, if there is one.
+    pub fn trust(&self) -> Option<&Path> {
+        self.trust.as_deref()
+    }
+
     /// The desk of layout `name` (version `version`, or the one in effect)
     /// for day `as_of`, made ready if it is not.
     pub fn desk(

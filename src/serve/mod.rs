@@ -123,8 +123,7 @@ pub fn serve(config: Config) -> Result<()> {
     let desks = Arc::new(Desks::new(&config.layouts, config.trust.as_deref())?);
     let jobs = Arc::new(Jobs::open(
         &config.state,
-        &config.layouts,
-        config.trust.as_deref(),
+        desks.clone(),
         config.job_workers,
     )?);
     let app = Arc::new(App {
