@@ -101,7 +101,7 @@ fn start(layouts: &Path, t: &Tokens, state: &Path, extra: &[&str]) -> Server {
         base: format!("http://{listen}"),
     };
     let ready = Instant::now();
-    while http("GET", &format!("{}/readyz", server.base), None, None, b"").status != 200 {
+    while get(&format!("{}/readyz", server.base), None).status != 200 {
         assert!(
             ready.elapsed() < Duration::from_secs(60),
             "not ready in 60 s"
@@ -134,6 +134,11 @@ impl Answer {
 }
 
 /// Asks with curl: `method url`, a bearer token, a content type and a body.
+/// GET `url` with a bearer token, if any.
+fn get(url: &str, token: Option<&str>) -> Answer {
+    http("GET", url, token, None, b"")
+}
+
 fn http(method: &str, url: &str, token: Option<&str>, ctype: Option<&str>, body: &[u8]) -> Answer {
     http_with(method, url, token, ctype, body, &[])
 }
@@ -689,13 +694,7 @@ fn a_flood_beyond_the_queue_gets_429_at_once() {
 
 /// The server's metrics, read with `token` (an `admin` one).
 fn metrics(s: &Server, token: &str) -> String {
-    let answer = http(
-        "GET",
-        &format!("{}/metrics", s.base),
-        Some(token),
-        None,
-        b"",
-    );
+    let answer = get(&format!("{}/metrics", s.base), Some(token));
     assert_eq!(answer.status, 200);
     String::from_utf8_lossy(&answer.body).into_owned()
 }
@@ -721,13 +720,7 @@ fn wait_job(
 ) -> Value {
     let started = Instant::now();
     loop {
-        let a = http(
-            "GET",
-            &format!("{}/v1/jobs/{id}", s.base),
-            Some(token),
-            None,
-            b"",
-        );
+        let a = get(&format!("{}/v1/jobs/{id}", s.base), Some(token));
         assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
         let v = a.json();
         if done(&v) {
@@ -855,21 +848,12 @@ fn a_job_submitted_twice_with_one_key_is_one_job() {
         !jobs.join(&id).join("data.csv").exists(),
         "the data is deleted once the job ended"
     );
-    let m = http(
-        "GET",
-        &format!("{}/v1/jobs/{id}/manifest", s.base),
-        Some(&t.sched),
-        None,
-        b"",
-    );
+    let m = get(&format!("{}/v1/jobs/{id}/manifest", s.base), Some(&t.sched));
     assert_eq!(m.status, 200);
     assert_eq!(m.json()["totals"]["records"], 56);
-    let doc = http(
-        "GET",
+    let doc = get(
         &format!("{}/v1/jobs/{id}/documents/0/pdf", s.base),
         Some(&t.sched),
-        None,
-        b"",
     );
     assert_eq!(doc.status, 200);
     assert!(doc.body.starts_with(b"%PDF"));
@@ -878,12 +862,9 @@ fn a_job_submitted_twice_with_one_key_is_one_job() {
         .as_str()
         .unwrap_or("documents.jsonl")
         .to_owned();
-    let journal = http(
-        "GET",
+    let journal = get(
         &format!("{}/v1/jobs/{id}/files/{path}", s.base),
         Some(&t.sched),
-        None,
-        b"",
     );
     assert_eq!(journal.status, 200);
     assert_eq!(
@@ -893,12 +874,9 @@ fn a_job_submitted_twice_with_one_key_is_one_job() {
     let first: Value =
         serde_json::from_slice(journal.body.split(|b| *b == b'\n').next().unwrap()).unwrap();
     let pdf = first["path"].as_str().unwrap();
-    let same = http(
-        "GET",
+    let same = get(
         &format!("{}/v1/jobs/{id}/files/{pdf}", s.base),
         Some(&t.sched),
-        None,
-        b"",
     );
     assert_eq!(
         (same.status, same.header("content-type")),
@@ -977,14 +955,7 @@ fn failures_are_listed_a_page_at_a_time(s: &Server, t: &Tokens) {
     let mut url = format!("/v1/jobs/{id}?limit=2");
     let mut seen = Vec::new();
     while !url.is_empty() {
-        let page = http(
-            "GET",
-            &format!("{}{url}", s.base),
-            Some(&t.sched),
-            None,
-            b"",
-        )
-        .json();
+        let page = get(&format!("{}{url}", s.base), Some(&t.sched)).json();
         for f in page["failures"].as_array().unwrap() {
             assert!(f["error"].as_str().unwrap().contains("last_name"), "{f}");
             seen.push(f["record_id"].as_str().unwrap().to_owned());
@@ -1049,18 +1020,12 @@ fn a_job_survives_sigkill_and_sigterm_drains() {
         .unwrap()
         .success());
     std::thread::sleep(Duration::from_millis(300));
-    let ready = http("GET", &format!("{}/readyz", s.base), None, None, b"");
+    let ready = get(&format!("{}/readyz", s.base), None);
     assert_eq!(
         (ready.status, String::from_utf8_lossy(&ready.body).trim()),
         (503, "draining")
     );
-    let refused = http(
-        "GET",
-        &format!("{}/v1/jobs/{id}", s.base),
-        Some(&t.sched),
-        None,
-        b"",
-    );
+    let refused = get(&format!("{}/v1/jobs/{id}", s.base), Some(&t.sched));
     assert_eq!(
         (refused.status, refused.json()["code"].as_str()),
         (503, Some("draining"))
@@ -1304,7 +1269,7 @@ fn a_render_that_never_ends_is_answered_and_its_worker_replaced() {
     std::thread::sleep(Duration::from_millis(2500));
     let next = document(&s, &t.portal, &asked("G-1", false));
     assert_eq!(next.status, 200, "{}", String::from_utf8_lossy(&next.body));
-    let health = http("GET", &format!("{}/healthz", s.base), None, None, b"");
+    let health = get(&format!("{}/healthz", s.base), None);
     assert_eq!(health.status, 503);
     assert!(String::from_utf8_lossy(&health.body).contains("restart"));
     let text = metrics(&s, &t.ops);
