@@ -119,10 +119,10 @@ impl<'a> Checker<'a> {
     /// A checker for records of `format` (CSV text is converted to the
     /// schema's types).
     pub fn new(plan: Plan<'a>, format: Format) -> Self {
-        let origin = if format == Format::Csv {
-            Origin::Text
-        } else {
+        let origin = if format.typed() {
             Origin::Json
+        } else {
+            Origin::Text
         };
         Checker {
             layout: plan.layout,

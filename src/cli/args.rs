@@ -69,15 +69,36 @@ impl AsOf {
     }
 }
 
-/// `--data` and `--format`: the records.
+/// `--data`, `--format` and `--query`: the records.
 #[derive(clap::Args)]
 pub struct Records {
-    /// Data file: .csv, .json (array of objects) or .jsonl.
+    /// Data file: .csv, .json (array of objects), .jsonl, .xml or a
+    /// fixed-width file (--format fixed), mapped by the layout's `input`;
+    /// or a database, postgresql://USER@HOST[:PORT]/DB, read with --query.
     #[arg(long)]
     pub data: PathBuf,
     /// Data format, when the file extension does not tell.
     #[arg(long, value_parser = named::<Format>())]
     pub format: Option<Format>,
+    /// The SQL query whose rows are the records (with a postgresql:// --data).
+    #[arg(long, value_name = "SQL", conflicts_with = "query_file")]
+    pub query: Option<String>,
+    /// A file holding the SQL query.
+    #[arg(long, value_name = "FILE")]
+    pub query_file: Option<PathBuf>,
+}
+
+impl Records {
+    /// The query, from --query or read from --query-file.
+    pub fn query(&self) -> Result<Option<String>, Error> {
+        match (&self.query, &self.query_file) {
+            (Some(q), _) => Ok(Some(q.clone())),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map(Some)
+                .map_err(|e| Error::Usage(format!("--query-file {}: {e}", path.display()))),
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 /// `--expect-records`: the sender's control total.

@@ -29,9 +29,11 @@ pub struct Args {
 }
 
 pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
+    let query = args.records.query()?;
     let mut opts = DiffOptions::new(args.old, args.new, args.records.data);
     opts.layouts_dir = cx.layouts.clone();
     opts.format = args.records.format;
+    opts.query = query;
     opts.as_of = args.as_of.day();
     let report = diff(&opts)?;
     if let Some(path) = &args.out {

@@ -34,10 +34,12 @@ pub struct Args {
 }
 
 pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
+    let query = args.records.query()?;
     let mut opts = ProofOptions::new(args.layout, args.records.data, args.out);
     opts.layouts_dir = cx.layouts.clone();
     opts.trust = cx.trust.clone();
     opts.format = args.records.format;
+    opts.query = query;
     opts.as_of = args.as_of.day();
     opts.sample = args.sample;
     opts.seed = args.seed;

@@ -64,10 +64,12 @@ pub struct Args {
 }
 
 pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
+    let query = args.records.query()?;
     let mut opts = RunOptions::new(args.layout.layout, args.records.data, args.out);
     opts.layouts_dir = cx.layouts.clone();
     opts.trust = cx.trust.clone();
     opts.format = args.records.format;
+    opts.query = query;
     opts.expect_records = args.total.expect_records;
     opts.as_of = args.check.as_of.as_of;
     if let Some(jobs) = args.jobs {

@@ -16,7 +16,11 @@
 //! cells are left out, so an object whose cells are all empty is absent. A single
 //! record larger than [`MAX_RECORD_BYTES`] fails without being held in memory.
 
+pub mod codepages;
 pub mod feedback;
+pub mod fixed;
+pub mod sql;
+pub mod xml;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -27,6 +31,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::model::layout::LayoutMeta;
 use crate::model::vocab::Format;
 use crate::util::digest::hex;
 
@@ -62,6 +67,17 @@ pub struct Input {
     pub path: PathBuf,
     /// Its format.
     pub format: Format,
+    /// The layout's mapping, for the formats that need one.
+    mapping: Mapping,
+}
+
+/// How records are found in a format that needs the layout's say.
+#[derive(Debug, Clone)]
+enum Mapping {
+    None,
+    Xml(std::sync::Arc<xml::XmlMap>),
+    Fixed(std::sync::Arc<fixed::FixedMap>),
+    Sql(std::sync::Arc<sql::SqlSource>),
 }
 
 /// An iterator over the records of an input. `Err` means the file's structure
@@ -69,17 +85,93 @@ pub struct Input {
 pub type Records = Box<dyn Iterator<Item = Result<RawRecord>> + Send>;
 
 impl Input {
-    /// Describes `path`, taking the format from `format` or the extension.
-    pub fn new(path: &Path, format: Option<Format>) -> Result<Input> {
+    /// Describes `path` for records of the layout `meta`, taking the format
+    /// from `format` or the extension. XML and fixed-width files are read
+    /// with the layout's `input` mapping, which must be there. A
+    /// `postgresql://` URL is read with `query` (see [`sql`]).
+    pub fn new(
+        path: &Path,
+        format: Option<Format>,
+        query: Option<&str>,
+        meta: &LayoutMeta,
+    ) -> Result<Input> {
+        let text = path.to_string_lossy();
+        if sql::is_url(&text) {
+            return Ok(Input {
+                path: path.to_path_buf(),
+                format: Format::Postgresql,
+                mapping: Mapping::Sql(sql::SqlSource::new(&text, query)?.into()),
+            });
+        }
+        if query.is_some() {
+            return Err(Error::Usage(
+                "--query reads from a database: give --data postgresql://USER@HOST/DB".into(),
+            ));
+        }
         let format = format.or_else(|| Format::from_path(path)).ok_or_else(|| {
             Error::Usage(format!(
-                "cannot tell the format of `{}` from its extension; pass --format csv|json|jsonl",
+                "cannot tell the format of `{}` from its extension; pass --format csv|json|jsonl|xml|fixed",
                 path.display()
             ))
         })?;
+        let settings = meta.input.as_ref();
+        let missing = |what: &str| {
+            Error::Usage(format!(
+                "{} {} has no `input.{what}` mapping in its layout.yaml, so it cannot read {what} data; see the book's chapter \"Data in\"",
+                meta.name, meta.version
+            ))
+        };
+        let mapping = match format {
+            Format::Xml => {
+                let xml = settings
+                    .and_then(|s| s.xml.as_ref())
+                    .ok_or_else(|| missing("xml"))?;
+                Mapping::Xml(xml::XmlMap::compile(xml, &meta.fields)?.into())
+            }
+            Format::Fixed => {
+                let fixed = settings
+                    .and_then(|s| s.fixed.as_ref())
+                    .ok_or_else(|| missing("fixed"))?;
+                Mapping::Fixed(fixed::FixedMap::compile(fixed)?.into())
+            }
+            _ => Mapping::None,
+        };
         Ok(Input {
             path: path.to_path_buf(),
             format,
+            mapping,
+        })
+    }
+
+    /// Checks the layout's `input` mappings (XML paths and prefixes,
+    /// fixed-width offsets and types) without reading data, so `layouts
+    /// check` finds a broken mapping before a run does.
+    pub fn check_mapping(meta: &LayoutMeta) -> Result<()> {
+        let Some(settings) = &meta.input else {
+            return Ok(());
+        };
+        if let Some(x) = &settings.xml {
+            xml::XmlMap::compile(x, &meta.fields)?;
+        }
+        if let Some(f) = &settings.fixed {
+            fixed::FixedMap::compile(f)?;
+        }
+        Ok(())
+    }
+
+    /// Describes `path` in a format that needs no layout mapping (CSV,
+    /// JSON, JSONL); XML and fixed-width are refused.
+    pub fn plain(path: &Path, format: Format) -> Result<Input> {
+        if matches!(format, Format::Xml | Format::Fixed | Format::Postgresql) {
+            return Err(Error::Usage(format!(
+                "{} data is read with a layout's mapping",
+                format.name()
+            )));
+        }
+        Ok(Input {
+            path: path.to_path_buf(),
+            format,
+            mapping: Mapping::None,
         })
     }
 
@@ -97,6 +189,9 @@ impl Input {
     /// Reads the whole file once: hashes it, counts its records and checks its
     /// structure. Per-record problems are left for the run.
     pub fn scan(&self) -> Result<InputSummary> {
+        if let Mapping::Sql(source) = &self.mapping {
+            return scan_rows(source.rows()?);
+        }
         let hashing = Hashing {
             inner: self.open()?,
             hasher: Sha256::new(&SHA256),
@@ -104,7 +199,7 @@ impl Input {
         };
         let mut reader = BufReader::with_capacity(256 << 10, hashing);
         let mut records = 0;
-        for rec in read_records(self.format, &mut reader, &self.path)? {
+        for rec in self.read(&mut reader)? {
             rec?;
             records += 1;
         }
@@ -195,11 +290,64 @@ impl Input {
         }
     }
 
+    /// The query of a database input.
+    pub fn query(&self) -> Option<&str> {
+        match &self.mapping {
+            Mapping::Sql(source) => Some(&source.query),
+            _ => None,
+        }
+    }
+
     /// Streams the records of the file.
     pub fn records(&self) -> Result<Records> {
+        if let Mapping::Sql(source) = &self.mapping {
+            return Ok(Box::new(source.rows()?));
+        }
         let reader = self.open()?;
-        Ok(Box::new(read_records(self.format, reader, &self.path)?))
+        Ok(Box::new(self.read(reader)?))
     }
+
+    fn read<'a, R: BufRead + Send + 'a>(
+        &self,
+        mut reader: R,
+    ) -> Result<Box<dyn Iterator<Item = Result<RawRecord>> + Send + 'a>> {
+        let name = self.path.display().to_string();
+        match &self.mapping {
+            Mapping::Xml(map) => {
+                skip_bom(&mut reader).map_err(|e| Error::Input(format!("{name}: {e}")))?;
+                Ok(Box::new(xml::XmlRecords::new(reader, map.clone(), name)))
+            }
+            Mapping::Fixed(map) => Ok(Box::new(fixed::FixedRecords::new(
+                reader,
+                map.clone(),
+                name,
+            ))),
+            Mapping::Sql(_) => unreachable!("rows are not read from a file"),
+            Mapping::None => read_records(self.format, reader, &self.path),
+        }
+    }
+}
+
+/// Counts and hashes the rows of a database query: each row as its JSON
+/// and a line end (a row that cannot be read, as its reason).
+fn scan_rows(rows: sql::SqlRecords) -> Result<InputSummary> {
+    let mut hasher = Sha256::new(&SHA256);
+    let (mut records, mut bytes) = (0, 0u64);
+    for row in rows {
+        let line = match row?.data {
+            Ok(map) => serde_json::to_vec(&map).expect("a record serializes"),
+            Err(e) => e.into_bytes(),
+        };
+        hasher.update(&line);
+        hasher.update(b"\n");
+        bytes += line.len() as u64 + 1;
+        records += 1;
+    }
+    Ok(InputSummary {
+        sha256: hex(hasher.finish().as_ref()),
+        records,
+        bytes,
+    })
 }
 
 struct Hashing<R> {
@@ -233,6 +381,9 @@ fn read_records<'a, R: BufRead + Send + 'a>(
             index: 0,
         }),
         Format::Json => Box::new(JsonArrayRecords::new(reader, name)?),
+        Format::Xml | Format::Fixed | Format::Postgresql => {
+            unreachable!("read with the layout's mapping")
+        }
     })
 }
 

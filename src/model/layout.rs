@@ -185,6 +185,10 @@ pub struct LayoutMeta {
     /// Strings no document may contain (see [`crate::check::wording`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forbidden_text: Vec<String>,
+    /// How records are read from XML and fixed-width files (see
+    /// [`InputSettings`]); CSV and JSON need no mapping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<InputSettings>,
     /// The record schema.
     pub fields: Vec<FieldSpec>,
 }
@@ -495,6 +499,13 @@ pub struct FieldSpec {
     /// names the field and the rule, never the value.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub secret: bool,
+    /// Where the field is in an XML record: a path relative to the record
+    /// element (or, inside an object or list, to its element), such as
+    /// `Acct/Id/IBAN`, `Amt/@Ccy`, `Bal[Tp/CdOrPrtry/Cd='CLBD']/Amt` or `.`
+    /// (the element's own text). Default: the child element of the field's
+    /// name. See [`crate::input::xml`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xml: Option<String>,
 }
 
 impl FieldSpec {
@@ -575,4 +586,144 @@ pub struct RecipientSettings {
     /// default locale (`en-GB`: GB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home_country: Option<String>,
+}
+
+/// How records are read from formats that need a mapping (`input:` in
+/// `layout.yaml`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSettings {
+    /// XML: which element is one record; the fields' own `xml` paths say
+    /// where each value is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xml: Option<XmlInput>,
+    /// Fixed-width record files (mainframe and core banking exports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<FixedInput>,
+}
+
+/// The XML mapping's record element and namespaces.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XmlInput {
+    /// The path of the element that is one record, from the document
+    /// element (`Document/BkToCstmrStmt/Stmt`), or `//Name` for that element
+    /// at any depth (not inside another record).
+    pub record: String,
+    /// The namespace of names written without a prefix in `record` and the
+    /// fields' paths (the document's default namespace, such as
+    /// `urn:iso:std:iso:20022:tech:xsd:camt.053.001.08`). Without it, such
+    /// names are in no namespace. Attributes without a prefix are always in
+    /// no namespace, as XML has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Prefixes for other namespaces, as the paths use them (`{ds:
+    /// "http://www.w3.org/2000/09/xmldsig#"}`); the file's own prefixes do
+    /// not matter.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub namespaces: BTreeMap<String, String>,
+}
+
+/// The layout of a fixed-width record file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixedInput {
+    /// The code page of the text: `ascii`, `utf-8`, `latin-1`, or EBCDIC
+    /// `cp037`, `cp273`, `cp500`, `cp1140`.
+    pub encoding: String,
+    /// The length of every record in bytes when the file has no line ends
+    /// (a mainframe data set of fixed-length records, RECFM=F or FB).
+    /// Without it, each line is a record (`\n` or `\r\n`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_length: Option<usize>,
+    /// Where each record's type code is.
+    #[serde(rename = "type")]
+    pub type_code: FixedSlice,
+    /// The record types.
+    pub records: Vec<FixedRecordType>,
+}
+
+/// A span of a fixed-width record: `start` counts from 1, as record layouts
+/// are printed.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixedSlice {
+    /// The first byte, from 1.
+    pub start: usize,
+    /// The number of bytes.
+    pub length: usize,
+}
+
+/// What a record type is in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FixedRole {
+    /// Once, first: its fields go into every customer record.
+    Header,
+    /// Starts the next customer record.
+    Record,
+    /// Belongs to the customer record before it: one element of a list.
+    Detail,
+    /// Belongs to the customer record before it: more of its fields.
+    Extra,
+    /// Once, last: the sender's control totals.
+    Trailer,
+}
+
+/// One record type of a fixed-width file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixedRecordType {
+    /// The type code, as text in the file's code page (`"01"`, `"D"`).
+    pub code: String,
+    /// What the record is.
+    pub role: FixedRole,
+    /// For a `detail`: the list field each such record is an element of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<String>,
+    /// The fields: dotted names (`address.city`) build objects, as in CSV.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FixedField>,
+    /// For the `trailer`: the field holding the number of customer records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<FixedField>,
+    /// For the `trailer`: fields holding sums of a numeric field over the
+    /// whole file; `name` is the summed field (`transactions.amount`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sums: Vec<FixedField>,
+}
+
+/// One field of a fixed-width record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixedField {
+    /// The field (dotted for a nested object).
+    pub name: String,
+    /// The first byte, from 1.
+    pub start: usize,
+    /// The number of bytes.
+    pub length: usize,
+    /// How the bytes hold the value.
+    #[serde(default, rename = "type")]
+    pub kind: FixedKind,
+    /// Implied decimal places of a `zoned` or `packed` number (`PIC
+    /// S9(7)V99` has 2).
+    #[serde(default)]
+    pub decimals: u32,
+}
+
+/// How a fixed-width field holds its value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FixedKind {
+    /// Text in the file's code page; spaces around it are dropped, and all
+    /// spaces mean no value.
+    #[default]
+    Text,
+    /// Zoned decimal (COBOL `PIC S9(n)` DISPLAY): a digit a byte, the sign
+    /// in the last byte's zone (C or F positive, D negative).
+    Zoned,
+    /// Packed decimal (COBOL COMP-3): two digits a byte, the last half-byte
+    /// the sign.
+    Packed,
 }

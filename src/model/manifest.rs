@@ -317,7 +317,7 @@ pub struct TrustEntry {
 pub struct InputEntry {
     /// The path as given on the command line.
     pub path: String,
-    /// `csv`, `json` or `jsonl`.
+    /// `csv`, `json`, `jsonl`, `xml`, `fixed` or `postgresql`.
     pub format: String,
     /// SHA-256 of the file.
     pub sha256: String,
@@ -325,6 +325,16 @@ pub struct InputEntry {
     pub bytes: u64,
     /// Number of records.
     pub records: usize,
+    /// The query whose rows were read (a database input); `sha256` is then
+    /// the digest of the rows, each as canonical JSON and a line end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// The sender's control total the count was checked against
+    /// (`--expect-records`); a fixed-width file's trailer totals are
+    /// checked whenever its layout has a trailer, or the run would not
+    /// have started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_records: Option<usize>,
 }
 
 /// Counts that reconcile: for every channel, `records = rendered + failed +

@@ -89,6 +89,12 @@ pub enum Format {
     Json,
     /// One JSON object per line.
     Jsonl,
+    /// XML, mapped by paths declared in `layout.yaml`.
+    Xml,
+    /// A fixed-width record file, laid out in `layout.yaml`.
+    Fixed,
+    /// Rows of a PostgreSQL query (`--data postgresql://...`).
+    Postgresql,
 }
 
 impl Format {
@@ -98,6 +104,7 @@ impl Format {
             "csv" => Some(Format::Csv),
             "json" => Some(Format::Json),
             "jsonl" | "ndjson" => Some(Format::Jsonl),
+            "xml" => Some(Format::Xml),
             _ => None,
         }
     }
@@ -108,7 +115,16 @@ impl Format {
             Format::Csv => "csv",
             Format::Json => "json",
             Format::Jsonl => "jsonl",
+            Format::Xml => "xml",
+            Format::Fixed => "fixed",
+            Format::Postgresql => "postgresql",
         }
+    }
+
+    /// Whether values carry their own types (JSON); otherwise every value
+    /// is text converted to the schema's types.
+    pub fn typed(self) -> bool {
+        matches!(self, Format::Json | Format::Jsonl)
     }
 }
 
@@ -203,7 +219,13 @@ impl Named for Channel {
 }
 
 impl Named for Format {
-    const ALL: &'static [Format] = &[Format::Csv, Format::Json, Format::Jsonl];
+    const ALL: &'static [Format] = &[
+        Format::Csv,
+        Format::Json,
+        Format::Jsonl,
+        Format::Xml,
+        Format::Fixed,
+    ];
     fn name(self) -> &'static str {
         Format::name(self)
     }
@@ -212,6 +234,13 @@ impl Named for Format {
             Format::Csv => "Comma-separated values with a header row",
             Format::Json => "A JSON array of objects",
             Format::Jsonl => "One JSON object per line",
+            Format::Xml => "XML, mapped by the layout's `input.xml` and fields' `xml` paths",
+            Format::Fixed => {
+                "Fixed-width records (EBCDIC or ASCII), laid out in the layout's `input.fixed`"
+            }
+            Format::Postgresql => {
+                "Rows of a PostgreSQL query (--data postgresql://USER@HOST/DB --query SQL)"
+            }
         }
     }
 }

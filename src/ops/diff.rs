@@ -62,6 +62,9 @@ pub struct DiffOptions {
     pub data: PathBuf,
     /// Their format, when not taken from the extension.
     pub format: Option<Format>,
+    /// The query whose rows are the records, when `data` is a
+    /// `postgresql://` URL.
+    pub query: Option<String>,
     /// The templates' date.
     pub as_of: Date,
 }
@@ -76,6 +79,7 @@ impl DiffOptions {
             new,
             data: data.into(),
             format: None,
+            query: None,
             as_of: Date::today_utc(),
         }
     }
@@ -154,12 +158,17 @@ pub fn diff(opts: &DiffOptions) -> Result<DiffReport> {
     let catalog = Catalog::discover(&opts.layouts_dir)?;
     let old = side(&catalog, &opts.old, opts.as_of)?;
     let new = side(&catalog, &opts.new, opts.as_of)?;
-    let input = Input::new(&opts.data, opts.format)?;
+    let input = Input::new(
+        &opts.data,
+        opts.format,
+        opts.query.as_deref(),
+        &new.layout.meta,
+    )?;
     let data_sha256 = input.scan()?.sha256;
-    let origin = if input.format == Format::Csv {
-        Origin::Text
-    } else {
+    let origin = if input.format.typed() {
         Origin::Json
+    } else {
+        Origin::Text
     };
     // Typst needs a deep stack for some layouts: compare on a worker thread.
     let report = std::thread::scope(|scope| {

@@ -190,7 +190,7 @@ impl Jobs {
             )
         };
         let format = format_of(&spec.format).map_err(|e| Refusal::Invalid(e.to_string()))?;
-        let input = Input::new(data, Some(format)).map_err(unreadable)?;
+        let input = Input::plain(data, format).map_err(unreadable)?;
         let summary = input.scan().map_err(unreadable)?;
         if let Some(job) = self.get(&id) {
             let _ = std::fs::remove_file(data);

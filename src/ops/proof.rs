@@ -72,6 +72,9 @@ pub struct ProofOptions {
     pub data: PathBuf,
     /// Their format, when not taken from the extension.
     pub format: Option<Format>,
+    /// The query whose rows are the records, when `data` is a
+    /// `postgresql://` URL.
+    pub query: Option<String>,
     /// The proof PDF to write; the emails go next to it as `.html`.
     pub out: PathBuf,
     /// The templates' date.
@@ -100,6 +103,7 @@ impl ProofOptions {
             layout,
             data: data.into(),
             format: None,
+            query: None,
             out: out.into(),
             as_of: Date::today_utc(),
             sample: 3,
@@ -275,7 +279,7 @@ pub fn proof(opts: &ProofOptions) -> Result<ProofReport> {
     };
     let measure = Renderer::new(&layout, files.clone(), &texts, opts.as_of, &[], None)?;
     let marked = Renderer::new(&layout, files, &texts, opts.as_of, &[], Some(PROOF_MARK))?;
-    let input = Input::new(&opts.data, opts.format)?;
+    let input = Input::new(&opts.data, opts.format, opts.query.as_deref(), &layout.meta)?;
     let data_sha256 = input.scan()?.sha256;
 
     let work = || -> Result<ProofReport> {
@@ -498,10 +502,10 @@ fn measure_all(
     measure: &Renderer,
     input: &Input,
 ) -> Result<(Vec<Measured>, usize, usize)> {
-    let origin = if input.format == Format::Csv {
-        Origin::Text
-    } else {
+    let origin = if input.format.typed() {
         Origin::Json
+    } else {
+        Origin::Text
     };
     let (mut out, mut records, mut invalid) = (Vec::new(), 0, 0);
     for raw in input.records()? {

@@ -32,6 +32,9 @@ pub struct ValidateOptions {
     pub data: PathBuf,
     /// Its format, when not taken from the extension.
     pub format: Option<Format>,
+    /// The query whose rows are the records, when `data` is a
+    /// `postgresql://` URL.
+    pub query: Option<String>,
     /// The date the run will use (picks the version, as `run` does);
     /// `None` for today (UTC).
     pub as_of: Option<Date>,
@@ -68,6 +71,7 @@ impl ValidateOptions {
             allow_draft: false,
             data: data.into(),
             format: None,
+            query: None,
             as_of: None,
             channels: None,
             suppress: None,
@@ -137,7 +141,7 @@ pub fn validate(opts: &ValidateOptions) -> Result<ValidationReport> {
         Some(path) => Suppressions::load(path)?,
         None => Suppressions::default(),
     };
-    let input = Input::new(&opts.data, opts.format)?;
+    let input = Input::new(&opts.data, opts.format, opts.query.as_deref(), &layout.meta)?;
     let summary = input.scan()?;
     input.check_shape(&summary, &layout.meta.id_field)?;
     input.check_count(&summary, opts.expect_records)?;

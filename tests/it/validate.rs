@@ -295,4 +295,9 @@ fn a_control_total_that_does_not_match_stops_before_anything_is_rendered() {
         out.to_str().unwrap(),
     ]);
     assert!(ran.status.success(), "{}", crate::common::describe(&ran));
+    let m = crate::common::manifest(&out);
+    assert_eq!(
+        m["input"]["expected_records"], 56,
+        "the control total checked is recorded"
+    );
 }

@@ -159,6 +159,11 @@ fn listed(l: &Layout, default: bool) -> Listed {
         Ok(s) => (!needs_a_person(&s), s.describe()),
         Err(e) => (false, e.to_string()),
     };
+    // A data mapping that cannot work is a problem before any data comes.
+    let (ok, standing) = match crate::input::Input::check_mapping(&l.meta) {
+        Ok(()) => (ok, standing),
+        Err(e) => (false, format!("{e}; {standing}")),
+    };
     Listed {
         name: l.meta.name.clone(),
         version: l.meta.version,

@@ -21,6 +21,7 @@
 pub mod order;
 pub mod pool;
 pub mod render;
+pub mod rows;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -145,6 +146,9 @@ pub struct RunOptions {
     pub data: PathBuf,
     /// Its format, when not taken from the extension.
     pub format: Option<Format>,
+    /// The query whose rows are the records, when `data` is a
+    /// `postgresql://` URL.
+    pub query: Option<String>,
     /// The number of records the data must hold (a control total from its
     /// sender); a different count stops the run before anything is
     /// written (exit 2).
@@ -216,6 +220,7 @@ impl RunOptions {
             layout,
             data: data.into(),
             format: None,
+            query: None,
             expect_records: None,
             out: out.into(),
             as_of: None,
@@ -457,7 +462,7 @@ fn prepare(opts: &RunOptions, previous: Option<&RunState>) -> Result<Prepared> {
     let texts = Arc::new(load_texts(&layout, &files)?);
     let stage = stage(opts, &layout, files, &texts, &channels, as_of, draft)?;
     warnings.splice(0..0, preflight(&layout, &stage, sample)?);
-    let input = Input::new(&opts.data, opts.format)?;
+    let input = Input::new(&opts.data, opts.format, opts.query.as_deref(), &layout.meta)?;
     let summary = input.scan()?;
     input.check_shape(&summary, &layout.meta.id_field)?;
     input.check_count(&summary, opts.expect_records)?;
@@ -469,7 +474,13 @@ fn prepare(opts: &RunOptions, previous: Option<&RunState>) -> Result<Prepared> {
         draft,
         layout: layout.id(),
         layout_digest: digest,
-        input_sha256: summary.sha256.clone(),
+        // A database's rows may change between an attempt and its resume:
+        // the query stands for them here, and the rows ledger checks the
+        // rows already rendered (see [`rows`]).
+        input_sha256: match input.query() {
+            Some(q) => sha256_hex(format!("{}\n{q}", input.path.display()).as_bytes()),
+            None => summary.sha256.clone(),
+        },
         options: options_of(opts, &channels, suppress_entry),
         shard: opts.shard,
         resumed: Vec::new(),
@@ -727,6 +738,8 @@ struct Opened {
     journal: Journal,
     state: RunState,
     resumed: Option<(m::Resumed, Option<usize>)>,
+    /// The rows read from a database, checked on a resume.
+    ledger: Option<rows::Ledger>,
 }
 
 /// Creates the folders, takes the lock, checks a resume asks for the same
@@ -783,11 +796,23 @@ fn open(opts: &RunOptions, folder: &Path, prepared: &Prepared) -> Result<Opened>
     };
     state.save(folder)?;
     copy_approval(folder, &prepared.standing, prepared.trust.as_ref())?;
+    let ledger = match prepared.input.query() {
+        Some(_) => {
+            let done = resumed.as_ref().and_then(|(_, d)| *d);
+            Some(rows::Ledger::open(
+                folder,
+                done,
+                &prepared.layout.meta.id_field,
+            )?)
+        }
+        None => None,
+    };
     Ok(Opened {
         lock,
         journal,
         state,
         resumed,
+        ledger,
     })
 }
 
@@ -826,7 +851,12 @@ fn render(
     // the workers.
     let mut checker = Checker::new(prepared.plan(pieces), prepared.input.format);
     let mut namer = FileNamer::default();
+    let mut ledger = opened.ledger.take();
     let items = prepared.input.records()?.filter_map(move |raw| {
+        let raw = match (raw, ledger.as_mut()) {
+            (Ok(raw), Some(l)) => l.check(&raw).map(|()| raw),
+            (raw, _) => raw,
+        };
         let item = match checker.check(match raw {
             Ok(raw) => raw,
             Err(e) => return Some(Err(e)),
@@ -886,6 +916,7 @@ fn finish(
         journal,
         state,
         resumed,
+        ledger: _,
     } = opened;
     let (mut documents, tally) = journal.finish()?;
     // Rendering is over: Typst's memoised results go. The letter's renderer
@@ -942,6 +973,7 @@ fn finish(
     let seconds = write_report(opts, folder, &manifest, samples, started)?;
     let state_path = folder.join(STATE_FILE);
     std::fs::remove_file(&state_path).map_err(|e| Error::io(&state_path, e))?;
+    rows::Ledger::remove(folder)?;
     sync_dir(folder).map_err(|e| Error::io(folder, e))?;
     let lock_taken_over = lock.warning().map(str::to_owned);
     Ok(RunReport {
@@ -964,6 +996,8 @@ fn input_entry(opts: &RunOptions, input: &Input, summary: &InputSummary) -> m::I
         sha256: summary.sha256.clone(),
         bytes: summary.bytes,
         records: summary.records,
+        query: input.query().map(str::to_owned),
+        expected_records: opts.expect_records,
     }
 }
 
@@ -1198,6 +1232,7 @@ fn finished(folder: &Path, started: Instant) -> Result<RunReport> {
     let state_path = folder.join(STATE_FILE);
     if state_path.exists() {
         std::fs::remove_file(&state_path).map_err(|e| Error::io(&state_path, e))?;
+        rows::Ledger::remove(folder)?;
         sync_dir(folder).map_err(|e| Error::io(folder, e))?;
     }
     if !folder.join(crate::manifest::report::REPORT_FILE).exists() {

@@ -448,10 +448,13 @@ fn rerender(
     let out = std::env::temp_dir().join(format!("letterpress-verify-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let mut again = rerun_options(m, layout_ref, as_of, &out)?;
-    again.data = opts
-        .input
-        .clone()
-        .unwrap_or_else(|| recorded(m, &m.input.path));
+    again.data = match &m.input.query {
+        Some(_) => std::path::PathBuf::from(&m.input.path),
+        None => opts
+            .input
+            .clone()
+            .unwrap_or_else(|| recorded(m, &m.input.path)),
+    };
     again.layouts_dir = layouts_of(opts, m);
     // The decisions are checked against the trust list the run used, as
     // the run kept it (verify checked the copy against the manifest).
@@ -483,6 +486,9 @@ fn same_inputs(
         .clone()
         .unwrap_or_else(|| recorded(m, &m.input.path));
     let problem = match std::fs::read(&input) {
+        // A database is read again as it is now: rows changed since the
+        // run render differently, and the comparison reports them.
+        _ if m.input.query.is_some() => None,
         Ok(b) if sha256_hex(&b) == m.input.sha256 => None,
         Ok(_) => Some(format!(
             "the input file {} is not the one the run read (its SHA-256 differs); give the run's input with --input",
@@ -574,7 +580,14 @@ fn rerun_options(m: &Manifest, layout: LayoutRef, as_of: Date, out: &Path) -> Re
             .collect()
     }
     let mut again = RunOptions::new(layout, &m.input.path, out);
-    again.format = Some(names(std::slice::from_ref(&m.input.format), "input format")?[0]);
+    match &m.input.query {
+        // A database is read again with the recorded query (rows changed
+        // since then render differently, and are reported so).
+        Some(query) => again.query = Some(query.clone()),
+        None => {
+            again.format = Some(names(std::slice::from_ref(&m.input.format), "input format")?[0]);
+        }
+    }
     again.as_of = Some(as_of);
     again.jobs = 2;
     again.standards = names(&m.options.pdf_standards, "PDF standard")?;
