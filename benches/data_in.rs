@@ -8,7 +8,13 @@
 //!     cargo bench --bench data_in                          # 1,000,000 records
 //!     LP_BENCH_RECORDS=100000 cargo bench --bench data_in
 //!     LP_BENCH_DIR=/dev/shm cargo bench --bench data_in    # files on tmpfs
+//!     LP_BENCH_RENDER=0 cargo bench --bench data_in        # no rendering run
 //!
+//! "read" is the reader alone: a run with `--expect-records 1` reads and
+//! maps every record to count them, then stops (exit 2) before it checks
+//! or renders any. "validate" adds the checks, whose sets of record ids and
+//! file names (duplicates are refused) grow with the records whatever the
+//! format.
 //! Prints, per case: records, wall seconds, CPU seconds (user + system of
 //! letterpress), records a second, peak RSS in MB (GNU time's %M).
 
@@ -94,6 +100,10 @@ fn generate(dir: &Path, n: usize) -> (PathBuf, PathBuf) {
 
 /// Runs letterpress under GNU time: (wall s, cpu s, peak RSS MB).
 fn measure(args: &[&str], layouts: &Path) -> (f64, f64, f64) {
+    measure_exit(args, layouts, &[0, 1])
+}
+
+fn measure_exit(args: &[&str], layouts: &Path, codes: &[i32]) -> (f64, f64, f64) {
     let out = Command::new("/usr/bin/time")
         .args(["-f", "%e %U %S %M", BIN])
         .args(args)
@@ -102,7 +112,10 @@ fn measure(args: &[&str], layouts: &Path) -> (f64, f64, f64) {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(matches!(out.status.code(), Some(0 | 1)), "{args:?}: {err}");
+    assert!(
+        out.status.code().is_some_and(|c| codes.contains(&c)),
+        "{args:?}: {err}"
+    );
     let last = err.lines().last().unwrap_or("");
     let f: Vec<f64> = last
         .split_whitespace()
@@ -134,6 +147,29 @@ fn validate(layouts: &Path, data: &str, extra: &[&str]) -> (f64, f64, f64) {
     measure(&args, layouts)
 }
 
+/// The reader alone: a run whose control total cannot match reads and maps
+/// every record (to count them) and stops before checking or rendering.
+fn read(layouts: &Path, data: &str, extra: &[&str], dir: &Path) -> (f64, f64, f64) {
+    let out = dir.join("read-out");
+    let mut args = vec![
+        "run",
+        "--layout",
+        "welcome-letter@4",
+        "--allow-draft",
+        "--data",
+        data,
+        "--out",
+        out.to_str().unwrap(),
+        "--expect-records",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    measure_exit(&args, layouts, &[2])
+}
+
+/// The welcome letter's fields from the table's JSON documents.
+const COLUMNS: &str = "SELECT doc->>'customer_id' AS customer_id, doc->>'first_name' AS first_name, doc->>'last_name' AS last_name, doc->'address' AS address, doc->>'email' AS email, doc->>'locale' AS locale, doc->>'product' AS product, doc->>'account_number' AS account_number, doc->>'opened_on' AS opened_on, doc->>'contact_preference' AS contact_preference FROM letters";
+
 fn main() {
     let n: usize = std::env::var("LP_BENCH_RECORDS")
         .ok()
@@ -150,6 +186,9 @@ fn main() {
     let mut loaded = 0;
     for size in [n / 10, n] {
         let (jsonl, xml) = generate(&dir, size);
+        let (j, x) = (jsonl.to_str().unwrap(), xml.to_str().unwrap());
+        report("read jsonl", size, read(&layouts, j, &[], &dir));
+        report("read xml", size, read(&layouts, x, &[], &dir));
         report(
             "validate jsonl",
             size,
@@ -161,15 +200,17 @@ fn main() {
             validate(&layouts, xml.to_str().unwrap(), &[]),
         );
         if let Some(s) = &server {
-            s.psql("bank", "TRUNCATE letters");
+            s.psql("bank", "TRUNCATE letters RESTART IDENTITY");
             s.copy_in(
                 "letters(doc)",
                 &jsonl,
                 "FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02'",
             );
             loaded = size;
-            let query = "SELECT doc->>'customer_id' AS customer_id, doc->>'first_name' AS first_name, doc->>'last_name' AS last_name, doc->'address' AS address, doc->>'email' AS email, doc->>'locale' AS locale, doc->>'product' AS product, doc->>'account_number' AS account_number, doc->>'opened_on' AS opened_on, doc->>'contact_preference' AS contact_preference FROM letters ORDER BY pos";
+            let query = &format!("{COLUMNS} ORDER BY pos");
             let url = s.url();
+            let q = ["--query", query.as_str()];
+            report("read postgresql", size, read(&layouts, &url, &q, &dir));
             report(
                 "validate postgresql",
                 size,
@@ -180,9 +221,10 @@ fn main() {
         let _ = std::fs::remove_file(&xml);
     }
     // Rendering from PostgreSQL: the first hundredth and tenth of the rows.
-    if let Some(s) = &server {
+    let render = std::env::var("LP_BENCH_RENDER").map_or(true, |v| v != "0");
+    if let Some(s) = server.as_ref().filter(|_| render) {
         for size in [loaded / 100, loaded / 10] {
-            let query = format!("SELECT doc->>'customer_id' AS customer_id, doc->>'first_name' AS first_name, doc->>'last_name' AS last_name, doc->'address' AS address, doc->>'email' AS email, doc->>'locale' AS locale, doc->>'product' AS product, doc->>'account_number' AS account_number, doc->>'opened_on' AS opened_on, doc->>'contact_preference' AS contact_preference FROM letters WHERE pos <= {size} ORDER BY pos");
+            let query = format!("{COLUMNS} WHERE pos <= {size} ORDER BY pos");
             let url = s.url();
             let out = dir.join(format!("run{size}"));
             let args = [

@@ -261,6 +261,11 @@ impl Input {
                 )));
             }
         }
+        if summary.records == 0 && self.format == Format::Postgresql {
+            return Err(Error::Input(format!(
+                "{name}: the query returned no rows; there is nothing to render"
+            )));
+        }
         if summary.records == 0 {
             return Err(Error::Input(format!(
                 "{name}: the file has no records{}; there is nothing to render",

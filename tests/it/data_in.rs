@@ -431,17 +431,20 @@ fn camt053_statements_render_with_balances_entries_and_currencies() {
     );
 }
 
-/// The records of the annual statement that cp037, cp500 and cp1140 can
-/// write.
+/// The records of the annual statement that cp037, cp273, cp500 and
+/// cp1140 can write.
 fn ebcdic_statements(dir: &Path) -> PathBuf {
-    use letterpress::input::codepages::{CP037, CP1140, CP500};
+    use letterpress::input::codepages::{CP037, CP1140, CP273, CP500};
     let src = root().join("fixtures/statements.jsonl");
     let lines: Vec<String> = std::fs::read_to_string(src)
         .unwrap()
         .lines()
         .filter(|l| {
-            l.chars()
-                .all(|c| [&CP037, &CP500, &CP1140].iter().all(|t| t.contains(&c)))
+            l.chars().all(|c| {
+                [&CP037, &CP273, &CP500, &CP1140]
+                    .iter()
+                    .all(|t| t.contains(&c))
+            })
         })
         .map(str::to_owned)
         .collect();
@@ -524,7 +527,7 @@ fn write_fixed(jsonl: &Path, out: &Path, codepage: &str, extra: &[&str]) {
 fn ebcdic_records_with_packed_amounts_give_the_documents_of_the_json() {
     let dir = scratch("data-in-fixed");
     let jsonl = ebcdic_statements(&dir);
-    for codepage in ["cp037", "cp500", "cp1140"] {
+    for codepage in ["cp037", "cp273", "cp500", "cp1140"] {
         let layouts = fixed_layouts(&dir.join(codepage), codepage);
         let data = dir.join(format!("{codepage}.dat"));
         write_fixed(&jsonl, &data, codepage, &[]);
