@@ -22,6 +22,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+// The tests' server; the benchmark needs only part of it.
+#[allow(dead_code)]
 #[path = "../tests/it/pg_server.rs"]
 mod pg_server;
 

@@ -20,13 +20,17 @@
 //! - `line` is the row's number in the result, from 1. The digest of the
 //!   rows (each row as canonical JSON and a line end) stands for the file's
 //!   SHA-256 in the manifest.
-//! - Connections are made without TLS: connect through a Unix socket or a
-//!   trusted network (an SSH tunnel, a sidecar proxy).
+//! - TLS as libpq asks for it in the URL (`sslmode=disable`, `prefer`, the
+//!   default, `require`, `verify-ca`, `verify-full`), with rustls; the
+//!   server's certificate is always verified, chain and host name, against
+//!   `sslrootcert=FILE` (PEM), else `~/.postgresql/root.crt` as libpq has
+//!   it, else the public roots (webpki-roots): a connection that is
+//!   encrypted but to anybody is not one a bank's data should take.
 
 use std::sync::{Arc, Mutex};
 
 use postgres::types::Type;
-use postgres::{Client, Config, NoTls, SimpleQueryMessage};
+use postgres::{Client, Config, SimpleQueryMessage};
 use serde_json::{Map, Value};
 
 use super::RawRecord;
@@ -52,6 +56,10 @@ enum Kind {
 pub struct SqlSource {
     /// The URL, without a password.
     pub url: String,
+    /// The URL as the driver reads it (without libpq's TLS options it
+    /// does not know), and the CA file those named.
+    config: Config,
+    root_cert: Option<std::path::PathBuf>,
     /// The query as given.
     pub query: String,
     session: Mutex<Option<Session>>,
@@ -72,7 +80,8 @@ struct Session {
 impl SqlSource {
     /// Describes the source; nothing is connected before the first read.
     pub fn new(url: &str, query: Option<&str>) -> Result<SqlSource> {
-        let config: Config = url.parse().map_err(|e| {
+        let (driver_url, root_cert) = libpq_tls(url);
+        let config: Config = driver_url.parse().map_err(|e| {
             Error::Usage(format!("--data {}: not a PostgreSQL URL: {e}", redact(url)))
         })?;
         if config.get_password().is_some() {
@@ -88,6 +97,8 @@ impl SqlSource {
             })?;
         Ok(SqlSource {
             url: url.to_owned(),
+            config,
+            root_cert,
             query,
             session: Mutex::new(None),
         })
@@ -101,12 +112,13 @@ impl SqlSource {
     fn session(&self) -> Result<std::sync::MutexGuard<'_, Option<Session>>> {
         let mut guard = self.session.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
-            let mut config: Config = self.url.parse().map_err(|e| self.fail("the URL", e))?;
+            let mut config = self.config.clone();
             if let Some(pw) = password(&config)? {
                 config.password(pw);
             }
             config.application_name("letterpress");
-            let mut client = config.connect(NoTls).map_err(|e| {
+            let tls = tls(self.root_cert.as_deref()).map_err(|e| self.fail("TLS", e))?;
+            let mut client = config.connect(tls).map_err(|e| {
                 self.fail(
                     "cannot connect (is the server running, the user and database right?)",
                     e,
@@ -229,6 +241,67 @@ fn row_record(
         }
     }
     Ok(out)
+}
+
+/// The URL without the libpq TLS options the driver does not read
+/// (`sslrootcert`; `sslmode=verify-ca` and `verify-full` become `require`,
+/// as every certificate is verified anyway), and the CA file named.
+fn libpq_tls(url: &str) -> (String, Option<std::path::PathBuf>) {
+    let Some((base, params)) = url.split_once('?') else {
+        return (url.to_owned(), None);
+    };
+    let mut root = None;
+    let kept: Vec<String> = params
+        .split('&')
+        .filter_map(|p| match p.split_once('=') {
+            Some(("sslrootcert", v)) => {
+                root = Some(std::path::PathBuf::from(
+                    v.replace("%2F", "/").replace("%2f", "/"),
+                ));
+                None
+            }
+            Some(("sslmode", "verify-ca" | "verify-full")) => Some("sslmode=require".to_owned()),
+            _ => Some(p.to_owned()),
+        })
+        .collect();
+    match kept.is_empty() {
+        true => (base.to_owned(), root),
+        false => (format!("{base}?{}", kept.join("&")), root),
+    }
+}
+
+/// The TLS connector: rustls with the CA file, libpq's default one, or the
+/// public roots.
+fn tls(
+    root_cert: Option<&std::path::Path>,
+) -> std::result::Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let default = home.map(|h| h.join(".postgresql/root.crt"));
+    let file = root_cert
+        .map(std::path::Path::to_path_buf)
+        .or(default.filter(|p| p.is_file()));
+    let mut roots = rustls::RootCertStore::empty();
+    match &file {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(format!("{}: no certificate in it", path.display()));
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 /// A PostgreSQL error with its detail, hint and position.

@@ -168,6 +168,38 @@ impl Server {
         );
     }
 
+    /// Turns TLS on with this certificate and key, and lets TCP clients in
+    /// only over TLS (`hostssl`).
+    pub fn tls_only(&self, cert: &Path, key: &Path) {
+        let data = self.dir.join("data");
+        for (from, to) in [(cert, "server.crt"), (key, "server.key")] {
+            let dst = data.join(to);
+            std::fs::copy(from, &dst).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o600)).unwrap();
+            if self.root {
+                Command::new("chown")
+                    .arg("postgres")
+                    .arg(&dst)
+                    .status()
+                    .unwrap();
+            }
+        }
+        let hba = data.join("pg_hba.conf");
+        let text = std::fs::read_to_string(&hba).unwrap();
+        let text: String = text
+            .lines()
+            .map(|l| match l.strip_prefix("host ") {
+                Some(rest) => format!("hostssl {rest}\n"),
+                None => format!("{l}\n"),
+            })
+            .collect();
+        std::fs::write(&hba, text).unwrap();
+        self.psql("postgres", "ALTER SYSTEM SET ssl = on");
+        self.psql("postgres", "SELECT pg_reload_conf()");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+
     /// The URL letterpress connects with (over TCP, password asked).
     pub fn url(&self) -> String {
         format!("postgresql://letters@127.0.0.1:{}/bank", self.port)

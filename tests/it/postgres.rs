@@ -303,3 +303,128 @@ fn a_resume_refuses_a_rendered_row_that_changed() {
     let text = pdftotext(&out.join(last["path"].as_str().unwrap()));
     assert!(text.contains("Afterwards"), "{text}");
 }
+
+/// A CA and a server certificate it signed for 127.0.0.1: (ca, cert, key).
+fn ca_and_server_cert(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let f = |n: &str| dir.join(n);
+    let ssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", describe(&out));
+    };
+    std::fs::write(f("leaf.ext"), "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n").unwrap();
+    ssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=letterpress test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    ssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    ssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "server.pem",
+    ]);
+    (f("ca.pem"), f("server.pem"), f("server.key"))
+}
+
+/// TLS: the server takes TCP clients only over TLS; letterpress connects
+/// when the URL names the CA that signed its certificate, and refuses a
+/// certificate it cannot verify rather than send the password to it.
+#[test]
+fn tls_connections_verify_the_servers_certificate() {
+    let Some(server) = Server::start("tls") else {
+        return;
+    };
+    let dir = scratch("pg-tls");
+    let (ca, cert, key) = ca_and_server_cert(&dir);
+    server.tls_only(&cert, &key);
+    let query = customers_table(&server);
+    let base = server.url();
+    let validate = |url: &str| {
+        let args = [
+            "validate",
+            "--layout",
+            "welcome-letter@4",
+            "--data",
+            url,
+            "--query",
+            &query,
+            "--as-of",
+            "2026-12-06",
+        ];
+        letterpress_pg(
+            &args,
+            &[("PGPASSWORD", PASSWORD), ("HOME", dir.to_str().unwrap())],
+        )
+    };
+    let ok = validate(&format!(
+        "{base}?sslmode=verify-full&sslrootcert={}",
+        ca.display()
+    ));
+    assert_eq!(ok.status.code(), Some(0), "{}", describe(&ok));
+    // libpq's default CA file, ~/.postgresql/root.crt, is read too.
+    std::fs::create_dir_all(dir.join(".postgresql")).unwrap();
+    std::fs::copy(&ca, dir.join(".postgresql/root.crt")).unwrap();
+    let ok = validate(&format!("{base}?sslmode=require"));
+    assert_eq!(ok.status.code(), Some(0), "{}", describe(&ok));
+    std::fs::remove_file(dir.join(".postgresql/root.crt")).unwrap();
+    // A certificate no known CA signed: refused, never used unverified.
+    let refused = validate(&format!("{base}?sslmode=require"));
+    assert_eq!(refused.status.code(), Some(2), "{}", describe(&refused));
+    assert!(
+        describe(&refused).contains("cannot connect"),
+        "{}",
+        describe(&refused)
+    );
+    // Control: without TLS the server lets nobody in, so the first
+    // connections were encrypted.
+    let plain = validate(&format!("{base}?sslmode=disable"));
+    assert_eq!(plain.status.code(), Some(2), "{}", describe(&plain));
+    assert!(
+        describe(&plain).contains("no pg_hba.conf entry")
+            || describe(&plain).contains("cannot connect"),
+        "{}",
+        describe(&plain)
+    );
+}
