@@ -106,6 +106,9 @@ struct Type {
     fields: Vec<FixedField>,
     count: Option<FixedField>,
     sums: Vec<FixedField>,
+    /// Its fields the trailer sums: (field index, index in
+    /// [`FixedMap::summed`]).
+    adds_to: Vec<(usize, usize)>,
 }
 
 /// A layout's fixed-width mapping, compiled once.
@@ -140,6 +143,11 @@ impl FixedMap {
             input.type_code.length,
         )
         .map_err(bad)?;
+        let summed: Vec<String> = input
+            .records
+            .iter()
+            .flat_map(|t| t.sums.iter().map(|f| f.name.clone()))
+            .collect();
         let mut types = Vec::new();
         for t in &input.records {
             let code = charset
@@ -164,6 +172,7 @@ impl FixedMap {
                 fields: t.fields.clone(),
                 count: t.count.clone(),
                 sums: t.sums.clone(),
+                adds_to: adds_to(t, &summed),
             });
         }
         let count = |r: FixedRole| types.iter().filter(|t| t.role == r).count();
@@ -178,14 +187,29 @@ impl FixedMap {
             record_length: input.record_length,
             type_at: input.type_code,
             has_trailer: count(FixedRole::Trailer) == 1,
-            summed: input
-                .records
-                .iter()
-                .flat_map(|t| t.sums.iter().map(|f| f.name.clone()))
-                .collect(),
+            summed,
             types,
         })
     }
+}
+
+/// Which fields of a record type the trailer sums, and where: a detail's
+/// field by `list.field`, any other's by its name.
+fn adds_to(t: &crate::model::layout::FixedRecordType, summed: &[String]) -> Vec<(usize, usize)> {
+    let name = |f: &FixedField| match (&t.list, t.role) {
+        (Some(list), FixedRole::Detail) => format!("{list}.{}", f.name),
+        _ => f.name.clone(),
+    };
+    t.fields
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| {
+            summed
+                .iter()
+                .position(|s| *s == name(f))
+                .map(|slot| (i, slot))
+        })
+        .collect()
 }
 
 fn check_slice(
@@ -456,7 +480,7 @@ pub(super) struct FixedRecords<R> {
     current: Option<Customer>,
     /// Customer records and sums read so far (for the trailer).
     customers: u64,
-    sums: Vec<(String, Decimal)>,
+    sums: Vec<Decimal>,
     trailer: bool,
     done: bool,
     buf: Vec<u8>,
@@ -464,6 +488,7 @@ pub(super) struct FixedRecords<R> {
 
 impl<R: BufRead> FixedRecords<R> {
     pub(super) fn new(reader: R, map: Arc<FixedMap>, name: String) -> Self {
+        let sums = vec![Decimal { units: 0, scale: 0 }; map.summed.len()];
         FixedRecords {
             reader,
             map,
@@ -473,7 +498,7 @@ impl<R: BufRead> FixedRecords<R> {
             header: Map::new(),
             current: None,
             customers: 0,
-            sums: Vec::new(),
+            sums,
             trailer: false,
             done: false,
             buf: Vec::new(),
@@ -632,25 +657,14 @@ impl<R: BufRead> FixedRecords<R> {
     /// (`list.field` for a detail) to the running sums; a field that cannot
     /// be read adds nothing (its record fails, and the sum shows it).
     fn add_sums(&mut self, ty: &Type) {
-        for f in &ty.fields {
-            let name = match &ty.list {
-                Some(list) if ty.role == FixedRole::Detail => format!("{list}.{}", f.name),
-                _ => f.name.clone(),
-            };
-            if !self.map.summed.contains(&name) {
-                continue;
-            }
-            if let Ok(d) = decimal(f, &self.buf, self.map.charset) {
-                match self.sums.iter_mut().find(|(n, _)| *n == name) {
-                    Some((_, sum)) => {
-                        let scale = sum.scale.max(d.scale);
-                        *sum = Decimal {
-                            units: sum.rescale(scale) + d.rescale(scale),
-                            scale,
-                        };
-                    }
-                    None => self.sums.push((name, d)),
-                }
+        for &(field, slot) in &ty.adds_to {
+            if let Ok(d) = decimal(&ty.fields[field], &self.buf, self.map.charset) {
+                let sum = &mut self.sums[slot];
+                let scale = sum.scale.max(d.scale);
+                *sum = Decimal {
+                    units: sum.rescale(scale) + d.rescale(scale),
+                    scale,
+                };
             }
         }
     }
@@ -686,10 +700,8 @@ impl<R: BufRead> FixedRecords<R> {
     }
 
     fn sum_of(&self, name: &str) -> Decimal {
-        self.sums
-            .iter()
-            .find(|(n, _)| n == name)
-            .map_or(Decimal { units: 0, scale: 0 }, |(_, d)| *d)
+        let slot = self.map.summed.iter().position(|n| n == name);
+        slot.map_or(Decimal { units: 0, scale: 0 }, |i| self.sums[i])
     }
 
     fn next_customer(&mut self) -> Result<Option<Customer>> {
