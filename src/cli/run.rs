@@ -33,6 +33,11 @@ pub struct Args {
     /// Output folder; must not hold another run (unless --resume).
     #[arg(long)]
     out: PathBuf,
+    /// The print shop's file (YAML: its output intent's ICC profile and
+    /// condition, bleed, sheet and envelope settings): the print files
+    /// become PDF/VT-1 on PDF/X-4 for that output condition.
+    #[arg(long, value_name = "FILE", requires = "print")]
+    print_shop: Option<PathBuf>,
     /// Continue the interrupted run in --out: keep every document whose
     /// journal entry and file agree, render the rest. Starts the run if
     /// there is none; does nothing if it finished. Schedulers should always
@@ -87,6 +92,7 @@ pub fn execute(args: Args, cx: &Context) -> Result<i32, Error> {
     opts.print = args.check.print;
     opts.sequence = args.check.sequence;
     opts.household = args.check.household;
+    opts.print_shop = args.print_shop;
     opts.resume = args.resume;
     opts.shard = args.shard;
     opts.doc_timeout = std::time::Duration::from_secs_f64(args.doc_timeout);

@@ -122,6 +122,25 @@ pub struct PrintSettings {
     /// Which letters `--household` may put into one envelope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub household: Option<Household>,
+    /// Not in `layout.yaml`: with `--print-shop`, the PDF/X output
+    /// condition the print files are made for.
+    #[serde(skip)]
+    pub conformance: Option<std::sync::Arc<Conformance>>,
+}
+
+/// What a print file needs to be PDF/VT-1 on PDF/X-4: the print shop's
+/// output intent with its profile, bleed, and the date it is stamped with.
+#[derive(Debug, Clone)]
+pub struct Conformance {
+    /// What the manifest records.
+    pub used: PrintShopUsed,
+    /// The ICC output profile's bytes.
+    pub profile: Vec<u8>,
+    /// Its colour space's components: 1 (gray), 3 (RGB) or 4 (CMYK).
+    pub components: u8,
+    /// The files' creation and modification date (the run's as-of date,
+    /// `YYYY-MM-DD`), so the same run gives the same metadata.
+    pub date: String,
 }
 
 /// Householding (`run --print --household`): the letters of records with
@@ -373,6 +392,7 @@ impl Default for PrintSettings {
             weight_classes: default_weight_classes(),
             divert_field: None,
             household: None,
+            conformance: None,
         }
     }
 }
@@ -472,6 +492,89 @@ pub struct PrintOutput {
     /// The DataMatrix the files carry, likewise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datamatrix: Option<Code>,
+    /// With `--print-shop`: the output condition the files are PDF/X-4
+    /// (and PDF/VT-1) for. Absent: the files make no PDF/X claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub print_shop: Option<PrintShopUsed>,
+}
+
+/// A print shop's file (`run --print --print-shop FILE`, YAML): its output
+/// condition, and optionally its bleed and its sheet and envelope settings,
+/// which replace the layout's for the print files. See the book's chapter
+/// "Print production".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrintShop {
+    /// The shop's name, for the manifest.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The output intent every print file carries.
+    pub output_intent: OutputIntentSpec,
+    /// Bleed around the trimmed page, in mm (default 0).
+    #[serde(default)]
+    pub bleed: f64,
+    /// The shop's envelope classes, instead of the layout's.
+    #[serde(default)]
+    pub envelopes: Option<Vec<Envelope>>,
+    /// The weight of one sheet in grams, instead of the layout's.
+    #[serde(default)]
+    pub sheet_weight: Option<f64>,
+    /// The most sheets in one print file, instead of the layout's.
+    #[serde(default)]
+    pub max_sheets_per_file: Option<usize>,
+}
+
+/// A PDF/X output intent as a print shop gives it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputIntentSpec {
+    /// The ICC output profile, relative to the print shop's file (and
+    /// inside its folder).
+    pub profile: String,
+    /// The characterized printing condition's identifier, e.g. `FOGRA39`.
+    pub condition: String,
+    /// The registry the identifier is from (default
+    /// `http://www.color.org`).
+    #[serde(default = "color_org")]
+    pub registry: String,
+    /// A human-readable description of the condition.
+    pub info: String,
+}
+
+fn color_org() -> String {
+    "http://www.color.org".into()
+}
+
+/// The print shop a print run's files were made for, as the manifest
+/// records it.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PrintShopUsed {
+    /// The print shop's file as given.
+    pub file: String,
+    /// Its SHA-256.
+    pub sha256: String,
+    /// The shop's name, if it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// What the files claim: `PDF/X-4` and `PDF/VT-1`.
+    pub conformance: Vec<String>,
+    /// The output condition identifier, e.g. `FOGRA39`.
+    pub condition: String,
+    /// The registry the identifier is from.
+    pub registry: String,
+    /// The condition's description.
+    pub info: String,
+    /// The embedded output profile, as the shop's file names it.
+    pub profile: String,
+    /// Its SHA-256.
+    pub profile_sha256: String,
+    /// Its colour space: `CMYK`, `RGB` or `GRAY`.
+    pub profile_colour_space: String,
+    /// The copy of the profile kept in the run folder, which reprints
+    /// embed (after checking its SHA-256), and `verify` checks.
+    pub kept: FileEntry,
+    /// Bleed in mm.
+    pub bleed: f64,
 }
 
 /// What householding saved.

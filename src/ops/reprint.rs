@@ -223,7 +223,13 @@ pub(crate) fn reprint_locked(
             weight: Some((p.weight, p.weight_class.clone())).filter(|(_, c)| !c.is_empty()),
         });
     }
-    let settings = reprint_settings(m, chosen.iter().map(|(_, p)| *p));
+    let mut settings = reprint_settings(m, chosen.iter().map(|(_, p)| *p));
+    // Made for a print shop: the reprint is PDF/X for it too.
+    if let Some(used) = m.print.as_ref().and_then(|p| p.print_shop.as_ref()) {
+        let c = crate::output::print::pdfx::kept(run, used, &m.as_of)
+            .map_err(|e| Error::Usage(format!("reprint refuses {}: {e}", run.display())))?;
+        settings.conformance = Some(std::sync::Arc::new(c));
+    }
     let n = done.len() + 1;
     let stem = format!("reprint-{n:03}");
     let (placed, output) = produce_named(

@@ -28,6 +28,7 @@ mod layering;
 mod lease;
 mod library;
 mod operator;
+mod pdfx;
 mod pg_server;
 mod postgres;
 mod print;

@@ -47,6 +47,7 @@ use crate::manifest::journal::{self, Journal};
 use crate::manifest::report::Sample;
 use crate::model::layout::{LayoutRef, Status};
 use crate::model::manifest::{self as m, Document, Manifest, Shard, APPROVAL_DIR, TRUST_COPY};
+use crate::model::print::{Conformance, PrintShop};
 use crate::model::vocab::DocStatus;
 use crate::model::vocab::{Channel, Format, Standard};
 use crate::output::documents::Place;
@@ -187,6 +188,10 @@ pub struct RunOptions {
     /// A presort tool's sequence file (one record id a line) that sets the
     /// mailing order instead of the layout's sort key.
     pub sequence: Option<PathBuf>,
+    /// With `print`: the print shop's file, whose output condition makes
+    /// the print files PDF/VT-1 on PDF/X-4 (see
+    /// [`crate::output::print::pdfx`]).
+    pub print_shop: Option<PathBuf>,
     /// Render only the records at these input positions (all are still
     /// read and checked, so ids and file names come out as in a full run);
     /// used by `verify --rerender`.
@@ -235,6 +240,7 @@ impl RunOptions {
             print: false,
             household: false,
             sequence: None,
+            print_shop: None,
             only: None,
             resume: false,
             shard: None,
@@ -360,6 +366,7 @@ struct Prepared {
     summary: InputSummary,
     state: RunState,
     warnings: Vec<String>,
+    print_shop: Option<(PrintShop, Conformance)>,
 }
 
 impl Prepared {
@@ -455,6 +462,7 @@ fn prepare(opts: &RunOptions, previous: Option<&RunState>) -> Result<Prepared> {
         opts.allow_draft,
     )?;
     let channels = print_channels(opts, &layout)?;
+    let print_shop = print_shop(opts, as_of)?;
     let (suppressions, suppress_entry) = suppression_list(opts.suppress.as_deref())?;
     let history = history(opts, previous, &layout)?;
     let digest = files.digest.clone();
@@ -500,7 +508,23 @@ fn prepare(opts: &RunOptions, previous: Option<&RunState>) -> Result<Prepared> {
         summary,
         state,
         warnings,
+        print_shop,
     })
+}
+
+/// The print shop's file and profile, read before anything renders.
+fn print_shop(opts: &RunOptions, as_of: Date) -> Result<Option<(PrintShop, Conformance)>> {
+    let Some(path) = &opts.print_shop else {
+        return Ok(None);
+    };
+    if !opts.print {
+        return Err(Error::Usage(
+            "--print-shop says what the print files are made for: it needs --print".into(),
+        ));
+    }
+    crate::output::print::pdfx::load(path, &as_of.to_string())
+        .map(Some)
+        .map_err(Error::Usage)
 }
 
 /// The options of `opts` that the manifest records.
@@ -900,6 +924,27 @@ fn render(
     Ok(samples)
 }
 
+/// A print run's print files and its journal linked to them (see
+/// [`order::print_files`]); a held run's ticket waits for its release.
+fn print_files(
+    opts: &RunOptions,
+    folder: &Path,
+    prepared: &Prepared,
+    pieces: Option<&Pieces>,
+    run_id: &str,
+) -> Result<Option<(crate::model::print::PrintOutput, m::DocumentsFile)>> {
+    let (Some(pieces), Some(renderer)) = (pieces, &prepared.stage.pdf) else {
+        return Ok(None);
+    };
+    let layout = (&prepared.layout, renderer);
+    let held = prepared
+        .trust
+        .as_ref()
+        .is_some_and(|t| t.rule(&prepared.layout.meta.name).release.is_some());
+    let shop = prepared.print_shop.clone();
+    order::print_files(layout, &opts.out, folder, (pieces, shop), (run_id, held)).map(Some)
+}
+
 /// Closes the journal, makes the print files, writes the manifest and the
 /// report, and removes the state: the run is finished.
 fn finish(
@@ -922,19 +967,12 @@ fn finish(
     // Rendering is over: Typst's memoised results go. The letter's renderer
     // stays for the print files, which lay the letters out again.
     typst::comemo::evict(0);
-    let print = match (&pieces, &prepared.stage.pdf) {
-        (Some(pieces), Some(renderer)) => {
-            let layout = (&prepared.layout, renderer);
-            let held = prepared
-                .trust
-                .as_ref()
-                .is_some_and(|t| t.rule(&prepared.layout.meta.name).release.is_some());
-            let run = (state.run_id.as_str(), held);
-            let (print, entry) = order::print_files(layout, &opts.out, folder, pieces, run)?;
+    let print = match print_files(opts, folder, &prepared, pieces.as_ref(), &state.run_id)? {
+        Some((print, entry)) => {
             documents = entry;
             Some(print)
         }
-        _ => None,
+        None => None,
     };
     drop(prepared.stage);
     if let Some(db) = &opts.contacts {

@@ -11,7 +11,7 @@ use crate::input::{field_text, Input};
 use crate::layout::catalog::Layout;
 use crate::manifest::journal;
 use crate::model::manifest::DocumentsFile;
-use crate::model::print::{PrintOutput, PrintSettings};
+use crate::model::print::{Conformance, PrintOutput, PrintSettings, PrintShop};
 use crate::model::vocab::{Channel, DocStatus};
 use crate::output::print::household;
 use crate::output::print::{Letter, Part};
@@ -309,10 +309,14 @@ pub fn print_files(
     (layout, renderer): (&Layout, &Renderer),
     out: &Path,
     folder: &Path,
-    pieces: &Pieces,
+    (pieces, shop): (&Pieces, Option<(PrintShop, Conformance)>),
     (run_id, held): (&str, bool),
 ) -> Result<(PrintOutput, DocumentsFile)> {
-    let settings = layout.meta.print.clone().unwrap_or_default();
+    let mut settings = layout.meta.print.clone().unwrap_or_default();
+    if let Some((shop, conformance)) = shop {
+        crate::output::print::pdfx::keep(out, &conformance).map_err(Error::Output)?;
+        shop.apply(&mut settings, conformance);
+    }
     let by_sequence: HashMap<u32, &Planned> = pieces.values().map(|p| (p.sequence, p)).collect();
     let letters = rendered_letters(folder, pieces, &by_sequence)?;
     let spool_path = folder.join(SPOOL_FILE);

@@ -201,7 +201,8 @@ fn check_other_files(opts: &VerifyOptions, manifest: &Manifest, files: &mut File
     if let Some(print) = &manifest.print {
         let pdfs = print.files.iter().map(|f| &f.file);
         let mrdfs = print.files.iter().filter_map(|f| f.mrdf.as_ref());
-        for f in pdfs.chain(mrdfs).chain(&print.tickets) {
+        let profile = print.print_shop.iter().map(|s| &s.kept);
+        for f in pdfs.chain(mrdfs).chain(&print.tickets).chain(profile) {
             files.check(f, "print", "the manifest");
         }
     }

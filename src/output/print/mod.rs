@@ -23,6 +23,7 @@
 
 pub mod household;
 pub mod imb;
+pub mod pdfx;
 mod stream;
 
 use std::ops::Range;
@@ -36,7 +37,7 @@ use crate::model::print::{
     Code, Householded, ImbSettings, Insert, Omr, Piece, Plex, PrintFile, PrintOutput, PrintSettings,
 };
 use crate::util::text::csv_cell;
-use stream::{PdfStream, PieceMarks, Source, Take};
+use stream::{PdfStream, Pdfx, PieceMarks, Source, Take};
 
 impl ImbSettings {
     /// The `tracking-routing` payload and the 65 bars of a piece.
@@ -96,7 +97,7 @@ impl Code {
         let pt = |mm: f64| mm * 72.0 / 25.4;
         let m = pt(self.module);
         let (x0, y0) = (pt(self.left), height - pt(self.top) - h as f64 * m);
-        let mut ops = format!("q 0 0 0 rg {m:.4} 0 0 {m:.4} {x0:.3} {y0:.3} cm\n");
+        let mut ops = format!("q 0 g {m:.4} 0 0 {m:.4} {x0:.3} {y0:.3} cm\n");
         // Dark modules come row by row, left to right: join each row's
         // neighbours into runs (x, y, length).
         let mut runs: Vec<(usize, usize, usize)> = Vec::new();
@@ -146,7 +147,7 @@ impl Omr {
     /// PDF drawing operators for a sheet's marks on a page `height` pt tall.
     fn content(&self, marks: [bool; 7], height: f64) -> String {
         let pt = |mm: f64| mm * 72.0 / 25.4;
-        let mut ops = String::from("q 0 0 0 rg\n");
+        let mut ops = String::from("q 0 g\n");
         for (i, on) in marks.iter().enumerate() {
             if *on {
                 let y = height - pt(self.top + i as f64 * self.pitch) - pt(self.thickness) / 2.0;
@@ -351,6 +352,7 @@ pub fn produce_named(
             household,
             omr: settings.omr.clone(),
             datamatrix: settings.datamatrix.clone(),
+            print_shop: settings.conformance.as_ref().map(|c| c.used.clone()),
         },
     ))
 }
@@ -674,7 +676,7 @@ fn streamed(
 /// left behind (a print file is for printing; a proof for reading). With a
 /// title, the result gets an Info dictionary.
 pub fn combine(parts: &[(Vec<u8>, usize)], title: Option<&str>) -> Result<Vec<u8>, String> {
-    let mut pdf = PdfStream::new(Vec::new(), Plex::Simplex, false)?;
+    let mut pdf = PdfStream::new(Vec::new(), Plex::Simplex, false, None)?;
     for (bytes, padded) in parts {
         let source = Source::load(bytes)?;
         let take = Take {
@@ -737,13 +739,20 @@ fn write_print_file(
         run_id,
     };
     let other = std::io::Error::other;
+    let pdfx = || {
+        settings.conformance.as_ref().map(|c| Pdfx {
+            id: pdfx::file_id(run_id, rel, c),
+            title: format!("{rel} of run {run_id}"),
+            conformance: c.clone(),
+        })
+    };
     let write = |w: &mut dyn std::io::Write| -> std::io::Result<()> {
-        let mut pdf = PdfStream::new(w, settings.plex, true).map_err(other)?;
+        let mut pdf = PdfStream::new(w, settings.plex, true, pdfx()).map_err(other)?;
         let Some(together) = together else {
             for (letter, piece) in letters.iter().zip(pieces) {
                 let (mut sources, takes) = own_pdfs(out, settings.plex, letter).map_err(other)?;
                 pdf.add_piece(&mut sources, &takes, Some(piece_marks(&marks, piece)))
-                    .map_err(other)?;
+                    .map_err(|e| other(format!("piece {}: {e}", piece.sequence)))?;
             }
             return pdf.finish(None).map(|_| ()).map_err(other);
         };
@@ -834,7 +843,12 @@ fn write_run<W: std::io::Write>(
             })
             .collect();
         let m = piece_marks(marks, pieces[i]);
-        pdf.add_piece(&mut sources, &takes, Some(m))?;
+        pdf.add_piece(&mut sources, &takes, Some(m)).map_err(|e| {
+            format!(
+                "piece {} (record {}): {e}",
+                pieces[i].sequence, pieces[i].record_id
+            )
+        })?;
     }
     Ok(())
 }

@@ -17,15 +17,16 @@
 //! structure (ISO 16612-2): a `DPartRoot` in the catalog whose root node
 //! holds one `DPart` per mail piece, with its first and last page and its
 //! metadata (`DPM`: run id, piece, records, sheets, envelope), and every
-//! page names its `DPart`. Not met are the rest of PDF/VT-1: its PDF/X-4
-//! base (output intent, trim boxes) and the `GTS_PDFVTVersion` metadata.
+//! page names its `DPart`. With a print shop's output condition ([`Pdfx`])
+//! the file is PDF/VT-1 on PDF/X-4 (see [`super::pdfx`]): without one it
+//! makes no PDF/X claim.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::Write;
 
 use lopdf::{dictionary, Dictionary, Document, Object, ObjectId, Stream};
 
-use crate::model::print::Plex;
+use crate::model::print::{Conformance, Plex};
 
 use super::{Code, Omr, SheetMarks};
 
@@ -101,6 +102,14 @@ pub struct Take {
     pub padded: usize,
 }
 
+/// A print file's PDF/X-4 and PDF/VT-1 conformance: the shop's output
+/// condition, the file's id and title.
+pub struct Pdfx {
+    pub conformance: std::sync::Arc<Conformance>,
+    pub id: [u8; 16],
+    pub title: String,
+}
+
 /// A PDF written piece by piece; see the module docs.
 pub struct PdfStream<W: Write> {
     out: Counted<W>,
@@ -118,6 +127,7 @@ pub struct PdfStream<W: Write> {
     parts: Option<(u32, Vec<u32>)>,
     plex: Plex,
     sheet_in_file: usize,
+    pdfx: Option<Pdfx>,
 }
 
 fn io(e: std::io::Error) -> String {
@@ -125,8 +135,18 @@ fn io(e: std::io::Error) -> String {
 }
 
 impl<W: Write> PdfStream<W> {
-    /// Starts a PDF on `out`; `dparts` adds the PDF/VT document parts.
-    pub fn new(out: W, plex: Plex, dparts: bool) -> Result<PdfStream<W>, String> {
+    /// Starts a PDF on `out`; `dparts` adds the PDF/VT document parts,
+    /// `pdfx` makes it PDF/VT-1 on PDF/X-4.
+    pub fn new(
+        out: W,
+        plex: Plex,
+        dparts: bool,
+        pdfx: Option<Pdfx>,
+    ) -> Result<PdfStream<W>, String> {
+        let header: &[u8] = match pdfx {
+            Some(_) => b"%PDF-1.6\n%\xE2\xE3\xCF\xD3\n",
+            None => b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n",
+        };
         let mut s = PdfStream {
             out: Counted {
                 inner: out,
@@ -140,10 +160,9 @@ impl<W: Write> PdfStream<W> {
             parts: None,
             plex,
             sheet_in_file: 0,
+            pdfx,
         };
-        s.out
-            .write_all(b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n")
-            .map_err(io)?;
+        s.out.write_all(header).map_err(io)?;
         s.pages_id = s.reserve();
         if dparts {
             let node = s.reserve();
@@ -215,6 +234,9 @@ impl<W: Write> PdfStream<W> {
         let first = self.kids.len();
         for (id, mut page) in pages {
             page.set("Parent", Object::Reference((self.pages_id, 0)));
+            if let Some(pdfx) = &self.pdfx {
+                print_boxes(&mut page, pdfx.conformance.used.bleed);
+            }
             if let Some(leaf) = leaf {
                 page.set("DPart", Object::Reference((leaf, 0)));
             }
@@ -252,7 +274,7 @@ impl<W: Write> PdfStream<W> {
     ) -> Result<(usize, Option<Object>), String> {
         let doc = &source.doc;
         let map = &mut source.taken;
-        let dicts = own_pages(doc, page_ids)?;
+        let dicts = own_pages(doc, page_ids, self.pdfx.is_some())?;
         // What an earlier letter of the same source took (a shared font, and
         // all it reaches) is written: the walk stops there.
         let new = reachable(doc, &dicts, &source.page_set, map);
@@ -261,6 +283,9 @@ impl<W: Write> PdfStream<W> {
             if let Ok(c) = d.get(b"Contents") {
                 refs(c, &mut contents);
             }
+        }
+        if let Some(pdfx) = &self.pdfx {
+            device_colour(doc, &dicts, (&new, &contents), pdfx.conformance.components)?;
         }
         // A stream already written (the same dictionary and data) is
         // shared: its references point at the first copy.
@@ -406,10 +431,20 @@ impl<W: Write> PdfStream<W> {
             self.write_object(root, &Object::Dictionary(dict))?;
             catalog.set("DPartRoot", Object::Reference((root, 0)));
         }
+        let pdfx = self.pdfx.take();
+        if let Some(pdfx) = &pdfx {
+            self.output_intent(pdfx, &mut catalog)?;
+        }
         let catalog_id = self.reserve();
         self.write_object(catalog_id, &Object::Dictionary(catalog))?;
         let mut trailer = dictionary! { "Root" => Object::Reference((catalog_id, 0)) };
-        if let Some(title) = title {
+        if let Some(pdfx) = &pdfx {
+            let info = self.reserve();
+            self.write_object(info, &Object::Dictionary(pdfx_info(pdfx)))?;
+            trailer.set("Info", Object::Reference((info, 0)));
+            let id = Object::String(pdfx.id.to_vec(), lopdf::StringFormat::Hexadecimal);
+            trailer.set("ID", vec![id.clone(), id]);
+        } else if let Some(title) = title {
             let info = self.reserve();
             let dict = dictionary! {
                 "Title" => Object::string_literal(title),
@@ -439,9 +474,174 @@ impl<W: Write> PdfStream<W> {
     }
 }
 
+/// A print page's boxes for PDF/X: its media box is the trimmed page
+/// (`TrimBox`); with bleed, the media box and `BleedBox` grow by it on
+/// every side.
+fn print_boxes(page: &mut Dictionary, bleed_mm: f64) {
+    let Ok(Object::Array(media)) = page.get(b"MediaBox") else {
+        return;
+    };
+    let n: Vec<f32> = media
+        .iter()
+        .map(|o| match o {
+            Object::Real(r) => *r,
+            Object::Integer(i) => *i as f32,
+            _ => 0.0,
+        })
+        .collect();
+    if n.len() != 4 {
+        return;
+    }
+    page.set("TrimBox", media.clone());
+    if bleed_mm > 0.0 {
+        let b = (bleed_mm * 72.0 / 25.4) as f32;
+        let grown: Vec<Object> = [n[0] - b, n[1] - b, n[2] + b, n[3] + b]
+            .into_iter()
+            .map(Object::Real)
+            .collect();
+        page.set("MediaBox", grown.clone());
+        page.set("BleedBox", grown);
+    }
+}
+
+/// Refuses a letter whose pages use a device colour space the output
+/// intent does not allow (see [`super::pdfx::forbidden`]): named in their
+/// dictionaries (a transparency group's blending space) or in the objects
+/// they reach (colour space resources, images, shadings), or set by an
+/// operator of their content or of a form they draw (`rg`, `k`).
+fn device_colour(
+    doc: &Document,
+    dicts: &[Dictionary],
+    (reached, contents): (&BTreeSet<ObjectId>, &[ObjectId]),
+    components: u8,
+) -> Result<(), String> {
+    let (bad, ops) = super::pdfx::forbidden(components);
+    fn names(o: &Object, bad: &[&[u8]]) -> Option<String> {
+        match o {
+            Object::Name(n) if bad.contains(&n.as_slice()) => {
+                Some(String::from_utf8_lossy(n).into_owned())
+            }
+            Object::Array(a) => a.iter().find_map(|x| names(x, bad)),
+            Object::Dictionary(d) => d.iter().find_map(|(_, x)| names(x, bad)),
+            Object::Stream(s) => s.dict.iter().find_map(|(_, x)| names(x, bad)),
+            _ => None,
+        }
+    }
+    let found = dicts
+        .iter()
+        .find_map(|d| d.iter().find_map(|(_, x)| names(x, bad)))
+        .or_else(|| {
+            reached
+                .iter()
+                .filter_map(|id| doc.get_object(*id).ok())
+                .find_map(|o| names(o, bad))
+        })
+        .or_else(|| {
+            let forms = reached.iter().filter(|id| {
+                doc.get_dictionary(**id).is_ok_and(|d| {
+                    d.get(b"Subtype")
+                        .is_ok_and(|s| s == &Object::Name(b"Form".to_vec()))
+                })
+            });
+            contents
+                .iter()
+                .chain(forms)
+                .find_map(|id| painted(doc, *id, ops))
+        });
+    match found {
+        Some(space) => Err(format!(
+            "a letter uses {space} colour, which a PDF/X-4 file whose output intent is {} may not contain: give the layout colours the intent allows (ICC-based, or gray), or make the files for a print shop profile of that colour space, and finish the run with --resume",
+            match components {
+                4 => "CMYK",
+                3 => "RGB",
+                _ => "gray",
+            }
+        )),
+        None => Ok(()),
+    }
+}
+
+impl<W: Write> PdfStream<W> {
+    /// Writes the output intent (the shop's profile embedded) and the XMP
+    /// metadata, and names them in the catalog.
+    fn output_intent(&mut self, pdfx: &Pdfx, catalog: &mut Dictionary) -> Result<(), String> {
+        let c = &pdfx.conformance;
+        let mut profile = Stream::new(
+            dictionary! { "N" => i64::from(c.components) },
+            c.profile.clone(),
+        );
+        let _ = profile.compress();
+        let profile_id = self.reserve();
+        self.write_object(profile_id, &Object::Stream(profile))?;
+        let text = |s: &str| Object::String(s.as_bytes().to_vec(), lopdf::StringFormat::Literal);
+        let intent = dictionary! {
+            "Type" => "OutputIntent",
+            "S" => "GTS_PDFX",
+            "OutputConditionIdentifier" => text(&c.used.condition),
+            "OutputCondition" => text(&c.used.info),
+            "RegistryName" => text(&c.used.registry),
+            "Info" => text(&c.used.info),
+            "DestOutputProfile" => Object::Reference((profile_id, 0)),
+        };
+        let intent_id = self.reserve();
+        self.write_object(intent_id, &Object::Dictionary(intent))?;
+        catalog.set("OutputIntents", vec![Object::Reference((intent_id, 0))]);
+        let (date, _) = super::pdfx::dates(&c.date);
+        let xmp = super::pdfx::xmp(&pdfx.title, PRODUCER, &date, &pdfx.id);
+        let meta = Stream::new(
+            dictionary! { "Type" => "Metadata", "Subtype" => "XML" },
+            xmp.into_bytes(),
+        );
+        let meta_id = self.reserve();
+        self.write_object(meta_id, &Object::Stream(meta))?;
+        catalog.set("Metadata", Object::Reference((meta_id, 0)));
+        Ok(())
+    }
+}
+
+/// Who made a print file, in its metadata.
+const PRODUCER: &str = concat!("letterpress ", env!("CARGO_PKG_VERSION"));
+
+/// A PDF/X print file's Info dictionary: as its XMP says (poppler and
+/// older tools read the versions here).
+fn pdfx_info(pdfx: &Pdfx) -> Dictionary {
+    let (_, date) = super::pdfx::dates(&pdfx.conformance.date);
+    let text = |s: &str| Object::string_literal(s);
+    dictionary! {
+        "Title" => text(&pdfx.title),
+        "Creator" => text(PRODUCER),
+        "Producer" => text(PRODUCER),
+        "CreationDate" => text(&date),
+        "ModDate" => text(&date),
+        "Trapped" => "False",
+        "GTS_PDFXVersion" => text("PDF/X-4"),
+        "GTS_PDFVTVersion" => text("PDF/VT-1"),
+    }
+}
+
+/// The first of `ops` that a content stream uses, as the colour space it
+/// sets (`rg` sets DeviceRGB).
+fn painted(doc: &Document, id: ObjectId, ops: &[&str]) -> Option<String> {
+    let Ok(Object::Stream(stream)) = doc.get_object(id) else {
+        return None;
+    };
+    let data = stream
+        .decompressed_content()
+        .unwrap_or_else(|_| stream.content.clone());
+    lopdf::content::Content::decode_iter(&data)
+        .map_while(Result::ok)
+        .find(|op| ops.contains(&op.operator.as_str()))
+        .map(|op| match op.operator.as_str() {
+            "rg" | "RG" => "DeviceRGB".to_owned(),
+            "k" | "K" => "DeviceCMYK".to_owned(),
+            _ => op.operator,
+        })
+}
+
 /// A letter's page dictionaries, their inherited attributes made their
 /// own, without parent or structure links.
-fn own_pages(doc: &Document, page_ids: &[ObjectId]) -> Result<Vec<Dictionary>, String> {
+/// With `pdfx`, without annotations (Typst's links) or actions.
+fn own_pages(doc: &Document, page_ids: &[ObjectId], pdfx: bool) -> Result<Vec<Dictionary>, String> {
     let mut dicts = Vec::with_capacity(page_ids.len());
     for id in page_ids {
         let mut page = doc.get_dictionary(*id).map_err(|e| e.to_string())?.clone();
@@ -454,6 +654,10 @@ fn own_pages(doc: &Document, page_ids: &[ObjectId]) -> Result<Vec<Dictionary>, S
         }
         page.remove(b"StructParents");
         page.remove(b"Parent");
+        if pdfx {
+            page.remove(b"Annots");
+            page.remove(b"AA");
+        }
         dicts.push(page);
     }
     Ok(dicts)
