@@ -50,8 +50,8 @@ pub struct Job {
     pub postal: Option<String>,
     /// The mail piece number in a print run.
     pub sequence: Option<u32>,
-    /// Its IMb (payload, bars) or why it cannot have one.
-    pub imb: Option<std::result::Result<(String, String), String>>,
+    /// Its postal barcode (IMb or Mailmark) or why it cannot have one.
+    pub imb: Option<std::result::Result<crate::model::print::Postal, String>>,
 }
 
 /// A mail piece of a print run, as planned before rendering.
@@ -63,8 +63,9 @@ pub struct Planned {
     pub position: usize,
     /// The postcode the job ticket shows.
     pub postcode: String,
-    /// The IMb payload and bars, or why the record cannot have one.
-    pub imb: Option<std::result::Result<(String, String), String>>,
+    /// The postal barcode (IMb or Mailmark), or why the record cannot have
+    /// one.
+    pub imb: Option<std::result::Result<crate::model::print::Postal, String>>,
     /// The codes of the selective inserts the record selects.
     pub inserts: Vec<String>,
     /// Whether the record asks for its piece to be diverted.

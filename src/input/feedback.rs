@@ -2,8 +2,10 @@
 //! delivery status notifications (RFC 3464 `multipart/report` messages, one
 //! `.eml` or many in an mbox), an email service's event export (CSV), and
 //! returned mail as a mail room scans it (one piece a line: the print
-//! files' DataMatrix payload `RUN_ID|PIECE|...`, `RUN_ID/PIECE`, or an
-//! Intelligent Mail barcode's digits, tracking code then routing code).
+//! files' DataMatrix payload `RUN_ID|PIECE|...`, `RUN_ID/PIECE`, an
+//! Intelligent Mail barcode's digits, tracking code then routing code, or a
+//! Royal Mail Mailmark's content, 4-state or 2D: see
+//! [`crate::model::print::mailmark_key`]).
 //! Each becomes a [`Notice`] with a stable key (the same file imported
 //! twice gives the same keys), or an [`Unusable`] saying which line or
 //! message could not be read and why: nothing is dropped silently.
@@ -196,7 +198,11 @@ fn looks_like_returns(bytes: &[u8]) -> bool {
     text.lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#'))
-        .is_some_and(|l| returned_piece(l).is_some() || is_tracking_code(l))
+        .is_some_and(|l| {
+            returned_piece(l).is_some()
+                || is_tracking_code(l)
+                || crate::model::print::mailmark_key(l).is_some()
+        })
 }
 
 /// The run id and piece number of a returned-mail line: a scanned
@@ -246,6 +252,22 @@ fn returns(bytes: &[u8], name: &str, out: &mut Read) {
                 detail: format!("returned undeliverable: {line}"),
                 place,
             }),
+            None if crate::model::print::mailmark_key(line).is_some() => {
+                let key = crate::model::print::mailmark_key(line).unwrap_or_default();
+                out.notices.push(Notice {
+                    key: format!("returned {}", key.to_lowercase()),
+                    message_id: None,
+                    recipient: None,
+                    customer_id: None,
+                    channel: None,
+                    piece: None,
+                    tracking: Some(key),
+                    kind: NoticeKind::Returned,
+                    at: None,
+                    detail: format!("returned undeliverable: Mailmark {line}"),
+                    place,
+                })
+            }
             None if is_tracking_code(line) => out.notices.push(Notice {
                 key: format!("returned imb {}", &imb_digits(line)[..20]),
                 message_id: None,
@@ -261,7 +283,7 @@ fn returns(bytes: &[u8], name: &str, out: &mut Read) {
             }),
             None => out.unusable.push(Unusable {
                 place,
-                why: format!("`{line}` is neither a DataMatrix payload (RUN_ID|PIECE|...) nor a piece id (RUN_ID/PIECE)"),
+                why: format!("`{line}` is neither a DataMatrix payload (RUN_ID|PIECE|...), a piece id (RUN_ID/PIECE), an Intelligent Mail barcode nor a Royal Mail Mailmark"),
             }),
         }
     }

@@ -352,6 +352,7 @@ fn check_references(dir: &Path, meta: &LayoutMeta, problems: &mut Vec<String>) {
     }
     if let Some(print) = &meta.print {
         check_print(meta, print, problems);
+        check_mailmark(meta, print, problems);
     }
     let large = &meta.large_print;
     if large.min_size.is_nan() || large.min_size < 16.0 {
@@ -365,6 +366,62 @@ fn check_references(dir: &Path, meta: &LayoutMeta, problems: &mut Vec<String>) {
             "large_print.scale is {}; it must be at least 1",
             large.scale
         ));
+    }
+}
+
+/// The `print.mailmark` section: one postal barcode, fields in range,
+/// declared record fields (the barcode itself is made per piece).
+fn check_mailmark(meta: &LayoutMeta, print: &PrintSettings, problems: &mut Vec<String>) {
+    let Some(m) = &print.mailmark else {
+        return;
+    };
+    let mut say = |what: String| problems.push(format!("print.mailmark: {what}"));
+    if print.imb.is_some() {
+        say("a piece has one postal barcode: give print.imb or print.mailmark, not both".into());
+    }
+    let width = match m.barcode.as_str() {
+        "C" => 2,
+        "L" => 6,
+        other => {
+            say(format!("barcode is `{other}`, not C or L"));
+            6
+        }
+    };
+    if !matches!(m.format.as_str(), "0" | "1" | "2" | "3" | "4") {
+        say(format!("format is `{}`, not 0 to 4", m.format));
+    }
+    let class_ok = m.class.len() == 1
+        && m.class
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'E').contains(&b));
+    if !class_ok {
+        say(format!("class is `{}`, not 0 to 9 or A to E", m.class));
+    }
+    let scid = &m.supply_chain_id;
+    if scid.is_empty() || scid.len() > width || !scid.bytes().all(|b| b.is_ascii_digit()) {
+        say(format!(
+            "supply_chain_id `{scid}` is not 1 to {width} digits"
+        ));
+    }
+    if let Some(d) = &m.two_d {
+        if d.information_type.len() != 1 || d.information_type == " " {
+            say("two_d.information_type must be one character".into());
+        }
+        if !matches!(
+            d.service_type.as_str(),
+            "0" | "1" | "2" | "3" | "4" | "5" | "6"
+        ) {
+            say(format!(
+                "two_d.service_type is `{}`, not 0 to 6",
+                d.service_type
+            ));
+        }
+    }
+    for field in std::iter::once(&m.postcode_field).chain(&m.dps_field) {
+        let top = field.split('.').next().unwrap_or(field);
+        if !meta.fields.iter().any(|f| f.name == top) {
+            say(format!("field `{field}` is not declared in `fields`"));
+        }
     }
 }
 

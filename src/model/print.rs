@@ -105,6 +105,9 @@ pub struct PrintSettings {
     /// A USPS Intelligent Mail barcode per piece.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imb: Option<ImbSettings>,
+    /// A Royal Mail Mailmark barcode per piece (4-state, and 2D if asked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mailmark: Option<MailmarkSettings>,
     /// Selective inserts, one per feeder.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inserts: Vec<Insert>,
@@ -192,6 +195,125 @@ fn default_weight_classes() -> Vec<WeightClass> {
             max: None,
         },
     ]
+}
+
+/// A piece's postal barcode: the payload the ticket and the Mail Run Data
+/// File show, and what its template gets in `/letterpress/piece.json`
+/// under `key` (`imb`: the bars; `mailmark`: bars, content and 2D code).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Postal {
+    /// The IMb's `tracking-routing`, or the Mailmark 4-state content.
+    pub payload: String,
+    /// The key in piece.json.
+    pub key: &'static str,
+    /// Its value there.
+    pub value: serde_json::Value,
+}
+
+/// Royal Mail Mailmark on each piece (see the book's "Print production"):
+/// the 4-state barcode C or L from format, version 1, class, supply chain
+/// id, item id (`item_id_offset` + the piece number) and the record's
+/// postcode plus delivery point suffix; with `two_d`, the Mailmark 2D code
+/// (Data Matrix) too. Templates get them at
+/// `json("/letterpress/piece.json").mailmark` and draw them with
+/// `mailmark(..)` and `mailmark-2d(..)` from `/letterpress/print.typ`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailmarkSettings {
+    /// `L` (long: supply chain id of 6 digits, the default) or `C`
+    /// (consolidator: 2 digits).
+    #[serde(default = "mailmark_l")]
+    pub barcode: String,
+    /// `0` null or test, `1` letter (the default), `2` large letter, ...
+    /// as Royal Mail's specification numbers them.
+    #[serde(default = "mailmark_letter")]
+    pub format: String,
+    /// The class code Royal Mail gave the mailing (`0`-`9`, `A`-`E`).
+    pub class: String,
+    /// The supply chain id Royal Mail issued (digits; zero-padded to 2, 6
+    /// or 7 digits as the barcode needs).
+    pub supply_chain_id: String,
+    /// Added to the piece number to make the 8-digit item id, which must
+    /// stay unique for the supply chain id for 90 days: give each run its
+    /// own range.
+    #[serde(default)]
+    pub item_id_offset: u64,
+    /// The record field with the destination postcode.
+    #[serde(default = "default_postcode")]
+    pub postcode_field: String,
+    /// The record field with the delivery point suffix (`9Z` when absent
+    /// or empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dps_field: Option<String>,
+    /// Also the Mailmark 2D code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub two_d: Option<Mailmark2d>,
+}
+
+/// The Mailmark 2D code's own fields (the rest is the 4-state barcode's).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mailmark2d {
+    /// The information type id (one character; default `0`).
+    #[serde(default = "mailmark_zero")]
+    pub information_type: String,
+    /// The service type (`0`-`6`; default `0`).
+    #[serde(default = "mailmark_zero")]
+    pub service_type: String,
+    /// The return-to-sender postcode (optional).
+    #[serde(default)]
+    pub return_postcode: String,
+}
+
+/// The key a Mailmark identifies its piece by, `MAILMARK <supply chain
+/// id>/<item id>` (the id without leading zeros), from the 4-state
+/// barcode's content (22 or 26 characters, as the ticket shows it) or the
+/// 2D code's (`JGB ...`, as a scanner reads it); `None` for anything else.
+/// Royal Mail keeps an item id unique for its supply chain id for 90 days.
+/// Trailing spaces (of a short postcode, of the 2D code's reserved field)
+/// may have been trimmed.
+pub fn mailmark_key(scanned: &str) -> Option<String> {
+    let s = scanned.trim_end();
+    let (scid, item) = if s.starts_with("JGB ") && s.len() >= 31 {
+        (s.get(7..14)?.to_owned(), s.get(14..22)?.to_owned())
+    } else {
+        let (scid_len, full) = match s.len() {
+            20..=22 => (2, 22),
+            24..=26 => (6, 26),
+            _ => return None,
+        };
+        let s = format!("{s:<full$}");
+        let b = s.as_bytes();
+        // Format and version, and a postcode (which always has letters).
+        if !(b'0'..=b'4').contains(&b[0])
+            || !(b'1'..=b'4').contains(&b[1])
+            || !b[full - 9..].iter().any(u8::is_ascii_alphabetic)
+        {
+            return None;
+        }
+        (
+            s.get(3..3 + scid_len)?.to_owned(),
+            s.get(3 + scid_len..11 + scid_len)?.to_owned(),
+        )
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
+    (digits(&scid) && digits(&item)).then(|| {
+        let scid = scid.trim_start_matches('0');
+        let scid = if scid.is_empty() { "0" } else { scid };
+        format!("MAILMARK {scid}/{item}")
+    })
+}
+
+fn mailmark_l() -> String {
+    "L".into()
+}
+
+fn mailmark_letter() -> String {
+    "1".into()
+}
+
+fn mailmark_zero() -> String {
+    "0".into()
 }
 
 /// The USPS Intelligent Mail barcode of each piece: the tracking code is
@@ -387,6 +509,7 @@ impl Default for PrintSettings {
             omr: None,
             datamatrix: None,
             imb: None,
+            mailmark: None,
             inserts: Vec::new(),
             sheet_weight: default_sheet_weight(),
             weight_classes: default_weight_classes(),

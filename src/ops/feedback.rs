@@ -284,7 +284,7 @@ fn corrected(db: &Contacts, n: Notice, now: &str) -> Result<Matched> {
 /// run and piece to the letter `run --contacts` recorded.
 fn returned(db: &Contacts, n: Notice, now: &str) -> Result<Matched> {
     let (sent, what) = match (&n.tracking, &n.piece) {
-        (Some(t), _) => (db.by_barcode(t)?, format!("had the IMb tracking code {t}")),
+        (Some(t), _) => (db.by_barcode(t)?, format!("had the postal barcode {t}")),
         (None, Some((run, piece))) => (
             db.by_piece(run, *piece)?,
             format!("was piece {piece} of run {run}"),

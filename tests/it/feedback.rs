@@ -503,7 +503,7 @@ fn a_returned_letter_holds_that_address_until_it_changes() {
     assert_eq!(report["recorded"], 2, "{report}");
     let unmatched = report["unmatched"].to_string();
     assert!(
-        unmatched.contains("returned.txt:4") && unmatched.contains("IMb tracking code"),
+        unmatched.contains("returned.txt:4") && unmatched.contains("postal barcode"),
         "{unmatched}"
     );
     let unusable = report["unusable"].to_string();
@@ -692,6 +692,87 @@ fn a_return_scanned_by_its_intelligent_mail_barcode_is_matched() {
         .as_str()
         .unwrap()
         .contains("came back undeliverable"));
+}
+
+#[test]
+fn a_return_scanned_by_its_mailmark_4_state_or_2d_is_matched() {
+    let dir = scratch("feedback-mailmark");
+    let layouts = dir.join("layouts");
+    copy_tree(&root().join("layouts"), &layouts);
+    let yaml = layouts.join("welcome-letter/3/layout.yaml");
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    std::fs::write(
+        &yaml,
+        text.replace(
+            "  window: din-5008-b\n",
+            "  window: din-5008-b\n  mailmark: {barcode: L, class: \"2\", supply_chain_id: \"123456\", item_id_offset: 7000}\n",
+        ),
+    )
+    .unwrap();
+    approve(&layouts, "welcome-letter@3");
+    let db = dir.join("contacts.db");
+    let db_arg = db.to_str().unwrap();
+    let data = dir.join("uk.jsonl");
+    let print = serde_json::json!({"contact_preference": "print"});
+    let mut records: Vec<_> = (1..=3)
+        .map(|i| customer(&format!("K-{i}"), print.clone()))
+        .collect();
+    records[1]["address"]["postcode"] = "EC1A 1BB".into();
+    records[2]["address"]["postcode"] = "M1 1AE".into();
+    write_jsonl(&data, &records);
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec!["--contacts", db_arg];
+        args.extend_from_slice(extra);
+        let res = run_layout_with(&layouts, "welcome-letter@3", &data, out, &args);
+        assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+        entries(&manifest(out))
+    };
+    let docs = run(&dir.join("first"), &["--print"]);
+    let content = |id: &str| {
+        docs[&(id.to_owned(), "pdf".to_owned())]["piece"]["barcode"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (k2, k3) = (content("K-2"), content("K-3"));
+    assert_eq!(k2.len(), 26, "{k2}");
+    assert!(
+        k2.starts_with("112123456000070") && k2.ends_with("EC1A1BB9Z"),
+        "{k2}"
+    );
+    // K-2 scanned by its 4-state barcode; K-3 by a 2D code as a scanner
+    // reads it (its supply chain id in 7 digits, its item id).
+    let two_d = format!("JGB 012{:0>7}{}{}0       ", "123456", &k3[9..17], &k3[17..]);
+    let scans = dir.join("mailmark-returns.txt");
+    std::fs::write(
+        &scans,
+        format!("{k2}\n{two_d:<45}\nJGB 0120000000999999999XY11     0             \n"),
+    )
+    .unwrap();
+    let res = import_json(db_arg, &scans);
+    assert_eq!(
+        res.status.code(),
+        Some(1),
+        "the third matches nothing: {}",
+        describe(&res)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    assert_eq!(report["recorded"], 2, "{report}");
+    assert!(
+        report["unmatched"]
+            .to_string()
+            .contains("mailmark-returns.txt:3"),
+        "{report}"
+    );
+    let d = run(&dir.join("next"), &[]);
+    assert_eq!(
+        d[&("K-1".to_owned(), "pdf".to_owned())]["status"],
+        "rendered"
+    );
+    for id in ["K-2", "K-3"] {
+        let held = &d[&(id.to_owned(), "pdf".to_owned())];
+        assert_eq!(held["status"], "routed_elsewhere", "{id}: {held}");
+    }
 }
 
 /// A run of `records` sent through a sink and recorded in `dir/contacts.db`.

@@ -123,7 +123,7 @@ fn inserts_and_weights_reach_the_mail_run_data_file_the_ticket_and_the_code() {
     assert_eq!(v.status.code(), Some(0), "{}", describe(&v));
     let file = out.join("print/print-001.mrdf.csv");
     let text = std::fs::read_to_string(&file).unwrap();
-    std::fs::write(&file, text.replacen(",0\n", ",1\n", 1)).unwrap();
+    std::fs::write(&file, text.replacen(",0,\n", ",1,\n", 1)).unwrap();
     let v = letterpress(&["verify", out.to_str().unwrap()]);
     assert_eq!(v.status.code(), Some(1), "{}", describe(&v));
     assert!(String::from_utf8_lossy(&v.stdout).contains("altered: print/print-001.mrdf.csv"));

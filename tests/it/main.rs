@@ -27,6 +27,7 @@ mod inserter;
 mod layering;
 mod lease;
 mod library;
+mod mailmark;
 mod operator;
 mod pdfx;
 mod pg_server;

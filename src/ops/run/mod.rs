@@ -585,12 +585,17 @@ fn record_letters(db: &Path, folder: &Path, run_id: &str) -> Result<()> {
             message_id: None,
             source: "run".into(),
             detail: d.path.clone(),
-            barcode: d
-                .piece
-                .as_ref()
-                .and_then(|p| p.barcode.split('-').next())
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned),
+            // The IMb's tracking code, or the Mailmark's supply chain and
+            // item ids: what a returned piece is scanned back by.
+            barcode: d.piece.as_ref().and_then(|p| {
+                crate::model::print::mailmark_key(&p.barcode).or_else(|| {
+                    p.barcode
+                        .split('-')
+                        .next()
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_owned)
+                })
+            }),
         });
         if events.len() == BATCH {
             contacts.record(&events)?;

@@ -73,10 +73,7 @@ pub fn mailing_order(
             let first = presorted.get(&job.id).copied().unwrap_or(usize::MAX);
             let letter = Unplanned {
                 postcode: field_text(&job.record, &settings.postcode_field),
-                zip: settings
-                    .imb
-                    .as_ref()
-                    .map(|i| field_text(&job.record, &i.zip_field)),
+                routing: settings.routing(&job.record),
                 chosen: crate::output::print::chosen(&settings, &job.record),
                 member: households
                     .as_ref()
@@ -100,7 +97,8 @@ pub fn mailing_order(
 /// What the mailing order knows of a letter before it has a piece.
 struct Unplanned {
     postcode: String,
-    zip: Option<String>,
+    /// The fields its postal barcode is made from.
+    routing: Option<(String, String)>,
     /// Its inserts and whether it asks to be diverted.
     chosen: (Vec<String>, bool),
     /// With `--household`: its household.
@@ -143,11 +141,9 @@ fn number(settings: &PrintSettings, letters: Vec<(usize, Unplanned)>) -> Pieces 
         .map(|(p, first)| {
             let l = &letters[first.expect("every piece has a letter")].1;
             let sequence = p as u32 + 1;
-            settings
-                .imb
+            l.routing
                 .as_ref()
-                .zip(l.zip.as_ref())
-                .map(|(s, zip)| s.barcode(sequence, zip))
+                .and_then(|r| settings.postal(sequence, r))
         })
         .collect();
     letters
@@ -287,7 +283,7 @@ fn rendered_letters(
             sequence,
             parts: vec![part],
             barcode: match &planned.imb {
-                Some(Ok((payload, _))) => payload.clone(),
+                Some(Ok(postal)) => postal.payload.clone(),
                 _ => String::new(),
             },
             postcode: planned.postcode.clone(),
@@ -326,7 +322,7 @@ pub fn print_files(
         let mut docs = Vec::new();
         for l in letters {
             let bars = match &by_sequence[&l.sequence].imb {
-                Some(Ok((_, bars))) => Some(bars.as_str()),
+                Some(Ok(postal)) => Some(postal),
                 _ => None,
             };
             for part in &l.parts {

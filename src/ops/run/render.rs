@@ -249,7 +249,7 @@ impl Stage {
     ) -> Result<Document, Failure> {
         let renderer = self.pdf.as_ref().expect("pdf channel prepared");
         let bars = match &job.imb {
-            Some(Ok((_, bars))) => Some(bars.as_str()),
+            Some(Ok(postal)) => Some(postal),
             Some(Err(why)) => return Err(Failure::Record(why.clone())),
             None => None,
         };

@@ -23,6 +23,7 @@
 
 pub mod household;
 pub mod imb;
+pub mod mailmark;
 pub mod pdfx;
 mod stream;
 
@@ -34,10 +35,108 @@ use serde_json::{Map, Value};
 
 use crate::model::file::FileEntry;
 use crate::model::print::{
-    Code, Householded, ImbSettings, Insert, Omr, Piece, Plex, PrintFile, PrintOutput, PrintSettings,
+    Code, Householded, ImbSettings, Insert, MailmarkSettings, Omr, Piece, Plex, Postal, PrintFile,
+    PrintOutput, PrintSettings,
 };
 use crate::util::text::csv_cell;
 use stream::{PdfStream, Pdfx, PieceMarks, Source, Take};
+
+impl PrintSettings {
+    /// The record fields a piece's postal barcode is made from: the ZIP
+    /// for the IMb, postcode and DPS for Mailmark.
+    pub fn routing(&self, record: &Map<String, Value>) -> Option<(String, String)> {
+        use crate::input::field_text;
+        if let Some(imb) = &self.imb {
+            return Some((field_text(record, &imb.zip_field), String::new()));
+        }
+        self.mailmark.as_ref().map(|m| {
+            let dps = m.dps_field.as_deref().map(|f| field_text(record, f));
+            (
+                field_text(record, &m.postcode_field),
+                dps.unwrap_or_default(),
+            )
+        })
+    }
+
+    /// A piece's postal barcode from its routing fields (see [`Self::routing`]).
+    pub fn postal(
+        &self,
+        sequence: u32,
+        (a, b): &(String, String),
+    ) -> Option<Result<Postal, String>> {
+        if let Some(imb) = &self.imb {
+            return Some(imb.barcode(sequence, a).map(|(payload, bars)| Postal {
+                payload,
+                key: "imb",
+                value: Value::String(bars),
+            }));
+        }
+        self.mailmark.as_ref().map(|m| m.barcode(sequence, a, b))
+    }
+}
+
+impl MailmarkSettings {
+    /// The 4-state content and bars of a piece, and with `two_d` its 2D
+    /// code's content and modules (rows of `0`/`1`, top first).
+    pub fn barcode(&self, sequence: u32, postcode: &str, dps: &str) -> Result<Postal, String> {
+        let fail = |e: String| format!("Mailmark: {e}");
+        let pc = mailmark::postcode_dps(postcode, dps).map_err(fail)?;
+        let item = self.item_id_offset + u64::from(sequence);
+        if item > 99_999_999 {
+            return Err(fail(format!(
+                "item id {item} does not fit 8 digits (item_id_offset too large)"
+            )));
+        }
+        let width = if self.barcode == "C" { 2 } else { 6 };
+        let scid = padded(&self.supply_chain_id, width).map_err(fail)?;
+        let content = format!("{}1{}{scid}{item:08}{pc}", self.format, self.class);
+        let bars = mailmark::encode(&content).map_err(fail)?;
+        let mut value = serde_json::json!({"bars": bars, "content": content});
+        if let Some(d) = &self.two_d {
+            let scid = padded(&self.supply_chain_id, 7).map_err(fail)?;
+            let rts = d.return_postcode.replace(' ', "").to_uppercase();
+            let code = format!(
+                "JGB {}1{}{scid}{item:08}{pc}{}{rts:<7}      ",
+                d.information_type, self.class, d.service_type
+            );
+            value["two_d"] =
+                serde_json::json!({"content": code, "modules": mailmark_2d(&code).map_err(fail)?});
+        }
+        Ok(Postal {
+            payload: content,
+            key: "mailmark",
+            value,
+        })
+    }
+}
+
+/// Digits zero-padded to `width`, or why they cannot be.
+fn padded(digits: &str, width: usize) -> Result<String, String> {
+    match digits.bytes().all(|b| b.is_ascii_digit()) && !digits.is_empty() && digits.len() <= width
+    {
+        true => Ok(format!("{digits:0>width$}")),
+        false => Err(format!(
+            "supply chain id {digits:?} is not 1 to {width} digits"
+        )),
+    }
+}
+
+/// The modules of a Mailmark 2D code (Data Matrix ECC 200, 24 x 24 for up
+/// to 51 characters, else 32 x 32), as rows of `0` and `1`, top first.
+fn mailmark_2d(content: &str) -> Result<Vec<String>, String> {
+    use datamatrix::{DataMatrix, SymbolList, SymbolSize};
+    let sizes = SymbolList::with_whitelist([SymbolSize::Square24, SymbolSize::Square32]);
+    let code = DataMatrix::encode_str(content, sizes).map_err(|e| format!("2D code: {e:?}"))?;
+    let bitmap = code.bitmap();
+    let mut rows = vec![vec![b'0'; bitmap.width()]; bitmap.height()];
+    for (x, y) in bitmap.pixels() {
+        rows[y][x] = b'1';
+    }
+    Ok(rows
+        .into_iter()
+        .map(|r| String::from_utf8(r).expect("ASCII"))
+        .collect())
+}
 
 impl ImbSettings {
     /// The `tracking-routing` payload and the 65 bars of a piece.
@@ -469,7 +568,7 @@ fn write_files(
 }
 
 /// The columns of a Mail Run Data File.
-pub const MRDF_COLUMNS: [&str; 9] = [
+pub const MRDF_COLUMNS: [&str; 10] = [
     "piece_id",
     "sequence",
     "record_ids",
@@ -479,6 +578,7 @@ pub const MRDF_COLUMNS: [&str; 9] = [
     "weight_g",
     "weight_class",
     "divert",
+    "barcode",
 ];
 
 /// A print file's Mail Run Data File: one row per piece in sequence, for a
@@ -507,6 +607,7 @@ fn write_mrdf(
                 format!("{:.1}", p.weight),
                 p.weight_class.clone(),
                 if p.divert { "1" } else { "0" }.to_string(),
+                p.barcode.clone(),
             ];
             csv.write_record(row.iter().map(|c| csv_cell(c).into_owned()))?;
         }

@@ -48,6 +48,7 @@ use crate::layout::files::LayoutFiles;
 use crate::layout::locale::{Rules, RULES};
 use crate::layout::texts::Texts;
 use crate::model::layout::{LargePrintSettings, PageSettings};
+use crate::model::print::Postal;
 use crate::model::vocab::{LetterFormat, Standard};
 use crate::util::clock::Date;
 
@@ -381,7 +382,7 @@ impl Renderer {
             sources,
             files: by_id,
             locales,
-            no_piece: Bytes::new(b"{\"sequence\":null,\"imb\":null}".to_vec()),
+            no_piece: piece_json(None, None),
             today,
             timestamp: Timestamp::new_utc(midnight),
             standards,
@@ -423,10 +424,9 @@ impl Renderer {
         record: &Map<String, Value>,
         locale: &Rules,
         sequence: Option<u32>,
-        imb: Option<&str>,
+        postal: Option<&Postal>,
     ) -> std::result::Result<Rendered, String> {
-        let piece = serde_json::json!({"sequence": sequence, "imb": imb});
-        let piece = Bytes::new(serde_json::to_vec(&piece).expect("JSON serializes"));
+        let piece = piece_json(sequence, postal);
         self.render_inner(record_id, record, locale, Mode::Pdf, Some(piece))
     }
 
@@ -500,10 +500,9 @@ impl Renderer {
         record: &Map<String, Value>,
         locale: &Rules,
         sequence: u32,
-        imb: Option<&str>,
+        postal: Option<&Postal>,
     ) -> std::result::Result<PagedDocument, String> {
-        let piece = serde_json::json!({"sequence": sequence, "imb": imb});
-        let piece = Bytes::new(serde_json::to_vec(&piece).expect("JSON serializes"));
+        let piece = piece_json(Some(sequence), postal);
         let world = self.world(record, locale, Some(piece));
         typst::compile::<PagedDocument>(&world)
             .output
@@ -736,6 +735,16 @@ impl Renderer {
             ..PdfOptions::default()
         }
     }
+}
+
+/// `/letterpress/piece.json`: the piece number and its postal barcode
+/// (`imb` and `mailmark` are null but for the one the layout has).
+fn piece_json(sequence: Option<u32>, postal: Option<&Postal>) -> Bytes {
+    let mut piece = serde_json::json!({"sequence": sequence, "imb": null, "mailmark": null});
+    if let Some(p) = postal {
+        piece[p.key] = p.value.clone();
+    }
+    Bytes::new(serde_json::to_vec(&piece).expect("JSON serializes"))
 }
 
 /// The first link on a page that the rule for links refuses
