@@ -628,6 +628,11 @@ fn painted(doc: &Document, id: ObjectId, ops: &[&str]) -> Option<String> {
     let data = stream
         .decompressed_content()
         .unwrap_or_else(|_| stream.content.clone());
+    // Parsing every page's content costs a tenth of a print run: parsed
+    // only when one of the operators shows as a word at all.
+    if !ops.iter().any(|o| has_word(&data, o.as_bytes())) {
+        return None;
+    }
     lopdf::content::Content::decode_iter(&data)
         .map_while(Result::ok)
         .find(|op| ops.contains(&op.operator.as_str()))
@@ -636,6 +641,24 @@ fn painted(doc: &Document, id: ObjectId, ops: &[&str]) -> Option<String> {
             "k" | "K" => "DeviceCMYK".to_owned(),
             _ => op.operator,
         })
+}
+
+/// Whether `word` stands in content `data` between delimiters (white
+/// space, brackets, a name's slash) or its ends.
+fn has_word(data: &[u8], word: &[u8]) -> bool {
+    let delimiter = |b: u8| b.is_ascii_whitespace() || b"[]<>()/{}%".contains(&b);
+    let n = word.len();
+    let mut at = 0;
+    while let Some(i) = data[at..].iter().position(|&b| b == word[0]) {
+        let i = at + i;
+        let before = i == 0 || delimiter(data[i - 1]);
+        let after = data.get(i + n).is_none_or(|&b| delimiter(b));
+        if before && after && data.get(i..i + n) == Some(word) {
+            return true;
+        }
+        at = i + 1;
+    }
+    false
 }
 
 /// A letter's page dictionaries, their inherited attributes made their
