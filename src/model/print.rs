@@ -245,6 +245,10 @@ pub struct MailmarkSettings {
     /// or empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dps_field: Option<String>,
+    /// The record field with the country: a piece whose country is given
+    /// and is not the United Kingdom is international (`XY11`).
+    #[serde(default = "default_country")]
+    pub country_field: String,
     /// Also the Mailmark 2D code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub two_d: Option<Mailmark2d>,
@@ -302,6 +306,10 @@ pub fn mailmark_key(scanned: &str) -> Option<String> {
         let scid = if scid.is_empty() { "0" } else { scid };
         format!("MAILMARK {scid}/{item}")
     })
+}
+
+fn default_country() -> String {
+    "address.country".into()
 }
 
 fn mailmark_l() -> String {

@@ -442,7 +442,7 @@ fn messages_say_what_where_and_what_to_do() {
             run_cmd("welcom-letter", c, o, &[]),
             "no layout named",
             "`welcom-letter`",
-            "known layouts: annual-statement, core-statement, monthly-statement, payment-reminder, welcome-letter",
+            "known layouts: annual-statement, core-statement, monthly-statement, payment-reminder, welcome-letter, welcome-pack",
         ),
         (
             "missing data file",

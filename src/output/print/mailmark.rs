@@ -243,10 +243,16 @@ pub fn encode(content: &str) -> Result<String, String> {
     Ok(bars)
 }
 
+/// The destination of an item to another country.
+pub const INTERNATIONAL: &str = "XY11";
+
 /// A postcode and delivery point suffix as the barcode carries them: upper
 /// case, the outward and inward parts without the space, then the DPS
 /// (`9Z` when there is none), padded with spaces to 9 characters.
 pub fn postcode_dps(postcode: &str, dps: &str) -> Result<String, String> {
+    if postcode == INTERNATIONAL {
+        return Ok(format!("{INTERNATIONAL:<9}"));
+    }
     let pc: String = postcode
         .chars()
         .filter(|c| !c.is_whitespace())

@@ -50,6 +50,11 @@ impl PrintSettings {
             return Some((field_text(record, &imb.zip_field), String::new()));
         }
         self.mailmark.as_ref().map(|m| {
+            let country = field_text(record, &m.country_field).trim().to_lowercase();
+            let uk = ["", "gb", "uk", "united kingdom", "great britain"];
+            if !uk.contains(&country.as_str()) {
+                return (mailmark::INTERNATIONAL.to_owned(), String::new());
+            }
             let dps = m.dps_field.as_deref().map(|f| field_text(record, f));
             (
                 field_text(record, &m.postcode_field),
