@@ -484,3 +484,46 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A 4-state bar (`F` full, `A` ascender, `D` descender, `T` tracker) from
+/// whether its ascender and its descender are printed.
+pub fn four_state(up: bool, down: bool) -> char {
+    match (up, down) {
+        (true, true) => 'F',
+        (true, false) => 'A',
+        (false, true) => 'D',
+        (false, false) => 'T',
+    }
+}
+
+/// Debian zint's `bars` 4-state bars for `data` in `symbology`
+/// (`USPS_IMAIL`, `MAILMARK`), read from its `--dump` bitmap (rows:
+/// ascenders, trackers, descenders; one column per bar, gaps between).
+pub fn zint_bars(symbology: &str, data: &str, bars: usize) -> String {
+    let out = Command::new("zint")
+        .args(["-b", symbology, "-d", data, "--dump"])
+        .output()
+        .expect("zint is installed (see .ci/run)");
+    assert!(
+        out.status.success(),
+        "zint refused {data:?}: {}",
+        describe(&out)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<Vec<bool>> = text
+        .lines()
+        .take(3)
+        .map(|l| {
+            l.chars()
+                .filter(|c| !c.is_whitespace())
+                .flat_map(|c| {
+                    let v = c.to_digit(16).expect("hex");
+                    (0..4).rev().map(move |k| v >> k & 1 == 1)
+                })
+                .collect()
+        })
+        .collect();
+    (0..bars)
+        .map(|i| four_state(rows[0][2 * i], rows[2][2 * i]))
+        .collect()
+}

@@ -1,44 +1,14 @@
 //! The Intelligent Mail barcode encoder agrees with Debian's zint on 1,000
 //! random valid inputs of every routing length.
 
-use std::process::Command;
-
-/// zint's bars for the same input, read from its `--dump` bitmap (rows:
-/// ascenders, trackers, descenders; one column per bar, gaps between).
+/// zint's bars for the same input.
 fn zint(tracking: &str, routing: &str) -> String {
     let data = if routing.is_empty() {
         tracking.to_owned()
     } else {
         format!("{tracking}-{routing}")
     };
-    let out = Command::new("zint")
-        .args(["-b", "USPS_IMAIL", "-d", &data, "--dump"])
-        .output()
-        .expect("zint is installed (see .ci/run)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let rows: Vec<Vec<bool>> = text
-        .lines()
-        .take(3)
-        .map(|l| {
-            let bits: Vec<bool> = l
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .flat_map(|c| {
-                    let v = c.to_digit(16).expect("hex");
-                    (0..4).rev().map(move |k| v >> k & 1 == 1)
-                })
-                .collect();
-            (0..65).map(|i| bits[2 * i]).collect()
-        })
-        .collect();
-    (0..65)
-        .map(|i| match (rows[0][i], rows[2][i]) {
-            (true, true) => 'F',
-            (true, false) => 'A',
-            (false, true) => 'D',
-            (false, false) => 'T',
-        })
-        .collect()
+    crate::common::zint_bars("USPS_IMAIL", &data, 65)
 }
 
 #[test]

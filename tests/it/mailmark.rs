@@ -3,41 +3,9 @@
 
 use std::process::Command;
 
-/// zint's bars for the same content, read from its `--dump` bitmap (rows:
-/// ascenders, trackers, descenders; one column per bar, gaps between).
+/// zint's bars for the same content.
 fn zint(content: &str) -> String {
-    let out = Command::new("zint")
-        .args(["-b", "MAILMARK", "-d", content, "--dump"])
-        .output()
-        .expect("zint is installed (see .ci/run)");
-    assert!(
-        out.status.success(),
-        "zint refused {content:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let rows: Vec<Vec<bool>> = text
-        .lines()
-        .take(3)
-        .map(|l| {
-            l.chars()
-                .filter(|c| !c.is_whitespace())
-                .flat_map(|c| {
-                    let v = c.to_digit(16).expect("hex");
-                    (0..4).rev().map(move |k| v >> k & 1 == 1)
-                })
-                .collect()
-        })
-        .collect();
-    let bars = content.len() * 3;
-    (0..bars)
-        .map(|i| match (rows[0][2 * i], rows[2][2 * i]) {
-            (true, true) => 'F',
-            (true, false) => 'A',
-            (false, true) => 'D',
-            (false, false) => 'T',
-        })
-        .collect()
+    crate::common::zint_bars("MAILMARK", content, content.len() * 3)
 }
 
 #[test]
@@ -189,12 +157,7 @@ fn each_piece_carries_its_mailmark_in_the_window_in_the_ticket_and_the_mrdf() {
                     dark(x, 51.1 + 2.55),
                     "bar {i} of piece {seq} has no tracker"
                 );
-                match (dark(x, 51.1 + 0.5), dark(x, 51.1 + 4.6)) {
-                    (true, true) => 'F',
-                    (true, false) => 'A',
-                    (false, true) => 'D',
-                    (false, false) => 'T',
-                }
+                four_state(dark(x, 51.1 + 0.5), dark(x, 51.1 + 4.6))
             })
             .collect();
         assert_eq!(read, bars, "piece {seq}");

@@ -473,7 +473,10 @@ fn rules(problems: &[String]) -> BTreeSet<String> {
 
 #[test]
 fn print_files_for_a_print_shop_are_pdf_vt_1_on_pdf_x_4() {
-    let (dir, out) = printed_for_shop("pdfx", "bleed: 3\n");
+    let (dir, out) = printed_for_shop(
+        "pdfx",
+        "bleed: 3\nsheet_weight: 6\nenvelopes:\n  - {name: \"SHOP C5\", max_sheets: 8, weight: 5}\n",
+    );
     let file = out.join("print/print-001.pdf");
     assert!(qpdf_check(&file).status.success());
     let found = problems(&file, &dir);
@@ -490,6 +493,16 @@ fn print_files_for_a_print_shop_are_pdf_vt_1_on_pdf_x_4() {
     assert_eq!(
         shop["conformance"],
         serde_json::json!(["PDF/X-4", "PDF/VT-1"])
+    );
+    // The shop's envelope and sheet weight replace the layout's (DL).
+    let rows = csv_rows(&out.join("print/job-ticket.csv"));
+    let first = &rows[0];
+    assert_eq!(first["envelope"], "SHOP C5", "{first:?}");
+    let sheets: f64 = first["sheets"].parse().unwrap();
+    assert_eq!(
+        first["weight_g"],
+        format!("{:.1}", sheets * 6.0 + 5.0),
+        "{first:?}"
     );
     // The profile is kept with the run (reprints embed it) and verified.
     assert_eq!(shop["kept"]["sha256"], sha256_file(&fogra39()));
@@ -537,6 +550,10 @@ fn print_files_for_a_print_shop_are_pdf_vt_1_on_pdf_x_4() {
         assert!(broken.contains(rule), "{rule} in {plain_problems:#?}");
     }
     assert!(!pdfinfo(&plain.join("print/print-001.pdf")).contains("PDF/VT"));
+    assert_eq!(
+        csv_rows(&plain.join("print/job-ticket.csv"))[0]["envelope"],
+        "DL"
+    );
 }
 
 /// The good file changed by `edit` and saved with lopdf.

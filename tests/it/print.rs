@@ -644,12 +644,7 @@ fn each_piece_gets_its_intelligent_mail_barcode_drawn_and_in_the_ticket() {
                 let down = dark(x, top + inch(0.135));
                 let track = dark(x, top + inch(0.0725));
                 assert!(track, "bar {i} of piece {seq} has no tracker");
-                match (up, down) {
-                    (true, true) => 'F',
-                    (true, false) => 'A',
-                    (false, true) => 'D',
-                    (false, false) => 'T',
-                }
+                four_state(up, down)
             })
             .collect();
         assert_eq!(read, bars, "piece {seq}");
