@@ -281,7 +281,9 @@ pub fn mailmark_key(scanned: &str) -> Option<String> {
     let (scid, item) = if s.starts_with("JGB ") && s.len() >= 31 {
         (s.get(7..14)?.to_owned(), s.get(14..22)?.to_owned())
     } else {
-        let (scid_len, full) = match s.len() {
+        // An item abroad ends `XY11` and 5 spaces.
+        let len = s.len() + if s.ends_with("XY11") { 5 } else { 0 };
+        let (scid_len, full) = match len {
             20..=22 => (2, 22),
             24..=26 => (6, 26),
             _ => return None,

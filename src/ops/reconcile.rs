@@ -13,7 +13,10 @@
 //! `inserted`, `diverted`, `damaged`, `missing`. Or a plain list of scanned
 //! DataMatrix contents, one a line, as a camera system writes it: a piece
 //! whose every sheet was seen is inserted, one with sheets missing is
-//! damaged. The number of sheets is the run's own (its journal), never the
+//! damaged. A camera that reads the finished piece's Royal Mail Mailmark
+//! through the window (its 4-state content, or the 2D code's `JGB ...`)
+//! sees the whole piece in its envelope: that line makes the piece
+//! inserted. The number of sheets is the run's own (its journal), never the
 //! scanned code's: a code that gives another count (`1/1` for a piece of
 //! three sheets, `0/0`), a sheet beyond the piece, or a bare piece id
 //! without a sheet is a problem named with its line, and counts for no
@@ -50,7 +53,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::error::{Error, Result, EXIT_OK, EXIT_PARTIAL};
-use crate::model::print::{Outcome, Piece, PieceEvent, PIECES_FILE};
+use crate::model::print::{mailmark_key, Outcome, Piece, PieceEvent, PIECES_FILE};
 use crate::ops::reprint::{reprint_locked, reprints, Reprint};
 use crate::util::clock::now_rfc3339;
 use crate::util::digest::sha256_hex;
@@ -370,7 +373,19 @@ fn read_result(
                 .then(|| known.get(&n).map(|k| k.piece.sheets))
                 .flatten()
         };
-        scan_rows(text, &sheets, problems)
+        // The pieces by their Mailmark, for a camera at the envelopes.
+        let by_mailmark: HashMap<String, u32> = known
+            .iter()
+            .filter_map(|(n, k)| mailmark_key(&k.piece.barcode).map(|key| (key, *n)))
+            .collect();
+        let mailmark = |code: &str| {
+            let key = mailmark_key(code)?;
+            Some(by_mailmark.get(&key).map_or_else(
+                || format!("{key} (no piece of this run)"),
+                |n| format!("{run_id}|{n}"),
+            ))
+        };
+        scan_rows(text, (&sheets, &mailmark), problems)
     };
     let mut told: BTreeMap<u32, Told> = BTreeMap::new();
     for (line, code, outcome) in rows {
@@ -458,15 +473,22 @@ fn csv_rows(text: &str, problems: &mut Vec<String>) -> Vec<(usize, String, Outco
     rows
 }
 
+/// A piece's sheets as the run recorded them, by run id and piece.
+type Sheets<'a> = &'a dyn Fn(&str, u32) -> Option<usize>;
+
+/// The piece id a scanned Mailmark stands for (or what to report).
+type ByMailmark<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// The rows of a list of scanned sheet codes: a piece whose every sheet
 /// was seen is inserted; one with a sheet missing, damaged. `sheets` gives
 /// a piece's sheets as the run recorded them (none: not a piece of this
 /// run, which the caller reports). A sheet seen twice, a code whose count
 /// disagrees with the run's or a code without a sheet is a problem of its
-/// own (see the module docs).
+/// own (see the module docs). A Mailmark (`mailmark` gives its piece id)
+/// makes its whole piece inserted.
 fn scan_rows(
     text: &str,
-    sheets: &dyn Fn(&str, u32) -> Option<usize>,
+    (sheets, mailmark): (Sheets, ByMailmark),
     problems: &mut Vec<String>,
 ) -> Vec<(usize, String, Outcome)> {
     // Piece id → first line, sheets seen, sheets of the piece.
@@ -475,6 +497,11 @@ fn scan_rows(
     for (i, raw) in text.lines().enumerate() {
         let (line, code) = (i + 1, raw.trim());
         if code.is_empty() {
+            continue;
+        }
+        // A Mailmark read on the finished piece: all of it is enveloped.
+        if let Some(id) = mailmark(code) {
+            rows.push((line, id, Outcome::Inserted));
             continue;
         }
         let Some(Code {
@@ -555,7 +582,7 @@ mod tests {
         let sheets = |run: &str, n: u32| (run == "R").then_some(if n == 2 { 1 } else { 2 });
         let rows = scan_rows(
             "R|1|1/2\nR|2|1/1\nR|1|2/2\nR|3|1/2\nR|2|1/1\n\n",
-            &sheets,
+            (&sheets, &|_| None),
             &mut problems,
         );
         let got: Vec<(usize, &str, Outcome)> = rows
@@ -581,7 +608,11 @@ mod tests {
         let mut problems = Vec::new();
         // Piece 7 has three sheets in the run's record.
         let sheets = |_: &str, n: u32| (n == 7).then_some(3);
-        let rows = scan_rows("R|7|1/1\nR|7|0/0\nR|7\nR|7|4/3\n", &sheets, &mut problems);
+        let rows = scan_rows(
+            "R|7|1/1\nR|7|0/0\nR|7\nR|7|4/3\n",
+            (&sheets, &|_| None),
+            &mut problems,
+        );
         let got: Vec<Outcome> = rows.iter().map(|r| r.2).collect();
         assert_eq!(got, [Outcome::Damaged], "never inserted");
         assert_eq!(problems.len(), 4, "{problems:?}");

@@ -546,3 +546,41 @@ fn a_camera_list_cannot_close_a_piece_with_the_wrong_sheets_and_a_cut_file_is_re
     );
     assert!(!out2.join("print/reprints.jsonl").exists(), "no reprint");
 }
+
+/// A camera at the envelopes reads each finished piece's Mailmark through
+/// the window (the sample welcome-pack prints barcode C): a piece read is
+/// inserted whole, one never read is missing and reprinted, a Mailmark of
+/// no piece of the run is a problem.
+#[test]
+fn a_camera_reading_the_mailmark_closes_whole_pieces() {
+    let dir = scratch("reconcile-mailmark");
+    let out = dir.join("run");
+    let res = run_layout(
+        "welcome-pack",
+        &root().join("fixtures/welcome-pack.csv"),
+        &out,
+        &["--print", "--household", "--as-of", "2026-12-06"],
+    );
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let mrdf = csv_rows(&out.join("print/print-001.mrdf.csv"));
+    assert_eq!(mrdf.len(), 8);
+    // Every piece but the last read, as the scanner gives it (trailing
+    // spaces of a short postcode trimmed).
+    let mut scans: Vec<String> = mrdf[..7]
+        .iter()
+        .map(|r| r["barcode"].trim_end().to_owned())
+        .collect();
+    scans.push("1121299999999SW194HE9Z".into());
+    let file = dir.join("camera.txt");
+    std::fs::write(&file, scans.join("\n") + "\n").unwrap();
+    let (code, r) = reconcile(&out, &file);
+    assert_eq!(code, Some(1), "{r}");
+    let last: u64 = mrdf[7]["sequence"].parse().unwrap();
+    assert_eq!(numbers(&r["outcomes"]["missing"]), [last], "{r}");
+    assert_eq!(numbers(&r["outcomes"]["inserted"]).len(), 7, "{r}");
+    assert!(r["problems"].to_string().contains("line 8"), "{r}");
+    assert!(
+        r["problems"].to_string().contains("no piece of this run"),
+        "{r}"
+    );
+}
