@@ -147,6 +147,11 @@ impl RunState {
             a.household.to_string(),
             b.household.to_string(),
         );
+        // Another print shop file may finish a run (one that fixes what
+        // stopped its print files); dropping it would make files without
+        // the PDF/X the run was started for.
+        let shop = |s: &Option<String>| if s.is_some() { "given" } else { "none" }.to_owned();
+        check("--print-shop", shop(&a.print_shop), shop(&b.print_shop));
         let shard = |s: &Option<Shard>| s.map_or("none".into(), |s| s.to_string());
         check("--shard", shard(&self.shard), shard(&now.shard));
         out
@@ -176,6 +181,7 @@ mod tests {
                 print: false,
                 sequence: None,
                 household: false,
+                print_shop: None,
                 contacts: None,
                 address_key: None,
                 layouts: None,

@@ -191,6 +191,10 @@ pub struct Options {
     /// Whether the letters of a household were combined (`--household`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub household: bool,
+    /// The print shop's file the print files were made for
+    /// (`--print-shop`), as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub print_shop: Option<String>,
     /// The contact history routing followed (`--contacts`), its path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contacts: Option<String>,

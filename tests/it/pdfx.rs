@@ -705,6 +705,17 @@ fn device_colour_the_intent_does_not_allow_stops_the_print_file_naming_the_piece
         "{err}"
     );
     assert!(!dir.join("run/manifest.json").exists());
+    // Resuming without the print shop's file would make files without the
+    // PDF/X the run was started for: refused.
+    let data = root().join("fixtures/customers.csv");
+    let plain = ["--print", "--channels", "pdf", "--resume"];
+    let res = run_layout_with(&layouts, "welcome-letter", &data, &dir.join("run"), &plain);
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    assert!(
+        String::from_utf8_lossy(&res.stderr).contains("--print-shop (was given, now none)"),
+        "{}",
+        describe(&res)
+    );
     // Control: the same letters for the CMYK intent are made, the run
     // finished by --resume with the right print shop.
     let cmyk = shop_with(
@@ -712,7 +723,6 @@ fn device_colour_the_intent_does_not_allow_stops_the_print_file_naming_the_piece
         &std::fs::read(fogra39()).unwrap(),
         "p.icc",
     );
-    let data = root().join("fixtures/customers.csv");
     let shop_arg = cmyk.to_str().unwrap();
     let args = [
         "--print",

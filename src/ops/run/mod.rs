@@ -543,6 +543,7 @@ fn options_of(
         print: opts.print,
         sequence: path(&opts.sequence),
         household: opts.household,
+        print_shop: path(&opts.print_shop),
         contacts: path(&opts.contacts),
         address_key: opts
             .contacts
