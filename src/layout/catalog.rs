@@ -404,8 +404,16 @@ fn check_mailmark(meta: &LayoutMeta, print: &PrintSettings, problems: &mut Vec<S
         ));
     }
     if let Some(d) = &m.two_d {
-        if d.information_type.len() != 1 || d.information_type == " " {
-            say("two_d.information_type must be one character".into());
+        let it = d.information_type.as_bytes();
+        if it.len() != 1 || !it[0].is_ascii_alphanumeric() {
+            say("two_d.information_type must be one letter or digit".into());
+        }
+        let rts = d.return_postcode.replace(' ', "");
+        if rts.len() > 7 || !rts.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            say(format!(
+                "two_d.return_postcode `{}` is not a UK postcode (up to 7 letters and digits)",
+                d.return_postcode
+            ));
         }
         if !matches!(
             d.service_type.as_str(),

@@ -207,3 +207,59 @@ fn rec_of(data: &std::path::Path, id: &str) -> (String, String) {
         r["dps"].as_str().unwrap().to_owned(),
     )
 }
+
+#[test]
+fn a_mailmark_section_with_a_bad_field_is_refused_before_anything_renders() {
+    use crate::common::*;
+    let dir = scratch("mailmark-bad");
+    for (name, bad, says) in [
+        (
+            "rts",
+            "two_d: {return_postcode: \"EC2A 4NE 12\"}",
+            "two_d.return_postcode",
+        ),
+        (
+            "info",
+            "two_d: {information_type: \"\\u00e9\"}",
+            "two_d.information_type",
+        ),
+        ("scid", "two_d: {}", ""),
+    ] {
+        let layouts = dir.join(name);
+        std::fs::create_dir_all(&layouts).unwrap();
+        let yaml =
+            format!("{{class: \"2\", supply_chain_id: \"12\", postcode_field: postcode, {bad}}}");
+        let res = std::panic::catch_unwind(|| mailmark_layout(&layouts, &yaml));
+        let Ok(layouts) = res else {
+            // Not approvable: `layouts check` names the field.
+            assert!(!says.is_empty(), "{name}: the good layout is approved");
+            let check = letterpress_with_layouts(&layouts.join("layouts"), &["layouts", "check"]);
+            let shown = format!(
+                "{}{}",
+                String::from_utf8_lossy(&check.stdout),
+                String::from_utf8_lossy(&check.stderr)
+            );
+            assert!(shown.contains(says), "{name}: {shown}");
+            continue;
+        };
+        let data = layouts.join("d.jsonl");
+        write_jsonl(
+            &data,
+            &[
+                serde_json::json!({"id": "A", "name": "Ann", "street": "1 High St", "city": "LONDON", "postcode": "EC1A 1BB"}),
+            ],
+        );
+        let res = run_layout_with(&layouts, "mm", &data, &layouts.join("out"), &["--print"]);
+        match says {
+            "" => assert_eq!(res.status.code(), Some(0), "{name}: {}", describe(&res)),
+            _ => {
+                assert_eq!(res.status.code(), Some(2), "{name}: {}", describe(&res));
+                assert!(
+                    String::from_utf8_lossy(&res.stderr).contains(says),
+                    "{name}: {}",
+                    describe(&res)
+                );
+            }
+        }
+    }
+}

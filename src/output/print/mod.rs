@@ -82,7 +82,8 @@ impl PrintSettings {
 
 impl MailmarkSettings {
     /// The 4-state content and bars of a piece, and with `two_d` its 2D
-    /// code's content and modules (rows of `0`/`1`, top first).
+    /// code's content (its modules are drawn up when the letter is laid
+    /// out, see [`crate::render::pdf`]: not held for every piece of a run).
     pub fn barcode(&self, sequence: u32, postcode: &str, dps: &str) -> Result<Postal, String> {
         let fail = |e: String| format!("Mailmark: {e}");
         let pc = mailmark::postcode_dps(postcode, dps).map_err(fail)?;
@@ -104,8 +105,7 @@ impl MailmarkSettings {
                 "JGB {}1{}{scid}{item:08}{pc}{}{rts:<7}      ",
                 d.information_type, self.class, d.service_type
             );
-            value["two_d"] =
-                serde_json::json!({"content": code, "modules": mailmark_2d(&code).map_err(fail)?});
+            value["two_d"] = serde_json::json!({ "content": code });
         }
         Ok(Postal {
             payload: content,
@@ -124,23 +124,6 @@ fn padded(digits: &str, width: usize) -> Result<String, String> {
             "supply chain id {digits:?} is not 1 to {width} digits"
         )),
     }
-}
-
-/// The modules of a Mailmark 2D code (Data Matrix ECC 200, 24 x 24 for up
-/// to 51 characters, else 32 x 32), as rows of `0` and `1`, top first.
-fn mailmark_2d(content: &str) -> Result<Vec<String>, String> {
-    use datamatrix::{DataMatrix, SymbolList, SymbolSize};
-    let sizes = SymbolList::with_whitelist([SymbolSize::Square24, SymbolSize::Square32]);
-    let code = DataMatrix::encode_str(content, sizes).map_err(|e| format!("2D code: {e:?}"))?;
-    let bitmap = code.bitmap();
-    let mut rows = vec![vec![b'0'; bitmap.width()]; bitmap.height()];
-    for (x, y) in bitmap.pixels() {
-        rows[y][x] = b'1';
-    }
-    Ok(rows
-        .into_iter()
-        .map(|r| String::from_utf8(r).expect("ASCII"))
-        .collect())
 }
 
 impl ImbSettings {

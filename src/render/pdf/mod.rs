@@ -738,13 +738,43 @@ impl Renderer {
 }
 
 /// `/letterpress/piece.json`: the piece number and its postal barcode
-/// (`imb` and `mailmark` are null but for the one the layout has).
+/// (`imb` and `mailmark` are null but for the one the layout has), with a
+/// Mailmark 2D code's modules drawn up from its content here, so a run's
+/// plan does not hold them for every piece.
 fn piece_json(sequence: Option<u32>, postal: Option<&Postal>) -> Bytes {
     let mut piece = serde_json::json!({"sequence": sequence, "imb": null, "mailmark": null});
     if let Some(p) = postal {
         piece[p.key] = p.value.clone();
+        let two_d = piece[p.key]
+            .get_mut("two_d")
+            .and_then(|d| d.as_object_mut());
+        if let Some(two_d) = two_d {
+            let content = two_d.get("content").and_then(|c| c.as_str());
+            if let Some(modules) = content.and_then(data_matrix_rows) {
+                two_d.insert("modules".into(), modules.into());
+            }
+        }
     }
     Bytes::new(serde_json::to_vec(&piece).expect("JSON serializes"))
+}
+
+/// The modules of a Mailmark 2D code (Data Matrix ECC 200, 24 x 24 for up
+/// to 51 characters, else 32 x 32), as rows of `0` and `1`, top first;
+/// `None` for content no such symbol holds (then the template, which
+/// needs the modules, fails the letter, named).
+fn data_matrix_rows(content: &str) -> Option<Vec<String>> {
+    use datamatrix::{DataMatrix, SymbolList, SymbolSize};
+    let sizes = SymbolList::with_whitelist([SymbolSize::Square24, SymbolSize::Square32]);
+    let bitmap = DataMatrix::encode_str(content, sizes).ok()?.bitmap();
+    let mut rows = vec![vec![b'0'; bitmap.width()]; bitmap.height()];
+    for (x, y) in bitmap.pixels() {
+        rows[y][x] = b'1';
+    }
+    Some(
+        rows.into_iter()
+            .map(|r| String::from_utf8_lossy(&r).into_owned())
+            .collect(),
+    )
 }
 
 /// The first link on a page that the rule for links refuses
