@@ -4,7 +4,9 @@
 //!
 //! Part of stage 5 of the data path ([`crate::manifest`] holds the entry
 //! types). Workers finish records out of order; the run hands their entries
-//! to [`Journal::append`] in input order (a small reorder window), after
+//! to [`Journal::append`] in the order it read them (a small reorder
+//! window): input order, but for a print run, which takes its letters last,
+//! in mailing order (see [`crate::ops::run::order::in_mailing_order`]), after
 //! each entry's files were written atomically. Lines are buffered and made
 //! durable in batches: at most every [`SYNC_EVERY`], the file system holding
 //! the output is synced first (`syncfs`, so the documents' own bytes are on
@@ -14,9 +16,11 @@
 //! `run --resume` reads the journal back ([`Journal::reopen`]): it keeps the
 //! longest prefix of complete records (every channel's entry present, each
 //! line whole and parseable, every file present with its recorded size and
-//! SHA-256), cuts the file there and appends from the next record. Because
-//! entries are in input order and each line depends only on its record, the
-//! journal of a resumed run is byte for byte that of an uninterrupted one.
+//! SHA-256), cuts the file there and appends from the next record; the
+//! records it holds are done ([`Done`]), in whatever order they came.
+//! Because entries come in an order fixed by the input (and the mailing
+//! order) and each line depends only on its record, the journal of a
+//! resumed run is byte for byte that of an uninterrupted one.
 //!
 //! The document entries stream: the run never holds them all, so a run of
 //! ten million records needs no more memory than one of ten thousand; the
@@ -136,13 +140,46 @@ pub struct Journal {
     dirty: bool,
 }
 
+/// The input positions of the records a journal holds: a bit a record, in
+/// whatever order they were written (a print run writes its letters in
+/// mailing order, after the records without one).
+#[derive(Debug, Default, Clone)]
+pub struct Done {
+    bits: Vec<u64>,
+    last: Option<usize>,
+}
+
+impl Done {
+    /// Marks a record done.
+    pub fn insert(&mut self, index: usize) {
+        let word = index / 64;
+        if self.bits.len() <= word {
+            self.bits.resize(word + 1, 0);
+        }
+        self.bits[word] |= 1 << (index % 64);
+        self.last = Some(self.last.map_or(index, |l| l.max(index)));
+    }
+
+    /// Whether the record at `index` is done.
+    pub fn contains(&self, index: usize) -> bool {
+        self.bits
+            .get(index / 64)
+            .is_some_and(|w| w & (1 << (index % 64)) != 0)
+    }
+
+    /// The highest input position done, if any.
+    pub fn last(&self) -> Option<usize> {
+        self.last
+    }
+}
+
 /// What [`Journal::reopen`] found.
 #[derive(Debug, Default)]
 pub struct Reopened {
     /// Records kept from the earlier attempt.
     pub kept_records: usize,
-    /// The input position of the last kept record: records up to it are done.
-    pub done_through: Option<usize>,
+    /// The input positions of the kept records: they are done.
+    pub done: Done,
     /// Why the journal was cut before its end, if it was (a file missing or
     /// changed, a torn last line).
     pub cut: Option<String>,
@@ -220,7 +257,7 @@ impl Journal {
             group.push((doc, line));
             if group.len() == per_record {
                 found.kept_records += 1;
-                found.done_through = Some(group[0].0.index);
+                found.done.insert(group[0].0.index);
                 for (doc, line) in group.drain(..) {
                     kept += line.len() as u64;
                     journal.lines.out.count(&line);

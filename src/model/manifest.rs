@@ -72,8 +72,10 @@ pub struct Manifest {
     /// Earlier attempts this run resumed from (`run --resume`), oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resumed: Vec<Resumed>,
-    /// The document entries: one per record and channel, in input order, one
-    /// JSON object a line in this file (see [`crate::manifest::journal`]).
+    /// The document entries: one per record and channel, in input order (a
+    /// print run: the records without a letter, then the letters in
+    /// mailing order), one JSON object a line in this file (see
+    /// [`crate::manifest::journal`]).
     pub documents: DocumentsFile,
     /// The record of the purge that deleted the run's documents after their
     /// retention time (`letterpress purge`), with its SHA-256; the manifest

@@ -629,6 +629,12 @@ pub struct PrintOutput {
     /// (and PDF/VT-1) for. Absent: the files make no PDF/X claim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub print_shop: Option<PrintShopUsed>,
+    /// A run's letters laid out a second time for the print files: 0 when
+    /// every page came from the letters' one layout; those an earlier
+    /// attempt rendered, when the run was resumed. Absent for a reprint
+    /// (its pages come from the letters' own PDFs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub laid_out_again: Option<usize>,
 }
 
 /// A print shop's file (`run --print --print-shop FILE`, YAML): its output

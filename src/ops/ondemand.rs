@@ -303,7 +303,8 @@ impl Desk {
             .ready
             .stage
             .render(*job, &kept)
-            .map_err(Refused::Environment)?;
+            .map_err(Refused::Environment)?
+            .docs;
         self.ready.stage.tidy.after_record();
         let entry = docs.into_iter().next().expect("one channel, one document");
         if entry.status != DocStatus::Rendered {

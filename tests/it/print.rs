@@ -800,8 +800,12 @@ fn print_files_show_each_letter_as_its_own_pdf_with_shared_fonts() {
     let out = printed_welcome(&dir);
     let file = out.join("print/print-001.pdf");
     assert!(qpdf_check(&file).status.success());
-    // The checked records kept for laying the letters out again are gone.
+    // The records spooled for rendering in mailing order, and the pages
+    // kept from each letter's one layout, are gone; no letter was laid out
+    // a second time.
     assert!(!out.join("print-records.jsonl").exists());
+    assert!(!out.join("print-pages.pdfs").exists());
+    assert_eq!(manifest(&out)["print"]["laid_out_again"], 0);
     let pieces: Vec<_> = ticket(&out)
         .into_iter()
         .filter(|r| r["sequence"].parse::<u32>().is_ok())

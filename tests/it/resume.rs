@@ -290,7 +290,8 @@ fn a_held_folder_and_a_changed_resume_are_refused_with_reasons() {
 }
 
 /// A print run killed while rendering resumes to the same print files and
-/// job ticket: they are made after the last letter, from the journal.
+/// job ticket: they are made after the last letter, from the journal, with
+/// the pages of the letters rendered before the stop laid out again.
 #[test]
 fn a_killed_print_run_resumes_to_the_same_print_files() {
     let dir = scratch("resume-print");
@@ -306,19 +307,16 @@ fn a_killed_print_run_resumes_to_the_same_print_files() {
     // files; each resumed run ends as the clean one did.
     let out = dir.join("killed");
     kill_at(&data, &out, 800, &["--print"]);
-    resume_print(&data, &out, &clean, "killed while rendering");
+    resume_print(&data, &out, &clean, ("killed while rendering", true));
     let mut in_print = 0;
-    for delay in [0, 150, 400] {
+    // The print files of 2,000 letters take a few hundred milliseconds
+    // (their pages were kept when the letters were laid out).
+    for delay in [0, 40, 100, 200] {
         let out = dir.join(format!("killed-in-print-{delay}"));
-        if kill_in_print(&data, &out, Duration::from_millis(delay)) {
-            in_print += 1;
-        }
-        resume_print(
-            &data,
-            &out,
-            &clean,
-            &format!("killed {delay} ms into the print files"),
-        );
+        let killed = kill_in_print(&data, &out, Duration::from_millis(delay));
+        in_print += usize::from(killed);
+        let what = format!("killed {delay} ms into the print files");
+        resume_print(&data, &out, &clean, (&what, killed));
     }
     assert!(
         in_print >= 2,
@@ -348,7 +346,7 @@ fn kill_in_print(data: &Path, out: &Path, delay: Duration) -> bool {
 /// journal byte for byte, and every file of print/ byte for byte once the
 /// run id (in the DataMatrix codes, the document parts and the MRDF: the
 /// resumed run keeps its first attempt's id) is blanked out.
-fn resume_print(data: &Path, out: &Path, clean: &Path, what: &str) {
+fn resume_print(data: &Path, out: &Path, clean: &Path, (what, killed): (&str, bool)) {
     let res = letterpress_with_layouts(&layouts(), &run_args(data, out, &["--print", "--resume"]));
     assert_eq!(res.status.code(), Some(1), "{what}: {}", describe(&res));
     // The records kept for the print files are gone once they are made.
@@ -361,6 +359,14 @@ fn resume_print(data: &Path, out: &Path, clean: &Path, what: &str) {
             == std::fs::read(clean.join("documents.jsonl")).unwrap(),
         "{what}: the journal, with every letter's piece"
     );
+    // The clean run took every page from the letters' one layout; the
+    // resumed one laid out again the letters its first attempt rendered,
+    // and its print files are the same bytes all the same.
+    let again = |dir: &Path| manifest(dir)["print"]["laid_out_again"].as_u64().unwrap();
+    assert_eq!(again(clean), 0, "{what}");
+    if killed {
+        assert!(again(out) > 0, "{what}: {}", again(out));
+    }
     let run_id = |dir: &Path| manifest(dir)["run_id"].as_str().unwrap().to_owned();
     let (clean_id, out_id) = (run_id(clean), run_id(out));
     assert_eq!(clean_id.len(), out_id.len());
@@ -548,4 +554,139 @@ fn a_killed_run_with_web_letters_resumes_to_the_same_result() {
     );
     let res = letterpress_with_layouts(&layouts, &["verify", out.to_str().unwrap()]);
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+}
+
+/// A print run whose records go partly by email only: those are rendered
+/// first, in input order, then the letters in mailing order. Killed among
+/// the letters, it resumes to the same journal and print files; the journal
+/// lists the email-only records in input order, then the letters in the
+/// ticket's order.
+#[test]
+fn a_print_run_with_email_only_records_resumes_in_mailing_order() {
+    let dir = scratch("resume-print-mixed");
+    let path = welcome_records(&dir.join("raw.jsonl"), 1200, 7);
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut r: serde_json::Value = serde_json::from_str(l).unwrap();
+            r["contact_preference"] = (if i % 3 == 0 { "email" } else { "print" }).into();
+            r
+        })
+        .collect();
+    let data = dir.join("records.jsonl");
+    write_jsonl(&data, &records);
+    let layouts = root().join("layouts");
+    let args = |out: &Path, more: &[&'static str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "run",
+            "--layout",
+            "welcome-letter@4",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--as-of",
+            "2026-12-06",
+            "--jobs",
+            "2",
+            "--channels",
+            "pdf,email",
+            "--print",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        a.extend(more.iter().map(|s| s.to_string()));
+        a
+    };
+    let run = |out: &Path, more: &[&'static str]| {
+        let a = args(out, more);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        letterpress_with_layouts(&layouts, &a)
+    };
+    let clean = dir.join("clean");
+    let res = run(&clean, &[]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let entries: Vec<serde_json::Value> = std::fs::read_to_string(clean.join("documents.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let pdf: Vec<&serde_json::Value> = entries.iter().filter(|e| e["channel"] == "pdf").collect();
+    let email_only = pdf.iter().filter(|e| e["status"] != "rendered").count();
+    assert_eq!(email_only, 400);
+    // Email-only records first, in input order; then the letters in the
+    // order of their pieces.
+    let index = |e: &serde_json::Value| e["index"].as_u64().unwrap();
+    assert!(pdf[..email_only]
+        .windows(2)
+        .all(|w| index(w[0]) < index(w[1])));
+    assert!(pdf[..email_only].iter().all(|e| e["status"] != "rendered"));
+    let pieces: Vec<u64> = pdf[email_only..]
+        .iter()
+        .map(|e| e["piece"]["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!(pieces, (1..=800).collect::<Vec<u64>>());
+    // Negative control: mailing order is not input order here.
+    assert!(pdf[email_only..]
+        .windows(2)
+        .any(|w| index(w[0]) > index(w[1])));
+
+    // Killed once 300 letters are written: the email-only records and
+    // some letters are done, out of input order.
+    let out = dir.join("killed");
+    let a = args(&out, &[]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_letterpress"))
+        .env("LETTERPRESS_LAYOUTS", &layouts)
+        .args(&a)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while letters_written(&out) < 300 {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended first");
+        assert!(start.elapsed() < Duration::from_secs(120));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!out.join("manifest.json").exists());
+    let res = run(&out, &["--resume"]);
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    assert!(
+        std::fs::read(out.join("documents.jsonl")).unwrap()
+            == std::fs::read(clean.join("documents.jsonl")).unwrap(),
+        "the resumed journal differs"
+    );
+    let m = manifest(&out);
+    assert!(!m["resumed"].as_array().unwrap().is_empty());
+    assert!(m["print"]["laid_out_again"].as_u64().unwrap() > 0);
+    assert_eq!(manifest(&clean)["print"]["laid_out_again"], 0);
+    // The DataMatrix codes carry the run id, so the print files are
+    // compared by their text and their fonts: the same subsets (named by
+    // their glyphs) in the same objects only if the same letters were
+    // exported together.
+    let tool = |cmd: &str, dir: &Path| {
+        let res = Command::new(cmd)
+            .arg(dir.join("print/print-001.pdf"))
+            .arg("-")
+            .output()
+            .unwrap();
+        assert!(res.status.success(), "{cmd}: {}", describe(&res));
+        res.stdout
+    };
+    assert!(tool("pdftotext", &out) == tool("pdftotext", &clean));
+    let fonts = |dir: &Path| {
+        let res = Command::new("pdffonts")
+            .arg(dir.join("print/print-001.pdf"))
+            .output()
+            .unwrap();
+        String::from_utf8(res.stdout).unwrap()
+    };
+    assert!(fonts(&clean).lines().count() > 40, "{}", fonts(&clean));
+    assert_eq!(fonts(&out), fonts(&clean));
+    let ticket = |dir: &Path| std::fs::read_to_string(dir.join("print/job-ticket.csv")).unwrap();
+    assert_eq!(ticket(&out), ticket(&clean));
 }

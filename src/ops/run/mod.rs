@@ -19,6 +19,7 @@
 //! grew ([`render::Tidy`]), so memory stays flat.
 
 pub mod order;
+pub mod pages;
 pub mod pool;
 pub mod render;
 pub mod rows;
@@ -43,10 +44,10 @@ use crate::layout::locale;
 use crate::layout::texts::Texts;
 use crate::layout::trust::Trust;
 use crate::manifest::folder::{RunState, LOCK_FILE, STATE_FILE};
-use crate::manifest::journal::{self, Journal};
+use crate::manifest::journal::{self, Done, Journal};
 use crate::manifest::report::Sample;
 use crate::model::layout::{LayoutRef, Status};
-use crate::model::manifest::{self as m, Document, Manifest, Shard, APPROVAL_DIR, TRUST_COPY};
+use crate::model::manifest::{self as m, Manifest, Shard, APPROVAL_DIR, TRUST_COPY};
 use crate::model::print::{Conformance, PrintShop};
 use crate::model::vocab::DocStatus;
 use crate::model::vocab::{Channel, Format, Standard};
@@ -310,8 +311,8 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         )?),
         false => None,
     };
-    let samples = render(opts, &prepared, pieces.as_ref(), &mut opened, started)?;
-    finish(opts, &folder, prepared, opened, pieces, samples, started)
+    let rendered = render(opts, &prepared, pieces.as_ref(), &mut opened, started)?;
+    finish(opts, &folder, prepared, opened, pieces, rendered, started)
 }
 
 /// What the run folder says before anything is read.
@@ -708,6 +709,7 @@ fn stage(
         },
         as_of,
         tidy: render::Tidy::default(),
+        keep_pages: opts.print,
     })
 }
 
@@ -767,7 +769,7 @@ struct Opened {
     lock: Lock,
     journal: Journal,
     state: RunState,
-    resumed: Option<(m::Resumed, Option<usize>)>,
+    resumed: Option<(m::Resumed, Done)>,
     /// The rows read from a database, checked on a resume.
     ledger: Option<rows::Ledger>,
 }
@@ -820,7 +822,7 @@ fn open(opts: &RunOptions, folder: &Path, prepared: &Prepared) -> Result<Opened>
             cut: found.cut,
         };
         state.resumed.push(resumed.clone());
-        (journal, Some((resumed, found.done_through)))
+        (journal, Some((resumed, found.done)))
     } else {
         (Journal::create(folder, &opts.out)?, None)
     };
@@ -828,7 +830,7 @@ fn open(opts: &RunOptions, folder: &Path, prepared: &Prepared) -> Result<Opened>
     copy_approval(folder, &prepared.standing, prepared.trust.as_ref())?;
     let ledger = match prepared.input.query() {
         Some(_) => {
-            let done = resumed.as_ref().and_then(|(_, d)| *d);
+            let done = resumed.as_ref().map(|(_, d)| d);
             Some(rows::Ledger::open(
                 folder,
                 done,
@@ -847,27 +849,35 @@ fn open(opts: &RunOptions, folder: &Path, prepared: &Prepared) -> Result<Opened>
 }
 
 /// Renders the records this attempt takes with the pool, into the journal
-/// (in input order); returns the throughput samples for the report.
+/// (in the order [`items`] reads them); returns the throughput samples for
+/// the report and, in a print run, the pages kept for the print files.
 fn render(
     opts: &RunOptions,
     prepared: &Prepared,
     pieces: Option<&Pieces>,
     opened: &mut Opened,
     started: Instant,
-) -> Result<Vec<Sample>> {
+) -> Result<(Vec<Sample>, Option<pages::Kept>)> {
+    let folder = run_folder(opts);
     let pick = Pick {
         only: opts.only.as_ref(),
         shard: opts.shard,
-        done_through: opened.resumed.as_ref().and_then(|(_, d)| *d),
+        done: opened.resumed.as_ref().map(|(_, d)| d),
     };
     let total = match opts.shard {
         Some(s) => prepared.summary.records.div_ceil(s.count as usize),
         None => prepared.summary.records,
     };
     let kept = opened.resumed.as_ref().map_or(0, |(r, _)| r.kept_records);
+    let exporter = match (pieces, &prepared.stage.pdf) {
+        (Some(_), Some(renderer)) => Some(pages::Exporter::create(&folder, renderer)?),
+        _ => None,
+    };
+    let items = items(prepared, pieces, pick, opened.ledger.take(), &folder)?;
     let mut sink = JournalSink {
         kept_documents: opened.journal.tally().totals.documents,
         journal: &mut opened.journal,
+        exporter,
         observer: &opts.observer,
         total,
         kept,
@@ -876,35 +886,6 @@ fn render(
         start: started,
         last_sample: None,
     };
-    // Every record is read and checked in order (so duplicate ids and file
-    // names come out the same whatever is picked); the picked ones go to
-    // the workers.
-    let mut checker = Checker::new(prepared.plan(pieces), prepared.input.format);
-    let mut namer = FileNamer::default();
-    let mut ledger = opened.ledger.take();
-    let items = prepared.input.records()?.filter_map(move |raw| {
-        let raw = match (raw, ledger.as_mut()) {
-            (Ok(raw), Some(l)) => l.check(&raw).map(|()| raw),
-            (raw, _) => raw,
-        };
-        let item = match checker.check(match raw {
-            Ok(raw) => raw,
-            Err(e) => return Some(Err(e)),
-        }) {
-            Checked::Ready(mut job) => {
-                job.stem = namer.name(&job.id);
-                Item::Job(job)
-            }
-            Checked::Failed(docs) => Item::Failed(docs),
-        };
-        let (index, id) = match &item {
-            Item::Job(job) => (job.index, Some(job.id.as_str())),
-            Item::Failed(docs) => docs
-                .first()
-                .map_or((0, None), |d| (d.index, d.record_id.as_deref())),
-        };
-        pick.takes(index, id).then_some(Ok(item))
-    });
     let pool = pool::Pool {
         jobs: opts.jobs,
         limit: opts.doc_timeout,
@@ -915,6 +896,7 @@ fn render(
     let ended = pool.run(prepared.stage.clone(), items, &mut sink, &opts.stop);
     sink.sample(true);
     let samples = std::mem::take(&mut sink.samples);
+    let exporter = sink.exporter.take();
     if let pool::Ended::Stopped(signal) = ended? {
         opened.journal.sync()?;
         if opened.lock.lost() {
@@ -927,7 +909,72 @@ fn render(
             opts.shard,
         ));
     }
-    Ok(samples)
+    let kept = exporter.map(pages::Exporter::finish).transpose()?;
+    Ok((samples, kept))
+}
+
+/// The records a run's workers take. Every record is read and checked in
+/// input order (so duplicate ids and file names come out the same whatever
+/// is picked); the picked ones go to the workers. A print run's letters
+/// wait: they follow in mailing order, from the record spool (see
+/// [`order::in_mailing_order`]), so that their pages reach the print files
+/// as they are laid out.
+fn items<'a>(
+    prepared: &'a Prepared,
+    pieces: Option<&'a Pieces>,
+    pick: Pick<'a>,
+    mut ledger: Option<rows::Ledger>,
+    folder: &Path,
+) -> Result<impl Iterator<Item = Result<Item>> + Send + 'a> {
+    let mut checker = Checker::new(prepared.plan(pieces), prepared.input.format);
+    let mut namer = FileNamer::default();
+    let in_input_order = prepared.input.records()?.filter_map(move |raw| {
+        let raw = match (raw, ledger.as_mut()) {
+            (Ok(raw), Some(l)) => l.check(&raw).map(|()| raw),
+            (raw, _) => raw,
+        };
+        let item = match checker.check(match raw {
+            Ok(raw) => raw,
+            Err(e) => return Some(Err(e)),
+        }) {
+            Checked::Ready(job) if job.position.is_some() => {
+                // Named here as every record is, so that the names of the
+                // records after it are the same; it keeps the name the
+                // spool gave it, the same one.
+                namer.name(&job.id);
+                return None;
+            }
+            checked => item(checked, &mut namer),
+        };
+        pick.picks(&item).then_some(Ok(item))
+    });
+    let letters = match pieces {
+        Some(pieces) => {
+            let checker = Checker::new(prepared.plan(Some(pieces)), prepared.input.format);
+            Some(order::in_mailing_order(folder, pieces, checker)?)
+        }
+        None => None,
+    };
+    let in_mailing_order = letters.into_iter().flatten().filter_map(move |checked| {
+        let item = match checked {
+            Ok(Checked::Ready(job)) => Item::Job(job),
+            Ok(Checked::Failed(docs)) => Item::Failed(docs),
+            Err(e) => return Some(Err(e)),
+        };
+        pick.picks(&item).then_some(Ok(item))
+    });
+    Ok(in_input_order.chain(in_mailing_order))
+}
+
+/// A checked record as a worker's item, its files named.
+fn item(checked: Checked, namer: &mut FileNamer) -> Item {
+    match checked {
+        Checked::Ready(mut job) => {
+            job.stem = namer.name(&job.id);
+            Item::Job(job)
+        }
+        Checked::Failed(docs) => Item::Failed(docs),
+    }
 }
 
 /// A print run's print files and its journal linked to them (see
@@ -936,10 +983,10 @@ fn print_files(
     opts: &RunOptions,
     folder: &Path,
     prepared: &Prepared,
-    pieces: Option<&Pieces>,
+    pieces: Option<(Pieces, pages::Kept)>,
     run_id: &str,
 ) -> Result<Option<(crate::model::print::PrintOutput, m::DocumentsFile)>> {
-    let (Some(pieces), Some(renderer)) = (pieces, &prepared.stage.pdf) else {
+    let (Some((pieces, kept)), Some(renderer)) = (pieces, &prepared.stage.pdf) else {
         return Ok(None);
     };
     let layout = (&prepared.layout, renderer);
@@ -948,7 +995,14 @@ fn print_files(
         .as_ref()
         .is_some_and(|t| t.rule(&prepared.layout.meta.name).release.is_some());
     let shop = prepared.print_shop.clone();
-    order::print_files(layout, &opts.out, folder, (pieces, shop), (run_id, held)).map(Some)
+    order::print_files(
+        layout,
+        (&opts.out, folder),
+        (&pieces, shop, kept),
+        (prepared.plan(Some(&pieces)), prepared.input.format),
+        (run_id, held),
+    )
+    .map(Some)
 }
 
 /// Closes the journal, makes the print files, writes the manifest and the
@@ -959,7 +1013,7 @@ fn finish(
     prepared: Prepared,
     opened: Opened,
     pieces: Option<Pieces>,
-    samples: Vec<Sample>,
+    (samples, kept): (Vec<Sample>, Option<pages::Kept>),
     started: Instant,
 ) -> Result<RunReport> {
     let Opened {
@@ -971,9 +1025,11 @@ fn finish(
     } = opened;
     let (mut documents, tally) = journal.finish()?;
     // Rendering is over: Typst's memoised results go. The letter's renderer
-    // stays for the print files, which lay the letters out again.
+    // stays for the print files, which lay out again the letters an
+    // earlier attempt rendered.
     typst::comemo::evict(0);
-    let print = match print_files(opts, folder, &prepared, pieces.as_ref(), &state.run_id)? {
+    let pieces = pieces.map(|p| (p, kept.unwrap_or_else(pages::Kept::none)));
+    let print = match print_files(opts, folder, &prepared, pieces, &state.run_id)? {
         Some((print, entry)) => {
             documents = entry;
             Some(print)
@@ -1149,6 +1205,8 @@ fn copy_approval(folder: &Path, standing: &Standing, trust: Option<&Trust>) -> R
 /// progress shown and throughput sampled for the report as it goes.
 struct JournalSink<'a> {
     journal: &'a mut Journal,
+    /// A print run's letters' pages on their way to the print files.
+    exporter: Option<pages::Exporter<'a>>,
     observer: &'a Observer,
     total: usize,
     kept: usize,
@@ -1190,10 +1248,26 @@ fn journal_error(e: Error) -> Error {
     ))
 }
 
-impl pool::Sink<Vec<Document>> for JournalSink<'_> {
-    fn take(&mut self, outs: Vec<Vec<Document>>) -> Result<()> {
-        let docs: Vec<Document> = outs.into_iter().flatten().collect();
-        self.journal.append(&docs).map_err(journal_error)
+impl pool::Sink<render::Outcome> for JournalSink<'_> {
+    fn take(&mut self, outs: Vec<render::Outcome>) -> Result<()> {
+        let mut docs = Vec::with_capacity(outs.len());
+        let mut laid = Vec::new();
+        for out in outs {
+            docs.extend(out.docs);
+            laid.extend(out.laid);
+        }
+        self.journal.append(&docs).map_err(journal_error)?;
+        let Some(exporter) = self.exporter.as_mut() else {
+            return Ok(());
+        };
+        for l in laid {
+            exporter.take(l).map_err(|e| {
+                Error::Environment(format!(
+                    "the run stopped: cannot keep its letters' pages for the print files ({e}); resume with --resume"
+                ))
+            })?;
+        }
+        Ok(())
     }
 
     fn tick(&mut self) -> Result<()> {
@@ -1209,13 +1283,23 @@ struct Pick<'a> {
     only: Option<&'a BTreeSet<usize>>,
     /// Only this shard's records.
     shard: Option<Shard>,
-    /// Records up to this input position are already in the journal (resume).
-    done_through: Option<usize>,
+    /// Records already in the journal (a resume).
+    done: Option<&'a Done>,
 }
 
 impl Pick<'_> {
+    fn picks(&self, item: &Item) -> bool {
+        let (index, id) = match item {
+            Item::Job(job) => (job.index, Some(job.id.as_str())),
+            Item::Failed(docs) => docs
+                .first()
+                .map_or((0, None), |d| (d.index, d.record_id.as_deref())),
+        };
+        self.takes(index, id)
+    }
+
     fn takes(&self, index: usize, id: Option<&str>) -> bool {
-        self.done_through.is_none_or(|d| index > d)
+        self.done.is_none_or(|d| !d.contains(index))
             && self.only.is_none_or(|set| set.contains(&index))
             && self.shard.is_none_or(|s| s.owns(id, index))
     }

@@ -7,16 +7,19 @@ use std::path::Path;
 use crate::check::record::{Checked, Checker, Pieces, Plan, Planned};
 use crate::check::route::Decision;
 use crate::error::{Error, Result};
-use crate::input::{field_text, Input};
+use crate::input::{field_text, Input, RawRecord};
 use crate::layout::catalog::Layout;
 use crate::manifest::journal;
 use crate::model::manifest::DocumentsFile;
 use crate::model::print::{Conformance, PrintOutput, PrintSettings, PrintShop};
-use crate::model::vocab::{Channel, DocStatus};
+use crate::model::vocab::{Channel, DocStatus, Format};
+use crate::output::file_names::FileNamer;
 use crate::output::print::household;
-use crate::output::print::{Letter, Part};
+use crate::output::print::{export_run, Letter, Pages, Part};
 use crate::render::pdf::Renderer;
 use crate::util::stop::StopFlag;
+
+use super::pages::Kept;
 
 /// Numbers the records that get a letter in mailing order (keeping their
 /// checked records in a spool in the given run folder, for the print
@@ -37,28 +40,28 @@ pub fn mailing_order(
         ));
     }
     let settings = plan.layout.meta.print.clone().unwrap_or_default();
-    let households = match (household, &settings.household) {
-        (false, _) => None,
-        (true, Some(h)) => Some(h.clone()),
-        (true, None) => {
-            return Err(Error::Usage(format!(
-                "--household: layout {} has no print.household section saying how a household is found and who may share an envelope (see the book's page \"Print files for the inserter\")",
-                plan.layout.id()
-            )))
-        }
-    };
+    let households = households(plan.layout, &settings, household)?;
     let id_field = plan.layout.meta.id_field.clone();
     let presorted = presorted(sequence)?;
     let mut checker = Checker::new(plan, input.format);
     let mut spool = spool.map(Spool::create).transpose()?;
+    // The file names the records get, in input order as the run gives them.
+    let mut namer = FileNamer::default();
     let mut letters = Vec::new();
     for raw in input.records()? {
         if let Some(signal) = stop.requested() {
             return Err(super::stopped(signal, 0, 0, None));
         }
-        let Checked::Ready(job) = checker.check(raw?) else {
+        let raw = raw?;
+        let (index, line) = (raw.index, raw.line);
+        let data = match (&spool, &raw.data) {
+            (Some(_), Ok(data)) => Some(data.clone()),
+            _ => None,
+        };
+        let Checked::Ready(job) = checker.check(raw) else {
             continue;
         };
+        let stem = namer.name(&job.id);
         let prints = job
             .route
             .decisions
@@ -78,9 +81,14 @@ pub fn mailing_order(
                 member: households
                     .as_ref()
                     .map(|h| household::member(h, &id_field, &job.record)),
-                record_at: match &mut spool {
-                    Some(spool) => spool.keep(job.locale.tag, &job.record)?,
-                    None => (0, 0),
+                record_at: match (&mut spool, data) {
+                    (Some(spool), Some(record)) => spool.keep(&Spooled {
+                        index,
+                        line,
+                        stem,
+                        record,
+                    })?,
+                    _ => (0, 0),
                 },
             };
             letters.push((first, key, job.id, job.index, letter));
@@ -92,6 +100,22 @@ pub fn mailing_order(
         &settings,
         letters.into_iter().map(|l| (l.3, l.4)).collect(),
     ))
+}
+
+/// With `--household`, how the layout finds a household.
+fn households(
+    layout: &Layout,
+    settings: &PrintSettings,
+    household: bool,
+) -> Result<Option<crate::model::print::Household>> {
+    match (household, &settings.household) {
+        (false, _) => Ok(None),
+        (true, Some(h)) => Ok(Some(h.clone())),
+        (true, None) => Err(Error::Usage(format!(
+            "--household: layout {} has no print.household section saying how a household is found and who may share an envelope (see the book's page \"Print files for the inserter\")",
+            layout.id()
+        ))),
+    }
 }
 
 /// What the mailing order knows of a letter before it has a piece.
@@ -169,10 +193,12 @@ fn number(settings: &PrintSettings, letters: Vec<(usize, Unplanned)>) -> Pieces 
 /// The name of the record spool in the run folder.
 pub const SPOOL_FILE: &str = "print-records.jsonl";
 
-/// The checked records of a print run's letters, one JSON line each
-/// (locale and record), kept in the run folder while the run lasts: the
-/// print files lay the letters out again from them (see
-/// [`crate::output::print::Together`]) without the records staying in
+/// The records of a print run's letters as read (before their checks),
+/// one JSON line each with their place in the input and the stem of their
+/// files' names, kept in the run folder while the run lasts: the letters
+/// are rendered from them in mailing order, and a letter an earlier
+/// attempt rendered is laid out again from them for the print files (see
+/// [`crate::output::print::Pages`]), without the records staying in
 /// memory. Written anew by every attempt (a resumed run plans again),
 /// removed once the print files are made; it is not part of the run's
 /// output.
@@ -194,13 +220,9 @@ impl Spool {
     }
 
     /// Writes a record; returns where it is.
-    fn keep(
-        &mut self,
-        locale: &str,
-        record: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<(u64, u32)> {
+    fn keep(&mut self, record: &Spooled) -> Result<(u64, u32)> {
         use std::io::Write;
-        let mut line = serde_json::to_vec(&(locale, record)).expect("JSON serializes");
+        let mut line = serde_json::to_vec(record).expect("JSON serializes");
         line.push(b'\n');
         self.out
             .write_all(&line)
@@ -216,16 +238,63 @@ impl Spool {
     }
 }
 
-/// Reads a record back from the spool: its locale and the record.
+/// A spooled record: where it is in the input, its files' stem and the
+/// record as read.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Spooled {
+    index: usize,
+    line: u64,
+    stem: String,
+    record: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Reads a record back from the spool and checks it again as it was
+/// checked in input order (the checks that depend on the records before,
+/// duplicate ids and file names, were passed then: the stem is the one it
+/// got).
 fn spooled(
     file: &std::fs::File,
     (at, len): (u64, u32),
-) -> std::result::Result<(String, serde_json::Map<String, serde_json::Value>), String> {
+    checker: &mut Checker,
+) -> std::result::Result<Checked, String> {
     use std::os::unix::fs::FileExt;
     let mut buf = vec![0; len as usize];
     file.read_exact_at(&mut buf, at)
         .map_err(|e| format!("{SPOOL_FILE}: {e}"))?;
-    serde_json::from_slice(&buf).map_err(|e| format!("{SPOOL_FILE}: {e}"))
+    let s: Spooled = serde_json::from_slice(&buf).map_err(|e| format!("{SPOOL_FILE}: {e}"))?;
+    let raw = RawRecord {
+        index: s.index,
+        line: s.line,
+        data: Ok(s.record),
+    };
+    Ok(match checker.check(raw) {
+        Checked::Ready(mut job) => {
+            job.stem = s.stem;
+            Checked::Ready(job)
+        }
+        failed => failed,
+    })
+}
+
+/// The letters of a print run in mailing order, read back from the record
+/// spool (see [`Spool`]) and checked again, to be rendered in that order:
+/// each letter's pages then go to the print files as they come (see
+/// [`super::pages`]), and are not laid out a second time.
+pub fn in_mailing_order<'a>(
+    folder: &Path,
+    pieces: &Pieces,
+    mut checker: Checker<'a>,
+) -> Result<impl Iterator<Item = Result<Checked>> + Send + 'a> {
+    let path = folder.join(SPOOL_FILE);
+    let spool = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+    let mut at = vec![(0, 0); pieces.len()];
+    for p in pieces.values() {
+        at[p.position] = p.record_at;
+    }
+    Ok(at.into_iter().map(move |at| {
+        spooled(&spool, at, &mut checker)
+            .map_err(|e| Error::Output(format!("{}: {e}", path.display())))
+    }))
 }
 
 /// A presort tool's sequence file: record id → position.
@@ -298,14 +367,16 @@ fn rendered_letters(
 
 /// Combines the run's letters into print files and a job ticket, and links
 /// each letter's entry in the journal to its piece (rewriting the journal).
+/// The pages come from the runs `kept` when the letters were rendered, or
+/// are laid out again from the record spool (checked again with `plan`).
 /// A `held` run (its layout's policy asks for a release) names its ticket
 /// [`crate::ops::release::HELD_TICKET`]: the print shop's `job-ticket` is
 /// written only when a reviewer releases the run.
 pub fn print_files(
     (layout, renderer): (&Layout, &Renderer),
-    out: &Path,
-    folder: &Path,
-    (pieces, shop): (&Pieces, Option<(PrintShop, Conformance)>),
+    (out, folder): (&Path, &Path),
+    (pieces, shop, kept): (&Pieces, Option<(PrintShop, Conformance)>, Kept),
+    (plan, format): (Plan, Format),
     (run_id, held): (&str, bool),
 ) -> Result<(PrintOutput, DocumentsFile)> {
     let mut settings = layout.meta.print.clone().unwrap_or_default();
@@ -317,28 +388,13 @@ pub fn print_files(
     let letters = rendered_letters(folder, pieces, &by_sequence)?;
     let spool_path = folder.join(SPOOL_FILE);
     let spool = std::fs::File::open(&spool_path).map_err(|e| Error::io(&spool_path, e))?;
-    let laid_out = super::render::Tidy::default();
-    let together = |letters: &[&Letter]| -> std::result::Result<Vec<u8>, String> {
-        let mut docs = Vec::new();
-        for l in letters {
-            let bars = match &by_sequence[&l.sequence].imb {
-                Some(Ok(postal)) => Some(postal),
-                _ => None,
-            };
-            for part in &l.parts {
-                let at = part.record_at.ok_or("a letter without its record")?;
-                let (tag, record) = spooled(&spool, at)?;
-                let locale = crate::layout::locale::rules(&tag)
-                    .ok_or_else(|| format!("{SPOOL_FILE}: unknown locale {tag}"))?;
-                let doc = renderer
-                    .layout_piece(&record, locale, l.sequence, bars)
-                    .map_err(|e| format!("record {}: {e}", part.record_id))?;
-                docs.push(doc);
-                laid_out.after_record();
-            }
-        }
-        renderer.export_together(docs)
-    };
+    let pages = RunPages::new(
+        &letters,
+        (&kept, renderer),
+        spool,
+        &by_sequence,
+        (plan, format),
+    );
     let ticket = match held {
         true => crate::ops::release::HELD_TICKET,
         false => crate::ops::release::TICKET,
@@ -350,10 +406,13 @@ pub fn print_files(
         "print",
         ticket,
         run_id,
-        Some(&together),
+        Some(&pages),
     );
-    let (placed, output) = made.map_err(|e| Error::Output(format!("print files: {e}")))?;
+    let (placed, mut output) = made.map_err(|e| Error::Output(format!("print files: {e}")))?;
+    output.laid_out_again = Some(pages.again.values().map(|(l, _)| l.len()).sum());
+    drop(pages);
     std::fs::remove_file(&spool_path).map_err(|e| Error::io(&spool_path, e))?;
+    kept.remove()?;
     // Each rendered letter's entry links to its piece, found by the piece
     // number its record was planned with (no map of record ids: a few
     // bytes a piece).
@@ -377,4 +436,117 @@ pub fn print_files(
         d.piece = piece.cloned();
     })?;
     Ok((output, entry))
+}
+
+/// A print run's pages for its print files: the runs kept from the
+/// letters' one layout (see [`super::pages`]), and those that were not
+/// kept whole (an earlier attempt rendered some of their letters) laid
+/// out again from the record spool, all of their letters, to the same
+/// bytes.
+struct RunPages<'a> {
+    kept: &'a Kept,
+    renderer: &'a Renderer,
+    spool: std::fs::File,
+    by_sequence: &'a HashMap<u32, &'a Planned>,
+    checking: (Plan<'a>, Format),
+    tidy: super::render::Tidy,
+    /// By piece number (from 1): its first page in its run.
+    first_page: Vec<u32>,
+    /// The runs not kept whole: their letters (piece number, each
+    /// letter's record in the spool and id) and pages.
+    again: HashMap<usize, Again>,
+}
+
+/// A run to lay out again: its letters (piece number, where the spool
+/// keeps the record, record id) and its pages as rendered.
+type Again = (Vec<(u32, (u64, u32), String)>, usize);
+
+impl<'a> RunPages<'a> {
+    /// The pages of `letters` (the run's rendered letters in mailing
+    /// order).
+    fn new(
+        letters: &[Letter],
+        (kept, renderer): (&'a Kept, &'a Renderer),
+        spool: std::fs::File,
+        by_sequence: &'a HashMap<u32, &'a Planned>,
+        checking: (Plan<'a>, Format),
+    ) -> RunPages<'a> {
+        let last = letters.last().map_or(0, |l| l.sequence as usize);
+        let mut first_page = vec![0; last];
+        // Each run's pages and letters as rendered.
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for l in letters {
+            let run = export_run(l.sequence);
+            if runs.len() <= run {
+                runs.resize(run + 1, (0, 0));
+            }
+            first_page[l.sequence as usize - 1] = runs[run].0 as u32;
+            runs[run].0 += l.parts.iter().map(|p| p.pages).sum::<usize>();
+            runs[run].1 += l.parts.len();
+        }
+        let mut again: HashMap<usize, Again> = HashMap::new();
+        for l in letters {
+            let run = export_run(l.sequence);
+            if kept.counts(run) == Some(runs[run]) {
+                continue;
+            }
+            let entry = again.entry(run).or_insert((Vec::new(), runs[run].0));
+            for part in &l.parts {
+                let at = part.record_at.unwrap_or_default();
+                entry.0.push((l.sequence, at, part.record_id.clone()));
+            }
+        }
+        RunPages {
+            kept,
+            renderer,
+            spool,
+            by_sequence,
+            checking,
+            tidy: super::render::Tidy::default(),
+            first_page,
+            again,
+        }
+    }
+
+    /// Lays the letters of a run out again from the spool and exports them
+    /// together.
+    fn again(&self, (letters, expected): &Again) -> std::result::Result<Vec<u8>, String> {
+        let mut checker = Checker::new(self.checking.0, self.checking.1);
+        let mut docs = Vec::with_capacity(letters.len());
+        for (sequence, at, record_id) in letters {
+            let bars = match &self.by_sequence[sequence].imb {
+                Some(Ok(postal)) => Some(postal),
+                _ => None,
+            };
+            let Checked::Ready(job) = spooled(&self.spool, *at, &mut checker)? else {
+                return Err(format!("record {record_id}: no longer passes its checks"));
+            };
+            let doc = self
+                .renderer
+                .layout_piece(&job.record, job.locale, *sequence, bars)
+                .map_err(|e| format!("record {record_id}: {e}"))?;
+            docs.push(doc);
+            self.tidy.after_record();
+        }
+        let laid: usize = docs.iter().map(|d| d.pages().len()).sum();
+        if laid != *expected {
+            let first = letters.first().map_or("", |l| l.2.as_str());
+            return Err(format!(
+                "the letters from record {first} on, laid out again for the print file, have {laid} pages, not the {expected} they had when rendered"
+            ));
+        }
+        self.renderer.export_together(docs)
+    }
+}
+
+impl Pages for RunPages<'_> {
+    fn pages(&self, letters: &[&Letter]) -> std::result::Result<(Vec<u8>, usize), String> {
+        let sequence = letters.first().map_or(1, |l| l.sequence);
+        let run = export_run(sequence);
+        let first = self.first_page[sequence as usize - 1] as usize;
+        match self.again.get(&run) {
+            None => Ok((self.kept.read(run)?, first)),
+            Some(letters) => self.again(letters).map(|pdf| (pdf, first)),
+        }
+    }
 }

@@ -108,6 +108,18 @@ pub struct Stage {
     pub as_of: Date,
     /// When to evict Typst's cache.
     pub tidy: Tidy,
+    /// Whether a print run's letters keep their laid-out pages for the
+    /// print files (see [`super::pages`]).
+    pub keep_pages: bool,
+}
+
+/// What a worker hands back for a record: its entries, and a print
+/// letter's laid-out pages when they are kept.
+pub struct Outcome {
+    /// The record's entries, one per channel.
+    pub docs: Vec<Document>,
+    /// The laid-out pages of its letter, in a print run.
+    pub laid: Option<super::pages::Laid>,
 }
 
 /// A record on its way to a worker: to render, or already failed.
@@ -142,7 +154,7 @@ impl From<String> for Failure {
 
 impl super::pool::Work for Stage {
     type In = Item;
-    type Out = Vec<Document>;
+    type Out = Outcome;
     type Pending = Pending;
 
     fn pending(&self, item: &Item) -> Option<Pending> {
@@ -157,25 +169,27 @@ impl super::pool::Work for Stage {
         }
     }
 
-    fn work(&self, item: Item) -> Result<Vec<Document>, String> {
+    fn work(&self, item: Item) -> Result<Outcome, String> {
         let job = match item {
-            Item::Failed(docs) => return Ok(docs),
+            Item::Failed(docs) => return Ok(Outcome { docs, laid: None }),
             Item::Job(job) => job,
         };
-        let docs = self.render(*job, &self.place);
+        let done = self.render(*job, &self.place);
         self.tidy.after_record();
-        docs
+        done
     }
 
-    fn overran(&self, job: Pending, limit: Duration) -> Vec<Document> {
+    fn overran(&self, job: Pending, limit: Duration) -> Outcome {
         let why = format!(
             "rendering took longer than the limit of {} s (--doc-timeout); the template may loop or grow without end on this record's data",
             limit.as_secs_f64()
         );
-        job.channels
+        let docs = job
+            .channels
             .iter()
             .map(|c| Document::failed(job.index, job.line, Some(&job.id), *c, &why))
-            .collect()
+            .collect();
+        Outcome { docs, laid: None }
     }
 }
 
@@ -197,11 +211,12 @@ impl Stage {
     /// Renders one record on each channel its route says, its files to
     /// `out`. The error is an environment error (a file that cannot be
     /// written), which stops the run.
-    pub fn render(&self, job: Job, out: &dyn Put) -> Result<Vec<Document>, String> {
+    pub fn render(&self, job: Job, out: &dyn Put) -> Result<Outcome, String> {
         let mut docs = Vec::with_capacity(job.route.decisions.len());
         // The letter as the pdf channel rendered it, for an email that
-        // carries it.
+        // carries it, and its pages for the print files.
         let mut letter: Option<Vec<u8>> = None;
+        let mut laid = None;
         for (channel, decision) in &job.route.decisions {
             let (index, line, id) = (job.index, job.line, Some(job.id.as_str()));
             let doc = match decision {
@@ -217,7 +232,7 @@ impl Stage {
                 Decision::Fail(why) => Document::failed(index, line, id, *channel, why),
                 Decision::Render(note) => {
                     let result = match channel {
-                        Channel::Pdf => self.pdf(&job, &mut letter, out),
+                        Channel::Pdf => self.pdf(&job, (&mut letter, &mut laid), out),
                         Channel::Email => self.email(&job, &mut letter, out),
                         Channel::Web => self.web(&job, out),
                     };
@@ -236,15 +251,16 @@ impl Stage {
             docs.push(doc);
         }
         link_attachment(&mut docs);
-        Ok(docs)
+        Ok(Outcome { docs, laid })
     }
 
     /// The letter of `job` on the pdf channel; keeps its bytes in `letter`
-    /// when they are what an email attaches (no print marks).
+    /// when they are what an email attaches (no print marks), and its
+    /// pages in `laid` when a print run keeps them.
     fn pdf(
         &self,
         job: &Job,
-        letter: &mut Option<Vec<u8>>,
+        (letter, laid): (&mut Option<Vec<u8>>, &mut Option<super::pages::Laid>),
         out: &dyn Put,
     ) -> Result<Document, Failure> {
         let renderer = self.pdf.as_ref().expect("pdf channel prepared");
@@ -253,10 +269,21 @@ impl Stage {
             Some(Err(why)) => return Err(Failure::Record(why.clone())),
             None => None,
         };
-        let pdf = renderer.render_piece(&job.id, &job.record, job.locale, job.sequence, bars)?;
+        let keep = self.keep_pages && job.position.is_some();
+        let mut pdf =
+            renderer.render_piece(&job.id, &job.record, job.locale, (job.sequence, bars), keep)?;
         let file = out
             .put(&format!("pdf/{}.pdf", job.stem), &pdf.pdf)
             .map_err(Failure::Environment)?;
+        if let (Some(doc), Some(position), Some(sequence)) =
+            (pdf.laid_out.take(), job.position, job.sequence)
+        {
+            *laid = Some(super::pages::Laid {
+                position,
+                sequence,
+                doc,
+            });
+        }
         let mut doc = job.rendered(Channel::Pdf, file);
         doc.pages = pdf.pages;
         if job.sequence.is_none() && self.attaches_letter() {

@@ -20,6 +20,7 @@ use ring::digest::{digest, SHA256};
 
 use crate::error::{Error, Result};
 use crate::input::RawRecord;
+use crate::manifest::journal::Done;
 
 /// The ledger's file name.
 pub const ROWS_FILE: &str = "rows.sha256";
@@ -28,23 +29,24 @@ pub const ROWS_FILE: &str = "rows.sha256";
 pub struct Ledger {
     file: File,
     path: PathBuf,
-    done_through: Option<usize>,
+    done: Option<Done>,
     id_field: String,
 }
 
 impl Ledger {
     /// Opens the ledger in `folder`: a new one, or on a resume the one of
-    /// the attempts before, cut after the rows already done.
-    pub fn open(folder: &Path, done_through: Option<usize>, id_field: &str) -> Result<Ledger> {
+    /// the attempts before, cut after the last row done (rows before it
+    /// that are not done are entered again as they are read).
+    pub fn open(folder: &Path, done: Option<&Done>, id_field: &str) -> Result<Ledger> {
         let path = folder.join(ROWS_FILE);
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
-            .truncate(done_through.is_none())
+            .truncate(done.is_none())
             .open(&path)
             .map_err(|e| Error::io(&path, e))?;
-        let keep = done_through.map_or(0, |d| (d as u64 + 1) * 32);
+        let keep = done.and_then(Done::last).map_or(0, |d| (d as u64 + 1) * 32);
         let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
         if len < keep {
             return Err(Error::Output(format!(
@@ -58,7 +60,7 @@ impl Ledger {
         Ok(Ledger {
             file,
             path,
-            done_through,
+            done: done.cloned(),
             id_field: id_field.to_owned(),
         })
     }
@@ -82,7 +84,7 @@ impl Ledger {
         };
         let now = digest(&SHA256, &bytes);
         let at = raw.index as u64 * 32;
-        if self.done_through.is_some_and(|d| raw.index <= d) {
+        if self.done.as_ref().is_some_and(|d| d.contains(raw.index)) {
             let mut was = [0u8; 32];
             self.file
                 .read_exact_at(&mut was, at)

@@ -440,6 +440,7 @@ pub fn produce_named(
             omr: settings.omr.clone(),
             datamatrix: settings.datamatrix.clone(),
             print_shop: settings.conformance.as_ref().map(|c| c.used.clone()),
+            laid_out_again: None,
         },
     ))
 }
@@ -795,19 +796,51 @@ fn dpm(piece: &Piece, run_id: &str) -> lopdf::Dictionary {
     }
 }
 
-/// Lays out a run of a print file's letters again and exports them as one
-/// PDF, their pages in order: given by the run, which can find the records
-/// again (see [`crate::render::pdf::Renderer::export_together`]).
-pub type Together<'a> = &'a (dyn Fn(&[&Letter]) -> Result<Vec<u8>, String> + Sync);
+/// Where a print file's pages come from when its letters share their
+/// fonts: runs of letters exported together (see
+/// [`crate::render::pdf::Renderer::export_together`]), given by the run,
+/// which kept them from the letters' one layout or lays them out again.
+pub trait Pages: Sync {
+    /// The PDF of the run (see [`export_run`]) of a print file's letters
+    /// (all or some of the run's), and how many pages in it come before
+    /// theirs, which follow one after the other.
+    fn pages(&self, letters: &[&Letter]) -> Result<(Vec<u8>, usize), String>;
+}
 
-/// The pages a print file's letters are exported together in, at most (a
-/// piece is never split): their fonts are subset once for all of them,
-/// where each letter's own PDF carries its own subsets. Measured on 20,000
+/// The pages of a print run's letters, when they share their fonts.
+pub type Together<'a> = &'a dyn Pages;
+
+/// The pieces a print file's letters are exported together in (a run;
+/// see [`export_run`]): their fonts are subset once for all of them, where
+/// each letter's own PDF carries its own subsets. Measured on 20,000
 /// welcome letters (one page each; two runs made while two are written):
 /// 32 pages give 4.1 KB a letter, 64 pages 3.8 KB, 128 pages 3.6 KB, 256
 /// pages 3.6 KB, and each doubling about 20 MB more peak memory; 32
 /// keeps a 100,000-letter run under 200 MB.
-const EXPORT_PAGES: usize = 32;
+pub const EXPORT_PIECES: u32 = 32;
+
+/// The run a piece's letters are exported in: pieces 1 to 32 make the
+/// first, and so on. It depends on the piece's number alone, so a run is
+/// the same letters, and the same bytes, whether its pages were kept when
+/// the letters were rendered or laid out again (a resumed run); a run may
+/// span two print files, each taking its own pages from it.
+pub fn export_run(sequence: u32) -> usize {
+    (sequence.saturating_sub(1) / EXPORT_PIECES) as usize
+}
+
+/// A print file's letters split by their runs (see [`export_run`]).
+fn export_runs(letters: &[&Letter]) -> Vec<Range<usize>> {
+    let mut runs: Vec<Range<usize>> = Vec::new();
+    for (i, l) in letters.iter().enumerate() {
+        match runs.last_mut() {
+            Some(r) if export_run(letters[r.start].sequence) == export_run(l.sequence) => {
+                r.end = i + 1;
+            }
+            _ => runs.push(i..i + 1),
+        }
+    }
+    runs
+}
 
 /// Writes one print file as a stream (see [`stream`]): each piece's
 /// letters marked and written before the next, into a temporary file that
@@ -850,11 +883,14 @@ fn write_print_file(
         let runs = export_runs(letters);
         let windows: Vec<&[Range<usize>]> =
             runs.chunks(rayon::current_num_threads().max(1)).collect();
-        let make = |window: &[Range<usize>]| -> Vec<Result<Source, String>> {
+        let make = |window: &[Range<usize>]| -> Vec<Result<(Source, usize), String>> {
             use rayon::prelude::*;
             window
                 .par_iter()
-                .map(|r| Source::load(&together(&letters[r.clone()])?))
+                .map(|r| {
+                    let (pdf, first) = together.pages(&letters[r.clone()])?;
+                    Ok((Source::load(&pdf)?, first))
+                })
                 .collect()
         };
         let mut made = windows.first().map(|w| make(w));
@@ -895,10 +931,11 @@ fn piece_marks<'a>(marks: &'a SheetMarks<'a>, piece: &'a Piece) -> PieceMarks<'a
 }
 
 /// Writes the pieces `r` of a print file from the PDF they were exported
-/// together in, checking it has the pages they had when rendered.
+/// together in (their pages from `first` on), checking it has the pages
+/// they had when rendered.
 fn write_run<W: std::io::Write>(
     pdf: &mut PdfStream<W>,
-    source: Source,
+    (source, first): (Source, usize),
     r: Range<usize>,
     (letters, pieces): (&[&Letter], &[&Piece]),
     settings: &PrintSettings,
@@ -909,15 +946,15 @@ fn write_run<W: std::io::Write>(
         .flat_map(|i| &letters[i].parts)
         .map(|p| p.pages)
         .sum();
-    if expected != source.page_count() {
-        let first = letters[r.start].parts.first().map_or("", |p| &p.record_id);
+    if first + expected > source.page_count() {
+        let record = letters[r.start].parts.first().map_or("", |p| &p.record_id);
         return Err(format!(
-            "the letters from record {first} on, laid out again for the print file, have {} pages, not the {expected} they had when rendered",
-            source.page_count()
+            "the letters from record {record} on have {} pages for the print file, not the {expected} they had when rendered",
+            source.page_count().saturating_sub(first)
         ));
     }
     let mut sources = [source];
-    let mut at = 0;
+    let mut at = first;
     for i in r {
         let takes: Vec<Take> = letters[i]
             .parts
@@ -959,25 +996,6 @@ fn own_pdfs(out: &Path, plex: Plex, letter: &Letter) -> Result<(Vec<Source>, Vec
         sources.push(source);
     }
     Ok((sources, takes))
-}
-
-/// Splits a print file's pieces into runs exported together: consecutive
-/// pieces up to [`EXPORT_PAGES`] pages (a longer piece alone).
-fn export_runs(letters: &[&Letter]) -> Vec<Range<usize>> {
-    let mut runs = Vec::new();
-    let (mut start, mut pages) = (0, 0);
-    for (i, l) in letters.iter().enumerate() {
-        let own: usize = l.parts.iter().map(|p| p.pages).sum();
-        if pages > 0 && pages + own > EXPORT_PAGES {
-            runs.push(start..i);
-            (start, pages) = (i, 0);
-        }
-        pages += own;
-    }
-    if start < letters.len() {
-        runs.push(start..letters.len());
-    }
-    runs
 }
 
 #[cfg(test)]
@@ -1057,16 +1075,16 @@ mod tests {
     }
 
     #[test]
-    fn letters_are_exported_together_in_runs_of_whole_pieces() {
-        let l = letters(&[10, 10, 10, 40, 5, 30]);
+    fn letters_are_exported_together_in_runs_of_32_pieces_by_number() {
+        let mut l = letters(&[1; 70]);
+        l.remove(40);
+        l.remove(3);
         let refs: Vec<&Letter> = l.iter().collect();
-        // Up to 32 pages a run; a longer piece alone; never split.
-        assert_eq!(export_runs(&refs), vec![0..3, 3..4, 4..5, 5..6]);
-        let mut household = letters(&[20, 20]);
-        let second = household.pop().unwrap().parts;
-        household[0].parts.extend(second);
-        let refs: Vec<&Letter> = household.iter().collect();
-        assert_eq!(export_runs(&refs), vec![0..1]);
+        // Pieces 1-32, 33-64, 65-70 (a piece missing changes no run).
+        assert_eq!(export_runs(&refs), vec![0..31, 31..62, 62..68]);
+        assert_eq!((export_run(32), export_run(33)), (0, 1));
+        // A print file starting inside a run takes the rest of it.
+        assert_eq!(export_runs(&refs[40..]), vec![0..22, 22..28]);
         assert!(export_runs(&[]).is_empty());
     }
 

@@ -111,12 +111,17 @@ pub struct Rendered {
     /// The text lines of each page; only filled by [`Renderer::text_lines`]
     /// (which leaves `pdf` empty).
     pub lines: Vec<Vec<String>>,
+    /// The laid-out pages, for a print file; only kept by
+    /// [`Renderer::render_piece`] when asked.
+    pub laid_out: Option<PagedDocument>,
 }
 
 /// What [`Renderer::render_inner`] produces besides the checks.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Pdf,
+    /// The PDF, and the laid-out pages kept.
+    PdfKept,
     PdfAndWarnings,
     Text,
 }
@@ -417,17 +422,20 @@ impl Renderer {
 
     /// [`Renderer::render`] for a mail piece: the template finds its
     /// mailing-order number and its IMb bars at `/letterpress/piece.json`
-    /// (`sequence`, `imb`).
+    /// (`sequence`, `imb`). With `keep`, the laid-out pages come back too
+    /// ([`Rendered::laid_out`]), for the print files (see
+    /// [`Renderer::export_together`]).
     pub fn render_piece(
         &self,
         record_id: &str,
         record: &Map<String, Value>,
         locale: &Rules,
-        sequence: Option<u32>,
-        postal: Option<&Postal>,
+        (sequence, postal): (Option<u32>, Option<&Postal>),
+        keep: bool,
     ) -> std::result::Result<Rendered, String> {
         let piece = piece_json(sequence, postal);
-        self.render_inner(record_id, record, locale, Mode::Pdf, Some(piece))
+        let mode = if keep { Mode::PdfKept } else { Mode::Pdf };
+        self.render_inner(record_id, record, locale, mode, Some(piece))
     }
 
     /// Compiles and checks a letter like [`Renderer::render`] but returns
@@ -594,6 +602,7 @@ impl Renderer {
                 pages,
                 warnings,
                 lines,
+                laid_out: None,
             });
         }
         let options = self.pdf_options(&mut doc, record_id);
@@ -603,6 +612,7 @@ impl Renderer {
             pages,
             warnings,
             lines: Vec::new(),
+            laid_out: (mode == Mode::PdfKept).then_some(doc),
         })
     }
 
