@@ -74,7 +74,7 @@ pub struct Planned {
     pub divert: bool,
     /// Where its checked record is kept for the print files (offset and
     /// length in the run's record spool).
-    pub record_at: (u64, u32),
+    pub record_at: crate::model::print::SpoolAt,
 }
 
 /// Mail pieces of a print run by input position.

@@ -802,3 +802,17 @@ impl PieceEvent {
         self.outcome.closes(piece)
     }
 }
+
+/// Where a print run's record spool keeps a letter's record: offset and
+/// length of its line, and a 128-bit hash of the line, checked when it is
+/// read back (the spool is a file in the run folder, and what is read back
+/// may have been changed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpoolAt {
+    /// The line's offset in the spool.
+    pub offset: u64,
+    /// Its length in bytes.
+    pub len: u32,
+    /// Its hash.
+    pub hash: u128,
+}

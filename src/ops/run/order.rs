@@ -11,7 +11,7 @@ use crate::input::{field_text, Input, RawRecord};
 use crate::layout::catalog::Layout;
 use crate::manifest::journal;
 use crate::model::manifest::DocumentsFile;
-use crate::model::print::{Conformance, PrintOutput, PrintSettings, PrintShop};
+use crate::model::print::{Conformance, PrintOutput, PrintSettings, PrintShop, SpoolAt};
 use crate::model::vocab::{Channel, DocStatus, Format};
 use crate::output::file_names::FileNamer;
 use crate::output::print::household;
@@ -88,7 +88,7 @@ pub fn mailing_order(
                         stem,
                         record,
                     })?,
-                    _ => (0, 0),
+                    _ => SpoolAt::default(),
                 },
             };
             letters.push((first, key, job.id, job.index, letter));
@@ -128,7 +128,7 @@ struct Unplanned {
     /// With `--household`: its household.
     member: Option<household::Member>,
     /// Where the spool keeps its record.
-    record_at: (u64, u32),
+    record_at: SpoolAt,
 }
 
 /// Numbers the pieces of letters given in mailing order (input position
@@ -220,14 +220,18 @@ impl Spool {
     }
 
     /// Writes a record; returns where it is.
-    fn keep(&mut self, record: &Spooled) -> Result<(u64, u32)> {
+    fn keep(&mut self, record: &Spooled) -> Result<SpoolAt> {
         use std::io::Write;
         let mut line = serde_json::to_vec(record).expect("JSON serializes");
         line.push(b'\n');
         self.out
             .write_all(&line)
             .map_err(|e| Error::io(&self.path, e))?;
-        let at = (self.at, line.len() as u32);
+        let at = SpoolAt {
+            offset: self.at,
+            len: line.len() as u32,
+            hash: typst::utils::hash128(&line),
+        };
         self.at += line.len() as u64;
         Ok(at)
     }
@@ -254,13 +258,10 @@ struct Spooled {
 /// got).
 fn spooled(
     file: &std::fs::File,
-    (at, len): (u64, u32),
+    at: SpoolAt,
     checker: &mut Checker,
 ) -> std::result::Result<Checked, String> {
-    use std::os::unix::fs::FileExt;
-    let mut buf = vec![0; len as usize];
-    file.read_exact_at(&mut buf, at)
-        .map_err(|e| format!("{SPOOL_FILE}: {e}"))?;
+    let buf = spool_line(file, at)?;
     let s: Spooled = serde_json::from_slice(&buf).map_err(|e| format!("{SPOOL_FILE}: {e}"))?;
     let raw = RawRecord {
         index: s.index,
@@ -276,6 +277,21 @@ fn spooled(
     })
 }
 
+/// A line of the spool, checked to be the one written there.
+fn spool_line(file: &std::fs::File, at: SpoolAt) -> std::result::Result<Vec<u8>, String> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0; at.len as usize];
+    file.read_exact_at(&mut buf, at.offset)
+        .map_err(|e| format!("{SPOOL_FILE}: {e}"))?;
+    if typst::utils::hash128(&buf) != at.hash {
+        return Err(format!(
+            "{SPOOL_FILE}: the record at byte {} is not the one the run wrote there (the file was changed while the run went on); start the run again",
+            at.offset
+        ));
+    }
+    Ok(buf)
+}
+
 /// The letters of a print run in mailing order, read back from the record
 /// spool (see [`Spool`]) and checked again, to be rendered in that order:
 /// each letter's pages then go to the print files as they come (see
@@ -287,7 +303,7 @@ pub fn in_mailing_order<'a>(
 ) -> Result<impl Iterator<Item = Result<Checked>> + Send + 'a> {
     let path = folder.join(SPOOL_FILE);
     let spool = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-    let mut at = vec![(0, 0); pieces.len()];
+    let mut at = vec![SpoolAt::default(); pieces.len()];
     for p in pieces.values() {
         at[p.position] = p.record_at;
     }
@@ -459,7 +475,7 @@ struct RunPages<'a> {
 
 /// A run to lay out again: its letters (piece number, where the spool
 /// keeps the record, record id) and its pages as rendered.
-type Again = (Vec<(u32, (u64, u32), String)>, usize);
+type Again = (Vec<(u32, SpoolAt, String)>, usize);
 
 impl<'a> RunPages<'a> {
     /// The pages of `letters` (the run's rendered letters in mailing
@@ -548,5 +564,41 @@ impl Pages for RunPages<'_> {
             None => Ok((self.kept.read(run)?, first)),
             Some(letters) => self.again(letters).map(|pdf| (pdf, first)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spool_line_changed_after_it_was_written_is_refused() {
+        let dir = std::env::temp_dir().join(format!("lp-spool-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut spool = Spool::create(&dir).unwrap();
+        let mut record = serde_json::Map::new();
+        record.insert("customer_id".into(), "C-1".into());
+        record.insert("last_name".into(), "Lee".into());
+        let line = |record| Spooled {
+            index: 3,
+            line: 4,
+            stem: "C-1".into(),
+            record,
+        };
+        let first = spool.keep(&line(record.clone())).unwrap();
+        let second = spool.keep(&line(record)).unwrap();
+        spool.finish().unwrap();
+        let path = dir.join(SPOOL_FILE);
+        let file = std::fs::File::open(&path).unwrap();
+        assert!(spool_line(&file, first).is_ok());
+        assert!(spool_line(&file, second).is_ok());
+        // The same length, another name: the hash tells.
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replacen("Lee", "Lex", 1)).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let why = spool_line(&file, first).unwrap_err();
+        assert!(why.contains("not the one the run wrote"), "{why}");
+        assert!(spool_line(&file, second).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -19,6 +19,7 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use ring::digest::{digest, SHA256};
 use typst_layout::PagedDocument;
 
 use crate::error::{Error, Result};
@@ -48,13 +49,25 @@ pub struct Exporter<'a> {
     kept: Kept,
 }
 
+/// An exported run: offset and length in the file, SHA-256 (checked when
+/// it is read back: the file is in the run folder, and what is read back
+/// may have been changed), pages and letters.
+#[derive(Clone, Copy)]
+struct Run {
+    at: u64,
+    len: u32,
+    sha256: [u8; 32],
+    pages: usize,
+    letters: usize,
+}
+
 /// The runs exported: for each, where it is in the file, its pages and
 /// its letters.
 pub struct Kept {
     file: Option<File>,
     path: PathBuf,
-    /// By run number: offset and length in the file, pages, letters.
-    runs: Vec<Option<(u64, u32, usize, usize)>>,
+    /// By run number: where it is in the file, its pages and letters.
+    runs: Vec<Option<Run>>,
     /// Bytes written so far.
     at: u64,
 }
@@ -124,7 +137,15 @@ impl<'a> Exporter<'a> {
         if kept.runs.len() <= run {
             kept.runs.resize(run + 1, None);
         }
-        kept.runs[run] = Some((kept.at, pdf.len() as u32, pages, letters));
+        let mut sha256 = [0; 32];
+        sha256.copy_from_slice(digest(&SHA256, &pdf).as_ref());
+        kept.runs[run] = Some(Run {
+            at: kept.at,
+            len: pdf.len() as u32,
+            sha256,
+            pages,
+            letters,
+        });
         kept.at += pdf.len() as u64;
         Ok(())
     }
@@ -154,19 +175,26 @@ impl Kept {
             .get(run)
             .copied()
             .flatten()
-            .map(|(_, _, pages, letters)| (pages, letters))
+            .map(|r| (r.pages, r.letters))
     }
 
     /// The PDF of run `run`.
     pub fn read(&self, run: usize) -> std::result::Result<Vec<u8>, String> {
-        let (file, (at, len, _, _)) = self
+        let (file, r) = self
             .file
             .as_ref()
             .zip(self.runs.get(run).copied().flatten())
             .ok_or_else(|| format!("{PAGES_FILE}: no run {run}"))?;
-        let mut pdf = vec![0; len as usize];
-        file.read_exact_at(&mut pdf, at)
+        let mut pdf = vec![0; r.len as usize];
+        file.read_exact_at(&mut pdf, r.at)
             .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        if digest(&SHA256, &pdf).as_ref() != r.sha256 {
+            return Err(format!(
+                "{}: the pages of run {} are not the ones the run wrote (the file was changed while the run went on); start the run again",
+                self.path.display(),
+                run + 1
+            ));
+        }
         Ok(pdf)
     }
 
@@ -180,5 +208,43 @@ impl Kept {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&self.path, e)),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_changed_after_it_was_written_is_refused() {
+        let dir = std::env::temp_dir().join(format!("lp-pages-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(PAGES_FILE);
+        let pdf = b"%PDF-1.7 a run of pages".to_vec();
+        std::fs::write(&path, &pdf).unwrap();
+        let mut sha256 = [0; 32];
+        sha256.copy_from_slice(digest(&SHA256, &pdf).as_ref());
+        let run = Run {
+            at: 0,
+            len: pdf.len() as u32,
+            sha256,
+            pages: 1,
+            letters: 1,
+        };
+        let kept = |file| Kept {
+            file: Some(file),
+            path: path.clone(),
+            runs: vec![None, Some(run)],
+            at: pdf.len() as u64,
+        };
+        let k = kept(File::open(&path).unwrap());
+        assert_eq!(k.read(1).unwrap(), pdf);
+        assert_eq!(k.counts(1), Some((1, 1)));
+        assert!(k.read(0).is_err() && k.counts(0).is_none());
+        std::fs::write(&path, b"%PDF-1.7 a run of pagez").unwrap();
+        let k = kept(File::open(&path).unwrap());
+        let why = k.read(1).unwrap_err();
+        assert!(why.contains("not the ones the run wrote"), "{why}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

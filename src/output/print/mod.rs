@@ -263,7 +263,7 @@ pub struct Part {
     pub pages: usize,
     /// Where the run finds its checked record again (offset and length in
     /// its record spool), to lay it out again for a print file.
-    pub record_at: Option<(u64, u32)>,
+    pub record_at: Option<crate::model::print::SpoolAt>,
 }
 
 /// A mail piece waiting to be placed: its letters (one, or a household's)
