@@ -50,8 +50,6 @@ pub struct Job {
     pub postal: Option<String>,
     /// The mail piece number in a print run.
     pub sequence: Option<u32>,
-    /// The letter's own place in mailing order, in a print run.
-    pub position: Option<usize>,
     /// Its postal barcode (IMb or Mailmark) or why it cannot have one.
     pub imb: Option<std::result::Result<crate::model::print::Postal, String>>,
 }
@@ -203,7 +201,6 @@ impl<'a> Checker<'a> {
         let route = route::route(meta, &record, channels, suppressed, block, held);
         let planned = self.pieces.and_then(|p| p.get(&index));
         let sequence = planned.map(|p| p.sequence);
-        let position = planned.map(|p| p.position);
         let imb = planned.and_then(|p| p.imb.clone());
         Checked::Ready(Box::new(Job {
             index,
@@ -218,7 +215,6 @@ impl<'a> Checker<'a> {
             history: block.or(held).map(|b| b.reason.clone()),
             postal: said.postal,
             sequence,
-            position,
             imb,
         }))
     }

@@ -294,6 +294,15 @@ pub fn check_inside(root: &Path, rel: &str) -> std::io::Result<()> {
     }
 }
 
+/// Deletes the file at `path` if there is one (a run's own state file,
+/// whose absence is not an error).
+pub fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// Deletes the file `rel` under `root`, never leaving `root` and never
 /// deleting a symbolic link's target or a folder (see the module docs).
 pub fn remove_inside(root: &Path, rel: &str) -> std::io::Result<()> {

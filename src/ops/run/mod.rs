@@ -709,7 +709,6 @@ fn stage(
         },
         as_of,
         tidy: render::Tidy::default(),
-        keep_pages: opts.print,
     })
 }
 
@@ -937,7 +936,7 @@ fn items<'a>(
             Ok(raw) => raw,
             Err(e) => return Some(Err(e)),
         }) {
-            Checked::Ready(job) if job.position.is_some() => {
+            Checked::Ready(job) if job.sequence.is_some() => {
                 // Named here as every record is, so that the names of the
                 // records after it are the same; it keeps the name the
                 // spool gave it, the same one.

@@ -307,10 +307,9 @@ pub fn in_mailing_order<'a>(
     for p in pieces.values() {
         at[p.position] = p.record_at;
     }
-    Ok(at.into_iter().map(move |at| {
-        spooled(&spool, at, &mut checker)
-            .map_err(|e| Error::Output(format!("{}: {e}", path.display())))
-    }))
+    Ok(at
+        .into_iter()
+        .map(move |at| spooled(&spool, at, &mut checker).map_err(Error::Output)))
 }
 
 /// A presort tool's sequence file: record id → position.

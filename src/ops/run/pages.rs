@@ -25,14 +25,13 @@ use typst_layout::PagedDocument;
 use crate::error::{Error, Result};
 use crate::output::print::export_run;
 use crate::render::pdf::Renderer;
+use crate::util::fs::remove_if_present;
 
 /// The file of the exported runs, in the run folder while the run lasts.
 pub const PAGES_FILE: &str = "print-pages.pdfs";
 
 /// A letter of a print run laid out, on its way to the print files.
 pub struct Laid {
-    /// Its place in mailing order.
-    pub position: usize,
     /// Its piece.
     pub sequence: u32,
     /// Its pages.
@@ -43,7 +42,6 @@ pub struct Laid {
 pub struct Exporter<'a> {
     renderer: &'a Renderer,
     out: std::io::BufWriter<File>,
-    path: PathBuf,
     /// The letters of the run being gathered.
     window: Vec<Laid>,
     kept: Kept,
@@ -87,7 +85,6 @@ impl<'a> Exporter<'a> {
         Ok(Exporter {
             renderer,
             out: std::io::BufWriter::new(file),
-            path: path.clone(),
             window: Vec::new(),
             kept: Kept {
                 file: Some(read),
@@ -132,7 +129,7 @@ impl<'a> Exporter<'a> {
         };
         self.out
             .write_all(&pdf)
-            .map_err(|e| Error::io(&self.path, e))?;
+            .map_err(|e| Error::io(&self.kept.path, e))?;
         let kept = &mut self.kept;
         if kept.runs.len() <= run {
             kept.runs.resize(run + 1, None);
@@ -153,7 +150,9 @@ impl<'a> Exporter<'a> {
     /// Exports the last run and hands over where the runs are.
     pub fn finish(mut self) -> Result<Kept> {
         self.export()?;
-        self.out.flush().map_err(|e| Error::io(&self.path, e))?;
+        self.out
+            .flush()
+            .map_err(|e| Error::io(&self.kept.path, e))?;
         Ok(self.kept)
     }
 }
@@ -204,10 +203,7 @@ impl Kept {
         if self.path.as_os_str().is_empty() {
             return Ok(());
         }
-        match std::fs::remove_file(&self.path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&self.path, e)),
-            _ => Ok(()),
-        }
+        remove_if_present(&self.path).map_err(|e| Error::io(&self.path, e))
     }
 }
 

@@ -108,9 +108,6 @@ pub struct Stage {
     pub as_of: Date,
     /// When to evict Typst's cache.
     pub tidy: Tidy,
-    /// Whether a print run's letters keep their laid-out pages for the
-    /// print files (see [`super::pages`]).
-    pub keep_pages: bool,
 }
 
 /// What a worker hands back for a record: its entries, and a print
@@ -255,8 +252,8 @@ impl Stage {
     }
 
     /// The letter of `job` on the pdf channel; keeps its bytes in `letter`
-    /// when they are what an email attaches (no print marks), and its
-    /// pages in `laid` when a print run keeps them.
+    /// when they are what an email attaches (no print marks), and, for a
+    /// mail piece of a print run, its pages in `laid` (see [`super::pages`]).
     fn pdf(
         &self,
         job: &Job,
@@ -269,20 +266,14 @@ impl Stage {
             Some(Err(why)) => return Err(Failure::Record(why.clone())),
             None => None,
         };
-        let keep = self.keep_pages && job.position.is_some();
+        let keep = job.sequence.is_some();
         let mut pdf =
             renderer.render_piece(&job.id, &job.record, job.locale, (job.sequence, bars), keep)?;
         let file = out
             .put(&format!("pdf/{}.pdf", job.stem), &pdf.pdf)
             .map_err(Failure::Environment)?;
-        if let (Some(doc), Some(position), Some(sequence)) =
-            (pdf.laid_out.take(), job.position, job.sequence)
-        {
-            *laid = Some(super::pages::Laid {
-                position,
-                sequence,
-                doc,
-            });
+        if let (Some(doc), Some(sequence)) = (pdf.laid_out.take(), job.sequence) {
+            *laid = Some(super::pages::Laid { sequence, doc });
         }
         let mut doc = job.rendered(Channel::Pdf, file);
         doc.pages = pdf.pages;

@@ -69,10 +69,7 @@ impl Ledger {
     /// resume); a run of a file has none.
     pub fn remove(folder: &Path) -> Result<()> {
         let path = folder.join(ROWS_FILE);
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path, e)),
-            _ => Ok(()),
-        }
+        crate::util::fs::remove_if_present(&path).map_err(|e| Error::io(&path, e))
     }
 
     /// Checks a row already rendered against the ledger, or enters a new
