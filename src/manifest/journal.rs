@@ -256,8 +256,14 @@ impl Journal {
             }
             group.push((doc, line));
             if group.len() == per_record {
+                let index = group[0].0.index;
+                if found.done.contains(index) {
+                    found.cut = Some(format!("record at input position {index} is in it twice"));
+                    group.clear();
+                    break;
+                }
                 found.kept_records += 1;
-                found.done.insert(group[0].0.index);
+                found.done.insert(index);
                 for (doc, line) in group.drain(..) {
                     kept += line.len() as u64;
                     journal.lines.out.count(&line);
@@ -275,7 +281,8 @@ impl Journal {
         Ok((journal, found))
     }
 
-    /// Appends the entries of one or more records (in input order).
+    /// Appends the entries of one or more records (in the order the run
+    /// reads them).
     pub fn append(&mut self, docs: &[Document]) -> Result<()> {
         for d in docs {
             self.lines.push(d)?;

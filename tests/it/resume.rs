@@ -207,6 +207,21 @@ fn runs_killed_at_any_point_resume_to_the_uninterrupted_result() {
         "{said}"
     );
     assert_same_as_clean(&out, &clean, "power cut");
+
+    // A journal edited by hand: a complete record's line copied to its
+    // end. The copy is cut, not kept as a second entry of that record.
+    let out = dir.join("duplicated");
+    kill_at(&data, &out, 2000, &[]);
+    let journal = out.join("documents.jsonl");
+    let mut text = std::fs::read_to_string(&journal).unwrap();
+    // Whole lines only (a kill may have cut the last one).
+    text.truncate(text.rfind('\n').unwrap() + 1);
+    let first = text.lines().next().unwrap().to_owned();
+    std::fs::write(&journal, text + &first + "\n").unwrap();
+    resume(&data, &out);
+    let cut = manifest(&out)["resumed"][0]["cut"].to_string();
+    assert!(cut.contains("twice"), "{cut}");
+    assert_same_as_clean(&out, &clean, "a journal line duplicated");
 }
 
 #[test]
