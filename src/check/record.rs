@@ -54,29 +54,22 @@ pub struct Job {
     pub imb: Option<std::result::Result<crate::model::print::Postal, String>>,
 }
 
-/// A mail piece of a print run, as planned before rendering.
-pub struct Planned {
-    /// Its piece's number in mailing order, from 1 (the letters of a
-    /// household's piece share it).
-    pub sequence: u32,
-    /// The letter's own place in mailing order, from 0.
-    pub position: usize,
-    /// The postcode the job ticket shows.
-    pub postcode: String,
-    /// The postal barcode (IMb or Mailmark), or why the record cannot have
-    /// one.
-    pub imb: Option<std::result::Result<crate::model::print::Postal, String>>,
-    /// The codes of the selective inserts the record selects.
-    pub inserts: Vec<String>,
-    /// Whether the record asks for its piece to be diverted.
-    pub divert: bool,
-    /// Where its checked record is kept for the print files (offset and
-    /// length in the run's record spool).
-    pub record_at: crate::model::print::SpoolAt,
-}
+/// Mail pieces of a print run: the mailing order planned before rendering.
+pub use crate::model::print::Pieces;
 
-/// Mail pieces of a print run by input position.
-pub type Pieces = HashMap<usize, Planned>;
+/// What a pass over the records in input order found of the checks that
+/// depend on the records before one (duplicate ids, file names): a print
+/// run plans its mailing order in such a pass, and its later passes over
+/// the same records take these verdicts instead of keeping every record's
+/// id again (about 90 bytes a record). It holds only the exceptions.
+#[derive(Debug, Default)]
+pub struct Known {
+    /// The records whose id an earlier record has: the line of that one.
+    pub duplicates: HashMap<usize, u64>,
+    /// The records whose files' names got the hash suffix (see
+    /// [`crate::output::file_names::FileNamer`]).
+    pub renamed: std::collections::HashSet<usize>,
+}
 
 /// Checks records in input order: schema, record id, duplicates, forbidden
 /// wording, suppression, then routes them over the run's channels.
@@ -89,11 +82,16 @@ pub struct Checker<'a> {
     pieces: Option<&'a Pieces>,
     history: Option<&'a Verdicts>,
     address_key: Option<&'a crate::contacts::AddressKey>,
-    /// 128-bit hash of every record id seen so far, with its line: about 40
-    /// bytes a record instead of the id itself. Two different ids would have
+    /// 128-bit hash of every record id seen so far (as two words: a
+    /// `u128` would be aligned to 16 bytes, and each entry padded to 32),
+    /// with its line: 25 to 50 bytes a record instead of the id itself. Two different ids would have
     /// to collide in 128 bits to be taken for duplicates, and even then the
-    /// record fails visibly, it is never lost.
-    seen: HashMap<u128, u64>,
+    /// record fails visibly, it is never lost. Not kept when the plan gives
+    /// the verdicts ([`Plan::known`]).
+    seen: HashMap<[u64; 2], u64>,
+    /// The duplicates found so far (input position, line of the first).
+    duplicates: HashMap<usize, u64>,
+    known: Option<&'a Known>,
     wording: Wording,
 }
 
@@ -110,6 +108,9 @@ pub struct Plan<'a> {
     pub texts: &'a Texts,
     /// The mail pieces of a print run.
     pub pieces: Option<&'a Pieces>,
+    /// The duplicate ids an earlier pass over the same records found: with
+    /// them, the checker keeps no ids of its own.
+    pub known: Option<&'a Known>,
     /// What the contact history says about emailing (`--contacts`).
     pub history: Option<&'a Verdicts>,
     /// The key postal addresses are hashed with (with `history`).
@@ -135,6 +136,8 @@ impl<'a> Checker<'a> {
             history: plan.history,
             address_key: plan.address_key,
             seen: HashMap::new(),
+            duplicates: HashMap::new(),
+            known: plan.known,
             wording: Wording::new(
                 &plan.layout.meta.required_text,
                 &plan.layout.meta.forbidden_text,
@@ -184,12 +187,10 @@ impl<'a> Checker<'a> {
         if let Some(why) = self.wording.forbidden_in_record(&record, declared) {
             return fail(Some(id), why);
         }
-        let key = typst::utils::hash128(&id);
-        if let Some(first) = self.seen.get(&key) {
+        if let Some(first) = self.first_use(index, &id, line) {
             let why = format!("duplicate record id (first used at line {first})");
             return fail(Some(id), why);
         }
-        self.seen.insert(key, line);
         let format = match letter_format(meta.accessibility_field.as_deref(), &record) {
             Ok(format) => meta.accessibility_field.as_ref().map(|_| format),
             Err(why) => return fail(Some(id), why),
@@ -199,9 +200,7 @@ impl<'a> Checker<'a> {
         let (block, held) = (said.email, said.held);
         let listed = suppressed.is_some();
         let route = route::route(meta, &record, channels, suppressed, block, held);
-        let planned = self.pieces.and_then(|p| p.get(&index));
-        let sequence = planned.map(|p| p.sequence);
-        let imb = planned.and_then(|p| p.imb.clone());
+        let sequence = self.pieces.and_then(|p| p.sequence_of(index));
         Checked::Ready(Box::new(Job {
             index,
             line,
@@ -215,8 +214,40 @@ impl<'a> Checker<'a> {
             history: block.or(held).map(|b| b.reason.clone()),
             postal: said.postal,
             sequence,
-            imb,
+            imb: None,
         }))
+    }
+
+    /// The line where an earlier record used `id`, if one did.
+    fn first_use(&mut self, index: usize, id: &str, line: u64) -> Option<u64> {
+        if let Some(known) = self.known {
+            return known.duplicates.get(&index).copied();
+        }
+        let key = crate::util::digest::words(typst::utils::hash128(&id));
+        match self.seen.get(&key) {
+            Some(&first) => {
+                self.duplicates.insert(index, first);
+                Some(first)
+            }
+            None => {
+                self.seen.insert(key, line);
+                None
+            }
+        }
+    }
+
+    /// Makes room for the ids of `records` records at once, so that the
+    /// table never holds its old and new copy together while it grows.
+    pub fn reserve(&mut self, records: usize) {
+        if self.known.is_none() {
+            self.seen.reserve(records);
+        }
+    }
+
+    /// The duplicates this checker found (input position, line of the
+    /// first use).
+    pub fn into_duplicates(self) -> HashMap<usize, u64> {
+        self.duplicates
     }
 }
 

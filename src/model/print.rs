@@ -803,16 +803,111 @@ impl PieceEvent {
     }
 }
 
-/// Where a print run's record spool keeps a letter's record: offset and
-/// length of its line, and a 128-bit hash of the line, checked when it is
-/// read back (the spool is a file in the run folder, and what is read back
-/// may have been changed).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SpoolAt {
-    /// The line's offset in the spool.
-    pub offset: u64,
-    /// Its length in bytes.
-    pub len: u32,
-    /// Its hash.
-    pub hash: u128,
+/// What the mailing order knows of a letter's piece before it is
+/// rendered: its postcode for the ticket, the fields its postal barcode is
+/// made from, the selective inserts it gets and whether it is diverted. A
+/// letter's own, or a household's piece's (its first letter's postcode and
+/// barcode fields, the inserts any of its letters selects, diverted if any
+/// asks).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PieceFacts {
+    /// The postcode the ticket shows.
+    pub postcode: String,
+    /// The record fields its postal barcode is made from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<(String, String)>,
+    /// The codes of its selective inserts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inserts: Vec<String>,
+    /// Whether it is diverted off the inserter.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub divert: bool,
+}
+
+/// A print run's mailing order, planned before rendering: each letter's
+/// place in mailing order and its piece's number, and where the run's
+/// record spool keeps its record. About 16 bytes a letter and 4 a record:
+/// what else the run needs of a letter is in the spool (see the book's
+/// "Print production").
+#[derive(Debug, Default)]
+pub struct Pieces {
+    /// By input position: the letter's place in mailing order
+    /// ([`Pieces::NONE`]: the record has no letter).
+    place: Vec<u32>,
+    /// By place: its piece's number, from 1.
+    sequence: Vec<u32>,
+    /// By place: where the spool keeps its line.
+    offset: Vec<u64>,
+    /// With householding, by piece number - 1: each piece's facts.
+    households: Option<Vec<PieceFacts>>,
+}
+
+impl Pieces {
+    /// No place: a record without a letter.
+    const NONE: u32 = u32::MAX;
+
+    /// The plan of `letters` (input position and spool offset, in mailing
+    /// order) of a batch of `records`, their pieces numbered as
+    /// `sequence` says (by place), with householding each piece's facts.
+    pub fn new(
+        records: usize,
+        letters: impl Iterator<Item = (usize, u64)>,
+        sequence: Vec<u32>,
+        households: Option<Vec<PieceFacts>>,
+    ) -> Pieces {
+        let mut place = vec![Self::NONE; records];
+        let mut offset = Vec::with_capacity(sequence.len());
+        for (p, (index, at)) in letters.enumerate() {
+            place[index] = p as u32;
+            offset.push(at);
+        }
+        Pieces {
+            place,
+            sequence,
+            offset,
+            households,
+        }
+    }
+
+    /// Letters in the plan.
+    pub fn letters(&self) -> usize {
+        self.sequence.len()
+    }
+
+    /// The place in mailing order of the letter of the record at input
+    /// position `index`, if it has one.
+    pub fn place_of(&self, index: usize) -> Option<usize> {
+        self.place
+            .get(index)
+            .filter(|&&p| p != Self::NONE)
+            .map(|&p| p as usize)
+    }
+
+    /// The piece number of the record at input position `index`.
+    pub fn sequence_of(&self, index: usize) -> Option<u32> {
+        self.place_of(index).map(|p| self.sequence[p])
+    }
+
+    /// The piece number of the letter at `place`.
+    pub fn sequence(&self, place: usize) -> u32 {
+        self.sequence[place]
+    }
+
+    /// Where the spool keeps the letter at `place`.
+    pub fn offset(&self, place: usize) -> u64 {
+        self.offset[place]
+    }
+
+    /// A household's piece's facts (with householding).
+    pub fn household(&self, sequence: u32) -> Option<&PieceFacts> {
+        self.households
+            .as_ref()
+            .and_then(|h| h.get(sequence as usize - 1))
+    }
+
+    /// Whether the pieces are households' (letters of one piece may be
+    /// apart in mailing order).
+    pub fn householded(&self) -> bool {
+        self.households.is_some()
+    }
 }

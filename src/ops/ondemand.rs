@@ -271,6 +271,7 @@ impl Desk {
             suppressions: &self.no_list,
             texts: &self.ready.texts,
             pieces: None,
+            known: None,
             history: None,
             address_key: None,
         };

@@ -159,16 +159,26 @@ pub fn validate(opts: &ValidateOptions) -> Result<ValidationReport> {
         suppressions: &suppressions,
         texts: &texts,
         pieces: None,
+        known: None,
         history: history.as_ref(),
         address_key: opts.address_key.as_ref(),
     };
     let order = (opts.sequence.as_deref(), opts.household);
-    let pieces = opts
+    let mailing = opts
         .print
-        .then(|| mailing_order(plan, &input, order, None, &StopFlag::new()))
+        .then(|| {
+            mailing_order(
+                (plan, summary.records),
+                &input,
+                order,
+                None,
+                &StopFlag::new(),
+            )
+        })
         .transpose()?;
-    plan.pieces = pieces.as_ref();
+    plan.pieces = mailing.as_ref().map(|m| &m.pieces);
     let mut checker = Checker::new(plan, input.format);
+    checker.reserve(summary.records);
     let mut report = ValidationReport {
         layout: layout.id(),
         records: 0,
@@ -182,7 +192,11 @@ pub fn validate(opts: &ValidateOptions) -> Result<ValidationReport> {
     for raw in input.records()? {
         report.records += 1;
         match checker.check(raw?) {
-            Checked::Ready(job) => {
+            Checked::Ready(mut job) => {
+                // A letter's postal barcode, or why it cannot have one.
+                if let (Some(m), Some(sequence)) = (&mailing, job.sequence) {
+                    job.imb = m.postal_of(sequence, &job.record);
+                }
                 if let Some(why) = &job.history {
                     report
                         .history

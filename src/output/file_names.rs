@@ -20,25 +20,59 @@ use crate::util::digest::sha256_hex;
 #[derive(Debug, Default)]
 pub struct FileNamer {
     /// 128-bit hashes of the lower-cased names given out so far.
-    taken: HashSet<u128>,
+    taken: HashSet<[u64; 2]>,
 }
 
 impl FileNamer {
+    /// A namer with room for the names of `records` records at once.
+    pub fn with_capacity(records: usize) -> FileNamer {
+        FileNamer {
+            taken: HashSet::with_capacity(records),
+        }
+    }
+
     /// The file stem (no extension) for `id`.
     pub fn name(&mut self, id: &str) -> String {
-        let plain = !id.is_empty()
-            && id.len() <= 100
-            && !id.starts_with('.')
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-        let mut name = if plain { id.to_owned() } else { hashed(id) };
-        let key = |name: &str| typst::utils::hash128(&name.to_ascii_lowercase());
+        let mut name = preferred(id);
+        let key = |name: &str| {
+            crate::util::digest::words(typst::utils::hash128(&name.to_ascii_lowercase()))
+        };
         if !self.taken.insert(key(&name)) {
             name = hashed(id);
             self.taken.insert(key(&name));
         }
         name
+    }
+
+    /// The stem [`FileNamer::name`] gave `id`, known to have been `renamed`
+    /// (given the hash suffix because the name was taken) or not: for a
+    /// later pass over the same records, which keeps no names.
+    pub fn named(id: &str, renamed: bool) -> String {
+        match renamed {
+            true => hashed(id),
+            false => preferred(id),
+        }
+    }
+
+    /// Whether `stem`, given to `id`, is not its preferred name.
+    pub fn was_renamed(id: &str, stem: &str) -> bool {
+        stem != preferred(id)
+    }
+}
+
+/// The name `id` gets when no earlier record took it: the id itself when
+/// it is a plain file name, else the hashed form.
+fn preferred(id: &str) -> String {
+    let plain = !id.is_empty()
+        && id.len() <= 100
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if plain {
+        id.to_owned()
+    } else {
+        hashed(id)
     }
 }
 

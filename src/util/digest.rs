@@ -26,3 +26,9 @@ pub fn random_hex() -> String {
         .expect("the system's random source works");
     hex(&bytes)
 }
+
+/// A 128-bit hash as two words, for tables of many: a `u128` is aligned to
+/// 16 bytes, so an entry of one and a `u64` takes 32 bytes, of these 24.
+pub fn words(hash: u128) -> [u64; 2] {
+    [hash as u64, (hash >> 64) as u64]
+}

@@ -67,45 +67,82 @@ pub fn write_streamed(
     sync: bool,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> std::io::Result<(String, u64)> {
-    struct Hashing<W> {
-        inner: W,
-        digest: ring::digest::Context,
-        bytes: u64,
+    let mut file = Streamed::create(path)?;
+    match write(&mut file) {
+        Ok(()) => file.commit(sync),
+        Err(e) => Err(e),
     }
-    impl<W: Write> Write for Hashing<W> {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            let n = self.inner.write(buf)?;
-            self.digest.update(&buf[..n]);
-            self.bytes += n as u64;
-            Ok(n)
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            self.inner.flush()
-        }
-    }
-    let tmp = temp_path(path, "");
-    let written = std::fs::File::create(&tmp).and_then(|file| {
-        let mut out = Hashing {
-            inner: std::io::BufWriter::with_capacity(1 << 16, file),
+}
+
+/// A file written as a stream, atomically: into a temporary file in its
+/// folder (see [`temp_path`]), hashed as it goes, renamed into place by
+/// [`Streamed::commit`]. Dropped uncommitted, the temporary file goes.
+/// Several can be open at once (a print file, its inserter file, the
+/// job ticket), each written as the pieces come.
+pub struct Streamed {
+    tmp: PathBuf,
+    path: PathBuf,
+    out: Option<std::io::BufWriter<std::fs::File>>,
+    digest: ring::digest::Context,
+    bytes: u64,
+}
+
+impl Streamed {
+    /// Starts writing `path`.
+    pub fn create(path: &Path) -> std::io::Result<Streamed> {
+        let tmp = temp_path(path, "");
+        let file = std::fs::File::create(&tmp)?;
+        Ok(Streamed {
+            tmp,
+            path: path.to_owned(),
+            out: Some(std::io::BufWriter::with_capacity(1 << 16, file)),
             digest: ring::digest::Context::new(&ring::digest::SHA256),
             bytes: 0,
-        };
-        write(&mut out)?;
-        out.flush()?;
-        let file = out.inner.into_inner().map_err(|e| e.into_error())?;
-        if sync {
-            file.sync_all()?;
+        })
+    }
+
+    /// Puts the complete file in place (with `sync`, on disk first);
+    /// returns its SHA-256 (hex) and size.
+    pub fn commit(mut self, sync: bool) -> std::io::Result<(String, u64)> {
+        let out = self.out.take().expect("a file is committed once");
+        let written = out
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|file| if sync { file.sync_all() } else { Ok(()) });
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&self.tmp);
+            return Err(e);
         }
+        commit(&self.tmp, &self.path, sync)?;
+        let digest = std::mem::replace(
+            &mut self.digest,
+            ring::digest::Context::new(&ring::digest::SHA256),
+        );
         Ok((
-            crate::util::digest::hex(out.digest.finish().as_ref()),
-            out.bytes,
+            crate::util::digest::hex(digest.finish().as_ref()),
+            self.bytes,
         ))
-    });
-    match written {
-        Ok(done) => commit(&tmp, path, sync).map(|()| done),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
+    }
+}
+
+impl Write for Streamed {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let out = self.out.as_mut().expect("an open file");
+        let n = out.write(buf)?;
+        self.digest.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.as_mut().expect("an open file").flush()
+    }
+}
+
+impl Drop for Streamed {
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
         }
     }
 }

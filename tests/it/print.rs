@@ -803,8 +803,7 @@ fn print_files_show_each_letter_as_its_own_pdf_with_shared_fonts() {
     // The records spooled for rendering in mailing order, and the pages
     // kept from each letter's one layout, are gone; no letter was laid out
     // a second time.
-    assert!(!out.join("print-records.jsonl").exists());
-    assert!(!out.join("print-pages.pdfs").exists());
+    assert!(!out_has_state(&out));
     assert_eq!(manifest(&out)["print"]["laid_out_again"], 0);
     let pieces: Vec<_> = ticket(&out)
         .into_iter()
@@ -865,4 +864,125 @@ fn print_files_show_each_letter_as_its_own_pdf_with_shared_fonts() {
         print_bytes * 3 < own_bytes,
         "print file {print_bytes} bytes, the letters' own PDFs {own_bytes}"
     );
+}
+
+/// A print run checks duplicate ids and names files in one pass over the
+/// records, and its later passes take those verdicts instead of keeping
+/// every id again: its letters and its email-only records must come out
+/// with the same failures and the same file names as the same records run
+/// without `--print`, where every pass keeps its own.
+#[test]
+fn a_print_run_refuses_duplicates_and_names_files_as_a_run_without_print() {
+    let dir = scratch("print-known");
+    let raw = welcome_records(&dir.join("raw.jsonl"), 24, 11);
+    // (id, by email only): a name taken in another letter case, a repeated
+    // id (as a letter and as an email), an id that is no plain file name.
+    let ids = [
+        ("A-1", false),
+        ("a-1", true),
+        ("A-1", false),
+        ("B/2", false),
+        ("b-3", false),
+        ("B-3", true),
+        ("a-1", true),
+        ("B/2", true),
+        ("c-4", true),
+        ("C-4", false),
+    ];
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&raw)
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut r: serde_json::Value = serde_json::from_str(l).unwrap();
+            let (id, email) = ids.get(i).copied().unwrap_or(("", i % 3 == 0));
+            if !id.is_empty() {
+                r["customer_id"] = id.into();
+            }
+            r["contact_preference"] = (if email { "email" } else { "print" }).into();
+            r
+        })
+        .collect();
+    let data = dir.join("records.jsonl");
+    write_jsonl(&data, &records);
+    let layouts = root().join("layouts");
+    let run = |out: &Path, print: bool| {
+        let mut a = vec![
+            "run",
+            "--layout",
+            "welcome-letter@4",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--as-of",
+            "2026-12-06",
+            "--channels",
+            "pdf,email",
+        ];
+        if print {
+            a.push("--print");
+        }
+        let res = letterpress_with_layouts(&layouts, &a);
+        // Duplicates fail: exit 1 (some records failed).
+        assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+        let mut entries: Vec<(u64, String, String, String, String)> =
+            std::fs::read_to_string(out.join("documents.jsonl"))
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    let e: serde_json::Value = serde_json::from_str(l).unwrap();
+                    let text = |k: &str| e[k].as_str().unwrap_or("").to_owned();
+                    (
+                        e["index"].as_u64().unwrap(),
+                        text("channel"),
+                        text("status"),
+                        text("error"),
+                        text("path"),
+                    )
+                })
+                .collect();
+        entries.sort();
+        entries
+    };
+    let printed = run(&dir.join("print"), true);
+    let plain = run(&dir.join("plain"), false);
+    assert_eq!(printed, plain);
+    // What the comparison covers: two duplicates failed, and names taken
+    // in another letter case got the hash suffix, by letter and by email.
+    let failed = |ch: &str| {
+        printed
+            .iter()
+            .filter(|e| e.1 == ch && e.3.contains("duplicate record id"))
+            .count()
+    };
+    assert_eq!((failed("pdf"), failed("email")), (3, 3));
+    let path = |index: u64, ch: &str| {
+        let e = printed.iter().find(|e| e.0 == index && e.1 == ch).unwrap();
+        e.4.clone()
+    };
+    assert_eq!(path(0, "pdf"), "pdf/A-1.pdf");
+    assert!(
+        path(1, "email").starts_with("email/a-1~"),
+        "{}",
+        path(1, "email")
+    );
+    assert!(
+        path(5, "email").starts_with("email/B-3~"),
+        "{}",
+        path(5, "email")
+    );
+    assert!(path(9, "pdf").starts_with("pdf/C-4~"), "{}", path(9, "pdf"));
+    assert!(!out_has_state(&dir.join("print")));
+}
+
+/// Whether a finished print run left its working files behind.
+fn out_has_state(out: &Path) -> bool {
+    [
+        "print-records.jsonl",
+        "print-pages.pdfs",
+        "print-pieces.jsonl",
+    ]
+    .iter()
+    .any(|f| out.join(f).exists())
 }

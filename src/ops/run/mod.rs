@@ -23,6 +23,7 @@ pub mod pages;
 pub mod pool;
 pub mod render;
 pub mod rows;
+mod spool;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -31,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
-use crate::check::record::{Checked, Checker, Pieces, Plan};
+use crate::check::record::{Checked, Checker, Plan};
 use crate::check::route::Suppressions;
 use crate::check::schema::sample_record;
 use crate::contacts::{Contacts, Verdicts};
@@ -301,9 +302,9 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
     };
     let prepared = prepare(opts, previous.as_deref())?;
     let mut opened = open(opts, &folder, &prepared)?;
-    let pieces = match opts.print {
+    let mailing = match opts.print {
         true => Some(order::mailing_order(
-            prepared.plan(None),
+            (prepared.plan(None), prepared.summary.records),
             &prepared.input,
             (opts.sequence.as_deref(), opts.household),
             Some(&folder),
@@ -311,8 +312,8 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
         )?),
         false => None,
     };
-    let rendered = render(opts, &prepared, pieces.as_ref(), &mut opened, started)?;
-    finish(opts, &folder, prepared, opened, pieces, rendered, started)
+    let rendered = render(opts, &prepared, mailing.as_ref(), &mut opened, started)?;
+    finish(opts, &folder, prepared, opened, mailing, rendered, started)
 }
 
 /// What the run folder says before anything is read.
@@ -372,13 +373,16 @@ struct Prepared {
 
 impl Prepared {
     /// What checking a record needs.
-    fn plan<'a>(&'a self, pieces: Option<&'a Pieces>) -> Plan<'a> {
+    /// What checking a record needs; in a print run's passes after its
+    /// mailing order is planned, with its pieces and verdicts.
+    fn plan<'a>(&'a self, mailing: Option<&'a order::Mailing>) -> Plan<'a> {
         Plan {
             layout: &self.layout,
             channels: &self.channels,
             suppressions: &self.suppressions,
             texts: &self.texts,
-            pieces,
+            pieces: mailing.map(|m| &m.pieces),
+            known: mailing.map(|m| &m.known),
             history: self.history.as_ref(),
             address_key: self.address_key.as_ref(),
         }
@@ -853,7 +857,7 @@ fn open(opts: &RunOptions, folder: &Path, prepared: &Prepared) -> Result<Opened>
 fn render(
     opts: &RunOptions,
     prepared: &Prepared,
-    pieces: Option<&Pieces>,
+    mailing: Option<&order::Mailing>,
     opened: &mut Opened,
     started: Instant,
 ) -> Result<(Vec<Sample>, Option<pages::Kept>)> {
@@ -868,11 +872,11 @@ fn render(
         None => prepared.summary.records,
     };
     let kept = opened.resumed.as_ref().map_or(0, |(r, _)| r.kept_records);
-    let exporter = match (pieces, &prepared.stage.pdf) {
+    let exporter = match (mailing, &prepared.stage.pdf) {
         (Some(_), Some(renderer)) => Some(pages::Exporter::create(&folder, renderer)?),
         _ => None,
     };
-    let items = items(prepared, pieces, pick, opened.ledger.take(), &folder)?;
+    let items = items(prepared, mailing, pick, opened.ledger.take())?;
     let mut sink = JournalSink {
         kept_documents: opened.journal.tally().totals.documents,
         journal: &mut opened.journal,
@@ -916,17 +920,28 @@ fn render(
 /// input order (so duplicate ids and file names come out the same whatever
 /// is picked); the picked ones go to the workers. A print run's letters
 /// wait: they follow in mailing order, from the record spool (see
-/// [`order::in_mailing_order`]), so that their pages reach the print files
-/// as they are laid out.
+/// [`order::Mailing::in_mailing_order`]), so that their pages reach the
+/// print files as they are laid out; its checks take the verdicts the
+/// mailing order's pass found, and its names are the ones it gave, so
+/// that no id or name of every record is kept again.
 fn items<'a>(
     prepared: &'a Prepared,
-    pieces: Option<&'a Pieces>,
+    mailing: Option<&'a order::Mailing>,
     pick: Pick<'a>,
     mut ledger: Option<rows::Ledger>,
-    folder: &Path,
 ) -> Result<impl Iterator<Item = Result<Item>> + Send + 'a> {
-    let mut checker = Checker::new(prepared.plan(pieces), prepared.input.format);
-    let mut namer = FileNamer::default();
+    let mut checker = Checker::new(prepared.plan(mailing), prepared.input.format);
+    // Room for every record's id and name at once (none in a print run,
+    // whose mailing order's pass gives the verdicts).
+    let expect = match mailing {
+        Some(_) => 0,
+        None => prepared.summary.records,
+    };
+    checker.reserve(expect);
+    let mut namer = Namer {
+        names: FileNamer::with_capacity(expect),
+        known: mailing.map(|m| &m.known),
+    };
     let in_input_order = prepared.input.records()?.filter_map(move |raw| {
         let raw = match (raw, ledger.as_mut()) {
             (Ok(raw), Some(l)) => l.check(&raw).map(|()| raw),
@@ -936,24 +951,16 @@ fn items<'a>(
             Ok(raw) => raw,
             Err(e) => return Some(Err(e)),
         }) {
-            Checked::Ready(job) if job.sequence.is_some() => {
-                // Named here as every record is, so that the names of the
-                // records after it are the same; it keeps the name the
-                // spool gave it, the same one.
-                namer.name(&job.id);
-                return None;
-            }
+            // A letter: it comes in mailing order, named by the spool.
+            Checked::Ready(job) if job.sequence.is_some() => return None,
             checked => item(checked, &mut namer),
         };
         pick.picks(&item).then_some(Ok(item))
     });
-    let letters = match pieces {
-        Some(pieces) => {
-            let checker = Checker::new(prepared.plan(Some(pieces)), prepared.input.format);
-            Some(order::in_mailing_order(folder, pieces, checker)?)
-        }
-        None => None,
-    };
+    let letters = mailing.map(|m| {
+        let checker = Checker::new(prepared.plan(Some(m)), prepared.input.format);
+        m.in_mailing_order(checker)
+    });
     let in_mailing_order = letters.into_iter().flatten().filter_map(move |checked| {
         let item = match checked {
             Ok(Checked::Ready(job)) => Item::Job(job),
@@ -965,11 +972,28 @@ fn items<'a>(
     Ok(in_input_order.chain(in_mailing_order))
 }
 
+/// Names the records' files in input order: as [`FileNamer`] does, or in
+/// a print run as its mailing order's pass named them (see
+/// [`crate::check::record::Known`]).
+struct Namer<'a> {
+    names: FileNamer,
+    known: Option<&'a crate::check::record::Known>,
+}
+
+impl Namer<'_> {
+    fn name(&mut self, index: usize, id: &str) -> String {
+        match self.known {
+            Some(known) => FileNamer::named(id, known.renamed.contains(&index)),
+            None => self.names.name(id),
+        }
+    }
+}
+
 /// A checked record as a worker's item, its files named.
-fn item(checked: Checked, namer: &mut FileNamer) -> Item {
+fn item(checked: Checked, namer: &mut Namer) -> Item {
     match checked {
         Checked::Ready(mut job) => {
-            job.stem = namer.name(&job.id);
+            job.stem = namer.name(job.index, &job.id);
             Item::Job(job)
         }
         Checked::Failed(docs) => Item::Failed(docs),
@@ -982,10 +1006,10 @@ fn print_files(
     opts: &RunOptions,
     folder: &Path,
     prepared: &Prepared,
-    pieces: Option<(Pieces, pages::Kept)>,
+    mailing: Option<(order::Mailing, pages::Kept)>,
     run_id: &str,
 ) -> Result<Option<(crate::model::print::PrintOutput, m::DocumentsFile)>> {
-    let (Some((pieces, kept)), Some(renderer)) = (pieces, &prepared.stage.pdf) else {
+    let (Some((mailing, kept)), Some(renderer)) = (mailing, &prepared.stage.pdf) else {
         return Ok(None);
     };
     let layout = (&prepared.layout, renderer);
@@ -997,8 +1021,8 @@ fn print_files(
     order::print_files(
         layout,
         (&opts.out, folder),
-        (&pieces, shop, kept),
-        (prepared.plan(Some(&pieces)), prepared.input.format),
+        (mailing, shop, kept),
+        (prepared.plan(None), prepared.input.format),
         (run_id, held),
     )
     .map(Some)
@@ -1011,7 +1035,7 @@ fn finish(
     folder: &Path,
     prepared: Prepared,
     opened: Opened,
-    pieces: Option<Pieces>,
+    mailing: Option<order::Mailing>,
     (samples, kept): (Vec<Sample>, Option<pages::Kept>),
     started: Instant,
 ) -> Result<RunReport> {
@@ -1027,8 +1051,8 @@ fn finish(
     // stays for the print files, which lay out again the letters an
     // earlier attempt rendered.
     typst::comemo::evict(0);
-    let pieces = pieces.map(|p| (p, kept.unwrap_or_else(pages::Kept::none)));
-    let print = match print_files(opts, folder, &prepared, pieces, &state.run_id)? {
+    let mailing = mailing.map(|m| (m, kept.unwrap_or_else(pages::Kept::none)));
+    let print = match print_files(opts, folder, &prepared, mailing, &state.run_id)? {
         Some((print, entry)) => {
             documents = entry;
             Some(print)

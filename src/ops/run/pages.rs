@@ -1,6 +1,6 @@
 //! The pages of a print run's letters, kept from the one layout that made
 //! each letter's own PDF: a print run renders its letters in mailing order
-//! (see [`super::order::in_mailing_order`]), and as they come back, in that
+//! (see [`super::order::Mailing::in_mailing_order`]), and as they come back, in that
 //! order, their laid-out pages are exported together, a run of
 //! [`crate::output::print::EXPORT_PIECES`] pieces at a time (each font subset once for the run),
 //! into a file beside the run's state. The print files then take their

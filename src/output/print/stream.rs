@@ -1,8 +1,8 @@
 //! Print files written as a stream: each mail piece's letters are read,
 //! marked and written out before the next piece is read, so the letters'
-//! content is never held together. Kept until the end: the page list, the
-//! object offsets (8 bytes an object) and a digest per distinct stream
-//! that a later letter may share.
+//! content is never held together. Kept until the end: the page list (4
+//! bytes a page), the object offsets (5 bytes an object) and a digest per
+//! distinct stream that a later letter may share.
 //!
 //! A letter's pages come from a [`Source`]: its own PDF, or a PDF that
 //! several letters were exported in together. The objects its pages reach
@@ -32,6 +32,11 @@ use super::{Code, Omr, SheetMarks};
 
 /// Object offsets kept per block of this many.
 const BLOCK: usize = 1 << 16;
+
+/// Bytes an object's offset is kept in: 5 (a print file of up to 1 TB),
+/// against 8 for a `u64`: with four or five objects a page, 15 MB less
+/// for a print file of a million pages.
+const OFFSET_BYTES: usize = 5;
 
 /// A writer that counts what goes through it: the objects' offsets.
 struct Counted<W> {
@@ -114,8 +119,9 @@ pub struct Pdfx {
 pub struct PdfStream<W: Write> {
     out: Counted<W>,
     /// Byte offset of every object written, by id (0: none written), in
-    /// blocks, so that growing never copies (and holds twice) them all.
-    offsets: Vec<Vec<u64>>,
+    /// blocks, so that growing never copies (and holds twice) them all;
+    /// [`OFFSET_BYTES`] each, little-endian.
+    offsets: Vec<Box<[u8]>>,
     next_id: u32,
     pages_id: u32,
     kids: Vec<u32>,
@@ -176,15 +182,50 @@ impl<W: Write> PdfStream<W> {
         self.next_id - 1
     }
 
-    fn write_object(&mut self, id: u32, object: &Object) -> Result<(), String> {
+    /// Records where object `id` starts (here) and writes its header.
+    fn begin(&mut self, id: u32) -> Result<(), String> {
         let (block, at) = (id as usize / BLOCK, id as usize % BLOCK);
         while self.offsets.len() <= block {
-            self.offsets.push(vec![0; BLOCK]);
+            self.offsets
+                .push(vec![0; BLOCK * OFFSET_BYTES].into_boxed_slice());
         }
-        self.offsets[block][at] = self.out.bytes;
-        writeln!(self.out, "{id} 0 obj").map_err(io)?;
+        let offset = self.out.bytes.to_le_bytes();
+        if offset[OFFSET_BYTES..].iter().any(|&b| b != 0) {
+            return Err("a print file larger than 1 TB: lower max_sheets_per_file".into());
+        }
+        self.offsets[block][at * OFFSET_BYTES..][..OFFSET_BYTES]
+            .copy_from_slice(&offset[..OFFSET_BYTES]);
+        writeln!(self.out, "{id} 0 obj").map_err(io)
+    }
+
+    fn write_object(&mut self, id: u32, object: &Object) -> Result<(), String> {
+        self.begin(id)?;
         lopdf::Writer::write_object(&mut self.out, object).map_err(|e| e.to_string())?;
         self.out.write_all(b"\nendobj\n").map_err(io)
+    }
+
+    /// An object's offset (0: not written).
+    fn offset(&self, id: usize) -> u64 {
+        let Some(block) = self.offsets.get(id / BLOCK) else {
+            return 0;
+        };
+        let mut bytes = [0; 8];
+        bytes[..OFFSET_BYTES].copy_from_slice(&block[id % BLOCK * OFFSET_BYTES..][..OFFSET_BYTES]);
+        u64::from_le_bytes(bytes)
+    }
+
+    /// Writes a dictionary `<<{head}{refs}{tail}>>` whose array holds
+    /// references to `ids` (the page tree's kids, the document parts'
+    /// leaves): written as they are listed, never made into one object in
+    /// memory (about 50 bytes an entry, a million for a million pages).
+    fn write_refs(&mut self, id: u32, head: &str, ids: &[u32], tail: &str) -> Result<(), String> {
+        self.begin(id)?;
+        write!(self.out, "<<{head}").map_err(io)?;
+        for (i, r) in ids.iter().enumerate() {
+            let sep = if i % 10 == 9 { "\n" } else { " " };
+            write!(self.out, "{r} 0 R{sep}").map_err(io)?;
+        }
+        write!(self.out, "{tail}>>\nendobj\n").map_err(io)
     }
 
     /// Writes one mail piece: its letters (see [`Take`]), with the sheet
@@ -405,23 +446,22 @@ impl<W: Write> PdfStream<W> {
     /// dictionary (with a title) and the cross-reference table; returns
     /// the output.
     pub fn finish(mut self, title: Option<&str>) -> Result<W, String> {
-        let count = self.kids.len() as i64;
-        let kids: Vec<Object> = std::mem::take(&mut self.kids)
-            .into_iter()
-            .map(|id| Object::Reference((id, 0)))
-            .collect();
-        let pages = dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => count };
-        self.write_object(self.pages_id, &Object::Dictionary(pages))?;
+        let kids = std::mem::take(&mut self.kids);
+        let count = kids.len();
+        self.write_refs(
+            self.pages_id,
+            &format!("/Type/Pages/Count {count}/Kids["),
+            &kids,
+            "]",
+        )?;
+        drop(kids);
         let mut catalog =
             dictionary! { "Type" => "Catalog", "Pages" => Object::Reference((self.pages_id, 0)) };
         if let Some((node, leaves)) = self.parts.take() {
             let root = self.reserve();
-            let dict = dictionary! {
-                "Type" => "DPart",
-                "Parent" => Object::Reference((root, 0)),
-                "DParts" => vec![Object::Array(leaves.into_iter().map(|id| Object::Reference((id, 0))).collect())],
-            };
-            self.write_object(node, &Object::Dictionary(dict))?;
+            let head = format!("/Type/DPart/Parent {root} 0 R/DParts[[");
+            self.write_refs(node, &head, &leaves, "]]")?;
+            drop(leaves);
             let dict = dictionary! {
                 "Type" => "DPartRoot",
                 "DPartRootNode" => Object::Reference((node, 0)),
@@ -458,7 +498,7 @@ impl<W: Write> PdfStream<W> {
         let start = self.out.bytes;
         write!(self.out, "xref\n0 {size}\n0000000000 65535 f\r\n").map_err(io)?;
         for id in 1..size as usize {
-            let offset = self.offsets.get(id / BLOCK).map_or(0, |b| b[id % BLOCK]);
+            let offset = self.offset(id);
             match offset {
                 0 => self.out.write_all(b"0000000000 65535 f\r\n"),
                 at => write!(self.out, "{at:010} 00000 n\r\n"),
