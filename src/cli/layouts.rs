@@ -175,11 +175,11 @@ pub fn execute(command: Command, cx: &Context) -> Result<i32, Error> {
             decide(cx, &layout, &sign, request(Kind::Submitted, reason, None, None))
         }
         Command::Approve { layout, sign, reason, evidence, .. } => {
-            let evidence = layouts::evidence(&cx.layouts, trust, &layout, evidence.proof.as_deref(), evidence.diff.as_deref())?;
+            let evidence = layouts::evidence(&cx.layouts, trust, &layout, (evidence.proof.as_deref(), evidence.diff.as_deref()), letterpress::util::clock::Date::today_utc())?;
             decide(cx, &layout, &sign, request(Kind::Approved, reason, None, evidence))
         }
         Command::Reject { layout, sign, reason, evidence } => {
-            let evidence = layouts::evidence(&cx.layouts, trust, &layout, evidence.proof.as_deref(), evidence.diff.as_deref())?;
+            let evidence = layouts::evidence(&cx.layouts, trust, &layout, (evidence.proof.as_deref(), evidence.diff.as_deref()), letterpress::util::clock::Date::today_utc())?;
             decide(cx, &layout, &sign, request(Kind::Rejected, Some(reason), None, evidence))
         }
         Command::Revoke { layout, sign, reason, from } => {

@@ -192,6 +192,9 @@ pub struct Material {
     pub diff: Option<DiffReport>,
     /// The folder holding it all.
     pub dir: PathBuf,
+    /// The day it was prepared for: its diff compares against the version
+    /// in effect then, and a decision's evidence is checked for that day.
+    pub as_of: Date,
 }
 
 impl Material {
@@ -300,6 +303,7 @@ pub fn material(
         proof,
         diff,
         dir: dir.to_path_buf(),
+        as_of,
     })
 }
 
@@ -355,8 +359,8 @@ pub fn decide(
             layouts,
             trust,
             &reference,
-            Some(&proof_json),
-            diff_json.as_deref(),
+            (Some(&proof_json), diff_json.as_deref()),
+            material.as_of,
         )?,
     };
     if let Some(e) = evidence.as_mut() {

@@ -815,6 +815,9 @@ fn command_line_agrees(layouts: &Path, trust: &str, dir: &Path) {
         describe(&out)
     );
     let data = root().join("fixtures/customers.csv");
+    // Letters dated today: the workspace approved the version today, and
+    // a letter dated before its approval may not use it.
+    let today = letterpress::util::clock::Date::today_utc().to_string();
     let run = |v: &str, out: &Path| {
         letterpress_with_layouts(
             layouts,
@@ -827,7 +830,7 @@ fn command_line_agrees(layouts: &Path, trust: &str, dir: &Path) {
                 "--out",
                 out.to_str().unwrap(),
                 "--as-of",
-                "2026-12-06",
+                &today,
                 "--trust",
                 trust,
                 "--channels",

@@ -16,20 +16,22 @@ use crate::util::clock::Date;
 use crate::util::digest::sha256_hex;
 
 /// The evidence for a decision about `reference` from the `proof.json` and
-/// `diff.json` given (none: `None`).
+/// `diff.json` given (none: `None`), the diff checked to compare against
+/// the version in effect on `day` (today, or the day a review workspace
+/// prepared its material for).
 pub fn evidence(
     layouts: &Path,
     trust: Option<&Path>,
     reference: &LayoutRef,
-    proof: Option<&Path>,
-    diff: Option<&Path>,
+    (proof, diff): (Option<&Path>, Option<&Path>),
+    day: Date,
 ) -> Result<Option<Evidence>> {
     if proof.is_none() && diff.is_none() {
         return Ok(None);
     }
     let trust = Trust::find(trust)?;
     let catalog = Catalog::load(layouts, trust.as_ref())?;
-    let layout = catalog.resolve(reference, Date::today_utc())?;
+    let layout = catalog.resolve(reference, day)?;
     let digest = layout.read_files()?.digest;
     let id = layout.id();
     let proof = proof.map(|p| proof_evidence(p, &id, &digest)).transpose()?;
@@ -39,7 +41,7 @@ pub fn evidence(
                 name: reference.name.clone(),
                 version: None,
             };
-            let in_effect = match catalog.resolve(&name, Date::today_utc()) {
+            let in_effect = match catalog.resolve(&name, day) {
                 Ok(l) => Some((l.id(), l.read_files()?.digest)),
                 Err(_) => None,
             };
