@@ -151,8 +151,19 @@ impl Made<'_, '_> {
             }
             return Ok(());
         };
-        let runs = runs_of(&self.pending);
         let window = rayon::current_num_threads().max(1);
+        // Pending pieces are in sequence order: while their first and last
+        // runs are fewer than a window and one apart, nothing is ready (no
+        // need to split them into runs for every letter).
+        let run = |i: usize| {
+            self.pending
+                .get(i)
+                .map_or(0, |(l, _)| super::export_run(l.sequence))
+        };
+        if !all && run(self.pending.len().saturating_sub(1)) - run(0) < window {
+            return Ok(());
+        }
+        let runs = runs_of(&self.pending);
         let ready = match all {
             true => runs.len(),
             false if runs.len() > window => window,
